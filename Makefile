@@ -1,0 +1,39 @@
+# Developer entry points. `make run` for a local portal, `make test` for the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORTAL_ADDR ?= 127.0.0.1:8000
+SIMULATOR_PORT ?= 8001
+
+.PHONY: install run test lint messages clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The simulator runs in the background; the trap stops it when the portal stops (one Ctrl-C).
+run: install
+	$(PY) manage.py migrate --noinput
+	@$(PY) manage.py ensure_admin
+	@echo "Portal: http://$(PORTAL_ADDR)/  (admin console: http://$(PORTAL_ADDR)/admin/). Ctrl-C stops both."
+	@trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py nsml_simulator --port $(SIMULATOR_PORT) --state-file var/nsml-simulator.json & sim=$$!; \
+	$(PY) manage.py runserver $(PORTAL_ADDR)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+messages: install
+	$(PY) manage.py makemessages -l ko --ignore=.venv --no-obsolete
+	$(PY) manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) staticfiles var db.sqlite3

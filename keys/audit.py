@@ -1,0 +1,58 @@
+"""The one audit writer. Every row goes through `record_event`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+
+from keys.models import AuditEvent
+
+logger = logging.getLogger("keys.audit")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an action came from: the browser's address and agent, or a command."""
+
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> Origin:
+        return cls(ip=request.META.get("REMOTE_ADDR") or None, user_agent=request.META.get("HTTP_USER_AGENT", "")[:512])
+
+    @classmethod
+    def command(cls, name: str) -> Origin:
+        return cls(ip=None, user_agent=f"manage.py {name}")
+
+
+def record_event(
+    *, action: str, outcome: str, origin: Origin, actor=None, actor_username: str = "", subject=None, **fields
+) -> AuditEvent:
+    """Append one audit row; `fields` are AuditEvent columns (title, fingerprint, reason, upstream_status...).
+
+    `actor_username` is for actors with no account, such as the name typed at a failed log-in.
+    """
+    event = AuditEvent.objects.create(
+        action=action,
+        outcome=outcome,
+        actor=actor if actor is not None and actor.pk else None,
+        actor_username=(actor.username if actor is not None else actor_username)[:150],
+        subject=subject,
+        client_ip=origin.ip,
+        user_agent=origin.user_agent,
+        **fields,
+    )
+    logger.info(
+        "audit action=%s outcome=%s actor=%s title=%s reason=%s status=%s trace=%s",
+        action,
+        outcome,
+        event.actor_username,
+        event.title,
+        event.reason,
+        event.upstream_status,
+        event.trace_id,
+    )
+    return event

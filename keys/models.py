@@ -1,0 +1,127 @@
+"""What the portal records: the keys it registered with NSML, and an append-only audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class RegisteredKey(models.Model):
+    """A public key the portal registered with NSML; kept after revocation so history stays."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        REVOKED = "revoked", _("Revoked")
+
+    # PROTECT: a user who ever held a key is deactivated, never deleted, so the record stays whole.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registered_keys", verbose_name=_("owner")
+    )
+    title = models.CharField(_("title"), max_length=64)
+    key_type = models.CharField(_("type"), max_length=32)
+    bits = models.PositiveIntegerField(_("bits"))
+    public_key = models.TextField(_("public key"), help_text=_("Type and base64, as sent to NSML."))
+    comment = models.CharField(_("comment"), max_length=255, blank=True)
+    fingerprint_sha256 = models.CharField(_("SHA256 fingerprint"), max_length=64)
+    fingerprint_md5 = models.CharField(_("MD5 fingerprint"), max_length=47)
+    nsml_name = models.CharField(
+        _("NSML name"), max_length=32, help_text=_("NSML's identity of the key, with the title.")
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("registered key")
+        verbose_name_plural = _("registered keys")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # NSML holds one key per title and per key; the portal mirrors that for active keys.
+            models.UniqueConstraint(fields=["title"], condition=Q(status="active"), name="unique_active_title"),
+            models.UniqueConstraint(
+                fields=["fingerprint_sha256"], condition=Q(status="active"), name="unique_active_fingerprint"
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "status", "-created_at"], name="key_owner_status_created")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.fingerprint_sha256})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class AuditEvent(models.Model):
+    """One thing that happened: who, what, to whose key, from where, and what NSML answered.
+
+    Append-only: nothing in the portal updates or deletes a row. No secret and no key material
+    other than a public fingerprint is ever written here.
+    """
+
+    class Action(models.TextChoices):
+        REGISTER = "register", _("Register key")
+        REVOKE = "revoke", _("Revoke key")
+        LOGIN = "login", _("Log in")
+        LOGIN_FAILED = "login_failed", _("Failed log-in")
+        LOGOUT = "logout", _("Log out")
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", _("Success")
+        REFUSED = "refused", _("Refused by the portal")
+        REJECTED = "rejected", _("Rejected by NSML")
+        FAILED = "failed", _("Failed")
+        UNKNOWN = "unknown", _("Unknown")
+
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    # PROTECT, not SET_NULL: setting a column to NULL would be an UPDATE of an append-only row.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    actor_username = models.CharField(_("actor username"), max_length=150, blank=True)
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("subject"),
+        help_text=_("The member whose key it is."),
+    )
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    registered_key = models.ForeignKey(
+        RegisteredKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("key")
+    )
+    title = models.CharField(_("title"), max_length=64, blank=True)
+    fingerprint = models.CharField(_("fingerprint"), max_length=64, blank=True)
+    reason = models.CharField(_("reason"), max_length=64, blank=True, help_text=_("A short code, e.g. too_weak."))
+    detail = models.TextField(_("detail"), blank=True)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
+    upstream_status = models.PositiveSmallIntegerField(_("NSML status"), null=True, blank=True)
+    upstream_error_code = models.CharField(_("NSML error code"), max_length=32, blank=True)
+    trace_id = models.CharField(_("NSML trace id"), max_length=128, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["action", "-created_at"], name="audit_action_created"),
+            models.Index(fields=["outcome", "-created_at"], name="audit_outcome_created"),
+            models.Index(fields=["fingerprint"], name="audit_fingerprint"),
+            models.Index(fields=["title"], name="audit_title"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action} {self.outcome}"

@@ -1,0 +1,281 @@
+"""The one HTTP client for CLOVA NSML: signs each request, sends it, retries only what is safe,
+and names every way a call can fail. Facts: ../shared/nsml-api.md.
+
+No Django here except reading settings in `NsmlConfig.from_settings`, so the service, the admin
+and the commands all share one pooled `requests` session per process.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from keys.signing import sign_request, timestamp_ms
+
+logger = logging.getLogger("keys.nsml")
+
+# GET and DELETE are safe to repeat; these answers mean "try again later", not "no".
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_ATTEMPTS = 3
+BACKOFF_SECONDS = 0.25
+MAX_RETRY_AFTER_SECONDS = 5.0
+USER_AGENT = "nsml-key-portal/1"
+
+
+class Failure(StrEnum):
+    """Why a call did not succeed, in the terms an operator acts on."""
+
+    REJECTED = "rejected"  # NSML refused the request itself (400, 406, 413, other 4xx)
+    CREDENTIALS = "credentials"  # 401, gateway code 200: access key, secret key or API key refused
+    PERMISSION = "permission"  # 401 code 210 or 403: the subscription or permission is missing
+    NOT_FOUND = "not_found"  # 404
+    THROTTLED = "throttled"  # 429
+    UNAVAILABLE = "unavailable"  # 5xx
+    BAD_RESPONSE = "bad_response"  # an answer the portal cannot read
+    UNREACHABLE = "unreachable"  # connection refused, DNS or TLS failure: the request never arrived
+    NO_ANSWER = "no_answer"  # timed out or dropped after sending: the outcome is unknown
+
+
+@dataclass(frozen=True)
+class NsmlConfig:
+    base_url: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    api_key: str = field(repr=False)
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+
+    @classmethod
+    def from_settings(cls) -> NsmlConfig:
+        from django.conf import settings
+
+        return cls(
+            base_url=settings.NSML_API_URL,
+            access_key=settings.NCP_ACCESS_KEY,
+            secret_key=settings.NCP_SECRET_KEY,
+            api_key=settings.NSML_API_KEY,
+            connect_timeout=settings.NSML_CONNECT_TIMEOUT,
+            read_timeout=settings.NSML_TIMEOUT,
+        )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one call came to. `detail` is for operators; it never holds a credential."""
+
+    status: int | None
+    trace_id: str = ""
+    duration_ms: int = 0
+    error_code: str = ""
+    detail: str = ""
+    data: Any = None
+    server_date: str = ""
+
+
+class NsmlError(Exception):
+    def __init__(self, failure: Failure, reply: Reply):
+        super().__init__(f"NSML {failure}: {reply.detail}")
+        self.failure = failure
+        self.reply = reply
+
+
+@dataclass(frozen=True)
+class UpstreamKey:
+    name: str
+    title: str
+    fingerprint: str
+    create_time: str
+
+
+_session: requests.Session | None = None
+_session_lock = threading.Lock()
+
+
+def http_session() -> requests.Session:
+    """The process's one pooled session (created on first use, so forked workers get their own)."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = requests.Session()
+            _session.headers["User-Agent"] = USER_AGENT
+        return _session
+
+
+class NsmlClient:
+    def __init__(self, config: NsmlConfig | None = None, session: requests.Session | None = None):
+        self.config = config or NsmlConfig.from_settings()
+        self.session = session or http_session()
+
+    def create_key(self, title: str, key: str) -> Reply:
+        """POST /auth-keys. Never retried: a lost answer is settled by a lookup, not a second POST."""
+        return self._call("POST", "/auth-keys", body={"title": title, "key": key}, attempts=1)
+
+    def list_keys(self, *, retry: bool = True) -> tuple[list[UpstreamKey], Reply]:
+        reply = self._call("GET", "/auth-keys", attempts=MAX_ATTEMPTS if retry else 1)
+        try:
+            keys = [
+                UpstreamKey(
+                    name=str(item["name"]),
+                    title=str(item["title"]),
+                    fingerprint=str(item.get("fingerprint", "")),
+                    create_time=str(item.get("createTime", "")),
+                )
+                for item in reply.data["keyList"]
+            ]
+        except (TypeError, KeyError) as exc:
+            detail = f"key list not in the documented shape ({exc!r})"
+            raise NsmlError(Failure.BAD_RESPONSE, replace(reply, detail=detail)) from exc
+        return keys, reply
+
+    def delete_key(self, title: str, name: str) -> Reply:
+        path = f"/auth-keys/title/{quote(title, safe='')}/name/{quote(name, safe='')}"
+        return self._call("DELETE", path, attempts=MAX_ATTEMPTS)
+
+    def _call(self, method: str, path: str, *, body: dict | None = None, attempts: int) -> Reply:
+        started = time.monotonic()
+        deadline = started + self.config.read_timeout + self.config.connect_timeout
+        for attempt in range(1, attempts + 1):
+            reply, failure, wait = self._attempt(method, path, body, started)
+            retryable = failure in (Failure.UNREACHABLE, Failure.NO_ANSWER) or reply.status in RETRY_STATUSES
+            if failure is None:
+                return reply
+            if attempt == attempts or not retryable or time.monotonic() + wait > deadline:
+                raise NsmlError(failure, reply)
+            logger.warning("nsml %s %s: %s (attempt %d), retrying in %.2fs", method, path, failure, attempt, wait)
+            time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, method: str, path: str, body: dict | None, started: float):
+        url = self.config.base_url + path
+        timestamp = timestamp_ms()
+        headers = {
+            "x-ncp-apigw-timestamp": timestamp,
+            "x-ncp-iam-access-key": self.config.access_key,
+            "x-ncp-apigw-signature-v2": sign_request(
+                method, _request_target(url), timestamp, self.config.access_key, self.config.secret_key
+            ),
+            "x-ncp-apigw-api-key": self.config.api_key,
+            "Content-Type": "application/json",
+        }
+        data = json.dumps(body).encode() if body is not None else None
+        try:
+            response = self.session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=(self.config.connect_timeout, self.config.read_timeout),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            failure = Failure.UNREACHABLE if _never_sent(exc) else Failure.NO_ANSWER
+            reply = Reply(status=None, duration_ms=_ms_since(started), detail=_describe(exc))
+            return reply, failure, BACKOFF_SECONDS
+        return _read(response, started)
+
+
+def _read(response: requests.Response, started: float) -> tuple[Reply, Failure | None, float]:
+    status = response.status_code
+    payload, error_code, message = _parse_body(response)
+    reply = Reply(
+        status=status,
+        trace_id=response.headers.get("x-ncp-trace-id", "")[:128],
+        duration_ms=_ms_since(started),
+        error_code=error_code,
+        detail=message,
+        data=payload,
+        server_date=response.headers.get("Date", ""),
+    )
+    if 200 <= status < 300:
+        return reply, None, 0.0
+    failure = _failure_for(status, error_code)
+    return reply, failure, _retry_after(response)
+
+
+def _failure_for(status: int, error_code: str) -> Failure:
+    if status == 401:
+        return Failure.PERMISSION if error_code == "210" else Failure.CREDENTIALS
+    if status == 403:
+        return Failure.PERMISSION
+    if status == 404:
+        return Failure.NOT_FOUND
+    if status == 429:
+        return Failure.THROTTLED
+    if 400 <= status < 500:
+        return Failure.REJECTED
+    if status >= 500:
+        return Failure.UNAVAILABLE
+    return Failure.BAD_RESPONSE
+
+
+def _parse_body(response: requests.Response) -> tuple[Any, str, str]:
+    """(payload, gateway errorCode, message). The gateway may label JSON as text/plain, or send HTML."""
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+    if not response.content:
+        return None, "", "" if response.ok else f"HTTP {response.status_code} with an empty body"
+    try:
+        payload = json.loads(response.content)
+    except ValueError:
+        size = len(response.content)
+        return None, "", f"HTTP {response.status_code}: answer is not JSON ({content_type}, {size} bytes)"
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return payload, "", "" if response.ok else f"HTTP {response.status_code}: JSON without an error object"
+    code = error.get("errorCode", "")
+    parts = [str(error.get(name, "")).strip() for name in ("message", "details")]
+    return payload, str(code)[:32], ": ".join(part for part in parts if part)[:500]
+
+
+def _retry_after(response: requests.Response) -> float:
+    value = response.headers.get("Retry-After", "")
+    seconds = BACKOFF_SECONDS
+    if value.isdigit():
+        seconds = float(value)
+    elif value:
+        when = email.utils.parsedate_to_datetime(value) if email.utils.parsedate_tz(value) else None
+        if when is not None:
+            seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached NSML: no connection, DNS or TLS failure."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.InvalidURL)):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def _describe(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake with NSML failed"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connecting to NSML timed out"
+    if isinstance(exc, requests.ReadTimeout):
+        return "NSML did not answer within the read timeout"
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    if reason is not None and "NameResolution" in type(reason).__name__:
+        return "NSML's host name could not be resolved"
+    if isinstance(reason, NewConnectionError):
+        return "connection to NSML refused"
+    return f"connection to NSML lost ({type(exc).__name__})"
+
+
+def _request_target(url: str) -> str:
+    """The path and query as they go on the wire: what the gateway signs."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from keys import views
+
+app_name = "keys"
+
+urlpatterns = [
+    path("", views.key_list, name="list"),
+    path("new/", views.key_new, name="new"),
+    path("<int:pk>/", views.key_detail, name="detail"),
+]

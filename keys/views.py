@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from keys import selectors, services
+from keys.audit import Origin
+from keys.forms import KeyForm
+
+
+@login_required
+def key_list(request: HttpRequest) -> HttpResponse:
+    keys = selectors.keys_of(request.user)
+    return render(request, "keys/key_list.html", {"keys": keys})
+
+
+@login_required
+def key_new(request: HttpRequest) -> HttpResponse:
+    form = KeyForm(request.POST or None)
+    if form.is_valid():
+        try:
+            key = services.register_key(
+                owner=request.user,
+                title=form.cleaned_data["title"],
+                key_text=form.cleaned_data["key"],
+                origin=Origin.from_request(request),
+            )
+        except services.KeyRefused as refusal:
+            form.refuse(refusal.field, refusal.code, refusal.message)
+        except services.RegistrationFailed as failure:
+            form.add_error(None, failure.message)
+        else:
+            messages.success(request, _("Your key “%(title)s” is registered with NSML.") % {"title": key.title})
+            return redirect("keys:detail", pk=key.pk)
+    return render(request, "keys/key_form.html", {"form": form})
+
+
+@login_required
+def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
+    return render(request, "keys/key_detail.html", {"key": key})
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})

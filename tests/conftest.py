@@ -1,0 +1,99 @@
+"""Shared fixtures: members, fresh public keys, and a real NSML simulator over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from django.conf import settings
+
+from keys.simulator import NsmlSimulator
+
+_PRIVATE_FORMATS = {
+    "openssh": serialization.PrivateFormat.OpenSSH,
+    "pem": serialization.PrivateFormat.TraditionalOpenSSL,
+    "pkcs8": serialization.PrivateFormat.PKCS8,
+}
+
+
+def generate_private_key(kind: str = "ed25519"):
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    if kind.startswith("rsa"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:] or 2048))
+    curves = {"ecdsa256": ec.SECP256R1(), "ecdsa384": ec.SECP384R1(), "ecdsa521": ec.SECP521R1()}
+    return ec.generate_private_key(curves[kind])
+
+
+def public_line(private_key, comment: str = "") -> str:
+    line = private_key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{line.decode()} {comment}".strip()
+
+
+def private_text(private_key, fmt: str = "openssh") -> str:
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, _PRIVATE_FORMATS[fmt], serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    # The manifest exists only after collectstatic; tests render pages without running it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def new_public_key() -> Callable[..., str]:
+    """A fresh OpenSSH public key line: new_public_key("ed25519", comment="me@laptop")."""
+
+    def make(kind: str = "ed25519", comment: str = "") -> str:
+        return public_line(generate_private_key(kind), comment)
+
+    return make
+
+
+@pytest.fixture
+def member(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password="alice-password-1")
+
+
+@pytest.fixture
+def other_member(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password="bob-password-1")
+
+
+@pytest.fixture
+def member_client(client, member):
+    client.force_login(member)
+    return client
+
+
+@pytest.fixture
+def nsml(settings, tmp_path) -> Iterator[NsmlSimulator]:
+    """A fresh NSML simulator on a free port, with the portal's settings pointed at it."""
+    simulator = NsmlSimulator(
+        access_key=settings.NCP_ACCESS_KEY,
+        secret_key=settings.NCP_SECRET_KEY,
+        api_key=settings.NSML_API_KEY,
+        state_path=tmp_path / "nsml-state.json",
+        quiet=True,
+    )
+    simulator.start()
+    settings.NSML_API_URL = simulator.base_url
+    settings.NSML_TIMEOUT = 2.0
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+def posts_seen(simulator: NsmlSimulator) -> list[str]:
+    return [path for method, path in simulator.requests_seen if method == "POST"]
+
+
+__all__ = ["generate_private_key", "private_text", "public_line", "posts_seen", "settings"]

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from keys.models import RegisteredKey
+
+pytestmark = pytest.mark.django_db
+
+
+def make_key(owner, title: str, fingerprint: str) -> RegisteredKey:
+    return RegisteredKey.objects.create(
+        owner=owner,
+        title=title,
+        key_type="ssh-ed25519",
+        bits=256,
+        public_key="ssh-ed25519 AAAA",
+        fingerprint_sha256=fingerprint,
+        fingerprint_md5="00:" * 15 + "00",
+        nsml_name="0" * 32,
+    )
+
+
+def test_it_lists_only_the_members_own_keys(member_client, member, other_member):
+    make_key(member, "alice-laptop", "SHA256:alice")
+    make_key(other_member, "bob-laptop", "SHA256:bob")
+
+    page = member_client.get(reverse("keys:list")).content.decode()
+
+    assert "alice-laptop" in page
+    assert "SHA256:alice" in page
+    assert "bob-laptop" not in page
+    assert "SHA256:bob" not in page
+
+
+def test_it_hides_another_members_key_detail(member_client, other_member):
+    key = make_key(other_member, "bob-laptop", "SHA256:bob")
+
+    response = member_client.get(reverse("keys:detail", args=[key.pk]))
+
+    assert response.status_code == 404
+
+
+def test_it_shows_the_members_key_detail(member_client, member):
+    key = make_key(member, "alice-laptop", "SHA256:alice")
+
+    response = member_client.get(reverse("keys:detail", args=[key.pk]))
+
+    assert response.status_code == 200
+    assert "SHA256:alice" in response.content.decode()
+
+
+def test_it_invites_a_member_with_no_keys_to_add_one(member_client):
+    page = member_client.get(reverse("keys:list")).content.decode()
+
+    assert "You have no keys yet." in page
+    assert reverse("keys:new") in page

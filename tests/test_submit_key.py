@@ -1,0 +1,192 @@
+"""The whole submit path: form -> service -> signed HTTP -> simulator, and what gets recorded."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+from django.urls import reverse
+
+from keys.models import AuditEvent, RegisteredKey
+from tests.conftest import generate_private_key, posts_seen, private_text
+
+pytestmark = pytest.mark.django_db
+
+NEW = reverse("keys:new")
+
+
+def md5_name(public_line: str) -> str:
+    return hashlib.md5(base64.b64decode(public_line.split()[1])).hexdigest()
+
+
+def test_it_registers_a_key_with_nsml(member_client, member, nsml, new_public_key):
+    line = new_public_key("ed25519", comment="alice@laptop")
+
+    response = member_client.post(NEW, {"title": "alice-laptop", "key": line}, HTTP_USER_AGENT="pytest-browser")
+
+    key = RegisteredKey.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("keys:detail", args=[key.pk])
+    held = nsml.keys()
+    assert [(item["title"], item["name"]) for item in held] == [("alice-laptop", md5_name(line))]
+    # NSML gets the normalized key: type and base64, no comment.
+    assert held[0]["key"] == " ".join(line.split()[:2])
+    assert (key.owner, key.title, key.key_type, key.bits, key.comment) == (
+        member,
+        "alice-laptop",
+        "ssh-ed25519",
+        256,
+        "alice@laptop",
+    )
+    assert key.nsml_name == md5_name(line)
+    assert key.status == RegisteredKey.Status.ACTIVE
+
+
+def test_it_shows_the_key_after_registering(member_client, nsml, new_public_key):
+    response = member_client.post(NEW, {"title": "laptop", "key": new_public_key()}, follow=True)
+
+    key = RegisteredKey.objects.get()
+    page = response.content.decode()
+    assert "laptop" in page
+    assert "ssh-ed25519" in page
+    assert key.fingerprint_sha256 in page
+    assert "256" in page
+
+
+def test_it_audits_a_successful_registration(member_client, member, nsml, new_public_key):
+    member_client.post(NEW, {"title": "laptop", "key": new_public_key()}, HTTP_USER_AGENT="pytest-browser")
+
+    event = AuditEvent.objects.get()
+    key = RegisteredKey.objects.get()
+    assert (event.action, event.outcome) == ("register", "success")
+    assert (event.actor, event.subject, event.registered_key) == (member, member, key)
+    assert (event.title, event.fingerprint) == ("laptop", key.fingerprint_sha256)
+    assert (event.client_ip, event.user_agent) == ("127.0.0.1", "pytest-browser")
+    assert event.upstream_status == 201
+    assert event.trace_id
+    assert event.duration_ms is not None
+
+
+@pytest.mark.parametrize(
+    ("title", "message"),
+    [
+        ("my laptop", "Use only English letters, digits and hyphens"),
+        ("1laptop", "must begin with an English letter"),
+        ("my--laptop", "two hyphens in a row"),
+        ("a" * 65, "at most 64 characters"),
+    ],
+)
+def test_a_refused_title_never_reaches_nsml(member_client, nsml, new_public_key, title, message):
+    line = new_public_key()
+
+    response = member_client.post(NEW, {"title": title, "key": line})
+
+    assert response.status_code == 200
+    assert message in str(response.context["form"].errors["title"])
+    assert nsml.requests_seen == []
+    assert not RegisteredKey.objects.exists()
+    # The member's input survives the refusal.
+    assert line in response.content.decode()
+
+
+def test_it_audits_a_refusal_with_its_reason(member_client, member, nsml, new_public_key):
+    member_client.post(NEW, {"title": "1laptop", "key": new_public_key()})
+
+    event = AuditEvent.objects.get()
+    assert (event.actor, event.action, event.outcome, event.reason) == (
+        member,
+        "register",
+        "refused",
+        "title_first_letter",
+    )
+    assert event.upstream_status is None
+
+
+def test_it_refuses_an_unsupported_key_type_next_to_the_key_field(member_client, nsml):
+    dsa = "ssh-dss AAAAB3NzaC1kc3MAAACBAP8= me@old"
+
+    response = member_client.post(NEW, {"title": "old", "key": dsa})
+
+    assert "key" in response.context["form"].errors
+    assert "ssh-ed25519" in str(response.context["form"].errors["key"])
+    assert nsml.requests_seen == []
+
+
+def test_it_never_echoes_a_pasted_private_key(member_client, nsml):
+    secret = private_text(generate_private_key("ed25519"), "openssh")
+
+    response = member_client.post(NEW, {"title": "oops", "key": secret})
+
+    page = response.content.decode()
+    assert "private key" in str(response.context["form"].errors["key"]).lower()
+    for line in secret.splitlines()[1:-1]:
+        assert line not in page
+    assert "oops" in page
+    assert nsml.requests_seen == []
+    event = AuditEvent.objects.get()
+    assert event.reason == "private_key"
+    assert event.fingerprint == ""
+
+
+def test_it_refuses_a_title_the_member_already_uses(member_client, nsml, new_public_key):
+    member_client.post(NEW, {"title": "laptop", "key": new_public_key()})
+
+    response = member_client.post(NEW, {"title": "laptop", "key": new_public_key()})
+
+    assert "You already have an active key titled “laptop”" in str(response.context["form"].errors["title"])
+    assert len(posts_seen(nsml)) == 1
+
+
+def test_it_refuses_a_title_another_member_uses_without_naming_them(client, member, other_member, nsml, new_public_key):
+    client.force_login(other_member)
+    client.post(NEW, {"title": "gpu-box", "key": new_public_key()})
+    client.force_login(member)
+
+    response = client.post(NEW, {"title": "gpu-box", "key": new_public_key()})
+
+    errors = str(response.context["form"].errors["title"])
+    assert "already in use" in errors
+    assert "bob" not in response.content.decode()
+
+
+def test_it_refuses_a_key_already_registered(member_client, nsml, new_public_key):
+    line = new_public_key()
+    member_client.post(NEW, {"title": "laptop", "key": line})
+
+    response = member_client.post(NEW, {"title": "desktop", "key": line})
+
+    assert "already registered as your key “laptop”" in str(response.context["form"].errors["key"])
+    assert len(nsml.keys()) == 1
+
+
+def test_it_refuses_a_key_another_member_registered(client, member, other_member, nsml, new_public_key):
+    line = new_public_key()
+    client.force_login(other_member)
+    client.post(NEW, {"title": "shared", "key": line})
+    client.force_login(member)
+
+    response = client.post(NEW, {"title": "mine", "key": line})
+
+    assert "registered by another member" in str(response.context["form"].errors["key"])
+
+
+def test_it_reports_what_nsml_refused(member_client, nsml, new_public_key):
+    line = new_public_key()
+    nsml.add_key("laptop", line)  # added in the NCP console, unknown to the portal
+
+    response = member_client.post(NEW, {"title": "laptop", "key": new_public_key()})
+
+    errors = response.context["form"].non_field_errors()
+    assert "NSML refused the key" in str(errors)
+    assert not RegisteredKey.objects.exists()
+    event = AuditEvent.objects.get()
+    assert (event.outcome, event.upstream_status) == ("rejected", 400)
+    assert event.trace_id
+
+
+def test_it_requires_both_fields(member_client, nsml):
+    response = member_client.post(NEW, {"title": "", "key": ""})
+
+    assert set(response.context["form"].errors) == {"title", "key"}
+    assert nsml.requests_seen == []
