@@ -483,6 +483,10 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header follows the simulator's clock, so a clock-skew diagnosis can be tested.
+        return super().date_time_string(self.server.simulator._clock() if timestamp is None else timestamp)
+
     def handle_one_request(self) -> None:
         self.trace_id = uuid.uuid4().hex
         super().handle_one_request()

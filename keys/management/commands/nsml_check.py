@@ -1,0 +1,71 @@
+"""A signed `GET /auth-keys` that tells an operator what is wrong, in words they can act on."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from keys.nsml import Failure, NsmlClient, NsmlError, Reply
+
+# The gateway refuses timestamps 5 minutes or more away; warn well before that.
+SKEW_WARNING_SECONDS = 60
+SKEW_LIMIT_SECONDS = 300
+
+REQUIRED_SETTINGS = ("NSML_API_URL", "NCP_ACCESS_KEY", "NCP_SECRET_KEY", "NSML_API_KEY")
+
+ADVICE = {
+    Failure.CREDENTIALS: "Credentials refused: check NCP_ACCESS_KEY, NCP_SECRET_KEY and NSML_API_KEY.",
+    Failure.PERMISSION: "Subscription missing or not permitted: the API key or account may not use NSML "
+    "(ask for the NSML subscription and API Gateway approval in the NCP console).",
+    Failure.NOT_FOUND: "Not found: check that NSML_API_URL ends in /nsml/v1.",
+    Failure.THROTTLED: "Throttled by the API Gateway's usage plan: try again later.",
+    Failure.UNAVAILABLE: "NSML is unavailable: the gateway or NSML answered with a server error.",
+    Failure.BAD_RESPONSE: "NSML answered in an unexpected shape: is NSML_API_URL really NSML?",
+    Failure.UNREACHABLE: "Host unreachable: check NSML_API_URL, DNS, the VPC route and any firewall.",
+    Failure.NO_ANSWER: "No answer within NSML_TIMEOUT: the host accepted the connection but did not answer.",
+    Failure.REJECTED: "The request was refused.",
+}
+
+
+class Command(BaseCommand):
+    help = "Check the NSML settings, connectivity, clock and credentials with one signed GET /auth-keys."
+    requires_system_checks = []
+
+    def handle(self, *args, **options) -> None:
+        missing = [name for name in REQUIRED_SETTINGS if not str(getattr(settings, name, "")).strip()]
+        if missing:
+            raise CommandError(f"Settings missing: {', '.join(missing)}. Set them in the environment.")
+        self.stdout.write(f"Checking {settings.NSML_API_URL} (timeout {settings.NSML_TIMEOUT:g}s)...")
+
+        try:
+            keys, reply = NsmlClient().list_keys(retry=False)
+        except NsmlError as error:
+            skew = self._report_clock(error.reply)
+            advice = ADVICE[error.failure]
+            if error.failure is Failure.CREDENTIALS and skew is not None and abs(skew) >= SKEW_LIMIT_SECONDS:
+                advice = "Clock skew: this host's clock is off by 5 minutes or more; fix NTP before anything else."
+            status = f"HTTP {error.reply.status}" if error.reply.status else "no HTTP answer"
+            code = f", gateway code {error.reply.error_code}" if error.reply.error_code else ""
+            trace = f", trace id {error.reply.trace_id}" if error.reply.trace_id else ""
+            raise CommandError(f"{advice}\n  ({status}{code}{trace}: {error.reply.detail})") from None
+
+        self._report_clock(reply)
+        self.stdout.write(
+            self.style.SUCCESS(f"OK: NSML answered in {reply.duration_ms} ms and holds {len(keys)} key(s).")
+        )
+
+    def _report_clock(self, reply: Reply) -> float | None:
+        """Compare NSML's Date header with this host's clock; returns the skew in seconds."""
+        if not reply.server_date:
+            return None
+        try:
+            server_time = email.utils.parsedate_to_datetime(reply.server_date).timestamp()
+        except (TypeError, ValueError):
+            return None
+        skew = time.time() - server_time
+        if abs(skew) >= SKEW_WARNING_SECONDS:
+            self.stderr.write(self.style.WARNING(f"Clock skew: this host is {skew:+.0f} s away from NSML's clock."))
+        return skew

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from keys.simulator import Faults, NsmlSimulator
+from tests.test_nsml_client import free_port
+
+
+def check() -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("nsml_check", stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def failing_check() -> str:
+    with pytest.raises(CommandError) as caught:
+        check()
+    return str(caught.value)
+
+
+def test_it_reports_ok_with_the_number_of_keys(nsml, new_public_key):
+    nsml.add_key("laptop", new_public_key())
+    nsml.add_key("desktop", new_public_key())
+
+    out, _ = check()
+
+    assert "OK" in out
+    assert "holds 2 key(s)" in out
+
+
+def test_it_names_missing_settings(settings):
+    settings.NCP_SECRET_KEY = ""
+    settings.NSML_API_KEY = " "
+
+    assert "Settings missing: NCP_SECRET_KEY, NSML_API_KEY" in failing_check()
+
+
+def test_it_says_when_the_host_is_unreachable(settings):
+    settings.NSML_API_URL = f"http://127.0.0.1:{free_port()}/nsml/v1"
+
+    assert "Host unreachable" in failing_check()
+
+
+def test_it_says_when_credentials_are_refused(nsml, settings):
+    settings.NCP_SECRET_KEY = "rotated-secret-value"
+
+    message = failing_check()
+
+    assert "Credentials refused" in message
+    assert "HTTP 401, gateway code 200" in message
+    assert "rotated-secret-value" not in message
+
+
+def test_it_says_when_the_subscription_is_missing(nsml):
+    nsml.set_faults(Faults(fail_status=401, fail_code="210"))
+
+    assert "Subscription missing" in failing_check()
+
+
+def test_it_diagnoses_clock_skew(settings, tmp_path):
+    skewed = NsmlSimulator(
+        access_key=settings.NCP_ACCESS_KEY,
+        secret_key=settings.NCP_SECRET_KEY,
+        api_key=settings.NSML_API_KEY,
+        clock=lambda: time.time() + 600,
+        quiet=True,
+    )
+    with skewed:
+        settings.NSML_API_URL = skewed.base_url
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.raises(CommandError) as caught:
+            call_command("nsml_check", stdout=out, stderr=err)
+
+    assert "Clock skew" in str(caught.value)
+    assert "-600 s" in err.getvalue() or "-599 s" in err.getvalue()

@@ -1,0 +1,213 @@
+"""The NSML client against the simulator over real HTTP: signing, retries, and naming failures."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from keys.nsml import Failure, NsmlClient, NsmlConfig, NsmlError
+from keys.simulator import Faults
+from tests.conftest import posts_seen
+
+
+def client_for(nsml, **overrides) -> NsmlClient:
+    fields = {
+        "base_url": nsml.base_url,
+        "access_key": "dev-access-key",
+        "secret_key": "dev-secret-key",
+        "api_key": "dev-api-gateway-key",
+        "connect_timeout": 1.0,
+        "read_timeout": 1.0,
+    }
+    return NsmlClient(NsmlConfig(**{**fields, **overrides}))
+
+
+def failure_of(call) -> NsmlError:
+    with pytest.raises(NsmlError) as caught:
+        call()
+    return caught.value
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_it_creates_lists_and_deletes(nsml, new_public_key):
+    client = client_for(nsml)
+    line = new_public_key()
+
+    created = client.create_key("laptop", line)
+    keys, listed = client.list_keys()
+    deleted = client.delete_key("laptop", keys[0].name)
+
+    assert created.status == 201
+    assert created.trace_id
+    assert [key.title for key in keys] == ["laptop"]
+    assert listed.status == 200
+    assert deleted.status == 200
+    assert nsml.keys() == []
+
+
+def test_a_get_is_retried_after_a_503(nsml):
+    nsml.set_faults(Faults(fail_status=503, fail_count=1, fail_methods=frozenset({"GET"})))
+
+    keys, reply = client_for(nsml).list_keys()
+
+    assert reply.status == 200
+    assert [method for method, _ in nsml.requests_seen] == ["GET", "GET"]
+
+
+def test_a_get_honours_retry_after(nsml):
+    nsml.set_faults(Faults(fail_status=429, fail_count=1, retry_after=1, fail_methods=frozenset({"GET"})))
+
+    started = time.monotonic()
+    client_for(nsml, read_timeout=3.0).list_keys()
+
+    assert time.monotonic() - started >= 1.0
+    assert len(nsml.requests_seen) == 2
+
+
+def test_a_delete_is_retried_after_a_dropped_connection(nsml, new_public_key):
+    line = new_public_key()
+    held = nsml.add_key("laptop", line)
+    nsml.set_faults(Faults(drop=True, fail_count=1, fail_methods=frozenset({"DELETE"})))
+
+    reply = client_for(nsml).delete_key("laptop", held["name"])
+
+    assert reply.status == 200
+    assert nsml.keys() == []
+
+
+def test_retries_stop_after_three_attempts(nsml):
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"GET"})))
+
+    error = failure_of(client_for(nsml, read_timeout=3.0).list_keys)
+
+    assert error.failure is Failure.UNAVAILABLE
+    assert len(nsml.requests_seen) == 3
+
+
+def test_a_post_is_never_retried(nsml, new_public_key):
+    nsml.set_faults(Faults(fail_status=503, fail_count=1))
+
+    error = failure_of(lambda: client_for(nsml).create_key("laptop", new_public_key()))
+
+    assert error.failure is Failure.UNAVAILABLE
+    assert len(posts_seen(nsml)) == 1
+    assert nsml.keys() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "failure"),
+    [
+        (400, None, Failure.REJECTED),
+        (401, "200", Failure.CREDENTIALS),
+        (401, "210", Failure.PERMISSION),
+        (403, None, Failure.PERMISSION),
+        (404, None, Failure.NOT_FOUND),
+        (406, None, Failure.REJECTED),
+        (413, None, Failure.REJECTED),
+        (429, "410", Failure.THROTTLED),
+        (500, None, Failure.UNAVAILABLE),
+        (502, None, Failure.UNAVAILABLE),
+        (503, None, Failure.UNAVAILABLE),
+        (504, None, Failure.UNAVAILABLE),
+    ],
+)
+def test_it_names_each_gateway_answer(nsml, new_public_key, status, code, failure):
+    nsml.set_faults(Faults(fail_status=status, fail_code=code))
+
+    error = failure_of(lambda: client_for(nsml).create_key("laptop", new_public_key()))
+
+    assert error.failure is failure
+    assert error.reply.status == status
+    assert error.reply.error_code == (code or error.reply.error_code)
+    assert error.reply.error_code
+    assert error.reply.trace_id
+
+
+@pytest.mark.parametrize(
+    ("body", "expected_code", "detail"),
+    [
+        ("gateway", "900", "Unexpected Error"),
+        ("gateway-numeric", "900", "Unexpected Error"),
+        ("text-plain", "900", "Unexpected Error"),
+        ("html", "", "not JSON"),
+        ("garbage", "", "not JSON"),
+        ("empty", "", "empty body"),
+    ],
+)
+def test_it_reads_every_kind_of_error_body(nsml, new_public_key, body, expected_code, detail):
+    nsml.set_faults(Faults(fail_status=500, fail_body=body))
+
+    error = failure_of(lambda: client_for(nsml).create_key("laptop", new_public_key()))
+
+    assert error.failure is Failure.UNAVAILABLE
+    assert error.reply.error_code == expected_code
+    assert detail in error.reply.detail
+
+
+def test_wrong_credentials_are_named(nsml):
+    error = failure_of(lambda: client_for(nsml, secret_key="wrong").list_keys())
+
+    assert error.failure is Failure.CREDENTIALS
+    assert error.reply.status == 401
+    assert "signature" in error.reply.detail.lower()
+    assert "wrong" not in error.reply.detail
+
+
+def test_a_refused_connection_is_unreachable(settings):
+    client = NsmlClient(NsmlConfig(f"http://127.0.0.1:{free_port()}/nsml/v1", "a", "s", "k", 1.0, 1.0))
+
+    error = failure_of(lambda: client.create_key("laptop", "ssh-ed25519 AAAA"))
+
+    assert error.failure is Failure.UNREACHABLE
+    assert "refused" in error.reply.detail
+
+
+def test_a_dns_failure_is_unreachable():
+    client = NsmlClient(NsmlConfig("http://nsml.invalid/nsml/v1", "a", "s", "k", 1.0, 1.0))
+
+    error = failure_of(lambda: client.list_keys(retry=False))
+
+    assert error.failure is Failure.UNREACHABLE
+    assert "resolved" in error.reply.detail
+
+
+def test_a_tls_failure_is_unreachable(nsml):
+    client = client_for(nsml, base_url=nsml.base_url.replace("http://", "https://"))
+
+    error = failure_of(lambda: client.create_key("laptop", "ssh-ed25519 AAAA"))
+
+    assert error.failure is Failure.UNREACHABLE
+    assert "TLS" in error.reply.detail
+
+
+def test_a_read_timeout_is_no_answer(nsml, new_public_key):
+    nsml.set_faults(Faults(latency=1.5))
+
+    error = failure_of(lambda: client_for(nsml, read_timeout=0.5).create_key("laptop", new_public_key()))
+
+    assert error.failure is Failure.NO_ANSWER
+    assert len(posts_seen(nsml)) == 1
+
+
+def test_a_dropped_post_is_no_answer(nsml, new_public_key):
+    nsml.set_faults(Faults(drop=True))
+
+    error = failure_of(lambda: client_for(nsml).create_key("laptop", new_public_key()))
+
+    assert error.failure is Failure.NO_ANSWER
+    assert len(posts_seen(nsml)) == 1
+
+
+def test_credentials_never_appear_in_failures(nsml):
+    error = failure_of(lambda: client_for(nsml, api_key="wrong-api-key-value").list_keys())
+
+    for secret in ("dev-secret-key", "wrong-api-key-value"):
+        assert secret not in str(error)
+        assert secret not in repr(error.reply)

@@ -1,0 +1,152 @@
+"""Every way NSML can fail, seen through the form: what the member reads, what the audit row
+says, and what NSML holds afterwards (no duplicate, nothing lost)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.urls import reverse
+
+from keys.models import AuditEvent, RegisteredKey
+from keys.simulator import Faults
+from tests.conftest import posts_seen
+
+pytestmark = pytest.mark.django_db
+
+NEW = reverse("keys:new")
+
+
+def submit(client, line: str, title: str = "laptop"):
+    started = time.monotonic()
+    response = client.post(NEW, {"title": title, "key": line})
+    return response, time.monotonic() - started
+
+
+def page_error(response) -> str:
+    return " ".join(str(error) for error in response.context["form"].non_field_errors())
+
+
+@pytest.mark.parametrize(
+    ("faults", "says", "outcome", "reason"),
+    [
+        (Faults(fail_status=401, fail_code="200"), "tell an administrator", "failed", "credentials"),
+        (Faults(fail_status=401, fail_code="210"), "not allowed to manage keys", "failed", "permission"),
+        (Faults(fail_status=403), "not allowed to manage keys", "failed", "permission"),
+        (Faults(fail_status=404), "could not find NSML", "failed", "not_found"),
+        (Faults(fail_status=406), "NSML refused the key", "rejected", "rejected"),
+        (Faults(fail_status=413), "NSML refused the key", "rejected", "rejected"),
+        (Faults(fail_status=429, fail_code="420"), "try again in a minute", "failed", "throttled"),
+        (Faults(fail_status=500), "not available right now", "failed", "unavailable"),
+        (Faults(fail_status=503, fail_body="gateway-numeric"), "not available right now", "failed", "unavailable"),
+        (Faults(fail_status=504, fail_body="text-plain"), "not available right now", "failed", "unavailable"),
+        (Faults(fail_status=502, fail_body="html"), "not available right now", "failed", "unavailable"),
+        (Faults(fail_status=500, fail_body="garbage"), "not available right now", "failed", "unavailable"),
+    ],
+    ids=lambda value: value.describe() if isinstance(value, Faults) else None,
+)
+def test_each_upstream_failure_gets_a_clear_page_and_an_audit_row(
+    member_client, nsml, new_public_key, faults, says, outcome, reason
+):
+    nsml.set_faults(faults)
+
+    response, _ = submit(member_client, new_public_key())
+
+    assert response.status_code == 200
+    assert says in page_error(response)
+    assert "not registered" in page_error(response) or "refused" in page_error(response)
+    assert not RegisteredKey.objects.exists()
+    assert nsml.keys() == []
+    assert len(posts_seen(nsml)) == 1
+    event = AuditEvent.objects.get()
+    assert (event.action, event.outcome, event.reason) == ("register", outcome, reason)
+    assert event.upstream_status == faults.fail_status
+    assert event.trace_id
+    readable = faults.fail_body.startswith("gateway") or faults.fail_body == "text-plain"
+    assert bool(event.upstream_error_code) == readable
+    assert event.detail
+
+
+def test_credential_failures_tell_the_admin_which_check_failed(member_client, nsml, new_public_key, settings):
+    settings.NSML_API_KEY = "not-the-approved-key"
+
+    response, _ = submit(member_client, new_public_key())
+
+    assert "tell an administrator" in page_error(response)
+    assert "not-the-approved-key" not in response.content.decode()
+    event = AuditEvent.objects.get()
+    assert event.upstream_status == 401
+    assert "api-key" in event.detail.lower()
+    assert "not-the-approved-key" not in event.detail
+
+
+def test_an_unreachable_nsml_is_reported(member_client, nsml, new_public_key, settings):
+    settings.NSML_API_URL = "http://nsml.invalid/nsml/v1"
+
+    response, _ = submit(member_client, new_public_key())
+
+    assert "could not reach NSML" in page_error(response)
+    event = AuditEvent.objects.get()
+    assert (event.outcome, event.reason, event.upstream_status) == ("failed", "unreachable", None)
+
+
+def test_a_slow_commit_is_settled_as_registered_by_lookup(member_client, nsml, new_public_key, settings):
+    settings.NSML_TIMEOUT = 0.5
+    nsml.set_faults(Faults(slow_commit=1.5))
+    line = new_public_key()
+
+    response, waited = submit(member_client, line)
+
+    assert response.status_code == 302
+    key = RegisteredKey.objects.get()
+    assert [item["title"] for item in nsml.keys()] == ["laptop"]
+    assert len(posts_seen(nsml)) == 1
+    event = AuditEvent.objects.get()
+    assert (event.outcome, event.reason, event.registered_key) == ("success", "settled_by_lookup", key)
+    assert "lookup" in event.detail
+    assert waited < 0.5 + 1.0 + 0.5  # the read timeout plus one lookup, never minutes
+
+
+def test_a_dropped_create_is_settled_as_not_registered(member_client, nsml, new_public_key):
+    nsml.set_faults(Faults(drop=True, fail_methods=frozenset({"POST"})))
+
+    response, _ = submit(member_client, new_public_key())
+
+    assert "did not answer in time, and your key is not registered. You can try again." in page_error(response)
+    assert nsml.keys() == []
+    assert not RegisteredKey.objects.exists()
+    event = AuditEvent.objects.get()
+    assert (event.outcome, event.reason) == ("failed", "settled_absent")
+
+
+def test_the_member_can_try_again_after_a_dropped_create(member_client, nsml, new_public_key):
+    line = new_public_key()
+    nsml.set_faults(Faults(drop=True, fail_count=1, fail_methods=frozenset({"POST"})))
+    submit(member_client, line)
+
+    response, _ = submit(member_client, line)
+
+    assert response.status_code == 302
+    assert len(nsml.keys()) == 1
+    assert RegisteredKey.objects.count() == 1
+
+
+def test_a_lost_create_whose_lookup_also_fails_is_recorded_as_unknown(member_client, nsml, new_public_key):
+    nsml.set_faults(Faults(drop=True))
+
+    response, _ = submit(member_client, new_public_key())
+
+    assert "could not confirm whether your key was registered" in page_error(response)
+    event = AuditEvent.objects.get()
+    assert (event.outcome, event.reason) == ("unknown", "unsettled")
+    assert len([method for method, _ in nsml.requests_seen if method == "GET"]) == 1
+
+
+def test_a_slow_nsml_within_the_timeout_still_registers(member_client, nsml, new_public_key, settings):
+    settings.NSML_TIMEOUT = 2.0
+    nsml.set_faults(Faults(latency=0.3))
+
+    response, _ = submit(member_client, new_public_key())
+
+    assert response.status_code == 302
+    assert AuditEvent.objects.get().duration_ms >= 300
