@@ -1,0 +1,411 @@
+"""Parse the one SSH public key a member pastes, and apply the portal's key policy.
+
+Pure: imports nothing from Django, so it can be tested and benchmarked alone. The key itself is
+parsed by `cryptography`; this module only finds the key in the pasted text and decides which
+refusal applies first (see `parse_public_key`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+    load_ssh_public_key,
+)
+
+
+def gettext_noop(s: str) -> str:
+    """Marks a message for makemessages; the Django form translates it later with gettext(exc.template)."""
+    return s
+
+
+# NSML's list, in its order (its "ecdsa-sha-nistp256" is a typo for the third).
+ACCEPTED_TYPES = ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+MAX_INPUT_BYTES = 16 * 1024
+
+# Armour of any private key format (OpenSSH, PEM, PKCS#8, SSH2), PuTTY's .ppk fields, and the base64 of
+# OpenSSH's "openssh-key-v1" magic, which starts every OpenSSH private key body even without its armour.
+# The label is bounded so that text full of "BEGIN " costs linear time, not quadratic.
+_PRIVATE_KEY_MARKER = re.compile(
+    r"(?i:(?:BEGIN|END) [A-Z0-9 ]{0,40}PRIVATE KEY|PuTTY-User-Key-File-|Private-Lines:)|b3BlbnNzaC1rZXktdjE"
+)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_FIELD_SEPARATOR = re.compile(r"[ \t]+")
+# Line breaks are gone by the time this applies; bidi controls can make a comment display as something else.
+_FORBIDDEN_CHARACTER = re.compile(
+    r"[\x00-\x08\x0a-\x1f\x7f-\x9f"  # C0 except tab, DEL, C1
+    r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional controls
+    r"\ud800-\udfff]"  # lone surrogates, which are not text
+)
+# A word that looks like an SSH key type, accepted or not: ssh-dss, sk-..., certificates, typos.
+_TYPE_LIKE = re.compile(r"(?:ssh|ecdsa|sk)-[A-Za-z0-9@._+-]+")
+# Every SSH blob's base64 starts with AAAA: it opens with the (small) length of its type name.
+_BLOB_LIKE = re.compile(r"AAAA[A-Za-z0-9+/]{12}")
+_RFC4716_BEGIN = re.compile(r"-{4,5} ?BEGIN SSH2 PUBLIC KEY ?-{4,5}")
+_RFC4716_END = re.compile(r"-{4,5} ?END SSH2 PUBLIC KEY ?-{4,5}")
+_PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
+_PEM_END = re.compile(r"-----END ([A-Z0-9 ]+)-----")
+_PEM_PUBLIC_KEY_LABELS = ("PUBLIC KEY", "RSA PUBLIC KEY")
+_EC_CURVE_TYPES = {
+    "secp256r1": "ecdsa-sha2-nistp256",
+    "secp384r1": "ecdsa-sha2-nistp384",
+    "secp521r1": "ecdsa-sha2-nistp521",
+}
+_CERTIFICATE_SUFFIX = "-cert-v01@openssh.com"
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    key_type: str
+    bits: int
+    comment: str
+    fingerprint_sha256: str  # as `ssh-keygen -l -E sha256` prints it
+    fingerprint_md5: str  # as `ssh-keygen -l -E md5` prints it, without "MD5:"
+    normalized: str  # "type base64", no comment
+
+    @property
+    def md5_name(self) -> str:
+        """The name NSML gives the key: the MD5 fingerprint's 32 hex digits."""
+        return self.fingerprint_md5.replace(":", "")
+
+
+class InvalidKey(Exception):
+    """A refused key: `code` is stable for callers, `template % params` is what the member reads."""
+
+    def __init__(self, code: str, template: str, params: dict[str, object] | None = None) -> None:
+        self.code = code
+        self.template = template
+        self.params = params or {}
+        self.message = template % self.params
+        super().__init__(self.message)
+
+
+def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
+    """The one public key in `text`, or InvalidKey for the first refusal that applies, in this order:
+
+    too_long, private_key, malformed (empty), multiple_keys, malformed (stray lines, unterminated
+    block), malformed (control characters), options_prefix, unsupported_type, malformed (missing blob,
+    non-strict base64), type_mismatch, malformed (blob does not parse completely), too_weak.
+    """
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
+        raise InvalidKey(
+            "too_long",
+            gettext_noop(
+                "This is longer than %(max_kib)d KiB, far more than any public key. Paste only the "
+                "contents of your .pub file."
+            ),
+            {"max_kib": MAX_INPUT_BYTES // 1024},
+        )
+    if _PRIVATE_KEY_MARKER.search(text):
+        # Never quote the input here: it is a secret.
+        raise InvalidKey(
+            "private_key",
+            gettext_noop(
+                "This is your private key, which must never leave your computer. Paste your public "
+                "key instead: the contents of the .pub file, for example ~/.ssh/id_ed25519.pub. If you "
+                "have shared this private key anywhere, make a new key pair."
+            ),
+        )
+    lines = [line.strip(" \t") for line in _LINE_BREAK.split(text.removeprefix("\ufeff"))]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise InvalidKey("malformed", gettext_noop("Paste your public key: the contents of your .pub file."))
+
+    blocks, loose_lines = _split_blocks(lines)
+    count = len(blocks) + sum(_count_keys(line) for line in loose_lines)
+    if count > 1:
+        raise InvalidKey(
+            "multiple_keys",
+            gettext_noop("This contains %(count)d keys. Paste one public key at a time."),
+            {"count": count},
+        )
+    if blocks:
+        _check_block_stands_alone(blocks[0], loose_lines)
+    elif len(loose_lines) > 1:
+        raise InvalidKey(
+            "malformed",
+            gettext_noop(
+                "Paste the key on a single line, exactly as it is in your .pub file: its type, the key "
+                "data, then an optional comment."
+            ),
+        )
+    key_lines = blocks[0] if blocks else loose_lines
+    if any(_FORBIDDEN_CHARACTER.search(line) for line in key_lines):
+        raise InvalidKey(
+            "malformed",
+            gettext_noop(
+                "The key contains invisible control or text-direction characters. Copy it again from "
+                "your .pub file, and type the comment again if you edited it."
+            ),
+        )
+
+    if not blocks:
+        key_type, blob, comment = _read_openssh_line(key_lines[0])
+    elif _RFC4716_BEGIN.fullmatch(key_lines[0]):
+        key_type, blob, comment = _read_rfc4716_block(key_lines)
+    else:
+        key_type, blob, comment = _read_pem_block(key_lines)
+    return _load_key(key_type, blob, comment, min_rsa_bits)
+
+
+def _split_blocks(lines: list[str]) -> tuple[list[list[str]], list[str]]:
+    """Armoured blocks (BEGIN line to END line, or to the end of the text) and the lines outside them."""
+    blocks: list[list[str]] = []
+    loose_lines: list[str] = []
+    open_block: list[str] | None = None
+    for line in lines:
+        if _RFC4716_BEGIN.fullmatch(line) or _PEM_BEGIN.fullmatch(line):
+            open_block = [line]
+            blocks.append(open_block)
+        elif open_block is not None:
+            open_block.append(line)
+            if _ends_block(open_block):
+                open_block = None
+        else:
+            loose_lines.append(line)
+    return blocks, loose_lines
+
+
+def _ends_block(block: list[str]) -> bool:
+    end = _RFC4716_END if _RFC4716_BEGIN.fullmatch(block[0]) else _PEM_END
+    return len(block) > 1 and end.fullmatch(block[-1]) is not None
+
+
+def _count_keys(line: str) -> int:
+    """Keys on a line outside a block, for the multiple_keys rule.
+
+    Rule: each word after the first that starts like a blob (AAAA + 12 base64 characters) is one key, so
+    options in front and a second key on the same line are handled; a line without such a word is still
+    one key when its first word looks like a key type (the first half of a wrapped key), else none.
+    """
+    words = _FIELD_SEPARATOR.split(line)
+    blobs = sum(1 for word in words[1:] if _BLOB_LIKE.match(word))
+    return blobs or int(_TYPE_LIKE.fullmatch(words[0]) is not None)
+
+
+def _check_block_stands_alone(block: list[str], loose_lines: list[str]) -> None:
+    if not _ends_block(block):
+        raise InvalidKey(
+            "malformed",
+            gettext_noop("The key block has no END line. Paste the whole block, from its BEGIN line to its END line."),
+        )
+    if loose_lines:
+        raise InvalidKey(
+            "malformed",
+            gettext_noop(
+                "Paste only the key block, from its BEGIN line to its END line, with no other text around it."
+            ),
+        )
+
+
+def _read_openssh_line(line: str) -> tuple[str, bytes, str]:
+    """An `authorized_keys`-style line: type, base64 blob, optional comment."""
+    words = _FIELD_SEPARATOR.split(line)
+    # Options (no-pty,command="a b",from=...) sit in front of the type word, which therefore comes later.
+    if not _TYPE_LIKE.fullmatch(words[0]) and any(_TYPE_LIKE.fullmatch(word) for word in words[1:]):
+        raise InvalidKey(
+            "options_prefix",
+            gettext_noop(
+                "This looks like a line from an authorized_keys file, with options such as command= or "
+                "from= in front of the key. Paste only the public key, starting with its type (for "
+                "example ssh-ed25519)."
+            ),
+        )
+    key_type, *rest = _FIELD_SEPARATOR.split(line, maxsplit=2)
+    if key_type not in ACCEPTED_TYPES:
+        raise _unsupported_type(key_type)
+    if not rest:
+        raise InvalidKey(
+            "malformed",
+            gettext_noop("The key data after %(key_type)s is missing. Paste the whole line of your .pub file."),
+            {"key_type": key_type},
+        )
+    comment = rest[1] if len(rest) > 1 else ""
+    return key_type, _decode_base64(rest[0]), comment
+
+
+def _read_rfc4716_block(lines: list[str]) -> tuple[str, bytes, str]:
+    """An RFC 4716 block, as PuTTYgen and `ssh-keygen -e` write it: headers, then wrapped base64."""
+    body = lines[1:-1]
+    headers: dict[str, str] = {}
+    i = 0
+    while i < len(body) and ":" in body[i]:  # base64 has no colon, so the first line without one starts the key
+        tag, _, value = body[i].partition(":")
+        value = value.strip(" \t")
+        while value.endswith("\\") and i + 1 < len(body):  # a trailing backslash continues the header
+            i += 1
+            value = value[:-1] + body[i]
+        headers[tag.strip(" \t").lower()] = value
+        i += 1
+    comment = headers.get("comment", "")
+    if len(comment) >= 2 and comment[0] == comment[-1] == '"':
+        comment = comment[1:-1]
+    if i == len(body):
+        raise InvalidKey(
+            "malformed",
+            gettext_noop(
+                "The key block has no key data between its headers and its END line. Paste the whole block again."
+            ),
+        )
+    blob = _decode_base64("".join(body[i:]))
+    type_string = _blob_strings(blob, 1)
+    if not type_string:
+        raise _damaged()
+    return _accepted_type_name(type_string[0]), blob, comment
+
+
+def _read_pem_block(lines: list[str]) -> tuple[str, bytes, str]:
+    """A PEM public key (SubjectPublicKeyInfo, or PKCS#1 for RSA), converted to its OpenSSH form."""
+    if _PEM_BEGIN.fullmatch(lines[0]).group(1) not in _PEM_PUBLIC_KEY_LABELS:
+        raise _unsupported_type("")
+    try:
+        key = load_pem_public_key("\n".join(lines).encode("ascii"))
+    except UnsupportedAlgorithm:
+        raise _unsupported_type("") from None
+    except (ValueError, UnicodeEncodeError):
+        raise _damaged() from None
+    if isinstance(key, rsa.RSAPublicKey):
+        key_type = "ssh-rsa"
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        key_type = "ssh-ed25519"
+    elif isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _EC_CURVE_TYPES:
+        key_type = _EC_CURVE_TYPES[key.curve.name]
+    else:
+        raise _unsupported_type("")
+    blob = base64.b64decode(key.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).split()[1])
+    return key_type, blob, ""
+
+
+def _accepted_type_name(raw: bytes) -> str:
+    """The blob's own type string, when it is one of the accepted types."""
+    key_type = raw.decode("ascii", "replace")
+    if key_type not in ACCEPTED_TYPES:
+        raise _unsupported_type(key_type)
+    return key_type
+
+
+def _decode_base64(text: str) -> bytes:
+    """Strict base64: standard alphabet, correct padding, and nothing a re-encoding would change."""
+    try:
+        blob = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        blob = None
+    if blob is None or base64.b64encode(blob).decode("ascii") != text:
+        raise InvalidKey(
+            "malformed",
+            gettext_noop(
+                "The key data is not valid base64: it has characters that do not belong, missing "
+                "padding, or spaces inside. Copy the key again from your .pub file."
+            ),
+        )
+    return blob
+
+
+def _blob_strings(blob: bytes, count: int) -> list[bytes]:
+    """Up to `count` leading length-prefixed SSH strings of `blob` (fewer if it ends first)."""
+    strings: list[bytes] = []
+    offset = 0
+    while len(strings) < count and offset + 4 <= len(blob):
+        length = int.from_bytes(blob[offset : offset + 4], "big")
+        if offset + 4 + length > len(blob):
+            break
+        strings.append(blob[offset + 4 : offset + 4 + length])
+        offset += 4 + length
+    return strings
+
+
+def _load_key(key_type: str, blob: bytes, comment: str, min_rsa_bits: int) -> PublicKey:
+    """Check the blob against its type word, parse it with cryptography, and apply the size policy."""
+    inner = _blob_strings(blob, 2)
+    curve = key_type.removeprefix("ecdsa-sha2-").encode()  # ECDSA blobs repeat the curve: "nistp256"
+    curve_mismatch = key_type.startswith("ecdsa-") and len(inner) == 2 and inner[1] != curve
+    if (inner and inner[0] != key_type.encode()) or curve_mismatch:
+        raise InvalidKey(
+            "type_mismatch",
+            gettext_noop(
+                "The key data is not a %(key_type)s key, although it is labelled as one. Copy the whole "
+                "key again from your .pub file without editing it."
+            ),
+            {"key_type": key_type},
+        )
+    normalized = f"{key_type} {base64.b64encode(blob).decode('ascii')}"
+    try:
+        key = load_ssh_public_key(normalized.encode("ascii"))
+    except (ValueError, UnsupportedAlgorithm, NotImplementedError):
+        raise _damaged() from None
+    # cryptography accepts some non-canonical encodings (e.g. padded integers); OpenSSH's own form must match.
+    if key.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH) != normalized.encode("ascii"):
+        raise _damaged()
+
+    if isinstance(key, rsa.RSAPublicKey):
+        bits = key.key_size
+        if bits < min_rsa_bits:
+            raise InvalidKey(
+                "too_weak",
+                gettext_noop(
+                    "This RSA key has %(bits)d bits; the minimum is %(min_bits)d. Make a new key with "
+                    "ssh-keygen -t ed25519 (or ssh-keygen -t rsa -b 4096) and paste its .pub file."
+                ),
+                {"bits": bits, "min_bits": min_rsa_bits},
+            )
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        bits = key.curve.key_size
+    else:
+        bits = 256  # Ed25519
+
+    sha256 = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+    return PublicKey(
+        key_type=key_type,
+        bits=bits,
+        comment=comment,
+        fingerprint_sha256=f"SHA256:{sha256}",
+        fingerprint_md5=hashlib.md5(blob, usedforsecurity=False).digest().hex(":"),
+        normalized=normalized,
+    )
+
+
+def _unsupported_type(key_type: str) -> InvalidKey:
+    """Names the refused type only when it looks like one, so arbitrary pasted text is never echoed."""
+    accepted = ", ".join(ACCEPTED_TYPES)
+    if key_type.endswith(_CERTIFICATE_SUFFIX):
+        return InvalidKey(
+            "unsupported_type",
+            gettext_noop(
+                "This is an SSH certificate, not a public key. Paste the public key itself (the .pub "
+                "file without -cert in its name); accepted types are %(accepted)s."
+            ),
+            {"accepted": accepted},
+        )
+    if _TYPE_LIKE.fullmatch(key_type) and len(key_type) <= 64:
+        return InvalidKey(
+            "unsupported_type",
+            gettext_noop(
+                "Keys of type %(key_type)s are not accepted; accepted types are %(accepted)s. Make a new "
+                "key with ssh-keygen -t ed25519 and paste its .pub file."
+            ),
+            {"key_type": key_type, "accepted": accepted},
+        )
+    return InvalidKey(
+        "unsupported_type",
+        gettext_noop(
+            "This is not an SSH public key of an accepted type (%(accepted)s). Paste the contents of "
+            "your .pub file, which starts with its type, for example ssh-ed25519."
+        ),
+        {"accepted": accepted},
+    )
+
+
+def _damaged() -> InvalidKey:
+    return InvalidKey(
+        "malformed",
+        gettext_noop("The key data is incomplete or damaged. Copy the whole key again from your .pub file."),
+    )

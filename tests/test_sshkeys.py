@@ -1,0 +1,659 @@
+"""keys.sshkeys: what the key parser accepts, what it refuses and why, checked against ssh-keygen.
+
+No database: these run with or without the Django plugin (`-p no:django`).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, x25519
+from cryptography.hazmat.primitives.serialization import PrivateFormat
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from keys.sshkeys import ACCEPTED_TYPES, MAX_INPUT_BYTES, InvalidKey, PublicKey, parse_public_key
+from tests import keygen
+from tests.keygen import KeyPair
+
+needs_ssh_keygen = pytest.mark.skipif(keygen.SSH_KEYGEN is None, reason=keygen.NO_SSH_KEYGEN)
+
+ACCEPTED = ["rsa2048", "rsa3072", "rsa4096", "ed25519", "ecdsa256", "ecdsa384", "ecdsa521"]
+CODES = set(
+    "too_long private_key malformed multiple_keys options_prefix unsupported_type type_mismatch too_weak".split()
+)
+Keys = dict[str, KeyPair]
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files() -> None:
+    """Replaces conftest's autouse fixture of this name, which needs Django's settings; these tests need none."""
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    """One key of every kind per session (RSA 4096 is slow to make), commented "<name>@test"."""
+    directory = tmp_path_factory.mktemp("keys")
+    return {name: keygen.make_key_pair(directory, name, f"{name}@test") for name in keygen.KINDS}
+
+
+def refusal(text: str, **kwargs: int) -> InvalidKey:
+    with pytest.raises(InvalidKey) as caught:
+        parse_public_key(text, **kwargs)
+    return caught.value
+
+
+def b64(pair: KeyPair) -> str:
+    return pair.public_line.split()[1]
+
+
+def relabel(pair: KeyPair, key_type: str) -> str:
+    return f"{key_type} {b64(pair)} {pair.name}@test"
+
+
+def without_last_line(text: str) -> str:
+    return "\n".join(text.strip().splitlines()[:-1])
+
+
+# ---------------------------------------------------------------------------------------------- accepted keys
+
+
+def test_the_contract_constants() -> None:
+    assert ACCEPTED_TYPES == (
+        "ssh-rsa",
+        "ssh-ed25519",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+    )
+    assert MAX_INPUT_BYTES == 16 * 1024
+
+
+@pytest.mark.parametrize("name", ACCEPTED)
+def test_it_accepts_every_type_and_size(keys: Keys, name: str) -> None:
+    pair = keys[name]
+    key = parse_public_key(pair.public_line)
+
+    assert isinstance(key, PublicKey)
+    assert (key.key_type, key.bits, key.comment) == (pair.key_type, pair.bits, f"{name}@test")
+    assert key.normalized == f"{pair.key_type} {b64(pair)}"
+    assert key.md5_name == key.fingerprint_md5.replace(":", "") and len(key.md5_name) == 32
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        key.comment = "changed"  # type: ignore[misc]
+
+
+@needs_ssh_keygen
+@pytest.mark.parametrize("name", [*ACCEPTED, "rsa1024"])
+def test_fingerprints_and_bits_match_ssh_keygen(keys: Keys, name: str) -> None:
+    pair = keys[name]
+    key = parse_public_key(pair.public_line, min_rsa_bits=1024)
+
+    assert (key.bits, key.fingerprint_sha256) == keygen.ssh_keygen_fingerprint(pair.public_path, "sha256")
+    assert (key.bits, f"MD5:{key.fingerprint_md5}") == keygen.ssh_keygen_fingerprint(pair.public_path, "md5")
+
+
+@pytest.mark.parametrize("name", ACCEPTED)
+def test_fingerprints_match_cryptography(keys: Keys, name: str) -> None:
+    public_key = keys[name].private_key.public_key()
+    key = parse_public_key(keys[name].public_line)
+
+    sha256 = serialization.ssh_key_fingerprint(public_key, hashes.SHA256())
+    assert key.fingerprint_sha256 == "SHA256:" + base64.b64encode(sha256).decode().rstrip("=")
+    assert key.fingerprint_md5 == serialization.ssh_key_fingerprint(public_key, hashes.MD5()).hex(":")
+
+
+@pytest.mark.parametrize(
+    "dress",
+    [
+        pytest.param(lambda line: line + "\r\n", id="crlf"),
+        pytest.param(lambda line: "\r\n\r\n" + line + "\r\n\r\n", id="crlf-blank-lines-around"),
+        pytest.param(lambda line: line.replace(" ", "\t"), id="tabs-between-fields"),
+        pytest.param(lambda line: line.replace(" ", " \t  "), id="runs-of-spaces-and-tabs"),
+        pytest.param(lambda line: "  \n\t " + line + " \t\n\n", id="surrounding-whitespace"),
+        pytest.param(lambda line: "\ufeff" + line, id="byte-order-mark"),
+    ],
+)
+def test_it_normalizes_whitespace(keys: Keys, dress: Callable[[str], str]) -> None:
+    key = parse_public_key(dress(keys["ed25519"].public_line))
+
+    assert key.normalized == f"ssh-ed25519 {b64(keys['ed25519'])}"
+    assert key.comment == "ed25519@test"
+
+
+@pytest.mark.parametrize(
+    "comment",
+    ["", "alice@laptop", "홍길동의 노트북 (회사)", "work laptop  two spaces", "tab\tinside", "émilie's clé ✓"],
+)
+def test_it_keeps_the_comment_apart(keys: Keys, comment: str) -> None:
+    key = parse_public_key(f"ssh-ed25519 {b64(keys['ed25519'])} {comment}")
+
+    assert key.comment == comment
+    assert key.normalized == f"ssh-ed25519 {b64(keys['ed25519'])}"
+
+
+@needs_ssh_keygen
+@pytest.mark.parametrize("name", ["ed25519", "rsa4096", "ecdsa521"])
+def test_it_reads_rfc4716_from_ssh_keygen(keys: Keys, name: str) -> None:
+    pair = keys[name]
+    block = keygen.run_ssh_keygen("-e", "-f", str(pair.public_path))
+    header = next(line for line in block.splitlines() if line.startswith("Comment:"))
+
+    key = parse_public_key(block)
+    assert key.normalized == parse_public_key(pair.public_line).normalized
+    # ssh-keygen -e writes its own comment ("256-bit ED25519, converted by ..."), quoted.
+    assert key.comment == header.removeprefix("Comment:").strip().strip('"')
+
+    with_original_comment = block.replace(header, f'Comment: "{pair.name}@test"')
+    assert parse_public_key(with_original_comment) == parse_public_key(pair.public_line)
+
+
+def test_it_reads_a_wrapped_rfc4716_block_with_a_continued_header(keys: Keys) -> None:
+    headers = [
+        "Subject: alice",
+        'Comment: "홍길동 work laptop, a comment long enough \\',
+        'to be continued on the next line"',
+        "x-command: anything: even colons",
+    ]
+    block = keygen.rfc4716_block(keys["rsa3072"].blob, headers, width=64)
+
+    key = parse_public_key(block.replace("\n", "\r\n") + "\r\n")
+
+    assert key.comment == "홍길동 work laptop, a comment long enough to be continued on the next line"
+    assert key.normalized == f"ssh-rsa {b64(keys['rsa3072'])}"
+
+
+def test_it_reads_an_rfc4716_block_with_an_unquoted_comment_and_no_comment(keys: Keys) -> None:
+    blob = keys["ecdsa384"].blob
+
+    assert parse_public_key(keygen.rfc4716_block(blob, ["Comment: rsa-key-20240101"])).comment == "rsa-key-20240101"
+    assert parse_public_key(keygen.rfc4716_block(blob, [])).comment == ""
+
+
+@needs_ssh_keygen
+@pytest.mark.parametrize("conversion", ["PKCS8", "PEM"], ids=["subject-public-key-info", "pkcs1-rsa-public-key"])
+def test_it_reads_pem_rsa_from_ssh_keygen(keys: Keys, conversion: str) -> None:
+    pair = keys["rsa2048"]
+    block = keygen.run_ssh_keygen("-e", "-m", conversion, "-f", str(pair.public_path))
+
+    key = parse_public_key(block)
+
+    assert (key.key_type, key.normalized, key.comment) == ("ssh-rsa", f"ssh-rsa {b64(pair)}", "")
+
+
+@pytest.mark.parametrize("name", ["ed25519", "ecdsa256", "ecdsa384", "ecdsa521", "rsa4096"])
+def test_it_reads_pem_subject_public_key_info(keys: Keys, name: str) -> None:
+    pair = keys[name]
+
+    key = parse_public_key(keygen.pem_public(pair.private_key))
+
+    assert (key.key_type, key.bits, key.comment) == (pair.key_type, pair.bits, "")
+    assert key.fingerprint_sha256 == parse_public_key(pair.public_line).fingerprint_sha256
+
+
+def test_the_module_imports_nothing_from_django() -> None:
+    code = "import sys, keys.sshkeys; print(sorted(m for m in sys.modules if m.split('.')[0] == 'django'))"
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+
+    assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------- refusals
+
+
+def test_invalid_key_carries_code_template_params_and_message(keys: Keys) -> None:
+    exc = refusal(keys["rsa1024"].public_line)
+
+    assert exc.code == "too_weak"
+    assert exc.params == {"bits": 1024, "min_bits": 2048}
+    assert exc.message == exc.template % exc.params == str(exc)
+    assert "%(bits)d" in exc.template and "1024" in exc.message and "2048" in exc.message
+
+
+UNSUPPORTED = [
+    pytest.param(lambda k: keygen.dsa_public_line(), id="dsa"),
+    pytest.param(lambda k: keygen.line("ssh-dss", keygen.crafted_dsa_blob()), id="dsa-crafted-blob"),
+    pytest.param(lambda k: keygen.line("sk-ssh-ed25519@openssh.com", keygen.sk_ed25519_blob()), id="sk-ed25519"),
+    pytest.param(
+        lambda k: keygen.line(
+            "sk-ecdsa-sha2-nistp256@openssh.com", keygen.sk_ecdsa_blob(k["ecdsa256"].private_key.public_key())
+        ),
+        id="sk-ecdsa",
+    ),
+    pytest.param(lambda k: keygen.certificate_line(k["ed25519"].public_line), id="certificate"),
+    pytest.param(lambda k: relabel(k["rsa2048"], "ssh-rsa-cert-v01@openssh.com"), id="certificate-type-word"),
+    pytest.param(lambda k: relabel(k["ecdsa256"], "ecdsa-sha-nistp256"), id="nsml-typo-ecdsa-sha-nistp256"),
+    pytest.param(lambda k: relabel(k["ed25519"], "SSH-ED25519"), id="type-in-capitals"),
+    pytest.param(lambda k: relabel(k["ed25519"], "ed25519"), id="type-without-ssh-prefix"),
+    pytest.param(lambda k: "hello, here is my key", id="random-words"),
+    pytest.param(lambda k: "hunter2", id="one-word"),
+    pytest.param(lambda k: b64(k["ed25519"]), id="base64-without-type"),
+    pytest.param(lambda k: keygen.rfc4716_block(keygen.crafted_dsa_blob(), []), id="rfc4716-dsa"),
+    pytest.param(lambda k: keygen.rfc4716_block(keygen.sk_ed25519_blob(), []), id="rfc4716-sk-ed25519"),
+    pytest.param(lambda k: keygen.pem_public(ed448.Ed448PrivateKey.generate()), id="pem-ed448"),
+    pytest.param(lambda k: keygen.pem_public(x25519.X25519PrivateKey.generate()), id="pem-x25519"),
+    pytest.param(lambda k: keygen.pem_public(ec.generate_private_key(ec.SECP256K1())), id="pem-secp256k1"),
+    pytest.param(lambda k: keygen.pem_public(dsa.generate_private_key(1024)), id="pem-dsa"),
+    pytest.param(lambda k: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", id="pem-certificate"),
+]
+
+
+@pytest.mark.parametrize("make_text", UNSUPPORTED)
+def test_it_refuses_unsupported_types(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    exc = refusal(make_text(keys))
+
+    assert exc.code == "unsupported_type"
+    assert all(key_type in exc.message for key_type in ACCEPTED_TYPES)
+
+
+def test_an_unsupported_type_message_names_a_known_type_but_never_echoes_other_text() -> None:
+    assert "ssh-dss" in refusal(keygen.dsa_public_line()).message
+    assert "certificate" in refusal("ssh-ed25519-cert-v01@openssh.com AAAA").message
+    assert "hunter2" not in refusal("hunter2 AAAAC3NzaC1lZDI1NTE5").message
+
+
+TYPE_MISMATCH = [
+    pytest.param(lambda k: relabel(k["ed25519"], "ssh-rsa"), id="ed25519-blob-labelled-ssh-rsa"),
+    pytest.param(lambda k: relabel(k["rsa2048"], "ssh-ed25519"), id="rsa-blob-labelled-ssh-ed25519"),
+    pytest.param(lambda k: relabel(k["ecdsa384"], "ecdsa-sha2-nistp256"), id="nistp384-blob-labelled-nistp256"),
+    pytest.param(lambda k: relabel(k["ecdsa256"], "ecdsa-sha2-nistp521"), id="nistp256-blob-labelled-nistp521"),
+    pytest.param(
+        lambda k: keygen.line(
+            "ecdsa-sha2-nistp256",
+            keygen.ecdsa_blob("ecdsa-sha2-nistp256", "nistp384", k["ecdsa384"].private_key.public_key()),
+        ),
+        id="nistp256-blob-with-nistp384-curve-field",
+    ),
+    pytest.param(
+        lambda k: keygen.rfc4716_block(
+            keygen.ecdsa_blob("ecdsa-sha2-nistp521", "nistp384", k["ecdsa384"].private_key.public_key()), []
+        ),
+        id="rfc4716-nistp521-blob-with-nistp384-curve-field",
+    ),
+    pytest.param(lambda k: keygen.line("ssh-ed25519", keygen.crafted_dsa_blob()), id="dsa-blob-labelled-ssh-ed25519"),
+    pytest.param(lambda k: keygen.line("ssh-ed25519", keygen.sk_ed25519_blob()), id="sk-blob-labelled-ssh-ed25519"),
+]
+
+
+@pytest.mark.parametrize("make_text", TYPE_MISMATCH)
+def test_it_refuses_a_type_word_that_differs_from_the_blob(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    assert refusal(make_text(keys)).code == "type_mismatch"
+
+
+MALFORMED = [
+    pytest.param(lambda k: "", id="empty"),
+    pytest.param(lambda k: "  \r\n\t \n", id="whitespace-only"),
+    pytest.param(lambda k: k["ed25519"].public_line[:40] + "\n" + k["ed25519"].public_line[40:], id="wrapped-line"),
+    pytest.param(lambda k: k["ed25519"].public_line.replace(" ", "\n", 1), id="type-and-blob-on-two-lines"),
+    pytest.param(lambda k: relabel(k["ed25519"], "ssh-ed25519").replace(" ed25519", "\ned25519"), id="comment-below"),
+    pytest.param(lambda k: "My key:\n" + k["ed25519"].public_line, id="text-before-the-key"),
+    pytest.param(lambda k: without_last_line(keygen.rfc4716_block(k["ed25519"].blob, [])), id="rfc4716-without-end"),
+    pytest.param(lambda k: without_last_line(keygen.pem_public(k["ed25519"].private_key)), id="pem-without-end"),
+    pytest.param(lambda k: keygen.rfc4716_block(k["ed25519"].blob, []) + "\nthanks!", id="text-after-a-block"),
+    pytest.param(lambda k: "ssh-ed25519", id="type-without-blob"),
+    pytest.param(lambda k: "ssh-rsa \t ", id="type-and-whitespace"),
+    pytest.param(
+        lambda k: relabel(k["rsa4096"], "ssh-rsa").replace("+", "-").replace("/", "_"), id="url-safe-alphabet"
+    ),
+    pytest.param(lambda k: relabel(k["ecdsa256"], "ecdsa-sha2-nistp256").replace("=", ""), id="missing-padding"),
+    pytest.param(lambda k: f"ssh-ed25519 {b64(k['ed25519'])}=", id="extra-padding"),
+    pytest.param(
+        lambda k: f"ecdsa-sha2-nistp256 {keygen.non_canonical_padding(b64(k['ecdsa256']))}", id="non-canonical-bits"
+    ),
+    pytest.param(lambda k: f"ssh-ed25519 {b64(k['ed25519'])[:30]} {b64(k['ed25519'])[30:]}", id="space-in-base64"),
+    pytest.param(lambda k: f"ssh-rsa {b64(k['rsa2048'])[:32]}\t{b64(k['rsa2048'])[32:]}", id="tab-in-base64"),
+    pytest.param(lambda k: f"ssh-ed25519 {b64(k['ed25519'])[:20]}*{b64(k['ed25519'])[21:]}", id="not-base64"),
+    pytest.param(lambda k: f"ssh-ed25519 {b64(k['ed25519'])[:20]}é{b64(k['ed25519'])[21:]}", id="non-ascii-base64"),
+    pytest.param(lambda k: keygen.line("ssh-ed25519", k["ed25519"].blob[:-5]), id="truncated-ed25519"),
+    pytest.param(lambda k: keygen.line("ssh-rsa", k["rsa2048"].blob[:-1]), id="truncated-rsa"),
+    pytest.param(lambda k: keygen.line("ssh-ed25519", keygen.ssh_string("ssh-ed25519")), id="type-string-only"),
+    pytest.param(lambda k: keygen.line("ssh-ed25519", b"\0\0"), id="blob-shorter-than-a-length"),
+    pytest.param(lambda k: keygen.line("ssh-ed25519", k["ed25519"].blob + b"\0"), id="trailing-zero-byte"),
+    pytest.param(lambda k: keygen.line("ecdsa-sha2-nistp384", k["ecdsa384"].blob + b"junk"), id="trailing-bytes"),
+    pytest.param(
+        lambda k: keygen.line("ssh-rsa", keygen.rsa_blob(k["rsa2048"].private_key.public_key(), padded_modulus=True)),
+        id="rsa-modulus-padded-with-a-zero-byte",
+    ),
+    pytest.param(
+        lambda k: keygen.line("ssh-rsa", keygen.rsa_blob(k["rsa2048"].private_key.public_key(), exponent=1)),
+        id="rsa-exponent-one",
+    ),
+    pytest.param(
+        lambda k: keygen.line("ssh-ed25519", keygen.ssh_string("ssh-ed25519") + keygen.ssh_string(b"\1" * 33)),
+        id="ed25519-33-byte-point",
+    ),
+    pytest.param(lambda k: keygen.ecdsa_line_with_point(k["ecdsa256"], off_curve=True), id="ecdsa-point-off-the-curve"),
+    pytest.param(lambda k: keygen.ecdsa_line_with_point(k["ecdsa384"], compressed=True), id="ecdsa-compressed-point"),
+    pytest.param(
+        lambda k: keygen.rfc4716_block(k["ed25519"].blob, []).replace("AAAA", "AA*A", 1), id="rfc4716-bad-base64"
+    ),
+    pytest.param(lambda k: keygen.rfc4716_block(b"", ["Comment: nothing"]), id="rfc4716-without-key-data"),
+    pytest.param(lambda k: keygen.rfc4716_block(k["ed25519"].blob[:-3], []), id="rfc4716-truncated-blob"),
+    pytest.param(lambda k: keygen.pem_public(k["ed25519"].private_key).replace("MC", "M*", 1), id="pem-damaged-body"),
+    pytest.param(
+        lambda k: keygen.pem_public(k["ed25519"].private_key).replace("END PUBLIC", "END RSA PUBLIC"),
+        id="pem-end-label-differs",
+    ),
+]
+
+
+@pytest.mark.parametrize("make_text", MALFORMED)
+def test_it_refuses_malformed_input(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    exc = refusal(make_text(keys))
+
+    assert exc.code == "malformed"
+    assert "AAAA" not in exc.message
+
+
+@pytest.mark.parametrize(
+    "character",
+    [
+        pytest.param("\x00", id="nul"),
+        pytest.param("\x07", id="bell"),
+        pytest.param("\x1b[31m", id="ansi-escape"),
+        pytest.param("\x0b", id="vertical-tab"),
+        pytest.param("\x0c", id="form-feed"),
+        pytest.param("\x7f", id="del"),
+        pytest.param("\x85", id="c1-next-line"),
+        pytest.param("\x9b", id="c1-csi"),
+        pytest.param("\u202e", id="bidi-right-to-left-override"),
+        pytest.param("\u2066", id="bidi-left-to-right-isolate"),
+        pytest.param("\u200f", id="bidi-right-to-left-mark"),
+        pytest.param("\ud800", id="lone-surrogate"),
+    ],
+)
+def test_it_refuses_control_characters(keys: Keys, character: str) -> None:
+    line = keys["ed25519"].public_line
+
+    assert refusal(f"{line} laptop{character}gpj.exe").code == "malformed"
+    assert refusal(line.replace(" ", character, 1)).code == "malformed"
+    block = keygen.rfc4716_block(keys["ed25519"].blob, [f'Comment: "laptop{character}"'])
+    assert refusal(block).code == "malformed"
+
+
+PRIVATE_KEYS = [
+    pytest.param(lambda k: k["ed25519"].private_path.read_text(), id="openssh-ed25519"),
+    pytest.param(lambda k: k["rsa2048"].private_path.read_text(), id="openssh-rsa"),
+    pytest.param(lambda k: keygen.encrypted_openssh(k["ed25519"]), id="openssh-encrypted"),
+    pytest.param(lambda k: keygen.private_pem(k["rsa2048"], PrivateFormat.TraditionalOpenSSL), id="pem-rsa"),
+    pytest.param(
+        lambda k: keygen.private_pem(k["rsa2048"], PrivateFormat.TraditionalOpenSSL, b"passphrase"),
+        id="pem-rsa-encrypted",
+    ),
+    pytest.param(lambda k: keygen.private_pem(k["ecdsa256"], PrivateFormat.TraditionalOpenSSL), id="pem-ec"),
+    pytest.param(lambda k: keygen.private_pem(k["ed25519"], PrivateFormat.PKCS8), id="pkcs8"),
+    pytest.param(lambda k: keygen.private_pem(k["ecdsa384"], PrivateFormat.PKCS8, b"passphrase"), id="pkcs8-encrypted"),
+    pytest.param(
+        lambda k: "-----BEGIN DSA PRIVATE KEY-----\nMIIBuwIBAAKBgQDm\n-----END DSA PRIVATE KEY-----\n", id="pem-dsa"
+    ),
+    pytest.param(
+        lambda k: (
+            "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: eddsa-key-20240101\nPublic-Lines: 2\n"
+            f"{b64(k['ed25519'])[:64]}\n{b64(k['ed25519'])[64:]}\nPrivate-Lines: 1\n"
+            "AAAAIFl0b3VzaG91bGRub3RwYXN0ZXRoaXNoZXJlAAAA\nPrivate-MAC: 1b2e3f\n"
+        ),
+        id="putty-ppk",
+    ),
+    pytest.param(
+        lambda k: (
+            '---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: "rsa-key"\nP2/56wAAA+YAAAA3\n'
+            "---- END SSH2 ENCRYPTED PRIVATE KEY ----\n"
+        ),
+        id="ssh2-encrypted",
+    ),
+    pytest.param(lambda k: k["ed25519"].public_line + "\n" + k["ed25519"].private_path.read_text(), id="after-public"),
+    pytest.param(lambda k: k["ed25519"].private_path.read_text() + k["ed25519"].public_line, id="before-public"),
+    pytest.param(
+        lambda k: "\n".join(k["ed25519"].private_path.read_text().splitlines()[1:-1]), id="openssh-body-no-armour"
+    ),
+    pytest.param(lambda k: k["rsa2048"].private_path.read_text().splitlines()[1], id="openssh-first-body-line"),
+    pytest.param(lambda k: "-----END RSA PRIVATE KEY-----", id="pem-end-line-alone"),
+    pytest.param(lambda k: k["ed25519"].private_path.read_text().lower(), id="lowercase-armour"),
+]
+
+
+@pytest.mark.parametrize("make_text", PRIVATE_KEYS)
+def test_it_refuses_private_keys_without_quoting_them(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    text = make_text(keys)
+
+    exc = refusal(text)
+
+    assert exc.code == "private_key"
+    assert ".pub" in exc.message
+    for line in filter(None, (line.strip() for line in text.splitlines())):
+        assert line not in exc.message
+        assert all(line not in str(value) for value in exc.params.values())
+
+
+MULTIPLE_KEYS = [
+    pytest.param(lambda k: f"{k['ed25519'].public_line}\n{k['rsa2048'].public_line}", id="two-lines"),
+    pytest.param(lambda k: f"{k['ed25519'].public_line}\r\n{k['ed25519'].public_line}\r\n", id="same-key-twice"),
+    pytest.param(lambda k: f"{k['ed25519'].public_line} {k['ecdsa256'].public_line}", id="two-keys-on-one-line"),
+    pytest.param(
+        lambda k: f"{k['ed25519'].public_line}\n\n{k['rsa2048'].public_line}\n\n{k['ecdsa521'].public_line}",
+        id="three-keys-and-blank-lines",
+    ),
+    pytest.param(
+        lambda k: k["ed25519"].public_line + "\n" + keygen.rfc4716_block(k["rsa2048"].blob, []), id="line-and-block"
+    ),
+    pytest.param(
+        lambda k: keygen.rfc4716_block(k["ed25519"].blob, []) + "\n" + keygen.rfc4716_block(k["rsa2048"].blob, []),
+        id="two-rfc4716-blocks",
+    ),
+    pytest.param(
+        lambda k: keygen.pem_public(k["ed25519"].private_key) + keygen.pem_public(k["ecdsa256"].private_key),
+        id="two-pem-blocks",
+    ),
+    pytest.param(
+        lambda k: (
+            without_last_line(keygen.rfc4716_block(k["ed25519"].blob, []))
+            + "\n"
+            + keygen.rfc4716_block(k["rsa2048"].blob, [])
+        ),
+        id="unterminated-block-then-block",
+    ),
+    pytest.param(lambda k: f"ssh-ed25519\n{k['rsa2048'].public_line}", id="lone-type-word-then-key"),
+]
+
+
+@pytest.mark.parametrize("make_text", MULTIPLE_KEYS)
+def test_it_refuses_several_keys(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    assert refusal(make_text(keys)).code == "multiple_keys"
+
+
+@pytest.mark.parametrize(
+    ("make_text", "outcome"),
+    [
+        pytest.param(lambda k: k["ed25519"].public_line, "accepted", id="type-blob-comment-is-one"),
+        pytest.param(lambda k: k["ed25519"].public_line + " AAAA-battery-laptop", "accepted", id="short-aaaa-comment"),
+        pytest.param(lambda k: relabel(k["ed25519"], "ssh-ed25519") + " ssh-laptop", "accepted", id="type-in-comment"),
+        pytest.param(lambda k: f"{k['ed25519'].public_line} {b64(k['rsa2048'])}", "multiple_keys", id="second-blob"),
+        pytest.param(lambda k: "ssh-ed25519\n" + b64(k["ed25519"]), "malformed", id="blob-first-word-is-no-key"),
+        pytest.param(lambda k: "laptop\n" + k["ed25519"].public_line, "malformed", id="plain-words-are-no-key"),
+    ],
+)
+def test_it_counts_one_key_per_blob_like_word_or_lone_type_word(
+    keys: Keys, make_text: Callable[[Keys], str], outcome: str
+) -> None:
+    try:
+        parse_public_key(make_text(keys))
+    except InvalidKey as exc:
+        assert exc.code == outcome
+    else:
+        assert outcome == "accepted"
+
+
+@pytest.mark.parametrize(
+    "make_text",
+    [
+        pytest.param(lambda k: f'no-pty,command="x" {k["ed25519"].public_line}', id="no-pty-command"),
+        pytest.param(lambda k: f'from="10.0.0.1" {k["rsa2048"].public_line}', id="from"),
+        pytest.param(lambda k: f'command="echo hi there",no-pty {k["ed25519"].public_line}', id="quoted-spaces"),
+        pytest.param(lambda k: f"restrict {k['ecdsa256'].public_line}", id="restrict"),
+        pytest.param(lambda k: f'environment="PATH=/bin"\t{k["ecdsa384"].public_line}', id="environment-and-tab"),
+        pytest.param(lambda k: f'from="x" {keygen.dsa_public_line()}', id="before-an-unsupported-type"),
+    ],
+)
+def test_it_refuses_authorized_keys_options(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    exc = refusal(make_text(keys))
+
+    assert exc.code == "options_prefix"
+    assert "command=" in exc.message
+
+
+def padded(line: str, size: int, filler: str = " ") -> str:
+    """`line` followed by `filler` up to `size` UTF-8 bytes (or just past it, for a multi-byte filler)."""
+    count = -(-(size - len(line.encode())) // len(filler.encode()))
+    return line + filler * count
+
+
+@pytest.mark.parametrize(
+    "make_text",
+    [
+        pytest.param(lambda k: padded(k["ed25519"].public_line, MAX_INPUT_BYTES + 1), id="trailing-whitespace"),
+        pytest.param(lambda k: padded(k["ed25519"].public_line + " ", MAX_INPUT_BYTES + 1, "x"), id="long-comment"),
+        pytest.param(lambda k: padded(k["ed25519"].public_line + " ", MAX_INPUT_BYTES + 1, "키"), id="korean-comment"),
+        pytest.param(lambda k: padded("\n", MAX_INPUT_BYTES + 1, "\n") + k["ed25519"].public_line, id="blank-lines"),
+    ],
+)
+def test_it_refuses_more_than_16_kib_of_utf8(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    assert refusal(make_text(keys)).code == "too_long"
+
+
+def test_it_measures_16_kib_in_utf8_bytes_before_trimming(keys: Keys) -> None:
+    line = keys["ed25519"].public_line
+    korean = padded(line + " ", MAX_INPUT_BYTES + 1, "키")
+
+    assert len(korean) < MAX_INPUT_BYTES < len(korean.encode())
+    assert refusal(korean).code == "too_long"
+    assert len(padded(line, MAX_INPUT_BYTES + 1).encode()) == MAX_INPUT_BYTES + 1
+    assert parse_public_key(padded(line, MAX_INPUT_BYTES)).comment == "ed25519@test"
+
+
+def test_it_refuses_weak_rsa_and_names_the_size(keys: Keys) -> None:
+    exc = refusal(keys["rsa1024"].public_line)
+    assert exc.code == "too_weak"
+    assert "1024" in exc.message
+
+    assert refusal(keygen.rfc4716_block(keys["rsa1024"].blob, [])).code == "too_weak"
+    assert refusal(keygen.pem_public(keys["rsa1024"].private_key)).code == "too_weak"
+    assert refusal(keys["rsa2048"].public_line, min_rsa_bits=3072).params == {"bits": 2048, "min_bits": 3072}
+    assert parse_public_key(keys["rsa1024"].public_line, min_rsa_bits=1024).bits == 1024
+    assert parse_public_key(keys["ed25519"].public_line, min_rsa_bits=8192).bits == 256
+
+
+@pytest.mark.parametrize(
+    ("make_text", "code"),
+    [
+        pytest.param(
+            lambda k: k["ed25519"].private_path.read_text() + " " * MAX_INPUT_BYTES, "too_long", id="too-long-first"
+        ),
+        pytest.param(
+            lambda k: (
+                f"{k['ed25519'].public_line}\n{k['rsa2048'].public_line}\n" + k["rsa2048"].private_path.read_text()
+            ),
+            "private_key",
+            id="private-key-before-multiple-keys",
+        ),
+        pytest.param(
+            lambda k: f'from="a" {k["ed25519"].public_line}\nfrom="b" {k["rsa2048"].public_line}',
+            "multiple_keys",
+            id="multiple-keys-before-options",
+        ),
+        pytest.param(
+            lambda k: f"{k['ed25519'].public_line} \x00\n{k['rsa2048'].public_line}",
+            "multiple_keys",
+            id="multiple-keys-before-control-characters",
+        ),
+        pytest.param(
+            lambda k: f'command="x" {k["ed25519"].public_line}\x1b', "malformed", id="control-characters-before-options"
+        ),
+        pytest.param(lambda k: f'from="x" ssh-dss {b64(k["ed25519"])}', "options_prefix", id="options-before-type"),
+        pytest.param(lambda k: "ssh-dss !!not-base64!!", "unsupported_type", id="type-before-base64"),
+        pytest.param(
+            lambda k: relabel(k["ecdsa384"], "ecdsa-sha2-nistp256").replace("=", ""),
+            "malformed",
+            id="base64-before-type-mismatch",
+        ),
+        pytest.param(
+            lambda k: keygen.line("ssh-rsa", k["ed25519"].blob[:-4]), "type_mismatch", id="type-mismatch-before-parse"
+        ),
+        pytest.param(
+            lambda k: keygen.line("ssh-rsa", k["rsa1024"].blob + b"\0"), "malformed", id="parse-before-too-weak"
+        ),
+    ],
+)
+def test_the_first_matching_refusal_decides(keys: Keys, make_text: Callable[[Keys], str], code: str) -> None:
+    assert refusal(make_text(keys)).code == code
+
+
+# ---------------------------------------------------------------------------------------------- properties
+
+
+def assert_key_or_refusal(text: str) -> None:
+    """Only PublicKey or InvalidKey may come out; an accepted key's normalized form is the same key."""
+    try:
+        key = parse_public_key(text, min_rsa_bits=1024)
+    except InvalidKey as exc:
+        assert exc.code in CODES
+        assert exc.message == exc.template % exc.params
+        return
+    again = parse_public_key(key.normalized, min_rsa_bits=1024)
+    assert (again.fingerprint_sha256, again.normalized, again.comment) == (key.fingerprint_sha256, key.normalized, "")
+
+
+KEYISH = st.text(alphabet='sh-ed25519rcapAQB3Nz/+=\r\n\t -BEGINPUBLICKY:"\\', max_size=200)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=300), KEYISH))
+def test_arbitrary_text_gives_a_key_or_invalid_key(text: str) -> None:
+    assert_key_or_refusal(text)
+
+
+def flip_blob_byte(text: str, position: int, mask: int) -> str:
+    """XOR one byte of the decoded blob of a `type base64 [comment]` line, keeping the base64 strict."""
+    words = text.split(" ", 2)
+    try:
+        blob = bytearray(base64.b64decode(words[1], validate=True))
+    except (IndexError, ValueError):
+        return text
+    if blob:
+        blob[position % len(blob)] ^= mask
+    return " ".join([words[0], base64.b64encode(blob).decode(), *words[2:]])
+
+
+@st.composite
+def mutations(draw: st.DrawFn, text: str) -> str:
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(text)))
+        kind = draw(st.sampled_from(["flip-blob-byte", "replace", "truncate", "insert", "split"]))
+        if kind == "flip-blob-byte":
+            text = flip_blob_byte(text, at, draw(st.integers(1, 255)))
+        elif kind == "replace":
+            text = text[:at] + draw(st.characters()) + text[at + 1 :]
+        elif kind == "truncate":
+            text = text[:at]
+        elif kind == "insert":
+            text = text[:at] + draw(st.text(max_size=4)) + text[at:]
+        else:
+            text = text[:at] + draw(st.sampled_from(["\n", "\r\n", "\r", " ", "\t", "\n\n"])) + text[at:]
+    return text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_keys_give_a_key_or_invalid_key(keys: Keys, data: st.DataObject) -> None:
+    originals = [keys[name].public_line for name in ["rsa1024", "rsa2048", "ed25519", "ecdsa256", "ecdsa521"]]
+    originals.append(keygen.rfc4716_block(keys["ecdsa384"].blob, ['Comment: "a \\', 'b"']))
+    originals.append(keygen.pem_public(keys["ed25519"].private_key))
+    text = data.draw(st.sampled_from(originals).flatmap(mutations))
+
+    assert_key_or_refusal(text)
