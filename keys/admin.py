@@ -1,8 +1,28 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from keys.models import AuditEvent, RegisteredKey
+from keys import services
+from keys.audit import Origin
+from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
+
+User = get_user_model()
+
+
+def _report(modeladmin: admin.ModelAdmin, request, revoked: int, failures: list[str]) -> None:
+    if revoked:
+        modeladmin.message_user(
+            request, ngettext("%d key revoked.", "%d keys revoked.", revoked) % revoked, messages.SUCCESS
+        )
+    for failure in failures:
+        modeladmin.message_user(request, failure, messages.ERROR)
+    if not revoked and not failures:
+        modeladmin.message_user(request, _("There was no active key to revoke."), messages.INFO)
 
 
 @admin.register(RegisteredKey)
@@ -13,6 +33,7 @@ class RegisteredKeyAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in RegisteredKey._meta.fields]
+    actions = ["revoke_selected"]
 
     def has_add_permission(self, request) -> bool:
         # Keys are added through NSML by the register service, never typed into the database.
@@ -20,6 +41,65 @@ class RegisteredKeyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.action(description=_("Revoke selected keys in NSML"), permissions=["change"])
+    def revoke_selected(self, request, queryset) -> None:
+        revoked, failures = 0, []
+        for key in queryset.filter(status=RegisteredKey.Status.ACTIVE).select_related("owner"):
+            try:
+                services.revoke_key(key=key, actor=request.user, origin=Origin.from_request(request))
+                revoked += 1
+            except services.RevocationFailed as failure:
+                failures.append(f"{key.title}: {failure.message}")
+        _report(self, request, revoked, failures)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Nothing on a key is edited by hand; "change" permission gates the revoke action only.
+        return super().has_change_permission(request, obj) if obj is None else False
+
+
+@admin.register(UnmanagedKey)
+class UnmanagedKeyAdmin(admin.ModelAdmin):
+    list_display = ["title", "fingerprint_md5", "nsml_create_time", "assigned_to", "status", "first_seen", "last_seen"]
+    list_filter = ["status", "first_seen"]
+    search_fields = ["title", "fingerprint_md5", "nsml_name", "assigned_to__username"]
+    list_select_related = ["assigned_to"]
+    fields = [
+        "title",
+        "nsml_name",
+        "fingerprint_md5",
+        "nsml_create_time",
+        "status",
+        "first_seen",
+        "last_seen",
+        "assigned_to",
+    ]
+    readonly_fields = ["title", "nsml_name", "fingerprint_md5", "nsml_create_time", "status", "first_seen", "last_seen"]
+    autocomplete_fields = ["assigned_to"]
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # found by `manage.py nsml_sync --apply`
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj: UnmanagedKey, form, change: bool) -> None:
+        if "assigned_to" in form.changed_data and obj.assigned_to is not None:
+            services.assign_unmanaged_key(
+                record=obj, member=obj.assigned_to, actor=request.user, origin=Origin.from_request(request)
+            )
+
+    @admin.action(description=_("Revoke selected keys in NSML"), permissions=["change"])
+    def revoke_selected(self, request, queryset) -> None:
+        revoked, failures = 0, []
+        for record in queryset.filter(status=UnmanagedKey.Status.OPEN):
+            try:
+                services.revoke_unmanaged_key(record=record, actor=request.user, origin=Origin.from_request(request))
+                revoked += 1
+            except services.RevocationFailed as failure:
+                failures.append(f"{record.title}: {failure.message}")
+        _report(self, request, revoked, failures)
 
 
 @admin.register(AuditEvent)
@@ -29,6 +109,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         "actor_username",
         "action",
         "outcome",
+        "subject",
         "title",
         "fingerprint",
         "reason",
@@ -36,7 +117,8 @@ class AuditEventAdmin(admin.ModelAdmin):
         "client_ip",
     ]
     list_filter = ["action", "outcome", "created_at"]
-    search_fields = ["actor_username", "title", "fingerprint", "trace_id"]
+    search_fields = ["actor_username", "subject__username", "title", "fingerprint", "trace_id"]
+    list_select_related = ["subject"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in AuditEvent._meta.fields]
     show_full_result_count = False
@@ -49,3 +131,32 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin, plus offboarding: revoke a leaver's keys in one action."""
+
+    actions = ["revoke_all_keys"]
+
+    @admin.action(description=_("Revoke all keys of the selected users"), permissions=["change"])
+    def revoke_all_keys(self, request, queryset) -> None:
+        revoked, failures = 0, []
+        for member in queryset:
+            done, failed = services.revoke_keys_of(
+                member=member, actor=request.user, origin=Origin.from_request(request)
+            )
+            revoked, failures = revoked + done, failures + failed
+        _report(self, request, revoked, failures)
+
+    def save_model(self, request, obj, form, change: bool) -> None:
+        # Revoke before saving, so the admin is the actor and the deactivation receiver finds nothing left.
+        if change and "is_active" in form.changed_data and not obj.is_active and settings.KEYS_REVOKE_ON_DEACTIVATE:
+            revoked, failures = services.revoke_keys_of(
+                member=obj, actor=request.user, origin=Origin.from_request(request)
+            )
+            _report(self, request, revoked, failures)
+        super().save_model(request, obj, form, change)

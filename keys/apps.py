@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class KeysConfig(AppConfig):
     name = "keys"
     verbose_name = _("SSH keys")
+
+    def ready(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_save
+
+        from keys.offboarding import revoke_keys_of_deactivated_user
+
+        post_save.connect(revoke_keys_of_deactivated_user, sender=get_user_model(), dispatch_uid="keys-offboarding")

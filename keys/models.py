@@ -33,6 +33,7 @@ class RegisteredKey(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_note = models.CharField(_("revocation note"), max_length=255, blank=True)
 
     class Meta:
         verbose_name = _("registered key")
@@ -68,6 +69,8 @@ class AuditEvent(models.Model):
         LOGIN = "login", _("Log in")
         LOGIN_FAILED = "login_failed", _("Failed log-in")
         LOGOUT = "logout", _("Log out")
+        ASSIGN = "assign", _("Assign unmanaged key")
+        DRIFT = "drift", _("Drift found")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("Success")
@@ -125,3 +128,41 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action} {self.outcome}"
+
+
+class UnmanagedKey(models.Model):
+    """A key NSML holds that the portal did not register (e.g. added in the NCP console).
+
+    Found by `manage.py nsml_sync --apply`; an admin assigns it to a member or revokes it.
+    NSML's list gives no public key, only its MD5 name, so it cannot become a RegisteredKey.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        REVOKED = "revoked", _("Revoked")
+        GONE = "gone", _("Gone from NSML")
+
+    title = models.CharField(_("title"), max_length=255)
+    nsml_name = models.CharField(_("NSML name"), max_length=64)
+    fingerprint_md5 = models.CharField(_("MD5 fingerprint"), max_length=64, blank=True)
+    nsml_create_time = models.CharField(_("created in NSML"), max_length=32, blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="unmanaged_keys",
+        verbose_name=_("assigned to"),
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    first_seen = models.DateTimeField(_("first seen"), default=timezone.now)
+    last_seen = models.DateTimeField(_("last seen"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("unmanaged key")
+        verbose_name_plural = _("unmanaged keys")
+        ordering = ["-first_seen", "-id"]
+        constraints = [models.UniqueConstraint(fields=["title", "nsml_name"], name="unique_unmanaged_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.fingerprint_md5})"

@@ -7,16 +7,19 @@ Each function validates, talks to NSML through `keys.nsml`, records the outcome 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from keys import selectors
 from keys.audit import Origin, record_event
-from keys.models import AuditEvent, RegisteredKey
-from keys.nsml import Failure, NsmlClient, NsmlError, Reply
+from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
+from keys.notifications import notify_key_added, notify_key_revoked
+from keys.nsml import Failure, NsmlClient, NsmlError, Reply, UpstreamKey
 from keys.sshkeys import InvalidKey, PublicKey, parse_public_key
 from keys.titles import MAX_TITLE_LENGTH, title_problem
 
@@ -53,6 +56,17 @@ UPSTREAM_MESSAGES = {
     Failure.UNREACHABLE: _("The portal could not reach NSML, so your key was not registered. Please try again later."),
     Failure.NO_ANSWER: _("NSML did not answer in time, and your key is not registered. You can try again."),
 }
+REVOKE_MESSAGES = {
+    Failure.REJECTED: _("NSML refused to revoke the key: %(reason)s"),
+    Failure.CREDENTIALS: _(
+        "The portal could not sign in to NSML, so the key is still active. Please tell an administrator."
+    ),
+    Failure.PERMISSION: _(
+        "The portal is not allowed to manage keys in NSML, so the key is still active. Please tell an administrator."
+    ),
+    Failure.THROTTLED: _("NSML is busy right now, so the key is still active. Please try again in a minute."),
+}
+REVOKE_FALLBACK_MESSAGE = _("NSML could not be asked to revoke the key, so it is still active. Please try again later.")
 UNSETTLED_MESSAGE = _(
     "NSML did not answer in time and the portal could not confirm whether your key was registered. "
     "Please do not submit it again yet; an administrator can see what happened."
@@ -67,6 +81,16 @@ class KeyRefused(Exception):
         self.field = field
         self.code = code
         self.message = message
+
+
+class RevocationFailed(Exception):
+    """NSML did not confirm the deletion; the key stays active in the portal."""
+
+    def __init__(self, failure: Failure, message: str, event: AuditEvent):
+        super().__init__(message)
+        self.failure = failure
+        self.message = message
+        self.event = event
 
 
 class RegistrationFailed(Exception):
@@ -150,7 +174,178 @@ def register_key(
             **_upstream_fields(reply),
             **audit,
         )
+        transaction.on_commit(lambda: notify_key_added(registered, actor=owner, origin=origin))
     return registered
+
+
+def revoke_key(*, key: RegisteredKey, actor, origin: Origin, client: NsmlClient | None = None) -> RegisteredKey:
+    """Delete the key from NSML, then mark it revoked (kept, so the history stays).
+
+    A key NSML no longer holds is revoked with that noted; any other failure leaves it active.
+    `actor` is None for the portal itself (deactivation outside the admin, nsml_sync).
+    """
+    if not key.is_active:
+        return key
+    client = client or NsmlClient()
+    audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
+    note = ""
+    try:
+        reply = client.delete_key(key.title, key.nsml_name)
+    except NsmlError as error:
+        reply = _confirm_absent(client, key, error)
+        if reply is None:
+            event = _record_upstream_failure(Action.REVOKE, actor, key.owner, origin, error, audit)
+            message = REVOKE_MESSAGES.get(error.failure, REVOKE_FALLBACK_MESSAGE)
+            raise RevocationFailed(error.failure, str(message) % {"reason": error.reply.detail}, event) from error
+        note = "NSML no longer had this key"
+    _mark_revoked(key, actor=actor, origin=origin, reason="absent_upstream" if note else "", note=note, reply=reply)
+    return key
+
+
+def revoke_keys_of(*, member, actor, origin: Origin, client: NsmlClient | None = None) -> tuple[int, list[str]]:
+    """Offboarding: revoke every active key of `member`. Returns (revoked count, failure messages)."""
+    client = client or NsmlClient()
+    revoked, failures = 0, []
+    for key in selectors.keys_of(member).filter(status=RegisteredKey.Status.ACTIVE):
+        try:
+            revoke_key(key=key, actor=actor, origin=origin, client=client)
+            revoked += 1
+        except RevocationFailed as failure:
+            failures.append(f"{key.title}: {failure.message}")
+    return revoked, failures
+
+
+def _confirm_absent(client: NsmlClient, key: RegisteredKey, error: NsmlError) -> Reply | None:
+    """A 404 on delete may mean "no such key" or "wrong URL"; only a successful list proves the former."""
+    if error.failure is not Failure.NOT_FOUND:
+        return None
+    try:
+        upstream, reply = client.list_keys()
+    except NsmlError:
+        return None
+    if any(item.title == key.title and item.name == key.nsml_name for item in upstream):
+        return None
+    return error.reply
+
+
+def _mark_revoked(key: RegisteredKey, *, actor, origin: Origin, reason: str, note: str, reply: Reply | None) -> None:
+    with transaction.atomic():
+        key.status = RegisteredKey.Status.REVOKED
+        key.revoked_at = timezone.now()
+        key.revoked_note = note
+        key.save(update_fields=["status", "revoked_at", "revoked_note"])
+        record_event(
+            action=Action.REVOKE,
+            outcome=Outcome.SUCCESS,
+            actor=actor,
+            actor_username="" if actor is not None else origin.user_agent,
+            subject=key.owner,
+            origin=origin,
+            registered_key=key,
+            title=key.title,
+            fingerprint=key.fingerprint_sha256,
+            reason=reason,
+            detail=note,
+            **(_upstream_fields(reply) if reply is not None else {}),
+        )
+        transaction.on_commit(lambda: notify_key_revoked(key, actor=actor, origin=origin))
+
+
+@dataclass
+class Drift:
+    """How NSML and the portal disagree: keys only NSML has, and active keys NSML lacks."""
+
+    unmanaged: list[UpstreamKey] = field(default_factory=list)
+    missing: list[RegisteredKey] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.unmanaged or self.missing)
+
+
+def find_drift(client: NsmlClient | None = None) -> Drift:
+    upstream, _reply = (client or NsmlClient()).list_keys()
+    active = {
+        (key.title, key.nsml_name): key for key in RegisteredKey.objects.filter(status=RegisteredKey.Status.ACTIVE)
+    }
+    held = {(item.title, item.name) for item in upstream}
+    return Drift(
+        unmanaged=[item for item in upstream if (item.title, item.name) not in active],
+        missing=[key for pair, key in active.items() if pair not in held],
+    )
+
+
+def repair_drift(drift: Drift, *, origin: Origin) -> None:
+    """Mark missing keys revoked and record unmanaged ones for an admin; safe to repeat."""
+    for key in drift.missing:
+        _mark_revoked(
+            key, actor=None, origin=origin, reason="missing_upstream", note="NSML no longer had this key", reply=None
+        )
+    now = timezone.now()
+    seen = set()
+    for item in drift.unmanaged:
+        record, created = UnmanagedKey.objects.get_or_create(
+            title=item.title,
+            nsml_name=item.name,
+            defaults={"fingerprint_md5": item.fingerprint, "nsml_create_time": item.create_time},
+        )
+        seen.add(record.pk)
+        if created:
+            record_event(
+                action=Action.DRIFT,
+                outcome=Outcome.SUCCESS,
+                actor_username=origin.user_agent,
+                origin=origin,
+                title=item.title[:64],
+                fingerprint=item.fingerprint,
+                reason="unmanaged",
+                detail=f"NSML holds key {item.name}, which the portal did not register",
+            )
+        else:
+            UnmanagedKey.objects.filter(pk=record.pk).update(last_seen=now)
+    UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).exclude(pk__in=seen).update(
+        status=UnmanagedKey.Status.GONE
+    )
+
+
+def revoke_unmanaged_key(*, record: UnmanagedKey, actor, origin: Origin, client: NsmlClient | None = None) -> None:
+    """Delete a key NSML holds that no member registered through the portal."""
+    client = client or NsmlClient()
+    audit = {"title": record.title[:64], "fingerprint": record.fingerprint_md5}
+    try:
+        reply = client.delete_key(record.title, record.nsml_name)
+    except NsmlError as error:
+        if error.failure is not Failure.NOT_FOUND:
+            event = _record_upstream_failure(Action.REVOKE, actor, record.assigned_to, origin, error, audit)
+            message = REVOKE_MESSAGES.get(error.failure, REVOKE_FALLBACK_MESSAGE)
+            raise RevocationFailed(error.failure, str(message) % {"reason": error.reply.detail}, event) from error
+        reply = error.reply
+    with transaction.atomic():
+        UnmanagedKey.objects.filter(pk=record.pk).update(status=UnmanagedKey.Status.REVOKED)
+        record_event(
+            action=Action.REVOKE,
+            outcome=Outcome.SUCCESS,
+            actor=actor,
+            subject=record.assigned_to,
+            origin=origin,
+            reason="unmanaged",
+            **_upstream_fields(reply),
+            **audit,
+        )
+
+
+def assign_unmanaged_key(*, record: UnmanagedKey, member, actor, origin: Origin) -> None:
+    """Record which member an unmanaged key belongs to, so it has an owner to ask about it."""
+    with transaction.atomic():
+        UnmanagedKey.objects.filter(pk=record.pk).update(assigned_to=member)
+        record_event(
+            action=Action.ASSIGN,
+            outcome=Outcome.SUCCESS,
+            actor=actor,
+            subject=member,
+            origin=origin,
+            title=record.title[:64],
+            fingerprint=record.fingerprint_md5,
+        )
 
 
 def _validate(*, owner, title: str, key_text: str) -> PublicKey:
@@ -193,7 +388,9 @@ def _look_up_lost_create(client: NsmlClient, title: str, key: PublicKey) -> tupl
     return found, reply
 
 
-def _record_upstream_failure(action, actor, subject, origin, error: NsmlError, audit: dict, reason: str = ""):
+def _record_upstream_failure(
+    action: str, actor, subject, origin: Origin, error: NsmlError, audit: dict, reason: str = ""
+) -> AuditEvent:
     outcome = Outcome.REJECTED if error.failure is Failure.REJECTED else Outcome.FAILED
     return record_event(
         action=action,

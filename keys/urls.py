@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.key_list, name="list"),
     path("new/", views.key_new, name="new"),
     path("<int:pk>/", views.key_detail, name="detail"),
+    path("<int:pk>/revoke/", views.key_revoke, name="revoke"),
 ]

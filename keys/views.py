@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from keys import selectors, services
 from keys.audit import Origin
@@ -45,6 +45,23 @@ def key_new(request: HttpRequest) -> HttpResponse:
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
     return render(request, "keys/key_detail.html", {"key": key})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
+    if request.method == "POST" and key.is_active:
+        try:
+            services.revoke_key(key=key, actor=request.user, origin=Origin.from_request(request))
+        except services.RevocationFailed as failure:
+            messages.error(request, failure.message)
+        else:
+            messages.success(
+                request, _("Your key “%(title)s” is revoked; NSML no longer accepts it.") % {"title": key.title}
+            )
+        return redirect("keys:detail", pk=key.pk)
+    return render(request, "keys/key_revoke.html", {"key": key})
 
 
 @require_GET

@@ -125,3 +125,12 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {"django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False}},
 }
+
+# Email: notices to members when a key is added or revoked. Console backend by default.
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NSML Key Portal <nsml-keys@localhost>")
+SECURITY_NOTIFY_EMAIL = env.str("SECURITY_NOTIFY_EMAIL", default="")
+
+# Offboarding: deactivating a user revokes their keys in NSML unless this is off.
+KEYS_REVOKE_ON_DEACTIVATE = env.bool("KEYS_REVOKE_ON_DEACTIVATE", default=True)

@@ -39,8 +39,12 @@ def private_text(private_key, fmt: str = "openssh") -> str:
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_files(settings):
+def _plain_static_files(request):
     # The manifest exists only after collectstatic; tests render pages without running it.
+    # Pure-module tests also run without the Django plugin (-p no:django); they need nothing here.
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    settings = request.getfixturevalue("settings")
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -90,6 +94,18 @@ def nsml(settings, tmp_path) -> Iterator[NsmlSimulator]:
         yield simulator
     finally:
         simulator.stop()
+
+
+@pytest.fixture
+def register(nsml, new_public_key):
+    """Register a key for a member through the real service and simulator: register(member, "laptop")."""
+    from keys.audit import Origin
+    from keys.services import register_key
+
+    def make(owner, title: str = "laptop", kind: str = "ed25519"):
+        return register_key(owner=owner, title=title, key_text=new_public_key(kind), origin=Origin(ip="10.0.0.7"))
+
+    return make
 
 
 def posts_seen(simulator: NsmlSimulator) -> list[str]:

@@ -32,11 +32,6 @@ CODES = set(
 Keys = dict[str, KeyPair]
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_files() -> None:
-    """Replaces conftest's autouse fixture of this name, which needs Django's settings; these tests need none."""
-
-
 @pytest.fixture(scope="session")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     """One key of every kind per session (RSA 4096 is slow to make), commented "<name>@test"."""

@@ -1,0 +1,126 @@
+"""nsml_sync compares NSML with the portal, reports drift in a table, and repairs it with --apply."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
+from keys.simulator import Faults
+
+pytestmark = pytest.mark.django_db
+
+
+def sync(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    try:
+        call_command("nsml_sync", *args, stdout=out)
+    except CommandError as error:
+        return error.returncode, out.getvalue() + str(error)
+    return 0, out.getvalue()
+
+
+def test_it_reports_no_drift_when_nsml_and_the_portal_agree(member, nsml, register):
+    register(member)
+
+    status, out = sync()
+
+    assert status == 0
+    assert "In sync" in out
+
+
+def test_it_reports_unmanaged_and_missing_keys(member, nsml, register, new_public_key):
+    kept = register(member, "kept")
+    gone = register(member, "gone")
+    nsml.remove_key("gone", gone.nsml_name)
+    console = nsml.add_key("console-key", new_public_key())
+
+    status, out = sync()
+
+    assert status == 1
+    lines = out.splitlines()
+    assert any(line.startswith("unmanaged") and "console-key" in line and console["name"] in line for line in lines)
+    assert any(line.startswith("missing") and "gone" in line and "alice" in line for line in lines)
+    assert not any("kept" in line for line in lines)
+    assert "Drift found: 1 unmanaged, 1 missing." in out
+    # Reporting changes nothing.
+    gone.refresh_from_db()
+    assert gone.is_active and kept.is_active
+    assert not UnmanagedKey.objects.exists()
+
+
+def test_apply_repairs_drift_and_is_idempotent(member, nsml, register, new_public_key):
+    gone = register(member, "gone")
+    nsml.remove_key("gone", gone.nsml_name)
+    nsml.add_key("console-key", new_public_key())
+
+    first, _ = sync("--apply")
+    second, out = sync("--apply")
+
+    gone.refresh_from_db()
+    assert (first, second) == (1, 1)  # the unmanaged key is still drift until an admin acts
+    assert gone.status == RegisteredKey.Status.REVOKED
+    assert not any(line.startswith("missing") for line in out.splitlines())
+    record = UnmanagedKey.objects.get()
+    assert (record.title, record.status) == ("console-key", "open")
+    events = AuditEvent.objects.exclude(action="register")
+    assert sorted((event.action, event.reason) for event in events) == [
+        ("drift", "unmanaged"),
+        ("revoke", "missing_upstream"),
+    ]
+    assert all(event.actor_username == "manage.py nsml_sync" for event in events)
+
+
+def test_an_admin_revokes_an_unmanaged_key(admin_client, admin_user, nsml, new_public_key):
+    nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+
+    admin_client.post(
+        reverse("admin:keys_unmanagedkey_changelist"),
+        {"action": "revoke_selected", "_selected_action": [record.pk]},
+    )
+
+    assert nsml.keys() == []
+    record.refresh_from_db()
+    assert record.status == "revoked"
+    assert sync()[0] == 0
+    event = AuditEvent.objects.get(action="revoke")
+    assert (event.actor, event.reason) == (admin_user, "unmanaged")
+
+
+def test_an_admin_assigns_an_unmanaged_key_to_a_member(admin_client, admin_user, member, nsml, new_public_key):
+    nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+
+    response = admin_client.post(
+        reverse("admin:keys_unmanagedkey_change", args=[record.pk]), {"assigned_to": member.pk}
+    )
+
+    assert response.status_code == 302
+    record.refresh_from_db()
+    assert record.assigned_to == member
+    event = AuditEvent.objects.get(action="assign")
+    assert (event.actor, event.subject) == (admin_user, member)
+
+
+def test_a_key_that_left_nsml_is_marked_gone(nsml, new_public_key):
+    held = nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    nsml.remove_key("console-key", held["name"])
+
+    assert sync("--apply")[0] == 0
+    assert UnmanagedKey.objects.get().status == "gone"
+
+
+def test_it_exits_2_when_nsml_cannot_be_asked(nsml):
+    nsml.set_faults(Faults(fail_status=401))
+
+    status, out = sync()
+
+    assert status == 2
+    assert "credentials" in out

@@ -1,0 +1,51 @@
+"""Every URL that names a key answers 404 to anyone but its owner, for every method."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from keys.models import RegisteredKey
+
+pytestmark = pytest.mark.django_db
+
+KEY_URLS = ["keys:detail", "keys:revoke"]
+METHODS = ["get", "post", "head"]
+
+
+@pytest.mark.parametrize("name", KEY_URLS)
+@pytest.mark.parametrize("method", METHODS)
+def test_another_member_gets_404(client, member, other_member, nsml, register, name, method):
+    key = register(member)
+    client.force_login(other_member)
+
+    response = getattr(client, method)(reverse(name, args=[key.pk]))
+
+    assert response.status_code == 404
+    key.refresh_from_db()
+    assert key.is_active
+    assert len(nsml.keys()) == 1
+
+
+@pytest.mark.parametrize("name", KEY_URLS)
+@pytest.mark.parametrize("method", METHODS)
+def test_an_anonymous_visitor_is_sent_to_login(client, member, nsml, register, name, method):
+    key = register(member)
+
+    response = getattr(client, method)(reverse(name, args=[key.pk]))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert RegisteredKey.objects.get().is_active
+
+
+@pytest.mark.parametrize("name", KEY_URLS)
+def test_a_key_that_does_not_exist_is_404(member_client, name):
+    assert member_client.get(reverse(name, args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize("name", KEY_URLS)
+def test_the_owner_reaches_it(member_client, member, nsml, register, name):
+    key = register(member)
+
+    assert member_client.get(reverse(name, args=[key.pk])).status_code == 200

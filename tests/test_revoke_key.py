@@ -1,0 +1,150 @@
+"""A member revokes a key: confirmation, a signed DELETE to NSML, the key kept as revoked."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from keys.models import AuditEvent, RegisteredKey
+from keys.simulator import Faults
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_confirmation_page_does_not_revoke(member_client, member, nsml, register):
+    key = register(member)
+
+    response = member_client.get(reverse("keys:revoke", args=[key.pk]))
+
+    assert response.status_code == 200
+    assert "Revoke “laptop”?" in response.content.decode()
+    key.refresh_from_db()
+    assert key.is_active
+    assert len(nsml.keys()) == 1
+
+
+def test_a_member_revokes_a_key_and_nsml_no_longer_has_it(member_client, member, nsml, register):
+    key = register(member)
+
+    response = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
+
+    assert nsml.keys() == []
+    assert ("DELETE", f"/nsml/v1/auth-keys/title/laptop/name/{key.nsml_name}") in nsml.requests_seen
+    key.refresh_from_db()
+    assert key.status == RegisteredKey.Status.REVOKED
+    assert key.revoked_at is not None
+    assert "is revoked; NSML no longer accepts it" in response.content.decode()
+    event = AuditEvent.objects.filter(action="revoke").get()
+    assert (event.actor, event.subject, event.outcome, event.registered_key) == (member, member, "success", key)
+    assert event.upstream_status == 200
+    assert event.trace_id
+
+
+def test_a_revoked_key_stays_in_the_list_as_revoked(member_client, member, nsml, register):
+    key = register(member)
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+
+    page = member_client.get(reverse("keys:list")).content.decode()
+
+    assert "laptop" in page
+    assert "Revoked" in page
+
+
+def test_the_title_can_be_used_again_after_revoking(member_client, member, nsml, register, new_public_key):
+    key = register(member)
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+
+    response = member_client.post(reverse("keys:new"), {"title": "laptop", "key": new_public_key()})
+
+    assert response.status_code == 302
+    assert RegisteredKey.objects.filter(title="laptop").count() == 2
+
+
+def test_a_key_nsml_no_longer_has_is_revoked_with_that_noted(member_client, member, nsml, register):
+    key = register(member)
+    nsml.remove_key("laptop", key.nsml_name)
+
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+
+    key.refresh_from_db()
+    assert key.status == RegisteredKey.Status.REVOKED
+    assert key.revoked_note == "NSML no longer had this key"
+    event = AuditEvent.objects.filter(action="revoke").get()
+    assert (event.outcome, event.reason, event.upstream_status) == ("success", "absent_upstream", 404)
+    page = member_client.get(reverse("keys:detail", args=[key.pk])).content.decode()
+    assert "NSML no longer had this key" in page
+
+
+def test_a_404_from_a_wrong_url_does_not_revoke_a_key_nsml_still_holds(member_client, member, nsml, register):
+    key = register(member)
+    nsml.set_faults(Faults(fail_status=404, fail_methods=frozenset({"DELETE"})))
+
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+
+    key.refresh_from_db()
+    assert key.is_active
+    assert len(nsml.keys()) == 1
+
+
+@pytest.mark.parametrize(
+    ("faults", "says"),
+    [
+        (Faults(fail_status=503, fail_methods=frozenset({"DELETE"})), "still active"),
+        (Faults(fail_status=401, fail_code="200", fail_methods=frozenset({"DELETE"})), "tell an administrator"),
+        (Faults(fail_status=429, fail_methods=frozenset({"DELETE"})), "try again in a minute"),
+        (Faults(drop=True, fail_methods=frozenset({"DELETE"})), "still active"),
+    ],
+    ids=["unavailable", "credentials", "throttled", "dropped"],
+)
+def test_an_upstream_failure_leaves_the_key_active_with_a_clear_message(
+    member_client, member, nsml, register, settings, faults, says
+):
+    settings.NSML_TIMEOUT = 1.0
+    key = register(member)
+    nsml.set_faults(faults)
+
+    response = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
+
+    assert response.status_code == 200
+    assert says in response.content.decode()
+    key.refresh_from_db()
+    assert key.is_active
+    assert len(nsml.keys()) == 1
+    event = AuditEvent.objects.filter(action="revoke").last()
+    assert event.outcome == "failed"
+
+
+def test_the_member_is_emailed_when_a_key_is_added_and_revoked(
+    member_client, member, nsml, register, settings, django_capture_on_commit_callbacks
+):
+    settings.SECURITY_NOTIFY_EMAIL = "security@example.com"
+    member.email = "alice@example.com"
+    member.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        key = register(member)
+    assert len(mail.outbox) == 1
+    added = mail.outbox[0]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        member_client.post(reverse("keys:revoke", args=[key.pk]), REMOTE_ADDR="10.9.8.7")
+
+    assert added.to == ["alice@example.com", "security@example.com"]
+    assert "added" in added.subject
+    assert key.fingerprint_sha256 in added.body
+    assert "10.0.0.7" in added.body
+    revoked = mail.outbox[1]
+    assert "revoked" in revoked.subject
+    assert "alice" in revoked.body
+    assert "10.9.8.7" in revoked.body
+
+
+def test_a_member_without_email_gets_no_mail_but_security_does(
+    member, nsml, register, settings, django_capture_on_commit_callbacks
+):
+    settings.SECURITY_NOTIFY_EMAIL = "security@example.com"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        register(member)
+
+    assert [message.to for message in mail.outbox] == [["security@example.com"]]
