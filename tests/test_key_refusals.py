@@ -1,0 +1,89 @@
+"""Every refusal of the parser, seen through the web form: its message next to the key field,
+nothing sent to NSML, and no private-key material left in the page, the database or the logs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.apps import apps
+from django.core import serializers
+from django.urls import reverse
+from django.utils import translation
+
+from tests.conftest import generate_private_key, private_text, public_line
+
+pytestmark = pytest.mark.django_db
+
+NEW = reverse("keys:new")
+
+
+def ed25519() -> str:
+    return public_line(generate_private_key("ed25519"), "me@laptop")
+
+
+CASES = {
+    "too_long": lambda: ed25519() + " " + "x" * 17000,
+    "private_key": lambda: private_text(generate_private_key("ed25519")),
+    "malformed": lambda: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB@@@",
+    "multiple_keys": lambda: ed25519() + "\n" + ed25519(),
+    "options_prefix": lambda: 'command="echo hi" ' + ed25519(),
+    "unsupported_type": lambda: ed25519().replace("ssh-ed25519", "ssh-dss", 1),
+    "type_mismatch": lambda: ed25519().replace("ssh-ed25519", "ssh-rsa", 1),
+    "too_weak": lambda: public_line(generate_private_key("rsa1024")),
+}
+
+HINTS = {
+    "too_long": "16 KiB",
+    "private_key": ".pub",
+    "malformed": "",
+    "multiple_keys": "one public key at a time",
+    "options_prefix": "",
+    "unsupported_type": "ssh-ed25519",
+    "type_mismatch": "",
+    "too_weak": "1024",
+}
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_each_refusal_shows_its_message_next_to_the_key_field(member_client, nsml, code):
+    response = member_client.post(NEW, {"title": "laptop", "key": CASES[code]()})
+
+    errors = response.context["form"].errors
+    assert list(errors) == ["key"], errors
+    message = str(errors["key"])
+    assert HINTS[code].lower() in message.lower()
+    assert nsml.requests_seen == []
+    assert 'class="field-error"' in response.content.decode()
+
+
+@pytest.mark.parametrize("fmt", ["openssh", "pem", "pkcs8"])
+@pytest.mark.parametrize("kind", ["ed25519", "rsa2048", "ecdsa256"])
+def test_a_pasted_private_key_survives_nowhere(member_client, nsml, caplog, kind, fmt):
+    if kind == "ed25519" and fmt == "pem":
+        pytest.skip("ed25519 has no traditional PEM form")
+    secret = private_text(generate_private_key(kind), fmt)
+    body_lines = [line for line in secret.splitlines() if line and "-----" not in line]
+    caplog.set_level(logging.DEBUG)
+
+    response = member_client.post(NEW, {"title": "laptop", "key": public_line(generate_private_key()) + "\n" + secret})
+
+    page = response.content.decode()
+    stored = "".join(
+        serializers.serialize("json", model.objects.all()) for model in apps.get_models() if model._meta.managed
+    )
+    for line in body_lines:
+        assert line not in page
+        assert line not in stored
+        assert line not in caplog.text
+    assert "PRIVATE KEY" not in stored
+    assert nsml.requests_seen == []
+
+
+def test_refusals_are_explained_in_korean(member_client, nsml):
+    with translation.override("ko"):
+        response = member_client.post(NEW, {"title": "1laptop", "key": ed25519()}, HTTP_ACCEPT_LANGUAGE="ko")
+    message = str(response.context["form"].errors["title"])
+
+    assert "title must begin" not in message
+    assert any("\uac00" <= char <= "\ud7a3" for char in message)  # Hangul syllables
