@@ -21,6 +21,7 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from keys.signing import sign_request, timestamp_ms
+from keys.timing import upstream_timer
 
 logger = logging.getLogger("keys.nsml")
 
@@ -169,14 +170,15 @@ class NsmlClient:
         }
         data = json.dumps(body).encode() if body is not None else None
         try:
-            response = self.session.request(
-                method,
-                url,
-                data=data,
-                headers=headers,
-                timeout=(self.config.connect_timeout, self.config.read_timeout),
-                allow_redirects=False,
-            )
+            with upstream_timer():  # Server-Timing's nsml figure (keys/timing.py)
+                response = self.session.request(
+                    method,
+                    url,
+                    data=data,
+                    headers=headers,
+                    timeout=(self.config.connect_timeout, self.config.read_timeout),
+                    allow_redirects=False,
+                )
         except requests.RequestException as exc:
             failure = Failure.UNREACHABLE if _never_sent(exc) else Failure.NO_ANSWER
             reply = Reply(status=None, duration_ms=_ms_since(started), detail=_describe(exc))
