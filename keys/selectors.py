@@ -12,6 +12,10 @@ def keys_of(user) -> QuerySet[RegisteredKey]:
     return RegisteredKey.objects.filter(owner=user)
 
 
+def active_titles_of(user) -> set[str]:
+    return set(keys_of(user).filter(status=RegisteredKey.Status.ACTIVE).values_list("title", flat=True))
+
+
 def active_key_with_title(title: str) -> RegisteredKey | None:
     return RegisteredKey.objects.filter(status=RegisteredKey.Status.ACTIVE, title=title).first()
 

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from keys import selectors, services
 from keys.audit import Origin
 from keys.forms import KeyForm
+from keys.suggest import suggest_title
 
 
 @login_required
@@ -22,7 +23,10 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def key_new(request: HttpRequest) -> HttpResponse:
-    form = KeyForm(request.POST or None)
+    taken = selectors.keys_of(request.user).filter(status=RegisteredKey.Status.ACTIVE).values_list("title", flat=True)
+    form = KeyForm(
+        request.POST or None, initial={"title": suggest_title(request.user.get_username(), taken=set(taken))}
+    )
     if form.is_valid():
         try:
             key = services.register_key(
