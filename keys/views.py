@@ -23,10 +23,8 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def key_new(request: HttpRequest) -> HttpResponse:
-    taken = selectors.keys_of(request.user).filter(status=RegisteredKey.Status.ACTIVE).values_list("title", flat=True)
-    form = KeyForm(
-        request.POST or None, initial={"title": suggest_title(request.user.get_username(), taken=set(taken))}
-    )
+    suggestion = suggest_title(request.user.get_username(), taken=selectors.active_titles_of(request.user))
+    form = KeyForm(request.POST or None, initial={"title": suggestion})
     if form.is_valid():
         try:
             key = services.register_key(
