@@ -1,0 +1,43 @@
+"""A first title for a member's key, made from their username. Pure: no Django.
+
+NSML holds one namespace of titles for the whole team, so a title that starts with who owns the
+key is both valid and unlikely to clash: "kim.minsu" gets "kim-minsu-key".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection
+
+from keys.titles import MAX_TITLE_LENGTH
+
+SUFFIX = "-key"
+FALLBACK = "my-key"
+
+_NOT_ALLOWED = re.compile(r"[^a-z0-9]+")
+_LEADING_NON_LETTERS = re.compile(r"^[^a-z]+")
+
+
+def suggest_title(username: str, *, taken: Collection[str] = ()) -> str:
+    """A title NSML accepts (`keys.titles.title_problem` is None) that is not in `taken`.
+
+    The local part of an e-mail address is used; accents are dropped ("José" -> "jose"); every run
+    of other characters becomes one hyphen; leading digits go. A name with no Latin letter at all
+    (a Hangul username, say) gets "my-key".
+    """
+    name = username.split("@", 1)[0]
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    base = _LEADING_NON_LETTERS.sub("", _NOT_ALLOWED.sub("-", ascii_name)).strip("-")
+    stem = f"{base}{SUFFIX}" if base else FALLBACK
+
+    candidate, number = _fit(stem, ""), 1
+    while candidate in taken:
+        number += 1
+        candidate = _fit(stem, f"-{number}")
+    return candidate
+
+
+def _fit(stem: str, ending: str) -> str:
+    # Cutting can leave a hyphen at the end, which would double up with the ending's own.
+    return stem[: MAX_TITLE_LENGTH - len(ending)].rstrip("-") + ending
