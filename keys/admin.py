@@ -14,6 +14,18 @@ from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 User = get_user_model()
 
 
+def _revoke_each(modeladmin: admin.ModelAdmin, request, items, revoke) -> None:
+    """Call `revoke(item)` for each item and tell the admin what worked and what did not."""
+    revoked, failures = 0, []
+    for item in items:
+        try:
+            revoke(item)
+            revoked += 1
+        except services.RevocationFailed as failure:
+            failures.append(f"{item.title}: {failure.message}")
+    _report(modeladmin, request, revoked, failures)
+
+
 def _report(modeladmin: admin.ModelAdmin, request, revoked: int, failures: list[str]) -> None:
     if revoked:
         modeladmin.message_user(
@@ -44,14 +56,13 @@ class RegisteredKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke selected keys in NSML"), permissions=["change"])
     def revoke_selected(self, request, queryset) -> None:
-        revoked, failures = 0, []
-        for key in queryset.filter(status=RegisteredKey.Status.ACTIVE).select_related("owner"):
-            try:
-                services.revoke_key(key=key, actor=request.user, origin=Origin.from_request(request))
-                revoked += 1
-            except services.RevocationFailed as failure:
-                failures.append(f"{key.title}: {failure.message}")
-        _report(self, request, revoked, failures)
+        origin = Origin.from_request(request)
+        _revoke_each(
+            self,
+            request,
+            queryset.filter(status=RegisteredKey.Status.ACTIVE).select_related("owner"),
+            lambda key: services.revoke_key(key=key, actor=request.user, origin=origin),
+        )
 
     def has_change_permission(self, request, obj=None) -> bool:
         # Nothing on a key is edited by hand; "change" permission gates the revoke action only.
@@ -92,14 +103,13 @@ class UnmanagedKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke selected keys in NSML"), permissions=["change"])
     def revoke_selected(self, request, queryset) -> None:
-        revoked, failures = 0, []
-        for record in queryset.filter(status=UnmanagedKey.Status.OPEN):
-            try:
-                services.revoke_unmanaged_key(record=record, actor=request.user, origin=Origin.from_request(request))
-                revoked += 1
-            except services.RevocationFailed as failure:
-                failures.append(f"{record.title}: {failure.message}")
-        _report(self, request, revoked, failures)
+        origin = Origin.from_request(request)
+        _revoke_each(
+            self,
+            request,
+            queryset.filter(status=UnmanagedKey.Status.OPEN),
+            lambda record: services.revoke_unmanaged_key(record=record, actor=request.user, origin=origin),
+        )
 
 
 @admin.register(AuditEvent)
