@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.conf import settings
 
 from keys.simulator import NsmlSimulator
+from tests import keygen
 
 _PRIVATE_FORMATS = {
     "openssh": serialization.PrivateFormat.OpenSSH,
@@ -19,12 +19,8 @@ _PRIVATE_FORMATS = {
 
 
 def generate_private_key(kind: str = "ed25519"):
-    if kind == "ed25519":
-        return ed25519.Ed25519PrivateKey.generate()
-    if kind.startswith("rsa"):
-        return rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:] or 2048))
-    curves = {"ecdsa256": ec.SECP256R1(), "ecdsa384": ec.SECP384R1(), "ecdsa521": ec.SECP521R1()}
-    return ec.generate_private_key(curves[kind])
+    """A new private key: "ed25519", "rsa2048", "ecdsa384", ... (the names in tests/keygen.py KINDS)."""
+    return keygen.generate(kind)
 
 
 def public_line(private_key, comment: str = "") -> str:

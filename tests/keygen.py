@@ -69,14 +69,16 @@ def make_key_pair(directory: Path, name: str, comment: str) -> KeyPair:
         run_ssh_keygen("-q", "-t", tool_type, "-b", str(bits), "-N", "", "-C", comment, "-f", str(private_path))
         private_key = load_ssh_private_key(private_path.read_bytes(), password=None)
     else:
-        private_key = _generate(tool_type, bits)
+        private_key = generate(name)
         private_path.write_bytes(private_key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()))
         public = private_key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
         public_path.write_text(f"{public} {comment}\n", encoding="utf-8")
     return KeyPair(name, key_type, bits, private_key, private_path, public_path)
 
 
-def _generate(tool_type: str, bits: int) -> PrivateKeyTypes:
+def generate(name: str) -> PrivateKeyTypes:
+    """A new private key of one of KINDS, made with cryptography (fast, in memory)."""
+    tool_type, bits, _ = KINDS[name]
     if tool_type == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=bits)
     if tool_type == "ecdsa":
