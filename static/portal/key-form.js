@@ -1,0 +1,125 @@
+// Progressive help on the add-key form. The server stays the authority: it checks everything again.
+// Messages come from the form's data-msg-* attributes, which the template translates.
+(function () {
+  "use strict";
+
+  var form = document.querySelector("form[data-key-form]");
+  if (!form) return;
+
+  var title = form.elements.namedItem("title");
+  var key = form.elements.namedItem("key");
+  var button = form.querySelector("button[type=submit]");
+  var buttonLabel = button ? button.textContent : "";
+  var maxLength = parseInt(form.dataset.titleMaxLength, 10) || 64;
+  var sending = false;
+
+  // keys/sshkeys.py's _PRIVATE_KEY_MARKER: private-key armour, PuTTY .ppk fields, the openssh-key-v1 magic.
+  var PRIVATE_ARMOUR = /(?:BEGIN|END) [A-Z0-9 ]{0,40}PRIVATE KEY|PuTTY-User-Key-File-|Private-Lines:/i;
+  var OPENSSH_MAGIC = /b3BlbnNzaC1rZXktdjE/;
+
+  // keys/titles.py's title_problem, in the same order; the form strips the title before it applies.
+  function titleProblem(value) {
+    value = value.trim();
+    if (!value) return "required";
+    if (Array.from(value).length > maxLength) return "too-long";
+    if (!/^[A-Za-z0-9-]*$/.test(value)) return "characters";
+    if (!/^[A-Za-z]/.test(value)) return "first-letter";
+    if (value.indexOf("--") !== -1) return "double-hyphen";
+    return null;
+  }
+
+  function keyProblem(value) {
+    if (PRIVATE_ARMOUR.test(value) || OPENSSH_MAGIC.test(value)) return "private-key";
+    if (!value.trim()) return "key-required";
+    return null;
+  }
+
+  function message(code) {
+    // data-msg-title-too-long -> dataset.msgTitleTooLong
+    var name = ("msg-" + code).replace(/-([a-z])/g, function (_, letter) {
+      return letter.toUpperCase();
+    });
+    return form.dataset[name] || "";
+  }
+
+  // Shows (or clears) the client-side message under a field and ties it to the field for screen readers.
+  function report(field, text) {
+    var box = form.querySelector('[data-check-for="' + field.name + '"]');
+    if (!box) return;
+    var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (id) {
+      return id && id !== box.id;
+    });
+    var wrapper = field.closest(".field");
+    box.textContent = text || "";
+    box.hidden = !text;
+    if (text) ids.push(box.id);
+    if (ids.length) {
+      field.setAttribute("aria-describedby", ids.join(" "));
+    } else {
+      field.removeAttribute("aria-describedby");
+    }
+    if (wrapper) wrapper.classList.toggle("check-failed", Boolean(text));
+    if (text) {
+      field.setAttribute("aria-invalid", "true");
+    } else if (!wrapper || !wrapper.classList.contains("invalid")) {
+      field.removeAttribute("aria-invalid"); // a server refusal keeps its own mark until the next submit
+    }
+  }
+
+  // While typing, an empty field is not yet a mistake; on submit it is.
+  function checkTitle(onSubmit) {
+    var code = titleProblem(title.value);
+    if (code === "required" && !onSubmit) code = null;
+    report(title, code ? message("title-" + code) : "");
+    return !code;
+  }
+
+  function checkKey(onSubmit) {
+    var code = keyProblem(key.value);
+    if (code === "key-required" && !onSubmit) code = null;
+    report(key, code ? message(code) : "");
+    return !code;
+  }
+
+  if (title) {
+    title.addEventListener("input", function () {
+      checkTitle(false);
+    });
+  }
+  if (key) {
+    key.addEventListener("input", function () {
+      checkKey(false);
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    if (sending) {
+      event.preventDefault(); // one request per submission, however often the button is pressed
+      return;
+    }
+    var keyOk = key ? checkKey(true) : true;
+    var titleOk = title ? checkTitle(true) : true;
+    if (!titleOk || !keyOk) {
+      event.preventDefault();
+      (!titleOk ? title : key).focus();
+      return;
+    }
+    sending = true;
+    form.setAttribute("aria-busy", "true");
+    if (button) {
+      button.disabled = true;
+      button.textContent = form.dataset.msgSending || buttonLabel;
+    }
+  });
+
+  // Coming back with the browser's Back button restores the page as it was left: make it usable again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    sending = false;
+    form.removeAttribute("aria-busy");
+    if (button) {
+      button.disabled = false;
+      button.textContent = buttonLabel;
+    }
+  });
+})();
