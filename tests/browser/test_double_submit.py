@@ -1,0 +1,41 @@
+"""A double click on "Register key" sends one request: the button is disabled while it is in flight."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from keys.simulator import Faults
+from tests.conftest import posts_seen
+
+pytestmark = pytest.mark.browser
+
+
+def double_click_like_a_person(page, locator) -> None:
+    # Playwright's dblclick() fires both clicks in one task, which Chromium folds into one submission
+    # with or without our script. A person's second click comes ~100 ms later, once the first request
+    # is on its way; without the script that one is sent too (tried: two POSTs reach the portal).
+    box = locator.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(x, y)
+    page.wait_for_timeout(120)
+    page.mouse.click(x, y, click_count=2)
+
+
+def test_a_double_click_sends_one_registration(page, log_in, nsml, new_public_key):
+    nsml.set_faults(Faults(latency=0.5))  # the first submission is still in flight when the second click lands
+    log_in(page)
+    page.goto("/keys/new/")
+    page.get_by_label("Title", exact=True).fill("kim-minsu-laptop")
+    page.get_by_label("Public key", exact=True).fill(new_public_key())
+    submissions: list[str] = []
+    page.on("request", lambda request: submissions.append(request.url) if request.method == "POST" else None)
+
+    double_click_like_a_person(page, page.get_by_role("button", name="Register key"))
+
+    page.wait_for_url(re.compile(r"/keys/\d+/$"))
+    expect(page.locator("#fingerprint")).to_be_visible()
+    assert len(submissions) == 1
+    assert posts_seen(nsml) == ["/nsml/v1/auth-keys"]

@@ -1,0 +1,91 @@
+"""Refusals a member sees next to the field they concern: a bad key, a private key, a bad title."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import generate_private_key, posts_seen, private_text
+
+pytestmark = pytest.mark.browser
+
+NOT_A_KEY = "ssh-ed25519 this-is-not-base64 kim@laptop"
+PRIVATE_KEY_WARNING = "This is your private key, which must never leave your computer."
+
+
+def fill_form(page, title: str, key: str) -> None:
+    page.goto("/keys/new/")
+    page.get_by_label("Title", exact=True).fill(title)
+    page.get_by_label("Public key", exact=True).fill(key)
+
+
+def a_private_key() -> tuple[str, str]:
+    """An OpenSSH private key, and one line of its body that must never be echoed back."""
+    text = private_text(generate_private_key("ed25519"))
+    return text, text.splitlines()[2]
+
+
+def test_a_bad_key_is_refused_next_to_the_key_field(page, log_in, nsml, check_page):
+    log_in(page)
+    fill_form(page, "kim-minsu-laptop", NOT_A_KEY)
+    page.get_by_role("button", name="Register key").click()
+
+    error = page.locator("#id_key_error")
+    expect(error).to_be_visible()
+    expect(page.get_by_label("Public key", exact=True)).to_have_attribute("aria-invalid", "true")
+    assert "id_key_error" in page.get_by_label("Public key", exact=True).get_attribute("aria-describedby").split()
+    expect(page.locator("#id_title_error")).to_have_count(0)
+    assert nsml.keys() == [] and posts_seen(nsml) == []
+    check_page(page, "key-new-refused")
+
+
+def test_the_page_stops_a_pasted_private_key_before_it_is_sent(page, log_in, nsml):
+    private_key, _ = a_private_key()
+    log_in(page)
+    fill_form(page, "kim-minsu-laptop", private_key)
+
+    warning = page.locator("#id_key_check")
+    expect(warning).to_contain_text(PRIVATE_KEY_WARNING)
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if request.method == "POST" else None)
+    page.get_by_role("button", name="Register key").click()
+
+    expect(page.get_by_label("Public key", exact=True)).to_be_focused()
+    assert sent == [] and posts_seen(nsml) == []
+
+
+def test_the_server_refuses_a_private_key_without_the_script(page_without_script, log_in, nsml):
+    page = page_without_script
+    private_key, secret_line = a_private_key()
+    log_in(page)
+    fill_form(page, "kim-minsu-laptop", private_key)
+    page.get_by_role("button", name="Register key").click()
+
+    expect(page.locator("#id_key_error")).to_contain_text(PRIVATE_KEY_WARNING)
+    expect(page.get_by_label("Public key", exact=True)).to_have_value("")
+    assert secret_line not in page.content()
+    assert "PRIVATE KEY" not in page.content()
+    assert posts_seen(nsml) == []
+    # No audit here: axe runs as JavaScript in the page. The same refused form is audited, with the
+    # script on, in test_a_bad_key_is_refused_next_to_the_key_field.
+
+
+def test_the_title_rules_are_checked_while_typing(page, log_in, nsml):
+    log_in(page)
+    page.goto("/keys/new/")
+    title = page.get_by_label("Title", exact=True)
+    hint = page.locator("#id_title_check")
+
+    title.fill("my laptop")
+    expect(hint).to_have_text("Use only English letters, digits and hyphens (-) in the title.")
+    expect(title).to_have_attribute("aria-invalid", "true")
+    title.fill("my--laptop")
+    expect(hint).to_have_text("The title cannot contain two hyphens in a row (--).")
+    title.fill("1laptop")
+    expect(hint).to_have_text("The title must begin with an English letter.")
+    title.fill("a" * 65)
+    expect(hint).to_have_text("The title can be at most 64 characters long.")
+
+    title.fill("kim-minsu-laptop")
+    expect(hint).to_be_hidden()
+    expect(title).not_to_have_attribute("aria-invalid", "true")
