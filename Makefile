@@ -25,6 +25,7 @@ run: install
 	$(PY) manage.py runserver $(PORTAL_ADDR)
 
 test: install
+	@test -x /usr/bin/chromium || echo "NOTE: Debian chromium is not installed, so the browser tests (tests/browser) will be SKIPPED. Install it with: apt-get install chromium"
 	$(PY) -m pytest
 
 lint: install
