@@ -84,3 +84,12 @@ def test_the_scripts_and_styles_are_files_from_this_site(member_client):
     assert not re.search(r"\son[a-z]+=", page)
     assert "style=" not in page and "<style" not in page
     assert not re.search(r'(?:src|href)="(?:https?:)?//', page)
+
+
+def test_the_title_rules_follow_the_members_language(member_client):
+    member_client.cookies["django_language"] = "ko"
+
+    page = page_of(member_client)
+
+    assert "Up to 64 English letters" not in page
+    assert "64자" in page
