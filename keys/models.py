@@ -69,6 +69,7 @@ class AuditEvent(models.Model):
         LOGIN = "login", _("Log in")
         LOGIN_FAILED = "login_failed", _("Failed log-in")
         LOGOUT = "logout", _("Log out")
+        LOCKOUT = "lockout", _("Log-in locked out")
         ASSIGN = "assign", _("Assign unmanaged key")
         DRIFT = "drift", _("Drift found")
 

@@ -5,9 +5,13 @@ Every knob has a default that works for development; README.md lists them all.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,6 +30,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
+    # Installed for its system checks: they refuse a cache that processes do not share (see CACHES).
+    "django_ratelimit",
     "keys",
 ]
 
@@ -40,6 +48,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as axes asks: it turns a locked-out log-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -70,6 +81,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The lock-out backend comes first: it refuses a locked-out log-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "keys.auth.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "keys:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -97,13 +113,67 @@ CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Only behind the TLS proxy HTTPS implies; without one a client could claim https itself.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
+
+# No inline script or style anywhere (the admin included), so an injected tag cannot run.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# Error reports (the debug page, mail to admins) hide key material, passwords and credentials.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.PortalExceptionReporterFilter"
+
+# The shared cache: it counts key submissions, so in production every process must see the same
+# one (Redis: redis://host:6379/0). Local memory is per process and only fit for development.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Django's own RedisCache increments atomically; django-ratelimit 4.1 just does not list it yet
+# (jsocol/django-ratelimit#283). Its error for a cache processes do not share stays on in production.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + (["django_ratelimit.E003"] if DEBUG else [])
+
+# Log-in lock-out (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from one
+# address, every log-in for it is refused for LOGIN_LOCKOUT_MINUTES, a correct password included.
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lock-out are refused without counting, so the lock ends when it said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+# Successful log-ins are in the portal's own audit log; axes keeps only the failure counts.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+# Behind a proxy every client shares the proxy's address; this reads the real one (see PROXY_HOPS).
+AXES_CLIENT_IP_CALLABLE = "keys.auth.client_ip"
+# The proxy authenticated single sign-on; counting it as password attempts could lock everyone out.
+AXES_WHITELIST_CALLABLE = "keys.auth.is_single_sign_on"
+# How many proxies in front append to X-Forwarded-For; 0 trusts only the connection's address.
+PROXY_HOPS = env.int("DJANGO_PROXY_HOPS", default=0)
+
+# Single sign-on behind an authenticating proxy (oauth2-proxy and the like): off unless a header is
+# named. The proxy must drop the header from clients' requests; README.md says how.
+SSO_REMOTE_USER_HEADER = env.str("SSO_REMOTE_USER_HEADER", default="")
+SSO_CREATE_USERS_ACTIVE = env.bool("SSO_CREATE_USERS_ACTIVE", default=False)
+if SSO_REMOTE_USER_HEADER:
+    _auth = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+    MIDDLEWARE.insert(_auth + 1, "keys.auth.TrustedHeaderMiddleware")
+    AUTHENTICATION_BACKENDS.append("keys.auth.TrustedHeaderBackend")
 
 # The upstream: CLOVA NSML behind the NCP API Gateway. Defaults point at the local simulator
 # (`make run` starts it) with development credentials that are worthless anywhere else.
@@ -114,7 +184,10 @@ NSML_API_KEY = env.str("NSML_API_KEY", default="dev-api-gateway-key")
 NSML_TIMEOUT = env.float("NSML_TIMEOUT", default=10.0)
 NSML_CONNECT_TIMEOUT = env.float("NSML_CONNECT_TIMEOUT", default=3.05)
 
+# Key submissions per member, counted in the shared cache: "10/m", "30/h", "100/d".
 KEYS_SUBMIT_RATE = env.str("KEYS_SUBMIT_RATE", default="10/m")
+if not re.fullmatch(r"[0-9]+/[0-9]*[smhd]", KEYS_SUBMIT_RATE):
+    raise ImproperlyConfigured(f"KEYS_SUBMIT_RATE must look like 10/m, not {KEYS_SUBMIT_RATE!r}")
 KEYS_MIN_RSA_BITS = env.int("KEYS_MIN_RSA_BITS", default=2048)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -124,7 +197,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"}},
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        # axes narrates every log-in at INFO; failures and lock-outs (WARNING) are what matter.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # Email: notices to members when a key is added or revoked. Console backend by default.

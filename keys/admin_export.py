@@ -1,0 +1,97 @@
+"""CSV export of the audit log for the admin: streamed row by row, so a million events never sit
+in memory, and safe to open in a spreadsheet (no cell is read as a formula).
+
+Two ways in, both over the same filtered list the admin shows:
+- `export_audit_csv`, an admin action (tick "select all" to take every filtered event);
+- `AuditCsvExportMixin`, which adds `<changelist>/export.csv?<the changelist's filters>`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+CHUNK_SIZE = 2000
+# (CSV header, queryset value): the actor's and subject's names come along without a query per row.
+COLUMNS = [
+    ("id", "id"),
+    ("time", "created_at"),
+    ("actor", "actor_username"),
+    ("subject", "subject__username"),
+    ("action", "action"),
+    ("outcome", "outcome"),
+    ("key_id", "registered_key_id"),
+    ("title", "title"),
+    ("fingerprint", "fingerprint"),
+    ("reason", "reason"),
+    ("detail", "detail"),
+    ("client_ip", "client_ip"),
+    ("user_agent", "user_agent"),
+    ("nsml_status", "upstream_status"),
+    ("nsml_error_code", "upstream_error_code"),
+    ("trace_id", "trace_id"),
+    ("duration_ms", "duration_ms"),
+]
+# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    text = str(value)
+    if isinstance(value, str) and text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    """csv.writer needs a file; this one hands each written line back instead of keeping it."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
+def csv_lines(queryset: QuerySet) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow([header for header, _ in COLUMNS])
+    rows: Iterable = queryset.values_list(*[field for _, field in COLUMNS]).iterator(chunk_size=CHUNK_SIZE)
+    for row in rows:
+        yield writer.writerow([safe_cell(value) for value in row])
+
+
+def stream_audit_csv(queryset: QuerySet) -> StreamingHttpResponse:
+    filename = f"audit-{timezone.now():%Y%m%d-%H%M%S}.csv"
+    response = StreamingHttpResponse(csv_lines(queryset), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@admin.action(description=_("Export the selected audit events as CSV"))
+def export_audit_csv(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
+    return stream_audit_csv(queryset)
+
+
+class AuditCsvExportMixin:
+    """For AuditEventAdmin: `export.csv` beside the changelist, with the changelist's filters and search."""
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_export"
+        export = path("export.csv", self.admin_site.admin_view(self.export_csv_view), name=name)
+        return [export, *super().get_urls()]
+
+    def export_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        return stream_audit_csv(changelist.get_queryset(request))

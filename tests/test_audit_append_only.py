@@ -1,0 +1,229 @@
+"""The audit table is append-only in the database itself, and the admin exports it as streamed CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, connection, transaction
+from django.http import StreamingHttpResponse
+from django.test import RequestFactory
+from django.urls import path, reverse
+
+from keys.admin import AuditEventAdmin
+from keys.admin_export import AuditCsvExportMixin, export_audit_csv, safe_cell
+from keys.audit import Origin, record_event
+from keys.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def event(member):
+    return record_event(
+        action="register", outcome="refused", actor=member, subject=member, origin=Origin(ip="10.1.2.3"), reason="x"
+    )
+
+
+def refused(sql: str, params: list) -> str:
+    """Run one statement that must fail; the savepoint keeps the test's transaction usable."""
+    with pytest.raises(DatabaseError) as refusal, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    return str(refusal.value)
+
+
+def test_the_triggers_are_installed():
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'keys_auditevent'")
+        else:
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'keys_auditevent'::regclass AND NOT tgisinternal"
+            )
+        names = sorted(row[0] for row in cursor.fetchall())
+
+    expected = {
+        "sqlite": ["keys_auditevent_no_delete", "keys_auditevent_no_update"],
+        "postgresql": ["keys_auditevent_append_only"],
+    }
+    assert names == expected[connection.vendor]
+
+
+def test_raw_sql_cannot_update_an_audit_row(event):
+    message = refused("UPDATE keys_auditevent SET reason = %s WHERE id = %s", ["edited", event.pk])
+
+    assert "append-only" in message
+    event.refresh_from_db()
+    assert event.reason == "x"
+
+
+def test_raw_sql_cannot_delete_an_audit_row(event):
+    message = refused("DELETE FROM keys_auditevent WHERE id = %s", [event.pk])
+
+    assert "append-only" in message
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_raw_sql_cannot_delete_the_whole_table(event):
+    refused("DELETE FROM keys_auditevent", [])
+
+    assert AuditEvent.objects.count() == 1
+
+
+def test_the_orm_cannot_change_or_delete_either(event):
+    event.reason = "edited"
+    with pytest.raises(DatabaseError), transaction.atomic():
+        event.save()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.update(reason="edited")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.all().delete()
+
+    assert AuditEvent.objects.get().reason == "x"
+
+
+def test_new_rows_are_still_appended(event, member):
+    record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.1.2.4"))
+
+    assert AuditEvent.objects.count() == 2
+
+
+# CSV export
+
+
+def rows_of(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+@pytest.fixture
+def admin_request(admin_user):
+    request = RequestFactory().get("/admin/keys/auditevent/")
+    request.user = admin_user
+    return request
+
+
+def test_the_export_action_streams_csv(admin_request, event, member):
+    record_event(
+        action="login_failed",
+        outcome="failed",
+        actor_username='=HYPERLINK("http://evil")',
+        origin=Origin(ip="10.9.9.9", user_agent="@SUM(1+1)"),
+        reason="bad_credentials",
+        detail="-2+3",
+    )
+    model_admin = AuditEventAdmin(AuditEvent, admin.site)
+
+    response = export_audit_csv(model_admin, admin_request, AuditEvent.objects.order_by("id"))
+
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"].startswith('attachment; filename="audit-')
+    header, first, second = rows_of(response)
+    assert header[:6] == ["id", "time", "actor", "subject", "action", "outcome"]
+    row = dict(zip(header, first, strict=True))
+    assert (row["actor"], row["subject"], row["action"], row["client_ip"]) == ("alice", "alice", "register", "10.1.2.3")
+    row = dict(zip(header, second, strict=True))
+    assert row["actor"] == '\'=HYPERLINK("http://evil")'
+    assert row["user_agent"] == "'@SUM(1+1)"
+    assert row["detail"] == "'-2+3"
+    assert row["subject"] == "" and row["nsml_status"] == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@A1", "'@A1"),
+        ("\tx", "'\tx"),
+        ("plain", "plain"),
+        ("a=b", "a=b"),
+        (401, "401"),
+        (None, ""),
+    ],
+)
+def test_cells_that_a_spreadsheet_would_run_are_quoted(value, cell):
+    assert safe_cell(value) == cell
+
+
+def test_the_export_reads_rows_in_chunks_not_all_at_once(admin_request, member, django_assert_max_num_queries):
+    for n in range(5):
+        record_event(action="login", outcome="success", actor=member, origin=Origin(ip=f"10.0.0.{n}"))
+    response = export_audit_csv(None, admin_request, AuditEvent.objects.all())
+
+    # Nothing is read until the response is consumed: the view returns before the query runs.
+    with django_assert_max_num_queries(2):
+        assert len(rows_of(response)) == 6
+
+
+class ExportingAuditAdmin(AuditCsvExportMixin, AuditEventAdmin):
+    """AuditEventAdmin as it is once the mixin and the action are added to it."""
+
+    actions = [export_audit_csv]
+
+
+# An admin site with that admin, so the export is tested through the admin's own pages.
+export_site = admin.AdminSite(name="export_admin")
+export_site.register(AuditEvent, ExportingAuditAdmin)
+urlpatterns = [path("export-admin/", export_site.urls)]
+
+
+@pytest.mark.urls(__name__)
+def test_the_action_exports_every_filtered_event_from_the_changelist(admin_client, event, member):
+    record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.0.0.1"))
+    record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.0.0.2"))
+    changelist = reverse("export_admin:keys_auditevent_changelist")
+
+    page = admin_client.get(changelist, {"action__exact": "login"})
+    response = admin_client.post(
+        f"{changelist}?action__exact=login",
+        {"action": "export_audit_csv", "select_across": "1", "index": "0", "_selected_action": [event.pk]},
+    )
+
+    assert "export_audit_csv" in page.content.decode()
+    assert response.streaming
+    header, *rows = rows_of(response)
+    assert sorted(dict(zip(header, row, strict=True))["client_ip"] for row in rows) == ["10.0.0.1", "10.0.0.2"]
+
+
+@pytest.mark.urls(__name__)
+def test_the_export_link_streams_the_filtered_list(admin_client, event, member):
+    record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.0.0.1"))
+
+    response = admin_client.get(reverse("export_admin:keys_auditevent_export"), {"outcome__exact": "refused"})
+
+    assert response.streaming
+    header, *rows = rows_of(response)
+    assert [dict(zip(header, row, strict=True))["reason"] for row in rows] == ["x"]
+
+
+def test_the_export_view_keeps_the_changelist_filters(admin_user, event, member):
+    record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.0.0.1"))
+    model_admin = ExportingAuditAdmin(AuditEvent, admin.site)
+    request = RequestFactory().get("/admin/keys/auditevent/export.csv", {"action__exact": "login"})
+    request.user = admin_user
+
+    response = model_admin.export_csv_view(request)
+
+    header, *rows = rows_of(response)
+    assert [dict(zip(header, row, strict=True))["action"] for row in rows] == ["login"]
+    assert any(url.name == "keys_auditevent_export" for url in model_admin.get_urls())
+
+
+def test_the_export_view_refuses_members_without_view_permission(member):
+    member.is_staff = True
+    member.save()
+    request = RequestFactory().get("/admin/keys/auditevent/export.csv")
+    request.user = member
+
+    with pytest.raises(PermissionDenied):
+        ExportingAuditAdmin(AuditEvent, admin.site).export_csv_view(request)

@@ -1,0 +1,160 @@
+"""Trusted-header single sign-on: off by default; when on, the proxy's header logs the person in."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from keys.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+HEADER = "X-Forwarded-User"
+SETTINGS_FILE = Path(django_settings.BASE_DIR) / "portal" / "settings.py"
+KEYS = reverse("keys:list")
+
+
+@pytest.fixture
+def sso(settings):
+    """What settings.py does when SSO_REMOTE_USER_HEADER is set (tested below), for this test."""
+    settings.SSO_REMOTE_USER_HEADER = HEADER
+    middleware = list(settings.MIDDLEWARE)
+    middleware.insert(
+        middleware.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "keys.auth.TrustedHeaderMiddleware",
+    )
+    settings.MIDDLEWARE = middleware
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "keys.auth.TrustedHeaderBackend"]
+    return settings
+
+
+def as_user(name: str) -> dict:
+    return {"HTTP_X_FORWARDED_USER": name}
+
+
+def test_sso_is_off_by_default():
+    assert django_settings.SSO_REMOTE_USER_HEADER == ""
+    assert "keys.auth.TrustedHeaderMiddleware" not in django_settings.MIDDLEWARE
+    assert not django_settings.SSO_CREATE_USERS_ACTIVE
+
+
+def test_the_header_is_ignored_when_sso_is_off(client, member):
+    response = client.get(KEYS, **as_user("alice"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert not get_user_model().objects.filter(username="mallory").exists()
+    client.get(KEYS, **as_user("mallory"))
+    assert not get_user_model().objects.filter(username="mallory").exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_settings_install_sso_only_when_a_header_is_named(monkeypatch):
+    monkeypatch.delenv("SSO_REMOTE_USER_HEADER", raising=False)
+    off = runpy.run_path(str(SETTINGS_FILE))
+    monkeypatch.setenv("SSO_REMOTE_USER_HEADER", HEADER)
+    on = runpy.run_path(str(SETTINGS_FILE))
+
+    assert "keys.auth.TrustedHeaderMiddleware" not in off["MIDDLEWARE"]
+    assert "keys.auth.TrustedHeaderBackend" not in off["AUTHENTICATION_BACKENDS"]
+    auth = on["MIDDLEWARE"].index("django.contrib.auth.middleware.AuthenticationMiddleware")
+    assert on["MIDDLEWARE"][auth + 1] == "keys.auth.TrustedHeaderMiddleware"
+    assert on["AUTHENTICATION_BACKENDS"][-1] == "keys.auth.TrustedHeaderBackend"
+
+
+def test_the_header_logs_a_known_member_in(sso, client, member):
+    response = client.get(KEYS, **as_user("alice"))
+
+    assert response.status_code == 200
+    assert response.context["user"] == member
+    event = AuditEvent.objects.get()
+    assert (event.action, event.outcome, event.actor, event.reason) == ("login", "success", member, "single_sign_on")
+    assert "SSO" in event.detail and HEADER in event.detail
+
+
+def test_later_requests_reuse_the_session_without_another_log_in(sso, client, member):
+    for _ in range(3):
+        assert client.get(KEYS, **as_user("alice")).status_code == 200
+
+    assert AuditEvent.objects.filter(action="login").count() == 1
+
+
+def test_an_unknown_user_is_created_inactive_for_an_admin_to_approve(sso, client):
+    response = client.get(KEYS, **as_user("carol"))
+
+    assert response.status_code == 302
+    carol = get_user_model().objects.get(username="carol")
+    assert not carol.is_active
+    assert not carol.has_usable_password()
+    event = AuditEvent.objects.get()
+    assert (event.action, event.outcome, event.reason, event.actor_username) == (
+        "login_failed",
+        "refused",
+        "inactive_sso_user",
+        "carol",
+    )
+
+
+def test_an_unknown_user_is_created_active_when_configured(sso, client):
+    sso.SSO_CREATE_USERS_ACTIVE = True
+
+    response = client.get(KEYS, **as_user("dave"))
+
+    assert response.status_code == 200
+    assert get_user_model().objects.get(username="dave").is_active
+
+
+def test_the_session_ends_when_the_proxy_stops_sending_the_header(sso, client, member):
+    client.get(KEYS, **as_user("alice"))
+
+    response = client.get(KEYS)
+
+    assert response.status_code == 302
+
+
+def test_a_different_header_switches_to_that_user(sso, client, member, other_member):
+    client.get(KEYS, **as_user("alice"))
+
+    response = client.get(KEYS, **as_user("bob"))
+
+    assert response.context["user"] == other_member
+
+
+def test_an_empty_header_logs_nobody_in(sso, client, member):
+    response = client.get(KEYS, **as_user("  "))
+
+    assert response.status_code == 302
+    assert not AuditEvent.objects.exists()
+    assert get_user_model().objects.count() == 1
+
+
+def test_password_log_ins_still_work_beside_sso(sso, client, member):
+    member.set_password("alice-password-1")
+    member.save()
+
+    client.post(reverse("login"), {"username": "alice", "password": "alice-password-1"})
+
+    # No header on this request: a password session is not the proxy's to end.
+    assert client.get(KEYS).status_code == 200
+
+
+def test_sso_attempts_never_lock_out_password_log_ins(sso, client, member):
+    for _ in range(8):
+        client.get(KEYS, **as_user("pending-user"))
+
+    member.set_password("alice-password-1")
+    member.save()
+    response = client.post(reverse("login"), {"username": "alice", "password": "alice-password-1"})
+
+    assert response.status_code == 302
