@@ -38,3 +38,9 @@ messages: install
 
 clean:
 	rm -rf $(VENV) staticfiles var db.sqlite3
+
+# Benchmarks: the portal under gunicorn with production settings, PostgreSQL database `bench` (dropped
+# and loaded again), the NSML simulator and locust, all on loopback; about 10 minutes. bench/README.md.
+.PHONY: bench
+bench: install
+	$(PY) bench/run.py

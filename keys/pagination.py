@@ -1,0 +1,40 @@
+"""A paginator for the admin's long lists: it never counts a million rows to show a hundred.
+
+Django's paginator runs `SELECT COUNT(*)` over the whole (filtered) list on every page; on the
+audit log that read grows with every year of history. This one counts exactly up to `exact_up_to`
+rows, which an index answers in a few milliseconds, and past that takes PostgreSQL's planner
+estimate of the filtered list, so the page count is approximate only when it is large anyway.
+Measured by `make bench` (bench/results.md, "Scale").
+"""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.db import connections
+from django.utils.functional import cached_property
+
+
+class EstimatedCountPaginator(Paginator):
+    exact_up_to = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        counted = queryset[: self.exact_up_to + 1].count()
+        if counted <= self.exact_up_to:
+            return counted
+        estimate = planner_estimate(queryset)
+        # Another database (SQLite in development) has no estimate to offer; its lists are small.
+        return queryset.count() if estimate is None else max(counted, estimate)
+
+
+def planner_estimate(queryset) -> int | None:
+    """The rows PostgreSQL expects `queryset` to return, from its statistics; None elsewhere."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = queryset.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    return int(plan[0]["Plan"]["Plan Rows"])
