@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from keys import services
+from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.audit import Origin
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 
@@ -113,7 +114,7 @@ class UnmanagedKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "actor_username",
@@ -131,6 +132,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_select_related = ["subject"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in AuditEvent._meta.fields]
+    actions = [export_audit_csv]
     show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:

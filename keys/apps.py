@@ -10,6 +10,7 @@ class KeysConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.db.models.signals import post_save
 
+        import keys.auth  # noqa: F401  (connects the log-in audit receivers at start-up)
         from keys.offboarding import revoke_keys_of_deactivated_user
 
         post_save.connect(revoke_keys_of_deactivated_user, sender=get_user_model(), dispatch_uid="keys-offboarding")

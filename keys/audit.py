@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from keys.models import AuditEvent
@@ -21,11 +23,27 @@ class Origin:
 
     @classmethod
     def from_request(cls, request: HttpRequest) -> Origin:
-        return cls(ip=request.META.get("REMOTE_ADDR") or None, user_agent=request.META.get("HTTP_USER_AGENT", "")[:512])
+        return cls(ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:512])
 
     @classmethod
     def command(cls, name: str) -> Origin:
         return cls(ip=None, user_agent=f"manage.py {name}")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address: REMOTE_ADDR, or with PROXY_HOPS proxies in front the address the
+    outermost trusted proxy saw (X-Forwarded-For, counted from the right; the left is client-written).
+    """
+    hops = settings.PROXY_HOPS
+    address = request.META.get("REMOTE_ADDR") or None
+    if hops > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= hops:
+            address = forwarded[-hops]
+    try:
+        return str(ipaddress.ip_address(address)) if address else None
+    except ValueError:
+        return None
 
 
 def record_event(

@@ -8,7 +8,6 @@ importing it from KeysConfig.ready as well connects them at start-up whatever ru
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from axes.backends import AxesStandaloneBackend
@@ -47,22 +46,6 @@ class LockoutBackend(AxesStandaloneBackend):
         except AxesBackendPermissionDenied:
             setattr(request, REFUSED_BY_LOCKOUT, True)
             raise
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's address: REMOTE_ADDR, or with PROXY_HOPS proxies in front the address the
-    outermost trusted proxy saw (X-Forwarded-For, counted from the right; the left is client-written).
-    """
-    hops = settings.PROXY_HOPS
-    address = request.META.get("REMOTE_ADDR") or None
-    if hops > 0:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-        if len(forwarded) >= hops:
-            address = forwarded[-hops]
-    try:
-        return str(ipaddress.ip_address(address)) if address else None
-    except ValueError:
-        return None
 
 
 def is_single_sign_on(request: HttpRequest, credentials: dict | None) -> bool:

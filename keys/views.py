@@ -7,11 +7,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from keys import selectors, services
 from keys.audit import Origin
 from keys.forms import KeyForm
+from keys.ratelimit import submission_rate_limited
 from keys.suggest import suggest_title
 
 
@@ -22,6 +24,8 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@sensitive_post_parameters("key")
+@submission_rate_limited
 def key_new(request: HttpRequest) -> HttpResponse:
     suggestion = suggest_title(request.user.get_username(), taken=selectors.active_titles_of(request.user))
     form = KeyForm(request.POST or None, initial={"title": suggestion})

@@ -160,7 +160,7 @@ AXES_LOCKOUT_TEMPLATE = "lockout.html"
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
 # Behind a proxy every client shares the proxy's address; this reads the real one (see PROXY_HOPS).
-AXES_CLIENT_IP_CALLABLE = "keys.auth.client_ip"
+AXES_CLIENT_IP_CALLABLE = "keys.audit.client_ip"
 # The proxy authenticated single sign-on; counting it as password attempts could lock everyone out.
 AXES_WHITELIST_CALLABLE = "keys.auth.is_single_sign_on"
 # How many proxies in front append to X-Forwarded-For; 0 trusts only the connection's address.

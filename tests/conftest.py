@@ -35,12 +35,18 @@ def private_text(private_key, fmt: str = "openssh") -> str:
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_files(request):
+def _test_settings(request):
     # The manifest exists only after collectstatic; tests render pages without running it.
+    # A fast password hasher: PBKDF2's deliberate slowness would dominate the suite's run time.
     # Pure-module tests also run without the Django plugin (-p no:django); they need nothing here.
     if not request.config.pluginmanager.hasplugin("django"):
         return
     settings = request.getfixturevalue("settings")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Every test starts with empty counters: the submission rate limit counts in the cache.
+    from django.core.cache import cache
+
+    cache.clear()
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -19,11 +19,6 @@ ADMIN_PAGES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def staff(django_user_model):
     return django_user_model.objects.create_user(username="sam", password="sam-password-1", is_staff=True)

@@ -16,11 +16,6 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 SETTINGS_FILE = Path(settings.BASE_DIR) / "portal" / "settings.py"
 PRODUCTION = {
     "DJANGO_DEBUG": "false",

@@ -10,19 +10,13 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from keys.auth import client_ip
+from keys.audit import client_ip
 from keys.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
 LOGIN = reverse("login")
 WRONG = "not-alices-password-42"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # These tests log in dozens of times; the production hasher would take most of a minute.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def attempt(client, username: str = "alice", password: str = WRONG, ip: str = "10.9.8.7"):

@@ -198,11 +198,6 @@ def test_the_limit_holds_across_processes_sharing_redis(member_client, member, s
 
 
 @pytest.mark.urls("portal.urls")
-@pytest.mark.xfail(
-    reason="waits for keys/views.py: key_new decorated with @submission_rate_limited (view owner's change)",
-    raises=AssertionError,
-    strict=False,
-)
 def test_key_new_is_limited(member_client):
     # Empty forms: refused by the form, never sent to NSML, and still counted.
     statuses = [member_client.post(reverse("keys:new"), {}).status_code for _ in range(11)]

@@ -61,7 +61,6 @@ def secret_nsml(settings, request):
     for name, value in SECRETS.items():
         setattr(settings, name, value)
     settings.KEYS_SUBMIT_RATE = "1000/m"  # this test submits many keys; the limit is tested elsewhere
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return request.getfixturevalue("nsml")
 
 

@@ -15,11 +15,6 @@ from keys.models import AuditEvent
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 HEADER = "X-Forwarded-User"
 SETTINGS_FILE = Path(django_settings.BASE_DIR) / "portal" / "settings.py"
 KEYS = reverse("keys:list")

@@ -87,7 +87,6 @@ def portal(_audit_triggers_back, live_server, nsml, transactional_db, settings) 
 
     The live server runs in this process, so the settings the `nsml` fixture changes apply to it.
     """
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # log-ins in ms, not 0.5 s
     cache.clear()
     _set_audit_triggers(present=True)
     yield live_server.url
