@@ -83,8 +83,8 @@ class KeyRefused(Exception):
         self.message = message
 
 
-class RevocationFailed(Exception):
-    """NSML did not confirm the deletion; the key stays active in the portal."""
+class UpstreamFailed(Exception):
+    """NSML did not do what was asked; `message` is for the member, `event` the audit row written."""
 
     def __init__(self, failure: Failure, message: str, event: AuditEvent):
         super().__init__(message)
@@ -93,14 +93,12 @@ class RevocationFailed(Exception):
         self.event = event
 
 
-class RegistrationFailed(Exception):
+class RegistrationFailed(UpstreamFailed):
     """NSML did not register the key (or the outcome could not be settled)."""
 
-    def __init__(self, failure: Failure, message: str, event: AuditEvent):
-        super().__init__(message)
-        self.failure = failure
-        self.message = message
-        self.event = event
+
+class RevocationFailed(UpstreamFailed):
+    """NSML did not confirm the deletion; the key stays active in the portal."""
 
 
 def register_key(
