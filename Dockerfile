@@ -15,6 +15,8 @@ RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinpu
 USER portal
 
 EXPOSE 8000
-# gthread workers: a slow NSML ties up a thread, not a whole worker process.
+# gthread: a slow NSML call ties up a thread, not a worker. 40 threads per worker so 32 members waiting
+# on a slow NSML cannot take every thread even when their connections land on one worker (8 threads
+# left others waiting 6 s: bench/results.md). PostgreSQL's max_connections must exceed workers x threads.
 CMD ["gunicorn", "portal.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", \
-     "--workers", "2", "--threads", "8", "--timeout", "60", "--access-logfile", "-"]
+     "--workers", "2", "--threads", "40", "--timeout", "60", "--keep-alive", "5", "--access-logfile", "-"]

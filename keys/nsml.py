@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import requests.adapters
 from urllib3.exceptions import NewConnectionError
 
 from keys.signing import sign_request, timestamp_ms
@@ -31,6 +32,7 @@ MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = 0.25
 MAX_RETRY_AFTER_SECONDS = 5.0
 USER_AGENT = "nsml-key-portal/1"
+POOL_SIZE = 64
 
 
 class Failure(StrEnum):
@@ -109,6 +111,10 @@ def http_session() -> requests.Session:
         if _session is None:
             _session = requests.Session()
             _session.headers["User-Agent"] = USER_AGENT
+            # One pooled connection per thread that may call NSML at once (gunicorn's threads).
+            adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_SIZE)
+            _session.mount("http://", adapter)
+            _session.mount("https://", adapter)
         return _session
 
 
