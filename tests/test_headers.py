@@ -62,8 +62,13 @@ def test_the_login_page_is_hardened(client):
 
     assert response.status_code == 200
     assert_hardened(response)
-    assert not INLINE_SCRIPT.search(response.content.decode())
-    assert not INLINE_STYLE.search(response.content.decode())
+    assert_no_inline_code(response)
+
+
+def assert_no_inline_code(response) -> None:
+    page = response.content.decode()
+    assert not INLINE_SCRIPT.search(page)
+    assert not INLINE_STYLE.search(page)
 
 
 @pytest.mark.parametrize("url", MEMBER_PAGES)
@@ -72,8 +77,7 @@ def test_member_pages_are_hardened_and_have_no_inline_script_or_style(member_cli
 
     assert response.status_code == 200
     assert_hardened(response)
-    assert not INLINE_SCRIPT.search(response.content.decode())
-    assert not INLINE_STYLE.search(response.content.decode())
+    assert_no_inline_code(response)
 
 
 @pytest.mark.parametrize("url", ADMIN_PAGES)
@@ -83,8 +87,7 @@ def test_the_admin_works_under_the_policy(admin_client, url):
     assert response.status_code == 200
     assert_hardened(response)
     # The policy would block inline code in the browser, so the admin must not depend on any.
-    assert not INLINE_SCRIPT.search(response.content.decode())
-    assert not INLINE_STYLE.search(response.content.decode())
+    assert_no_inline_code(response)
 
 
 def test_error_pages_are_hardened(client):
