@@ -31,6 +31,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 messages: install
 	$(PY) manage.py makemessages -l ko --ignore=.venv --no-obsolete

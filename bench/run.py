@@ -5,7 +5,7 @@ Steps, all on this machine and on loopback only:
 1. a fresh PostgreSQL database `bench` (dropped and created again), migrated, static files collected;
 2. bulk load (bench/load_data.py, COPY): 10,000 members, 100,000 keys, then 10,000 audit rows, SQL
    counted per page (bench/queries.py), then 990,000 more rows and the pages counted again;
-3. the NSML simulator (keys/simulator.py) in this process, and the portal under gunicorn with
+3. the NSML simulator (nsml/simulator/) in this process, and the portal under gunicorn with
    production settings (GUNICORN below);
 4. members logged in once each through the log-in form; locust (bench/loadgen.py) drives each
    scenario for a fixed time while this process samples the workers' resident memory;
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.load_data import ADMIN_USERNAME, HEAVY_MEMBER, PASSWORD  # noqa: E402
-from keys.simulator import Faults, NsmlSimulator  # noqa: E402
+from nsml.simulator import Faults, NsmlSimulator  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 RESULTS_JSON = ROOT / "bench" / "results.json"

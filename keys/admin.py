@@ -1,41 +1,29 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from keys import services
+from keys import selectors, services
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.audit import Origin
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
+from keys.offboarding import deactivate_as
 from keys.pagination import EstimatedCountPaginator
 
 User = get_user_model()
 
 
-def _revoke_each(modeladmin: admin.ModelAdmin, request, items, revoke) -> None:
-    """Call `revoke(item)` for each item and tell the admin what worked and what did not."""
-    revoked, failures = 0, []
-    for item in items:
-        try:
-            revoke(item)
-            revoked += 1
-        except services.RevocationFailed as failure:
-            failures.append(f"{item.title}: {failure.message}")
-    _report(modeladmin, request, revoked, failures)
-
-
-def _report(modeladmin: admin.ModelAdmin, request, revoked: int, failures: list[str]) -> None:
-    if revoked:
+def _report(modeladmin: admin.ModelAdmin, request, report: services.RevocationReport) -> None:
+    if report.revoked:
         modeladmin.message_user(
-            request, ngettext("%d key revoked.", "%d keys revoked.", revoked) % revoked, messages.SUCCESS
+            request, ngettext("%d key revoked.", "%d keys revoked.", report.revoked) % report.revoked, messages.SUCCESS
         )
-    for failure in failures:
+    for failure in report.failures:
         modeladmin.message_user(request, failure, messages.ERROR)
-    if not revoked and not failures:
+    if not report.revoked and not report.failures:
         modeladmin.message_user(request, _("There was no active key to revoke."), messages.INFO)
 
 
@@ -58,13 +46,8 @@ class RegisteredKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke selected keys in NSML"), permissions=["change"])
     def revoke_selected(self, request, queryset) -> None:
-        origin = Origin.from_request(request)
-        _revoke_each(
-            self,
-            request,
-            queryset.filter(status=RegisteredKey.Status.ACTIVE).select_related("owner"),
-            lambda key: services.revoke_key(key=key, actor=request.user, origin=origin),
-        )
+        keys = queryset.filter(status=RegisteredKey.Status.ACTIVE).select_related("owner")
+        _report(self, request, services.revoke_keys(keys, actor=request.user, origin=Origin.from_request(request)))
 
     def has_change_permission(self, request, obj=None) -> bool:
         # Nothing on a key is edited by hand; "change" permission gates the revoke action only.
@@ -106,12 +89,14 @@ class UnmanagedKeyAdmin(admin.ModelAdmin):
     @admin.action(description=_("Revoke selected keys in NSML"), permissions=["change"])
     def revoke_selected(self, request, queryset) -> None:
         origin = Origin.from_request(request)
-        _revoke_each(
-            self,
-            request,
-            queryset.filter(status=UnmanagedKey.Status.OPEN),
-            lambda record: services.revoke_unmanaged_key(record=record, actor=request.user, origin=origin),
-        )
+        report = services.RevocationReport()
+        for record in queryset.filter(status=UnmanagedKey.Status.OPEN):
+            try:
+                services.revoke_unmanaged_key(record=record, actor=request.user, origin=origin)
+                report.revoked += 1
+            except services.RevocationFailed as failure:
+                report.failures.append(f"{record.title}: {failure.message}")
+        _report(self, request, report)
 
 
 @admin.register(AuditEvent)
@@ -159,19 +144,15 @@ class UserAdmin(DjangoUserAdmin):
 
     @admin.action(description=_("Revoke all keys of the selected users"), permissions=["change"])
     def revoke_all_keys(self, request, queryset) -> None:
-        revoked, failures = 0, []
-        for member in queryset:
-            done, failed = services.revoke_keys_of(
-                member=member, actor=request.user, origin=Origin.from_request(request)
-            )
-            revoked, failures = revoked + done, failures + failed
-        _report(self, request, revoked, failures)
+        keys = selectors.active_keys(owners=queryset)
+        _report(self, request, services.revoke_keys(keys, actor=request.user, origin=Origin.from_request(request)))
 
     def save_model(self, request, obj, form, change: bool) -> None:
-        # Revoke before saving, so the admin is the actor and the deactivation receiver finds nothing left.
-        if change and "is_active" in form.changed_data and not obj.is_active and settings.KEYS_REVOKE_ON_DEACTIVATE:
-            revoked, failures = services.revoke_keys_of(
-                member=obj, actor=request.user, origin=Origin.from_request(request)
-            )
-            _report(self, request, revoked, failures)
+        # The deactivation receiver (keys.offboarding) revokes the keys; the admin names itself as actor.
+        deactivating = change and "is_active" in form.changed_data and not obj.is_active
+        if deactivating:
+            deactivate_as(obj, actor=request.user, origin=Origin.from_request(request))
         super().save_model(request, obj, form, change)
+        report = getattr(obj, "offboarding_report", None)
+        if deactivating and report is not None:
+            _report(self, request, report)

@@ -11,6 +11,7 @@ class KeysConfig(AppConfig):
         from django.db.models.signals import post_save
 
         import keys.auth  # noqa: F401  (connects the log-in audit receivers at start-up)
+        import keys.checks  # noqa: F401  (registers the settings checks)
         from keys.offboarding import revoke_keys_of_deactivated_user
 
         post_save.connect(revoke_keys_of_deactivated_user, sender=get_user_model(), dispatch_uid="keys-offboarding")

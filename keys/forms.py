@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from keys.titles import MAX_TITLE_LENGTH
+from keys import member_messages
+from keys.sshkeys import ACCEPTED_TYPES
+from nsml.titles import MAX_TITLE_LENGTH
 
 
 class KeyForm(forms.Form):
@@ -24,13 +27,24 @@ class KeyForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Formatted per request: `%` on a lazy string would fix the language at import time.
-        self.fields["title"].help_text = gettext(
-            "Up to %(max)d English letters, digits and hyphens; begins with a letter; no two hyphens in a row."
-        ) % {"max": MAX_TITLE_LENGTH}
+        self.fields["title"].help_text = gettext(member_messages.TITLE_HELP) % {"max": MAX_TITLE_LENGTH}
 
-    def refuse(self, field: str, code: str, message: str) -> None:
-        """Show a refusal next to its field; a pasted private key is never sent back to the browser."""
-        if code == "private_key":
-            self.data = self.data.copy()
-            self.data["key"] = ""
-        self.add_error(field, message)
+    def add_error(self, field, error) -> None:
+        """Place a refusal (the service's ValidationError); a pasted private key is never sent back."""
+        if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            codes = {item.code for errors in error.error_dict.values() for item in errors}
+            if "private_key" in codes:
+                self.data = self.data.copy()
+                self.data["key"] = ""
+        super().add_error(field, error)
+
+    @property
+    def title_rules(self) -> dict[str, str]:
+        """The title checks the page's script makes, in the member's language: too-long -> message."""
+        return {
+            code.replace("_", "-"): gettext(message) % {"max": MAX_TITLE_LENGTH}
+            for code, message in member_messages.TITLE_MESSAGES.items()
+        }
+
+    max_title_length = MAX_TITLE_LENGTH
+    accepted_types = ACCEPTED_TYPES

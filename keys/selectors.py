@@ -12,8 +12,12 @@ def keys_of(user) -> QuerySet[RegisteredKey]:
     return RegisteredKey.objects.filter(owner=user)
 
 
+def active_keys_of(user) -> QuerySet[RegisteredKey]:
+    return keys_of(user).filter(status=RegisteredKey.Status.ACTIVE).select_related("owner")
+
+
 def active_titles_of(user) -> set[str]:
-    return set(keys_of(user).filter(status=RegisteredKey.Status.ACTIVE).values_list("title", flat=True))
+    return set(active_keys_of(user).values_list("title", flat=True))
 
 
 def active_key_with_title(title: str) -> RegisteredKey | None:
@@ -24,3 +28,8 @@ def active_key_with_fingerprint(fingerprint_sha256: str) -> RegisteredKey | None
     return RegisteredKey.objects.filter(
         status=RegisteredKey.Status.ACTIVE, fingerprint_sha256=fingerprint_sha256
     ).first()
+
+
+def active_keys(*, owners: QuerySet) -> QuerySet[RegisteredKey]:
+    """The active keys of several members (an admin's offboarding of a selection)."""
+    return RegisteredKey.objects.filter(owner__in=owners, status=RegisteredKey.Status.ACTIVE).select_related("owner")

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Collection
 
-from keys.titles import MAX_TITLE_LENGTH
+from nsml.titles import MAX_TITLE_LENGTH
 
 SUFFIX = "-key"
 FALLBACK = "my-key"
@@ -20,7 +20,7 @@ _LEADING_NON_LETTERS = re.compile(r"^[^a-z]+")
 
 
 def suggest_title(username: str, *, taken: Collection[str] = ()) -> str:
-    """A title NSML accepts (`keys.titles.title_problem` is None) that is not in `taken`.
+    """A title NSML accepts (`nsml.titles.title_problem` is None) that is not in `taken`.
 
     The local part of an e-mail address is used; accents are dropped ("José" -> "jose"); every run
     of other characters becomes one hyphen; leading digits go. A name with no Latin letter at all

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,8 +28,11 @@ def key_list(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("key")
 @submission_rate_limited
 def key_new(request: HttpRequest) -> HttpResponse:
-    suggestion = suggest_title(request.user.get_username(), taken=selectors.active_titles_of(request.user))
-    form = KeyForm(request.POST or None, initial={"title": suggestion})
+    if request.method == "POST":
+        form = KeyForm(request.POST)
+    else:
+        suggestion = suggest_title(request.user.get_username(), taken=selectors.active_titles_of(request.user))
+        form = KeyForm(initial={"title": suggestion})
     if form.is_valid():
         try:
             key = services.register_key(
@@ -37,8 +41,8 @@ def key_new(request: HttpRequest) -> HttpResponse:
                 key_text=form.cleaned_data["key"],
                 origin=Origin.from_request(request),
             )
-        except services.KeyRefused as refusal:
-            form.refuse(refusal.field, refusal.code, refusal.message)
+        except ValidationError as refusal:
+            form.add_error(None, refusal)
         except services.RegistrationFailed as failure:
             form.add_error(None, failure.message)
         else:

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 
-from keys.simulator import NsmlSimulator
+from nsml.simulator import NsmlSimulator
 from tests import keygen
 
 _PRIVATE_FORMATS = {

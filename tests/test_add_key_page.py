@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from keys.sshkeys import ACCEPTED_TYPES
-from keys.titles import MAX_TITLE_LENGTH
+from nsml.titles import MAX_TITLE_LENGTH
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
-from keys.simulator import Faults, NsmlSimulator
+from nsml.simulator import Faults, NsmlSimulator
 from tests.test_nsml_client import free_port
 
 

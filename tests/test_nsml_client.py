@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from keys.nsml import Failure, NsmlClient, NsmlConfig, NsmlError
-from keys.simulator import Faults
+from nsml.client import Failure, NsmlClient, NsmlConfig, NsmlError
+from nsml.simulator import Faults
 from tests.conftest import posts_seen
 
 
@@ -49,7 +49,7 @@ def test_it_creates_lists_and_deletes(nsml, new_public_key):
     assert [key.title for key in keys] == ["laptop"]
     assert listed.status == 200
     assert deleted.status == 200
-    assert nsml.keys() == []
+    assert nsml.held_keys() == []
 
 
 def test_a_get_is_retried_after_a_503(nsml):
@@ -79,7 +79,7 @@ def test_a_delete_is_retried_after_a_dropped_connection(nsml, new_public_key):
     reply = client_for(nsml).delete_key("laptop", held["name"])
 
     assert reply.status == 200
-    assert nsml.keys() == []
+    assert nsml.held_keys() == []
 
 
 def test_retries_stop_after_three_attempts(nsml):
@@ -98,7 +98,7 @@ def test_a_post_is_never_retried(nsml, new_public_key):
 
     assert error.failure is Failure.UNAVAILABLE
     assert len(posts_seen(nsml)) == 1
-    assert nsml.keys() == []
+    assert nsml.held_keys() == []
 
 
 @pytest.mark.parametrize(

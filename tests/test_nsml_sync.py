@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
-from keys.simulator import Faults
+from nsml.simulator import Faults
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +84,7 @@ def test_an_admin_revokes_an_unmanaged_key(admin_client, admin_user, nsml, new_p
         {"action": "revoke_selected", "_selected_action": [record.pk]},
     )
 
-    assert nsml.keys() == []
+    assert nsml.held_keys() == []
     record.refresh_from_db()
     assert record.status == "revoked"
     assert sync()[0] == 0

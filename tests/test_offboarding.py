@@ -7,7 +7,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from keys.models import AuditEvent, RegisteredKey
-from keys.simulator import Faults
+from nsml.simulator import Faults
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def test_an_admin_revokes_selected_keys(admin_client, admin_user, member, other_
     )
 
     assert "1 key revoked." in response.content.decode()
-    assert [item["title"] for item in nsml.keys()] == ["bob-laptop"]
+    assert [item["title"] for item in nsml.held_keys()] == ["bob-laptop"]
     alice_key.refresh_from_db()
     bob_key.refresh_from_db()
     assert (alice_key.status, bob_key.status) == ("revoked", "active")
@@ -62,7 +62,7 @@ def test_an_admin_offboards_a_user_in_one_action(admin_client, admin_user, membe
     )
 
     assert "2 keys revoked." in response.content.decode()
-    assert [item["title"] for item in nsml.keys()] == ["bob-laptop"]
+    assert [item["title"] for item in nsml.held_keys()] == ["bob-laptop"]
     assert not RegisteredKey.objects.filter(owner=member, status="active").exists()
     assert [(event.actor, event.subject) for event in revoke_events()] == [(admin_user, member)] * 2
 
@@ -83,7 +83,7 @@ def test_deactivating_a_user_in_the_admin_revokes_their_keys(admin_client, admin
     assert response.status_code == 302, response.context["adminform"].form.errors
     member.refresh_from_db()
     assert not member.is_active
-    assert nsml.keys() == []
+    assert nsml.held_keys() == []
     assert revoke_events().get().actor == admin_user
 
 
@@ -95,7 +95,7 @@ def test_deactivating_a_user_anywhere_revokes_their_keys(member, nsml, register)
 
     key.refresh_from_db()
     assert key.status == "revoked"
-    assert nsml.keys() == []
+    assert nsml.held_keys() == []
     event = revoke_events().get()
     assert (event.actor, event.actor_username, event.subject) == (None, "manage.py deactivation", member)
 
@@ -109,7 +109,7 @@ def test_deactivation_keeps_keys_when_the_setting_is_off(member, nsml, register,
 
     key.refresh_from_db()
     assert key.is_active
-    assert len(nsml.keys()) == 1
+    assert len(nsml.held_keys()) == 1
 
 
 def test_a_login_does_not_trigger_offboarding_queries(member, nsml, register, django_assert_num_queries):

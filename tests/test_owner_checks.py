@@ -24,7 +24,7 @@ def test_another_member_gets_404(client, member, other_member, nsml, register, n
     assert response.status_code == 404
     key.refresh_from_db()
     assert key.is_active
-    assert len(nsml.keys()) == 1
+    assert len(nsml.held_keys()) == 1
 
 
 @pytest.mark.parametrize("name", KEY_URLS)

@@ -7,7 +7,7 @@ from django.core import mail
 from django.urls import reverse
 
 from keys.models import AuditEvent, RegisteredKey
-from keys.simulator import Faults
+from nsml.simulator import Faults
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ def test_the_confirmation_page_does_not_revoke(member_client, member, nsml, regi
     assert "Revoke “laptop”?" in response.content.decode()
     key.refresh_from_db()
     assert key.is_active
-    assert len(nsml.keys()) == 1
+    assert len(nsml.held_keys()) == 1
 
 
 def test_a_member_revokes_a_key_and_nsml_no_longer_has_it(member_client, member, nsml, register):
@@ -29,7 +29,7 @@ def test_a_member_revokes_a_key_and_nsml_no_longer_has_it(member_client, member,
 
     response = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
 
-    assert nsml.keys() == []
+    assert nsml.held_keys() == []
     assert ("DELETE", f"/nsml/v1/auth-keys/title/laptop/name/{key.nsml_name}") in nsml.requests_seen
     key.refresh_from_db()
     assert key.status == RegisteredKey.Status.REVOKED
@@ -84,7 +84,7 @@ def test_a_404_from_a_wrong_url_does_not_revoke_a_key_nsml_still_holds(member_cl
 
     key.refresh_from_db()
     assert key.is_active
-    assert len(nsml.keys()) == 1
+    assert len(nsml.held_keys()) == 1
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_an_upstream_failure_leaves_the_key_active_with_a_clear_message(
     assert says in response.content.decode()
     key.refresh_from_db()
     assert key.is_active
-    assert len(nsml.keys()) == 1
+    assert len(nsml.held_keys()) == 1
     event = AuditEvent.objects.filter(action="revoke").last()
     assert event.outcome == "failed"
 

@@ -18,7 +18,7 @@ from django.views.debug import ExceptionReporter
 
 from keys.models import RegisteredKey
 from keys.ratelimit import submission_rate_limited
-from keys.simulator import Faults
+from nsml.simulator import Faults
 from portal.errors import PortalExceptionReporterFilter
 from portal.urls import urlpatterns as portal_urlpatterns
 

@@ -11,8 +11,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from keys.simulator import Faults
-from keys.timing import add_upstream_time, upstream_timer
+from nsml.simulator import Faults
+from portal.timing import add_upstream_time, upstream_timer
 
 pytestmark = pytest.mark.django_db
 

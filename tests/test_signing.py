@@ -1,4 +1,4 @@
-from keys.signing import sign_request, signature_matches
+from nsml.signing import sign_request, signature_matches
 
 
 def test_it_matches_the_known_answer_from_ncp():

@@ -17,8 +17,8 @@ import pytest
 import requests
 from django.conf import settings
 
-from keys.signing import sign_request, timestamp_ms
-from keys.simulator import Faults, KeyRefused, NsmlSimulator
+from nsml.signing import sign_request, timestamp_ms
+from nsml.simulator import Faults, KeyRejected, NsmlSimulator
 
 ACCESS_KEY = "test-access-key"
 SECRET_KEY = "test-secret-key"
@@ -121,11 +121,11 @@ def test_it_creates_lists_and_deletes_a_key(simulator):
         ],
         "totalCount": 1,
     }
-    assert [(key["title"], key["key"]) for key in simulator.keys()] == [("alice-laptop", ALICE_KEY)]
+    assert [(key["title"], key["key"]) for key in simulator.held_keys()] == [("alice-laptop", ALICE_KEY)]
 
     deleted = call(simulator, "DELETE", f"/auth-keys/title/alice-laptop/name/{ALICE_FINGERPRINT.replace(':', '')}")
     assert deleted.status_code == 200
-    assert simulator.keys() == []
+    assert simulator.held_keys() == []
     assert call(simulator, "GET", "/auth-keys").json() == {"keyList": [], "totalCount": 0}
 
 
@@ -134,7 +134,7 @@ def test_it_names_a_key_by_the_md5_of_its_decoded_blob(simulator):
 
     create(simulator, "alice-laptop", ALICE_KEY)
 
-    [held] = simulator.keys()
+    [held] = simulator.held_keys()
     assert held["name"] == digest
     assert held["fingerprint"] == ":".join(digest[i : i + 2] for i in range(0, 32, 2)) == ALICE_FINGERPRINT
 
@@ -147,7 +147,7 @@ def test_it_stamps_create_time_in_korea_time(tmp_path):
         headers = signed_headers("POST", f"{PREFIX}/auth-keys", timestamp=timestamp_ms(1675852682.0))
         assert create(simulator, "alice-laptop", ALICE_KEY, headers=headers).status_code == 201
 
-    assert simulator.keys()[0]["createTime"] == "2023-02-08 19:38:02"
+    assert simulator.held_keys()[0]["createTime"] == "2023-02-08 19:38:02"
 
 
 @pytest.mark.parametrize(
@@ -209,13 +209,13 @@ def test_it_stores_nothing_for_an_unauthenticated_create(simulator):
 
     gateway_error(create(simulator, "alice-laptop", ALICE_KEY, headers=headers), 401, "200")
 
-    assert simulator.keys() == []
+    assert simulator.held_keys() == []
 
 
 @pytest.mark.parametrize("title", ["", "1laptop", "-laptop", "alice--laptop", "alice_laptop", "앨리스", "a" * 65])
 def test_it_refuses_a_title_nsml_refuses(simulator, title):
     assert gateway_error(create(simulator, title, ALICE_KEY), 400, "100")
-    assert simulator.keys() == []
+    assert simulator.held_keys() == []
 
 
 @pytest.mark.parametrize(
@@ -233,21 +233,21 @@ def test_it_refuses_a_title_nsml_refuses(simulator, title):
 )
 def test_it_refuses_a_key_nsml_refuses(simulator, key):
     assert "key" in gateway_error(create(simulator, "alice-laptop", key), 400, "100")
-    assert simulator.keys() == []
+    assert simulator.held_keys() == []
 
 
 def test_it_refuses_a_duplicate_title(simulator):
     create(simulator, "laptop", ALICE_KEY)
 
     assert "title" in gateway_error(create(simulator, "laptop", BOB_KEY), 400, "100")
-    assert [key["key"] for key in simulator.keys()] == [ALICE_KEY]
+    assert [key["key"] for key in simulator.held_keys()] == [ALICE_KEY]
 
 
 def test_it_refuses_a_duplicate_key_under_another_title(simulator):
     create(simulator, "alice-laptop", ALICE_KEY)
 
     assert "key" in gateway_error(create(simulator, "alice-desktop", ALICE_KEY.replace("alice@", "al@")), 400, "100")
-    assert [key["title"] for key in simulator.keys()] == ["alice-laptop"]
+    assert [key["title"] for key in simulator.held_keys()] == ["alice-laptop"]
 
 
 @pytest.mark.parametrize(
@@ -273,7 +273,7 @@ def test_it_answers_404_for_a_pair_it_does_not_hold(simulator):
 
     gateway_error(call(simulator, "DELETE", f"/auth-keys/title/alice-laptop/name/{bob_name}"), 404, "300")
     gateway_error(call(simulator, "DELETE", "/auth-keys/title/nobody/name/" + bob_name), 404, "300")
-    assert len(simulator.keys()) == 1
+    assert len(simulator.held_keys()) == 1
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/clusters"), ("PUT", "/auth-keys"), ("GET", "/auth-keys/")])
@@ -292,7 +292,7 @@ def test_it_keeps_its_keys_across_a_restart(simulator, tmp_path):
         listed = call(restarted, "GET", "/auth-keys").json()
 
     assert [key["title"] for key in listed["keyList"]] == ["alice-laptop"]
-    assert restarted.keys() == simulator.keys()
+    assert restarted.held_keys() == simulator.held_keys()
 
 
 def test_console_changes_show_through_the_api(simulator):
@@ -303,7 +303,7 @@ def test_console_changes_show_through_the_api(simulator):
     response = call(simulator, "DELETE", f"/auth-keys/title/from-console/name/{added['name']}")
 
     gateway_error(response, 404, "300")
-    with pytest.raises(KeyRefused):
+    with pytest.raises(KeyRejected):
         simulator.add_key("bad--title", BOB_KEY)
     with pytest.raises(KeyError):
         simulator.remove_key("from-console", added["name"])
@@ -377,7 +377,7 @@ def test_fail_status_answers_with_each_kind_of_body(simulator, fail_body, conten
     assert response.status_code == 503
     assert response.headers.get("Content-Type", "none").startswith(content_type)
     assert check(response)
-    assert simulator.keys() == []
+    assert simulator.held_keys() == []
 
 
 def test_fail_count_fails_the_next_requests_then_serves(simulator):
@@ -404,7 +404,7 @@ def test_fail_methods_limits_failures_to_those_methods(simulator):
 
     assert call(simulator, "GET", "/auth-keys").status_code == 200
     gateway_error(create(simulator, "alice-laptop", ALICE_KEY), 504, "510")
-    assert simulator.keys() == []
+    assert simulator.held_keys() == []
 
 
 def test_fail_code_picks_among_a_status_codes_and_retry_after_is_sent(simulator):
@@ -444,7 +444,7 @@ def test_drop_closes_the_connection_without_an_answer(simulator):
     with pytest.raises(requests.ConnectionError):
         create(simulator, "alice-laptop", ALICE_KEY)
 
-    assert simulator.keys() == []
+    assert simulator.held_keys() == []
     assert call(simulator, "GET", "/auth-keys").status_code == 200
     assert create(simulator, "alice-laptop", ALICE_KEY).status_code == 201
 

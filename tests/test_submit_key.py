@@ -28,7 +28,7 @@ def test_it_registers_a_key_with_nsml(member_client, member, nsml, new_public_ke
     key = RegisteredKey.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("keys:detail", args=[key.pk])
-    held = nsml.keys()
+    held = nsml.held_keys()
     assert [(item["title"], item["name"]) for item in held] == [("alice-laptop", md5_name(line))]
     # NSML gets the normalized key: type and base64, no comment.
     assert held[0]["key"] == " ".join(line.split()[:2])
@@ -157,7 +157,7 @@ def test_it_refuses_a_key_already_registered(member_client, nsml, new_public_key
     response = member_client.post(NEW, {"title": "desktop", "key": line})
 
     assert "already registered as your key “laptop”" in str(response.context["form"].errors["key"])
-    assert len(nsml.keys()) == 1
+    assert len(nsml.held_keys()) == 1
 
 
 def test_it_refuses_a_key_another_member_registered(client, member, other_member, nsml, new_public_key):

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keys.suggest import suggest_title
-from keys.titles import MAX_TITLE_LENGTH, title_problem
+from nsml.titles import MAX_TITLE_LENGTH, title_problem
 
 
 @pytest.mark.parametrize(

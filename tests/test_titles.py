@@ -1,6 +1,6 @@
 import pytest
 
-from keys.titles import title_problem
+from nsml.titles import title_problem
 
 
 @pytest.mark.parametrize("title", ["a", "laptop", "Work-Laptop-2", "k8s-node-01", "A" * 64, "a-b-c"])

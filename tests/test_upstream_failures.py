@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from keys.models import AuditEvent, RegisteredKey
-from keys.simulator import Faults
+from nsml.simulator import Faults
 from tests.conftest import posts_seen
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +56,7 @@ def test_each_upstream_failure_gets_a_clear_page_and_an_audit_row(
     assert says in page_error(response)
     assert "not registered" in page_error(response) or "refused" in page_error(response)
     assert not RegisteredKey.objects.exists()
-    assert nsml.keys() == []
+    assert nsml.held_keys() == []
     assert len(posts_seen(nsml)) == 1
     event = AuditEvent.objects.get()
     assert (event.action, event.outcome, event.reason) == ("register", outcome, reason)
@@ -99,7 +99,7 @@ def test_a_slow_commit_is_settled_as_registered_by_lookup(member_client, nsml, n
 
     assert response.status_code == 302
     key = RegisteredKey.objects.get()
-    assert [item["title"] for item in nsml.keys()] == ["laptop"]
+    assert [item["title"] for item in nsml.held_keys()] == ["laptop"]
     assert len(posts_seen(nsml)) == 1
     event = AuditEvent.objects.get()
     assert (event.outcome, event.reason, event.registered_key) == ("success", "settled_by_lookup", key)
@@ -113,7 +113,7 @@ def test_a_dropped_create_is_settled_as_not_registered(member_client, nsml, new_
     response, _ = submit(member_client, new_public_key())
 
     assert "did not answer in time, and your key is not registered. You can try again." in page_error(response)
-    assert nsml.keys() == []
+    assert nsml.held_keys() == []
     assert not RegisteredKey.objects.exists()
     event = AuditEvent.objects.get()
     assert (event.outcome, event.reason) == ("failed", "settled_absent")
@@ -127,7 +127,7 @@ def test_the_member_can_try_again_after_a_dropped_create(member_client, nsml, ne
     response, _ = submit(member_client, line)
 
     assert response.status_code == 302
-    assert len(nsml.keys()) == 1
+    assert len(nsml.held_keys()) == 1
     assert RegisteredKey.objects.count() == 1
 
 

@@ -35,7 +35,7 @@ def test_a_member_adds_a_key_and_sees_its_fingerprint(page, log_in, nsml, check_
     expect(page.locator("#fingerprint")).to_have_text(fingerprint)
     expect(page.get_by_role("status").filter(has_text="is registered with NSML")).to_be_visible()
     type_and_blob = " ".join(pair.public_line.split()[:2])  # NSML gets the key without its comment
-    assert [(key["title"], key["key"]) for key in nsml.keys()] == [("kim-minsu-laptop", type_and_blob)]
+    assert [(key["title"], key["key"]) for key in nsml.held_keys()] == [("kim-minsu-laptop", type_and_blob)]
     check_page(page, "key-detail")
 
     page.get_by_role("navigation").get_by_role("link", name="My keys").click()

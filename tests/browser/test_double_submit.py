@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from keys.simulator import Faults
+from nsml.simulator import Faults
 from tests.conftest import posts_seen
 
 pytestmark = pytest.mark.browser

@@ -35,7 +35,7 @@ def test_a_bad_key_is_refused_next_to_the_key_field(page, log_in, nsml, check_pa
     expect(page.get_by_label("Public key", exact=True)).to_have_attribute("aria-invalid", "true")
     assert "id_key_error" in page.get_by_label("Public key", exact=True).get_attribute("aria-describedby").split()
     expect(page.locator("#id_title_error")).to_have_count(0)
-    assert nsml.keys() == [] and posts_seen(nsml) == []
+    assert nsml.held_keys() == [] and posts_seen(nsml) == []
     check_page(page, "key-new-refused")
 
 

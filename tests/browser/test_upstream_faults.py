@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from keys.simulator import Faults
+from nsml.simulator import Faults
 from tests.conftest import generate_private_key, public_line
 
 pytestmark = pytest.mark.browser
@@ -47,7 +47,7 @@ def test_each_fault_gets_a_clear_page_in_time(page, log_in, nsml, settings, faul
     expect(page.get_by_role("alert").filter(has_text=says)).to_be_visible(timeout=10_000)
     assert time.monotonic() - started < TIMEOUT * 2 + settings.NSML_CONNECT_TIMEOUT + 2
     expect(page.get_by_label("Title", exact=True)).to_have_value("kim-minsu-laptop")  # input survives
-    assert nsml.keys() == []
+    assert nsml.held_keys() == []
 
 
 def test_a_slow_commit_shows_as_registered(page, log_in, nsml, settings):
@@ -59,4 +59,4 @@ def test_a_slow_commit_shows_as_registered(page, log_in, nsml, settings):
 
     page.wait_for_url(re.compile(r"/keys/\d+/$"), timeout=10_000)
     expect(page.get_by_role("status").filter(has_text="is registered with NSML")).to_be_visible()
-    assert [key["title"] for key in nsml.keys()] == ["kim-minsu-laptop"]
+    assert [key["title"] for key in nsml.held_keys()] == ["kim-minsu-laptop"]

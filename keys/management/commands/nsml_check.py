@@ -8,7 +8,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from keys.nsml import Failure, NsmlClient, NsmlError, Reply
+from keys.upstream import nsml_client
+from nsml.client import Failure, NsmlError, Reply
 
 # The gateway refuses timestamps 5 minutes or more away; warn well before that.
 SKEW_WARNING_SECONDS = 60
@@ -41,7 +42,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Checking {settings.NSML_API_URL} (timeout {settings.NSML_TIMEOUT:g}s)...")
 
         try:
-            keys, reply = NsmlClient().list_keys(retry=False)
+            keys, reply = nsml_client().list_keys(retry=False)
         except NsmlError as error:
             skew = self._report_clock(error.reply)
             advice = ADVICE[error.failure]

@@ -1,4 +1,4 @@
-"""`manage.py nsml_simulator`: serve the local NSML simulator (keys/simulator.py) for development."""
+"""`manage.py nsml_simulator`: serve the local NSML simulator (nsml/simulator/) for development."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from keys.simulator import FAULT_BODIES, Faults, NsmlSimulator
+from nsml.simulator import FAULT_BODIES, Faults, NsmlSimulator
 
 
 def _methods(text: str) -> frozenset[str]:

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from keys import services
 from keys.audit import Origin
-from keys.nsml import NsmlError
+from nsml.client import NsmlError
 
 
 class Command(BaseCommand):

@@ -1,8 +1,8 @@
 """The one HTTP client for CLOVA NSML: signs each request, sends it, retries only what is safe,
 and names every way a call can fail. Facts: ../shared/nsml-api.md.
 
-No Django here except reading settings in `NsmlConfig.from_settings`, so the service, the admin
-and the commands all share one pooled `requests` session per process.
+Plain Python: it is given an `NsmlConfig` (the portal builds one from its settings in
+`keys.upstream`), and every client in a process shares one pooled `requests` session.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -21,10 +22,9 @@ import requests
 import requests.adapters
 from urllib3.exceptions import NewConnectionError
 
-from keys.signing import sign_request, timestamp_ms
-from keys.timing import upstream_timer
+from nsml.signing import sign_request, timestamp_ms
 
-logger = logging.getLogger("keys.nsml")
+logger = logging.getLogger("nsml.client")
 
 # GET and DELETE are safe to repeat; these answers mean "try again later", not "no".
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -57,19 +57,6 @@ class NsmlConfig:
     api_key: str = field(repr=False)
     connect_timeout: float = 3.05
     read_timeout: float = 10.0
-
-    @classmethod
-    def from_settings(cls) -> NsmlConfig:
-        from django.conf import settings
-
-        return cls(
-            base_url=settings.NSML_API_URL,
-            access_key=settings.NCP_ACCESS_KEY,
-            secret_key=settings.NCP_SECRET_KEY,
-            api_key=settings.NSML_API_KEY,
-            connect_timeout=settings.NSML_CONNECT_TIMEOUT,
-            read_timeout=settings.NSML_TIMEOUT,
-        )
 
 
 @dataclass(frozen=True)
@@ -119,9 +106,17 @@ def http_session() -> requests.Session:
 
 
 class NsmlClient:
-    def __init__(self, config: NsmlConfig | None = None, session: requests.Session | None = None):
-        self.config = config or NsmlConfig.from_settings()
+    """`on_wait(ms)` is told how long each HTTP exchange took (the portal's Server-Timing figure)."""
+
+    def __init__(
+        self,
+        config: NsmlConfig,
+        session: requests.Session | None = None,
+        on_wait: Callable[[float], None] | None = None,
+    ):
+        self.config = config
         self.session = session or http_session()
+        self.on_wait = on_wait
 
     def create_key(self, title: str, key: str) -> Reply:
         """POST /auth-keys. Never retried: a lost answer is settled by a lookup, not a second POST."""
@@ -175,20 +170,23 @@ class NsmlClient:
             "Content-Type": "application/json",
         }
         data = json.dumps(body).encode() if body is not None else None
+        sent = time.perf_counter()
         try:
-            with upstream_timer():  # Server-Timing's nsml figure (keys/timing.py)
-                response = self.session.request(
-                    method,
-                    url,
-                    data=data,
-                    headers=headers,
-                    timeout=(self.config.connect_timeout, self.config.read_timeout),
-                    allow_redirects=False,
-                )
+            response = self.session.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=(self.config.connect_timeout, self.config.read_timeout),
+                allow_redirects=False,
+            )
         except requests.RequestException as exc:
             failure = Failure.UNREACHABLE if _never_sent(exc) else Failure.NO_ANSWER
             reply = Reply(status=None, duration_ms=_ms_since(started), detail=_describe(exc))
             return reply, failure, BACKOFF_SECONDS
+        finally:
+            if self.on_wait is not None:
+                self.on_wait((time.perf_counter() - sent) * 1000)
         return _read(response, started)
 
 

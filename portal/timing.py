@@ -1,6 +1,6 @@
 """Server-Timing: how long the portal took for a request, and how much of that was waiting for NSML.
 
-Pure: no Django import. `keys.nsml` wraps its HTTP call in `upstream_timer()`; the middleware opens
+Pure: no Django import. The NSML client reports each wait to `add_upstream_time` (keys.upstream); the middleware opens
 an accumulator per request and writes `Server-Timing: total;dur=X, nsml;dur=Y` (milliseconds) on
 every response it sees, so a browser's network panel and the benchmark (bench/) read the same figures.
 """

@@ -1,0 +1,23 @@
+"""System checks: settings the portal cannot run with are named at start-up, not at the first request."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+_RATE = re.compile(r"[0-9]+/[0-9]*[smhd]")
+
+
+@register(Tags.security)
+def check_submit_rate(app_configs, **kwargs) -> list[Error]:
+    if _RATE.fullmatch(settings.KEYS_SUBMIT_RATE):
+        return []
+    return [
+        Error(
+            f"KEYS_SUBMIT_RATE must look like 10/m (a count, '/', an optional number and s, m, h or d), "
+            f"not {settings.KEYS_SUBMIT_RATE!r}.",
+            id="keys.E001",
+        )
+    ]

@@ -1,0 +1,64 @@
+"""What a member reads when the portal or NSML says no: one table per kind of refusal or failure.
+
+Lazy strings, translated when shown. Services pick the message; forms and views only place it.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from nsml.client import Failure
+
+TITLE_MESSAGES = {
+    "required": _("Enter a title."),
+    "too_long": _("The title can be at most %(max)d characters long."),
+    "characters": _("Use only English letters, digits and hyphens (-) in the title."),
+    "first_letter": _("The title must begin with an English letter."),
+    "double_hyphen": _("The title cannot contain two hyphens in a row (--)."),
+}
+TITLE_HELP = _("Up to %(max)d English letters, digits and hyphens; begins with a letter; no two hyphens in a row.")
+
+DUPLICATE_MESSAGES = {
+    "own_title": _("You already have an active key titled “%(title)s”. Choose another title."),
+    "other_title": _("This title is already in use. Choose another title."),
+    "own_key": _("This key is already registered as your key “%(title)s”."),
+    "other_key": _("This key is already registered by another member. If it is yours, ask an administrator."),
+}
+
+UPSTREAM_MESSAGES = {
+    Failure.REJECTED: _("NSML refused the key: %(reason)s"),
+    Failure.CREDENTIALS: _(
+        "The portal could not sign in to NSML, so your key was not registered. Please tell an administrator."
+    ),
+    Failure.PERMISSION: _(
+        "The portal is not allowed to manage keys in NSML, so your key was not registered. "
+        "Please tell an administrator."
+    ),
+    Failure.NOT_FOUND: _(
+        "The portal could not find NSML's key service, so your key was not registered. Please tell an administrator."
+    ),
+    Failure.THROTTLED: _("NSML is busy right now, so your key was not registered. Please try again in a minute."),
+    Failure.UNAVAILABLE: _("NSML is not available right now, so your key was not registered. Please try again later."),
+    Failure.BAD_RESPONSE: _(
+        "NSML gave an answer the portal could not read, so your key was not registered. Please try again later."
+    ),
+    Failure.UNREACHABLE: _("The portal could not reach NSML, so your key was not registered. Please try again later."),
+    Failure.NO_ANSWER: _("NSML did not answer in time, and your key is not registered. You can try again."),
+}
+NO_REASON = _("no reason given")
+UNSETTLED_MESSAGE = _(
+    "NSML did not answer in time and the portal could not confirm whether your key was registered. "
+    "Please do not submit it again yet; an administrator can see what happened."
+)
+
+REVOKE_MESSAGES = {
+    Failure.REJECTED: _("NSML refused to revoke the key: %(reason)s"),
+    Failure.CREDENTIALS: _(
+        "The portal could not sign in to NSML, so the key is still active. Please tell an administrator."
+    ),
+    Failure.PERMISSION: _(
+        "The portal is not allowed to manage keys in NSML, so the key is still active. Please tell an administrator."
+    ),
+    Failure.THROTTLED: _("NSML is busy right now, so the key is still active. Please try again in a minute."),
+}
+REVOKE_FALLBACK_MESSAGE = _("NSML could not be asked to revoke the key, so it is still active. Please try again later.")

@@ -1,0 +1,25 @@
+"""Writes that matter, by concern. Views, the admin and commands all call these.
+
+Each validates, talks to NSML through `nsml.client`, records the outcome through `keys.audit`,
+and raises `ValidationError` (a refusal by the portal) or an `UpstreamFailed` (NSML did not do it).
+"""
+
+from keys.services.drift import Drift, assign_unmanaged_key, find_drift, repair_drift, revoke_unmanaged_key
+from keys.services.failures import RegistrationFailed, RevocationFailed, UpstreamFailed
+from keys.services.registration import register_key
+from keys.services.revocation import RevocationReport, revoke_key, revoke_keys
+
+__all__ = [
+    "Drift",
+    "RegistrationFailed",
+    "RevocationFailed",
+    "RevocationReport",
+    "UpstreamFailed",
+    "assign_unmanaged_key",
+    "find_drift",
+    "register_key",
+    "repair_drift",
+    "revoke_key",
+    "revoke_keys",
+    "revoke_unmanaged_key",
+]

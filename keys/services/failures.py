@@ -1,0 +1,52 @@
+"""What a service raises when NSML did not do what was asked, and how such a failure is audited."""
+
+from __future__ import annotations
+
+from keys.audit import Origin, record_event
+from keys.models import AuditEvent
+from nsml.client import Failure, NsmlError, Reply
+
+
+class UpstreamFailed(Exception):
+    """NSML did not do what was asked; `message` is for the member, `event` the audit row written."""
+
+    def __init__(self, failure: Failure, message: str, event: AuditEvent):
+        super().__init__(message)
+        self.failure = failure
+        self.message = message
+        self.event = event
+
+
+class RegistrationFailed(UpstreamFailed):
+    """NSML did not register the key (or the outcome could not be settled)."""
+
+
+class RevocationFailed(UpstreamFailed):
+    """NSML did not confirm the deletion; the key stays active in the portal."""
+
+
+def record_upstream_failure(
+    action: str, actor, subject, origin: Origin, error: NsmlError, audit: dict, reason: str = ""
+) -> AuditEvent:
+    outcome = AuditEvent.Outcome.REJECTED if error.failure is Failure.REJECTED else AuditEvent.Outcome.FAILED
+    return record_event(
+        action=action,
+        outcome=outcome,
+        actor=actor,
+        subject=subject,
+        origin=origin,
+        reason=reason or str(error.failure),
+        detail=error.reply.detail,
+        **upstream_fields(error.reply),
+        **audit,
+    )
+
+
+def upstream_fields(reply: Reply) -> dict:
+    """The audit columns that record what NSML answered."""
+    return {
+        "upstream_status": reply.status,
+        "upstream_error_code": reply.error_code,
+        "trace_id": reply.trace_id,
+        "duration_ms": reply.duration_ms,
+    }

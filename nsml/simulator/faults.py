@@ -1,0 +1,133 @@
+"""What the simulated gateway answers when things go wrong: its error table and the faults to inject."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+JSON_TYPE = "application/json;charset=UTF-8"
+
+
+# The gateway's error table, (status, errorCode) -> message; a status's first code is its default.
+GATEWAY_ERRORS = {
+    (400, "100"): "Bad Request Exception",
+    (401, "200"): "Authentication Failed",
+    (401, "210"): "Permission Denied",
+    (403, "230"): "Forbidden",
+    (404, "300"): "Not Found Exception",
+    (406, "100"): "Not Acceptable",
+    (413, "430"): "Request Entity Too Large",
+    (429, "400"): "Quota Exceeded",
+    (429, "410"): "Throttle Limited",
+    (429, "420"): "Rate Limited",
+    (500, "900"): "Unexpected Error",
+    (502, "500"): "Endpoint Error",
+    (503, "500"): "Endpoint Error",
+    (504, "510"): "Endpoint Timeout",
+}
+FAULT_BODIES = ("gateway", "gateway-numeric", "text-plain", "html", "garbage", "empty")
+RETRY_AFTER_STATUSES = (429, 503)
+
+
+@dataclass
+class Faults:
+    """Failures to inject; all off by default.
+
+    `fail_methods`, `fail_rate` and `fail_count` choose which requests `fail_status` or `drop` hits.
+    """
+
+    latency: float = 0.0  # seconds added before every answer
+    fail_status: int | None = None  # answer this gateway error instead of serving
+    fail_code: str | None = None  # the errorCode, when the status has several (401, 429)
+    fail_rate: float = 1.0  # probability that a matching request is hit
+    fail_count: int | None = None  # hit only the next N matching requests
+    fail_methods: frozenset[str] = frozenset()  # methods that can be hit; empty means all
+    fail_body: str = "gateway"  # one of FAULT_BODIES
+    retry_after: int | None = None  # Retry-After seconds on 429 and 503
+    drop: bool = False  # close the connection without answering
+    slow_commit: float = 0.0  # on create: store the key, then wait this long before the 201
+    seed: int | None = None  # for fail_rate
+
+    def __post_init__(self) -> None:
+        self.fail_methods = frozenset(method.upper() for method in self.fail_methods)
+        if self.fail_status is not None:
+            codes = [code for status, code in GATEWAY_ERRORS if status == self.fail_status]
+            if not codes:
+                statuses = ", ".join(sorted({str(status) for status, _ in GATEWAY_ERRORS}))
+                raise ValueError(f"fail_status {self.fail_status} is not one the gateway answers ({statuses})")
+            if self.fail_code is None:
+                self.fail_code = codes[0]
+            elif self.fail_code not in codes:
+                raise ValueError(f"fail_code for {self.fail_status} is one of {', '.join(codes)}")
+        elif self.fail_code is not None:
+            raise ValueError("fail_code needs fail_status")
+        if self.fail_body not in FAULT_BODIES:
+            raise ValueError(f"fail_body is one of {', '.join(FAULT_BODIES)}")
+        if not 0.0 <= self.fail_rate <= 1.0:
+            raise ValueError("fail_rate is a probability between 0 and 1")
+        if self.fail_count is not None and self.fail_count < 0:
+            raise ValueError("fail_count cannot be negative")
+        if self.latency < 0 or self.slow_commit < 0:
+            raise ValueError("latency and slow_commit cannot be negative")
+
+    def describe(self) -> str:
+        """One line for an operator: which faults are on."""
+        parts = []
+        if self.latency:
+            parts.append(f"latency {self.latency:g}s")
+        if self.drop or self.fail_status is not None:
+            hit = f"answer {self.fail_status}/{self.fail_code} ({self.fail_body} body)"
+            if self.drop:
+                hit = "drop the connection"
+            if self.fail_methods:
+                hit += f" on {','.join(sorted(self.fail_methods))}"
+            if self.fail_rate < 1:
+                hit += f" at rate {self.fail_rate:g}"
+            if self.fail_count is not None:
+                hit += f" for the next {self.fail_count} matching requests"
+            if self.retry_after is not None and self.fail_status in RETRY_AFTER_STATUSES:
+                hit += f" with Retry-After {self.retry_after}"
+            parts.append(hit)
+        if self.slow_commit:
+            parts.append(f"slow commit {self.slow_commit:g}s")
+        if parts and self.seed is not None:
+            parts.append(f"seed {self.seed}")
+        return ", ".join(parts) or "none"
+
+
+@dataclass
+class SimulatedResponse:
+    """One answer of the simulated gateway, before it goes on the wire."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error_body(error_code: str | int, message: str, details: str) -> bytes:
+    return json.dumps({"error": {"errorCode": error_code, "message": message, "details": details}}).encode()
+
+
+def gateway_error(status: int, error_code: str, details: str) -> SimulatedResponse:
+    return SimulatedResponse(status, error_body(error_code, GATEWAY_ERRORS[status, error_code], details), JSON_TYPE)
+
+
+def fault_response(faults: Faults) -> SimulatedResponse:
+    status, code = faults.fail_status, faults.fail_code
+    headers = {}
+    if faults.retry_after is not None and status in RETRY_AFTER_STATUSES:
+        headers["Retry-After"] = str(faults.retry_after)
+    if faults.fail_body == "empty":
+        return SimulatedResponse(status, headers=headers)
+    if faults.fail_body == "garbage":
+        return SimulatedResponse(status, b"\x89\x00\xffnot json {{", JSON_TYPE, headers)
+    if faults.fail_body == "html":
+        phrase = f"{status} {HTTPStatus(status).phrase}"
+        page = f"<html><head><title>{phrase}</title></head><body><h1>{phrase}</h1></body></html>"
+        return SimulatedResponse(status, page.encode(), "text/html;charset=UTF-8", headers)
+    error_code = int(code) if faults.fail_body == "gateway-numeric" else code
+    body = error_body(error_code, GATEWAY_ERRORS[status, code], "simulated fault")
+    content_type = "text/plain;charset=UTF-8" if faults.fail_body == "text-plain" else JSON_TYPE
+    return SimulatedResponse(status, body, content_type, headers)
