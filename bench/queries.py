@@ -1,6 +1,6 @@
 """SQL per page on the bench database: how many queries, which count rows, and how PostgreSQL plans them.
 
-    python bench/queries.py --urls bench/out/pages.json --out bench/out/queries.json
+    python bench/queries.py --pages bench/out/pages.json --out bench/out/queries.json
 
 Runs Django's test client in this process against the bench database (bench/run.py sets the
 environment), captures every query of each page, and EXPLAINs the ones that read the audit table:
@@ -79,10 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", required=True, help='JSON: [{"name", "url", "user"}, ...]')
     parser.add_argument("--out", required=True)
-    parser.add_argument("--proposed", action="store_true", help="with the admin change of bench/proposed.py")
     args = parser.parse_args()
-    if args.proposed:
-        import bench.proposed  # noqa: F401 (applies the change on import)
     with open(args.pages) as file:
         pages = json.load(file)
     users = get_user_model().objects

@@ -144,7 +144,7 @@ def load(env: dict[str, str], rows: int, offset: int) -> float:
 
 
 def scale_pages() -> list[dict]:
-    """The admin audit list, the views its filters and date drill-down link to, and a member's keys.
+    """The admin audit list, the views its filters link to, and a member's keys.
 
     The history ends on 2026-11-01 (load_data.NOW); the date filters' links are built as Django's
     DateFieldListFilter builds them, for a day in that last week.
@@ -162,8 +162,6 @@ def scale_pages() -> list[dict]:
         ("filter action+outcome", f"{audit}?action__exact=register&outcome__exact=unknown", ADMIN_USERNAME),
         ("filter past 7 days", f"{audit}?{week}", ADMIN_USERNAME),
         ("filter this year", f"{audit}?{year}", ADMIN_USERNAME),
-        ("date drill-down year", f"{audit}?created_at__year=2025", ADMIN_USERNAME),
-        ("date drill-down month", f"{audit}?created_at__year=2025&created_at__month=6", ADMIN_USERNAME),
         ("search (not a filter)", f"{audit}?q=member04242", ADMIN_USERNAME),
         ("member /keys/ (50 keys)", "/keys/", HEAVY_MEMBER),
         ("admin key list (not a target)", "/admin/keys/registeredkey/", ADMIN_USERNAME),
@@ -171,17 +169,15 @@ def scale_pages() -> list[dict]:
     return [{"name": name, "url": url, "user": user} for name, url, user in pages]
 
 
-# Pages the target does not cover: free text is not a filter, and without the date hierarchy
-# (the proposed change) nothing links to a drill-down any more.
+# Pages the target does not cover: free text is not a filter, and the key list is not the audit log.
 NOT_TARGETED = {"search (not a filter)", "admin key list (not a target)"}
-NOT_LINKED_WHEN_PROPOSED = {"date drill-down year", "date drill-down month"}
 
 
-def count_queries(env: dict[str, str], label: str, proposed: bool = False) -> dict:
+def count_queries(env: dict[str, str], label: str) -> dict:
     pages = OUT / "pages.json"
     pages.write_text(json.dumps(scale_pages()))
     out = OUT / f"queries-{label}.json"
-    run([PY, "bench/queries.py", "--pages", str(pages), "--out", str(out)] + ["--proposed"] * proposed, env)
+    run([PY, "bench/queries.py", "--pages", str(pages), "--out", str(out)], env)
     return json.loads(out.read_text())
 
 
@@ -189,9 +185,8 @@ def count_queries(env: dict[str, str], label: str, proposed: bool = False) -> di
 
 
 class Portal:
-    def __init__(self, env: dict[str, str], app: str = "portal.wsgi", **overrides) -> None:
+    def __init__(self, env: dict[str, str], **overrides) -> None:
         self.env = env
-        self.app = app
         self.config = GUNICORN | overrides
         self.process: subprocess.Popen | None = None
         self.log = open(OUT / "gunicorn.log", "a")  # noqa: SIM115 (closed in stop)
@@ -200,7 +195,7 @@ class Portal:
         config = self.config
         return [
             str(Path(PY).parent / "gunicorn"),
-            self.app,
+            "portal.wsgi",
             f"--bind=127.0.0.1:{PORTAL_PORT}",
             f"--worker-class={config['worker_class']}",
             f"--workers={config['workers']}",
@@ -477,8 +472,8 @@ def main() -> None:
 class Serving:
     """One gunicorn at a time, with its memory sampler."""
 
-    def __init__(self, env: dict[str, str], app: str = "portal.wsgi", **overrides) -> None:
-        self.portal = Portal(env, app, **overrides)
+    def __init__(self, env: dict[str, str], **overrides) -> None:
+        self.portal = Portal(env, **overrides)
         self.sampler = MemorySampler(self.portal)
 
     def __enter__(self) -> Serving:
@@ -539,22 +534,6 @@ def drive(env, simulator, timing, data) -> dict:
         # 6. Memory.
         results["memory"] = memory(sampler)
 
-    # 5, again with the proposed admin change (bench/proposed.py), unless keys/admin.py has it already.
-    proposed_env = env | {"PYTHONPATH": str(ROOT)}
-    applied = subprocess.run(
-        [PY, "-c", "import bench.proposed as p, sys; sys.exit(0 if p.ADMIN_HAD_IT else 1)"],
-        env=proposed_env,
-        cwd=ROOT,
-        capture_output=True,
-    )
-    if applied.returncode == 0:
-        results["scale_proposed"] = None
-    else:
-        step("scale again, with the proposed admin change (bench/proposed.py)")
-        counts = count_queries(env, "proposed", proposed=True)
-        with Serving(proposed_env, app="bench.proposed:application"):
-            results["scale_proposed"] = {"pages": scale(None, counts), "sql": counts}
-
     # 4, again with the Dockerfile's previous threads: what a slow NSML did to it.
     with Serving(env, threads=PREVIOUS_THREADS) as serving:
         results["slow_upstream_previous"] = slow_upstream(
@@ -586,7 +565,7 @@ def slow_upstream(simulator, sampler, warmup: float, duration: float, label: str
     }
 
 
-def scale(counts_small: dict | None, counts_large: dict) -> list[dict]:
+def scale(counts_small: dict, counts_large: dict) -> list[dict]:
     step("scale: admin audit list, its filters and /keys/, one request at a time")
     sessions: dict[str, requests.Session] = {}
     pages = []
@@ -602,7 +581,7 @@ def scale(counts_small: dict | None, counts_large: dict) -> list[dict]:
                 "page": page["name"],
                 "url": page["url"],
                 **measure_page(sessions[page["user"]], page["url"]),
-                "queries_10k_rows": counts_small[page["name"]]["queries"] if counts_small else None,
+                "queries_10k_rows": counts_small[page["name"]]["queries"],
                 "queries_1m_rows": large["queries"],
                 "full_table_count": large["full_table_count"],
                 "seq_scans_of_audit": large["seq_scans_of_audit"],
@@ -644,27 +623,21 @@ def judge(results: dict) -> list[dict]:
             "holds": keys["p99_ms"] is not None and keys["p99_ms"] < TARGETS["isolation_p99_ms"] and not keys["errors"],
         }
     )
-    for variant in ("scale", "scale_proposed"):
-        if not results.get(variant):
+    for page in results["scale"]["pages"]:
+        if page["page"] in NOT_TARGETED:
             continue
-        suffix = " (with the proposed admin change)" if variant == "scale_proposed" else ""
-        for page in results[variant]["pages"]:
-            if page["page"] in NOT_TARGETED or (
-                variant == "scale_proposed" and page["page"] in NOT_LINKED_WHEN_PROPOSED
-            ):
-                continue
-            constant = page["queries_10k_rows"] in (None, page["queries_1m_rows"])
-            verdicts.append(
-                {
-                    "target": f"{page['page']}{suffix}: p95 < {TARGETS['scale_p95_ms']:g} ms, "
-                    "no full-table COUNT, queries constant",
-                    "value": page["p95_ms"],
-                    "holds": page["p95_ms"] < TARGETS["scale_p95_ms"]
-                    and not page["full_table_count"]
-                    and constant
-                    and page["statuses"] == [200],
-                }
-            )
+        constant = page["queries_10k_rows"] == page["queries_1m_rows"]
+        verdicts.append(
+            {
+                "target": f"{page['page']}: p95 < {TARGETS['scale_p95_ms']:g} ms, "
+                "no full-table COUNT, queries constant",
+                "value": page["p95_ms"],
+                "holds": page["p95_ms"] < TARGETS["scale_p95_ms"]
+                and not page["full_table_count"]
+                and constant
+                and page["statuses"] == [200],
+            }
+        )
     verdicts.append(
         {
             "target": "bench/run.py wall time < 15 min (make install comes on top)",
@@ -764,33 +737,23 @@ def markdown(results: dict) -> str:
         lines.append(prefix + request_row("`/keys/`, NSML slow", run_["keys"]))
         lines.append(prefix + request_row("key submission, NSML slow", run_["submit"]))
     lines.append("")
-    for variant, title in (("scale", "as shipped"), ("scale_proposed", "with the proposed admin change")):
-        if not results.get(variant):
-            continue
-        scale_ = results["scale"]
-        lines += [
-            f"## Scale, {title}: {scale_['audit_rows']:,} audit rows, {scale_['keys']:,} keys, "
-            f"{scale_['members']:,} members",
-            "",
-            f"One request at a time through gunicorn, {SCALE_REQUESTS} after {SCALE_WARMUP} warm-up. SQL counted "
-            "in a separate process with Django's test client"
-            + (", at 10,000 and at 1,000,000 audit rows." if variant == "scale" else "."),
-            "",
-            "| page | requests | p50 ms | p95 ms | SQL queries | full-table COUNT | seq scans of audit |",
-            "| --- | ---: | ---: | ---: | ---: | :---: | ---: |",
-        ]
-        for page in results[variant]["pages"]:
-            queries = str(page["queries_1m_rows"])
-            if page["queries_10k_rows"] is not None:
-                queries = f"{page['queries_10k_rows']} → {queries}"
-            name = page["page"]
-            if variant == "scale_proposed" and name in NOT_LINKED_WHEN_PROPOSED:
-                name += " (no longer linked)"
-            lines.append(
-                f"| {name} | {page['requests']} | {cell(page['p50_ms'])} | {cell(page['p95_ms'])} | {queries} | "
-                f"{'yes' if page['full_table_count'] else 'no'} | {page['seq_scans_of_audit']} |"
-            )
-        lines.append("")
+    scale_ = results["scale"]
+    lines += [
+        f"## Scale: {scale_['audit_rows']:,} audit rows, {scale_['keys']:,} keys, {scale_['members']:,} members",
+        "",
+        f"One request at a time through gunicorn, {SCALE_REQUESTS} after {SCALE_WARMUP} warm-up. SQL counted "
+        "in a separate process with Django's test client, at 10,000 and at 1,000,000 audit rows.",
+        "",
+        "| page | requests | p50 ms | p95 ms | SQL queries | full-table COUNT | seq scans of audit |",
+        "| --- | ---: | ---: | ---: | ---: | :---: | ---: |",
+    ]
+    for page in scale_["pages"]:
+        queries = f"{page['queries_10k_rows']} → {page['queries_1m_rows']}"
+        lines.append(
+            f"| {page['page']} | {page['requests']} | {cell(page['p50_ms'])} | {cell(page['p95_ms'])} | {queries} | "
+            f"{'yes' if page['full_table_count'] else 'no'} | {page['seq_scans_of_audit']} |"
+        )
+    lines.append("")
     memory_ = results["memory"]
     peaks = ", ".join(f"{mib:,.1f}" for mib in memory_["peak_rss_mib_per_worker_under_submissions"].values())
     lines += [
