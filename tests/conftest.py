@@ -1,37 +1,16 @@
-"""Shared fixtures: members, fresh public keys, and a real NSML simulator over HTTP."""
+"""Shared fixtures: members, fresh public keys, a real NSML simulator over HTTP, the newest audit row.
+
+Plain helpers (key makers, free_port, posts_seen) are in tests/helpers.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from django.conf import settings
 
 from nsml.simulator import NsmlSimulator
-from tests import keygen
-
-_PRIVATE_FORMATS = {
-    "openssh": serialization.PrivateFormat.OpenSSH,
-    "pem": serialization.PrivateFormat.TraditionalOpenSSL,
-    "pkcs8": serialization.PrivateFormat.PKCS8,
-}
-
-
-def generate_private_key(kind: str = "ed25519"):
-    """A new private key: "ed25519", "rsa2048", "ecdsa384", ... (the names in tests/keygen.py KINDS)."""
-    return keygen.generate(kind)
-
-
-def public_line(private_key, comment: str = "") -> str:
-    line = private_key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return f"{line.decode()} {comment}".strip()
-
-
-def private_text(private_key, fmt: str = "openssh") -> str:
-    return private_key.private_bytes(
-        serialization.Encoding.PEM, _PRIVATE_FORMATS[fmt], serialization.NoEncryption()
-    ).decode()
+from tests.helpers import generate_private_key, public_line
 
 
 @pytest.fixture(autouse=True)
@@ -110,8 +89,17 @@ def register(nsml, new_public_key):
     return make
 
 
-def posts_seen(simulator: NsmlSimulator) -> list[str]:
-    return [path for method, path in simulator.requests_seen if method == "POST"]
+@pytest.fixture
+def event():
+    """The newest audit row, optionally among those matching filters: event(), event(action="revoke").
 
+    Fails the test, naming the filters, when no row matches.
+    """
+    from keys.models import AuditEvent
 
-__all__ = ["generate_private_key", "private_text", "public_line", "posts_seen", "settings"]
+    def newest(**filters):
+        row = AuditEvent.objects.filter(**filters).order_by("-id").first()
+        assert row is not None, f"no audit row matching {filters or 'anything'}"
+        return row
+
+    return newest

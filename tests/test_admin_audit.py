@@ -10,41 +10,42 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def event(member):
+def audit_row(member):
     return record_event(
         action="register", outcome="refused", actor=member, subject=member, origin=Origin(ip="10.1.2.3"), reason="x"
     )
 
 
-def test_it_lists_audit_events_for_admins(admin_client, event):
+def test_it_lists_audit_events_for_admins(admin_client, audit_row):
     response = admin_client.get(reverse("admin:keys_auditevent_changelist"))
 
     assert response.status_code == 200
     assert "10.1.2.3" in response.content.decode()
 
 
-def test_it_filters_and_searches_the_audit_log(admin_client, event):
+def test_it_filters_and_searches_the_audit_log(admin_client, audit_row):
     url = reverse("admin:keys_auditevent_changelist")
 
     assert admin_client.get(url, {"outcome__exact": "refused", "q": "alice"}).context["cl"].result_count == 1
     assert admin_client.get(url, {"action__exact": "revoke"}).context["cl"].result_count == 0
 
 
-def test_nobody_can_add_change_or_delete_audit_events(admin_client, event):
+def test_nobody_can_add_change_or_delete_audit_events(admin_client, audit_row):
     assert admin_client.get(reverse("admin:keys_auditevent_add")).status_code == 403
     assert (
-        admin_client.post(reverse("admin:keys_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+        admin_client.post(reverse("admin:keys_auditevent_delete", args=[audit_row.pk]), {"post": "yes"}).status_code
+        == 403
     )
-    change = admin_client.post(reverse("admin:keys_auditevent_change", args=[event.pk]), {"reason": "edited"})
+    change = admin_client.post(reverse("admin:keys_auditevent_change", args=[audit_row.pk]), {"reason": "edited"})
 
     assert change.status_code == 403
-    event.refresh_from_db()
-    assert event.reason == "x"
+    audit_row.refresh_from_db()
+    assert audit_row.reason == "x"
     assert AuditEvent.objects.count() == 1
 
 
-def test_the_audit_detail_is_read_only(admin_client, event):
-    response = admin_client.get(reverse("admin:keys_auditevent_change", args=[event.pk]))
+def test_the_audit_detail_is_read_only(admin_client, audit_row):
+    response = admin_client.get(reverse("admin:keys_auditevent_change", args=[audit_row.pk]))
 
     assert response.status_code == 200
     assert 'name="_save"' not in response.content.decode()

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def event(member):
+def audit_row(member):
     return record_event(
         action="register", outcome="refused", actor=member, subject=member, origin=Origin(ip="10.1.2.3"), reason="x"
     )
@@ -52,31 +52,31 @@ def test_the_triggers_are_installed():
     assert names == expected[connection.vendor]
 
 
-def test_raw_sql_cannot_update_an_audit_row(event):
-    message = refused("UPDATE keys_auditevent SET reason = %s WHERE id = %s", ["edited", event.pk])
+def test_raw_sql_cannot_update_an_audit_row(audit_row):
+    message = refused("UPDATE keys_auditevent SET reason = %s WHERE id = %s", ["edited", audit_row.pk])
 
     assert "append-only" in message
-    event.refresh_from_db()
-    assert event.reason == "x"
+    audit_row.refresh_from_db()
+    assert audit_row.reason == "x"
 
 
-def test_raw_sql_cannot_delete_an_audit_row(event):
-    message = refused("DELETE FROM keys_auditevent WHERE id = %s", [event.pk])
+def test_raw_sql_cannot_delete_an_audit_row(audit_row):
+    message = refused("DELETE FROM keys_auditevent WHERE id = %s", [audit_row.pk])
 
     assert "append-only" in message
-    assert AuditEvent.objects.filter(pk=event.pk).exists()
+    assert AuditEvent.objects.filter(pk=audit_row.pk).exists()
 
 
-def test_raw_sql_cannot_delete_the_whole_table(event):
+def test_raw_sql_cannot_delete_the_whole_table(audit_row):
     refused("DELETE FROM keys_auditevent", [])
 
     assert AuditEvent.objects.count() == 1
 
 
-def test_the_orm_cannot_change_or_delete_either(event):
-    event.reason = "edited"
+def test_the_orm_cannot_change_or_delete_either(audit_row):
+    audit_row.reason = "edited"
     with pytest.raises(DatabaseError), transaction.atomic():
-        event.save()
+        audit_row.save()
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.update(reason="edited")
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -85,7 +85,7 @@ def test_the_orm_cannot_change_or_delete_either(event):
     assert AuditEvent.objects.get().reason == "x"
 
 
-def test_new_rows_are_still_appended(event, member):
+def test_new_rows_are_still_appended(audit_row, member):
     record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.1.2.4"))
 
     assert AuditEvent.objects.count() == 2
@@ -105,7 +105,7 @@ def admin_request(admin_user):
     return request
 
 
-def test_the_export_action_streams_csv(admin_request, event, member):
+def test_the_export_action_streams_csv(admin_request, audit_row, member):
     record_event(
         action="login_failed",
         outcome="failed",
@@ -160,7 +160,7 @@ def test_the_export_reads_rows_in_chunks_not_all_at_once(admin_request, member, 
         assert len(rows_of(response)) == 6
 
 
-def test_the_action_exports_every_filtered_event_from_the_changelist(admin_client, event, member):
+def test_the_action_exports_every_filtered_event_from_the_changelist(admin_client, audit_row, member):
     record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.0.0.1"))
     record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.0.0.2"))
     changelist = reverse("admin:keys_auditevent_changelist")
@@ -168,7 +168,7 @@ def test_the_action_exports_every_filtered_event_from_the_changelist(admin_clien
     page = admin_client.get(changelist, {"action__exact": "login"})
     response = admin_client.post(
         f"{changelist}?action__exact=login",
-        {"action": "export_audit_csv", "select_across": "1", "index": "0", "_selected_action": [event.pk]},
+        {"action": "export_audit_csv", "select_across": "1", "index": "0", "_selected_action": [audit_row.pk]},
     )
 
     assert "export_audit_csv" in page.content.decode()
@@ -177,7 +177,7 @@ def test_the_action_exports_every_filtered_event_from_the_changelist(admin_clien
     assert sorted(dict(zip(header, row, strict=True))["client_ip"] for row in rows) == ["10.0.0.1", "10.0.0.2"]
 
 
-def test_the_export_link_streams_the_filtered_list(admin_client, event, member):
+def test_the_export_link_streams_the_filtered_list(admin_client, audit_row, member):
     record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.0.0.1"))
 
     response = admin_client.get(reverse("admin:keys_auditevent_export"), {"outcome__exact": "refused"})
@@ -187,7 +187,7 @@ def test_the_export_link_streams_the_filtered_list(admin_client, event, member):
     assert [dict(zip(header, row, strict=True))["reason"] for row in rows] == ["x"]
 
 
-def test_the_export_view_keeps_the_changelist_filters(admin_user, event, member):
+def test_the_export_view_keeps_the_changelist_filters(admin_user, audit_row, member):
     record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.0.0.1"))
     model_admin = AuditEventAdmin(AuditEvent, admin.site)
     request = RequestFactory().get("/admin/keys/auditevent/export.csv", {"action__exact": "login"})

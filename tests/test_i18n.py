@@ -7,6 +7,7 @@ import gettext
 import re
 from pathlib import Path
 
+import polib
 import pytest
 from django.conf import settings
 from django.urls import reverse
@@ -22,80 +23,45 @@ PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|\{\{ ?\w+ ?\}\}")
 HANGUL = re.compile("[\uac00-\ud7a3]")
 
 
-def parse_po(path: Path) -> list[dict]:
-    """Entries of a .po file: msgctxt, msgid, msgid_plural, msgstr (a list: one per plural form), flags.
-
-    Obsolete entries (#~) are left out; a tiny reader, so the tests need no extra package.
-    """
-    entries: list[dict] = []
-    for block in path.read_text(encoding="utf-8").split("\n\n"):
-        entry: dict = {"flags": set(), "msgstr": {}}
-        field = None
-        for line in block.splitlines():
-            line = line.strip()
-            if line.startswith("#,"):
-                entry["flags"] |= {flag.strip() for flag in line[2:].split(",")}
-                continue
-            if not line or line.startswith("#"):
-                field = None
-                continue
-            match = re.match(r"^(msgctxt|msgid_plural|msgid|msgstr(?:\[(\d+)\])?)\s+(\".*\")$", line)
-            if match:
-                keyword, index, literal = match.groups()
-                text = ast.literal_eval(literal)
-                if keyword.startswith("msgstr"):
-                    field = ("msgstr", int(index or 0))
-                    entry["msgstr"][field[1]] = text
-                else:
-                    field = keyword
-                    entry[keyword] = text
-            elif line.startswith('"') and field is not None:
-                text = ast.literal_eval(line)
-                if isinstance(field, tuple):
-                    entry["msgstr"][field[1]] += text
-                else:
-                    entry[field] += text
-            else:
-                raise AssertionError(f"unreadable line in {path.name}: {line!r}")
-        if "msgid" in entry:
-            entry["msgstr"] = [entry["msgstr"][index] for index in sorted(entry["msgstr"])]
-            entries.append(entry)
-    return entries
+CATALOGUE = polib.pofile(str(PO))
+MESSAGES = [entry for entry in CATALOGUE if not entry.obsolete]
 
 
-ENTRIES = parse_po(PO)
-HEADER = next(entry for entry in ENTRIES if entry["msgid"] == "")
-MESSAGES = [entry for entry in ENTRIES if entry["msgid"] != ""]
+def translations(entry: polib.POEntry) -> list[str]:
+    """The entry's msgstr, or its msgstr[n] in order for a plural entry."""
+    if entry.msgid_plural:
+        return [entry.msgstr_plural[index] for index in sorted(entry.msgstr_plural)]
+    return [entry.msgstr]
 
 
-def label(entry: dict) -> str:
-    return entry["msgid"][:60]
+def label(entry: polib.POEntry) -> str:
+    return entry.msgid[:60]
 
 
 def test_the_catalogue_has_a_korean_header_and_one_plural_form():
-    header = HEADER["msgstr"][0]
-    assert "fuzzy" not in HEADER["flags"]
-    assert "Language: ko\n" in header
-    assert "charset=UTF-8" in header
-    assert "Plural-Forms: nplurals=1; plural=0;" in header
+    assert not CATALOGUE.metadata_is_fuzzy
+    assert CATALOGUE.metadata["Language"] == "ko"
+    assert "charset=UTF-8" in CATALOGUE.metadata["Content-Type"]
+    assert CATALOGUE.metadata["Plural-Forms"] == "nplurals=1; plural=0;"
     assert len(MESSAGES) > 100  # the reader found the catalogue, not an empty file
 
 
 @pytest.mark.parametrize("entry", MESSAGES, ids=label)
 def test_every_message_is_translated(entry):
-    assert "fuzzy" not in entry["flags"]
-    assert entry["msgstr"], "no msgstr"
-    assert all(text.strip() for text in entry["msgstr"]), "empty msgstr"
-    if "msgid_plural" in entry:
-        assert len(entry["msgstr"]) == 1, "Korean has one plural form"
+    assert not entry.fuzzy
+    texts = translations(entry)
+    assert texts, "no msgstr"
+    assert all(text.strip() for text in texts), "empty msgstr"
+    if entry.msgid_plural:
+        assert len(texts) == 1, "Korean has one plural form"
 
 
 @pytest.mark.parametrize("entry", MESSAGES, ids=label)
 def test_every_translation_keeps_the_placeholders(entry):
-    wanted = sorted(set(PLACEHOLDER.findall(entry["msgid"])) | set(PLACEHOLDER.findall(entry.get("msgid_plural", ""))))
-    for text in entry["msgstr"]:
+    wanted = sorted(set(PLACEHOLDER.findall(entry.msgid)) | set(PLACEHOLDER.findall(entry.msgid_plural)))
+    for text in translations(entry):
         assert sorted(set(PLACEHOLDER.findall(text))) == wanted, text
-        if "python-format" in entry["flags"]:
+        if "python-format" in entry.flags:
             # A stray % would make Python's formatting fail at run time.
             assert "%" not in PLACEHOLDER.sub("", text.replace("%%", "")), text
 
@@ -103,8 +69,8 @@ def test_every_translation_keeps_the_placeholders(entry):
 @pytest.mark.parametrize("entry", MESSAGES, ids=label)
 def test_every_translation_keeps_the_html_tags(entry):
     tags = re.compile(r"</?\w+[^>]*>")
-    for text in entry["msgstr"]:
-        assert tags.findall(text) == tags.findall(entry["msgid"]), text
+    for text in translations(entry):
+        assert tags.findall(text) == tags.findall(entry.msgid), text
 
 
 def test_the_compiled_catalogue_matches_the_po():
@@ -112,21 +78,21 @@ def test_the_compiled_catalogue_matches_the_po():
     with MO.open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)
     for entry in MESSAGES:
-        context = entry.get("msgctxt")
-        if "msgid_plural" in entry:
+        context = entry.msgctxt
+        if entry.msgid_plural:
             if context is None:
-                got = compiled.ngettext(entry["msgid"], entry["msgid_plural"], 2)
+                got = compiled.ngettext(entry.msgid, entry.msgid_plural, 2)
             else:
-                got = compiled.npgettext(context, entry["msgid"], entry["msgid_plural"], 2)
+                got = compiled.npgettext(context, entry.msgid, entry.msgid_plural, 2)
         elif context is None:
-            got = compiled.gettext(entry["msgid"])
+            got = compiled.gettext(entry.msgid)
         else:
-            got = compiled.pgettext(context, entry["msgid"])
-        assert got == entry["msgstr"][0], f"{label(entry)}: the .mo is stale; run compilemessages"
+            got = compiled.pgettext(context, entry.msgid)
+        assert got == translations(entry)[0], f"{label(entry)}: the .mo is stale; run compilemessages"
 
 
 def test_glossary_terms():
-    translated = {entry["msgid"]: entry["msgstr"][0] for entry in MESSAGES}
+    translated = {entry.msgid: translations(entry)[0] for entry in MESSAGES}
     glossary = {
         "My keys": "내 키",
         "Log in": "로그인",
@@ -217,7 +183,7 @@ def test_parser_templates_are_in_the_catalogue():
     from keys import sshkeys
 
     source = Path(sshkeys.__file__).read_text(encoding="utf-8")
-    msgids = {entry["msgid"] for entry in MESSAGES}
+    msgids = {entry.msgid for entry in MESSAGES}
     tree = ast.parse(source)
     marked = [
         node.args[0].value

@@ -11,7 +11,7 @@ from django.core import serializers
 from django.urls import reverse
 from django.utils import translation
 
-from tests.conftest import generate_private_key, private_text, public_line
+from tests.helpers import generate_private_key, private_text, public_line
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from nsml.simulator import Faults, NsmlSimulator
-from tests.test_nsml_client import free_port
+from tests.helpers import free_port
 
 
 def check() -> tuple[str, str]:

@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from keys.models import AuditEvent, RegisteredKey
+from keys.models import RegisteredKey
 from nsml.simulator import Faults
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ def test_the_confirmation_page_does_not_revoke(member_client, member, nsml, regi
     assert len(nsml.held_keys()) == 1
 
 
-def test_a_member_revokes_a_key_and_nsml_no_longer_has_it(member_client, member, nsml, register):
+def test_a_member_revokes_a_key_and_nsml_no_longer_has_it(member_client, member, nsml, register, event):
     key = register(member)
 
     response = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
@@ -35,10 +35,10 @@ def test_a_member_revokes_a_key_and_nsml_no_longer_has_it(member_client, member,
     assert key.status == RegisteredKey.Status.REVOKED
     assert key.revoked_at is not None
     assert "is revoked; NSML no longer accepts it" in response.content.decode()
-    event = AuditEvent.objects.filter(action="revoke").get()
-    assert (event.actor, event.subject, event.outcome, event.registered_key) == (member, member, "success", key)
-    assert event.upstream_status == 200
-    assert event.trace_id
+    row = event(action="revoke")
+    assert (row.actor, row.subject, row.outcome, row.registered_key) == (member, member, "success", key)
+    assert row.upstream_status == 200
+    assert row.trace_id
 
 
 def test_a_revoked_key_stays_in_the_list_as_revoked(member_client, member, nsml, register):
@@ -61,7 +61,7 @@ def test_the_title_can_be_used_again_after_revoking(member_client, member, nsml,
     assert RegisteredKey.objects.filter(title="laptop").count() == 2
 
 
-def test_a_key_nsml_no_longer_has_is_revoked_with_that_noted(member_client, member, nsml, register):
+def test_a_key_nsml_no_longer_has_is_revoked_with_that_noted(member_client, member, nsml, register, event):
     key = register(member)
     nsml.remove_key("laptop", key.nsml_name)
 
@@ -70,8 +70,8 @@ def test_a_key_nsml_no_longer_has_is_revoked_with_that_noted(member_client, memb
     key.refresh_from_db()
     assert key.status == RegisteredKey.Status.REVOKED
     assert key.revoked_note == "NSML no longer had this key"
-    event = AuditEvent.objects.filter(action="revoke").get()
-    assert (event.outcome, event.reason, event.upstream_status) == ("success", "absent_upstream", 404)
+    row = event(action="revoke")
+    assert (row.outcome, row.reason, row.upstream_status) == ("success", "absent_upstream", 404)
     page = member_client.get(reverse("keys:detail", args=[key.pk])).content.decode()
     assert "NSML no longer had this key" in page
 
@@ -98,7 +98,7 @@ def test_a_404_from_a_wrong_url_does_not_revoke_a_key_nsml_still_holds(member_cl
     ids=["unavailable", "credentials", "throttled", "dropped"],
 )
 def test_an_upstream_failure_leaves_the_key_active_with_a_clear_message(
-    member_client, member, nsml, register, settings, faults, says
+    member_client, member, nsml, register, settings, faults, says, event
 ):
     settings.NSML_TIMEOUT = 1.0
     key = register(member)
@@ -111,8 +111,8 @@ def test_an_upstream_failure_leaves_the_key_active_with_a_clear_message(
     key.refresh_from_db()
     assert key.is_active
     assert len(nsml.held_keys()) == 1
-    event = AuditEvent.objects.filter(action="revoke").last()
-    assert event.outcome == "failed"
+    row = event(action="revoke")
+    assert row.outcome == "failed"
 
 
 def test_the_member_is_emailed_when_a_key_is_added_and_revoked(

@@ -1,3 +1,5 @@
+"""NCP API Gateway signature v2: the one known-answer test, and what the signature covers."""
+
 from nsml.signing import sign_request, signature_matches
 
 

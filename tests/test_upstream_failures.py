@@ -8,9 +8,9 @@ import time
 import pytest
 from django.urls import reverse
 
-from keys.models import AuditEvent, RegisteredKey
+from keys.models import RegisteredKey
 from nsml.simulator import Faults
-from tests.conftest import posts_seen
+from tests.helpers import posts_seen
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def page_error(response) -> str:
     ids=lambda value: value.describe() if isinstance(value, Faults) else None,
 )
 def test_each_upstream_failure_gets_a_clear_page_and_an_audit_row(
-    member_client, nsml, new_public_key, faults, says, outcome, reason
+    member_client, nsml, new_public_key, faults, says, outcome, reason, event
 ):
     nsml.set_faults(faults)
 
@@ -58,39 +58,39 @@ def test_each_upstream_failure_gets_a_clear_page_and_an_audit_row(
     assert not RegisteredKey.objects.exists()
     assert nsml.held_keys() == []
     assert len(posts_seen(nsml)) == 1
-    event = AuditEvent.objects.get()
-    assert (event.action, event.outcome, event.reason) == ("register", outcome, reason)
-    assert event.upstream_status == faults.fail_status
-    assert event.trace_id
+    row = event()
+    assert (row.action, row.outcome, row.reason) == ("register", outcome, reason)
+    assert row.upstream_status == faults.fail_status
+    assert row.trace_id
     readable = faults.fail_body.startswith("gateway") or faults.fail_body == "text-plain"
-    assert bool(event.upstream_error_code) == readable
-    assert event.detail
+    assert bool(row.upstream_error_code) == readable
+    assert row.detail
 
 
-def test_credential_failures_tell_the_admin_which_check_failed(member_client, nsml, new_public_key, settings):
+def test_credential_failures_tell_the_admin_which_check_failed(member_client, nsml, new_public_key, settings, event):
     settings.NSML_API_KEY = "not-the-approved-key"
 
     response, _ = submit(member_client, new_public_key())
 
     assert "tell an administrator" in page_error(response)
     assert "not-the-approved-key" not in response.content.decode()
-    event = AuditEvent.objects.get()
-    assert event.upstream_status == 401
-    assert "api-key" in event.detail.lower()
-    assert "not-the-approved-key" not in event.detail
+    row = event()
+    assert row.upstream_status == 401
+    assert "api-key" in row.detail.lower()
+    assert "not-the-approved-key" not in row.detail
 
 
-def test_an_unreachable_nsml_is_reported(member_client, nsml, new_public_key, settings):
+def test_an_unreachable_nsml_is_reported(member_client, nsml, new_public_key, settings, event):
     settings.NSML_API_URL = "http://nsml.invalid/nsml/v1"
 
     response, _ = submit(member_client, new_public_key())
 
     assert "could not reach NSML" in page_error(response)
-    event = AuditEvent.objects.get()
-    assert (event.outcome, event.reason, event.upstream_status) == ("failed", "unreachable", None)
+    row = event()
+    assert (row.outcome, row.reason, row.upstream_status) == ("failed", "unreachable", None)
 
 
-def test_a_slow_commit_is_settled_as_registered_by_lookup(member_client, nsml, new_public_key, settings):
+def test_a_slow_commit_is_settled_as_registered_by_lookup(member_client, nsml, new_public_key, settings, event):
     settings.NSML_TIMEOUT = 0.5
     nsml.set_faults(Faults(slow_commit=1.5))
     line = new_public_key()
@@ -101,13 +101,13 @@ def test_a_slow_commit_is_settled_as_registered_by_lookup(member_client, nsml, n
     key = RegisteredKey.objects.get()
     assert [item["title"] for item in nsml.held_keys()] == ["laptop"]
     assert len(posts_seen(nsml)) == 1
-    event = AuditEvent.objects.get()
-    assert (event.outcome, event.reason, event.registered_key) == ("success", "settled_by_lookup", key)
-    assert "lookup" in event.detail
+    row = event()
+    assert (row.outcome, row.reason, row.registered_key) == ("success", "settled_by_lookup", key)
+    assert "lookup" in row.detail
     assert waited < 0.5 + 1.0 + 0.5  # the read timeout plus one lookup, never minutes
 
 
-def test_a_dropped_create_is_settled_as_not_registered(member_client, nsml, new_public_key):
+def test_a_dropped_create_is_settled_as_not_registered(member_client, nsml, new_public_key, event):
     nsml.set_faults(Faults(drop=True, fail_methods=frozenset({"POST"})))
 
     response, _ = submit(member_client, new_public_key())
@@ -115,8 +115,8 @@ def test_a_dropped_create_is_settled_as_not_registered(member_client, nsml, new_
     assert "did not answer in time, and your key is not registered. You can try again." in page_error(response)
     assert nsml.held_keys() == []
     assert not RegisteredKey.objects.exists()
-    event = AuditEvent.objects.get()
-    assert (event.outcome, event.reason) == ("failed", "settled_absent")
+    row = event()
+    assert (row.outcome, row.reason) == ("failed", "settled_absent")
 
 
 def test_the_member_can_try_again_after_a_dropped_create(member_client, nsml, new_public_key):
@@ -131,22 +131,22 @@ def test_the_member_can_try_again_after_a_dropped_create(member_client, nsml, ne
     assert RegisteredKey.objects.count() == 1
 
 
-def test_a_lost_create_whose_lookup_also_fails_is_recorded_as_unknown(member_client, nsml, new_public_key):
+def test_a_lost_create_whose_lookup_also_fails_is_recorded_as_unknown(member_client, nsml, new_public_key, event):
     nsml.set_faults(Faults(drop=True))
 
     response, _ = submit(member_client, new_public_key())
 
     assert "could not confirm whether your key was registered" in page_error(response)
-    event = AuditEvent.objects.get()
-    assert (event.outcome, event.reason) == ("unknown", "unsettled")
+    row = event()
+    assert (row.outcome, row.reason) == ("unknown", "unsettled")
     assert len([method for method, _ in nsml.requests_seen if method == "GET"]) == 1
 
 
-def test_a_slow_nsml_within_the_timeout_still_registers(member_client, nsml, new_public_key, settings):
+def test_a_slow_nsml_within_the_timeout_still_registers(member_client, nsml, new_public_key, settings, event):
     settings.NSML_TIMEOUT = 2.0
     nsml.set_faults(Faults(latency=0.3))
 
     response, _ = submit(member_client, new_public_key())
 
     assert response.status_code == 302
-    assert AuditEvent.objects.get().duration_ms >= 300
+    assert event().duration_ms >= 300

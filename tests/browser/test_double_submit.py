@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from nsml.simulator import Faults
-from tests.conftest import posts_seen
+from tests.helpers import posts_seen
 
 pytestmark = pytest.mark.browser
 

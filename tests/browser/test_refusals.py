@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import generate_private_key, posts_seen, private_text
+from tests.helpers import generate_private_key, posts_seen, private_text
 
 pytestmark = pytest.mark.browser
 

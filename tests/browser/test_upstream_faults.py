@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from nsml.simulator import Faults
-from tests.conftest import generate_private_key, public_line
+from tests.helpers import generate_private_key, public_line
 
 pytestmark = pytest.mark.browser
 

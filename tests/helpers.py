@@ -1,0 +1,49 @@
+"""Plain helpers the tests import (fixtures live in tests/conftest.py): keys, free ports, NSML calls seen."""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives import serialization
+
+from tests import keygen
+
+if TYPE_CHECKING:
+    from nsml.simulator import NsmlSimulator
+
+_PRIVATE_FORMATS = {
+    "openssh": serialization.PrivateFormat.OpenSSH,
+    "pem": serialization.PrivateFormat.TraditionalOpenSSL,
+    "pkcs8": serialization.PrivateFormat.PKCS8,
+}
+
+
+def generate_private_key(kind: str = "ed25519"):
+    """A new private key: "ed25519", "rsa2048", "ecdsa384", ... (the names in tests/keygen.py KINDS)."""
+    return keygen.generate(kind)
+
+
+def public_line(private_key, comment: str = "") -> str:
+    """The private key's OpenSSH public key line, with the comment when there is one."""
+    line = private_key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{line.decode()} {comment}".strip()
+
+
+def private_text(private_key, fmt: str = "openssh") -> str:
+    """The private key as a member might paste it by mistake: "openssh", "pem" or "pkcs8"."""
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, _PRIVATE_FORMATS[fmt], serialization.NoEncryption()
+    ).decode()
+
+
+def posts_seen(simulator: NsmlSimulator) -> list[str]:
+    """The paths of every POST the simulator has answered, in order."""
+    return [path for method, path in simulator.requests_seen if method == "POST"]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now (the OS picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
