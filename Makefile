@@ -15,13 +15,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# The simulator runs in the background; the trap stops it when the portal stops (one Ctrl-C).
+RECONCILE_EVERY ?= 30
+
+# The simulator and the reconciler run in the background; the trap stops them when the portal stops
+# (one Ctrl-C stops all three).
 run: install
 	$(PY) manage.py migrate --noinput
 	@$(PY) manage.py ensure_admin
-	@echo "Portal: http://$(PORTAL_ADDR)/  (admin console: http://$(PORTAL_ADDR)/admin/). Ctrl-C stops both."
-	@trap 'kill $$sim 2>/dev/null; wait $$sim 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py nsml_simulator --port $(SIMULATOR_PORT) --state-file var/nsml-simulator.json & sim=$$!; \
+	@echo "Portal: http://$(PORTAL_ADDR)/  (admin console: http://$(PORTAL_ADDR)/admin/). Ctrl-C stops all three."
+	@trap 'kill $$sim $$sync 2>/dev/null; wait $$sim $$sync 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py nsml_simulator --port $(SIMULATOR_PORT) --state-file var/nsml-simulator.json $(SIMULATOR_ARGS) & sim=$$!; \
+	$(PY) manage.py nsml_sync --apply --every $(RECONCILE_EVERY) & sync=$$!; \
 	$(PY) manage.py runserver $(PORTAL_ADDR)
 
 test: install

@@ -18,6 +18,10 @@ TITLE_MESSAGES = {
 }
 TITLE_HELP = _("Up to %(max)d English letters, digits and hyphens; begins with a letter; no two hyphens in a row.")
 
+PENDING_MESSAGE = _(
+    "Your earlier attempt to register this key is still being checked with NSML. "
+    "Wait a moment, then look at My keys, before you submit it again."
+)
 DUPLICATE_MESSAGES = {
     "own_title": _("You already have an active key titled “%(title)s”. Choose another title."),
     "other_title": _("This title is already in use. Choose another title."),
@@ -26,7 +30,9 @@ DUPLICATE_MESSAGES = {
 }
 
 UPSTREAM_MESSAGES = {
-    Failure.REJECTED: _("NSML refused the key: %(reason)s"),
+    Failure.REJECTED: _(
+        "NSML refused the key, so it was not registered. An administrator can see NSML's reason in the audit log."
+    ),
     Failure.CREDENTIALS: _(
         "The portal could not sign in to NSML, so your key was not registered. Please tell an administrator."
     ),
@@ -45,14 +51,21 @@ UPSTREAM_MESSAGES = {
     Failure.UNREACHABLE: _("The portal could not reach NSML, so your key was not registered. Please try again later."),
     Failure.NO_ANSWER: _("NSML did not answer in time, and your key is not registered. You can try again."),
 }
-NO_REASON = _("no reason given")
-UNSETTLED_MESSAGE = _(
-    "NSML did not answer in time and the portal could not confirm whether your key was registered. "
-    "Please do not submit it again yet; an administrator can see what happened."
+NSML_DUPLICATE_MESSAGES = {
+    "title": _("NSML already holds a key titled “%(title)s”. Choose another title."),
+    "key": _("NSML already holds this key under another title. If it is yours, ask an administrator."),
+}
+REGISTERED_MESSAGE = _("Your key “%(title)s” is registered with NSML.")
+PENDING_NOTICE = _(
+    "NSML has not confirmed your key “%(title)s” yet. The portal keeps checking by itself; this page shows "
+    "the result. There is no need to submit it again."
 )
 
 REVOKE_MESSAGES = {
-    Failure.REJECTED: _("NSML refused to revoke the key: %(reason)s"),
+    Failure.REJECTED: _(
+        "NSML refused to revoke the key, so it is still active. An administrator can see NSML's reason in the "
+        "audit log."
+    ),
     Failure.CREDENTIALS: _(
         "The portal could not sign in to NSML, so the key is still active. Please tell an administrator."
     ),
@@ -62,3 +75,9 @@ REVOKE_MESSAGES = {
     Failure.THROTTLED: _("NSML is busy right now, so the key is still active. Please try again in a minute."),
 }
 REVOKE_FALLBACK_MESSAGE = _("NSML could not be asked to revoke the key, so it is still active. Please try again later.")
+REVOKED_MESSAGE = _("Your key “%(title)s” is revoked; NSML no longer accepts it.")
+REVOKING_NOTICE = _(
+    "NSML has not confirmed yet that the key “%(title)s” is gone. The portal keeps trying by itself and "
+    "shows it as revoked once NSML confirms."
+)
+ALREADY_REVOKING = _("This key is already being revoked.")

@@ -8,29 +8,50 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+# The states in which NSML holds, or may hold, a key: one title and one key each.
+LIVE_STATUSES = ("pending", "active", "revoking")
+
 
 class RegisteredKey(models.Model):
-    """A public key the portal registered with NSML; kept after revocation so history stays."""
+    """A member's key and where it stands with NSML; kept after revocation so history stays.
+
+    The intent comes first: a submission is stored `pending` before the POST, a revoke moves the
+    key to `revoking` before the DELETE. NSML's answer, or the reconciler, settles both.
+    """
 
     class Status(models.TextChoices):
+        PENDING = "pending", _("Checking with NSML")
         ACTIVE = "active", _("Active")
+        FAILED = "failed", _("Not registered")
+        REVOKING = "revoking", _("Being revoked")
         REVOKED = "revoked", _("Revoked")
+
+    class Source(models.TextChoices):
+        PORTAL = "portal", _("Registered through the portal")
+        OUTSIDE = "outside", _("Added outside the portal")
+
+    LIVE_STATUSES = LIVE_STATUSES
 
     # PROTECT: a user who ever held a key is deactivated, never deleted, so the record stays whole.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="registered_keys", verbose_name=_("owner")
     )
     title = models.CharField(_("title"), max_length=64)
-    key_type = models.CharField(_("type"), max_length=32)
-    bits = models.PositiveIntegerField(_("bits"))
-    public_key = models.TextField(_("public key"), help_text=_("Type and base64, as sent to NSML."))
+    key_type = models.CharField(_("type"), max_length=32, blank=True)
+    bits = models.PositiveIntegerField(_("bits"), null=True, blank=True)
+    public_key = models.TextField(_("public key"), blank=True, help_text=_("Type and base64, as sent to NSML."))
     comment = models.CharField(_("comment"), max_length=255, blank=True)
-    fingerprint_sha256 = models.CharField(_("SHA256 fingerprint"), max_length=64)
+    fingerprint_sha256 = models.CharField(_("SHA256 fingerprint"), max_length=64, blank=True)
     fingerprint_md5 = models.CharField(_("MD5 fingerprint"), max_length=47)
     nsml_name = models.CharField(
         _("NSML name"), max_length=32, help_text=_("NSML's identity of the key, with the title.")
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.PORTAL)
+    status_changed_at = models.DateTimeField(_("status since"), default=timezone.now)
+    # The reconciler's DELETE retries of a key stuck `revoking`: how many failed, and when to try next.
+    revoke_attempts = models.PositiveSmallIntegerField(_("revoke attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
     revoked_note = models.CharField(_("revocation note"), max_length=255, blank=True)
@@ -40,13 +61,22 @@ class RegisteredKey(models.Model):
         verbose_name_plural = _("registered keys")
         ordering = ["-created_at", "-id"]
         constraints = [
-            # NSML holds one key per title and per key; the portal mirrors that for active keys.
-            models.UniqueConstraint(fields=["title"], condition=Q(status="active"), name="unique_active_title"),
+            # NSML holds one key per title and per key; the portal mirrors that for every key NSML
+            # holds or may hold, so a second submission can never race the first into NSML.
+            models.UniqueConstraint(fields=["title"], condition=Q(status__in=LIVE_STATUSES), name="unique_live_title"),
             models.UniqueConstraint(
-                fields=["fingerprint_sha256"], condition=Q(status="active"), name="unique_active_fingerprint"
+                fields=["nsml_name"], condition=Q(status__in=LIVE_STATUSES), name="unique_live_nsml_name"
+            ),
+            models.UniqueConstraint(
+                fields=["fingerprint_sha256"],
+                condition=Q(status__in=LIVE_STATUSES) & ~Q(fingerprint_sha256=""),
+                name="unique_live_fingerprint",
             ),
         ]
-        indexes = [models.Index(fields=["owner", "status", "-created_at"], name="key_owner_status_created")]
+        indexes = [
+            models.Index(fields=["owner", "status", "-created_at"], name="key_owner_status_created"),
+            models.Index(fields=["status", "status_changed_at"], name="key_status_since"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.fingerprint_sha256})"
@@ -54,6 +84,11 @@ class RegisteredKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def is_settling(self) -> bool:
+        """NSML's answer is not known yet: the portal is still checking."""
+        return self.status in (self.Status.PENDING, self.Status.REVOKING)
 
 
 class AuditEvent(models.Model):
@@ -134,12 +169,13 @@ class AuditEvent(models.Model):
 class UnmanagedKey(models.Model):
     """A key NSML holds that the portal did not register (e.g. added in the NCP console).
 
-    Found by `manage.py nsml_sync --apply`; an admin assigns it to a member or revokes it.
-    NSML's list gives no public key, only its MD5 name, so it cannot become a RegisteredKey.
+    Found by the reconciler (`manage.py nsml_sync --apply`); an admin assigns it to a member, which
+    makes it that member's RegisteredKey (with what NSML's list tells: title and MD5 name), or revokes it.
     """
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open")
+        ASSIGNED = "assigned", _("Assigned to a member")
         REVOKED = "revoked", _("Revoked")
         GONE = "gone", _("Gone from NSML")
 
@@ -167,3 +203,32 @@ class UnmanagedKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.fingerprint_md5})"
+
+
+class ReconcilePass(models.Model):
+    """One run of the reconciler: when, whether NSML could be listed, and what it changed."""
+
+    started_at = models.DateTimeField(_("started"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    succeeded = models.BooleanField(_("succeeded"), default=False)
+    changes = models.PositiveIntegerField(_("changes"), default=0)
+    summary = models.TextField(_("summary"), blank=True)
+
+    class Meta:
+        verbose_name = _("reconcile pass")
+        verbose_name_plural = _("reconcile passes")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {'ok' if self.succeeded else 'failed'}"
+
+
+class ReconcileLock(models.Model):
+    """On databases without advisory locks (SQLite): a lease that one reconcile pass holds at a time."""
+
+    name = models.CharField(max_length=32, unique=True)
+    holder = models.CharField(max_length=128, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'nobody'}"

@@ -23,8 +23,21 @@ def notify_key_revoked(key: RegisteredKey, *, actor, origin: Origin) -> None:
     _send(_("An SSH key was revoked from your NSML account"), "email/key_revoked.txt", key, actor, origin)
 
 
-def _send(subject: str, template: str, key: RegisteredKey, actor, origin: Origin) -> None:
-    recipients = [address for address in (key.owner.email, settings.SECURITY_NOTIFY_EMAIL) if address]
+def notify_key_failed(key: RegisteredKey) -> None:
+    """NSML never registered a key whose outcome was unknown: the member should submit it again."""
+    _send(
+        _("Your SSH key was not registered with NSML"),
+        "email/key_failed.txt",
+        key,
+        None,
+        Origin.command("nsml_sync"),
+        copy_security=False,
+    )
+
+
+def _send(subject: str, template: str, key: RegisteredKey, actor, origin: Origin, copy_security: bool = True) -> None:
+    copies = (settings.SECURITY_NOTIFY_EMAIL,) if copy_security else ()
+    recipients = [address for address in (key.owner.email, *copies) if address]
     if not recipients:
         return
     body = render_to_string(

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import timedelta
 
-from keys.models import RegisteredKey
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from keys.models import ReconcilePass, RegisteredKey, UnmanagedKey
 
 
 def keys_of(user) -> QuerySet[RegisteredKey]:
@@ -20,16 +25,37 @@ def active_titles_of(user) -> set[str]:
     return set(active_keys_of(user).values_list("title", flat=True))
 
 
-def active_key_with_title(title: str) -> RegisteredKey | None:
-    return RegisteredKey.objects.filter(status=RegisteredKey.Status.ACTIVE, title=title).first()
+def live_key_with_title(title: str) -> RegisteredKey | None:
+    """The key NSML holds, or may hold, under this title (pending, active or revoking)."""
+    return RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES, title=title).first()
 
 
-def active_key_with_fingerprint(fingerprint_sha256: str) -> RegisteredKey | None:
-    return RegisteredKey.objects.filter(
-        status=RegisteredKey.Status.ACTIVE, fingerprint_sha256=fingerprint_sha256
-    ).first()
+def live_key_with_name(nsml_name: str) -> RegisteredKey | None:
+    """The key NSML holds, or may hold, with this MD5 name (the same key, under any title)."""
+    return RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES, nsml_name=nsml_name).first()
 
 
 def active_keys(*, owners: QuerySet) -> QuerySet[RegisteredKey]:
     """The active keys of several members (an admin's offboarding of a selection)."""
     return RegisteredKey.objects.filter(owner__in=owners, status=RegisteredKey.Status.ACTIVE).select_related("owner")
+
+
+@dataclass(frozen=True)
+class Attention:
+    """What an admin should look at: keys stuck waiting for NSML, open unmanaged keys, the last pass."""
+
+    stuck_pending: int
+    stuck_revoking: int
+    open_unmanaged: int
+    last_pass: ReconcilePass | None
+
+
+def attention() -> Attention:
+    stuck_before = timezone.now() - timedelta(seconds=settings.NSML_PENDING_GRACE_SECONDS)
+    stuck = RegisteredKey.objects.filter(status_changed_at__lt=stuck_before)
+    return Attention(
+        stuck_pending=stuck.filter(status=RegisteredKey.Status.PENDING).count(),
+        stuck_revoking=stuck.filter(status=RegisteredKey.Status.REVOKING).count(),
+        open_unmanaged=UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).count(),
+        last_pass=ReconcilePass.objects.first(),
+    )

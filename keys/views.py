@@ -6,12 +6,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from keys import selectors, services
+from keys import member_messages, selectors, services
 from keys.audit import Origin
 from keys.forms import KeyForm
 from keys.ratelimit import submission_rate_limited
@@ -44,9 +44,12 @@ def key_new(request: HttpRequest) -> HttpResponse:
         except ValidationError as refusal:
             form.add_error(None, refusal)
         except services.RegistrationFailed as failure:
-            form.add_error(None, failure.message)
+            form.add_error(failure.field, failure.message)
         else:
-            messages.success(request, _("Your key “%(title)s” is registered with NSML.") % {"title": key.title})
+            if key.is_active:
+                messages.success(request, gettext(member_messages.REGISTERED_MESSAGE) % {"title": key.title})
+            else:  # NSML's answer is unknown: the key's page shows it as pending until it is settled
+                messages.info(request, gettext(member_messages.PENDING_NOTICE) % {"title": key.title})
             return redirect("keys:detail", pk=key.pk)
     return render(request, "keys/key_form.html", {"form": form})
 
@@ -67,9 +70,10 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         except services.RevocationFailed as failure:
             messages.error(request, failure.message)
         else:
-            messages.success(
-                request, _("Your key “%(title)s” is revoked; NSML no longer accepts it.") % {"title": key.title}
-            )
+            if key.status == key.Status.REVOKED:
+                messages.success(request, gettext(member_messages.REVOKED_MESSAGE) % {"title": key.title})
+            elif key.status == key.Status.REVOKING:
+                messages.info(request, gettext(member_messages.REVOKING_NOTICE) % {"title": key.title})
         return redirect("keys:detail", pk=key.pk)
     return render(request, "keys/key_revoke.html", {"key": key})
 

@@ -48,6 +48,11 @@ class Failure(StrEnum):
     UNREACHABLE = "unreachable"  # connection refused, DNS or TLS failure: the request never arrived
     NO_ANSWER = "no_answer"  # timed out or dropped after sending: the outcome is unknown
 
+    @property
+    def outcome_unknown(self) -> bool:
+        """NSML may or may not have made the change: only a lookup can tell."""
+        return self in (Failure.NO_ANSWER, Failure.UNAVAILABLE, Failure.BAD_RESPONSE)
+
 
 @dataclass(frozen=True)
 class NsmlConfig:
@@ -120,10 +125,10 @@ class NsmlClient:
 
     def create_key(self, title: str, key: str) -> Reply:
         """POST /auth-keys. Never retried: a lost answer is settled by a lookup, not a second POST."""
-        return self._call("POST", "/auth-keys", body={"title": title, "key": key}, attempts=1)
+        return self._call("POST", "/auth-keys", body={"title": title, "key": key}, attempts=1, success=201)
 
     def list_keys(self, *, retry: bool = True) -> tuple[list[UpstreamKey], Reply]:
-        reply = self._call("GET", "/auth-keys", attempts=MAX_ATTEMPTS if retry else 1)
+        reply = self._call("GET", "/auth-keys", attempts=MAX_ATTEMPTS if retry else 1, success=200)
         try:
             keys = [
                 UpstreamKey(
@@ -141,13 +146,14 @@ class NsmlClient:
 
     def delete_key(self, title: str, name: str) -> Reply:
         path = f"/auth-keys/title/{quote(title, safe='')}/name/{quote(name, safe='')}"
-        return self._call("DELETE", path, attempts=MAX_ATTEMPTS)
+        return self._call("DELETE", path, attempts=MAX_ATTEMPTS, success=200)
 
-    def _call(self, method: str, path: str, *, body: dict | None = None, attempts: int) -> Reply:
+    def _call(self, method: str, path: str, *, body: dict | None = None, attempts: int, success: int) -> Reply:
+        """Only `success`, NSML's documented answer, counts as done; any other 2xx is BAD_RESPONSE."""
         started = time.monotonic()
         deadline = started + self.config.read_timeout + self.config.connect_timeout
         for attempt in range(1, attempts + 1):
-            reply, failure, wait = self._attempt(method, path, body, started)
+            reply, failure, wait = self._attempt(method, path, body, started, success)
             retryable = failure in (Failure.UNREACHABLE, Failure.NO_ANSWER) or reply.status in RETRY_STATUSES
             if failure is None:
                 return reply
@@ -157,7 +163,7 @@ class NsmlClient:
             time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, method: str, path: str, body: dict | None, started: float):
+    def _attempt(self, method: str, path: str, body: dict | None, started: float, success: int):
         url = self.config.base_url + path
         timestamp = timestamp_ms()
         headers = {
@@ -187,10 +193,10 @@ class NsmlClient:
         finally:
             if self.on_wait is not None:
                 self.on_wait((time.perf_counter() - sent) * 1000)
-        return _read(response, started)
+        return _read(response, started, success)
 
 
-def _read(response: requests.Response, started: float) -> tuple[Reply, Failure | None, float]:
+def _read(response: requests.Response, started: float, success: int) -> tuple[Reply, Failure | None, float]:
     status = response.status_code
     payload, error_code, message = _parse_body(response)
     reply = Reply(
@@ -202,10 +208,20 @@ def _read(response: requests.Response, started: float) -> tuple[Reply, Failure |
         data=payload,
         server_date=response.headers.get("Date", ""),
     )
-    if 200 <= status < 300:
+    if status == success and not _is_html(response):
         return reply, None, 0.0
+    if 200 <= status < 400:
+        # Something in between (a proxy, a captive portal) answered, or NSML said something undocumented:
+        # whether the change was made is unknown, and only a lookup can tell.
+        kind = "an HTML page" if _is_html(response) else f"HTTP {status}"
+        detail = f"{kind} where NSML answers {success}" + (f" ({message})" if message else "")
+        return replace(reply, detail=detail[:500]), Failure.BAD_RESPONSE, 0.0
     failure = _failure_for(status, error_code)
     return reply, failure, _retry_after(response)
+
+
+def _is_html(response: requests.Response) -> bool:
+    return response.headers.get("Content-Type", "").split(";")[0].strip().lower() == "text/html"
 
 
 def _failure_for(status: int, error_code: str) -> Failure:
@@ -243,15 +259,25 @@ def _parse_body(response: requests.Response) -> tuple[Any, str, str]:
 
 
 def _retry_after(response: requests.Response) -> float:
-    value = response.headers.get("Retry-After", "")
+    """Seconds to wait, from Retry-After (seconds or an HTTP date); what cannot be parsed is ignored."""
+    value = response.headers.get("Retry-After", "").strip()
     seconds = BACKOFF_SECONDS
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         seconds = float(value)
     elif value:
-        when = email.utils.parsedate_to_datetime(value) if email.utils.parsedate_tz(value) else None
+        when = _http_date(value)
         if when is not None:
-            seconds = when.timestamp() - time.time()
+            seconds = when - time.time()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _http_date(value: str) -> float | None:
+    """An HTTP date as a Unix time, or None when it is not one (e.g. "Mon, 32 Jan 2026 00:00:00 GMT")."""
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when.timestamp() if when.tzinfo is not None else None
 
 
 def _never_sent(exc: requests.RequestException) -> bool:

@@ -71,6 +71,16 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes write at once (the portal's threads, the reconciler): a transaction takes the
+    # write lock when it begins, so two never deadlock upgrading a read lock, and waits rather than fails.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -181,6 +191,11 @@ NCP_SECRET_KEY = env.str("NCP_SECRET_KEY", default="dev-secret-key")
 NSML_API_KEY = env.str("NSML_API_KEY", default="dev-api-gateway-key")
 NSML_TIMEOUT = env.float("NSML_TIMEOUT", default=10.0)
 NSML_CONNECT_TIMEOUT = env.float("NSML_CONNECT_TIMEOUT", default=3.05)
+# The reconciler (nsml_sync) has no member waiting, so it may wait longer for a slow NSML.
+NSML_SYNC_TIMEOUT = env.float("NSML_SYNC_TIMEOUT", default=30.0)
+# A submission whose outcome is unknown stays `pending` this long before the reconciler, not finding
+# it in NSML, calls it failed (and tells the member).
+NSML_PENDING_GRACE_SECONDS = env.int("NSML_PENDING_GRACE_SECONDS", default=120)
 
 # Key submissions per member, counted in the shared cache: "10/m", "30/h", "100/d".
 # Checked at start-up by the system check keys.E001 (keys/checks.py).

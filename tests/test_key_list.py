@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from django.urls import reverse
 
@@ -17,7 +19,7 @@ def make_key(owner, title: str, fingerprint: str) -> RegisteredKey:
         public_key="ssh-ed25519 AAAA",
         fingerprint_sha256=fingerprint,
         fingerprint_md5="00:" * 15 + "00",
-        nsml_name="0" * 32,
+        nsml_name=hashlib.md5(fingerprint.encode()).hexdigest(),
     )
 
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from keys.models import RegisteredKey
 from nsml.simulator import Faults
+from tests.helpers import nsml_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -90,14 +91,13 @@ def test_a_404_from_a_wrong_url_does_not_revoke_a_key_nsml_still_holds(member_cl
 @pytest.mark.parametrize(
     ("faults", "says"),
     [
-        (Faults(fail_status=503, fail_methods=frozenset({"DELETE"})), "still active"),
         (Faults(fail_status=401, fail_code="200", fail_methods=frozenset({"DELETE"})), "tell an administrator"),
         (Faults(fail_status=429, fail_methods=frozenset({"DELETE"})), "try again in a minute"),
-        (Faults(drop=True, fail_methods=frozenset({"DELETE"})), "still active"),
+        (Faults(fail_status=400, fail_methods=frozenset({"DELETE"})), "NSML refused to revoke the key"),
     ],
-    ids=["unavailable", "credentials", "throttled", "dropped"],
+    ids=["credentials", "throttled", "rejected"],
 )
-def test_an_upstream_failure_leaves_the_key_active_with_a_clear_message(
+def test_a_definite_refusal_leaves_the_key_active_with_a_clear_message(
     member_client, member, nsml, register, settings, faults, says, event
 ):
     settings.NSML_TIMEOUT = 1.0
@@ -108,11 +108,63 @@ def test_an_upstream_failure_leaves_the_key_active_with_a_clear_message(
 
     assert response.status_code == 200
     assert says in response.content.decode()
+    assert "simulated fault" not in response.content.decode()  # NSML's own words stay in the audit log
     key.refresh_from_db()
     assert key.is_active
     assert len(nsml.held_keys()) == 1
     row = event(action="revoke")
-    assert row.outcome == "failed"
+    assert row.outcome in ("failed", "rejected")
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        Faults(fail_status=503, fail_methods=frozenset({"DELETE"})),
+        Faults(drop=True, fail_methods=frozenset({"DELETE"})),
+        Faults(fail_status=502, fail_body="html", fail_methods=frozenset({"DELETE"})),
+    ],
+    ids=["unavailable", "dropped", "html"],
+)
+def test_an_unknown_outcome_leaves_the_key_being_revoked_until_the_reconciler_finishes(
+    member_client, member, nsml, register, settings, faults, event
+):
+    settings.NSML_TIMEOUT = 1.0
+    key = register(member)
+    nsml.set_faults(faults)
+
+    response = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
+
+    page = response.content.decode()
+    assert "keeps trying" in page
+    assert "Being revoked" in page
+    key.refresh_from_db()
+    assert key.status == "revoking"
+    assert event(action="revoke").outcome == "unknown"
+
+    nsml.set_faults(Faults())
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == "revoked"
+    assert nsml.held_keys() == []
+
+
+def test_a_200_with_an_html_page_is_not_taken_as_a_revocation(member_client, member, nsml, register, settings):
+    key = register(member)
+    # NSML deletes the key, but something in between answers every request with a 200 HTML page.
+    nsml.set_faults(Faults(fault_rate=1.0, fault_kinds=("html-200",)))
+
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+
+    key.refresh_from_db()
+    assert nsml.held_keys() == []
+    # Neither the DELETE's answer nor the list (an HTML page too) is NSML's: nothing is confirmed yet.
+    assert key.status == "revoking"
+
+    nsml.set_faults(Faults())
+    nsml_sync("--apply")
+    key.refresh_from_db()
+    assert key.status == "revoked"
 
 
 def test_the_member_is_emailed_when_a_key_is_added_and_revoked(

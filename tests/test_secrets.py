@@ -142,7 +142,7 @@ def test_no_secret_reaches_a_page_a_log_or_the_database(
 
     pages = "\n".join(seen)
     # Not vacuous: the faults were hit, and the logs and tables hold what happened.
-    assert "NSML refused the key" in pages and "not available right now" in pages
+    assert "NSML refused the key" in pages and "could not sign in to NSML" in pages
     assert "audit action=register" in captured.text and "Not Found: /no-such-page/" in captured.text
     assert "bad_credentials" in every_row()
     assert_no_secret(pages, "a page")

@@ -171,18 +171,30 @@ def test_it_refuses_a_key_another_member_registered(client, member, other_member
     assert "registered by another member" in str(response.context["form"].errors["key"])
 
 
-def test_it_reports_what_nsml_refused(member_client, nsml, new_public_key, event):
-    line = new_public_key()
-    nsml.add_key("laptop", line)  # added in the NCP console, unknown to the portal
+def test_nsml_refusing_a_duplicate_title_is_explained_next_to_the_title(member_client, nsml, new_public_key, event):
+    nsml.add_key("laptop", new_public_key())  # added in the NCP console, unknown to the portal
 
     response = member_client.post(NEW, {"title": "laptop", "key": new_public_key()})
 
-    errors = response.context["form"].non_field_errors()
-    assert "NSML refused the key" in str(errors)
-    assert not RegisteredKey.objects.exists()
+    errors = response.context["form"].errors
+    assert "NSML already holds a key titled “laptop”" in str(errors["title"])
+    assert "already registered" not in response.content.decode()  # NSML's own English stays in the audit log
+    assert RegisteredKey.objects.get().status == "failed"
     row = event()
     assert (row.outcome, row.upstream_status) == ("rejected", 400)
+    assert "already registered" in row.detail
     assert row.trace_id
+
+
+def test_nsml_refusing_a_duplicate_key_is_explained_in_korean(member_client, nsml, new_public_key):
+    line = new_public_key()
+    nsml.add_key("console-key", line)
+
+    response = member_client.post(NEW, {"title": "laptop", "key": line}, HTTP_ACCEPT_LANGUAGE="ko")
+
+    page = response.content.decode()
+    assert "already registered" not in page and "NSML already holds" not in page
+    assert response.context["form"].errors["key"]
 
 
 def test_it_requires_both_fields(member_client, nsml):

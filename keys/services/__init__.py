@@ -4,13 +4,16 @@ Each validates, talks to NSML through `nsml.client`, records the outcome through
 and raises `ValidationError` (a refusal by the portal) or an `UpstreamFailed` (NSML did not do it).
 """
 
-from keys.services.drift import Drift, assign_unmanaged_key, find_drift, repair_drift, revoke_unmanaged_key
+from keys.services.drift import Drift, assign_unmanaged_key, find_drift, revoke_unmanaged_key
 from keys.services.failures import RegistrationFailed, RevocationFailed, UpstreamFailed
+from keys.services.reconcile import PassReport, ReconcileBusy, reconcile
 from keys.services.registration import register_key
 from keys.services.revocation import RevocationReport, revoke_key, revoke_keys
 
 __all__ = [
     "Drift",
+    "PassReport",
+    "ReconcileBusy",
     "RegistrationFailed",
     "RevocationFailed",
     "RevocationReport",
@@ -18,7 +21,7 @@ __all__ = [
     "assign_unmanaged_key",
     "find_drift",
     "register_key",
-    "repair_drift",
+    "reconcile",
     "revoke_key",
     "revoke_keys",
     "revoke_unmanaged_key",

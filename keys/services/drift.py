@@ -1,17 +1,18 @@
-"""Drift between NSML and the portal, and the keys NSML holds that no member registered here."""
+"""Drift between NSML and the portal (a report), and the keys NSML holds that no member registered here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from django.db import transaction
-from django.utils import timezone
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 from keys.services.failures import RevocationFailed, record_upstream_failure, upstream_fields
-from keys.services.revocation import mark_revoked, revoke_failure_message
+from keys.services.revocation import revoke_failure_message
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 
@@ -34,47 +35,14 @@ class Drift:
 
 
 def find_drift(client: NsmlClient | None = None) -> Drift:
-    upstream, _reply = (client or nsml_client()).list_keys()
-    active = {
-        (key.title, key.nsml_name): key for key in RegisteredKey.objects.filter(status=RegisteredKey.Status.ACTIVE)
-    }
+    """What a reconcile pass would find, without changing anything (`nsml_sync` without --apply)."""
+    upstream, _reply = (client or nsml_client(background=True)).list_keys()
+    live = RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES).select_related("owner")
+    known = {(key.title, key.nsml_name): key for key in live}
     held = {(item.title, item.name) for item in upstream}
     return Drift(
-        unmanaged=[item for item in upstream if (item.title, item.name) not in active],
-        missing=[key for pair, key in active.items() if pair not in held],
-    )
-
-
-def repair_drift(drift: Drift, *, origin: Origin) -> None:
-    """Mark missing keys revoked and record unmanaged ones for an admin; safe to repeat."""
-    for key in drift.missing:
-        mark_revoked(
-            key, actor=None, origin=origin, reason="missing_upstream", note="NSML no longer had this key", reply=None
-        )
-    now = timezone.now()
-    seen = set()
-    for item in drift.unmanaged:
-        record, created = UnmanagedKey.objects.get_or_create(
-            title=item.title,
-            nsml_name=item.name,
-            defaults={"fingerprint_md5": item.fingerprint, "nsml_create_time": item.create_time},
-        )
-        seen.add(record.pk)
-        if created:
-            record_event(
-                action=Action.DRIFT,
-                outcome=Outcome.SUCCESS,
-                actor_username=origin.user_agent,
-                origin=origin,
-                title=item.title[:64],
-                fingerprint=item.fingerprint,
-                reason="unmanaged",
-                detail=f"NSML holds key {item.name}, which the portal did not register",
-            )
-        else:
-            UnmanagedKey.objects.filter(pk=record.pk).update(last_seen=now)
-    UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).exclude(pk__in=seen).update(
-        status=UnmanagedKey.Status.GONE
+        unmanaged=[item for item in upstream if (item.title, item.name) not in known],
+        missing=[key for pair, key in known.items() if pair not in held and key.is_active],
     )
 
 
@@ -105,16 +73,35 @@ def revoke_unmanaged_key(
         )
 
 
-def assign_unmanaged_key(*, record: UnmanagedKey, member: User, actor: User, origin: Origin) -> None:
-    """Record which member an unmanaged key belongs to, so it has an owner to ask about it."""
-    with transaction.atomic():
-        UnmanagedKey.objects.filter(pk=record.pk).update(assigned_to=member)
-        record_event(
-            action=Action.ASSIGN,
-            outcome=Outcome.SUCCESS,
-            actor=actor,
-            subject=member,
-            origin=origin,
-            title=record.title[:64],
-            fingerprint=record.fingerprint_md5,
-        )
+def assign_unmanaged_key(*, record: UnmanagedKey, member: User, actor: User, origin: Origin) -> RegisteredKey:
+    """Make a key NSML holds, which no member registered here, `member`'s active key.
+
+    NSML's list tells only the title and the MD5 name, so that is what the member's key shows, marked
+    "added outside the portal". Raises ValidationError when a key of the portal already has its title.
+    """
+    try:
+        with transaction.atomic():
+            key = RegisteredKey.objects.create(
+                owner=member,
+                title=record.title[:64],
+                fingerprint_md5=record.fingerprint_md5,
+                nsml_name=record.nsml_name,
+                status=RegisteredKey.Status.ACTIVE,
+                source=RegisteredKey.Source.OUTSIDE,
+            )
+            UnmanagedKey.objects.filter(pk=record.pk).update(assigned_to=member, status=UnmanagedKey.Status.ASSIGNED)
+            record_event(
+                action=Action.ASSIGN,
+                outcome=Outcome.SUCCESS,
+                actor=actor,
+                subject=member,
+                origin=origin,
+                registered_key=key,
+                title=record.title[:64],
+                fingerprint=record.fingerprint_md5,
+            )
+    except IntegrityError:
+        raise ValidationError(
+            _("A key of the portal already has this title or this key, so it cannot be assigned."), code="duplicate"
+        ) from None
+    return key

@@ -10,19 +10,20 @@ from nsml.client import Failure, NsmlError, Reply
 class UpstreamFailed(Exception):
     """NSML did not do what was asked; `message` is for the member, `event` the audit row written."""
 
-    def __init__(self, failure: Failure, message: str, event: AuditEvent):
+    def __init__(self, failure: Failure, message: str, event: AuditEvent | None, field: str | None = None):
         super().__init__(message)
         self.failure = failure
         self.message = message
         self.event = event
+        self.field = field  # the form field the message belongs next to, if any
 
 
 class RegistrationFailed(UpstreamFailed):
-    """NSML did not register the key (or the outcome could not be settled)."""
+    """NSML did not register the key; it is kept as `failed`."""
 
 
 class RevocationFailed(UpstreamFailed):
-    """NSML did not confirm the deletion; the key stays active in the portal."""
+    """NSML refused the deletion; the key is active again."""
 
 
 def record_upstream_failure(

@@ -1,4 +1,4 @@
-"""Registering a member's key with NSML: validate, create, settle a lost answer, record."""
+"""Registering a member's key with NSML: validate, record the intent, create, settle what NSML answered."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
 
 from keys import member_messages, selectors
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
-from keys.notifications import notify_key_added
-from keys.services.failures import RegistrationFailed, record_upstream_failure, upstream_fields
+from keys.services import states
+from keys.services.failures import RegistrationFailed, upstream_fields
 from keys.sshkeys import InvalidKey, PublicKey, parse_public_key
 from keys.upstream import nsml_client
-from nsml.client import Failure, NsmlClient, NsmlError, Reply
+from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 from nsml.titles import MAX_TITLE_LENGTH, title_problem
 
 if TYPE_CHECKING:
@@ -32,14 +32,16 @@ Outcome = AuditEvent.Outcome
 def register_key(
     *, owner: User, title: str, key_text: str, origin: Origin, client: NsmlClient | None = None
 ) -> RegisteredKey:
-    """Validate a submission, register it with NSML, and record what happened.
+    """Validate a submission, record the intent, register it with NSML, and settle what happened.
 
-    Raises ValidationError ({field: [error with code]}) when the portal refuses the submission,
-    RegistrationFailed when NSML did not register it.
+    Returns the key: `active` when NSML registered it, `pending` when NSML's answer is unknown and
+    could not be settled yet (the reconciler will). Raises ValidationError ({field: [error with code]})
+    when the portal refuses the submission, RegistrationFailed when NSML did not register it.
     """
     title = title.strip()
     try:
         key = validate_submission(owner=owner, title=title, key_text=key_text)
+        intent = _record_intent(owner=owner, title=title, key=key)
     except ValidationError as refusal:
         record_event(
             action=Action.REGISTER,
@@ -53,59 +55,110 @@ def register_key(
         raise
 
     client = client or nsml_client()
-    audit = {"title": title, "fingerprint": key.fingerprint_sha256}
-    settled = False
     try:
         reply = client.create_key(title, key.normalized)
     except NsmlError as error:
-        if error.failure is not Failure.NO_ANSWER:
-            event = record_upstream_failure(Action.REGISTER, owner, owner, origin, error, audit)
-            raise RegistrationFailed(error.failure, _upstream_message(error), event) from error
-        found, reply = _look_up_lost_create(client, title, key)
-        if found is None:
-            event = record_event(
-                action=Action.REGISTER,
-                outcome=Outcome.UNKNOWN,
-                actor=owner,
-                subject=owner,
-                origin=origin,
-                reason="unsettled",
-                detail=f"{error.reply.detail}; the lookup that should settle it failed too",
-                duration_ms=error.reply.duration_ms,
-                **audit,
-            )
-            raise RegistrationFailed(error.failure, str(member_messages.UNSETTLED_MESSAGE), event) from error
-        if not found:
-            event = record_upstream_failure(Action.REGISTER, owner, owner, origin, error, audit, "settled_absent")
-            raise RegistrationFailed(error.failure, _upstream_message(error), event) from error
-        settled = True
+        return _settle_failed_create(intent, error, client=client, origin=origin)
+    states.activate(intent, actor=owner, origin=origin, reply=reply)
+    return intent
 
-    with transaction.atomic():
-        registered = RegisteredKey.objects.create(
-            owner=owner,
-            title=title,
-            key_type=key.key_type,
-            bits=key.bits,
-            public_key=key.normalized,
-            comment=key.comment[:255],
-            fingerprint_sha256=key.fingerprint_sha256,
-            fingerprint_md5=key.fingerprint_md5,
-            nsml_name=key.md5_name,
+
+def _record_intent(*, owner: User, title: str, key: PublicKey) -> RegisteredKey:
+    """Store the submission as `pending`, committed, before NSML hears of it."""
+    try:
+        with transaction.atomic():
+            return RegisteredKey.objects.create(
+                owner=owner,
+                title=title,
+                key_type=key.key_type,
+                bits=key.bits,
+                public_key=key.normalized,
+                comment=key.comment[:255],
+                fingerprint_sha256=key.fingerprint_sha256,
+                fingerprint_md5=key.fingerprint_md5,
+                nsml_name=key.md5_name,
+                status=RegisteredKey.Status.PENDING,
+            )
+    except IntegrityError:
+        # Another tab or member got the same title or key in between the check and the insert.
+        refusal = _uniqueness_refusal(owner=owner, title=title, key=key)
+        if refusal is None:
+            refusal = ValidationError({"key": ValidationError(str(member_messages.PENDING_MESSAGE), code="pending")})
+        raise refusal from None
+
+
+def _settle_failed_create(
+    intent: RegisteredKey, error: NsmlError, *, client: NsmlClient, origin: Origin
+) -> RegisteredKey:
+    """NSML did not answer 201. A definite failure fails the key; anything else is settled by one lookup."""
+    owner = intent.owner
+    failure = error.failure
+    if not (failure.outcome_unknown or failure is Failure.REJECTED):
+        event = states.fail(
+            intent,
+            actor=owner,
+            origin=origin,
+            outcome=_outcome(failure),
+            reason=str(failure),
+            detail=error.reply.detail,
+            reply=error.reply,
         )
+        raise RegistrationFailed(failure, _upstream_message(failure), event) from error
+
+    held = _look_up(client, intent.title)
+    if held is None:
+        if failure is Failure.REJECTED:
+            event = states.fail(
+                intent,
+                actor=owner,
+                origin=origin,
+                outcome=Outcome.REJECTED,
+                reason=str(failure),
+                detail=error.reply.detail,
+                reply=error.reply,
+            )
+            raise RegistrationFailed(failure, _upstream_message(failure), event) from error
+        # Nobody can tell yet: the key stays pending and the reconciler settles it.
         record_event(
             action=Action.REGISTER,
-            outcome=Outcome.SUCCESS,
+            outcome=Outcome.UNKNOWN,
             actor=owner,
             subject=owner,
             origin=origin,
-            registered_key=registered,
-            reason="settled_by_lookup" if settled else "",
-            detail="NSML did not answer the create; a lookup found the key registered" if settled else "",
-            **upstream_fields(reply),
-            **audit,
+            registered_key=intent,
+            title=intent.title,
+            fingerprint=intent.fingerprint_sha256,
+            reason="unsettled",
+            detail=f"{error.reply.detail}; the lookup that should settle it failed too",
+            **upstream_fields(error.reply),
         )
-        transaction.on_commit(lambda: notify_key_added(registered, actor=owner, origin=origin))
-    return registered
+        return intent
+
+    holds_ours = any(item.title == intent.title and item.name == intent.nsml_name for item in held)
+    if holds_ours:
+        detail = f"NSML answered {error.reply.status or 'nothing'} ({error.reply.detail}); a lookup found the key"
+        states.activate(
+            intent, actor=owner, origin=origin, reply=error.reply, reason="settled_by_lookup", detail=detail
+        )
+        return intent
+
+    message, field = _upstream_message(failure), None
+    if failure is Failure.REJECTED:
+        if any(item.title == intent.title for item in held):
+            message, field = str(member_messages.NSML_DUPLICATE_MESSAGES["title"]) % {"title": intent.title}, "title"
+        elif any(item.name == intent.nsml_name for item in held):
+            message, field = str(member_messages.NSML_DUPLICATE_MESSAGES["key"]), "key"
+    reason = str(failure) if failure is Failure.REJECTED else "settled_absent"
+    event = states.fail(
+        intent,
+        actor=owner,
+        origin=origin,
+        outcome=_outcome(failure),
+        reason=reason,
+        detail=error.reply.detail,
+        reply=error.reply,
+    )
+    raise RegistrationFailed(failure, message, event, field=field) from error
 
 
 def validate_submission(*, owner: User, title: str, key_text: str) -> PublicKey:
@@ -126,19 +179,28 @@ def validate_submission(*, owner: User, title: str, key_text: str) -> PublicKey:
             {"key": ValidationError(gettext(invalid.template), code=invalid.code, params=invalid.params)}
         ) from None
 
-    holder = selectors.active_key_with_title(title)
-    if holder is not None:
-        own = holder.owner_id == owner.pk
-        message = member_messages.DUPLICATE_MESSAGES["own_title" if own else "other_title"]
-        raise ValidationError({"title": ValidationError(str(message), code="duplicate_title", params={"title": title})})
-    holder = selectors.active_key_with_fingerprint(key.fingerprint_sha256)
-    if holder is not None:
-        own = holder.owner_id == owner.pk
-        message = member_messages.DUPLICATE_MESSAGES["own_key" if own else "other_key"]
-        raise ValidationError(
-            {"key": ValidationError(str(message), code="duplicate_key", params={"title": holder.title})}
-        )
+    refusal = _uniqueness_refusal(owner=owner, title=title, key=key)
+    if refusal is not None:
+        raise refusal
     return key
+
+
+def _uniqueness_refusal(*, owner: User, title: str, key: PublicKey) -> ValidationError | None:
+    """A key NSML holds or may hold (pending, active, revoking) already has this title or this key."""
+    for field, holder in (
+        ("title", selectors.live_key_with_title(title)),
+        ("key", selectors.live_key_with_name(key.md5_name)),
+    ):
+        if holder is None:
+            continue
+        own = holder.owner_id == owner.pk
+        if own and holder.status == RegisteredKey.Status.PENDING:
+            return ValidationError({field: ValidationError(str(member_messages.PENDING_MESSAGE), code="pending")})
+        kind = ("own_" if own else "other_") + field
+        message = str(member_messages.DUPLICATE_MESSAGES[kind])
+        code = "duplicate_title" if field == "title" else "duplicate_key"
+        return ValidationError({field: ValidationError(message, code=code, params={"title": holder.title})})
+    return None
 
 
 def refusal_code(refusal: ValidationError) -> str:
@@ -146,23 +208,22 @@ def refusal_code(refusal: ValidationError) -> str:
     return next(iter(refusal.error_dict.values()))[0].code or "invalid"
 
 
-def _look_up_lost_create(client: NsmlClient, title: str, key: PublicKey) -> tuple[bool | None, Reply | None]:
-    """After a create whose answer was lost, one lookup decides: (True, reply) when NSML holds
-    the (title, name) pair, (False, reply) when it does not, (None, None) when the lookup failed too.
-    """
+def _look_up(client: NsmlClient, title: str) -> list[UpstreamKey] | None:
+    """One lookup to settle a create NSML did not answer with 201; None when the lookup failed too."""
     try:
-        upstream, reply = client.list_keys(retry=False)
+        held, _reply = client.list_keys(retry=False)
     except NsmlError as lookup_error:
-        logger.warning("settling the lost create of %s failed: %s", title, lookup_error)
-        return None, None
-    found = any(item.title == title and item.name == key.md5_name for item in upstream)
-    logger.info("lost create of %s settled by lookup: %s", title, "registered" if found else "absent")
-    return found, reply
+        logger.warning("settling the create of %s failed: %s", title, lookup_error)
+        return None
+    return held
 
 
-def _upstream_message(error: NsmlError) -> str:
-    reason = error.reply.detail or gettext(member_messages.NO_REASON)
-    return str(member_messages.UPSTREAM_MESSAGES[error.failure]) % {"reason": reason}
+def _outcome(failure: Failure) -> str:
+    return Outcome.REJECTED if failure is Failure.REJECTED else Outcome.FAILED
+
+
+def _upstream_message(failure: Failure) -> str:
+    return str(member_messages.UPSTREAM_MESSAGES[failure])
 
 
 def _auditable_title(title: str) -> str:

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.utils import timezone
 
 from keys import member_messages
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
-from keys.notifications import notify_key_revoked
+from keys.services import states
 from keys.services.failures import RevocationFailed, record_upstream_failure, upstream_fields
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, Reply
@@ -20,38 +19,91 @@ from nsml.client import Failure, NsmlClient, NsmlError, Reply
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
+Status = RegisteredKey.Status
+
 
 @dataclass
 class RevocationReport:
     """What a revocation of several keys came to: how many were revoked, and why the others were not."""
 
     revoked: int = 0
+    unconfirmed: int = 0  # left `revoking` for the reconciler
     failures: list[str] = field(default_factory=list)
 
 
 def revoke_key(
     *, key: RegisteredKey, actor: User | None, origin: Origin, client: NsmlClient | None = None
 ) -> RegisteredKey:
-    """Delete the key from NSML, then mark it revoked (kept, so the history stays).
+    """Move the key to `revoking`, DELETE it from NSML, and mark it `revoked` once NSML's list confirms.
 
-    A key NSML no longer holds is revoked with that noted; any other failure leaves it active.
-    `actor` is None for the portal itself (deactivation outside the admin, nsml_sync).
+    Returns the key: `revoked`, or still `revoking` when NSML's answer is unknown or unconfirmed (the
+    reconciler finishes it). A definite refusal puts it back to `active` and raises RevocationFailed.
+    `actor` is None for the portal itself (deactivation outside the admin, the reconciler).
     """
-    if not key.is_active:
+    if not states.move(key, to=Status.REVOKING, expected=(Status.ACTIVE,), next_attempt_at=None):
+        key.refresh_from_db()
         return key
     client = client or nsml_client()
-    audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
-    note = ""
     try:
         reply = client.delete_key(key.title, key.nsml_name)
     except NsmlError as error:
-        reply = _confirm_absent(client, key, error)
-        if reply is None:
-            event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
-            raise RevocationFailed(error.failure, revoke_failure_message(error), event) from error
-        note = "NSML no longer had this key"
-    mark_revoked(key, actor=actor, origin=origin, reason="absent_upstream" if note else "", note=note, reply=reply)
+        if not (error.failure is Failure.NOT_FOUND or error.failure.outcome_unknown):
+            _back_to_active(key, actor=actor, origin=origin, error=error)
+        reply = error.reply
+        deleted = False
+    else:
+        deleted = True
+    confirm_revocation(key, actor=actor, origin=origin, reply=reply, client=client, deleted=deleted)
     return key
+
+
+def confirm_revocation(
+    key: RegisteredKey, *, actor: User | None, origin: Origin, reply: Reply, client: NsmlClient, deleted: bool
+) -> None:
+    """One signed GET after the DELETE: only NSML's list proves the key is gone.
+
+    A 404 that the list contradicts came from a wrong URL, not a missing key: the key is active again.
+    Anything else unconfirmed leaves the key `revoking` for the reconciler.
+    """
+    try:
+        held, _list_reply = client.list_keys()
+    except NsmlError as error:
+        _unconfirmed(key, actor=actor, origin=origin, reply=reply, detail=f"the list that confirms it failed: {error}")
+        return
+    if not any(item.title == key.title and item.name == key.nsml_name for item in held):
+        note = "" if deleted else "NSML no longer had this key"
+        reason = "" if deleted else "absent_upstream"
+        states.mark_revoked(key, actor=actor, origin=origin, reason=reason, note=note, reply=reply)
+        return
+    if reply.status == 404:
+        error = NsmlError(Failure.NOT_FOUND, reply)
+        _back_to_active(key, actor=actor, origin=origin, error=error)
+    _unconfirmed(key, actor=actor, origin=origin, reply=reply, detail="NSML still lists the key after the DELETE")
+
+
+def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
+    with transaction.atomic():
+        states.move(key, to=Status.ACTIVE, expected=(Status.REVOKING,))
+        audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
+        event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
+    raise RevocationFailed(error.failure, revoke_failure_message(error), event) from error
+
+
+def _unconfirmed(key: RegisteredKey, *, actor: User | None, origin: Origin, reply: Reply, detail: str) -> None:
+    record_event(
+        action=AuditEvent.Action.REVOKE,
+        outcome=AuditEvent.Outcome.UNKNOWN,
+        actor=actor,
+        actor_username="" if actor is not None else origin.user_agent,
+        subject=key.owner,
+        origin=origin,
+        registered_key=key,
+        title=key.title,
+        fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
+        reason="unconfirmed",
+        detail=f"{reply.detail}; {detail}".strip("; "),
+        **upstream_fields(reply),
+    )
 
 
 def revoke_keys(keys: Iterable[RegisteredKey], *, actor: User | None, origin: Origin) -> RevocationReport:
@@ -63,50 +115,14 @@ def revoke_keys(keys: Iterable[RegisteredKey], *, actor: User | None, origin: Or
             continue
         try:
             revoke_key(key=key, actor=actor, origin=origin, client=client)
-            report.revoked += 1
+            report.revoked += key.status == Status.REVOKED
         except RevocationFailed as failure:
             report.failures.append(f"{key.title}: {failure.message}")
+        else:
+            if key.status == Status.REVOKING:
+                report.unconfirmed += 1
     return report
 
 
 def revoke_failure_message(error: NsmlError) -> str:
-    message = member_messages.REVOKE_MESSAGES.get(error.failure, member_messages.REVOKE_FALLBACK_MESSAGE)
-    return str(message) % {"reason": error.reply.detail}
-
-
-def mark_revoked(
-    key: RegisteredKey, *, actor: User | None, origin: Origin, reason: str, note: str, reply: Reply | None
-) -> None:
-    with transaction.atomic():
-        key.status = RegisteredKey.Status.REVOKED
-        key.revoked_at = timezone.now()
-        key.revoked_note = note
-        key.save(update_fields=["status", "revoked_at", "revoked_note"])
-        record_event(
-            action=AuditEvent.Action.REVOKE,
-            outcome=AuditEvent.Outcome.SUCCESS,
-            actor=actor,
-            actor_username="" if actor is not None else origin.user_agent,
-            subject=key.owner,
-            origin=origin,
-            registered_key=key,
-            title=key.title,
-            fingerprint=key.fingerprint_sha256,
-            reason=reason,
-            detail=note,
-            **(upstream_fields(reply) if reply is not None else {}),
-        )
-        transaction.on_commit(lambda: notify_key_revoked(key, actor=actor, origin=origin))
-
-
-def _confirm_absent(client: NsmlClient, key: RegisteredKey, error: NsmlError) -> Reply | None:
-    """A 404 on delete may mean "no such key" or "wrong URL"; only a successful list proves the former."""
-    if error.failure is not Failure.NOT_FOUND:
-        return None
-    try:
-        upstream, reply = client.list_keys()
-    except NsmlError:
-        return None
-    if any(item.title == key.title and item.name == key.nsml_name for item in upstream):
-        return None
-    return error.reply
+    return str(member_messages.REVOKE_MESSAGES.get(error.failure, member_messages.REVOKE_FALLBACK_MESSAGE))

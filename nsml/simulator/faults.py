@@ -28,6 +28,20 @@ GATEWAY_ERRORS = {
 }
 FAULT_BODIES = ("gateway", "gateway-numeric", "text-plain", "html", "garbage", "empty")
 RETRY_AFTER_STATUSES = (429, 503)
+# What `fault_rate` draws from, one kind per hit request. "before": the change is not made; "after": NSML
+# made the change, then the answer was lost, late or replaced by something in between.
+RANDOM_FAULTS = (
+    "error",  # before: a gateway error (429, 500, 502, 503 or 504) in NSML's JSON
+    "html-error",  # before: a 502 HTML page from a proxy
+    "drop-before",  # before: the connection closes without an answer
+    "drop-after",  # after: the change is made, then the connection closes without an answer
+    "late",  # after: the change is made, the answer comes `late_seconds` later (past the client's timeout)
+    "html-200",  # after: the change is made, and something in between answers 200 with an HTML page
+    "bad-retry-after",  # before: a 503 with a Retry-After that is not a valid date or number
+)
+RANDOM_ERROR_STATUSES = (429, 500, 502, 503, 504)
+# Retry-After values no client can parse: an impossible date, and digits that are not ASCII.
+BAD_RETRY_AFTERS = ("Mon, 32 Jan 2026 00:00:00 GMT", "\u00b2\u00b3")
 
 
 @dataclass
@@ -47,7 +61,10 @@ class Faults:
     retry_after: int | None = None  # Retry-After seconds on 429 and 503
     drop: bool = False  # close the connection without answering
     slow_commit: float = 0.0  # on create: store the key, then wait this long before the 201
-    seed: int | None = None  # for fail_rate
+    seed: int | None = None  # for fail_rate and fault_rate
+    fault_rate: float = 0.0  # share of requests hit by one fault drawn from `fault_kinds`
+    fault_kinds: tuple[str, ...] = RANDOM_FAULTS
+    late_seconds: float = 12.0  # how late a "late" answer comes
 
     def __post_init__(self) -> None:
         self.fail_methods = frozenset(method.upper() for method in self.fail_methods)
@@ -68,8 +85,14 @@ class Faults:
             raise ValueError("fail_rate is a probability between 0 and 1")
         if self.fail_count is not None and self.fail_count < 0:
             raise ValueError("fail_count cannot be negative")
-        if self.latency < 0 or self.slow_commit < 0:
-            raise ValueError("latency and slow_commit cannot be negative")
+        if self.latency < 0 or self.slow_commit < 0 or self.late_seconds < 0:
+            raise ValueError("latency, slow_commit and late_seconds cannot be negative")
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise ValueError("fault_rate is a probability between 0 and 1")
+        self.fault_kinds = tuple(self.fault_kinds)
+        unknown = [kind for kind in self.fault_kinds if kind not in RANDOM_FAULTS]
+        if unknown or not self.fault_kinds:
+            raise ValueError(f"fault kinds are among {', '.join(RANDOM_FAULTS)}")
 
     def describe(self) -> str:
         """One line for an operator: which faults are on."""
@@ -91,6 +114,8 @@ class Faults:
             parts.append(hit)
         if self.slow_commit:
             parts.append(f"slow commit {self.slow_commit:g}s")
+        if self.fault_rate:
+            parts.append(f"random faults at rate {self.fault_rate:g} ({', '.join(self.fault_kinds)})")
         if parts and self.seed is not None:
             parts.append(f"seed {self.seed}")
         return ", ".join(parts) or "none"
@@ -124,10 +149,31 @@ def fault_response(faults: Faults) -> SimulatedResponse:
     if faults.fail_body == "garbage":
         return SimulatedResponse(status, b"\x89\x00\xffnot json {{", JSON_TYPE, headers)
     if faults.fail_body == "html":
-        phrase = f"{status} {HTTPStatus(status).phrase}"
-        page = f"<html><head><title>{phrase}</title></head><body><h1>{phrase}</h1></body></html>"
-        return SimulatedResponse(status, page.encode(), "text/html;charset=UTF-8", headers)
+        page = html_page(status)
+        page.headers.update(headers)
+        return page
     error_code = int(code) if faults.fail_body == "gateway-numeric" else code
     body = error_body(error_code, GATEWAY_ERRORS[status, code], "simulated fault")
     content_type = "text/plain;charset=UTF-8" if faults.fail_body == "text-plain" else JSON_TYPE
     return SimulatedResponse(status, body, content_type, headers)
+
+
+def random_fault_response(kind: str, rng) -> SimulatedResponse:
+    """The answer of a "before" kind of random fault (the change is not made)."""
+    if kind == "error":
+        status = rng.choice(RANDOM_ERROR_STATUSES)
+        code = next(code for (each, code) in GATEWAY_ERRORS if each == status)
+        return gateway_error(status, code, "simulated random fault")
+    if kind == "html-error":
+        return html_page(502)
+    if kind == "bad-retry-after":
+        response = gateway_error(503, "500", "simulated random fault")
+        response.headers["Retry-After"] = rng.choice(BAD_RETRY_AFTERS)
+        return response
+    raise ValueError(f"{kind} is not answered before the change")
+
+
+def html_page(status: int) -> SimulatedResponse:
+    phrase = f"{status} {HTTPStatus(status).phrase}"
+    page = f"<html><head><title>{phrase}</title></head><body><h1>{phrase}</h1></body></html>"
+    return SimulatedResponse(status, page.encode(), "text/html;charset=UTF-8")

@@ -18,7 +18,14 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from nsml.simulator.faults import Faults, SimulatedResponse, fault_response, gateway_error
+from nsml.simulator.faults import (
+    Faults,
+    SimulatedResponse,
+    fault_response,
+    gateway_error,
+    html_page,
+    random_fault_response,
+)
 from nsml.simulator.service import BASE_PATH, SimulatedNsml
 
 MAX_BODY_BYTES = 64 * 1024
@@ -132,6 +139,18 @@ class NsmlSimulator:
                 self._failures_left -= 1
             return faults, True
 
+    def _draw_random_fault(self) -> str | None:
+        """With `fault_rate`, the kind of random fault that hits this request, or None."""
+        with self._lock:
+            faults = self._faults
+            if not faults.fault_rate or self._rng.random() >= faults.fault_rate:
+                return None
+            return self._rng.choice(faults.fault_kinds)
+
+    def _random_fault_response(self, kind: str) -> SimulatedResponse:
+        with self._lock:
+            return random_fault_response(kind, self._rng)
+
     def _record(self, method: str, target: str) -> None:
         with self._lock:
             self._requests_seen.append((method, target))
@@ -210,10 +229,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             simulator._log(f"{self.command} {self.path} dropped trace={self.trace_id}")
             return
+        random_fault = simulator._draw_random_fault() if not hit else None
+        if random_fault == "drop-before":
+            self.close_connection = True
+            simulator._log(f"{self.command} {self.path} dropped (random fault) trace={self.trace_id}")
+            return
         time.sleep(faults.latency)
         body, problem = self._read_body()
         if hit:
             reply = fault_response(faults)
+        elif random_fault in ("error", "html-error", "bad-retry-after"):
+            reply = simulator._random_fault_response(random_fault)
         elif problem:
             reply = problem
         else:
@@ -224,6 +250,14 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = gateway_error(500, "900", "the simulator failed; see its log")
             if reply.status == HTTPStatus.CREATED:
                 time.sleep(faults.slow_commit)  # the key is stored; only the answer is late
+            if random_fault == "drop-after":
+                self.close_connection = True
+                simulator._log(f"{self.command} {self.path} done, then dropped (random fault) trace={self.trace_id}")
+                return
+            if random_fault == "late":
+                time.sleep(faults.late_seconds)
+            elif random_fault == "html-200":
+                reply = html_page(200)
         self._write(reply)
         simulator._log(f"{self.command} {self.path} {reply.status} trace={self.trace_id}")
 

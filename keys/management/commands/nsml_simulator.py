@@ -83,7 +83,23 @@ class Command(BaseCommand):
             default=0.0,
             help="On POST /auth-keys, store the key, then wait this many seconds before answering 201.",
         )
-        parser.add_argument("--seed", type=int, help="Seed for --fail-rate, so a run can be repeated.")
+        parser.add_argument(
+            "--fault-rate",
+            type=float,
+            default=0.0,
+            help="Share of requests (0 to 1) hit by one fault drawn at random: a gateway error, a 502 HTML page, "
+            "a dropped connection before or after the change is made, an answer later than the portal's "
+            "timeout, a 200 with an HTML page, or a 503 with a Retry-After nobody can parse.",
+        )
+        parser.add_argument(
+            "--late-seconds",
+            type=float,
+            default=12.0,
+            help="How late a random 'late' answer comes (default %(default)s, past the portal's 10 s timeout).",
+        )
+        parser.add_argument(
+            "--fault-seed", "--seed", dest="seed", type=int, help="Seed for --fail-rate and --fault-rate."
+        )
 
     def handle(self, *args, **options) -> None:
         try:
@@ -99,6 +115,8 @@ class Command(BaseCommand):
                 drop=options["drop"],
                 slow_commit=options["slow_commit"],
                 seed=options["seed"],
+                fault_rate=options["fault_rate"],
+                late_seconds=options["late_seconds"],
             )
         except ValueError as error:
             raise CommandError(str(error)) from error

@@ -1,45 +1,116 @@
-"""Compare NSML's key list with the portal's; with --apply, repair what can be repaired.
+"""The reconciler. Without --apply: report how NSML and the portal differ. With --apply: one pass that
+settles every unknown outcome and repairs drift; with --every N, a pass every N seconds until SIGTERM.
 
-Safe from cron: it is idempotent, and its exit status is 1 when drift was found (2 when NSML
-could not be asked), 0 when NSML and the portal agree.
+Exit status (one pass): 0 when NSML and the portal agree, 1 when drift was found (and, with --apply,
+repaired as far as a pass can), 2 when NSML could not be listed (nothing changed). A pass that finds
+another one running says so and exits 0.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
+
 from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
 
 from keys import services
 from keys.audit import Origin
 from nsml.client import NsmlError
 
+MIN_INTERVAL_SECONDS = 5
+
 
 class Command(BaseCommand):
     help = (
-        "Compare NSML's keys with the portal's: 'unmanaged' keys NSML holds that the portal did not "
-        "register, and 'missing' keys the portal shows active that NSML lacks."
+        "Reconcile the portal with NSML. Without --apply, report 'unmanaged' keys NSML holds that the portal "
+        "did not register and 'missing' keys the portal shows active that NSML lacks. With --apply, settle "
+        "pending and revoking keys and repair drift (audited); --every N repeats the pass until SIGTERM."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--apply",
             action="store_true",
-            help="Mark missing keys revoked and record unmanaged keys for an admin to assign or revoke (audited).",
+            help="Settle pending and revoking keys, mark missing keys revoked, attach or record unmanaged keys.",
+        )
+        parser.add_argument(
+            "--every",
+            type=int,
+            metavar="SECONDS",
+            help=f"With --apply: run a pass every SECONDS (at least {MIN_INTERVAL_SECONDS}) until SIGTERM or "
+            "Ctrl-C; a pass under way finishes first.",
         )
 
-    def handle(self, *args, apply: bool, **options) -> None:
+    def handle(self, *args, apply: bool, every: int | None, **options) -> None:
+        if every is not None:
+            if not apply:
+                raise CommandError("--every repeats the reconciler, so it needs --apply.")
+            if every < MIN_INTERVAL_SECONDS:
+                raise CommandError(f"--every must be at least {MIN_INTERVAL_SECONDS} seconds.")
+            self._loop(every)
+            return
+        if not apply:
+            self._report()
+            return
+        report = self._pass()
+        if report is not None and report.drift:
+            raise CommandError(
+                f"Drift found: {report.changes} change(s) made, {report.open_unmanaged} unmanaged key(s) open.",
+                returncode=1,
+            )
+
+    def _pass(self) -> services.PassReport | None:
+        try:
+            report = services.reconcile(origin=Origin.command("nsml_sync"))
+        except services.ReconcileBusy:
+            self.stdout.write("Another reconcile pass is running; skipped this one.")
+            return None
+        except NsmlError as error:
+            raise CommandError(
+                f"Could not list NSML's keys: {error.failure} ({error.reply.detail}). Nothing was changed.",
+                returncode=2,
+            ) from None
+        for line in report.lines():
+            self.stdout.write(line)
+        if report.open_unmanaged:
+            self.stdout.write(f"{report.open_unmanaged} unmanaged key(s) await an admin under Admin > Unmanaged keys.")
+        if not report.drift:
+            self.stdout.write(self.style.SUCCESS("In sync: NSML and the portal hold the same keys."))
+        return report
+
+    def _loop(self, every: int) -> None:
+        stop = threading.Event()
+
+        def request_stop(signum, frame) -> None:
+            stop.set()  # the pass under way finishes; the loop ends before the next one
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        self.stdout.write(f"Reconciler: a pass every {every} s; SIGTERM or Ctrl-C stops it after the current pass.")
+        self.stdout.flush()
+        while not stop.is_set():
+            close_old_connections()
+            try:
+                self._pass()
+            except CommandError as error:
+                self.stderr.write(str(error))
+            except Exception as error:  # a broken pass must not end the loop; the next one tries again
+                self.stderr.write(f"Reconcile pass failed: {error!r}")
+            self.stdout.flush()
+            stop.wait(every)
+        self.stdout.write("Reconciler stopped.")
+
+    def _report(self) -> None:
         try:
             drift = services.find_drift()
         except NsmlError as error:
             raise CommandError(
                 f"Could not list NSML's keys: {error.failure} ({error.reply.detail})", returncode=2
             ) from None
-
         if not drift:
-            if apply:
-                services.repair_drift(drift, origin=Origin.command("nsml_sync"))  # records keys gone from NSML
             self.stdout.write(self.style.SUCCESS("In sync: NSML and the portal hold the same keys."))
             return
-
         rows = [("unmanaged", item.title, item.name, item.create_time, "-") for item in drift.unmanaged]
         rows += [
             (
@@ -52,13 +123,6 @@ class Command(BaseCommand):
             for key in drift.missing
         ]
         self._table(("drift", "title", "nsml name", "created", "owner"), rows)
-
-        if apply:
-            services.repair_drift(drift, origin=Origin.command("nsml_sync"))
-            self.stdout.write(
-                f"Applied: {len(drift.missing)} missing key(s) marked revoked; {len(drift.unmanaged)} unmanaged "
-                "key(s) recorded under Admin > Unmanaged keys."
-            )
         raise CommandError(
             f"Drift found: {len(drift.unmanaged)} unmanaged, {len(drift.missing)} missing.", returncode=1
         )

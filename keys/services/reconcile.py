@@ -1,0 +1,239 @@
+"""The reconciler: one pass that makes the portal's keys the truth about NSML.
+
+It lists NSML once, then settles `pending` keys (found: active; not found past the grace period:
+failed, and the member is told), finishes `revoking` keys (gone: revoked; still held: DELETE again,
+with backoff), marks active keys NSML lost, attaches keys NSML holds to the member whose failed
+submission they match, and records the rest as unmanaged. Every change is audited with its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from keys.audit import Origin, record_event
+from keys.locks import reconcile_lock
+from keys.models import AuditEvent, ReconcilePass, RegisteredKey, UnmanagedKey
+from keys.services import states
+from keys.upstream import nsml_client
+from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
+
+Status = RegisteredKey.Status
+BACKOFF_SECONDS = 30
+MAX_BACKOFF_SECONDS = 3600
+
+
+class ReconcileBusy(Exception):
+    """Another process is running a pass right now."""
+
+
+@dataclass
+class PassReport:
+    """What one pass changed, by kind: each entry is "title (owner)"."""
+
+    activated: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    attached: list[str] = field(default_factory=list)
+    unmanaged: list[str] = field(default_factory=list)
+    retrying: list[str] = field(default_factory=list)
+    open_unmanaged: int = 0
+
+    @property
+    def changes(self) -> int:
+        return sum(
+            len(items)
+            for items in (self.activated, self.failed, self.revoked, self.missing, self.attached, self.unmanaged)
+        )
+
+    @property
+    def drift(self) -> bool:
+        """NSML and the portal disagreed: something was repaired, or an unmanaged key awaits an admin."""
+        return bool(self.changes or self.open_unmanaged)
+
+    def lines(self) -> list[str]:
+        labels = (
+            ("activated", "pending keys found in NSML, now active"),
+            ("failed", "pending keys not in NSML after the grace period, now failed"),
+            ("revoked", "revocations confirmed"),
+            ("missing", "active keys NSML no longer holds, now revoked"),
+            ("attached", "keys NSML holds, attached to the member who submitted them"),
+            ("unmanaged", "new unmanaged keys"),
+            ("retrying", "revocations NSML has not confirmed yet (tried again)"),
+        )
+        return [f"{label}: {', '.join(getattr(self, name))}" for name, label in labels if getattr(self, name)]
+
+    def summary(self) -> str:
+        return "; ".join(self.lines()) or "in sync"
+
+
+def reconcile(*, origin: Origin, client: NsmlClient | None = None) -> PassReport:
+    """Run one pass. Raises NsmlError when NSML cannot be listed (nothing changes), ReconcileBusy when
+    another process holds the pass."""
+    with reconcile_lock() as acquired:
+        if not acquired:
+            raise ReconcileBusy
+        record = ReconcilePass.objects.create()
+        try:
+            report = _run_pass(client or nsml_client(background=True), origin)
+        except NsmlError as error:
+            _finish(
+                record, succeeded=False, summary=f"NSML could not be listed: {error.failure} ({error.reply.detail})"
+            )
+            raise
+        _finish(record, succeeded=True, summary=report.summary(), changes=report.changes)
+        return report
+
+
+def _finish(record: ReconcilePass, *, succeeded: bool, summary: str, changes: int = 0) -> None:
+    ReconcilePass.objects.filter(pk=record.pk).update(
+        finished_at=timezone.now(), succeeded=succeeded, summary=summary[:2000], changes=changes
+    )
+
+
+def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
+    listed_at = timezone.now()
+    held, _reply = client.list_keys()
+    held_pairs = {(item.title, item.name) for item in held}
+    report = PassReport()
+    # Only keys that were in their state before the list was taken: a newer one may not be listed yet.
+    settled_before = RegisteredKey.objects.filter(status_changed_at__lt=listed_at).select_related("owner")
+
+    grace_ends = listed_at - timedelta(seconds=settings.NSML_PENDING_GRACE_SECONDS)
+    for key in settled_before.filter(status=Status.PENDING):
+        if (key.title, key.nsml_name) in held_pairs:
+            if states.activate(key, actor=None, origin=origin, reply=None, reason="found_upstream"):
+                report.activated.append(_label(key))
+        elif key.status_changed_at < grace_ends:
+            detail = f"NSML did not hold the key {settings.NSML_PENDING_GRACE_SECONDS} s after it was submitted"
+            failed = states.fail(
+                key,
+                actor=None,
+                origin=origin,
+                outcome=AuditEvent.Outcome.FAILED,
+                reason="not_found_after_grace",
+                detail=detail,
+                notify=True,
+            )
+            if failed is not None:
+                report.failed.append(_label(key))
+
+    deleted = []
+    for key in settled_before.filter(status=Status.REVOKING):
+        if (key.title, key.nsml_name) not in held_pairs:
+            if states.mark_revoked(key, actor=None, origin=origin, reason="confirmed_absent", note="", reply=None):
+                report.revoked.append(_label(key))
+        elif key.next_attempt_at is None or key.next_attempt_at <= listed_at:
+            try:
+                client.delete_key(key.title, key.nsml_name)
+            except NsmlError as error:
+                if not (error.failure is Failure.NOT_FOUND or error.failure.outcome_unknown):
+                    _back_off(key)
+                    report.retrying.append(_label(key))
+                    continue
+            deleted.append(key)
+
+    for key in settled_before.filter(status=Status.ACTIVE):
+        if (key.title, key.nsml_name) not in held_pairs:
+            if states.mark_revoked(
+                key,
+                actor=None,
+                origin=origin,
+                reason="missing_upstream",
+                note="NSML no longer had this key",
+                reply=None,
+                expected=(Status.ACTIVE,),
+            ):
+                report.missing.append(_label(key))
+
+    _settle_unknown_keys(held, origin, report)
+
+    if deleted:
+        _confirm_deletions(client, deleted, origin, report)
+    report.open_unmanaged = UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).count()
+    return report
+
+
+def _settle_unknown_keys(held: list[UpstreamKey], origin: Origin, report: PassReport) -> None:
+    """Keys NSML holds that no live portal key matches: a member's failed submission, or unmanaged."""
+    live = set(RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES).values_list("title", "nsml_name"))
+    now = timezone.now()
+    seen = set()
+    for item in held:
+        if (item.title, item.name) in live:
+            continue
+        submission = (
+            RegisteredKey.objects.filter(status=Status.FAILED, title=item.title, nsml_name=item.name)
+            .select_related("owner")
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if submission is not None and _attach(submission, origin):
+            report.attached.append(_label(submission))
+            continue
+        record, created = UnmanagedKey.objects.get_or_create(
+            title=item.title,
+            nsml_name=item.name,
+            defaults={"fingerprint_md5": item.fingerprint, "nsml_create_time": item.create_time},
+        )
+        seen.add(record.pk)
+        if created:
+            report.unmanaged.append(item.title)
+            record_event(
+                action=AuditEvent.Action.DRIFT,
+                outcome=AuditEvent.Outcome.SUCCESS,
+                actor_username=origin.user_agent,
+                origin=origin,
+                title=item.title[:64],
+                fingerprint=item.fingerprint,
+                reason="unmanaged",
+                detail=f"NSML holds key {item.name}, which the portal did not register",
+            )
+        else:
+            UnmanagedKey.objects.filter(pk=record.pk).update(last_seen=now)
+    UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).exclude(pk__in=seen).update(
+        status=UnmanagedKey.Status.GONE
+    )
+
+
+def _attach(submission: RegisteredKey, origin: Origin) -> bool:
+    """A submission the portal called failed that NSML holds after all becomes the member's active key."""
+    detail = "NSML holds the key this submission sent, although the portal had recorded it as not registered"
+    try:
+        with transaction.atomic():
+            return states.activate(submission, actor=None, origin=origin, reply=None, reason="attached", detail=detail)
+    except IntegrityError:
+        return False  # another live key has its title or key: an admin decides (it stays unmanaged)
+
+
+def _confirm_deletions(client: NsmlClient, deleted: list[RegisteredKey], origin: Origin, report: PassReport) -> None:
+    """One list after this pass's DELETEs: a key is revoked only once NSML no longer lists it."""
+    try:
+        held, _reply = client.list_keys()
+    except NsmlError:
+        report.retrying.extend(_label(key) for key in deleted)
+        return
+    held_pairs = {(item.title, item.name) for item in held}
+    for key in deleted:
+        if (key.title, key.nsml_name) in held_pairs:
+            _back_off(key)
+            report.retrying.append(_label(key))
+        elif states.mark_revoked(key, actor=None, origin=origin, reason="confirmed_absent", note="", reply=None):
+            report.revoked.append(_label(key))
+
+
+def _back_off(key: RegisteredKey) -> None:
+    attempts = key.revoke_attempts + 1
+    delay = min(BACKOFF_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
+    RegisteredKey.objects.filter(pk=key.pk, status=Status.REVOKING).update(
+        revoke_attempts=attempts, next_attempt_at=timezone.now() + timedelta(seconds=delay)
+    )
+
+
+def _label(key: RegisteredKey) -> str:
+    return f"{key.title} ({key.owner.get_username()})"

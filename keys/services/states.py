@@ -1,0 +1,134 @@
+"""Moving a key from one state to the next, once: every transition is a conditional UPDATE.
+
+A request and the reconciler may both try to settle the same key; whichever moves it first wins,
+and only that one audits and notifies.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from keys.audit import Origin, record_event
+from keys.models import AuditEvent, RegisteredKey
+from keys.notifications import notify_key_added, notify_key_failed, notify_key_revoked
+from keys.services.failures import upstream_fields
+from nsml.client import Reply
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+Status = RegisteredKey.Status
+
+
+def move(key: RegisteredKey, *, to: str, expected: tuple[str, ...], **fields) -> bool:
+    """Move `key` to `to` if it is still in one of `expected`; True when this call moved it."""
+    now = timezone.now()
+    values = {"status": to, "status_changed_at": now, **fields}
+    moved = RegisteredKey.objects.filter(pk=key.pk, status__in=expected).update(**values)
+    if moved:
+        for name, value in values.items():
+            setattr(key, name, value)
+    return bool(moved)
+
+
+def activate(
+    key: RegisteredKey,
+    *,
+    actor: User | None,
+    origin: Origin,
+    reply: Reply | None,
+    reason: str = "",
+    detail: str = "",
+    action: str = AuditEvent.Action.REGISTER,
+) -> bool:
+    """pending (or failed, when NSML turns out to hold it after all) -> active, audited and notified."""
+    with transaction.atomic():
+        if not move(key, to=Status.ACTIVE, expected=(Status.PENDING, Status.FAILED)):
+            return False
+        record_event(
+            action=action,
+            outcome=AuditEvent.Outcome.SUCCESS,
+            actor=actor,
+            actor_username="" if actor is not None else origin.user_agent,
+            subject=key.owner,
+            origin=origin,
+            registered_key=key,
+            title=key.title,
+            fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
+            reason=reason,
+            detail=detail,
+            **(upstream_fields(reply) if reply is not None else {}),
+        )
+        transaction.on_commit(lambda: notify_key_added(key, actor=actor, origin=origin))
+    return True
+
+
+def fail(
+    key: RegisteredKey,
+    *,
+    actor: User | None,
+    origin: Origin,
+    outcome: str,
+    reason: str,
+    detail: str = "",
+    reply: Reply | None = None,
+    notify: bool = False,
+    action: str = AuditEvent.Action.REGISTER,
+) -> AuditEvent | None:
+    """pending -> failed (NSML refused it or certainly never got it), audited; None if already settled."""
+    with transaction.atomic():
+        if not move(key, to=Status.FAILED, expected=(Status.PENDING,)):
+            return None
+        event = record_event(
+            action=action,
+            outcome=outcome,
+            actor=actor,
+            actor_username="" if actor is not None else origin.user_agent,
+            subject=key.owner,
+            origin=origin,
+            registered_key=key,
+            title=key.title,
+            fingerprint=key.fingerprint_sha256,
+            reason=reason,
+            detail=detail,
+            **(upstream_fields(reply) if reply is not None else {}),
+        )
+        if notify:
+            transaction.on_commit(lambda: notify_key_failed(key))
+    return event
+
+
+def mark_revoked(
+    key: RegisteredKey,
+    *,
+    actor: User | None,
+    origin: Origin,
+    reason: str,
+    note: str,
+    reply: Reply | None,
+    expected: tuple[str, ...] = (Status.REVOKING,),
+    action: str = AuditEvent.Action.REVOKE,
+) -> bool:
+    """revoking (or active, when NSML lost it) -> revoked, kept for history, audited and notified."""
+    with transaction.atomic():
+        if not move(key, to=Status.REVOKED, expected=expected, revoked_at=timezone.now(), revoked_note=note):
+            return False
+        record_event(
+            action=action,
+            outcome=AuditEvent.Outcome.SUCCESS,
+            actor=actor,
+            actor_username="" if actor is not None else origin.user_agent,
+            subject=key.owner,
+            origin=origin,
+            registered_key=key,
+            title=key.title,
+            fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
+            reason=reason,
+            detail=note,
+            **(upstream_fields(reply) if reply is not None else {}),
+        )
+        transaction.on_commit(lambda: notify_key_revoked(key, actor=actor, origin=origin))
+    return True
