@@ -1,0 +1,530 @@
+"""The reconciler (`nsml_sync --apply`, the admin's *Check NSML now*): every key whose outcome NSML left
+unknown is settled by looking at NSML's list, against the real simulator over HTTP and the real database."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings as django_settings
+from django.core import mail
+from django.db import connection
+from django.urls import reverse
+from django.utils import dateformat, timezone
+
+from keys import locks
+from keys.audit import Origin
+from keys.models import ReconcileLock, ReconcilePass, RegisteredKey, UnmanagedKey
+from keys.services import RegistrationFailed, register_key, revoke_key
+from nsml.simulator import Faults
+from tests.helpers import nsml_sync
+
+pytestmark = pytest.mark.django_db
+
+Status = RegisteredKey.Status
+ORIGIN = Origin(ip="10.0.0.7")
+
+
+def deletes_seen(nsml) -> int:
+    return sum(1 for method, _ in nsml.requests_seen if method == "DELETE")
+
+
+@pytest.fixture
+def submit_unanswered(nsml, new_public_key):
+    """A submission whose answer NSML lost: the key stays pending. `reached=True`: NSML made the change."""
+
+    def submit(owner, title: str = "laptop", *, reached: bool) -> RegisteredKey:
+        # drop-after: NSML stores the key, then the connection closes (the settling lookup is lost too).
+        faults = Faults(fault_rate=1.0, fault_kinds=("drop-after",), seed=1) if reached else Faults(drop=True)
+        nsml.set_faults(faults)
+        key = register_key(owner=owner, title=title, key_text=new_public_key(), origin=ORIGIN)
+        nsml.set_faults(Faults())
+        assert key.status == Status.PENDING
+        assert any(held["title"] == title for held in nsml.held_keys()) is reached
+        return key
+
+    return submit
+
+
+@pytest.fixture
+def left_revoking(nsml, register):
+    """An active key whose DELETE NSML never answered: the key stays revoking, NSML still holds it."""
+
+    def make(owner, title: str = "laptop") -> RegisteredKey:
+        key = register(owner, title)
+        nsml.set_faults(Faults(drop=True, fail_methods=frozenset({"DELETE"})))
+        revoke_key(key=key, actor=owner, origin=ORIGIN)
+        nsml.set_faults(Faults())
+        assert key.status == Status.REVOKING
+        assert [held["title"] for held in nsml.held_keys()] == [title]
+        return key
+
+    return make
+
+
+def age(key: RegisteredKey, seconds: int) -> None:
+    RegisteredKey.objects.filter(pk=key.pk).update(status_changed_at=timezone.now() - timedelta(seconds=seconds))
+
+
+# Pending keys.
+
+
+def test_it_activates_a_pending_key_nsml_holds(member, nsml, submit_unanswered, event):
+    key = submit_unanswered(member, reached=True)
+
+    status, out = nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.ACTIVE
+    assert status == 1
+    assert "pending keys found in NSML, now active: laptop (alice)" in out
+    row = event(action="register", registered_key=key, outcome="success")
+    assert (row.reason, row.actor_username) == ("found_upstream", "manage.py nsml_sync")
+
+
+def test_it_leaves_a_pending_key_nsml_lacks_pending_within_the_grace_period(member, nsml, submit_unanswered):
+    key = submit_unanswered(member, reached=False)
+
+    status, out = nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.PENDING
+    assert status == 0
+    assert "In sync" in out
+
+
+def test_it_fails_a_pending_key_nsml_lacks_after_the_grace_period_and_emails_the_member(
+    member, nsml, submit_unanswered, settings, event, django_capture_on_commit_callbacks
+):
+    member.email = "alice@example.com"
+    member.save()
+    settings.NSML_PENDING_GRACE_SECONDS = 0
+    key = submit_unanswered(member, reached=False)
+    age(key, 60)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        status, out = nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.FAILED
+    assert status == 1
+    assert "now failed: laptop (alice)" in out
+    row = event(action="register", registered_key=key, outcome="failed")
+    assert row.reason == "not_found_after_grace"
+    [notice] = mail.outbox
+    assert notice.to == ["alice@example.com"]
+    assert notice.subject == "Your SSH key was not registered with NSML"
+    assert "laptop" in notice.body and "add it again" in notice.body
+    # Settled once: a second pass neither audits nor emails again.
+    with django_capture_on_commit_callbacks(execute=True):
+        nsml_sync("--apply")
+    assert len(mail.outbox) == 1
+
+
+# Revoking keys.
+
+
+def test_it_revokes_a_revoking_key_nsml_no_longer_holds(member, nsml, left_revoking, event):
+    key = left_revoking(member)
+    nsml.remove_key("laptop", key.nsml_name)
+    deletes_before = deletes_seen(nsml)
+
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.REVOKED
+    assert key.revoked_at is not None
+    assert event(action="revoke", registered_key=key, outcome="success").reason == "confirmed_absent"
+    assert deletes_seen(nsml) == deletes_before  # nothing left to delete
+
+
+def test_it_deletes_a_revoking_key_nsml_still_holds_and_revokes_it_after_the_confirming_list(
+    member, nsml, left_revoking, event
+):
+    key = left_revoking(member)
+    seen_before = len(nsml.requests_seen)
+
+    status, out = nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.REVOKED
+    assert nsml.held_keys() == []
+    methods = [method for method, _ in nsml.requests_seen[seen_before:]]
+    assert methods == ["GET", "DELETE", "GET"]  # list, delete again, the list that confirms
+    assert event(action="revoke", registered_key=key, outcome="success").reason == "confirmed_absent"
+    assert "revocations confirmed: laptop (alice)" in out
+
+
+def test_it_backs_off_when_nsml_refuses_the_delete(member, nsml, left_revoking):
+    key = left_revoking(member)
+    nsml.set_faults(Faults(fail_status=401, fail_methods=frozenset({"DELETE"})))
+    deletes_before = deletes_seen(nsml)
+
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.REVOKING
+    assert key.revoke_attempts == 1
+    assert key.next_attempt_at is not None and key.next_attempt_at > timezone.now()
+    assert deletes_seen(nsml) == deletes_before + 1
+
+    nsml_sync("--apply")  # before next_attempt_at: no DELETE
+
+    key.refresh_from_db()
+    assert deletes_seen(nsml) == deletes_before + 1
+    assert (key.status, key.revoke_attempts) == (Status.REVOKING, 1)
+    assert [held["title"] for held in nsml.held_keys()] == ["laptop"]
+
+
+# Drift.
+
+
+def test_it_revokes_an_active_key_nsml_lost(member, nsml, register, event):
+    key = register(member)
+    nsml.remove_key("laptop", key.nsml_name)
+
+    status, out = nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.REVOKED
+    assert key.revoked_note == "NSML no longer had this key"
+    assert event(action="revoke", registered_key=key).reason == "missing_upstream"
+    assert "active keys NSML no longer holds, now revoked: laptop (alice)" in out
+
+
+def test_it_attaches_a_key_nsml_holds_to_the_member_whose_submission_failed(member, nsml, new_public_key, event):
+    line = new_public_key()
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"POST"})))
+    with pytest.raises(RegistrationFailed):
+        register_key(owner=member, title="laptop", key_text=line, origin=ORIGIN)
+    nsml.set_faults(Faults())
+    key = RegisteredKey.objects.get()
+    assert key.status == Status.FAILED
+    nsml.add_key("laptop", line)  # NSML got it after all (e.g. a retry somewhere in between)
+
+    status, out = nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.ACTIVE
+    assert key.owner == member
+    assert not UnmanagedKey.objects.exists()
+    assert event(action="register", registered_key=key, outcome="success").reason == "attached"
+    assert "attached to the member who submitted them: laptop (alice)" in out
+
+
+def test_it_records_a_key_nobody_submitted_as_unmanaged(member, nsml, new_public_key, event):
+    held = nsml.add_key("console-key", new_public_key())
+
+    status, out = nsml_sync("--apply")
+
+    record = UnmanagedKey.objects.get()
+    assert (record.title, record.nsml_name, record.status) == ("console-key", held["name"], "open")
+    assert not RegisteredKey.objects.exists()
+    assert event(action="drift").reason == "unmanaged"
+    assert status == 1
+    assert "1 unmanaged key(s) await an admin" in out
+
+
+def test_it_changes_nothing_when_nsml_cannot_be_listed(
+    member, nsml, register, submit_unanswered, new_public_key, settings
+):
+    settings.NSML_PENDING_GRACE_SECONDS = 0
+    lost = register(member, "lost")
+    nsml.remove_key("lost", lost.nsml_name)
+    pending = submit_unanswered(member, "pending", reached=False)
+    age(pending, 60)
+    nsml.add_key("console-key", new_public_key())
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"GET"})))
+
+    status, out = nsml_sync("--apply")
+
+    assert status == 2
+    assert "Nothing was changed" in out
+    lost.refresh_from_db()
+    pending.refresh_from_db()
+    assert (lost.status, pending.status) == (Status.ACTIVE, Status.PENDING)
+    assert not UnmanagedKey.objects.exists()
+    record = ReconcilePass.objects.get()
+    assert record.succeeded is False
+    assert record.finished_at is not None
+    assert "NSML could not be listed" in record.summary
+
+
+# One pass at a time.
+
+
+def test_it_skips_a_pass_while_another_process_holds_the_lock(member, nsml, register):
+    lost = register(member)
+    nsml.remove_key("laptop", lost.nsml_name)
+
+    with held_by_another_process():
+        status, out = nsml_sync("--apply")
+
+    assert status == 0
+    assert "Another reconcile pass is running; skipped this one." in out
+    lost.refresh_from_db()
+    assert lost.status == Status.ACTIVE
+    assert not ReconcilePass.objects.exists()
+    # Once the other process lets go, the next pass runs.
+    assert nsml_sync("--apply")[0] == 1
+    lost.refresh_from_db()
+    assert lost.status == Status.REVOKED
+
+
+class held_by_another_process:
+    """Hold the reconcile lock as another process would: PostgreSQL's advisory lock from a second
+    session, or on SQLite the lease row written with another holder."""
+
+    def __enter__(self):
+        if connection.vendor == "postgresql":
+            import psycopg
+
+            params = connection.get_connection_params()
+            params.pop("cursor_factory", None)
+            params.pop("context", None)
+            params.pop("prepare_threshold", None)
+            self.other = psycopg.connect(
+                **{k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")},
+                autocommit=True,
+            )
+            acquired = self.other.execute("SELECT pg_try_advisory_lock(%s)", [locks.ADVISORY_KEY]).fetchone()[0]
+            assert acquired
+        else:
+            self.other = None
+            ReconcileLock.objects.update_or_create(
+                name=locks.NAME,
+                defaults={"holder": "other-host:4242:abcdef12", "expires_at": timezone.now() + timedelta(minutes=5)},
+            )
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.other is not None:
+            self.other.close()  # the session ends, and its advisory lock with it
+        else:
+            ReconcileLock.objects.filter(name=locks.NAME).update(holder="", expires_at=None)
+
+
+def test_it_skips_a_pass_while_this_process_holds_the_lease(member, nsml, register):
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL's advisory lock is re-entrant within one session; see the test above")
+    lost = register(member)
+    nsml.remove_key("laptop", lost.nsml_name)
+
+    with locks.reconcile_lock() as acquired:
+        assert acquired
+        status, out = nsml_sync("--apply")
+
+    assert "Another reconcile pass is running" in out
+    lost.refresh_from_db()
+    assert lost.status == Status.ACTIVE
+
+
+def test_it_takes_over_a_lease_whose_holder_died(member, nsml, register):
+    if connection.vendor == "postgresql":
+        pytest.skip("a PostgreSQL advisory lock ends with its session; there is no lease to expire")
+    lost = register(member)
+    nsml.remove_key("laptop", lost.nsml_name)
+    ReconcileLock.objects.create(
+        name=locks.NAME, holder="dead-host:1:00000000", expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    status, out = nsml_sync("--apply")
+
+    assert "Another reconcile pass" not in out
+    lost.refresh_from_db()
+    assert lost.status == Status.REVOKED
+    assert ReconcileLock.objects.get(name=locks.NAME).holder == ""  # released after the pass
+
+
+# The loop.
+
+
+def _reader(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _wait_for(lines: queue.Queue, text: str, seen: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        seen.append(line)
+        if text in line:
+            return
+    raise AssertionError(f"{text!r} not printed in {timeout} s; got:\n{''.join(seen)}")
+
+
+def test_it_loops_until_sigterm_and_finishes_the_pass_under_way(nsml, new_public_key, tmp_path):
+    # The subprocess needs a database of its own: pytest's test database is not visible to it
+    # (in memory on SQLite, an uncommitted transaction on PostgreSQL).
+    database = tmp_path / "db.sqlite3"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "NSML_API_URL": nsml.base_url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    manage = [sys.executable, "manage.py"]
+    subprocess.run(
+        [*manage, "migrate", "--no-input"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    nsml.add_key("console-key", new_public_key())
+    nsml.set_faults(Faults(latency=1.5))  # the first pass is under way for a while
+
+    process = subprocess.Popen(
+        [*manage, "nsml_sync", "--apply", "--every", "5"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True).start()
+    seen: list[str] = []
+    try:
+        _wait_for(lines, "Reconciler: a pass every 5 s", seen, timeout=60)
+        deadline = time.monotonic() + 10
+        while not any(method == "GET" for method, _ in nsml.requests_seen):
+            assert time.monotonic() < deadline, "the first pass never asked NSML"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)  # while NSML is still answering the pass's list
+        status = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    while (line := lines.get(timeout=5)) is not None:
+        seen.append(line)
+
+    out = "".join(seen)
+    assert status == 0, out
+    assert "new unmanaged keys: console-key" in out  # the pass under way finished
+    assert out.rstrip().endswith("Reconciler stopped."), out
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT title, status FROM keys_unmanagedkey").fetchall() == [("console-key", "open")]
+        assert db.execute("SELECT count(*) FROM keys_reconcilepass WHERE succeeded").fetchone() == (1,)
+
+
+def test_it_refuses_an_interval_under_five_seconds(nsml):
+    status, out = nsml_sync("--apply", "--every", "2")
+
+    assert status == 1
+    assert "--every must be at least 5 seconds." in out
+    assert not ReconcilePass.objects.exists()
+
+
+def test_it_refuses_every_without_apply(nsml):
+    status, out = nsml_sync("--every", "5")
+
+    assert status == 1
+    assert "--every repeats the reconciler, so it needs --apply." in out
+    assert not ReconcilePass.objects.exists()
+
+
+# The admin.
+
+
+def test_check_nsml_now_settles_a_pending_key_and_says_what_changed(admin_client, member, nsml, submit_unanswered):
+    key = submit_unanswered(member, reached=True)
+
+    response = admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), follow=True)
+
+    key.refresh_from_db()
+    assert key.status == Status.ACTIVE
+    assert response.redirect_chain[-1][0] == reverse("admin:keys_registeredkey_changelist")
+    assert "Pending keys found in NSML, now active: laptop (alice)" in response.content.decode()
+    assert ReconcilePass.objects.get().succeeded
+
+
+def test_check_nsml_now_says_when_nothing_changed(admin_client, member, nsml, register):
+    register(member)
+
+    response = admin_client.post(reverse("admin:keys_unmanagedkey_check_nsml"), follow=True)
+
+    assert "Checked NSML: the portal and NSML agree." in response.content.decode()
+
+
+def test_check_nsml_now_does_nothing_on_get(admin_client, member, nsml, submit_unanswered):
+    key = submit_unanswered(member, reached=True)
+
+    response = admin_client.get(reverse("admin:keys_registeredkey_check_nsml"))
+
+    assert response.status_code == 405
+    key.refresh_from_db()
+    assert key.status == Status.PENDING
+    assert not ReconcilePass.objects.exists()
+
+
+def test_the_admin_index_shows_what_needs_attention(admin_client, member, nsml, new_public_key, submit_unanswered):
+    nsml.add_key("console-key", new_public_key())
+    nsml_sync("--apply")
+    stuck = submit_unanswered(member, "stuck", reached=False)
+    age(stuck, django_settings.NSML_PENDING_GRACE_SECONDS + 60)
+    submit_unanswered(member, "fresh", reached=False)  # within the grace period: not counted
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert "Needs attention" in page
+    assert "1 key has been waiting for NSML longer than the grace period" in page
+    assert "1 unmanaged key in NSML awaits an owner or a revocation" in page
+    last = ReconcilePass.objects.get()
+    when = dateformat.format(timezone.localtime(last.started_at), "Y-m-d H:i:s T")
+    assert f"Last reconcile pass: {when}, new unmanaged keys: console-key." in page
+
+
+def test_the_admin_index_shows_a_failed_pass(admin_client, nsml):
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"GET"})))
+    nsml_sync("--apply")
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert "Last reconcile pass failed:" in page
+    assert "NSML could not be listed" in page
+    assert "Nothing: every key is settled." in page
+
+
+def test_an_assigned_unmanaged_key_is_the_members_to_revoke(
+    admin_client, member, member_client, nsml, new_public_key, event
+):
+    held = nsml.add_key("console-key", new_public_key())
+    nsml_sync("--apply")
+    record = UnmanagedKey.objects.get()
+
+    admin_client.post(reverse("admin:keys_unmanagedkey_change", args=[record.pk]), {"assigned_to": member.pk})
+
+    page = member_client.get(reverse("keys:list")).content.decode()
+    assert "console-key" in page
+    assert "added outside the portal" in page
+    key = RegisteredKey.objects.get(owner=member)
+    assert (key.status, key.source, key.nsml_name) == (Status.ACTIVE, "outside", held["name"])
+
+    response = member_client.post(reverse("keys:revoke", args=[key.pk]))
+
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.status == Status.REVOKED
+    assert nsml.held_keys() == []
+    assert deletes_seen(nsml) == 1
+    row = event(action="revoke", registered_key=key)
+    assert (row.actor, row.outcome, row.upstream_status) == (member, "success", 200)
