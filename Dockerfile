@@ -1,4 +1,9 @@
 # Production image: gunicorn serving the portal, static files by whitenoise.
+# The same image runs the reconciler beside the web process, with the same environment:
+#   docker run ... nsml-key-portal python manage.py nsml_sync --apply --every 60
+# as one or more copies (one pass runs at a time: a PostgreSQL advisory lock; the others skip their
+# turn). Without it, keys whose outcome NSML left unknown stay pending and unconfirmed revokes stay
+# revoking. See README.md, "Key states and the reconciler".
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
@@ -15,6 +20,7 @@ RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinpu
 USER portal
 
 EXPOSE 8000
+# The web process (the default command); the reconciler overrides it, as above.
 # gthread: a slow NSML call ties up a thread, not a worker. 40 threads per worker so 32 members waiting
 # on a slow NSML cannot take every thread even when their connections land on one worker (8 threads
 # left others waiting 6 s: bench/results.md). PostgreSQL's max_connections must exceed workers x threads.
