@@ -10,18 +10,20 @@ import pytest
 from playwright.sync_api import expect
 
 from nsml.simulator import Faults
-from tests.helpers import generate_private_key, public_line
+from tests.helpers import generate_private_key, nsml_sync, public_line
 
 pytestmark = pytest.mark.browser
 
 TIMEOUT = 1.0
+POST = frozenset({"POST"})
 
 FAULTS = [
-    pytest.param(Faults(fail_status=503), "NSML is not available right now", id="unavailable"),
+    pytest.param(Faults(fail_status=503, fail_methods=POST), "NSML is not available right now", id="unavailable"),
     pytest.param(Faults(fail_status=401, fail_code="200"), "Please tell an administrator", id="credentials"),
     pytest.param(Faults(fail_status=429, fail_code="420"), "try again in a minute", id="throttled"),
-    pytest.param(Faults(fail_status=502, fail_body="html"), "NSML is not available right now", id="html-body"),
-    pytest.param(Faults(latency=3.0), "could not confirm whether your key was registered", id="slow"),
+    pytest.param(
+        Faults(fail_status=502, fail_body="html", fail_methods=POST), "NSML is not available right now", id="html-body"
+    ),
     pytest.param(Faults(drop=True, fail_methods=frozenset({"POST"})), "your key is not registered", id="dropped"),
 ]
 
@@ -48,6 +50,25 @@ def test_each_fault_gets_a_clear_page_in_time(page, log_in, nsml, settings, faul
     assert time.monotonic() - started < TIMEOUT * 2 + settings.NSML_CONNECT_TIMEOUT + 2
     expect(page.get_by_label("Title", exact=True)).to_have_value("kim-minsu-laptop")  # input survives
     assert nsml.held_keys() == []
+
+
+def test_an_nsml_slower_than_the_timeout_shows_the_key_as_pending_then_active(page, log_in, nsml, settings):
+    settings.NSML_TIMEOUT = TIMEOUT
+    settings.NSML_SYNC_TIMEOUT = 5.0
+    log_in(page)
+    nsml.set_faults(Faults(latency=2.0))
+
+    submit(page, "kim-minsu-laptop")
+
+    page.wait_for_url(re.compile(r"/keys/\d+/$"), timeout=10_000)
+    expect(page.locator(".status.pending")).to_have_text("Checking with NSML")
+    expect(page.get_by_role("status").filter(has_text="no need to submit it again")).to_be_visible()
+    expect(page.get_by_role("button", name="Register key")).to_have_count(0)
+
+    time.sleep(2.5)  # the simulator stores the key once its latency has passed
+    assert nsml_sync("--apply")[0] == 1
+    page.reload()
+    expect(page.locator(".status.active")).to_have_text("Active")
 
 
 def test_a_slow_commit_shows_as_registered(page, log_in, nsml, settings):
