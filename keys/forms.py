@@ -11,14 +11,17 @@ from nsml.titles import MAX_TITLE_LENGTH
 
 
 class KeyForm(forms.Form):
-    """Presence only: the rules live in `services.register_key`, which also audits refusals."""
+    """No rules of its own: `services.register_key` checks everything (an empty field included, so that
+    a private key pasted anywhere always wins) and audits refusals; this form places its errors."""
 
     title = forms.CharField(
         label=_("Title"),
+        required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "none"}),
     )
     key = forms.CharField(
         label=_("Public key"),
+        required=False,
         strip=False,
         help_text=_("The contents of your .pub file, e.g. ~/.ssh/id_ed25519.pub."),
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
@@ -30,12 +33,15 @@ class KeyForm(forms.Form):
         self.fields["title"].help_text = gettext(member_messages.TITLE_HELP) % {"max": MAX_TITLE_LENGTH}
 
     def add_error(self, field, error) -> None:
-        """Place a refusal (the service's ValidationError); a pasted private key is never sent back."""
+        """Place a refusal (the service's ValidationError); a field that held a private key is sent back empty."""
         if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
-            codes = {item.code for errors in error.error_dict.values() for item in errors}
-            if "private_key" in codes:
+            holding = [
+                name for name, errors in error.error_dict.items() if any(e.code == "private_key" for e in errors)
+            ]
+            if holding:
                 self.data = self.data.copy()
-                self.data["key"] = ""
+                for name in holding:
+                    self.data[name] = ""
         super().add_error(field, error)
 
     @property

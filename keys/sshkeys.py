@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     PublicFormat,
+    load_der_private_key,
     load_pem_public_key,
     load_ssh_public_key,
 )
@@ -31,6 +32,14 @@ def gettext_noop(s: str) -> str:
 # NSML's list, in its order (its "ecdsa-sha-nistp256" is a typo for the third).
 ACCEPTED_TYPES = ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
 MAX_INPUT_BYTES = 16 * 1024
+# The base64 of the largest private key body worth recognising (RSA 16384, PKCS#8, encrypted) and then some.
+MAX_PRIVATE_BODY_CHARS = 16 * 1024
+_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/]+=*")
+PRIVATE_KEY_MESSAGE = gettext_noop(
+    "This is your private key, which must never leave your computer. Paste your public "
+    "key instead: the contents of the .pub file, for example ~/.ssh/id_ed25519.pub. If you "
+    "have shared this private key anywhere, make a new key pair."
+)
 
 # Armour of any private key format (OpenSSH, PEM, PKCS#8, SSH2), PuTTY's .ppk fields, and the base64 of
 # OpenSSH's "openssh-key-v1" magic, which starts every OpenSSH private key body even without its armour.
@@ -89,13 +98,43 @@ class InvalidKey(Exception):
         super().__init__(self.message)
 
 
+def holds_private_key(text: str) -> bool:
+    """True when `text` carries private-key material: the armour of any private key format, or an
+    unarmoured OpenSSH, PKCS#1, SEC1 or PKCS#8 private key body, on one line or several."""
+    return bool(_PRIVATE_KEY_MARKER.search(text)) or _is_private_der_body(text)
+
+
+def _is_private_der_body(text: str) -> bool:
+    """A PEM body without its BEGIN/END lines: base64 of DER that loads as a private key (or asks for
+    the password of an encrypted one). A public key's blob or DER never does."""
+    compact = "".join(text.split())
+    if not 64 <= len(compact) <= MAX_PRIVATE_BODY_CHARS or not _BASE64_TEXT.fullmatch(compact):
+        return False
+    try:
+        data = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except binascii.Error:
+        return False
+    if not data.startswith(b"\x30"):  # every DER private key is a SEQUENCE
+        return False
+    try:
+        load_der_private_key(data, password=None)
+    except TypeError:
+        return True  # encrypted: still a private key
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
 def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     """The one public key in `text`, or InvalidKey for the first refusal that applies, in this order:
 
-    too_long, private_key, malformed (empty), multiple_keys, malformed (stray lines, unterminated
+    private_key, too_long, malformed (empty), multiple_keys, malformed (stray lines, unterminated
     block), malformed (control characters), options_prefix, unsupported_type, malformed (missing blob,
     non-strict base64), type_mismatch, malformed (blob does not parse completely), too_weak.
     """
+    if holds_private_key(text):
+        # Never quote the input here: it is a secret.
+        raise InvalidKey("private_key", PRIVATE_KEY_MESSAGE)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
         raise InvalidKey(
             "too_long",
@@ -104,16 +143,6 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
                 "contents of your .pub file."
             ),
             {"max_kib": MAX_INPUT_BYTES // 1024},
-        )
-    if _PRIVATE_KEY_MARKER.search(text):
-        # Never quote the input here: it is a secret.
-        raise InvalidKey(
-            "private_key",
-            gettext_noop(
-                "This is your private key, which must never leave your computer. Paste your public "
-                "key instead: the contents of the .pub file, for example ~/.ssh/id_ed25519.pub. If you "
-                "have shared this private key anywhere, make a new key pair."
-            ),
         )
     lines = [line.strip(" \t") for line in _LINE_BREAK.split(text.removeprefix("\ufeff"))]
     lines = [line for line in lines if line]

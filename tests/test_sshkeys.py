@@ -537,7 +537,9 @@ def test_it_refuses_weak_rsa_and_names_the_size(keys: Keys) -> None:
     ("make_text", "code"),
     [
         pytest.param(
-            lambda k: k["ed25519"].private_path.read_text() + " " * MAX_INPUT_BYTES, "too_long", id="too-long-first"
+            lambda k: k["ed25519"].private_path.read_text() + " " * MAX_INPUT_BYTES,
+            "private_key",
+            id="private-key-wins-over-too-long",
         ),
         pytest.param(
             lambda k: (

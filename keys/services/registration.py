@@ -15,7 +15,7 @@ from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
 from keys.services import states
 from keys.services.failures import RegistrationFailed, upstream_fields
-from keys.sshkeys import InvalidKey, PublicKey, parse_public_key
+from keys.sshkeys import PRIVATE_KEY_MESSAGE, InvalidKey, PublicKey, holds_private_key, parse_public_key
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 from nsml.titles import MAX_TITLE_LENGTH, title_problem
@@ -162,22 +162,27 @@ def _settle_failed_create(
 
 
 def validate_submission(*, owner: User, title: str, key_text: str) -> PublicKey:
-    """The portal's rules for a new key, in order: the title, the key itself, then uniqueness.
+    """The portal's rules for a new key: private-key material anywhere first (it wins, so no field that
+    held it is ever shown again), then the title and the key together, then uniqueness.
 
     Messages are translated here, in the language of the request that asked.
     """
+    holding = [name for name, value in (("title", title), ("key", key_text)) if holds_private_key(value)]
+    if holding:
+        message = gettext(PRIVATE_KEY_MESSAGE)
+        raise ValidationError({name: ValidationError(message, code="private_key") for name in holding})
+
+    errors = {}
     problem = title_problem(title)
     if problem:
         message = member_messages.TITLE_MESSAGES[problem]
-        raise ValidationError(
-            {"title": ValidationError(str(message), code=f"title_{problem}", params={"max": MAX_TITLE_LENGTH})}
-        )
+        errors["title"] = ValidationError(str(message), code=f"title_{problem}", params={"max": MAX_TITLE_LENGTH})
     try:
         key = parse_public_key(key_text, min_rsa_bits=settings.KEYS_MIN_RSA_BITS)
     except InvalidKey as invalid:
-        raise ValidationError(
-            {"key": ValidationError(gettext(invalid.template), code=invalid.code, params=invalid.params)}
-        ) from None
+        errors["key"] = ValidationError(gettext(invalid.template), code=invalid.code, params=invalid.params)
+    if errors:
+        raise ValidationError(errors)
 
     refusal = _uniqueness_refusal(owner=owner, title=title, key=key)
     if refusal is not None:
@@ -227,5 +232,5 @@ def _upstream_message(failure: Failure) -> str:
 
 
 def _auditable_title(title: str) -> str:
-    # A title field can receive a pasted private key by mistake; its armour line is not kept.
-    return "" if "PRIVATE" in title.upper() else title[:MAX_TITLE_LENGTH]
+    # A title field can receive a pasted private key by mistake: no part of it is kept.
+    return "" if holds_private_key(title) or "PRIVATE" in title.upper() else title[:MAX_TITLE_LENGTH]
