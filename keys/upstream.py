@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 
-from nsml.client import NsmlClient, NsmlConfig
+from nsml.client import NsmlClient, NsmlConfig, Reply, UpstreamKey
 from portal.timing import add_upstream_time
+
+# Every frame beneath these calls holds the API Gateway key, the access key or a signature (the request's
+# headers, the signing inputs): error reports and the debug page show none of their variables.
+_hide_credentials = method_decorator(sensitive_variables())
+
+
+class PortalNsmlClient(NsmlClient):
+    """The NSML client as the portal calls it, with its credentials hidden from error reports."""
+
+    @_hide_credentials
+    def create_key(self, title: str, key: str) -> Reply:
+        return super().create_key(title, key)
+
+    @_hide_credentials
+    def list_keys(self, *, retry: bool = True) -> tuple[list[UpstreamKey], Reply]:
+        return super().list_keys(retry=retry)
+
+    @_hide_credentials
+    def delete_key(self, title: str, name: str) -> Reply:
+        return super().delete_key(title, name)
 
 
 def nsml_config(*, background: bool = False) -> NsmlConfig:
@@ -22,4 +44,4 @@ def nsml_config(*, background: bool = False) -> NsmlConfig:
 
 def nsml_client(*, background: bool = False) -> NsmlClient:
     """A client for the NSML in settings; its waits count in the current request's Server-Timing."""
-    return NsmlClient(nsml_config(background=background), on_wait=add_upstream_time)
+    return PortalNsmlClient(nsml_config(background=background), on_wait=add_upstream_time)

@@ -1,7 +1,8 @@
 """What an error report may show. Django's filter already hides settings named like KEY, SECRET,
 TOKEN or PASS (NCP_ACCESS_KEY, NCP_SECRET_KEY, NSML_API_KEY, SECRET_KEY); this one also hides
 passwords inside URL settings (a CACHE_URL with one) and, on every view, the POST fields that
-carry key material or passwords, whether or not the view was decorated.
+carry key material or passwords, whether or not the view was decorated. It applies with debug on
+too, so the development debug page hides the same (the NSML client's frames: keys/upstream.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ ALWAYS_SENSITIVE_POST = frozenset({"key", "public_key", "password", "old_passwor
 
 
 class PortalExceptionReporterFilter(SafeExceptionReporterFilter):
+    def is_active(self, request) -> bool:
+        # Django filters only with debug off; `make run`'s debug page must not show credentials either.
+        return True
+
     def cleanse_setting(self, key, value):
         value = super().cleanse_setting(key, value)
         # type(), not isinstance(): lazy objects pass for str but the regex cannot read them.

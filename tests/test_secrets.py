@@ -14,8 +14,10 @@ from django.core.management import call_command
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import path, reverse
-from django.views.debug import ExceptionReporter
+from django.views.debug import ExceptionReporter, technical_500_response
 
+import nsml.client as nsml_client_module
+from keys import upstream
 from keys.models import RegisteredKey
 from keys.ratelimit import submission_rate_limited
 from nsml.simulator import Faults
@@ -222,3 +224,25 @@ def test_a_mailed_error_report_has_no_secret(rf, settings):
 
     assert_no_secret(report, "the text report")
     assert "AAAAC3Nza-submitted" not in report
+
+
+@pytest.mark.parametrize("debug", [True, False], ids=["debug-page", "error-report"])
+def test_a_failure_inside_the_nsml_client_shows_no_credential(secret_nsml, settings, rf, monkeypatch, debug):
+    """An unexpected error while the client holds the signed headers: neither `make run`'s debug page
+    nor the report mailed to admins shows the API Gateway key, the access key or the secret key."""
+    settings.DEBUG = debug
+
+    def broken_read(*args, **kwargs):
+        raise RuntimeError("a bug while reading NSML's answer")
+
+    monkeypatch.setattr(nsml_client_module, "_read", broken_read)
+    request = rf.get("/keys/")
+    with pytest.raises(RuntimeError) as raised:
+        upstream.nsml_client().list_keys()
+
+    page = technical_500_response(request, raised.type, raised.value, raised.tb).content.decode()
+    text_report = ExceptionReporter(request, raised.type, raised.value, raised.tb, is_email=True).get_traceback_text()
+
+    assert "_attempt" in page  # the client's frame is in the report, its variables are not
+    assert_no_secret(page, "the debug page")
+    assert_no_secret(text_report, "the error report")

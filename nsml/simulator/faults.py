@@ -58,7 +58,7 @@ class Faults:
     fail_count: int | None = None  # hit only the next N matching requests
     fail_methods: frozenset[str] = frozenset()  # methods that can be hit; empty means all
     fail_body: str = "gateway"  # one of FAULT_BODIES
-    retry_after: int | None = None  # Retry-After seconds on 429 and 503
+    retry_after: int | str | None = None  # Retry-After on 429 and 503: seconds, or any text to send as it is
     drop: bool = False  # close the connection without answering
     slow_commit: float = 0.0  # on create: store the key, then wait this long before the 201
     seed: int | None = None  # for fail_rate and fault_rate
