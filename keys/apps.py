@@ -12,6 +12,7 @@ class KeysConfig(AppConfig):
 
         import keys.auth  # noqa: F401  (connects the log-in audit receivers at start-up)
         import keys.checks  # noqa: F401  (registers the settings checks)
+        import keys.reauth  # noqa: F401  (a log-in counts as a recent password)
         from keys.offboarding import revoke_keys_of_deactivated_user
 
         post_save.connect(revoke_keys_of_deactivated_user, sender=get_user_model(), dispatch_uid="keys-offboarding")

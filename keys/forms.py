@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -54,3 +55,22 @@ class KeyForm(forms.Form):
 
     max_title_length = MAX_TITLE_LENGTH
     accepted_types = ACCEPTED_TYPES
+
+
+class ConfirmPasswordForm(forms.Form):
+    """The member's own password, checked like a log-in: wrong ones count toward the lock-out."""
+
+    password = forms.CharField(
+        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+    def __init__(self, request, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        user = authenticate(self.request, username=self.request.user.get_username(), password=password)
+        if user is None or user.pk != self.request.user.pk:
+            raise ValidationError(_("That is not your password. Try again."), code="wrong_password")
+        return password

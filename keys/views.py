@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -12,9 +13,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from keys import member_messages, selectors, services
-from keys.audit import Origin
-from keys.forms import KeyForm
+from keys.audit import Origin, record_event
+from keys.forms import ConfirmPasswordForm, KeyForm
+from keys.models import AuditEvent
 from keys.ratelimit import submission_rate_limited
+from keys.reauth import mark_password_confirmed, pending_change, requires_recent_password, resume_pending_change
 from keys.suggest import suggest_title
 
 
@@ -26,6 +29,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @sensitive_post_parameters("key")
+@requires_recent_password
 @submission_rate_limited
 def key_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -62,6 +66,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
+@requires_recent_password
 def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
     if request.method == "POST" and key.is_active:
@@ -76,6 +81,29 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.info(request, gettext(member_messages.REVOKING_NOTICE) % {"title": key.title})
         return redirect("keys:detail", pk=key.pk)
     return render(request, "keys/key_revoke.html", {"key": key})
+
+
+@login_required
+@sensitive_post_parameters("password")
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm_password(request: HttpRequest) -> HttpResponse:
+    """The interstitial before a key change when the password is not recent: confirm, then go ahead."""
+    form = ConfirmPasswordForm(request, data=request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        mark_password_confirmed(request)
+        pending = pending_change(request)
+        record_event(
+            action=AuditEvent.Action.LOGIN,
+            outcome=AuditEvent.Outcome.SUCCESS,
+            actor=request.user,
+            subject=request.user,
+            origin=Origin.from_request(request),
+            reason="password_confirmed",
+            detail=f"before {pending['path']}" if pending else "",
+        )
+        return resume_pending_change(request) or redirect("keys:list")
+    context = {"form": form, "pending": pending_change(request), "settings_minutes": settings.KEYS_REAUTH_MINUTES}
+    return render(request, "registration/confirm_password.html", context)
 
 
 @require_GET

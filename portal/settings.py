@@ -201,6 +201,8 @@ NSML_PENDING_GRACE_SECONDS = env.int("NSML_PENDING_GRACE_SECONDS", default=120)
 # Checked at start-up by the system check keys.E001 (keys/checks.py).
 KEYS_SUBMIT_RATE = env.str("KEYS_SUBMIT_RATE", default="10/m")
 KEYS_MIN_RSA_BITS = env.int("KEYS_MIN_RSA_BITS", default=2048)
+# Adding, rotating or revoking a key needs a password entered this recently (the log-in counts).
+KEYS_REAUTH_MINUTES = env.int("KEYS_REAUTH_MINUTES", default=15)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

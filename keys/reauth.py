@@ -1,0 +1,96 @@
+"""Ask for the password again before key changes ("sudo mode"), as GitHub does.
+
+A stolen session could otherwise add the thief's own key and keep access to NSML long after the
+session ends. Adding, rotating or revoking a key needs a password entered within KEYS_REAUTH_MINUTES
+(the log-in counts). Otherwise the submission waits in the server-side session while the member
+confirms their password on an interstitial page, then goes ahead as submitted: the pasted key is not
+lost and never goes into a URL.
+
+Members who log in through the trusted-header single sign-on have no password here and the proxy
+cannot be asked to authenticate them again, so the rule does not cover their sessions (README).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve
+
+from keys.sshkeys import holds_private_key
+
+SESSION_CONFIRMED_AT = "keys.password_confirmed_at"
+SESSION_PENDING = "keys.pending_change"
+SSO_BACKENDS = frozenset({"keys.auth.TrustedHeaderBackend"})
+# What a waiting submission may carry: the add-key form's fields (no CSRF token: a new one comes).
+KEPT_FIELDS = ("title", "key", "expires_at", "new_title", "new_key", "reason")
+
+
+def mark_password_confirmed(request: HttpRequest) -> None:
+    request.session[SESSION_CONFIRMED_AT] = time.time()
+    request.password_confirmed_now = True  # even with KEYS_REAUTH_MINUTES=0, this request goes ahead
+
+
+def password_recently_confirmed(request: HttpRequest) -> bool:
+    if getattr(request, "password_confirmed_now", False):
+        return True
+    if request.session.get("_auth_user_backend") in SSO_BACKENDS:
+        return True  # nothing to ask again: see the module's docstring
+    confirmed_at = request.session.get(SESSION_CONFIRMED_AT)
+    return confirmed_at is not None and time.time() - confirmed_at < settings.KEYS_REAUTH_MINUTES * 60
+
+
+def requires_recent_password(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A POST to `view` goes ahead only after a recent password; else it waits for the confirmation."""
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method != "POST" or password_recently_confirmed(request):
+            return view(request, *args, **kwargs)
+        if any(holds_private_key(value) for value in request.POST.values()):
+            # Refused by the view without reaching NSML; a private key is never kept in the session.
+            return view(request, *args, **kwargs)
+        request.session[SESSION_PENDING] = {
+            "path": request.path,
+            "data": {name: request.POST[name] for name in KEPT_FIELDS if name in request.POST},
+        }
+        return redirect("confirm_password")
+
+    guarded.requires_recent_password = True
+    return guarded
+
+
+def pending_change(request: HttpRequest) -> dict | None:
+    return request.session.get(SESSION_PENDING)
+
+
+def resume_pending_change(request: HttpRequest) -> HttpResponse | None:
+    """Run the submission that waited for the password, as the POST it was; None when there is none."""
+    pending = request.session.pop(SESSION_PENDING, None)
+    if not pending:
+        return None
+    try:
+        match = resolve(pending["path"])
+    except Resolver404:
+        return None
+    if not getattr(match.func, "requires_recent_password", False):
+        return None  # only the guarded views can be resumed, whatever the session says
+    data = QueryDict(mutable=True)
+    for name, value in pending["data"].items():
+        data[name] = value
+    data._mutable = False
+    request.POST = data
+    request.path = request.path_info = pending["path"]
+    return match.func(request, *match.args, **match.kwargs)
+
+
+@receiver(user_logged_in, dispatch_uid="keys-reauth-login")
+def log_in_counts_as_confirmation(sender, request: HttpRequest | None, user, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        mark_password_confirmed(request)

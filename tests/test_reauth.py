@@ -1,0 +1,129 @@
+"""Sudo mode: adding or revoking a key needs a password entered within KEYS_REAUTH_MINUTES; otherwise
+the member confirms it on an interstitial page and the change goes ahead as submitted."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.urls import reverse
+
+from keys.models import RegisteredKey
+from keys.reauth import SESSION_CONFIRMED_AT
+from tests.helpers import generate_private_key, private_text
+
+pytestmark = pytest.mark.django_db
+
+NEW = reverse("keys:new")
+CONFIRM = reverse("confirm_password")
+PASSWORD = "alice-password-1"
+
+
+@pytest.fixture
+def stale_client(member_client):
+    """A member whose last password is older than KEYS_REAUTH_MINUTES (default 15)."""
+    session = member_client.session
+    session[SESSION_CONFIRMED_AT] = time.time() - 16 * 60
+    session.save()
+    return member_client
+
+
+def test_it_requires_sudo_mode_to_add_a_key(stale_client, nsml, new_public_key):
+    line = new_public_key(comment="me@laptop")
+
+    response = stale_client.post(NEW, {"title": "laptop", "key": line})
+
+    assert response.status_code == 302 and response["Location"] == CONFIRM
+    assert "laptop" not in response["Location"] and "AAAA" not in response["Location"]
+    assert nsml.requests_seen == []
+    assert not RegisteredKey.objects.exists()
+    page = stale_client.get(CONFIRM).content.decode()
+    assert "Confirm your password" in page and "goes ahead once you confirm" in page
+
+
+def test_the_submission_goes_ahead_after_the_password(stale_client, nsml, new_public_key, event):
+    line = new_public_key(comment="me@laptop")
+    stale_client.post(NEW, {"title": "laptop", "key": line})
+
+    response = stale_client.post(CONFIRM, {"password": PASSWORD})
+
+    key = RegisteredKey.objects.get()
+    assert (key.title, key.status) == ("laptop", "active")
+    assert response.status_code == 302 and response["Location"] == reverse("keys:detail", args=[key.pk])
+    assert [held["title"] for held in nsml.held_keys()] == ["laptop"]
+    row = event(action="login", reason="password_confirmed")
+    assert row.detail == f"before {NEW}"
+    # Now recent: the next change needs no confirmation.
+    assert stale_client.post(NEW, {"title": "desktop", "key": new_public_key()}).status_code == 302
+    assert RegisteredKey.objects.count() == 2
+
+
+def test_a_wrong_password_keeps_the_submission_waiting_and_is_audited(stale_client, nsml, new_public_key, event):
+    stale_client.post(NEW, {"title": "laptop", "key": new_public_key()})
+
+    response = stale_client.post(CONFIRM, {"password": "not-my-password"})
+
+    assert response.status_code == 200
+    assert "That is not your password" in response.content.decode()
+    assert not RegisteredKey.objects.exists()
+    assert event(action="login_failed").reason == "bad_credentials"
+    stale_client.post(CONFIRM, {"password": PASSWORD})
+    assert RegisteredKey.objects.get().title == "laptop"
+
+
+def test_wrong_passwords_count_toward_the_lock_out(stale_client, member, nsml, new_public_key, settings):
+    stale_client.post(NEW, {"title": "laptop", "key": new_public_key()})
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        stale_client.post(CONFIRM, {"password": "not-my-password"})
+
+    response = stale_client.post(CONFIRM, {"password": PASSWORD})
+
+    assert response.status_code in (403, 429)
+    assert not RegisteredKey.objects.exists()
+
+
+def test_it_requires_sudo_mode_to_revoke_a_key(member_client, member, nsml, register):
+    key = register(member)
+    session = member_client.session
+    session[SESSION_CONFIRMED_AT] = time.time() - 16 * 60
+    session.save()
+
+    response = member_client.post(reverse("keys:revoke", args=[key.pk]))
+
+    assert response["Location"] == CONFIRM
+    assert len(nsml.held_keys()) == 1
+    member_client.post(CONFIRM, {"password": PASSWORD})
+    key.refresh_from_db()
+    assert key.status == "revoked"
+    assert nsml.held_keys() == []
+
+
+def test_a_log_in_counts_as_a_recent_password(client, member, nsml, new_public_key):
+    client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
+
+    response = client.post(NEW, {"title": "laptop", "key": new_public_key()})
+
+    assert response.status_code == 302 and response["Location"] != CONFIRM
+    assert RegisteredKey.objects.get().status == "active"
+
+
+def test_a_private_key_is_refused_at_once_and_never_kept_in_the_session(stale_client, nsml):
+    secret = private_text(generate_private_key("ed25519"))
+
+    response = stale_client.post(NEW, {"title": "laptop", "key": secret})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors.as_data()["key"][0].code == "private_key"
+    body = "".join(secret.strip().splitlines()[1:-1])[:40]
+    assert all(body not in str(session.get_decoded()) for session in Session.objects.all())
+
+
+def test_only_a_guarded_view_can_be_resumed(stale_client, nsml):
+    session = stale_client.session
+    session["keys.pending_change"] = {"path": reverse("admin:index"), "data": {}}
+    session.save()
+
+    response = stale_client.post(CONFIRM, {"password": PASSWORD})
+
+    assert response["Location"] == reverse("keys:list")
