@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -18,6 +19,8 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from keys.clock import format_moment
 
 CHUNK_SIZE = 2000
 # (CSV header, queryset value): the actor's and subject's names come along without a query per row.
@@ -47,8 +50,8 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 def safe_cell(value) -> str:
     if value is None:
         return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
+    if isinstance(value, datetime):
+        return format_moment(value)
     text = str(value)
     if isinstance(value, str) and text.startswith(FORMULA_PREFIXES):
         return "'" + text

@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from keys.clock import format_moment
+
 # The states in which NSML holds, or may hold, a key: one title and one key each.
 LIVE_STATUSES = ("pending", "active", "revoking")
 
@@ -163,7 +165,7 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action} {self.outcome}"
+        return f"{format_moment(self.created_at)} {self.actor_username} {self.action} {self.outcome}"
 
 
 class UnmanagedKey(models.Model):
@@ -220,7 +222,7 @@ class ReconcilePass(models.Model):
         ordering = ["-started_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {'ok' if self.succeeded else 'failed'}"
+        return f"{format_moment(self.started_at)} {'ok' if self.succeeded else 'failed'}"
 
 
 class ReconcileLock(models.Model):

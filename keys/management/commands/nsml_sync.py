@@ -16,6 +16,7 @@ from django.db import close_old_connections
 
 from keys import services
 from keys.audit import Origin
+from keys.clock import format_moment
 from nsml.client import NsmlError
 
 MIN_INTERVAL_SECONDS = 5
@@ -117,7 +118,7 @@ class Command(BaseCommand):
                 "missing",
                 key.title,
                 key.nsml_name,
-                key.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                format_moment(key.created_at),
                 key.owner.get_username(),
             )
             for key in drift.missing

@@ -1,0 +1,76 @@
+"""One clock: every date and time the portal shows — member pages, the admin, emails, the CSV — is in
+TIME_ZONE with seconds and the zone (2026-11-28 15:56:52 KST), in English and in Korean."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from keys.audit import Origin
+from keys.models import AuditEvent
+from keys.notifications import notify_key_added
+
+pytestmark = pytest.mark.django_db
+
+# 06:56:52 UTC is 15:56:52 in Seoul.
+MOMENT = datetime(2026, 11, 28, 6, 56, 52, tzinfo=UTC)
+LOCAL = "2026-11-28 15:56:52 KST"
+
+
+@pytest.fixture
+def key_added_at_moment(member, register):
+    key = register(member, "laptop")
+    type(key).objects.filter(pk=key.pk).update(created_at=MOMENT)
+    return key
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_my_keys_shows_local_time_with_seconds_and_zone(member_client, key_added_at_moment, language):
+    member_client.cookies["django_language"] = language
+
+    list_page = member_client.get(reverse("keys:list")).content.decode()
+    detail_page = member_client.get(reverse("keys:detail", args=[key_added_at_moment.pk])).content.decode()
+
+    assert LOCAL in list_page
+    assert LOCAL in detail_page
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_the_admin_audit_list_and_heading_use_the_same_local_time(admin_client, language):
+    admin_client.cookies["django_language"] = language
+    event = AuditEvent.objects.create(action="login", outcome="success", actor_username="alice", created_at=MOMENT)
+
+    listing = admin_client.get(reverse("admin:keys_auditevent_changelist")).content.decode()
+    detail = admin_client.get(reverse("admin:keys_auditevent_change", args=[event.pk])).content.decode()
+
+    assert LOCAL in listing
+    assert f"{LOCAL} alice login success" in detail  # the heading: no UTC above a local time
+    assert "06:56:52" not in detail
+
+
+def test_the_csv_export_uses_the_same_local_time(admin_client):
+    AuditEvent.objects.create(action="login", outcome="success", actor_username="alice", created_at=MOMENT)
+
+    response = admin_client.get(reverse("admin:keys_auditevent_changelist") + "export.csv")
+
+    assert LOCAL in b"".join(response.streaming_content).decode()
+
+
+def test_emails_use_the_same_local_time(member, nsml, register, django_capture_on_commit_callbacks):
+    member.email = "alice@example.com"
+    member.save()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        key = register(member, "laptop")
+    type(key).objects.filter(pk=key.pk).update(created_at=MOMENT)
+    key.refresh_from_db()
+    from keys.audit import Origin
+    from keys.notifications import notify_key_added
+
+    mail.outbox.clear()
+    notify_key_added(key, actor=member, origin=Origin(ip="10.0.0.7"))
+
+    assert LOCAL in mail.outbox[0].body
