@@ -67,8 +67,6 @@ def test_emails_use_the_same_local_time(member, nsml, register, django_capture_o
         key = register(member, "laptop")
     type(key).objects.filter(pk=key.pk).update(created_at=MOMENT)
     key.refresh_from_db()
-    from keys.audit import Origin
-    from keys.notifications import notify_key_added
 
     mail.outbox.clear()
     notify_key_added(key, actor=member, origin=Origin(ip="10.0.0.7"))
