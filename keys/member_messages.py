@@ -6,6 +6,7 @@ Lazy strings, translated when shown. Services pick the message; forms and views 
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from nsml.client import Failure
 
@@ -81,3 +82,13 @@ REVOKING_NOTICE = _(
     "shows it as revoked once NSML confirms."
 )
 ALREADY_REVOKING = _("This key is already being revoked.")
+
+
+def submission_limit_message(retry_after: int) -> str:
+    return ngettext(
+        "You have sent keys to NSML too often in a short time, so this one was not sent. What you typed is "
+        "kept: submit it again in %(seconds)d second.",
+        "You have sent keys to NSML too often in a short time, so this one was not sent. What you typed is "
+        "kept: submit it again in %(seconds)d seconds.",
+        retry_after,
+    ) % {"seconds": retry_after}

@@ -16,7 +16,7 @@ from keys import member_messages, selectors, services
 from keys.audit import Origin, record_event
 from keys.forms import ConfirmPasswordForm, KeyForm
 from keys.models import AuditEvent
-from keys.ratelimit import submission_rate_limited
+from keys.ratelimit import SubmissionQuota
 from keys.reauth import mark_password_confirmed, pending_change, requires_recent_password, resume_pending_change
 from keys.suggest import suggest_title
 
@@ -30,7 +30,6 @@ def key_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @sensitive_post_parameters("key")
 @requires_recent_password
-@submission_rate_limited
 def key_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = KeyForm(request.POST)
@@ -44,9 +43,16 @@ def key_new(request: HttpRequest) -> HttpResponse:
                 title=form.cleaned_data["title"],
                 key_text=form.cleaned_data["key"],
                 origin=Origin.from_request(request),
+                quota=SubmissionQuota(request),
             )
         except ValidationError as refusal:
             form.add_error(None, refusal)
+        except services.SubmissionLimited as limited:
+            # The form stays filled; the member reads, next to it, how long to wait.
+            form.add_error(None, member_messages.submission_limit_message(limited.retry_after))
+            response = render(request, "keys/key_form.html", {"form": form}, status=429)
+            response["Retry-After"] = str(limited.retry_after)
+            return response
         except services.RegistrationFailed as failure:
             form.add_error(failure.field, failure.message)
         else:

@@ -9,9 +9,7 @@ import logging
 import pytest
 from django.apps import apps
 from django.contrib import admin
-from django.contrib.auth.decorators import login_required
 from django.core.management import call_command
-from django.http import HttpResponse
 from django.test import Client
 from django.urls import path, reverse
 from django.views.debug import ExceptionReporter, technical_500_response
@@ -19,7 +17,6 @@ from django.views.debug import ExceptionReporter, technical_500_response
 import nsml.client as nsml_client_module
 from keys import upstream
 from keys.models import RegisteredKey
-from keys.ratelimit import submission_rate_limited
 from nsml.simulator import Faults
 from portal.errors import PortalExceptionReporterFilter
 from portal.urls import urlpatterns as portal_urlpatterns
@@ -29,13 +26,7 @@ def boom(request):
     raise RuntimeError("an unexpected failure")
 
 
-@login_required
-@submission_rate_limited
-def limited(request):
-    return HttpResponse("taken")
-
-
-urlpatterns = [*portal_urlpatterns, path("test-boom/", boom), path("test-limited/", limited)]
+urlpatterns = [*portal_urlpatterns, path("test-boom/", boom)]
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
 # Kept well away from boom(): the debug page shows the source lines around the failing one.
@@ -124,8 +115,8 @@ def test_no_secret_reaches_a_page_a_log_or_the_database(
     keep(member_client.get(reverse("keys:revoke", args=[key.pk])), "revoke page")
     keep(member_client.post(reverse("keys:revoke", args=[key.pk])), "revoked")
     settings.KEYS_SUBMIT_RATE = "1/h"
-    member_client.post("/test-limited/")
-    too_many = member_client.post("/test-limited/")
+    member_client.post(reverse("keys:new"), {"title": "limit-1", "key": new_public_key()})
+    too_many = member_client.post(reverse("keys:new"), {"title": "limit-2", "key": new_public_key()})
     assert too_many.status_code == 429
     keep(too_many, "429")
 

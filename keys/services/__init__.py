@@ -5,7 +5,7 @@ and raises `ValidationError` (a refusal by the portal) or an `UpstreamFailed` (N
 """
 
 from keys.services.drift import Drift, assign_unmanaged_key, find_drift, revoke_unmanaged_key
-from keys.services.failures import RegistrationFailed, RevocationFailed, UpstreamFailed
+from keys.services.failures import RegistrationFailed, RevocationFailed, SubmissionLimited, UpstreamFailed
 from keys.services.reconcile import PassReport, ReconcileBusy, reconcile
 from keys.services.registration import register_key
 from keys.services.revocation import RevocationReport, revoke_key, revoke_keys
@@ -17,6 +17,7 @@ __all__ = [
     "RegistrationFailed",
     "RevocationFailed",
     "RevocationReport",
+    "SubmissionLimited",
     "UpstreamFailed",
     "assign_unmanaged_key",
     "find_drift",

@@ -51,3 +51,11 @@ def upstream_fields(reply: Reply) -> dict:
         "trace_id": reply.trace_id,
         "duration_ms": reply.duration_ms,
     }
+
+
+class SubmissionLimited(Exception):
+    """The member has sent KEYS_SUBMIT_RATE submissions to NSML already; `retry_after` is in seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"submission limit reached; retry after {retry_after} s")
+        self.retry_after = retry_after

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,18 +29,35 @@ Action = AuditEvent.Action
 Outcome = AuditEvent.Outcome
 
 
+class Quota(Protocol):
+    """A limit on submissions that reach NSML (keys.ratelimit.SubmissionQuota for the pages)."""
+
+    def check(self) -> None: ...  # raises SubmissionLimited
+
+    def spend(self) -> None: ...
+
+
 def register_key(
-    *, owner: User, title: str, key_text: str, origin: Origin, client: NsmlClient | None = None
+    *,
+    owner: User,
+    title: str,
+    key_text: str,
+    origin: Origin,
+    client: NsmlClient | None = None,
+    quota: Quota | None = None,
 ) -> RegisteredKey:
     """Validate a submission, record the intent, register it with NSML, and settle what happened.
 
     Returns the key: `active` when NSML registered it, `pending` when NSML's answer is unknown and
     could not be settled yet (the reconciler will). Raises ValidationError ({field: [error with code]})
-    when the portal refuses the submission, RegistrationFailed when NSML did not register it.
+    when the portal refuses the submission, RegistrationFailed when NSML did not register it, and
+    SubmissionLimited when `quota` allows no more submissions to NSML now (only those are counted).
     """
     title = title.strip()
     try:
         key = validate_submission(owner=owner, title=title, key_text=key_text)
+        if quota is not None:
+            quota.check()
         intent = _record_intent(owner=owner, title=title, key=key)
     except ValidationError as refusal:
         record_event(
@@ -55,6 +72,8 @@ def register_key(
         raise
 
     client = client or nsml_client()
+    if quota is not None:
+        quota.spend()
     try:
         reply = client.create_key(title, key.normalized)
     except NsmlError as error:
