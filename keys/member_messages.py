@@ -56,6 +56,10 @@ NSML_DUPLICATE_MESSAGES = {
     "title": _("NSML already holds a key titled “%(title)s”. Choose another title."),
     "key": _("NSML already holds this key under another title. If it is yours, ask an administrator."),
 }
+JOINED_NOTICE = _(
+    "Your key came wrapped over several lines, so the portal joined them into one. Compare the fingerprint "
+    "below with what ssh-keygen -lf prints for your .pub file."
+)
 REGISTERED_MESSAGE = _("Your key “%(title)s” is registered with NSML.")
 PENDING_NOTICE = _(
     "NSML has not confirmed your key “%(title)s” yet. The portal keeps checking by itself; this page shows "

@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -32,6 +32,8 @@ def gettext_noop(s: str) -> str:
 # NSML's list, in its order (its "ecdsa-sha-nistp256" is a typo for the third).
 ACCEPTED_TYPES = ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
 MAX_INPUT_BYTES = 16 * 1024
+# A 16384-bit RSA key wrapped at 64 columns is about 45 lines; more than this is not one wrapped key.
+MAX_WRAPPED_LINES = 64
 # The base64 of the largest private key body worth recognising (RSA 16384, PKCS#8, encrypted) and then some.
 MAX_PRIVATE_BODY_CHARS = 16 * 1024
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/]+=*")
@@ -80,6 +82,7 @@ class PublicKey:
     fingerprint_sha256: str  # as `ssh-keygen -l -E sha256` prints it
     fingerprint_md5: str  # as `ssh-keygen -l -E md5` prints it, without "MD5:"
     normalized: str  # "type base64", no comment
+    joined: bool = False  # it came wrapped over several lines, and the portal joined them
 
     @property
     def md5_name(self) -> str:
@@ -160,13 +163,16 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     if blocks:
         _check_block_stands_alone(blocks[0], loose_lines)
     elif len(loose_lines) > 1:
-        raise InvalidKey(
-            "malformed",
-            gettext_noop(
-                "Paste the key on a single line, exactly as it is in your .pub file: its type, the key "
-                "data, then an optional comment."
-            ),
-        )
+        joined = _join_wrapped(loose_lines, min_rsa_bits)
+        if joined is None:
+            raise InvalidKey(
+                "malformed",
+                gettext_noop(
+                    "Paste the key on a single line, exactly as it is in your .pub file: its type, the key "
+                    "data, then an optional comment."
+                ),
+            )
+        return joined
     key_lines = blocks[0] if blocks else loose_lines
     if any(_FORBIDDEN_CHARACTER.search(line) for line in key_lines):
         raise InvalidKey(
@@ -184,6 +190,34 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     else:
         key_type, blob, comment = _read_pem_block(key_lines)
     return _load_key(key_type, blob, comment, min_rsa_bits)
+
+
+def _join_wrapped(lines: list[str], min_rsa_bits: int) -> PublicKey | None:
+    """A key an email client or a terminal wrapped over several lines: joined when exactly one way of
+    joining them gives a valid key, else None (ambiguous or not a key, refused as before).
+
+    Inside the base64 the lines join directly; where the type meets the blob, or the blob the comment,
+    the wrap may have eaten a space, so both are tried there.
+    """
+    if len(lines) > MAX_WRAPPED_LINES:
+        return None
+    middle = "".join(lines[1:-1])
+    candidates = {
+        lines[0] + first + middle + (last if len(lines) > 2 else "") + lines[-1]
+        for first in ("", " ")
+        for last in ("", " ")
+    }
+    found: dict[str, PublicKey] = {}
+    for text in candidates:
+        try:
+            key = parse_public_key(text, min_rsa_bits=min_rsa_bits)
+        except InvalidKey:
+            continue
+        found[key.normalized] = key
+    if len(found) != 1:
+        return None
+    (key,) = found.values()
+    return replace(key, joined=True)
 
 
 def _split_blocks(lines: list[str]) -> tuple[list[list[str]], list[str]]:

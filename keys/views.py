@@ -60,6 +60,8 @@ def key_new(request: HttpRequest) -> HttpResponse:
                 messages.success(request, gettext(member_messages.REGISTERED_MESSAGE) % {"title": key.title})
             else:  # NSML's answer is unknown: the key's page shows it as pending until it is settled
                 messages.info(request, gettext(member_messages.PENDING_NOTICE) % {"title": key.title})
+            if key.joined_lines:
+                messages.info(request, gettext(member_messages.JOINED_NOTICE))
             return redirect("keys:detail", pk=key.pk)
     return render(request, "keys/key_form.html", {"form": form})
 

@@ -274,9 +274,6 @@ def test_it_refuses_a_type_word_that_differs_from_the_blob(keys: Keys, make_text
 MALFORMED = [
     pytest.param(lambda k: "", id="empty"),
     pytest.param(lambda k: "  \r\n\t \n", id="whitespace-only"),
-    pytest.param(lambda k: k["ed25519"].public_line[:40] + "\n" + k["ed25519"].public_line[40:], id="wrapped-line"),
-    pytest.param(lambda k: k["ed25519"].public_line.replace(" ", "\n", 1), id="type-and-blob-on-two-lines"),
-    pytest.param(lambda k: relabel(k["ed25519"], "ssh-ed25519").replace(" ed25519", "\ned25519"), id="comment-below"),
     pytest.param(lambda k: "My key:\n" + k["ed25519"].public_line, id="text-before-the-key"),
     pytest.param(lambda k: without_last_line(keygen.rfc4716_block(k["ed25519"].blob, [])), id="rfc4716-without-end"),
     pytest.param(lambda k: without_last_line(keygen.pem_public(k["ed25519"].private_key)), id="pem-without-end"),
@@ -459,7 +456,7 @@ def test_it_refuses_several_keys(keys: Keys, make_text: Callable[[Keys], str]) -
         pytest.param(lambda k: k["ed25519"].public_line + " AAAA-battery-laptop", "accepted", id="short-aaaa-comment"),
         pytest.param(lambda k: relabel(k["ed25519"], "ssh-ed25519") + " ssh-laptop", "accepted", id="type-in-comment"),
         pytest.param(lambda k: f"{k['ed25519'].public_line} {b64(k['rsa2048'])}", "multiple_keys", id="second-blob"),
-        pytest.param(lambda k: "ssh-ed25519\n" + b64(k["ed25519"]), "malformed", id="blob-first-word-is-no-key"),
+        pytest.param(lambda k: "ssh-ed25519\n" + b64(k["ed25519"]), "accepted", id="type-then-blob-is-one-wrapped-key"),
         pytest.param(lambda k: "laptop\n" + k["ed25519"].public_line, "malformed", id="plain-words-are-no-key"),
     ],
 )
@@ -643,3 +640,45 @@ def test_mutated_keys_give_a_key_or_invalid_key(keys: Keys, data: st.DataObject)
     text = data.draw(st.sampled_from(originals).flatmap(mutations))
 
     assert_key_or_refusal(text)
+
+
+WRAPPED = [
+    pytest.param(lambda k: k["ed25519"].public_line[:40] + "\n" + k["ed25519"].public_line[40:], id="cut-in-the-blob"),
+    pytest.param(lambda k: k["ed25519"].public_line.replace(" ", "\n", 1), id="type-and-blob-on-two-lines"),
+    pytest.param(lambda k: relabel(k["ed25519"], "ssh-ed25519").replace(" ed25519", "\ned25519"), id="comment-below"),
+    pytest.param(
+        lambda k: "\r\n".join(
+            k["rsa4096"].public_line[i : i + 76] for i in range(0, len(k["rsa4096"].public_line), 76)
+        ),
+        id="email-client-at-76-columns",
+    ),
+]
+
+
+@pytest.mark.parametrize("make_text", WRAPPED)
+def test_a_key_wrapped_over_several_lines_is_joined_and_says_so(keys: Keys, make_text) -> None:
+    text = make_text(keys)
+    kind = "rsa4096" if "ssh-rsa" in text else "ed25519"
+
+    key = parse_public_key(text)
+
+    whole = parse_public_key(keys[kind].public_line)
+    assert key.joined and not whole.joined
+    assert (key.fingerprint_sha256, key.normalized) == (whole.fingerprint_sha256, whole.normalized)
+
+
+@pytest.mark.parametrize(
+    "make_text",
+    [
+        pytest.param(lambda k: "My key:\n" + k["ed25519"].public_line, id="text-before-the-key"),
+        pytest.param(
+            lambda k: k["ed25519"].public_line[:40] + "\nnot base64 at all\n" + k["ed25519"].public_line[40:],
+            id="words-inside",
+        ),
+        pytest.param(
+            lambda k: k["ed25519"].public_line[:40] + "\n" + k["rsa2048"].public_line[40:], id="two-halves-of-two-keys"
+        ),
+    ],
+)
+def test_text_that_joins_into_no_single_key_is_still_refused(keys: Keys, make_text) -> None:
+    assert refusal(make_text(keys)).code == "malformed"

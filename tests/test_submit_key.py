@@ -202,3 +202,14 @@ def test_it_requires_both_fields(member_client, nsml):
 
     assert set(response.context["form"].errors) == {"title", "key"}
     assert nsml.requests_seen == []
+
+
+def test_a_key_wrapped_by_an_email_client_is_joined_and_the_member_is_told(member_client, nsml, new_public_key):
+    line = new_public_key("rsa4096", comment="me@laptop")
+    wrapped = "\r\n".join(line[i : i + 76] for i in range(0, len(line), 76))
+
+    response = member_client.post(NEW, {"title": "laptop", "key": wrapped}, follow=True)
+
+    assert "joined them into one" in response.content.decode()
+    held = nsml.held_keys()
+    assert [item["key"] for item in held] == [" ".join(line.split()[:2])]

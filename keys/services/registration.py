@@ -59,6 +59,7 @@ def register_key(
         if quota is not None:
             quota.check()
         intent = _record_intent(owner=owner, title=title, key=key)
+        intent.joined_lines = key.joined  # not stored: the page tells the member their wrapped key was joined
     except ValidationError as refusal:
         record_event(
             action=Action.REGISTER,
