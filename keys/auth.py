@@ -12,6 +12,7 @@ import logging
 
 from axes.backends import AxesStandaloneBackend
 from axes.exceptions import AxesBackendPermissionDenied
+from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth.backends import RemoteUserBackend
@@ -20,7 +21,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from keys.audit import Origin, record_event
+from keys.audit import Origin, client_ip, record_event
 from keys.models import AuditEvent
 
 logger = logging.getLogger("keys.auth")
@@ -46,6 +47,21 @@ class LockoutBackend(AxesStandaloneBackend):
         except AxesBackendPermissionDenied:
             setattr(request, REFUSED_BY_LOCKOUT, True)
             raise
+
+
+@receiver(user_logged_in, dispatch_uid="keys-lockout-forgive-own-failures")
+def forgive_own_failures(sender, request: HttpRequest | None, user, **kwargs) -> None:
+    """A log-in resets its username's count of failures; each address keeps its own count until it expires.
+
+    axes counts one row per (username, address): both counts are sums over those rows.
+    """
+    if request is None or request.method is None:
+        return  # force_login(): nobody typed anything
+    own = AccessAttempt.objects.filter(username=user.get_username())
+    # Typed at the address the member just logged in from: their own typos, forgiven outright.
+    own.filter(ip_address=client_ip(request)).delete()
+    # Typed elsewhere, perhaps by someone guessing: off the username's count, still on the address's.
+    own.update(username=None)
 
 
 def is_single_sign_on(request: HttpRequest, credentials: dict | None) -> bool:

@@ -176,7 +176,9 @@ AXES_ENABLED = True
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
-AXES_RESET_ON_SUCCESS = True
+# Not axes' reset: it also wipes the address's count, so anyone sharing an address with a member could
+# guess at every other account without end. keys.auth.forgive_own_failures resets the username only.
+AXES_RESET_ON_SUCCESS = False
 # Attempts during a lock-out are refused without counting, so the lock ends when it said it would.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_TEMPLATE = "lockout.html"
