@@ -9,6 +9,7 @@ importing it from KeysConfig.ready as well connects them at start-up whatever ru
 from __future__ import annotations
 
 import logging
+import unicodedata
 
 from axes.backends import AxesStandaloneBackend
 from axes.exceptions import AxesBackendPermissionDenied
@@ -18,6 +19,8 @@ from django.conf import settings
 from django.contrib.auth.backends import RemoteUserBackend
 from django.contrib.auth.middleware import RemoteUserMiddleware
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.http import HttpRequest
 
@@ -73,11 +76,34 @@ def _meta_key(header: str) -> str:
     return "HTTP_" + header.strip().upper().replace("-", "_")
 
 
+def is_one_user_name(value: str) -> bool:
+    """True for one name Django's username rules accept: letters, digits and @.+-_, 150 at most, and
+    already in the form Django stores (NFKC), so "ａｄｍｉｎ" is not a second admin.
+
+    A comma is how a server joins two copies of a header ("alice,admin"); whitespace, control and
+    bidi characters make a name that reads as another.
+    """
+    if not value or len(value) > 150 or unicodedata.normalize("NFKC", value) != value:
+        return False
+    try:
+        UnicodeUsernameValidator()(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def _escaped(value: str) -> str:
+    """The value with control, format (bidi) and line-separator characters written as escapes, for the audit log."""
+    unsafe = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+    return "".join(ascii(char)[1:-1] if unicodedata.category(char) in unsafe else char for char in value)
+
+
 class TrustedHeaderMiddleware(RemoteUserMiddleware):
     """Logs in the user an authenticating proxy names in SSO_REMOTE_USER_HEADER (e.g. X-Forwarded-User).
 
     settings.py installs it only when the header is set. Like Django's RemoteUserMiddleware, a session
-    it opened ends when the header stops coming; password sessions are left alone.
+    it opened ends when the header stops coming; password sessions are left alone. A header that is
+    not one valid user name counts as absent, and is audited.
     """
 
     def __init__(self, get_response) -> None:
@@ -87,17 +113,35 @@ class TrustedHeaderMiddleware(RemoteUserMiddleware):
     def process_request(self, request: HttpRequest) -> None:
         if not settings.SSO_REMOTE_USER_HEADER:
             return
-        if not request.META.get(self.header, "").strip():
+        value = request.META.get(self.header, "").strip()
+        if not value:
             # An empty header names nobody; treat it as absent rather than as a failed log-in.
             request.META.pop(self.header, None)
+        elif not is_one_user_name(value):
+            # Never a name the proxy set: most likely a client's copy of the header joined to it.
+            request.META.pop(self.header)
+            record_event(
+                action=Action.LOGIN_FAILED,
+                outcome=Outcome.REFUSED,
+                actor_username=_escaped(value)[:150],
+                origin=Origin.from_request(request),
+                reason="invalid_sso_header",
+                detail=f"SSO via {settings.SSO_REMOTE_USER_HEADER}: not one valid user name",
+            )
         super().process_request(request)
 
 
 class TrustedHeaderBackend(RemoteUserBackend):
     """Users named by the proxy; an unknown one is created inactive unless SSO_CREATE_USERS_ACTIVE."""
 
+    def authenticate(self, request, remote_user):
+        # The middleware refuses these first; a name cut or cleaned into shape could be someone else's.
+        if not remote_user or not is_one_user_name(remote_user.strip()):
+            return None
+        return super().authenticate(request, remote_user)
+
     def clean_username(self, username: str) -> str:
-        return username.strip()[:150]
+        return username.strip()
 
     def configure_user(self, request, user, created: bool = True):
         if created:
