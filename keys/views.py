@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from keys import member_messages, selectors, services
 from keys.audit import Origin
@@ -19,12 +19,14 @@ from keys.suggest import suggest_title
 
 
 @login_required
+@require_safe
 def key_list(request: HttpRequest) -> HttpResponse:
     keys = selectors.keys_of(request.user)
     return render(request, "keys/key_list.html", {"keys": keys})
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("key")
 @submission_rate_limited
 def key_new(request: HttpRequest) -> HttpResponse:
@@ -55,6 +57,7 @@ def key_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
     return render(request, "keys/key_detail.html", {"key": key})
@@ -78,7 +81,7 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "keys/key_revoke.html", {"key": key})
 
 
-@require_GET
+@require_safe
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
