@@ -14,8 +14,10 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
-# collectstatic needs a secret key to import settings; this one is used for nothing else.
-RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+# collectstatic needs a secret key to import settings (a long one, as debug is off); this throwaway
+# one is used for nothing else.
+RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    python manage.py collectstatic --noinput \
     && useradd --system --uid 10001 portal
 USER portal
 

@@ -9,18 +9,22 @@ importing it from KeysConfig.ready as well connects them at start-up whatever ru
 from __future__ import annotations
 
 import logging
+import unicodedata
 
 from axes.backends import AxesStandaloneBackend
 from axes.exceptions import AxesBackendPermissionDenied
+from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth.backends import RemoteUserBackend
 from django.contrib.auth.middleware import RemoteUserMiddleware
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from keys.audit import Origin, record_event
+from keys.audit import Origin, client_ip, record_event
 from keys.models import AuditEvent
 
 logger = logging.getLogger("keys.auth")
@@ -48,6 +52,21 @@ class LockoutBackend(AxesStandaloneBackend):
             raise
 
 
+@receiver(user_logged_in, dispatch_uid="keys-lockout-forgive-own-failures")
+def forgive_own_failures(sender, request: HttpRequest | None, user, **kwargs) -> None:
+    """A log-in resets its username's count of failures; each address keeps its own count until it expires.
+
+    axes counts one row per (username, address): both counts are sums over those rows.
+    """
+    if request is None or request.method is None:
+        return  # force_login(): nobody typed anything
+    own = AccessAttempt.objects.filter(username=user.get_username())
+    # Typed at the address the member just logged in from: their own typos, forgiven outright.
+    own.filter(ip_address=client_ip(request)).delete()
+    # Typed elsewhere, perhaps by someone guessing: off the username's count, still on the address's.
+    own.update(username=None)
+
+
 def is_single_sign_on(request: HttpRequest, credentials: dict | None) -> bool:
     """True for a trusted-header log-in: the proxy authenticated it, so axes neither counts nor locks it."""
     return bool(credentials) and "remote_user" in credentials
@@ -57,11 +76,34 @@ def _meta_key(header: str) -> str:
     return "HTTP_" + header.strip().upper().replace("-", "_")
 
 
+def is_one_user_name(value: str) -> bool:
+    """True for one name Django's username rules accept: letters, digits and @.+-_, 150 at most, and
+    already in the form Django stores (NFKC), so "ａｄｍｉｎ" is not a second admin.
+
+    A comma is how a server joins two copies of a header ("alice,admin"); whitespace, control and
+    bidi characters make a name that reads as another.
+    """
+    if not value or len(value) > 150 or unicodedata.normalize("NFKC", value) != value:
+        return False
+    try:
+        UnicodeUsernameValidator()(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def _escaped(value: str) -> str:
+    """The value with control, format (bidi) and line-separator characters written as escapes, for the audit log."""
+    unsafe = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+    return "".join(ascii(char)[1:-1] if unicodedata.category(char) in unsafe else char for char in value)
+
+
 class TrustedHeaderMiddleware(RemoteUserMiddleware):
     """Logs in the user an authenticating proxy names in SSO_REMOTE_USER_HEADER (e.g. X-Forwarded-User).
 
     settings.py installs it only when the header is set. Like Django's RemoteUserMiddleware, a session
-    it opened ends when the header stops coming; password sessions are left alone.
+    it opened ends when the header stops coming; password sessions are left alone. A header that is
+    not one valid user name counts as absent, and is audited.
     """
 
     def __init__(self, get_response) -> None:
@@ -71,17 +113,35 @@ class TrustedHeaderMiddleware(RemoteUserMiddleware):
     def process_request(self, request: HttpRequest) -> None:
         if not settings.SSO_REMOTE_USER_HEADER:
             return
-        if not request.META.get(self.header, "").strip():
+        value = request.META.get(self.header, "").strip()
+        if not value:
             # An empty header names nobody; treat it as absent rather than as a failed log-in.
             request.META.pop(self.header, None)
+        elif not is_one_user_name(value):
+            # Never a name the proxy set: most likely a client's copy of the header joined to it.
+            request.META.pop(self.header)
+            record_event(
+                action=Action.LOGIN_FAILED,
+                outcome=Outcome.REFUSED,
+                actor_username=_escaped(value)[:150],
+                origin=Origin.from_request(request),
+                reason="invalid_sso_header",
+                detail=f"SSO via {settings.SSO_REMOTE_USER_HEADER}: not one valid user name",
+            )
         super().process_request(request)
 
 
 class TrustedHeaderBackend(RemoteUserBackend):
     """Users named by the proxy; an unknown one is created inactive unless SSO_CREATE_USERS_ACTIVE."""
 
+    def authenticate(self, request, remote_user):
+        # The middleware refuses these first; a name cut or cleaned into shape could be someone else's.
+        if not remote_user or not is_one_user_name(remote_user.strip()):
+            return None
+        return super().authenticate(request, remote_user)
+
     def clean_username(self, username: str) -> str:
-        return username.strip()[:150]
+        return username.strip()
 
     def configure_user(self, request, user, created: bool = True):
         if created:

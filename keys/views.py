@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from keys import member_messages, selectors, services
 from keys.audit import Origin, record_event
@@ -22,12 +22,14 @@ from keys.suggest import suggest_title
 
 
 @login_required
+@require_safe
 def key_list(request: HttpRequest) -> HttpResponse:
     keys = selectors.keys_of(request.user)
     return render(request, "keys/key_list.html", {"keys": keys})
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("key")
 @requires_recent_password
 def key_new(request: HttpRequest) -> HttpResponse:
@@ -67,6 +69,7 @@ def key_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_safe
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
     return render(request, "keys/key_detail.html", {"key": key})
@@ -114,7 +117,7 @@ def confirm_password(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/confirm_password.html", context)
 
 
-@require_GET
+@require_safe
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:

@@ -132,8 +132,28 @@ def test_production_settings_turn_on_https_and_secure_cookies(monkeypatch):
     assert production["SECURE_HSTS_SECONDS"] >= 31536000
     assert production["SESSION_COOKIE_SECURE"] and production["SESSION_COOKIE_HTTPONLY"]
     assert production["CSRF_COOKIE_SECURE"] and production["CSRF_COOKIE_HTTPONLY"]
+    assert production["LANGUAGE_COOKIE_SECURE"]
     assert production["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
     assert production["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+
+
+def set_language(client):
+    response = client.post(reverse("set_language"), {"language": "ko", "next": reverse("login")})
+    assert response.status_code == 302
+    return response.cookies[settings.LANGUAGE_COOKIE_NAME].OutputString()
+
+
+def test_the_language_cookie_is_httponly_and_same_site_lax(client):
+    set_cookie = set_language(client)
+
+    assert "HttpOnly" in set_cookie
+    assert "SameSite=Lax" in set_cookie
+
+
+def test_the_language_cookie_is_secure_with_production_settings(client, monkeypatch, settings):
+    settings.LANGUAGE_COOKIE_SECURE = load_settings(monkeypatch, **PRODUCTION)["LANGUAGE_COOKIE_SECURE"]
+
+    assert "Secure" in set_language(client)
 
 
 def test_development_settings_trust_no_proxy_header(monkeypatch):

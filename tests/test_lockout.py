@@ -109,6 +109,40 @@ def test_a_success_resets_the_count(client, member):
     assert attempt(client, password="alice-password-1").status_code == 302
 
 
+def test_a_success_forgives_that_usernames_failures_from_every_address(client, member):
+    for n in range(4):
+        attempt(client, ip=f"10.0.0.{n + 1}")
+    attempt(client, password="alice-password-1", ip="10.0.0.99")
+    client.post(reverse("logout"))
+
+    for n in range(4):
+        assert attempt(client, ip=f"10.0.1.{n + 1}").status_code == 200
+    assert attempt(client, password="alice-password-1", ip="10.0.1.99").status_code == 302
+
+
+def test_a_success_leaves_the_failures_counted_against_its_address(client, member, other_member):
+    for name in ("mallory", "trudy", "eve", "oscar"):
+        attempt(client, username=name)
+    assert attempt(client, username="bob", password="bob-password-1").status_code == 302
+    client.post(reverse("logout"))
+
+    assert attempt(client, username="chuck").status_code == 429
+    assert attempt(client, password="alice-password-1").status_code == 429
+    assert not logged_in(client)
+
+
+def test_a_member_logging_in_elsewhere_leaves_guesses_at_their_name_on_the_guessing_address(
+    client, member, other_member
+):
+    for name in ("bob", "bob", "trudy", "eve"):
+        attempt(client, username=name)
+    assert attempt(client, username="bob", password="bob-password-1", ip="10.1.1.1").status_code == 302
+    client.post(reverse("logout"))
+
+    assert attempt(client, username="chuck").status_code == 429
+    assert attempt(client, password="alice-password-1").status_code == 429
+
+
 def test_the_limit_comes_from_settings(client, member, settings):
     settings.AXES_FAILURE_LIMIT = 2
 

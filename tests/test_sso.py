@@ -147,3 +147,70 @@ def test_sso_attempts_never_lock_out_password_log_ins(sso, client, member):
     response = client.post(reverse("login"), {"username": "alice", "password": "alice-password-1"})
 
     assert response.status_code == 302
+
+
+INVALID_HEADERS = {
+    "two-headers-joined": "alice,admin",
+    "joined-with-a-space": "alice, admin",
+    "space-inside": "alice admin",
+    "tab-inside": "alice\tadmin",
+    "too-long": "a" * 151,
+    "bidi-override": "ad\u202enimda",
+    "nul": "alice\x00",
+    "escape-sequence": "alice\x1b[31m",
+    "fullwidth": "\uff41\uff44\uff4d\uff49\uff4e",
+    "slash": "alice/admin",
+}
+
+
+@pytest.mark.parametrize("value", INVALID_HEADERS.values(), ids=INVALID_HEADERS.keys())
+def test_a_header_that_is_not_one_user_name_logs_nobody_in(sso, client, member, value):
+    response = client.get(KEYS, **as_user(value))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["alice"]
+
+
+def test_a_joined_header_is_audited_as_refused(sso, client, member, event):
+    client.get(KEYS, **as_user("alice,admin"))
+
+    row = event()
+    assert (row.action, row.outcome, row.reason, row.actor, row.actor_username) == (
+        "login_failed",
+        "refused",
+        "invalid_sso_header",
+        None,
+        "alice,admin",
+    )
+    assert HEADER in row.detail
+    assert AuditEvent.objects.count() == 1
+
+
+def test_a_refused_header_is_audited_with_control_characters_escaped(sso, client, event):
+    client.get(KEYS, **as_user("ad\u202enimda\x1b[31m\x00"))
+
+    assert event().actor_username == "ad\\u202enimda\\x1b[31m\\x00"
+
+
+def test_a_refused_header_is_audited_cut_to_150_characters(sso, client, event):
+    client.get(KEYS, **as_user("\x00" * 200))
+
+    assert event().actor_username == ("\\x00" * 200)[:150]
+
+
+def test_a_refused_header_ends_a_single_sign_on_session(sso, client, member):
+    client.get(KEYS, **as_user("alice"))
+
+    response = client.get(KEYS, **as_user("alice,admin"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_a_name_at_the_limit_with_dots_and_at_signs_is_accepted(sso, client):
+    name = "first.last+sso@example.com-" + "x" * 123
+
+    client.get(KEYS, **as_user(name))
+
+    assert get_user_model().objects.filter(username=name).exists()
