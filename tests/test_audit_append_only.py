@@ -46,7 +46,7 @@ def test_the_triggers_are_installed():
         names = sorted(row[0] for row in cursor.fetchall())
 
     expected = {
-        "sqlite": ["keys_auditevent_no_delete", "keys_auditevent_no_update"],
+        "sqlite": ["keys_auditevent_no_delete", "keys_auditevent_no_replace", "keys_auditevent_no_update"],
         "postgresql": ["keys_auditevent_append_only"],
     }
     assert names == expected[connection.vendor]
@@ -71,6 +71,58 @@ def test_raw_sql_cannot_delete_the_whole_table(audit_row):
     refused("DELETE FROM keys_auditevent", [])
 
     assert AuditEvent.objects.count() == 1
+
+
+# Every column a replacing row needs (NOT NULL, no database default), with the replacement's values.
+REPLACEMENT = {
+    "created_at": "2026-01-01 00:00:00",
+    "actor_username": "mallory",
+    "action": "login",
+    "outcome": "success",
+    "title": "",
+    "fingerprint": "",
+    "reason": "replaced",
+    "detail": "",
+    "user_agent": "",
+    "upstream_error_code": "",
+    "trace_id": "",
+}
+
+
+def replacing(audit_row, statement: str, suffix: str = "") -> str:
+    """Insert a row with `audit_row`'s id by `statement` (INSERT OR REPLACE INTO...), which must fail."""
+    columns = ["id", *REPLACEMENT]
+    placeholders = ", ".join(["%s"] * len(columns))
+    sql = f"{statement} keys_auditevent ({', '.join(columns)}) VALUES ({placeholders}) {suffix}"
+    return refused(sql, [audit_row.pk, *REPLACEMENT.values()])
+
+
+@pytest.mark.parametrize("statement", ["INSERT OR REPLACE INTO", "REPLACE INTO"])
+def test_sqlite_cannot_replace_an_audit_row(audit_row, statement):
+    if connection.vendor != "sqlite":
+        pytest.skip("INSERT OR REPLACE is SQLite's")
+
+    message = replacing(audit_row, statement)
+
+    assert "append-only" in message
+    audit_row.refresh_from_db()
+    assert (audit_row.reason, audit_row.actor_username, audit_row.action) == ("x", "alice", "register")
+
+
+def test_postgresql_cannot_upsert_over_an_audit_row(audit_row):
+    if connection.vendor != "postgresql":
+        pytest.skip("ON CONFLICT DO UPDATE is PostgreSQL's form of a replace")
+
+    # The DO UPDATE half is an UPDATE, so 0003's trigger refuses it.
+    message = replacing(
+        audit_row,
+        "INSERT INTO",
+        "ON CONFLICT (id) DO UPDATE SET reason = EXCLUDED.reason, actor_username = EXCLUDED.actor_username",
+    )
+
+    assert "append-only" in message
+    audit_row.refresh_from_db()
+    assert (audit_row.reason, audit_row.actor_username) == ("x", "alice")
 
 
 def test_the_orm_cannot_change_or_delete_either(audit_row):
