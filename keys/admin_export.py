@@ -19,6 +19,8 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.logs import escape_unsafe
+
 CHUNK_SIZE = 2000
 # (CSV header, queryset value): the actor's and subject's names come along without a query per row.
 COLUMNS = [
@@ -40,16 +42,18 @@ COLUMNS = [
     ("trace_id", "trace_id"),
     ("duration_ms", "duration_ms"),
 ]
-# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection").
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection");
+# a tab or a CR, which it would also read so, is escaped before this check (escape_unsafe).
+FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
 def safe_cell(value) -> str:
+    """`value` as a CSV cell: control and bidirectional characters escaped, and never a formula."""
     if value is None:
         return ""
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    text = str(value)
+    text = escape_unsafe(str(value))
     if isinstance(value, str) and text.startswith(FORMULA_PREFIXES):
         return "'" + text
     return text

@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.logs import escape_unsafe
+
 # The states in which NSML holds, or may hold, a key: one title and one key each.
 LIVE_STATUSES = ("pending", "active", "revoking")
 
@@ -163,7 +165,8 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action} {self.outcome}"
+        # The admin shows this in the page title and each row's checkbox label: escaped like its columns.
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {escape_unsafe(self.actor_username)} {self.action} {self.outcome}"
 
 
 class UnmanagedKey(models.Model):

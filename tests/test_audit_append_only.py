@@ -191,7 +191,10 @@ def test_the_export_action_streams_csv(admin_request, audit_row, member):
         ("+1", "'+1"),
         ("-1", "'-1"),
         ("@A1", "'@A1"),
-        ("\tx", "'\tx"),
+        # A tab or CR is written as an escape, which no spreadsheet reads as a formula.
+        ("\tx", "\\tx"),
+        ("\r=1", "\\r=1"),
+        ("=\u202e1", "'=\\u202e1"),
         ("plain", "plain"),
         ("a=b", "a=b"),
         (401, "401"),
