@@ -14,9 +14,10 @@ from axes.backends import AxesStandaloneBackend
 from axes.exceptions import AxesBackendPermissionDenied
 from axes.signals import user_locked_out
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.auth.backends import RemoteUserBackend
 from django.contrib.auth.middleware import RemoteUserMiddleware
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
 
@@ -147,4 +148,22 @@ def audit_lockout(sender, request: HttpRequest, username: str | None, ip_address
         reason="failure_limit",
         detail=f"{settings.AXES_FAILURE_LIMIT} failed log-ins for this username or from {ip_address}; "
         f"log-ins refused for {minutes} minutes",
+    )
+
+
+@receiver(user_logged_out, dispatch_uid="keys-audit-logout")
+def audit_logout(sender, request: HttpRequest | None, user, **kwargs) -> None:
+    if user is None or request is None or request.method is None:
+        # Nobody was logged in, or the test client's logout() (a bare HttpRequest, like force_login).
+        return
+    # Sent before the session is flushed: it still says how the session was opened. A single sign-on
+    # session also ends this way when the proxy stops sending the header.
+    sso = getattr(request, "session", {}).get(BACKEND_SESSION_KEY) == SSO_BACKEND
+    record_event(
+        action=Action.LOGOUT,
+        outcome=Outcome.SUCCESS,
+        actor=user,
+        subject=user,
+        origin=Origin.from_request(request),
+        reason="single_sign_on" if sso else "password",
     )

@@ -109,6 +109,11 @@ class AuditEvent(models.Model):
         LOCKOUT = "lockout", _("Log-in locked out")
         ASSIGN = "assign", _("Assign unmanaged key")
         DRIFT = "drift", _("Drift found")
+        USER_CREATE = "user_create", _("Create user")
+        PRIVILEGES = "privileges", _("Change staff or superuser status")
+        ACTIVATION = "activation", _("Activate or deactivate user")
+        PASSWORD = "password", _("Change password")
+        EXPORT = "export", _("Export audit log")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("Success")

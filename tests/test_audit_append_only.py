@@ -70,7 +70,7 @@ def test_raw_sql_cannot_delete_an_audit_row(audit_row):
 def test_raw_sql_cannot_delete_the_whole_table(audit_row):
     refused("DELETE FROM keys_auditevent", [])
 
-    assert AuditEvent.objects.count() == 1
+    assert AuditEvent.objects.exclude(action="user_create").count() == 1
 
 
 # Every column a replacing row needs (NOT NULL, no database default), with the replacement's values.
@@ -134,13 +134,13 @@ def test_the_orm_cannot_change_or_delete_either(audit_row):
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.all().delete()
 
-    assert AuditEvent.objects.get().reason == "x"
+    assert AuditEvent.objects.exclude(action="user_create").get().reason == "x"
 
 
 def test_new_rows_are_still_appended(audit_row, member):
     record_event(action="login", outcome="success", actor=member, origin=Origin(ip="10.1.2.4"))
 
-    assert AuditEvent.objects.count() == 2
+    assert AuditEvent.objects.exclude(action="user_create").count() == 2
 
 
 # CSV export
@@ -168,7 +168,9 @@ def test_the_export_action_streams_csv(admin_request, audit_row, member):
     )
     model_admin = AuditEventAdmin(AuditEvent, admin.site)
 
-    response = export_audit_csv(model_admin, admin_request, AuditEvent.objects.order_by("id"))
+    response = export_audit_csv(
+        model_admin, admin_request, AuditEvent.objects.exclude(action="user_create").order_by("id")
+    )
 
     assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Type"].startswith("text/csv")
@@ -208,7 +210,7 @@ def test_cells_that_a_spreadsheet_would_run_are_quoted(value, cell):
 def test_the_export_reads_rows_in_chunks_not_all_at_once(admin_request, member, django_assert_max_num_queries):
     for n in range(5):
         record_event(action="login", outcome="success", actor=member, origin=Origin(ip=f"10.0.0.{n}"))
-    response = export_audit_csv(None, admin_request, AuditEvent.objects.all())
+    response = export_audit_csv(None, admin_request, AuditEvent.objects.exclude(action="user_create"))
 
     # Nothing is read until the response is consumed: the view returns before the query runs.
     with django_assert_max_num_queries(2):

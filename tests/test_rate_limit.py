@@ -89,7 +89,7 @@ def test_the_rate_comes_from_settings(member_client, settings):
 def test_one_audit_row_per_window_however_often_the_member_tries(member_client, member, event):
     post_times(member_client, 15)
 
-    assert AuditEvent.objects.count() == 1
+    assert AuditEvent.objects.exclude(action="user_create").count() == 1
     row = event()
     assert (row.action, row.outcome, row.reason, row.actor) == ("register", "refused", "rate_limited", member)
 
