@@ -13,7 +13,7 @@ from django.utils.translation import ngettext
 from keys import selectors, services
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.audit import Origin
-from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
+from keys.models import AuditEvent, RefusalWindow, RegisteredKey, UnmanagedKey
 from keys.offboarding import deactivate_as
 from keys.pagination import EstimatedCountPaginator
 from nsml.client import NsmlError
@@ -233,6 +233,8 @@ class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
         f"{field.name}_shown" if field.name in [*ESCAPED_TEXT, "actor", "subject"] else field.name
         for field in AuditEvent._meta.fields
     ]
+    # The count of the refusals a first refused log-in stands for (keys.auth, RefusalWindow).
+    fields = readonly_fields = [*fields, "refused_in_window"]
     actions = [export_audit_csv]
     show_full_result_count = False
 
@@ -245,6 +247,42 @@ class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
     user_agent_shown = _shown_text("user_agent")
     upstream_error_code_shown = _shown_text("upstream_error_code")
     trace_id_shown = _shown_text("trace_id")
+
+    @admin.display(description=_("refused log-ins in its window"))
+    def refused_in_window(self, obj: AuditEvent) -> int | None:
+        return RefusalWindow.objects.filter(first_event=obj).values_list("count", flat=True).first()
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RefusalWindow)
+class RefusalWindowAdmin(admin.ModelAdmin):
+    """How many log-ins were refused in each lock-out (or for an inactive SSO user); read-only."""
+
+    list_display = ["started_at", "last_at", "reason", "username_shown", "client_ip", "count", "first_event"]
+    list_filter = ["reason", "started_at"]
+    search_fields = ["username", "client_ip"]
+    list_select_related = ["first_event"]
+    fields = readonly_fields = [
+        "reason",
+        "username_shown",
+        "client_ip",
+        "started_at",
+        "last_at",
+        "count",
+        "first_event",
+    ]
+
+    @admin.display(description=_("username"), ordering="username")
+    def username_shown(self, obj: RefusalWindow) -> str:
+        return escape_unsafe(obj.username)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -174,6 +174,41 @@ class AuditEvent(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {escape_unsafe(self.actor_username)} {self.action} {self.outcome}"
 
 
+class RefusalWindow(models.Model):
+    """Log-ins refused over and over in one window: during one lock-out, or for one inactive single
+    sign-on user. The first refusal is an audit row (`first_event`); every refusal is counted here.
+
+    Not part of the audit trail (its count grows), so that nobody can grow the append-only audit table
+    at will by retrying a refused log-in.
+    """
+
+    class Reason(models.TextChoices):
+        LOCKED_OUT = "locked_out", _("Locked out")
+        INACTIVE_SSO_USER = "inactive_sso_user", _("Inactive single sign-on user")
+
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    first_event = models.OneToOneField(
+        AuditEvent,
+        on_delete=models.PROTECT,
+        related_name="refusal_window",
+        verbose_name=_("first refusal"),
+    )
+    started_at = models.DateTimeField(_("first refused"), default=timezone.now)
+    last_at = models.DateTimeField(_("last refused"), default=timezone.now)
+    count = models.PositiveIntegerField(_("refused log-ins"), default=1)
+
+    class Meta:
+        verbose_name = _("refused log-ins window")
+        verbose_name_plural = _("refused log-ins windows")
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["reason", "-started_at"], name="refusal_reason_started")]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.reason} {escape_unsafe(self.username)} x{self.count}"
+
+
 class UnmanagedKey(models.Model):
     """A key NSML holds that the portal did not register (e.g. added in the NCP console).
 
