@@ -13,10 +13,11 @@ from django.utils.translation import ngettext
 from keys import selectors, services
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.audit import Origin
-from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
+from keys.models import AuditEvent, RefusalWindow, RegisteredKey, UnmanagedKey
 from keys.offboarding import deactivate_as
 from keys.pagination import EstimatedCountPaginator
 from nsml.client import NsmlError
+from portal.logs import escape_unsafe
 
 User = get_user_model()
 
@@ -180,17 +181,44 @@ class UnmanagedKeyAdmin(CheckNsmlMixin, admin.ModelAdmin):
         _report(self, request, report)
 
 
+def _shown_text(name: str):
+    """An admin column for a text field, with control and bidirectional characters shown escaped."""
+    field = AuditEvent._meta.get_field(name)
+
+    @admin.display(description=field.verbose_name, ordering=name)
+    def shown(modeladmin, obj: AuditEvent) -> str:
+        return escape_unsafe(getattr(obj, name))
+
+    return shown
+
+
+def _shown_user(name: str):
+    """The actor's or subject's username, escaped: single sign-on creates users with names as the proxy sent them."""
+    field = AuditEvent._meta.get_field(name)
+
+    @admin.display(description=field.verbose_name, ordering=f"{name}__username")
+    def shown(modeladmin, obj: AuditEvent) -> str | None:
+        user = getattr(obj, name)
+        return escape_unsafe(user.get_username()) if user is not None else None
+
+    return shown
+
+
+# What a user, a proxy or NSML wrote: names, titles as typed, agents, NSML's codes.
+ESCAPED_TEXT = ["actor_username", "title", "reason", "detail", "user_agent", "upstream_error_code", "trace_id"]
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
-        "actor_username",
+        "actor_username_shown",
         "action",
         "outcome",
-        "subject",
-        "title",
+        "subject_shown",
+        "title_shown",
         "fingerprint",
-        "reason",
+        "reason_shown",
         "upstream_status",
         "client_ip",
     ]
@@ -200,9 +228,61 @@ class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
     # No date_hierarchy: its DISTINCT over dates and the exact page count read every row of a
     # million-row log (bench/results.md). The created_at filter narrows by time through the index.
     paginator = EstimatedCountPaginator
-    readonly_fields = [field.name for field in AuditEvent._meta.fields]
+    # Every column, in the model's order, with the ones people type shown escaped (never raw).
+    fields = readonly_fields = [
+        f"{field.name}_shown" if field.name in [*ESCAPED_TEXT, "actor", "subject"] else field.name
+        for field in AuditEvent._meta.fields
+    ]
+    # The count of the refusals a first refused log-in stands for (keys.auth, RefusalWindow).
+    fields = readonly_fields = [*fields, "refused_in_window"]
     actions = [export_audit_csv]
     show_full_result_count = False
+
+    actor_shown = _shown_user("actor")
+    subject_shown = _shown_user("subject")
+    actor_username_shown = _shown_text("actor_username")
+    title_shown = _shown_text("title")
+    reason_shown = _shown_text("reason")
+    detail_shown = _shown_text("detail")
+    user_agent_shown = _shown_text("user_agent")
+    upstream_error_code_shown = _shown_text("upstream_error_code")
+    trace_id_shown = _shown_text("trace_id")
+
+    @admin.display(description=_("refused log-ins in its window"))
+    def refused_in_window(self, obj: AuditEvent) -> int | None:
+        return RefusalWindow.objects.filter(first_event=obj).values_list("count", flat=True).first()
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RefusalWindow)
+class RefusalWindowAdmin(admin.ModelAdmin):
+    """How many log-ins were refused in each lock-out (or for an inactive SSO user); read-only."""
+
+    list_display = ["started_at", "last_at", "reason", "username_shown", "client_ip", "count", "first_event"]
+    list_filter = ["reason", "started_at"]
+    search_fields = ["username", "client_ip"]
+    list_select_related = ["first_event"]
+    fields = readonly_fields = [
+        "reason",
+        "username_shown",
+        "client_ip",
+        "started_at",
+        "last_at",
+        "count",
+        "first_event",
+    ]
+
+    @admin.display(description=_("username"), ordering="username")
+    def username_shown(self, obj: RefusalWindow) -> str:
+        return escape_unsafe(obj.username)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -14,13 +14,16 @@ from datetime import datetime
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from keys.audit import Origin, record_event
 from keys.clock import format_moment
+from keys.models import AuditEvent
+from portal.logs import escape_unsafe
 
 CHUNK_SIZE = 2000
 # (CSV header, queryset value): the actor's and subject's names come along without a query per row.
@@ -43,16 +46,18 @@ COLUMNS = [
     ("trace_id", "trace_id"),
     ("duration_ms", "duration_ms"),
 ]
-# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection").
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection");
+# a tab or a CR, which it would also read so, is escaped before this check (escape_unsafe).
+FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 
 def safe_cell(value) -> str:
+    """`value` as a CSV cell: control and bidirectional characters escaped, and never a formula."""
     if value is None:
         return ""
     if isinstance(value, datetime):
         return format_moment(value)
-    text = str(value)
+    text = escape_unsafe(str(value))
     if isinstance(value, str) and text.startswith(FORMULA_PREFIXES):
         return "'" + text
     return text
@@ -73,16 +78,34 @@ def csv_lines(queryset: QuerySet) -> Iterator[str]:
         yield writer.writerow([safe_cell(value) for value in row])
 
 
-def stream_audit_csv(queryset: QuerySet) -> StreamingHttpResponse:
+def stream_audit_csv(queryset: QuerySet, request: HttpRequest, *, how: str) -> StreamingHttpResponse:
+    """Audit the export, then stream it: every matching row older than the export's own audit row.
+
+    The row is written before the first byte, so a download broken off halfway is audited too, and the
+    count in it is the count streamed (rows added meanwhile come after it and are left out).
+    """
+    newest = queryset.model.objects.aggregate(newest=Max("pk"))["newest"] or 0
+    exported = queryset.filter(pk__lte=newest)
+    count = exported.count()
+    filters = request.GET.urlencode() or "none"
+    record_event(
+        action=AuditEvent.Action.EXPORT,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        actor=request.user,
+        origin=Origin.from_request(request),
+        reason="csv",
+        detail=f"{count} rows; {how}; filters: {filters}",
+    )
     filename = f"audit-{timezone.now():%Y%m%d-%H%M%S}.csv"
-    response = StreamingHttpResponse(csv_lines(queryset), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(exported), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
 @admin.action(description=_("Export the selected audit events as CSV"))
 def export_audit_csv(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
-    return stream_audit_csv(queryset)
+    how = "all filtered rows" if request.POST.get("select_across") == "1" else "selected rows"
+    return stream_audit_csv(queryset, request, how=f"admin action, {how}")
 
 
 class AuditCsvExportMixin:
@@ -97,4 +120,4 @@ class AuditCsvExportMixin:
         if not self.has_view_permission(request):
             raise PermissionDenied
         changelist = self.get_changelist_instance(request)
-        return stream_audit_csv(changelist.get_queryset(request))
+        return stream_audit_csv(changelist.get_queryset(request), request, how="export link")

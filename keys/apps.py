@@ -8,11 +8,16 @@ class KeysConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
-        from django.db.models.signals import post_save
+        from django.db.models.signals import post_save, pre_save
 
         import keys.auth  # noqa: F401  (connects the log-in audit receivers at start-up)
         import keys.checks  # noqa: F401  (registers the settings checks)
         import keys.reauth  # noqa: F401  (a log-in counts as a recent password)
+        from keys.account_audit import audit_account_change, remember_stored_values
         from keys.offboarding import revoke_keys_of_deactivated_user
 
-        post_save.connect(revoke_keys_of_deactivated_user, sender=get_user_model(), dispatch_uid="keys-offboarding")
+        user_model = get_user_model()
+        # The account change is audited before the revocations the offboarding receiver then makes.
+        pre_save.connect(remember_stored_values, sender=user_model, dispatch_uid="keys-account-audit-before")
+        post_save.connect(audit_account_change, sender=user_model, dispatch_uid="keys-account-audit")
+        post_save.connect(revoke_keys_of_deactivated_user, sender=user_model, dispatch_uid="keys-offboarding")

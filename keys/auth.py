@@ -16,16 +16,19 @@ from axes.exceptions import AxesBackendPermissionDenied
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY
 from django.contrib.auth.backends import RemoteUserBackend
 from django.contrib.auth.middleware import RemoteUserMiddleware
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
+from django.db.models import F, Q
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils import timezone
 
 from keys.audit import Origin, client_ip, record_event
-from keys.models import AuditEvent
+from keys.models import AuditEvent, RefusalWindow
 
 logger = logging.getLogger("keys.auth")
 
@@ -175,28 +178,68 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
         return
     # Django hands over credentials with the password already masked; only the name is kept.
     sso = "remote_user" in credentials
-    typed = credentials.get("remote_user" if sso else "username") or ""
+    typed = str(credentials.get("remote_user" if sso else "username") or "")
+    origin = Origin.from_request(request)
     refused = getattr(request, REFUSED_BY_LOCKOUT, False)
     if refused:
-        outcome, reason = Outcome.REFUSED, "locked_out"
+        outcome, reason = Outcome.REFUSED, RefusalWindow.Reason.LOCKED_OUT
     elif sso:
-        outcome, reason = Outcome.REFUSED, "inactive_sso_user"
+        outcome, reason = Outcome.REFUSED, RefusalWindow.Reason.INACTIVE_SSO_USER
     else:
         outcome, reason = Outcome.FAILED, "bad_credentials"
-    record_event(
+    if outcome == Outcome.REFUSED and _counted_in_open_window(reason, typed, origin.ip):
+        return
+    notes = [f"SSO via {settings.SSO_REMOTE_USER_HEADER}"] if sso else []
+    if outcome == Outcome.REFUSED:
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        notes.append(f"refusals like this for {minutes} minutes are counted in its refused log-ins window")
+    event = record_event(
         action=Action.LOGIN_FAILED,
         outcome=outcome,
-        actor_username=str(typed),
-        origin=Origin.from_request(request),
+        actor_username=typed,
+        origin=origin,
         reason=reason,
-        detail=f"SSO via {settings.SSO_REMOTE_USER_HEADER}" if sso else "",
+        detail="; ".join(notes),
     )
+    if outcome == Outcome.REFUSED:
+        RefusalWindow.objects.create(
+            reason=reason,
+            username=typed[:150],
+            client_ip=origin.ip,
+            first_event=event,
+            started_at=event.created_at,
+            last_at=event.created_at,
+        )
+
+
+def _counted_in_open_window(reason: str, username: str, ip: str | None) -> bool:
+    """Count a refusal in the open window it belongs to, if there is one; True when it was counted.
+
+    A lock-out holds a username or an address, so a refusal joins a window with either: an attacker
+    cycling names from a locked address, or addresses against a locked name, stays in one window.
+    An inactive single sign-on user's window is that user's. A window lasts AXES_COOLOFF_TIME.
+    """
+    match = Q(username=username[:150])
+    if reason == RefusalWindow.Reason.LOCKED_OUT and ip:
+        match |= Q(client_ip=ip)
+    now = timezone.now()
+    window = (
+        RefusalWindow.objects.filter(match, reason=reason, started_at__gte=now - settings.AXES_COOLOFF_TIME)
+        .order_by("-started_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if window is None:
+        return False
+    RefusalWindow.objects.filter(pk=window).update(count=F("count") + 1, last_at=now)
+    return True
 
 
 @receiver(user_locked_out, dispatch_uid="keys-audit-lockout")
 def audit_lockout(sender, request: HttpRequest, username: str | None, ip_address: str | None, **kwargs) -> None:
     if getattr(request, REFUSED_BY_LOCKOUT, False):
-        # axes says so again for every attempt during a lock-out; those are login_failed rows.
+        # axes says so again for every attempt during a lock-out: audit_login_failed writes the
+        # first as a login_failed row and counts the rest in its refusal window.
         return
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     record_event(
@@ -207,4 +250,22 @@ def audit_lockout(sender, request: HttpRequest, username: str | None, ip_address
         reason="failure_limit",
         detail=f"{settings.AXES_FAILURE_LIMIT} failed log-ins for this username or from {ip_address}; "
         f"log-ins refused for {minutes} minutes",
+    )
+
+
+@receiver(user_logged_out, dispatch_uid="keys-audit-logout")
+def audit_logout(sender, request: HttpRequest | None, user, **kwargs) -> None:
+    if user is None or request is None or request.method is None:
+        # Nobody was logged in, or the test client's logout() (a bare HttpRequest, like force_login).
+        return
+    # Sent before the session is flushed: it still says how the session was opened. A single sign-on
+    # session also ends this way when the proxy stops sending the header.
+    sso = getattr(request, "session", {}).get(BACKEND_SESSION_KEY) == SSO_BACKEND
+    record_event(
+        action=Action.LOGOUT,
+        outcome=Outcome.SUCCESS,
+        actor=user,
+        subject=user,
+        origin=Origin.from_request(request),
+        reason="single_sign_on" if sso else "password",
     )

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from keys.clock import format_moment
+from portal.logs import escape_unsafe
 
 # The states in which NSML holds, or may hold, a key: one title and one key each.
 LIVE_STATUSES = ("pending", "active", "revoking")
@@ -109,6 +110,11 @@ class AuditEvent(models.Model):
         LOCKOUT = "lockout", _("Log-in locked out")
         ASSIGN = "assign", _("Assign unmanaged key")
         DRIFT = "drift", _("Drift found")
+        USER_CREATE = "user_create", _("Create user")
+        PRIVILEGES = "privileges", _("Change staff or superuser status")
+        ACTIVATION = "activation", _("Activate or deactivate user")
+        PASSWORD = "password", _("Change password")
+        EXPORT = "export", _("Export audit log")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("Success")
@@ -165,7 +171,43 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{format_moment(self.created_at)} {self.actor_username} {self.action} {self.outcome}"
+        # The admin shows this in the page title and each row's checkbox label: escaped like its columns.
+        return f"{format_moment(self.created_at)} {escape_unsafe(self.actor_username)} {self.action} {self.outcome}"
+
+
+class RefusalWindow(models.Model):
+    """Log-ins refused over and over in one window: during one lock-out, or for one inactive single
+    sign-on user. The first refusal is an audit row (`first_event`); every refusal is counted here.
+
+    Not part of the audit trail (its count grows), so that nobody can grow the append-only audit table
+    at will by retrying a refused log-in.
+    """
+
+    class Reason(models.TextChoices):
+        LOCKED_OUT = "locked_out", _("Locked out")
+        INACTIVE_SSO_USER = "inactive_sso_user", _("Inactive single sign-on user")
+
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    first_event = models.OneToOneField(
+        AuditEvent,
+        on_delete=models.PROTECT,
+        related_name="refusal_window",
+        verbose_name=_("first refusal"),
+    )
+    started_at = models.DateTimeField(_("first refused"), default=timezone.now)
+    last_at = models.DateTimeField(_("last refused"), default=timezone.now)
+    count = models.PositiveIntegerField(_("refused log-ins"), default=1)
+
+    class Meta:
+        verbose_name = _("refused log-ins window")
+        verbose_name_plural = _("refused log-ins windows")
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["reason", "-started_at"], name="refusal_reason_started")]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.reason} {escape_unsafe(self.username)} x{self.count}"
 
 
 class UnmanagedKey(models.Model):

@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    # Names the signed-in user as the actor of any change to an account (keys/account_audit.py).
+    "keys.account_audit.AccountAuditMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -229,14 +231,38 @@ KEYS_MIN_RSA_BITS = env.int("KEYS_MIN_RSA_BITS", default=2048)
 KEYS_REAUTH_MINUTES = env.int("KEYS_REAUTH_MINUTES", default=15)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# Every handler escapes control and bidirectional characters, so a user name or a title with a line
+# break in it cannot write a line of its own (portal/logs.py); tracebacks keep their lines.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"}},
+    "filters": {"escape_controls": {"()": "portal.logs.EscapeControlCharacters"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain",
+            "filters": ["escape_controls"],
+        },
+        # runserver's request lines, as Django's default logging writes them, escaped like the rest.
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["escape_controls"],
+        },
+    },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         # axes narrates every log-in at INFO; failures and lock-outs (WARNING) are what matter.
         "axes": {"level": "WARNING"},
     },

@@ -46,7 +46,7 @@ def test_the_header_is_ignored_when_sso_is_off(client, member):
     assert not get_user_model().objects.filter(username="mallory").exists()
     client.get(KEYS, **as_user("mallory"))
     assert not get_user_model().objects.filter(username="mallory").exists()
-    assert not AuditEvent.objects.exists()
+    assert not AuditEvent.objects.exclude(action="user_create").exists()
 
 
 def test_settings_install_sso_only_when_a_header_is_named(monkeypatch):
@@ -124,7 +124,7 @@ def test_an_empty_header_logs_nobody_in(sso, client, member):
     response = client.get(KEYS, **as_user("  "))
 
     assert response.status_code == 302
-    assert not AuditEvent.objects.exists()
+    assert not AuditEvent.objects.exclude(action="user_create").exists()
     assert get_user_model().objects.count() == 1
 
 
@@ -184,7 +184,7 @@ def test_a_joined_header_is_audited_as_refused(sso, client, member, event):
         "alice,admin",
     )
     assert HEADER in row.detail
-    assert AuditEvent.objects.count() == 1
+    assert AuditEvent.objects.exclude(action="user_create").count() == 1
 
 
 def test_a_refused_header_is_audited_with_control_characters_escaped(sso, client, event):
