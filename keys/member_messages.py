@@ -61,6 +61,10 @@ JOINED_NOTICE = _(
     "below with what ssh-keygen -lf prints for your .pub file."
 )
 REGISTERED_MESSAGE = _("Your key “%(title)s” is registered with NSML.")
+NEXT_STEPS = _(
+    "What next: NSML now accepts the matching private key on your computer; your SSH tools use it from ~/.ssh "
+    "by themselves. Compare the fingerprint below with ssh-keygen -lf to be sure it is the key you meant."
+)
 PENDING_NOTICE = _(
     "NSML has not confirmed your key “%(title)s” yet. The portal keeps checking by itself; this page shows "
     "the result. There is no need to submit it again."

@@ -17,6 +17,14 @@ def keys_of(user) -> QuerySet[RegisteredKey]:
     return RegisteredKey.objects.filter(owner=user)
 
 
+def keys_of_by_standing(user) -> tuple[list[RegisteredKey], list[RegisteredKey]]:
+    """A member's keys in two lists: those NSML holds or may hold, then the revoked and failed ones."""
+    current, history = [], []
+    for key in keys_of(user):
+        (current if key.status in RegisteredKey.LIVE_STATUSES else history).append(key)
+    return current, history
+
+
 def active_keys_of(user) -> QuerySet[RegisteredKey]:
     return keys_of(user).filter(status=RegisteredKey.Status.ACTIVE).select_related("owner")
 

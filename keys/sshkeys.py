@@ -101,6 +101,21 @@ class InvalidKey(Exception):
         super().__init__(self.message)
 
 
+# Where ssh-keygen writes each type's public key by default.
+USUAL_PUBLIC_KEY_FILES = {
+    "ssh-ed25519": "id_ed25519.pub",
+    "ssh-rsa": "id_rsa.pub",
+    "ecdsa-sha2-nistp256": "id_ecdsa.pub",
+    "ecdsa-sha2-nistp384": "id_ecdsa.pub",
+    "ecdsa-sha2-nistp521": "id_ecdsa.pub",
+}
+
+
+def usual_public_key_file(key_type: str) -> str:
+    """The file ssh-keygen writes a key of this type to, e.g. id_rsa.pub (id_ed25519.pub when unknown)."""
+    return USUAL_PUBLIC_KEY_FILES.get(key_type, "id_ed25519.pub")
+
+
 def holds_private_key(text: str) -> bool:
     """True when `text` carries private-key material: the armour of any private key format, or an
     unarmoured OpenSSH, PKCS#1, SEC1 or PKCS#8 private key body, on one line or several."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -15,17 +16,19 @@ from django.views.decorators.http import require_http_methods, require_safe
 from keys import member_messages, selectors, services
 from keys.audit import Origin, record_event
 from keys.forms import ConfirmPasswordForm, KeyForm
+from keys.lockout import tries_left
 from keys.models import AuditEvent
 from keys.ratelimit import SubmissionQuota
 from keys.reauth import mark_password_confirmed, pending_change, requires_recent_password, resume_pending_change
+from keys.sshkeys import usual_public_key_file
 from keys.suggest import suggest_title
 
 
 @login_required
 @require_safe
 def key_list(request: HttpRequest) -> HttpResponse:
-    keys = selectors.keys_of(request.user)
-    return render(request, "keys/key_list.html", {"keys": keys})
+    current, history = selectors.keys_of_by_standing(request.user)
+    return render(request, "keys/key_list.html", {"current": current, "history": history})
 
 
 @login_required
@@ -60,6 +63,7 @@ def key_new(request: HttpRequest) -> HttpResponse:
         else:
             if key.is_active:
                 messages.success(request, gettext(member_messages.REGISTERED_MESSAGE) % {"title": key.title})
+                messages.info(request, gettext(member_messages.NEXT_STEPS))
             else:  # NSML's answer is unknown: the key's page shows it as pending until it is settled
                 messages.info(request, gettext(member_messages.PENDING_NOTICE) % {"title": key.title})
             if key.joined_lines:
@@ -72,7 +76,7 @@ def key_new(request: HttpRequest) -> HttpResponse:
 @require_safe
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
-    return render(request, "keys/key_detail.html", {"key": key})
+    return render(request, "keys/key_detail.html", {"key": key, "pub_file": usual_public_key_file(key.key_type)})
 
 
 @login_required
@@ -115,6 +119,20 @@ def confirm_password(request: HttpRequest) -> HttpResponse:
         return resume_pending_change(request) or redirect("keys:list")
     context = {"form": form, "pending": pending_change(request), "settings_minutes": settings.KEYS_REAUTH_MINUTES}
     return render(request, "registration/confirm_password.html", context)
+
+
+class PortalLoginView(LoginView):
+    """Django's log-in, which from the third failure for a name says how many tries are left."""
+
+    redirect_authenticated_user = True
+    http_method_names = ["get", "head", "post"]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if self.request.method == "POST":
+            context["tries_left"] = tries_left(self.request.POST.get("username", ""))
+            context["lockout_minutes"] = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        return context
 
 
 @require_safe

@@ -189,7 +189,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the
 AXES_RESET_ON_SUCCESS = False
 # Attempts during a lock-out are refused without counting, so the lock ends when it said it would.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_LOCKOUT_TEMPLATE = "lockout.html"
+# The lock-out page says until when (local time) and links back (keys/lockout.py, templates/lockout.html).
+AXES_LOCKOUT_CALLABLE = "keys.lockout.lockout_response"
 # Successful log-ins are in the portal's own audit log; axes keeps only the failure counts.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False

@@ -3,16 +3,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from keys.views import confirm_password, healthz
+from keys.views import PortalLoginView, confirm_password, healthz
 
 urlpatterns = [
     # Only the methods each view uses: Django's views also answer OPTIONS (and PUT on a form) otherwise.
     path("", RedirectView.as_view(pattern_name="keys:list", permanent=False, http_method_names=["get", "head"])),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True, http_method_names=["get", "head", "post"]),
-        name="login",
-    ),
+    path("accounts/login/", PortalLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(http_method_names=["post"]), name="logout"),
     path("accounts/confirm-password/", confirm_password, name="confirm_password"),
     path("keys/", include("keys.urls")),

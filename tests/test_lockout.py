@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
 
 import pytest
 from axes.models import AccessAttempt
@@ -42,8 +43,23 @@ def test_the_fifth_failure_locks_the_account_with_a_clear_page(client, member):
     assert [response.status_code for response in responses] == [200, 200, 200, 200, 429]
     page = responses[-1].content.decode()
     assert "Log-in paused" in page
-    assert "15 minutes" in page
     assert "even with the right password" in page
+    # Until when, in local time with the zone, about 15 minutes from now; and a way back.
+    until = re.search(r"refused until (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) KST", page)
+    assert until is not None, page
+    expected = timezone.localtime() + timedelta(minutes=15)
+    shown = datetime.strptime(until[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=expected.tzinfo)
+    assert abs((shown - expected).total_seconds()) < 60
+    assert 'href="/accounts/login/"' in page
+
+
+def test_from_the_third_failure_the_page_says_how_many_tries_are_left(client, member):
+    pages = [attempt(client).content.decode() for _ in range(4)]
+
+    assert "tries are left" not in pages[0] and "tries are left" not in pages[1]
+    assert "2 tries are left for this name before log-ins are paused for 15 minutes." in pages[2]
+    assert "1 try is left for this name" in pages[3]
+    assert 'data-focus-on-error="id_password"' in pages[3]
 
 
 def test_a_locked_account_refuses_the_right_password(client, member):

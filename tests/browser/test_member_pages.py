@@ -1,0 +1,110 @@
+"""Member pages in the browser, in English and Korean, at desktop and phone width: focus goes where the
+member must act, taps cannot slip, revoked keys are out of the way, Korean words stay whole."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.helpers import generate_private_key, public_line
+
+pytestmark = pytest.mark.browser
+
+LANGUAGES = ["en-US", "ko-KR"]
+
+
+@pytest.fixture(params=LANGUAGES)
+def localized_page(request, browser, portal):
+    """A tab whose browser asks for English or Korean, at a phone's width."""
+    context = browser.new_context(base_url=portal, locale=request.param, viewport={"width": 375, "height": 800})
+    opened = context.new_page()
+    opened.set_default_timeout(5_000)
+    yield opened
+    context.close()
+
+
+def log_in_as(page, username: str = "kim.minsu", password: str = "browser-password-1") -> None:
+    page.goto("/accounts/login/")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill(password)
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_url("**/keys/")
+
+
+def test_a_refusal_by_the_server_puts_the_cursor_in_the_field_in_error(
+    localized_page, browser_member, register, nsml, check_page
+):
+    page = localized_page
+    register(browser_member, "kim-minsu-laptop")
+    log_in_as(page)
+    page.goto("/keys/new/")
+
+    # A duplicate title: only the server knows, so the page comes back with the error.
+    page.locator("#id_title").fill("kim-minsu-laptop")
+    page.locator("#id_key").fill(public_line(generate_private_key()))
+    page.locator("form[data-key-form] button[type=submit]").click()
+    page.wait_for_load_state()
+
+    expect(page.locator("#id_title_error")).to_be_visible()
+    assert page.evaluate("document.activeElement.id") == "id_title"
+    check_page(page, "key-new-refused-phone")
+
+
+def test_a_wrong_password_puts_the_cursor_in_the_password_field(localized_page, browser_member):
+    page = localized_page
+    page.goto("/accounts/login/")
+    page.locator("#id_username").fill("kim.minsu")
+    page.locator("#id_password").fill("not-the-password")
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_load_state()
+
+    assert page.evaluate("document.activeElement.id") == "id_password"
+
+
+def test_revoke_and_cancel_are_far_apart_and_big_enough_to_tap(
+    localized_page, browser_member, register, nsml, check_page
+):
+    page = localized_page
+    key = register(browser_member, "kim-minsu-laptop")
+    log_in_as(page)
+    page.goto(f"/keys/{key.pk}/revoke/")
+
+    revoke = page.locator("form button.danger").bounding_box()
+    cancel = page.locator("form .actions a").bounding_box()
+
+    assert revoke["height"] >= 44 and cancel["height"] >= 44
+    assert revoke["width"] >= 44 and cancel["width"] >= 44
+    gap_across = cancel["x"] - (revoke["x"] + revoke["width"])
+    gap_down = cancel["y"] - (revoke["y"] + revoke["height"])
+    assert max(gap_across, gap_down) >= 24
+    check_page(page, "key-revoke-phone")
+
+
+def test_revoked_keys_are_collapsed_below_the_current_ones(localized_page, browser_member, register, nsml, check_page):
+    page = localized_page
+    register(browser_member, "kim-minsu-laptop")
+    old = register(browser_member, "kim-minsu-desktop")
+    log_in_as(page)
+    page.goto(f"/keys/{old.pk}/revoke/")
+    page.locator("form button.danger").click()
+    page.wait_for_url(f"**/keys/{old.pk}/")
+
+    page.goto("/keys/")
+
+    expect(page.get_by_role("link", name="kim-minsu-laptop")).to_be_visible()
+    expect(page.get_by_role("link", name="kim-minsu-desktop")).to_be_hidden()
+    page.locator("details.history summary").click()
+    expect(page.get_by_role("link", name="kim-minsu-desktop")).to_be_visible()
+    check_page(page, "keys-list-history-phone")
+
+
+def test_korean_words_do_not_break_mid_syllable(browser, portal, browser_member, register, nsml):
+    context = browser.new_context(base_url=portal, locale="ko-KR", viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    key = register(browser_member, "kim-minsu-laptop")
+    log_in_as(page)
+    page.goto(f"/keys/{key.pk}/revoke/")
+
+    assert page.locator("html").get_attribute("lang") == "ko"
+    assert page.evaluate("getComputedStyle(document.querySelector('main h1')).wordBreak") == "keep-all"
+    context.close()
