@@ -145,4 +145,8 @@ class Command(BaseCommand):
         try:
             simulator.serve_forever()
         except KeyboardInterrupt:
+            # make run's Ctrl-C reaches this process twice (the terminal's SIGINT, then the trap's SIGTERM):
+            # the second must not interrupt the shutdown under way.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             self.stdout.write("NSML simulator stopped.")
