@@ -22,6 +22,7 @@ from django.http import HttpRequest
 
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
+from keys.services.members import remember_language
 
 logger = logging.getLogger("keys.auth")
 
@@ -107,6 +108,8 @@ def audit_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
         reason="single_sign_on" if sso else "password",
         detail=f"SSO via {settings.SSO_REMOTE_USER_HEADER}" if sso else "",
     )
+    # The emails the periodic job sends later (expiry reminders) go out in the language of this visit.
+    remember_language(user, getattr(request, "LANGUAGE_CODE", None))
 
 
 @receiver(user_login_failed, dispatch_uid="keys-audit-login-failed")

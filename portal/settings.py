@@ -203,6 +203,12 @@ KEYS_SUBMIT_RATE = env.str("KEYS_SUBMIT_RATE", default="10/m")
 KEYS_MIN_RSA_BITS = env.int("KEYS_MIN_RSA_BITS", default=2048)
 # Adding, rotating or revoking a key needs a password entered this recently (the log-in counts).
 KEYS_REAUTH_MINUTES = env.int("KEYS_REAUTH_MINUTES", default=15)
+# A key's lifetime: the add-key form offers today + the default; a member may choose up to the maximum
+# (0: no maximum, and then a key may never expire). Checked at start-up (keys.E002, keys/checks.py).
+KEYS_DEFAULT_LIFETIME_DAYS = env.int("KEYS_DEFAULT_LIFETIME_DAYS", default=90)
+KEYS_MAX_LIFETIME_DAYS = env.int("KEYS_MAX_LIFETIME_DAYS", default=365)
+# Where members reach the portal: the links in emails sent by the periodic job, which has no request.
+PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
