@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from keys import selectors, services
+from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.audit import Origin
 from keys.models import AuditEvent, RefusalWindow, RegisteredKey, UnmanagedKey
@@ -94,14 +95,30 @@ class CheckNsmlMixin:
 
 
 @admin.register(RegisteredKey)
-class RegisteredKeyAdmin(CheckNsmlMixin, admin.ModelAdmin):
-    list_display = ["title", "owner", "key_type", "bits", "fingerprint_sha256", "status", "status_changed_at"]
-    list_filter = ["status", "source", "key_type", ("owner", admin.RelatedOnlyFieldListFilter), "created_at"]
+class RegisteredKeyAdmin(SetExpiryMixin, CheckNsmlMixin, admin.ModelAdmin):
+    list_display = [
+        "title",
+        "owner",
+        "key_type",
+        "bits",
+        "fingerprint_sha256",
+        "status",
+        "status_changed_at",
+        "expires_at",  # key lifetimes (issue 15)
+    ]
+    list_filter = [
+        "status",
+        "source",
+        "key_type",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+        ExpiryFilter,  # key lifetimes (issue 15)
+    ]
     search_fields = ["title", "owner__username", "owner__email", "fingerprint_sha256", "fingerprint_md5", "nsml_name"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in RegisteredKey._meta.fields]
-    actions = ["revoke_selected"]
+    actions = ["revoke_selected", "set_expiry"]  # set_expiry: keys/admin_expiry.py
 
     def has_add_permission(self, request) -> bool:
         # Keys are added through NSML by the register service, never typed into the database.

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from keys.audit import Origin, client_ip, record_event
 from keys.models import AuditEvent, RefusalWindow
+from keys.services.members import remember_language
 
 logger = logging.getLogger("keys.auth")
 
@@ -170,6 +171,8 @@ def audit_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
         reason="single_sign_on" if sso else "password",
         detail=f"SSO via {settings.SSO_REMOTE_USER_HEADER}" if sso else "",
     )
+    # The emails the periodic job sends later (expiry reminders) go out in the language of this visit.
+    remember_language(user, getattr(request, "LANGUAGE_CODE", None))
 
 
 @receiver(user_login_failed, dispatch_uid="keys-audit-login-failed")

@@ -21,3 +21,17 @@ def check_submit_rate(app_configs, **kwargs) -> list[Error]:
             id="keys.E001",
         )
     ]
+
+
+@register()
+def check_key_lifetimes(app_configs, **kwargs) -> list[Error]:
+    default, maximum = settings.KEYS_DEFAULT_LIFETIME_DAYS, settings.KEYS_MAX_LIFETIME_DAYS
+    if default >= 1 and maximum >= 0 and (maximum == 0 or default <= maximum):
+        return []
+    return [
+        Error(
+            f"KEYS_DEFAULT_LIFETIME_DAYS ({default}) must be at least 1 and at most KEYS_MAX_LIFETIME_DAYS "
+            f"({maximum}); KEYS_MAX_LIFETIME_DAYS is 0 (no maximum) or more.",
+            id="keys.E002",
+        )
+    ]

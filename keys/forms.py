@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from keys import member_messages
+from keys.services import lifetimes
 from keys.sshkeys import ACCEPTED_TYPES
 from nsml.titles import MAX_TITLE_LENGTH
 
@@ -27,11 +29,15 @@ class KeyForm(forms.Form):
         help_text=_("The contents of your .pub file, e.g. ~/.ssh/id_ed25519.pub."),
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "autocomplete": "off"}),
     )
+    # Text, not a DateField: the service judges the date (and names the allowed range), after a private key.
+    expires_at = forms.CharField(label=_("Expires"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Formatted per request: `%` on a lazy string would fix the language at import time.
         self.fields["title"].help_text = gettext(member_messages.TITLE_HELP) % {"max": MAX_TITLE_LENGTH}
+        self.fields["expires_at"].initial = lifetimes.default_expiry_day().isoformat()
+        _limit_dates(self.fields["expires_at"], lifetimes.local_today(), lifetimes.latest_day_for_new_key())
 
     def add_error(self, field, error) -> None:
         """Place a refusal (the service's ValidationError); a field that held a private key is sent back empty."""
@@ -55,6 +61,30 @@ class KeyForm(forms.Form):
 
     max_title_length = MAX_TITLE_LENGTH
     accepted_types = ACCEPTED_TYPES
+
+
+class ExpiryForm(forms.Form):
+    """A member's new expiry for one of their keys; `services.change_expiry` judges it."""
+
+    expires_at = forms.CharField(label=_("Expires"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, key, **kwargs):
+        super().__init__(*args, **kwargs)
+        first, last = lifetimes.member_expiry_range(key)
+        if key.expires_at is not None:
+            self.fields["expires_at"].initial = lifetimes.local_day(key.expires_at).isoformat()
+        _limit_dates(self.fields["expires_at"], first, last)
+
+
+def _limit_dates(field: forms.Field, first, last) -> None:
+    """The date picker offers the allowed days only; the help says which and in what time zone."""
+    field.widget.attrs["min"] = first.isoformat()
+    if last is not None:
+        field.widget.attrs["max"] = last.isoformat()
+        help_text = gettext(member_messages.EXPIRY_HELP) % {"zone": settings.TIME_ZONE, "days": (last - first).days}
+    else:
+        help_text = gettext(member_messages.EXPIRY_HELP_NO_MAXIMUM) % {"zone": settings.TIME_ZONE}
+    field.help_text = help_text
 
 
 class ConfirmPasswordForm(forms.Form):

@@ -100,3 +100,29 @@ def submission_limit_message(retry_after: int) -> str:
         "kept: submit it again in %(seconds)d seconds.",
         retry_after,
     ) % {"seconds": retry_after}
+
+
+# A key's expiry date (keys/services/lifetimes.py): each refusal names the dates that are allowed.
+EXPIRY_MESSAGES = {
+    "range": _("Choose an expiry date from %(first)s to %(last)s."),
+    "from": _("Choose an expiry date from %(first)s on, or leave it empty for a key that never expires."),
+    "invalid": _("Enter the expiry date as YYYY-MM-DD."),
+}
+EXPIRY_HELP = _("The key stops working at the end of this day (%(zone)s). At most %(days)d days from today.")
+EXPIRY_HELP_NO_MAXIMUM = _("The key stops working at the end of this day (%(zone)s). Leave it empty: never.")
+
+ROTATED_MESSAGE = _("Your new key “%(title)s” is registered, and the old key “%(old)s” is revoked.")
+ROTATE_PENDING_NOTICE = _(
+    "NSML has not confirmed your new key “%(title)s” yet, so the old key “%(old)s” is still active. "
+    "Revoke it yourself once the new key works."
+)
+ROTATE_REVOKE_FAILED = _(
+    "Your new key “%(title)s” is registered, but the old key “%(old)s” could not be revoked: %(reason)s "
+    "It is marked as being revoked, and the portal keeps trying by itself."
+)
+ROTATE_REVOKING_NOTICE = _(
+    "Your new key “%(title)s” is registered. NSML has not confirmed yet that the old key “%(old)s” is gone; "
+    "the portal keeps trying by itself."
+)
+EXPIRY_CHANGED_MESSAGE = _("The key “%(title)s” now expires at the end of %(day)s.")
+EXPIRY_REMOVED_MESSAGE = _("The key “%(title)s” no longer expires.")

@@ -58,6 +58,8 @@ class RegisteredKey(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
     revoked_note = models.CharField(_("revocation note"), max_length=255, blank=True)
+    # The end of the chosen day in TIME_ZONE; None: the key never expires (keys added before lifetimes existed).
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("registered key")
@@ -79,6 +81,7 @@ class RegisteredKey(models.Model):
         indexes = [
             models.Index(fields=["owner", "status", "-created_at"], name="key_owner_status_created"),
             models.Index(fields=["status", "status_changed_at"], name="key_status_since"),
+            models.Index(fields=["status", "expires_at"], name="key_status_expires"),
         ]
 
     def __str__(self) -> str:
@@ -115,6 +118,8 @@ class AuditEvent(models.Model):
         ACTIVATION = "activation", _("Activate or deactivate user")
         PASSWORD = "password", _("Change password")
         EXPORT = "export", _("Export audit log")
+        ROTATE = "rotate", _("Rotate key")
+        SET_EXPIRY = "set_expiry", _("Set key expiry")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("Success")
@@ -276,3 +281,48 @@ class ReconcileLock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"
+
+
+class ExpiryNotice(models.Model):
+    """A reminder sent about a key's expiry: written before the email goes out, so none is sent twice.
+
+    One row per key, kind and expiry: when the expiry moves, the reminders for the new date are due again.
+    """
+
+    class Kind(models.TextChoices):
+        WEEK = "7d", _("7 days before")
+        DAY = "1d", _("1 day before")
+
+    registered_key = models.ForeignKey(
+        RegisteredKey, on_delete=models.CASCADE, related_name="expiry_notices", verbose_name=_("key")
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    expires_at = models.DateTimeField(_("expiry it was about"))
+    sent_at = models.DateTimeField(_("sent"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("expiry reminder")
+        verbose_name_plural = _("expiry reminders")
+        constraints = [
+            models.UniqueConstraint(fields=["registered_key", "kind", "expires_at"], name="unique_expiry_notice")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.registered_key_id} {self.kind} {self.expires_at:%Y-%m-%d}"
+
+
+class MemberProfile(models.Model):
+    """What the portal remembers about a member beyond their account: the language of their last visit,
+    so that emails sent by the periodic job (reminders, expiry notices) come in that language."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="key_profile", verbose_name=_("user")
+    )
+    language = models.CharField(_("language"), max_length=16, blank=True)
+
+    class Meta:
+        verbose_name = _("member profile")
+        verbose_name_plural = _("member profiles")
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.language or '-'}"

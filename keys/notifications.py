@@ -1,14 +1,19 @@
-"""Email notices to a member when one of their keys is added or revoked (and a copy to security)."""
+"""Email notices to a member when one of their keys is added, revoked, expires soon or has expired (and a
+copy to security). Each goes out in the member's language: the one of their last visit (MemberProfile)."""
 
 from __future__ import annotations
 
 import logging
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from keys import selectors
 from keys.audit import Origin
 from keys.models import RegisteredKey
 
@@ -16,17 +21,33 @@ logger = logging.getLogger("keys.notifications")
 
 
 def notify_key_added(key: RegisteredKey, *, actor, origin: Origin) -> None:
-    _send(_("An SSH key was added to your NSML account"), "email/key_added.txt", key, actor, origin)
+    _send(gettext_lazy("An SSH key was added to your NSML account"), "email/key_added.txt", key, actor, origin)
 
 
 def notify_key_revoked(key: RegisteredKey, *, actor, origin: Origin) -> None:
-    _send(_("An SSH key was revoked from your NSML account"), "email/key_revoked.txt", key, actor, origin)
+    if key.expires_at is not None and key.revoked_at is not None and key.expires_at <= key.revoked_at:
+        subject = gettext_lazy("Your SSH key expired and was revoked")
+        _send(subject, "email/key_expired.txt", key, actor, origin)
+        return
+    _send(gettext_lazy("An SSH key was revoked from your NSML account"), "email/key_revoked.txt", key, actor, origin)
+
+
+def notify_expiry_reminder(key: RegisteredKey) -> None:
+    """Sent by the periodic job 7 days and 1 day before the key expires."""
+    _send(
+        gettext_lazy("Your SSH key expires soon: rotate it"),
+        "email/key_expiring.txt",
+        key,
+        None,
+        Origin.command("nsml_sync"),
+        copy_security=False,
+    )
 
 
 def notify_key_failed(key: RegisteredKey) -> None:
     """NSML never registered a key whose outcome was unknown: the member should submit it again."""
     _send(
-        _("Your SSH key was not registered with NSML"),
+        gettext_lazy("Your SSH key was not registered with NSML"),
         "email/key_failed.txt",
         key,
         None,
@@ -35,23 +56,29 @@ def notify_key_failed(key: RegisteredKey) -> None:
     )
 
 
-def _send(subject: str, template: str, key: RegisteredKey, actor, origin: Origin, copy_security: bool = True) -> None:
+def _send(subject, template: str, key: RegisteredKey, actor, origin: Origin, copy_security: bool = True) -> None:
     copies = (settings.SECURITY_NOTIFY_EMAIL,) if copy_security else ()
     recipients = [address for address in (key.owner.email, *copies) if address]
     if not recipients:
         return
-    body = render_to_string(
-        template,
-        {
-            "key": key,
-            "member": key.owner,
-            "actor": actor.get_username() if actor is not None else _("the portal"),
-            "by_someone_else": actor is None or actor.pk != key.owner_id,
-            "ip": origin.ip or _("no address (a server command)"),
-        },
-    )
+    language = selectors.member_language(key.owner) or translation.get_language() or settings.LANGUAGE_CODE
+    with translation.override(language):
+        body = render_to_string(
+            template,
+            {
+                "key": key,
+                "member": key.owner,
+                "actor": actor.get_username() if actor is not None else _("the portal"),
+                "by_someone_else": actor is None or actor.pk != key.owner_id,
+                "ip": origin.ip or _("no address (a server command)"),
+                "time_zone": settings.TIME_ZONE,
+                "rotate_url": settings.PORTAL_URL + reverse("keys:rotate", args=[key.pk]),
+                "new_key_url": settings.PORTAL_URL + reverse("keys:new"),
+            },
+        )
+        message = EmailMessage(str(subject), body, None, recipients, headers={"Content-Language": language})
     try:
-        send_mail(subject, body, None, recipients)
+        message.send()
     except Exception:
         # A notice that cannot be sent must not undo a registration NSML already holds.
         logger.exception("could not send '%s' about key %s", subject, key.pk)

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from keys.models import ReconcilePass, RegisteredKey, UnmanagedKey
+from keys.models import MemberProfile, ReconcilePass, RegisteredKey, UnmanagedKey
 
 
 def keys_of(user) -> QuerySet[RegisteredKey]:
@@ -33,6 +33,12 @@ def active_titles_of(user) -> set[str]:
     return set(active_keys_of(user).values_list("title", flat=True))
 
 
+def live_titles(*, starting_with: str = "") -> set[str]:
+    """The titles NSML holds or may hold (that start with a stem): a suggested title must not be one of them."""
+    live = RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES, title__startswith=starting_with)
+    return set(live.values_list("title", flat=True))
+
+
 def live_key_with_title(title: str) -> RegisteredKey | None:
     """The key NSML holds, or may hold, under this title (pending, active or revoking)."""
     return RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES, title=title).first()
@@ -46,6 +52,23 @@ def live_key_with_name(nsml_name: str) -> RegisteredKey | None:
 def active_keys(*, owners: QuerySet) -> QuerySet[RegisteredKey]:
     """The active keys of several members (an admin's offboarding of a selection)."""
     return RegisteredKey.objects.filter(owner__in=owners, status=RegisteredKey.Status.ACTIVE).select_related("owner")
+
+
+def expired_active_keys(now) -> QuerySet[RegisteredKey]:
+    """Active keys whose expiry has passed: the periodic job revokes them."""
+    return RegisteredKey.objects.filter(status=RegisteredKey.Status.ACTIVE, expires_at__lte=now).select_related("owner")
+
+
+def active_keys_expiring(*, after, before) -> QuerySet[RegisteredKey]:
+    """Active keys that expire in (after, before]: the ones a reminder may be due for."""
+    return RegisteredKey.objects.filter(
+        status=RegisteredKey.Status.ACTIVE, expires_at__gt=after, expires_at__lte=before
+    ).select_related("owner")
+
+
+def member_language(user) -> str:
+    """The language of the member's last visit ("" when the portal has not seen one)."""
+    return MemberProfile.objects.filter(user=user).values_list("language", flat=True).first() or ""
 
 
 @dataclass(frozen=True)

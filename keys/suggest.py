@@ -41,3 +41,24 @@ def suggest_title(username: str, *, taken: Collection[str] = ()) -> str:
 def _fit(stem: str, ending: str) -> str:
     # Cutting can leave a hyphen at the end, which would double up with the ending's own.
     return stem[: MAX_TITLE_LENGTH - len(ending)].rstrip("-") + ending
+
+
+_NUMBERED = re.compile(r"^(?P<stem>.*?)-(?P<number>[0-9]+)$")
+
+
+def title_stem(title: str) -> str:
+    """The title without its trailing number: "alice-laptop-2" -> "alice-laptop"."""
+    numbered = _NUMBERED.match(title)
+    return numbered["stem"] if numbered and numbered["stem"] else title
+
+
+def suggest_next_title(title: str, *, taken: Collection[str] = ()) -> str:
+    """A title for the key that replaces `title`: the next number, e.g. "alice-laptop" -> "alice-laptop-2",
+    "alice-laptop-2" -> "alice-laptop-3", skipping any in `taken` (the old key still holds its own)."""
+    numbered = _NUMBERED.match(title)
+    stem, number = (numbered["stem"], int(numbered["number"])) if numbered and numbered["stem"] else (title, 1)
+    candidate = title
+    while candidate == title or candidate in taken:
+        number += 1
+        candidate = _fit(stem, f"-{number}")
+    return candidate

@@ -9,4 +9,6 @@ urlpatterns = [
     path("new/", views.key_new, name="new"),
     path("<int:pk>/", views.key_detail, name="detail"),
     path("<int:pk>/revoke/", views.key_revoke, name="revoke"),
+    path("<int:pk>/rotate/", views.key_rotate, name="rotate"),
+    path("<int:pk>/expiry/", views.key_expiry, name="expiry"),
 ]

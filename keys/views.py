@@ -15,13 +15,13 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from keys import member_messages, selectors, services
 from keys.audit import Origin, record_event
-from keys.forms import ConfirmPasswordForm, KeyForm
+from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm
 from keys.lockout import tries_left
 from keys.models import AuditEvent
 from keys.ratelimit import SubmissionQuota
 from keys.reauth import mark_password_confirmed, pending_change, requires_recent_password, resume_pending_change
 from keys.sshkeys import usual_public_key_file
-from keys.suggest import suggest_title
+from keys.suggest import suggest_next_title, suggest_title, title_stem
 
 
 @login_required
@@ -42,11 +42,13 @@ def key_new(request: HttpRequest) -> HttpResponse:
         suggestion = suggest_title(request.user.get_username(), taken=selectors.active_titles_of(request.user))
         form = KeyForm(initial={"title": suggestion})
     if form.is_valid():
+        services.remember_language(request.user, request.LANGUAGE_CODE)
         try:
             key = services.register_key(
                 owner=request.user,
                 title=form.cleaned_data["title"],
                 key_text=form.cleaned_data["key"],
+                expires_on=_submitted_expiry(form),
                 origin=Origin.from_request(request),
                 quota=SubmissionQuota(request),
             )
@@ -72,11 +74,99 @@ def key_new(request: HttpRequest) -> HttpResponse:
     return render(request, "keys/key_form.html", {"form": form})
 
 
+def _submitted_expiry(form) -> str | None:
+    # A form sent without the field (an older page, a script) gets the default lifetime; an empty one means never.
+    return form.cleaned_data["expires_at"] if "expires_at" in form.data else None
+
+
 @login_required
 @require_safe
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
-    return render(request, "keys/key_detail.html", {"key": key, "pub_file": usual_public_key_file(key.key_type)})
+    expiry_form = ExpiryForm(key=key) if key.status in key.LIVE_STATUSES else None
+    context = {"key": key, "expiry_form": expiry_form, "pub_file": usual_public_key_file(key.key_type)}
+    return render(request, "keys/key_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+@sensitive_post_parameters("key")
+@requires_recent_password
+def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Replace a key in one step: the new key is registered, then the old one revoked."""
+    old = get_object_or_404(selectors.keys_of(request.user), pk=pk)
+    if not old.is_active:
+        return render(request, "keys/key_rotate.html", {"key": old, "form": None})
+    if request.method == "POST":
+        form = KeyForm(request.POST)
+    else:
+        taken = selectors.live_titles(starting_with=title_stem(old.title))
+        form = KeyForm(initial={"title": suggest_next_title(old.title, taken=taken)})
+    if form.is_valid():
+        services.remember_language(request.user, request.LANGUAGE_CODE)
+        try:
+            rotation = services.rotate_key(
+                old=old,
+                title=form.cleaned_data["title"],
+                key_text=form.cleaned_data["key"],
+                expires_on=_submitted_expiry(form),
+                actor=request.user,
+                origin=Origin.from_request(request),
+                quota=SubmissionQuota(request),
+            )
+        except ValidationError as refusal:
+            form.add_error(None, refusal)
+        except services.RegistrationFailed as failure:
+            form.add_error(failure.field, failure.message)
+        except services.SubmissionLimited as limited:
+            form.add_error(None, member_messages.submission_limit_message(limited.retry_after))
+            response = render(request, "keys/key_rotate.html", {"key": old, "form": form}, status=429)
+            response["Retry-After"] = str(limited.retry_after)
+            return response
+        else:
+            _tell_rotation(request, rotation)
+            return redirect("keys:detail", pk=rotation.new.pk)
+    return render(request, "keys/key_rotate.html", {"key": old, "form": form})
+
+
+def _tell_rotation(request: HttpRequest, rotation: services.Rotation) -> None:
+    names = {"title": rotation.new.title, "old": rotation.old.title}
+    if rotation.complete:
+        messages.success(request, gettext(member_messages.ROTATED_MESSAGE) % names)
+    elif not rotation.new.is_active:
+        messages.info(request, gettext(member_messages.ROTATE_PENDING_NOTICE) % names)
+    elif rotation.revoke_failure is not None:
+        reason = rotation.revoke_failure.message
+        messages.error(request, gettext(member_messages.ROTATE_REVOKE_FAILED) % {**names, "reason": reason})
+    else:
+        messages.info(request, gettext(member_messages.ROTATE_REVOKING_NOTICE) % names)
+
+
+@login_required
+@require_http_methods(["POST"])
+@requires_recent_password
+def key_expiry(request: HttpRequest, pk: int) -> HttpResponse:
+    """A member shortens their key's lifetime (or lengthens it up to the maximum)."""
+    key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
+    form = ExpiryForm(request.POST, key=key)
+    if form.is_valid() and key.status in key.LIVE_STATUSES:
+        try:
+            services.change_expiry(
+                key=key, value=form.cleaned_data["expires_at"], actor=request.user, origin=Origin.from_request(request)
+            )
+        except ValidationError as refusal:
+            form.add_error(None, refusal)
+        else:
+            if key.expires_at is None:
+                messages.success(request, gettext(member_messages.EXPIRY_REMOVED_MESSAGE) % {"title": key.title})
+            else:
+                day = services.lifetimes.local_day(key.expires_at).isoformat()
+                messages.success(
+                    request, gettext(member_messages.EXPIRY_CHANGED_MESSAGE) % {"title": key.title, "day": day}
+                )
+            return redirect("keys:detail", pk=key.pk)
+    context = {"key": key, "expiry_form": form, "pub_file": usual_public_key_file(key.key_type)}
+    return render(request, "keys/key_detail.html", context, status=400)
 
 
 @login_required

@@ -118,7 +118,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ko", "한국어")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale_overrides/: better Korean for a few of Django's own admin and log-in messages.
+LOCALE_PATHS = [BASE_DIR / "locale_overrides", BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Seoul")
 # One date and time format in every language (portal/formats/): 2026-11-28 15:56:52 KST.
 FORMAT_MODULE_PATH = ["portal.formats"]
@@ -230,6 +231,12 @@ KEYS_SUBMIT_RATE = env.str("KEYS_SUBMIT_RATE", default="10/m")
 KEYS_MIN_RSA_BITS = env.int("KEYS_MIN_RSA_BITS", default=2048)
 # Adding, rotating or revoking a key needs a password entered this recently (the log-in counts).
 KEYS_REAUTH_MINUTES = env.int("KEYS_REAUTH_MINUTES", default=15)
+# A key's lifetime: the add-key form offers today + the default; a member may choose up to the maximum
+# (0: no maximum, and then a key may never expire). Checked at start-up (keys.E002, keys/checks.py).
+KEYS_DEFAULT_LIFETIME_DAYS = env.int("KEYS_DEFAULT_LIFETIME_DAYS", default=90)
+KEYS_MAX_LIFETIME_DAYS = env.int("KEYS_MAX_LIFETIME_DAYS", default=365)
+# Where members reach the portal: the links in emails sent by the periodic job, which has no request.
+PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # Every handler escapes control and bidirectional characters, so a user name or a title with a line

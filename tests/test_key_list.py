@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 from django.urls import reverse
@@ -57,3 +58,30 @@ def test_it_invites_a_member_with_no_keys_to_add_one(member_client):
 
     assert "You have no keys yet." in page
     assert reverse("keys:new") in page
+
+
+def _expires_in(key, delta):
+    from django.utils import timezone
+
+    RegisteredKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() + delta)
+
+
+def test_it_shows_when_each_key_expires_with_the_exact_time_on_hover_and_focus(member_client, member, nsml, register):
+    from datetime import timedelta
+
+    _expires_in(register(member, "later"), timedelta(days=12, hours=1))
+    _expires_in(register(member, "soon"), timedelta(days=3, hours=1))
+    forever = register(member, "forever")
+    RegisteredKey.objects.filter(pk=forever.pk).update(expires_at=None)
+
+    page = member_client.get(reverse("keys:list")).content.decode()
+
+    later = re.search(
+        r'<time class="expiry" datetime="([^"]+)" title="([^"]+)" data-exact="[^"]+" tabindex="0">([^<]+)</time>', page
+    )
+    assert later is not None
+    assert later[3] in ("in 12 days", "in 13 days")  # the count of calendar days in Seoul
+    assert later[1].endswith("+09:00") and later[2].endswith("(Asia/Seoul)")
+    soon = re.search(r'<time class="expiry soon"[^>]*tabindex="0"><strong>(in [34] days)</strong></time>', page)
+    assert soon is not None
+    assert "never" in page

@@ -59,3 +59,19 @@ def test_a_numbered_title_still_fits():
 @given(st.text(max_size=200))
 def test_every_suggestion_passes_nsmls_title_rules(username):
     assert title_problem(suggest_title(username)) is None
+
+
+@pytest.mark.parametrize(
+    ("old", "taken", "suggested"),
+    [
+        ("alice-laptop", set(), "alice-laptop-2"),
+        ("alice-laptop-2", set(), "alice-laptop-3"),
+        ("alice-laptop", {"alice-laptop-2", "alice-laptop-3"}, "alice-laptop-4"),
+        ("a" * MAX_TITLE_LENGTH, set(), "a" * (MAX_TITLE_LENGTH - 2) + "-2"),
+    ],
+)
+def test_a_replacement_key_gets_the_next_number(old, taken, suggested):
+    from keys.suggest import suggest_next_title
+
+    assert suggest_next_title(old, taken=taken) == suggested
+    assert title_problem(suggested) is None

@@ -6,12 +6,22 @@ and raises `ValidationError` (a refusal by the portal) or an `UpstreamFailed` (N
 
 from keys.services.drift import Drift, assign_unmanaged_key, find_drift, revoke_unmanaged_key
 from keys.services.failures import RegistrationFailed, RevocationFailed, SubmissionLimited, UpstreamFailed
+from keys.services.lifetimes import LifetimeReport, apply_lifetimes, change_expiry, set_expiry
+from keys.services.members import remember_language
 from keys.services.reconcile import PassReport, ReconcileBusy, reconcile
 from keys.services.registration import register_key
 from keys.services.revocation import RevocationReport, revoke_key, revoke_keys
+from keys.services.rotation import Rotation, rotate_key
 
 __all__ = [
     "Drift",
+    "LifetimeReport",
+    "Rotation",
+    "apply_lifetimes",
+    "change_expiry",
+    "remember_language",
+    "rotate_key",
+    "set_expiry",
     "PassReport",
     "ReconcileBusy",
     "RegistrationFailed",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
@@ -13,7 +14,7 @@ from django.utils.translation import gettext
 from keys import member_messages, selectors
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
-from keys.services import states
+from keys.services import lifetimes, states
 from keys.services.failures import RegistrationFailed, upstream_fields
 from keys.sshkeys import PRIVATE_KEY_MESSAGE, InvalidKey, PublicKey, holds_private_key, parse_public_key
 from keys.upstream import nsml_client
@@ -45,8 +46,12 @@ def register_key(
     origin: Origin,
     client: NsmlClient | None = None,
     quota: Quota | None = None,
+    expires_on: date | str | None = None,
 ) -> RegisteredKey:
     """Validate a submission, record the intent, register it with NSML, and settle what happened.
+
+    `expires_on`: None for the default lifetime, a date or "YYYY-MM-DD", or "" / "never" for no expiry
+    (allowed only when KEYS_MAX_LIFETIME_DAYS is 0); see `lifetimes.expiry_for_new_key`.
 
     Returns the key: `active` when NSML registered it, `pending` when NSML's answer is unknown and
     could not be settled yet (the reconciler will). Raises ValidationError ({field: [error with code]})
@@ -55,10 +60,11 @@ def register_key(
     """
     title = title.strip()
     try:
-        key = validate_submission(owner=owner, title=title, key_text=key_text)
+        key = validate_submission(owner=owner, title=title, key_text=key_text, expires_on=expires_on)
+        expires_at = lifetimes.expiry_for_new_key(expires_on)
         if quota is not None:
             quota.check()
-        intent = _record_intent(owner=owner, title=title, key=key)
+        intent = _record_intent(owner=owner, title=title, key=key, expires_at=expires_at)
         intent.joined_lines = key.joined  # not stored: the page tells the member their wrapped key was joined
     except ValidationError as refusal:
         record_event(
@@ -83,7 +89,7 @@ def register_key(
     return intent
 
 
-def _record_intent(*, owner: User, title: str, key: PublicKey) -> RegisteredKey:
+def _record_intent(*, owner: User, title: str, key: PublicKey, expires_at: datetime | None) -> RegisteredKey:
     """Store the submission as `pending`, committed, before NSML hears of it."""
     try:
         with transaction.atomic():
@@ -98,6 +104,7 @@ def _record_intent(*, owner: User, title: str, key: PublicKey) -> RegisteredKey:
                 fingerprint_md5=key.fingerprint_md5,
                 nsml_name=key.md5_name,
                 status=RegisteredKey.Status.PENDING,
+                expires_at=expires_at,
             )
     except IntegrityError:
         # Another tab or member got the same title or key in between the check and the insert.
@@ -181,9 +188,9 @@ def _settle_failed_create(
     raise RegistrationFailed(failure, message, event, field=field) from error
 
 
-def validate_submission(*, owner: User, title: str, key_text: str) -> PublicKey:
+def validate_submission(*, owner: User, title: str, key_text: str, expires_on: date | str | None = None) -> PublicKey:
     """The portal's rules for a new key: private-key material anywhere first (it wins, so no field that
-    held it is ever shown again), then the title and the key together, then uniqueness.
+    held it is ever shown again), then the title, the key and the expiry together, then uniqueness.
 
     Messages are translated here, in the language of the request that asked.
     """
@@ -201,6 +208,10 @@ def validate_submission(*, owner: User, title: str, key_text: str) -> PublicKey:
         key = parse_public_key(key_text, min_rsa_bits=settings.KEYS_MIN_RSA_BITS)
     except InvalidKey as invalid:
         errors["key"] = ValidationError(gettext(invalid.template), code=invalid.code, params=invalid.params)
+    try:
+        lifetimes.expiry_for_new_key(expires_on)
+    except ValidationError as refusal:
+        errors.update(refusal.error_dict)
     if errors:
         raise ValidationError(errors)
 

@@ -32,12 +32,20 @@ class RevocationReport:
 
 
 def revoke_key(
-    *, key: RegisteredKey, actor: User | None, origin: Origin, client: NsmlClient | None = None
+    *,
+    key: RegisteredKey,
+    actor: User | None,
+    origin: Origin,
+    client: NsmlClient | None = None,
+    reason: str = "",
+    keep_revoking: bool = False,
 ) -> RegisteredKey:
     """Move the key to `revoking`, DELETE it from NSML, and mark it `revoked` once NSML's list confirms.
 
     Returns the key: `revoked`, or still `revoking` when NSML's answer is unknown or unconfirmed (the
-    reconciler finishes it). A definite refusal puts it back to `active` and raises RevocationFailed.
+    reconciler finishes it). A definite refusal puts it back to `active` and raises RevocationFailed;
+    with `keep_revoking` (a rotation: the member has moved to a new key) the key stays `revoking` for the
+    reconciler's retries instead. `reason` is the audit reason of the revocation, e.g. "expired".
     `actor` is None for the portal itself (deactivation outside the admin, the reconciler).
     """
     if not states.move(key, to=Status.REVOKING, expected=(Status.ACTIVE,), next_attempt_at=None):
@@ -48,17 +56,26 @@ def revoke_key(
         reply = client.delete_key(key.title, key.nsml_name)
     except NsmlError as error:
         if not (error.failure is Failure.NOT_FOUND or error.failure.outcome_unknown):
+            if keep_revoking:
+                _left_revoking(key, actor=actor, origin=origin, error=error)
             _back_to_active(key, actor=actor, origin=origin, error=error)
         reply = error.reply
         deleted = False
     else:
         deleted = True
-    confirm_revocation(key, actor=actor, origin=origin, reply=reply, client=client, deleted=deleted)
+    confirm_revocation(key, actor=actor, origin=origin, reply=reply, client=client, deleted=deleted, reason=reason)
     return key
 
 
 def confirm_revocation(
-    key: RegisteredKey, *, actor: User | None, origin: Origin, reply: Reply, client: NsmlClient, deleted: bool
+    key: RegisteredKey,
+    *,
+    actor: User | None,
+    origin: Origin,
+    reply: Reply,
+    client: NsmlClient,
+    deleted: bool,
+    reason: str = "",
 ) -> None:
     """One signed GET after the DELETE: only NSML's list proves the key is gone.
 
@@ -72,7 +89,7 @@ def confirm_revocation(
         return
     if not any(item.title == key.title and item.name == key.nsml_name for item in held):
         note = "" if deleted else "NSML no longer had this key"
-        reason = "" if deleted else "absent_upstream"
+        reason = reason or ("" if deleted else "absent_upstream")
         states.mark_revoked(key, actor=actor, origin=origin, reason=reason, note=note, reply=reply)
         return
     if reply.status == 404:
@@ -84,6 +101,15 @@ def confirm_revocation(
 def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
     with transaction.atomic():
         states.move(key, to=Status.ACTIVE, expected=(Status.REVOKING,))
+        audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
+        event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
+    raise RevocationFailed(error.failure, revoke_failure_message(error), event) from error
+
+
+def _left_revoking(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
+    """NSML refused the DELETE; the key stays `revoking` and the reconciler DELETEs it again later."""
+    with transaction.atomic():
+        RegisteredKey.objects.filter(pk=key.pk, status=Status.REVOKING).update(revoke_attempts=1)
         audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
         event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
     raise RevocationFailed(error.failure, revoke_failure_message(error), event) from error

@@ -1,5 +1,6 @@
 """The reconciler. Without --apply: report how NSML and the portal differ. With --apply: one pass that
-settles every unknown outcome and repairs drift; with --every N, a pass every N seconds until SIGTERM.
+settles every unknown outcome and repairs drift, then revokes expired keys and sends expiry reminders
+(keys/services/lifetimes.py); with --every N, a pass every N seconds until SIGTERM.
 
 Exit status (one pass): 0 when NSML and the portal agree, 1 when drift was found (and, with --apply,
 repaired as far as a pass can), 2 when NSML could not be listed (nothing changed). A pass that finds
@@ -33,7 +34,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--apply",
             action="store_true",
-            help="Settle pending and revoking keys, mark missing keys revoked, attach or record unmanaged keys.",
+            help="Settle pending and revoking keys, mark missing keys revoked, attach or record unmanaged keys; "
+            "then revoke expired keys and send expiry reminders.",
         )
         parser.add_argument(
             "--every",
@@ -62,16 +64,19 @@ class Command(BaseCommand):
             )
 
     def _pass(self) -> services.PassReport | None:
+        origin = Origin.command("nsml_sync")
         try:
-            report = services.reconcile(origin=Origin.command("nsml_sync"))
+            report = services.reconcile(origin=origin)
         except services.ReconcileBusy:
             self.stdout.write("Another reconcile pass is running; skipped this one.")
             return None
         except NsmlError as error:
+            self._lifetimes(origin)  # reminders need no NSML; an expired key is tried, and again next pass
             raise CommandError(
                 f"Could not list NSML's keys: {error.failure} ({error.reply.detail}). Nothing was changed.",
                 returncode=2,
             ) from None
+        self._lifetimes(origin)
         for line in report.lines():
             self.stdout.write(line)
         if report.open_unmanaged:
@@ -79,6 +84,11 @@ class Command(BaseCommand):
         if not report.drift:
             self.stdout.write(self.style.SUCCESS("In sync: NSML and the portal hold the same keys."))
         return report
+
+    def _lifetimes(self, origin: Origin) -> None:
+        """After the reconcile pass: revoke the keys past their expiry, send the reminders that are due."""
+        for line in services.apply_lifetimes(origin=origin).lines():
+            self.stdout.write(line)
 
     def _loop(self, every: int) -> None:
         stop = threading.Event()

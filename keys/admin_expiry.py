@@ -1,0 +1,85 @@
+"""The admin's side of key lifetimes: the *Set expiry* action (with a confirmation page) and the expiry filters.
+
+Kept apart from keys/admin.py, which only names these in RegisteredKeyAdmin.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from keys import services
+from keys.audit import Origin
+from keys.models import RegisteredKey
+from keys.services import lifetimes
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = _("expiry")
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [("7d", _("expires within 7 days")), ("expired", _("expired"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "7d":
+            return queryset.filter(expires_at__gt=now, expires_at__lte=now + timedelta(days=7))
+        if self.value() == "expired":
+            return queryset.filter(expires_at__lte=now)
+        return queryset
+
+
+class SetExpiryForm(forms.Form):
+    expires_at = forms.DateField(
+        label=_("Expires at the end of"),
+        required=False,
+        help_text=_("A day in the portal's time zone, from today on; leave it empty for keys that never expire."),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+
+class SetExpiryMixin:
+    """*Set expiry* on selected keys: a confirmation page with the date, then one audit row per key changed."""
+
+    @admin.action(description=_("Set expiry of selected keys"), permissions=["change"])
+    def set_expiry(self, request, queryset):
+        keys = queryset.filter(status__in=RegisteredKey.LIVE_STATUSES).select_related("owner")
+        applying = "apply" in request.POST
+        form = SetExpiryForm(request.POST if applying else None, initial={"expires_at": lifetimes.default_expiry_day()})
+        if applying and form.is_valid():
+            try:
+                changed = services.set_expiry(
+                    keys=keys,
+                    day=form.cleaned_data["expires_at"],
+                    actor=request.user,
+                    origin=Origin.from_request(request),
+                )
+            except ValidationError as refusal:
+                form.add_error(None, refusal)
+            else:
+                self.message_user(
+                    request,
+                    ngettext("Expiry set on %d key.", "Expiry set on %d keys.", len(changed)) % len(changed),
+                    messages.SUCCESS,
+                )
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Set expiry"),
+            "opts": self.model._meta,
+            "keys": keys,
+            "queryset": queryset,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "time_zone": lifetimes.end_of_day(lifetimes.local_today()).tzname(),
+        }
+        return TemplateResponse(request, "admin/keys/set_expiry.html", context)

@@ -1,0 +1,104 @@
+"""The admin's Set expiry action (a confirmation page first, then one audit row per key) and the expiry filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from keys.models import AuditEvent, RegisteredKey
+from keys.services.lifetimes import local_today
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:keys_registeredkey_changelist")
+
+
+def day(offset: int) -> str:
+    return (local_today() + dt.timedelta(days=offset)).isoformat()
+
+
+def legacy(key: RegisteredKey) -> RegisteredKey:
+    """A key from before lifetimes existed: no expiry."""
+    RegisteredKey.objects.filter(pk=key.pk).update(expires_at=None)
+    key.refresh_from_db()
+    return key
+
+
+def test_the_action_asks_first_and_changes_nothing(admin_client, member, nsml, register):
+    key = legacy(register(member, "old-laptop"))
+
+    response = admin_client.post(CHANGELIST, {"action": "set_expiry", "_selected_action": [key.pk]})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Set expiry" in page and "old-laptop" in page and "never" in page
+    assert f'name="_selected_action" value="{key.pk}"' in page
+    key.refresh_from_db()
+    assert key.expires_at is None
+    assert not AuditEvent.objects.filter(action="set_expiry").exists()
+
+
+def test_an_admin_sets_expiry_past_the_default_and_it_is_audited(admin_client, member, nsml, register, event):
+    first = legacy(register(member, "old-laptop"))
+    second = register(member, "desktop")
+
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "set_expiry", "_selected_action": [first.pk, second.pk], "expires_at": day(500), "apply": "1"},
+        follow=True,
+    )
+
+    assert "Expiry set on 2 keys." in response.content.decode()
+    for key in (first, second):
+        key.refresh_from_db()
+        local = key.expires_at.astimezone(ZoneInfo("Asia/Seoul"))
+        assert (local.date().isoformat(), local.hour, local.minute) == (day(500), 23, 59)
+    row = event(action="set_expiry", registered_key=first)
+    assert (row.actor.username, row.subject, row.detail) == ("admin", member, f"expiry never -> {day(500)}")
+
+
+def test_a_past_date_is_refused_on_the_confirmation_page(admin_client, member, nsml, register):
+    key = register(member, "laptop")
+    before = key.expires_at
+
+    response = admin_client.post(
+        CHANGELIST, {"action": "set_expiry", "_selected_action": [key.pk], "expires_at": day(-1), "apply": "1"}
+    )
+
+    assert response.status_code == 200
+    assert f"Choose an expiry date from {day(0)} on" in response.content.decode()
+    key.refresh_from_db()
+    assert key.expires_at == before
+
+
+def test_a_staff_user_without_change_permission_has_no_such_action(client, django_user_model, member, nsml, register):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user(username="viewer", password="viewer-password-1", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_registeredkey"))
+    client.force_login(staff)
+    key = register(member, "laptop")
+
+    page = client.get(CHANGELIST).content.decode()
+    client.post(CHANGELIST, {"action": "set_expiry", "_selected_action": [key.pk], "expires_at": day(1), "apply": "1"})
+
+    assert 'value="set_expiry"' not in page
+    key.refresh_from_db()
+    assert key.expires_at.astimezone(ZoneInfo("Asia/Seoul")).date().isoformat() == day(90)
+
+
+@pytest.mark.parametrize(("choice", "expected"), [("7d", ["soon"]), ("expired", ["past"])])
+def test_the_list_filters_by_expiry(admin_client, member, nsml, register, choice, expected):
+    for title, delta in (("soon", timedelta(days=3)), ("past", timedelta(days=-1)), ("later", timedelta(days=30))):
+        key = register(member, title)
+        RegisteredKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() + delta)
+
+    response = admin_client.get(CHANGELIST, {"expiry": choice})
+
+    titles = [key.title for key in response.context["cl"].result_list]
+    assert titles == expected

@@ -1,0 +1,196 @@
+"""nsml_sync --apply revokes keys past their expiry and sends the reminders (7 days and 1 day before, once
+each, even across runs) and the notice once revoked, in the member's language."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from keys.models import ExpiryNotice, MemberProfile, RegisteredKey
+from nsml.simulator import Faults
+from tests.helpers import nsml_sync
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def emailed_member(member):
+    member.email = "alice@example.com"
+    member.save()
+    return member
+
+
+def expire_in(key: RegisteredKey, delta: timedelta) -> RegisteredKey:
+    """The key's expiry moved as if time had passed: `delta` from now (negative: already past)."""
+    RegisteredKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() + delta)
+    key.refresh_from_db()
+    return key
+
+
+def sync(capture):
+    with capture(execute=True):
+        return nsml_sync("--apply")
+
+
+def test_it_revokes_only_the_keys_whose_expiry_has_passed(
+    member, nsml, register, event, django_capture_on_commit_callbacks
+):
+    expired = expire_in(register(member, "expired"), timedelta(minutes=-1))
+    tomorrow = expire_in(register(member, "tomorrow"), timedelta(hours=20))
+    forever = register(member, "forever")
+    RegisteredKey.objects.filter(pk=forever.pk).update(expires_at=None)
+
+    status, out = sync(django_capture_on_commit_callbacks)
+
+    assert status == 0
+    assert "expired keys revoked: expired (alice)" in out
+    assert sorted(held["title"] for held in nsml.held_keys()) == ["forever", "tomorrow"]
+    assert [(k.title, k.status) for k in RegisteredKey.objects.order_by("title")] == [
+        ("expired", "revoked"),
+        ("forever", "active"),
+        ("tomorrow", "active"),
+    ]
+    row = event(action="revoke", registered_key=expired)
+    assert (row.outcome, row.reason, row.actor, row.actor_username) == (
+        "success",
+        "expired",
+        None,
+        "manage.py nsml_sync",
+    )
+    assert ("DELETE", f"/nsml/v1/auth-keys/title/expired/name/{expired.nsml_name}") in nsml.requests_seen
+    assert tomorrow.status == "active"
+
+
+def test_an_expired_key_nsml_will_not_delete_stays_active_and_is_tried_again(
+    member, nsml, register, django_capture_on_commit_callbacks
+):
+    key = expire_in(register(member, "expired"), timedelta(minutes=-1))
+    nsml.set_faults(Faults(fail_status=400, fail_methods=frozenset({"DELETE"})))
+
+    _status, out = sync(django_capture_on_commit_callbacks)
+
+    key.refresh_from_db()
+    assert key.status == "active"
+    assert "expired keys NSML refused to revoke" in out
+    nsml.set_faults(Faults())
+    sync(django_capture_on_commit_callbacks)
+    key.refresh_from_db()
+    assert key.status == "revoked"
+
+
+def test_each_reminder_is_sent_once_across_runs(emailed_member, nsml, register, django_capture_on_commit_callbacks):
+    key = expire_in(register(emailed_member, "laptop"), timedelta(days=6, hours=23))
+    mail.outbox.clear()
+
+    sync(django_capture_on_commit_callbacks)
+    sync(django_capture_on_commit_callbacks)  # a restarted job: nothing new is due
+
+    assert [m.subject for m in mail.outbox] == ["Your SSH key expires soon: rotate it"]
+    week = mail.outbox[0]
+    assert "laptop" in week.body and key.fingerprint_sha256 in week.body
+    assert f"http://127.0.0.1:8000{reverse('keys:rotate', args=[key.pk])}" in week.body
+    assert "(Asia/Seoul)" in week.body
+
+    expire_in(key, timedelta(hours=23))
+    sync(django_capture_on_commit_callbacks)
+    sync(django_capture_on_commit_callbacks)
+
+    assert len(mail.outbox) == 2
+    assert sorted(ExpiryNotice.objects.values_list("kind", flat=True)) == ["1d", "7d"]
+
+
+def test_a_key_first_seen_within_a_day_gets_only_the_last_reminder(
+    emailed_member, nsml, register, django_capture_on_commit_callbacks
+):
+    expire_in(register(emailed_member, "laptop"), timedelta(hours=5))
+    mail.outbox.clear()
+
+    sync(django_capture_on_commit_callbacks)
+
+    assert len(mail.outbox) == 1
+    assert list(ExpiryNotice.objects.values_list("kind", flat=True)) == ["1d"]
+
+
+def test_a_key_far_from_expiry_gets_no_reminder(emailed_member, nsml, register, django_capture_on_commit_callbacks):
+    expire_in(register(emailed_member, "laptop"), timedelta(days=7, hours=1))
+    mail.outbox.clear()
+
+    sync(django_capture_on_commit_callbacks)
+
+    assert mail.outbox == []
+
+
+def test_a_new_expiry_makes_the_reminders_due_again(emailed_member, nsml, register, django_capture_on_commit_callbacks):
+    key = expire_in(register(emailed_member, "laptop"), timedelta(days=6))
+    sync(django_capture_on_commit_callbacks)
+    mail.outbox.clear()
+
+    expire_in(key, timedelta(days=5))  # an admin moved it: the reminder is about the new date
+    sync(django_capture_on_commit_callbacks)
+
+    assert len(mail.outbox) == 1
+
+
+def test_the_member_is_told_once_the_expired_key_is_revoked(
+    emailed_member, nsml, register, django_capture_on_commit_callbacks
+):
+    key = expire_in(register(emailed_member, "laptop"), timedelta(seconds=-5))
+    mail.outbox.clear()
+
+    sync(django_capture_on_commit_callbacks)
+    sync(django_capture_on_commit_callbacks)
+
+    assert [m.subject for m in mail.outbox] == ["Your SSH key expired and was revoked"]
+    notice = mail.outbox[0]
+    assert "laptop" in notice.body and key.fingerprint_sha256 in notice.body
+    assert f"http://127.0.0.1:8000{reverse('keys:new')}" in notice.body
+
+
+def test_emails_go_out_in_english_for_an_english_member(
+    emailed_member, nsml, register, django_capture_on_commit_callbacks
+):
+    MemberProfile.objects.create(user=emailed_member, language="en")
+    expire_in(register(emailed_member, "laptop"), timedelta(days=3))
+    mail.outbox.clear()
+
+    sync(django_capture_on_commit_callbacks)
+
+    (reminder,) = mail.outbox
+    assert reminder.extra_headers["Content-Language"] == "en"
+    assert "Expires: " in reminder.body
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d KST", reminder.body)  # the one clock: end of the day, local
+
+
+def test_emails_go_out_in_korean_for_a_korean_member(
+    emailed_member, nsml, register, django_capture_on_commit_callbacks
+):
+    MemberProfile.objects.create(user=emailed_member, language="ko")
+    key = expire_in(register(emailed_member, "laptop"), timedelta(days=3))
+    mail.outbox.clear()
+
+    sync(django_capture_on_commit_callbacks)
+    expire_in(key, timedelta(seconds=-1))
+    sync(django_capture_on_commit_callbacks)
+
+    assert [m.extra_headers["Content-Language"] for m in mail.outbox] == ["ko", "ko"]
+    for message in mail.outbox:
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d KST", message.body)
+        assert "Hello" not in message.body  # written in Korean
+        assert "laptop" in message.body and key.fingerprint_sha256 in message.body
+
+
+def test_the_language_of_the_log_in_is_remembered(client, member, settings):
+    client.post(reverse("login"), {"username": "alice", "password": "alice-password-1"}, HTTP_ACCEPT_LANGUAGE="ko")
+
+    assert MemberProfile.objects.get(user=member).language == "ko"
+
+
+def test_the_language_of_a_key_submission_is_remembered(member_client, member, nsml, new_public_key):
+    member_client.post(reverse("keys:new"), {"title": "laptop", "key": new_public_key()}, HTTP_ACCEPT_LANGUAGE="ko")
+
+    assert MemberProfile.objects.get(user=member).language == "ko"

@@ -1,0 +1,151 @@
+"""A key's expiry on the add-key form and on its page: the default, the allowed range, the end of the day in
+TIME_ZONE, and a member shortening (not lengthening past the maximum) their own key's lifetime."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.urls import reverse
+
+from keys.models import AuditEvent, RegisteredKey
+from keys.services.lifetimes import local_today
+
+pytestmark = pytest.mark.django_db
+
+NEW = reverse("keys:new")
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+def day(offset: int) -> str:
+    return (local_today() + dt.timedelta(days=offset)).isoformat()
+
+
+def submit(client, key_line: str, expires_at: str, title: str = "laptop"):
+    return client.post(NEW, {"title": title, "key": key_line, "expires_at": expires_at})
+
+
+def test_the_form_offers_today_plus_the_default_lifetime(member_client):
+    page = member_client.get(NEW).content.decode()
+
+    assert f'name="expires_at" value="{day(90)}"' in page
+    assert f'min="{day(0)}"' in page and f'max="{day(365)}"' in page
+    assert "At most 365 days from today" in page
+
+
+def test_it_follows_the_lifetime_settings(member_client, settings):
+    settings.KEYS_DEFAULT_LIFETIME_DAYS, settings.KEYS_MAX_LIFETIME_DAYS = 30, 60
+
+    page = member_client.get(NEW).content.decode()
+
+    assert f'value="{day(30)}"' in page and f'max="{day(60)}"' in page
+
+
+def test_a_key_expires_at_the_end_of_its_day_in_seoul(member_client, member, nsml, new_public_key):
+    submit(member_client, new_public_key(), day(10))
+
+    key = RegisteredKey.objects.get(owner=member)
+    assert key.is_active
+    local = key.expires_at.astimezone(SEOUL)
+    assert local.date().isoformat() == day(10)
+    assert (local.hour, local.minute, local.second, local.microsecond) == (23, 59, 59, 999999)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "code"),
+    [
+        (day(-1), "expiry_past"),
+        (day(366), "expiry_too_late"),
+        ("", "expiry_required"),
+        ("31/12/2026", "expiry_invalid"),
+    ],
+)
+def test_a_date_out_of_range_is_refused_naming_the_range(member_client, nsml, new_public_key, event, chosen, code):
+    response = submit(member_client, new_public_key(), chosen)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f"Choose an expiry date from {day(0)} to {day(365)}." in page
+    assert 'id="id_expires_at_error"' in page
+    assert not RegisteredKey.objects.exists()
+    assert nsml.requests_seen == []
+    assert event(action="register").reason == code
+
+
+def test_today_and_the_last_day_are_allowed(member_client, member, nsml, new_public_key):
+    submit(member_client, new_public_key(), day(0), title="today")
+    submit(member_client, new_public_key(), day(365), title="last")
+
+    assert RegisteredKey.objects.filter(owner=member, status="active").count() == 2
+
+
+def test_with_no_maximum_an_empty_date_means_never(member_client, member, nsml, new_public_key, settings):
+    settings.KEYS_MAX_LIFETIME_DAYS = 0
+
+    page = member_client.get(NEW).content.decode()
+    submit(member_client, new_public_key(), "")
+
+    assert "Leave it empty: never" in page and 'max="' not in page
+    key = RegisteredKey.objects.get(owner=member)
+    assert key.is_active and key.expires_at is None
+
+
+def test_with_no_maximum_a_past_date_is_still_refused(member_client, nsml, new_public_key, settings):
+    settings.KEYS_MAX_LIFETIME_DAYS = 0
+
+    page = submit(member_client, new_public_key(), day(-3)).content.decode()
+
+    assert f"Choose an expiry date from {day(0)} on, or leave it empty for a key that never expires." in page
+
+
+def test_a_private_key_still_wins_over_a_bad_date(member_client, nsml):
+    from tests.helpers import generate_private_key, private_text
+
+    page = submit(member_client, private_text(generate_private_key()), "not a date").content.decode()
+
+    assert "This is your private key" in page
+    assert "PRIVATE KEY" not in page.split("<textarea", 1)[1].split("</textarea>", 1)[0]
+
+
+def test_a_submission_without_the_field_gets_the_default_lifetime(member, nsml, new_public_key):
+    from keys.audit import Origin
+    from keys.services import register_key
+
+    key = register_key(owner=member, title="laptop", key_text=new_public_key(), origin=Origin())
+
+    assert key.expires_at.astimezone(SEOUL).date().isoformat() == day(90)
+
+
+def test_a_member_shortens_their_key(member_client, member, nsml, register, event):
+    key = register(member)
+
+    response = member_client.post(reverse("keys:expiry", args=[key.pk]), {"expires_at": day(5)}, follow=True)
+
+    key.refresh_from_db()
+    assert key.expires_at.astimezone(SEOUL).date().isoformat() == day(5)
+    assert f"now expires at the end of {day(5)}" in response.content.decode()
+    row = event(action=AuditEvent.Action.SET_EXPIRY)
+    assert (row.actor, row.registered_key, row.detail) == (member, key, f"expiry {day(90)} -> {day(5)}")
+
+
+def test_a_member_cannot_lengthen_past_the_maximum(member_client, member, nsml, register):
+    key = register(member)
+
+    response = member_client.post(reverse("keys:expiry", args=[key.pk]), {"expires_at": day(400)})
+
+    assert response.status_code == 400
+    assert f"Choose an expiry date from {day(0)} to {day(365)}." in response.content.decode()
+    key.refresh_from_db()
+    assert key.expires_at.astimezone(SEOUL).date().isoformat() == day(90)
+
+
+def test_a_member_cannot_change_another_members_key(client, other_member, member, nsml, register):
+    key = register(member)
+    client.force_login(other_member)
+
+    response = client.post(reverse("keys:expiry", args=[key.pk]), {"expires_at": day(1)})
+
+    assert response.status_code == 404
+    key.refresh_from_db()
+    assert key.expires_at.astimezone(SEOUL).date().isoformat() == day(90)

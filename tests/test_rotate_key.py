@@ -1,0 +1,171 @@
+"""Rotate on a key's page: the new key is registered, then the old one revoked; one audit row links them."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from django.urls import reverse
+
+from keys.models import AuditEvent, RegisteredKey
+from keys.reauth import SESSION_CONFIRMED_AT
+from nsml.simulator import Faults
+
+pytestmark = pytest.mark.django_db
+
+
+def rotate_url(key: RegisteredKey) -> str:
+    return reverse("keys:rotate", args=[key.pk])
+
+
+def test_the_page_suggests_the_next_title(member_client, member, nsml, register):
+    key = register(member, "alice-laptop")
+
+    page = member_client.get(rotate_url(key)).content.decode()
+
+    assert re.search(r'<input[^>]*name="title"[^>]*value="alice-laptop-2"', page)
+    assert key.fingerprint_sha256 in page
+    assert nsml.requests_seen.count(("POST", "/nsml/v1/auth-keys")) == 1  # looking changes nothing
+
+
+def test_a_second_rotation_counts_on(member_client, member, nsml, register):
+    key = register(member, "alice-laptop-2")
+    register(member, "alice-laptop-3")
+
+    page = member_client.get(rotate_url(key)).content.decode()
+
+    assert re.search(r'<input[^>]*name="title"[^>]*value="alice-laptop-4"', page)
+
+
+def test_it_registers_the_new_key_then_revokes_the_old(member_client, member, nsml, register, new_public_key, event):
+    old = register(member, "alice-laptop")
+    line = new_public_key()
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": line}, follow=True)
+
+    old.refresh_from_db()
+    new = RegisteredKey.objects.get(title="alice-laptop-2")
+    assert (old.status, new.status) == ("revoked", "active")
+    assert [held["title"] for held in nsml.held_keys()] == ["alice-laptop-2"]
+    methods = [method for method, _ in nsml.requests_seen]
+    assert methods.index("DELETE") > len(methods) - 1 - methods[::-1].index("POST")  # create first, then delete
+    assert response.redirect_chain[-1][0] == reverse("keys:detail", args=[new.pk])
+    assert "Your new key “alice-laptop-2” is registered, and the old key “alice-laptop” is revoked." in (
+        response.content.decode()
+    )
+    row = event(action=AuditEvent.Action.ROTATE)
+    assert (row.outcome, row.actor, row.registered_key) == ("success", member, new)
+    assert f"#{old.pk}" in row.detail and "alice-laptop" in row.detail
+    assert event(action="revoke", registered_key=old).reason == "rotated"
+
+
+def test_a_refused_new_key_leaves_the_old_one_alone(member_client, member, nsml, register, event):
+    old = register(member, "alice-laptop")
+    calls = len(nsml.requests_seen)
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": "ssh-rsa AAAAnot-a-key"})
+
+    assert response.status_code == 200
+    assert 'id="id_key_error"' in response.content.decode()
+    old.refresh_from_db()
+    assert old.is_active
+    assert len(nsml.requests_seen) == calls  # nothing sent to NSML
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.ROTATE).exists()
+
+
+def test_a_new_key_nsml_refuses_leaves_the_old_one_alone(member_client, member, nsml, register, new_public_key):
+    old = register(member, "alice-laptop")
+    nsml.set_faults(Faults(fail_status=400, fail_methods=frozenset({"POST"})))
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": new_public_key()})
+
+    assert "NSML refused the key" in response.content.decode()
+    old.refresh_from_db()
+    assert old.is_active
+    assert not any(method == "DELETE" for method, _ in nsml.requests_seen)
+
+
+def test_when_the_old_key_cannot_be_revoked_it_is_left_revoking(
+    member_client, member, nsml, register, new_public_key, event
+):
+    old = register(member, "alice-laptop")
+    nsml.set_faults(Faults(fail_status=400, fail_methods=frozenset({"DELETE"})))
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": new_public_key()}, follow=True)
+
+    old.refresh_from_db()
+    assert old.status == "revoking"
+    assert RegisteredKey.objects.get(title="alice-laptop-2").is_active
+    page = response.content.decode()
+    assert "the old key “alice-laptop” could not be revoked" in page
+    assert "NSML refused to revoke the key" in page
+    assert event(action=AuditEvent.Action.ROTATE).outcome == "failed"
+
+    nsml.set_faults(Faults())
+    from tests.helpers import nsml_sync
+
+    nsml_sync("--apply")  # the reconciler sends the DELETE again
+    old.refresh_from_db()
+    assert old.status == "revoked"
+
+
+def test_when_nsml_does_not_answer_about_the_new_key_the_old_stays_active(
+    member_client, member, nsml, register, new_public_key, settings, event
+):
+    old = register(member, "alice-laptop")
+    settings.NSML_TIMEOUT = 0.5
+    nsml.set_faults(Faults(latency=1.0, fail_methods=frozenset({"POST", "GET"})))
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": new_public_key()}, follow=True)
+
+    old.refresh_from_db()
+    assert old.is_active
+    assert RegisteredKey.objects.get(title="alice-laptop-2").status == "pending"
+    assert "so the old key “alice-laptop” is still active" in response.content.decode()
+    assert event(action=AuditEvent.Action.ROTATE).outcome == "unknown"
+
+
+def test_only_an_active_key_can_be_rotated(member_client, member, nsml, register, new_public_key):
+    old = register(member, "alice-laptop")
+    member_client.post(reverse("keys:revoke", args=[old.pk]))
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": new_public_key()})
+
+    assert "Only an active key can be rotated." in response.content.decode()
+    assert not RegisteredKey.objects.filter(title="alice-laptop-2").exists()
+
+
+def test_it_checks_the_owner(client, member, other_member, nsml, register, new_public_key):
+    old = register(member, "alice-laptop")
+    client.force_login(other_member)
+
+    assert client.get(rotate_url(old)).status_code == 404
+    assert client.post(rotate_url(old), {"title": "bob-key", "key": new_public_key()}).status_code == 404
+    old.refresh_from_db()
+    assert old.is_active
+
+
+def test_it_requires_sudo_mode(member_client, member, nsml, register, new_public_key):
+    old = register(member, "alice-laptop")
+    session = member_client.session
+    session[SESSION_CONFIRMED_AT] = time.time() - 16 * 60
+    session.save()
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": new_public_key()})
+
+    assert response.status_code == 302 and response["Location"] == reverse("confirm_password")
+    old.refresh_from_db()
+    assert old.is_active
+    response = member_client.post(reverse("confirm_password"), {"password": "alice-password-1"})
+    old.refresh_from_db()
+    assert old.status == "revoked"
+    assert RegisteredKey.objects.get(title="alice-laptop-2").is_active
+
+
+def test_it_needs_a_log_in(client, member, nsml, register):
+    old = register(member, "alice-laptop")
+
+    response = client.get(rotate_url(old))
+
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
