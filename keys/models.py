@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -55,6 +56,10 @@ class RegisteredKey(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
     revoked_note = models.CharField(_("revocation note"), max_length=255, blank=True)
+    # In the admin's own words, given on the confirmation page; stored when the key moves to `revoking`.
+    revoke_reason = models.CharField(
+        _("revocation reason"), max_length=500, blank=True, help_text=_("Why an admin revoked the key.")
+    )
 
     class Meta:
         verbose_name = _("registered key")
@@ -107,6 +112,8 @@ class AuditEvent(models.Model):
         LOCKOUT = "lockout", _("Log-in locked out")
         ASSIGN = "assign", _("Assign unmanaged key")
         DRIFT = "drift", _("Drift found")
+        OFFBOARD = "offboard", _("Offboard user")
+        UNLOCK = "unlock", _("Unlock log-in")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("Success")
@@ -221,6 +228,15 @@ class ReconcilePass(models.Model):
 
     def __str__(self) -> str:
         return f"{self.started_at:%Y-%m-%d %H:%M:%S} {'ok' if self.succeeded else 'failed'}"
+
+
+class LoginLockout(AccessAttempt):
+    """django-axes' failure counts, under the name an admin looks for: who is, or is close to, locked out."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("log-in lock-out")
+        verbose_name_plural = _("log-in lock-outs")
 
 
 class ReconcileLock(models.Model):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from keys.models import ReconcilePass, RegisteredKey, UnmanagedKey
+from keys.models import AuditEvent, ReconcilePass, RegisteredKey, UnmanagedKey
 
 
 def keys_of(user) -> QuerySet[RegisteredKey]:
@@ -38,6 +38,19 @@ def live_key_with_name(nsml_name: str) -> RegisteredKey | None:
 def active_keys(*, owners: QuerySet) -> QuerySet[RegisteredKey]:
     """The active keys of several members (an admin's offboarding of a selection)."""
     return RegisteredKey.objects.filter(owner__in=owners, status=RegisteredKey.Status.ACTIVE).select_related("owner")
+
+
+def users_with_history(users: QuerySet) -> set[int]:
+    """The ids among `users` that held a key or appear in the audit log: they are deactivated, never deleted
+    (every reference to a user is PROTECT, so the record stays whole)."""
+    ids = set(users.values_list("pk", flat=True))
+    if not ids:
+        return set()
+    held = RegisteredKey.objects.filter(owner__in=ids).values_list("owner", flat=True)
+    assigned = UnmanagedKey.objects.filter(assigned_to__in=ids).values_list("assigned_to", flat=True)
+    acted = AuditEvent.objects.filter(actor__in=ids).values_list("actor", flat=True)
+    named = AuditEvent.objects.filter(subject__in=ids).values_list("subject", flat=True)
+    return {*held, *assigned, *acted, *named}
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,8 @@ AXES_LOCKOUT_TEMPLATE = "lockout.html"
 # Successful log-ins are in the portal's own audit log; axes keeps only the failure counts.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
+# The admin shows the failure counts as "Log-in lock-outs", with an Unlock action (keys.admin).
+AXES_ENABLE_ADMIN = False
 # Behind a proxy every client shares the proxy's address; this reads the real one (see PROXY_HOPS).
 AXES_CLIENT_IP_CALLABLE = "keys.audit.client_ip"
 # The proxy authenticated single sign-on; counting it as password attempts could lock everyone out.

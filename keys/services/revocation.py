@@ -32,15 +32,18 @@ class RevocationReport:
 
 
 def revoke_key(
-    *, key: RegisteredKey, actor: User | None, origin: Origin, client: NsmlClient | None = None
+    *, key: RegisteredKey, actor: User | None, origin: Origin, reason: str = "", client: NsmlClient | None = None
 ) -> RegisteredKey:
     """Move the key to `revoking`, DELETE it from NSML, and mark it `revoked` once NSML's list confirms.
 
     Returns the key: `revoked`, or still `revoking` when NSML's answer is unknown or unconfirmed (the
     reconciler finishes it). A definite refusal puts it back to `active` and raises RevocationFailed.
-    `actor` is None for the portal itself (deactivation outside the admin, the reconciler).
+    `actor` is None for the portal itself (deactivation outside the admin, the reconciler). `reason` is
+    what an admin gave on the confirmation page: kept on the key and in the audit.
     """
-    if not states.move(key, to=Status.REVOKING, expected=(Status.ACTIVE,), next_attempt_at=None):
+    if not states.move(
+        key, to=Status.REVOKING, expected=(Status.ACTIVE,), next_attempt_at=None, revoke_reason=reason.strip()
+    ):
         key.refresh_from_db()
         return key
     client = client or nsml_client()
@@ -83,7 +86,7 @@ def confirm_revocation(
 
 def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
     with transaction.atomic():
-        states.move(key, to=Status.ACTIVE, expected=(Status.REVOKING,))
+        states.move(key, to=Status.ACTIVE, expected=(Status.REVOKING,), revoke_reason="")
         audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
         event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
     raise RevocationFailed(error.failure, revoke_failure_message(error), event) from error
@@ -101,12 +104,14 @@ def _unconfirmed(key: RegisteredKey, *, actor: User | None, origin: Origin, repl
         title=key.title,
         fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
         reason="unconfirmed",
-        detail=f"{reply.detail}; {detail}".strip("; "),
+        detail="; ".join(part for part in (reply.detail, detail, states.revocation_detail(key)) if part),
         **upstream_fields(reply),
     )
 
 
-def revoke_keys(keys: Iterable[RegisteredKey], *, actor: User | None, origin: Origin) -> RevocationReport:
+def revoke_keys(
+    keys: Iterable[RegisteredKey], *, actor: User | None, origin: Origin, reason: str = ""
+) -> RevocationReport:
     """Revoke each active key of `keys` (an admin action, an offboarding); one failure stops no other."""
     client = nsml_client()
     report = RevocationReport()
@@ -114,7 +119,7 @@ def revoke_keys(keys: Iterable[RegisteredKey], *, actor: User | None, origin: Or
         if not key.is_active:
             continue
         try:
-            revoke_key(key=key, actor=actor, origin=origin, client=client)
+            revoke_key(key=key, actor=actor, origin=origin, reason=reason, client=client)
             report.revoked += key.status == Status.REVOKED
         except RevocationFailed as failure:
             report.failures.append(f"{key.title}: {failure.message}")
