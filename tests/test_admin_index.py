@@ -55,10 +55,11 @@ def test_lock_outs_have_a_clear_name_and_no_axes_section(admin_client):
     assert "Axes" not in page
 
 
-def test_the_sidebar_stays_without_descriptions(admin_client):
+def test_the_lists_get_the_whole_width_without_the_model_sidebar(admin_client):
     page = admin_client.get(reverse("admin:keys_registeredkey_changelist")).content.decode()
 
-    assert "Every key a member registered through the portal" not in page
+    assert 'id="nav-sidebar"' not in page
+    assert "Every key a member registered through the portal" not in page  # descriptions are for the index
 
 
 def test_the_admin_loads_its_stylesheet_for_korean_line_breaks(admin_client):

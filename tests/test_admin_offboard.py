@@ -45,7 +45,7 @@ def test_it_deactivates_and_revokes_with_the_reason(admin_client, admin_user, me
     response = offboard(admin_client, [member], post="yes", reason="left the company")
 
     assert [str(message) for message in response.context["messages"]] == [
-        "alice is offboarded: deactivated, 2 keys revoked."
+        "Offboarded alice: deactivated, 2 keys revoked."
     ]
     member.refresh_from_db()
     assert not member.is_active
@@ -88,7 +88,7 @@ def test_a_user_with_no_key_is_deactivated_and_said_so(admin_client, member, nsm
     response = offboard(admin_client, [member], post="yes", reason="never started")
 
     assert [str(message) for message in response.context["messages"]] == [
-        "alice is offboarded: deactivated, 0 keys revoked."
+        "Offboarded alice: deactivated, 0 keys revoked."
     ]
     member.refresh_from_db()
     assert not member.is_active

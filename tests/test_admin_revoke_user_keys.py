@@ -49,7 +49,7 @@ def test_it_revokes_every_key_with_the_reason_and_names_the_users(
 
     assert [str(message) for message in response.context["messages"]] == [
         "2 keys of alice revoked.",
-        "bob had no active key to revoke.",
+        "No active key to revoke for bob.",
     ]
     assert nsml.held_keys() == []
     events = AuditEvent.objects.filter(action="revoke").order_by("id")

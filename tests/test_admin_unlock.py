@@ -79,7 +79,7 @@ def test_the_users_page_shows_the_lock_out_and_unlocks_it(admin_client, admin_us
 
     assert response.redirect_chain[-1][0] == change
     assert [str(message) for message in response.context["messages"]] == [
-        "alice's failed log-ins are forgotten: they can log in again."
+        "Failed log-ins of alice are forgotten: they can log in again."
     ]
     assert can_log_in()
     assert (event(action="unlock").actor, event(action="unlock").subject) == (admin_user, member)
