@@ -1,26 +1,156 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import groupby
+
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from keys import selectors, services
+from keys import lockouts, selectors, services
 from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.audit import Origin
-from keys.models import AuditEvent, RefusalWindow, RegisteredKey, UnmanagedKey
-from keys.offboarding import deactivate_as
+from keys.models import AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
+from keys.offboarding import deactivate_as, offboard
 from keys.pagination import EstimatedCountPaginator
 from nsml.client import NsmlError
 from portal.logs import escape_unsafe
 
 User = get_user_model()
+
+admin.site.site_header = _("NSML Key Portal")
+admin.site.site_title = _("NSML Key Portal")
+admin.site.index_title = _("Administration")
+# At 1280 px the sidebar leaves the lists too little room; the breadcrumbs and the index lead everywhere.
+admin.site.enable_nav_sidebar = False
+
+# One line under each model on the admin index (templates/admin/portal_index.html), by model label.
+MODEL_DESCRIPTIONS = {
+    "keys.registeredkey": _("Every key a member registered through the portal, and where it stands with NSML."),
+    "keys.unmanagedkey": _("Keys NSML holds that nobody registered here: assign each to a member or revoke it."),
+    "keys.auditevent": _("Who did what to which key, and what NSML answered; read-only, exportable as CSV."),
+    "keys.loginlockout": _("Names and addresses with failed log-ins; unlock one before its lock-out ends."),
+    "auth.user": _("Members and admins; offboard a leaver here (revoke every key and deactivate)."),
+    "auth.group": _("Sets of admin permissions to give staff accounts."),
+}
+
+# Said wherever Django would refuse to delete a user with "permission to delete ... audit event".
+KEPT_FOR_HISTORY = _(
+    "Users who ever held a key or appear in the audit log are deactivated, not deleted, so their history stays."
+)
+
+
+class RevocationReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Stored on each key and in the audit log, e.g. “left the team on 30 November”."),
+    )
+
+
+def _confirm_revocation(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset,
+    *,
+    title: str,
+    keys: Iterable[RegisteredKey],
+    users: Iterable | None = None,
+    deactivating: bool = False,
+) -> tuple[str | None, TemplateResponse]:
+    """Django's delete-confirmation pattern for revocations: the first POST shows every key and asks for
+    a reason; the second (with `post`) returns the reason. Nothing is revoked before it."""
+    form = RevocationReasonForm(request.POST if "post" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        return form.cleaned_data["reason"], None
+    keys = list(keys)
+    owners_with_keys = {key.owner_id for key in keys}
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "opts": opts,
+        "app_label": opts.app_label,
+        "queryset": queryset,
+        "keys": keys,
+        "users": list(users) if users is not None else [],
+        "users_without_keys": [user for user in users or () if user.pk not in owners_with_keys],
+        "deactivating": deactivating,
+        "form": form,
+        "action": request.POST.get("action", ""),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return None, TemplateResponse(request, "admin/keys/confirm_revocation.html", context)
+
+
+def _report_owner(
+    modeladmin: admin.ModelAdmin, request, owner, report: services.RevocationReport, *, offboarded: bool = False
+) -> None:
+    """The messages after revoking one member's keys, naming the member and counting the keys."""
+    name = owner.get_username()
+    if offboarded:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Offboarded %(user)s: deactivated, %(count)d key revoked.",
+                "Offboarded %(user)s: deactivated, %(count)d keys revoked.",
+                report.revoked,
+            )
+            % {"user": name, "count": report.revoked},
+            messages.SUCCESS,
+        )
+    elif report.revoked:
+        modeladmin.message_user(
+            request,
+            ngettext("%(count)d key of %(user)s revoked.", "%(count)d keys of %(user)s revoked.", report.revoked)
+            % {"user": name, "count": report.revoked},
+            messages.SUCCESS,
+        )
+    if report.unconfirmed:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d revocation of %(user)s's keys is not confirmed by NSML yet; the reconciler finishes it.",
+                "%(count)d revocations of %(user)s's keys are not confirmed by NSML yet; the reconciler finishes them.",
+                report.unconfirmed,
+            )
+            % {"user": name, "count": report.unconfirmed},
+            messages.WARNING,
+        )
+    for failure in report.failures:
+        modeladmin.message_user(
+            request,
+            _("A key of %(user)s was not revoked: %(failure)s") % {"user": name, "failure": failure},
+            messages.ERROR,
+        )
+    if not offboarded and not report.revoked and not report.failures and not report.unconfirmed:
+        modeladmin.message_user(request, _("No active key to revoke for %(user)s.") % {"user": name}, messages.INFO)
+
+
+def _revoke_by_owner(modeladmin: admin.ModelAdmin, request, keys: Iterable[RegisteredKey], reason: str) -> None:
+    origin = Origin.from_request(request)
+    ordered = sorted(keys, key=lambda key: (key.owner.get_username(), key.pk))
+    for _owner_id, owned in groupby(ordered, key=lambda key: key.owner_id):
+        owned = list(owned)
+        report = services.revoke_keys(owned, actor=request.user, origin=origin, given_reason=reason)
+        _report_owner(modeladmin, request, owned[0].owner, report)
 
 
 def _report(modeladmin: admin.ModelAdmin, request, report: services.RevocationReport) -> None:
@@ -96,23 +226,15 @@ class CheckNsmlMixin:
 
 @admin.register(RegisteredKey)
 class RegisteredKeyAdmin(SetExpiryMixin, CheckNsmlMixin, admin.ModelAdmin):
-    list_display = [
-        "title",
-        "owner",
-        "key_type",
-        "bits",
-        "fingerprint_sha256",
-        "status",
-        "status_changed_at",
-        "expires_at",  # key lifetimes (issue 15)
-    ]
+    # Six columns fit 1280 px; fingerprints, bits and the rest are on the key's page.
+    list_display = ["title", "owner", "key_type", "status", "status_changed_at", "expires_at"]
     list_filter = [
         "status",
         "source",
         "key_type",
         ("owner", admin.RelatedOnlyFieldListFilter),
         "created_at",
-        ExpiryFilter,  # key lifetimes (issue 15)
+        ExpiryFilter,
     ]
     search_fields = ["title", "owner__username", "owner__email", "fingerprint_sha256", "fingerprint_md5", "nsml_name"]
     list_select_related = ["owner"]
@@ -128,9 +250,16 @@ class RegisteredKeyAdmin(SetExpiryMixin, CheckNsmlMixin, admin.ModelAdmin):
         return False
 
     @admin.action(description=_("Revoke selected keys in NSML"), permissions=["change"])
-    def revoke_selected(self, request, queryset) -> None:
-        keys = queryset.filter(status=RegisteredKey.Status.ACTIVE).select_related("owner")
-        _report(self, request, services.revoke_keys(keys, actor=request.user, origin=Origin.from_request(request)))
+    def revoke_selected(self, request, queryset) -> TemplateResponse | None:
+        keys = queryset.filter(status=RegisteredKey.Status.ACTIVE).select_related("owner").order_by("owner", "title")
+        if not keys.exists():
+            self.message_user(request, _("There was no active key to revoke."), messages.INFO)
+            return None
+        reason, confirmation = _confirm_revocation(self, request, queryset, title=_("Revoke these keys?"), keys=keys)
+        if confirmation is not None:
+            return confirmation
+        _revoke_by_owner(self, request, keys, reason)
+        return None
 
     def has_change_permission(self, request, obj=None) -> bool:
         # Nothing on a key is edited by hand; "change" permission gates the revoke action only.
@@ -139,7 +268,7 @@ class RegisteredKeyAdmin(SetExpiryMixin, CheckNsmlMixin, admin.ModelAdmin):
 
 @admin.register(UnmanagedKey)
 class UnmanagedKeyAdmin(CheckNsmlMixin, admin.ModelAdmin):
-    list_display = ["title", "fingerprint_md5", "nsml_create_time", "assigned_to", "status", "first_seen", "last_seen"]
+    list_display = ["title", "status", "assigned_to", "first_seen", "last_seen"]
     list_filter = ["status", "first_seen"]
     search_fields = ["title", "fingerprint_md5", "nsml_name", "assigned_to__username"]
     list_select_related = ["assigned_to"]
@@ -227,18 +356,8 @@ ESCAPED_TEXT = ["actor_username", "title", "reason", "detail", "user_agent", "up
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
-    list_display = [
-        "created_at",
-        "actor_username_shown",
-        "action",
-        "outcome",
-        "subject_shown",
-        "title_shown",
-        "fingerprint",
-        "reason_shown",
-        "upstream_status",
-        "client_ip",
-    ]
+    # Fits 1280 px; fingerprint, NSML's answer, the address and the rest are on the event's page.
+    list_display = ["created_at", "actor_username_shown", "action", "outcome", "subject_shown", "title_shown"]
     list_filter = ["action", "outcome", "created_at"]
     search_fields = ["actor_username", "subject__username", "title", "fingerprint", "trace_id"]
     list_select_related = ["subject"]
@@ -314,19 +433,177 @@ class RefusalWindowAdmin(admin.ModelAdmin):
 # The index shows what needs attention (templates/admin/portal_index.html, keys/templatetags/attention.py).
 admin.site.index_template = "admin/portal_index.html"
 
+
+@admin.register(LoginLockout)
+class LoginLockoutAdmin(admin.ModelAdmin):
+    """django-axes' failure counts (settings.AXES_ENABLE_ADMIN is off, so this is their only page)."""
+
+    list_display = ["username", "ip_address", "lockout_status", "failures_since_start", "attempt_time"]
+    search_fields = ["username", "ip_address"]
+    list_filter = ["attempt_time"]
+    fields = ["username", "ip_address", "failures_since_start", "attempt_time", "user_agent", "path_info"]
+    readonly_fields = fields
+    actions = ["unlock_selected"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # "change" gates the Unlock action; a record itself is never edited.
+        return super().has_change_permission(request, obj) if obj is None else False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # Unlock removes the records, and audits it
+
+    @admin.display(description=_("status"))
+    def lockout_status(self, obj: LoginLockout) -> str:
+        left = settings.AXES_FAILURE_LIMIT - obj.failures_since_start
+        if left <= 0:
+            return _("Locked out")
+        return ngettext("%d try left", "%d tries left", left) % left
+
+    @admin.action(
+        description=_("Unlock: forget the failed log-ins of the selected names and addresses"), permissions=["change"]
+    )
+    def unlock_selected(self, request, queryset) -> None:
+        origin = Origin.from_request(request)
+        unlocked = []
+        for attempt in queryset:
+            lockouts.unlock(username=attempt.username or "", ip=attempt.ip_address, actor=request.user, origin=origin)
+            unlocked.append(attempt.username or attempt.ip_address)
+        self.message_user(
+            request, _("Unlocked: %(names)s. They can log in again.") % {"names": ", ".join(unlocked)}, messages.SUCCESS
+        )
+
+
 admin.site.unregister(User)
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    """Django's user admin, plus offboarding: revoke a leaver's keys in one action."""
+    """Django's user admin, plus offboarding (revoke a leaver's keys and deactivate, in one action),
+    unlocking a locked-out log-in, and no deleting of users the audit log points at."""
 
-    actions = ["revoke_all_keys"]
+    actions = ["offboard_selected", "revoke_all_keys", "delete_selected"]
+    # Django's split date-time inputs have no labels, and its two-box filter widget puts aria-label on a
+    # span (both fail the axe audit): the log-in dates are shown, not edited, and permissions are plain lists.
+    readonly_fields = ["last_login", "date_joined"]
+    filter_horizontal = ()
+    change_form_template = "admin/auth/user/portal_change_form.html"
+
+    def get_urls(self):
+        unlock = path(
+            "<path:object_id>/unlock/",
+            self.admin_site.admin_view(self.unlock_view),
+            name="auth_user_unlock",
+        )
+        return [unlock, *super().get_urls()]
+
+    @admin.action(description=_("Offboard: revoke every key and deactivate"), permissions=["change"])
+    def offboard_selected(self, request, queryset) -> TemplateResponse | None:
+        users = list(queryset.order_by("username"))
+        if any(user.pk == request.user.pk for user in users):
+            self.message_user(request, _("You cannot offboard yourself; ask another admin."), messages.ERROR)
+            return None
+        keys = selectors.active_keys(owners=queryset).order_by("owner__username", "title")
+        reason, confirmation = _confirm_revocation(
+            self,
+            request,
+            queryset,
+            title=_("Offboard these users?"),
+            keys=keys,
+            users=users,
+            deactivating=True,
+        )
+        if confirmation is not None:
+            return confirmation
+        origin = Origin.from_request(request)
+        for user in users:
+            report = offboard(user, actor=request.user, origin=origin, reason=reason)
+            _report_owner(self, request, user, report, offboarded=True)
+        return None
 
     @admin.action(description=_("Revoke all keys of the selected users"), permissions=["change"])
-    def revoke_all_keys(self, request, queryset) -> None:
-        keys = selectors.active_keys(owners=queryset)
-        _report(self, request, services.revoke_keys(keys, actor=request.user, origin=Origin.from_request(request)))
+    def revoke_all_keys(self, request, queryset) -> TemplateResponse | None:
+        users = list(queryset.order_by("username"))
+        keys = selectors.active_keys(owners=queryset).order_by("owner__username", "title")
+        reason, confirmation = _confirm_revocation(
+            self, request, queryset, title=_("Revoke every key of these users?"), keys=keys, users=users
+        )
+        if confirmation is not None:
+            return confirmation
+        keys = list(keys)
+        _revoke_by_owner(self, request, keys, reason)
+        for user in users:
+            if not any(key.owner_id == user.pk for key in keys):
+                self.message_user(
+                    request, _("No active key to revoke for %(user)s.") % {"user": user.get_username()}, messages.INFO
+                )
+        return None
+
+    @admin.action(description=_("Delete selected users who never held a key"), permissions=["delete"])
+    def delete_selected(self, request, queryset) -> TemplateResponse | None:
+        kept = selectors.users_with_history(queryset)
+        if kept:
+            names = ", ".join(sorted(user.get_username() for user in queryset.filter(pk__in=kept)))
+            self.message_user(request, f"{KEPT_FOR_HISTORY} ({names})", messages.WARNING)
+        deletable = queryset.exclude(pk__in=kept)
+        if not deletable.exists():
+            return None
+        return django_delete_selected(self, request, deletable)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and _has_history(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        user = self.get_object(request, unquote(object_id))
+        if user is not None and _has_history(user):
+            self.message_user(request, KEPT_FOR_HISTORY, messages.WARNING)
+            return redirect("admin:auth_user_change", user.pk)
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "is_active" in form.base_fields:
+            form.base_fields["is_active"].help_text = (
+                _(
+                    "Unticking this deactivates the user: they can no longer log in, and every key they hold is "
+                    "revoked in NSML. Users are deactivated rather than deleted, so their history stays."
+                )
+                if settings.KEYS_REVOKE_ON_DEACTIVATE
+                else _(
+                    "Unticking this deactivates the user: they can no longer log in. Their keys stay in NSML "
+                    "(KEYS_REVOKE_ON_DEACTIVATE is off); the Offboard action revokes them."
+                )
+            )
+        return form
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        user = self.get_object(request, unquote(object_id))
+        if user is not None:
+            failures = lockouts.recent_failures(user.get_username())
+            extra_context = {
+                **(extra_context or {}),
+                "login_failures": failures,
+                "locked_out": lockouts.is_locked_out(failures),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def unlock_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        user = get_object_or_404(User, pk=unquote(object_id))
+        if not self.has_change_permission(request, user):
+            raise PermissionDenied
+        lockouts.unlock(username=user.get_username(), actor=request.user, origin=Origin.from_request(request))
+        self.message_user(
+            request,
+            _("Failed log-ins of %(user)s are forgotten: they can log in again.") % {"user": user.get_username()},
+            messages.SUCCESS,
+        )
+        return redirect("admin:auth_user_change", user.pk)
 
     def save_model(self, request, obj, form, change: bool) -> None:
         # The deactivation receiver (keys.offboarding) revokes the keys; the admin names itself as actor.
@@ -336,4 +613,8 @@ class UserAdmin(DjangoUserAdmin):
         super().save_model(request, obj, form, change)
         report = getattr(obj, "offboarding_report", None)
         if deactivating and report is not None:
-            _report(self, request, report)
+            _report_owner(self, request, obj, report)
+
+
+def _has_history(user) -> bool:
+    return bool(selectors.users_with_history(User._default_manager.filter(pk=user.pk)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -60,6 +61,10 @@ class RegisteredKey(models.Model):
     revoked_note = models.CharField(_("revocation note"), max_length=255, blank=True)
     # The end of the chosen day in TIME_ZONE; None: the key never expires (keys added before lifetimes existed).
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    # In the admin's own words, given on the confirmation page; stored when the key moves to `revoking`.
+    revoke_reason = models.CharField(
+        _("revocation reason"), max_length=500, blank=True, help_text=_("Why an admin revoked the key.")
+    )
 
     class Meta:
         verbose_name = _("registered key")
@@ -120,6 +125,8 @@ class AuditEvent(models.Model):
         EXPORT = "export", _("Export audit log")
         ROTATE = "rotate", _("Rotate key")
         SET_EXPIRY = "set_expiry", _("Set key expiry")
+        OFFBOARD = "offboard", _("Offboard user")
+        UNLOCK = "unlock", _("Unlock log-in")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("Success")
@@ -270,6 +277,15 @@ class ReconcilePass(models.Model):
 
     def __str__(self) -> str:
         return f"{format_moment(self.started_at)} {'ok' if self.succeeded else 'failed'}"
+
+
+class LoginLockout(AccessAttempt):
+    """django-axes' failure counts, under the name an admin looks for: who is, or is close to, locked out."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("log-in lock-out")
+        verbose_name_plural = _("log-in lock-outs")
 
 
 class ReconcileLock(models.Model):

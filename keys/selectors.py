@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from keys.models import MemberProfile, ReconcilePass, RegisteredKey, UnmanagedKey
+from keys.models import AuditEvent, MemberProfile, ReconcilePass, RegisteredKey, UnmanagedKey
 
 
 def keys_of(user) -> QuerySet[RegisteredKey]:
@@ -69,6 +69,19 @@ def active_keys_expiring(*, after, before) -> QuerySet[RegisteredKey]:
 def member_language(user) -> str:
     """The language of the member's last visit ("" when the portal has not seen one)."""
     return MemberProfile.objects.filter(user=user).values_list("language", flat=True).first() or ""
+
+
+def users_with_history(users: QuerySet) -> set[int]:
+    """The ids among `users` that held a key or appear in the audit log: they are deactivated, never deleted
+    (every reference to a user is PROTECT, so the record stays whole)."""
+    ids = set(users.values_list("pk", flat=True))
+    if not ids:
+        return set()
+    held = RegisteredKey.objects.filter(owner__in=ids).values_list("owner", flat=True)
+    assigned = UnmanagedKey.objects.filter(assigned_to__in=ids).values_list("assigned_to", flat=True)
+    acted = AuditEvent.objects.filter(actor__in=ids).values_list("actor", flat=True)
+    named = AuditEvent.objects.filter(subject__in=ids).values_list("subject", flat=True)
+    return {*held, *assigned, *acted, *named}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from keys import member_messages, selectors, services
 from keys.audit import Origin, record_event
 from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm
-from keys.lockout import tries_left
+from keys.lockouts import tries_left
 from keys.models import AuditEvent
 from keys.ratelimit import SubmissionQuota
 from keys.reauth import mark_password_confirmed, pending_change, requires_recent_password, resume_pending_change

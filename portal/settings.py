@@ -190,11 +190,13 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the
 AXES_RESET_ON_SUCCESS = False
 # Attempts during a lock-out are refused without counting, so the lock ends when it said it would.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-# The lock-out page says until when (local time) and links back (keys/lockout.py, templates/lockout.html).
-AXES_LOCKOUT_CALLABLE = "keys.lockout.lockout_response"
+# The lock-out page says until when (local time) and links back (keys/lockouts.py, templates/lockout.html).
+AXES_LOCKOUT_CALLABLE = "keys.lockouts.lockout_response"
 # Successful log-ins are in the portal's own audit log; axes keeps only the failure counts.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
+# The admin shows the failure counts as "Log-in lock-outs", with an Unlock action (keys.admin).
+AXES_ENABLE_ADMIN = False
 # Behind a proxy every client shares the proxy's address; this reads the real one (see PROXY_HOPS).
 AXES_CLIENT_IP_CALLABLE = "keys.audit.client_ip"
 # The proxy authenticated single sign-on; counting it as password attempts could lock everyone out.

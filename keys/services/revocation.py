@@ -38,6 +38,7 @@ def revoke_key(
     origin: Origin,
     client: NsmlClient | None = None,
     reason: str = "",
+    given_reason: str = "",
     keep_revoking: bool = False,
 ) -> RegisteredKey:
     """Move the key to `revoking`, DELETE it from NSML, and mark it `revoked` once NSML's list confirms.
@@ -45,10 +46,13 @@ def revoke_key(
     Returns the key: `revoked`, or still `revoking` when NSML's answer is unknown or unconfirmed (the
     reconciler finishes it). A definite refusal puts it back to `active` and raises RevocationFailed;
     with `keep_revoking` (a rotation: the member has moved to a new key) the key stays `revoking` for the
-    reconciler's retries instead. `reason` is the audit reason of the revocation, e.g. "expired".
+    reconciler's retries instead. `reason` is the audit reason of the revocation, e.g. "expired";
+    `given_reason` what an admin wrote on the confirmation page: kept on the key and in the audit.
     `actor` is None for the portal itself (deactivation outside the admin, the reconciler).
     """
-    if not states.move(key, to=Status.REVOKING, expected=(Status.ACTIVE,), next_attempt_at=None):
+    if not states.move(
+        key, to=Status.REVOKING, expected=(Status.ACTIVE,), next_attempt_at=None, revoke_reason=given_reason.strip()
+    ):
         key.refresh_from_db()
         return key
     client = client or nsml_client()
@@ -100,7 +104,7 @@ def confirm_revocation(
 
 def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
     with transaction.atomic():
-        states.move(key, to=Status.ACTIVE, expected=(Status.REVOKING,))
+        states.move(key, to=Status.ACTIVE, expected=(Status.REVOKING,), revoke_reason="")
         audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
         event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
     raise RevocationFailed(error.failure, revoke_failure_message(error), event) from error
@@ -127,12 +131,14 @@ def _unconfirmed(key: RegisteredKey, *, actor: User | None, origin: Origin, repl
         title=key.title,
         fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
         reason="unconfirmed",
-        detail=f"{reply.detail}; {detail}".strip("; "),
+        detail="; ".join(part for part in (reply.detail, detail, states.revocation_detail(key)) if part),
         **upstream_fields(reply),
     )
 
 
-def revoke_keys(keys: Iterable[RegisteredKey], *, actor: User | None, origin: Origin) -> RevocationReport:
+def revoke_keys(
+    keys: Iterable[RegisteredKey], *, actor: User | None, origin: Origin, given_reason: str = ""
+) -> RevocationReport:
     """Revoke each active key of `keys` (an admin action, an offboarding); one failure stops no other."""
     client = nsml_client()
     report = RevocationReport()
@@ -140,7 +146,7 @@ def revoke_keys(keys: Iterable[RegisteredKey], *, actor: User | None, origin: Or
         if not key.is_active:
             continue
         try:
-            revoke_key(key=key, actor=actor, origin=origin, client=client)
+            revoke_key(key=key, actor=actor, origin=origin, given_reason=given_reason, client=client)
             report.revoked += key.status == Status.REVOKED
         except RevocationFailed as failure:
             report.failures.append(f"{key.title}: {failure.message}")

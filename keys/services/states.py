@@ -112,7 +112,10 @@ def mark_revoked(
     expected: tuple[str, ...] = (Status.REVOKING,),
     action: str = AuditEvent.Action.REVOKE,
 ) -> bool:
-    """revoking (or active, when NSML lost it) -> revoked, kept for history, audited and notified."""
+    """revoking (or active, when NSML lost it) -> revoked, kept for history, audited and notified.
+
+    The audit detail carries the reason an admin gave (`key.revoke_reason`), whoever finishes the revocation.
+    """
     with transaction.atomic():
         if not move(key, to=Status.REVOKED, expected=expected, revoked_at=timezone.now(), revoked_note=note):
             return False
@@ -127,8 +130,14 @@ def mark_revoked(
             title=key.title,
             fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
             reason=reason,
-            detail=note,
+            detail=revocation_detail(key, note),
             **(upstream_fields(reply) if reply is not None else {}),
         )
         transaction.on_commit(lambda: notify_key_revoked(key, actor=actor, origin=origin))
     return True
+
+
+def revocation_detail(key: RegisteredKey, note: str = "") -> str:
+    """The audit detail of a revocation: the portal's note, then the admin's reason, if any."""
+    given = f"reason given: {key.revoke_reason}" if key.revoke_reason else ""
+    return "; ".join(part for part in (note, given) if part)

@@ -1,0 +1,71 @@
+"""The admin console reads as this portal: its name in the header and title, a line about each model, and
+lock-outs under a clear name instead of django-axes' own section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+INDEX = reverse("admin:index")
+
+
+def test_the_header_and_title_name_the_portal(admin_client):
+    page = admin_client.get(INDEX).content.decode()
+
+    assert '<div id="site-name"><a href="/admin/">NSML Key Portal</a></div>' in page
+    assert "<title>Administration | NSML Key Portal</title>" in page
+    assert "Django administration" not in page
+
+
+def test_the_log_in_page_names_the_portal(client):
+    page = client.get(reverse("admin:login")).content.decode()
+
+    assert "NSML Key Portal" in page
+    assert "Django" not in page
+
+
+@pytest.mark.parametrize(
+    ("row", "description"),
+    [
+        ("model-registeredkey", "Every key a member registered through the portal"),
+        ("model-unmanagedkey", "Keys NSML holds that nobody registered here"),
+        ("model-auditevent", "Who did what to which key"),
+        ("model-loginlockout", "Names and addresses with failed log-ins"),
+        ("model-user", "offboard a leaver here"),
+        ("model-group", "Sets of admin permissions"),
+    ],
+)
+def test_each_model_on_the_index_has_a_one_line_description(admin_client, row, description):
+    page = admin_client.get(INDEX).content.decode()
+
+    start = page.index(f'<tr class="{row}')
+    assert description in page[start : page.index("</tr>", start)]
+
+
+def test_lock_outs_have_a_clear_name_and_no_axes_section(admin_client):
+    page = admin_client.get(INDEX).content.decode()
+
+    assert "Log-in lock-outs" in page
+    assert "Access attempts" not in page
+    assert "Axes" not in page
+
+
+def test_the_lists_get_the_whole_width_without_the_model_sidebar(admin_client):
+    page = admin_client.get(reverse("admin:keys_registeredkey_changelist")).content.decode()
+
+    assert 'id="nav-sidebar"' not in page
+    assert "Every key a member registered through the portal" not in page  # descriptions are for the index
+
+
+def test_the_admin_loads_its_stylesheet_for_korean_line_breaks(admin_client):
+    page = admin_client.get(INDEX).content.decode()
+
+    assert '<link rel="stylesheet" href="/static/admin-portal.css">' in page
+    assert "style=" not in page.split("<body", 1)[1].split("<svg", 1)[0]  # strict CSP: no inline style
+    css = Path(finders.find("admin-portal.css")).read_text()
+    assert 'html[lang="ko"] body {\n    word-break: keep-all;' in css

@@ -1,0 +1,113 @@
+"""*Offboard: revoke every key and deactivate*: one confirmation, then the leaver can neither log in nor add a key,
+and NSML holds none of their keys."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from keys.models import AuditEvent, RegisteredKey
+
+pytestmark = pytest.mark.django_db
+
+USERS = reverse("admin:auth_user_changelist")
+
+
+def offboard(client, users, **confirmation):
+    data = {"action": "offboard_selected", ACTION_CHECKBOX_NAME: [user.pk for user in users], **confirmation}
+    return client.post(USERS, data, follow=True)
+
+
+def test_the_confirmation_names_the_users_and_lists_their_keys_and_changes_nothing(
+    admin_client, member, other_member, nsml, register
+):
+    register(member, "alice-laptop")
+
+    response = offboard(admin_client, [member, other_member])
+
+    page = response.content.decode()
+    assert "These 2 users will be deactivated" in page
+    assert "<strong>alice</strong>, <strong>bob</strong>" in page
+    assert [key.title for key in response.context["keys"]] == ["alice-laptop"]
+    assert "No active key: bob." in page
+    assert 'name="action" value="offboard_selected"' in page
+    member.refresh_from_db()
+    other_member.refresh_from_db()
+    assert member.is_active and other_member.is_active
+    assert len(nsml.held_keys()) == 1
+
+
+def test_it_deactivates_and_revokes_with_the_reason(admin_client, admin_user, member, nsml, register, event):
+    register(member, "alice-laptop")
+    register(member, "alice-desktop")
+
+    response = offboard(admin_client, [member], post="yes", reason="left the company")
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "Offboarded alice: deactivated, 2 keys revoked."
+    ]
+    member.refresh_from_db()
+    assert not member.is_active
+    assert nsml.held_keys() == []
+    assert set(RegisteredKey.objects.filter(owner=member).values_list("status", "revoke_reason")) == {
+        ("revoked", "left the company")
+    }
+    offboarding = event(action="offboard")
+    assert (offboarding.actor, offboarding.subject, offboarding.detail) == (
+        admin_user,
+        member,
+        "deactivated; reason given: left the company",
+    )
+    # Deactivation comes first, so no key can be added in between; each key's revocation follows.
+    revocations = AuditEvent.objects.filter(action="revoke", subject=member)
+    assert revocations.count() == 2
+    assert all(row.id > offboarding.id for row in revocations)
+
+
+def test_an_offboarded_member_can_no_longer_log_in(admin_client, member, nsml, register, client):
+    register(member, "alice-laptop")
+
+    offboard(admin_client, [member], post="yes", reason="left")
+
+    response = client.post(reverse("login"), {"username": "alice", "password": "alice-password-1"})
+    assert response.status_code == 200  # the form again, not a redirect into the portal
+    assert "_auth_user_id" not in client.session
+
+
+def test_it_revokes_even_when_deactivation_alone_would_not(admin_client, member, nsml, register, settings):
+    settings.KEYS_REVOKE_ON_DEACTIVATE = False
+    register(member, "alice-laptop")
+
+    offboard(admin_client, [member], post="yes", reason="left")
+
+    assert nsml.held_keys() == []
+
+
+def test_a_user_with_no_key_is_deactivated_and_said_so(admin_client, member, nsml):
+    response = offboard(admin_client, [member], post="yes", reason="never started")
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "Offboarded alice: deactivated, 0 keys revoked."
+    ]
+    member.refresh_from_db()
+    assert not member.is_active
+
+
+def test_an_admin_cannot_offboard_themselves(admin_client, admin_user, member, nsml):
+    response = offboard(admin_client, [admin_user, member], post="yes", reason="oops")
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "You cannot offboard yourself; ask another admin."
+    ]
+    admin_user.refresh_from_db()
+    member.refresh_from_db()
+    assert admin_user.is_active and member.is_active
+
+
+def test_the_active_checkbox_says_unticking_it_revokes_the_keys(admin_client, member):
+    response = admin_client.get(reverse("admin:auth_user_change", args=[member.pk]))
+
+    help_text = response.context["adminform"].form.fields["is_active"].help_text
+    assert "every key they hold is revoked in NSML" in help_text
+    assert "every key they hold is revoked in NSML" in response.content.decode()

@@ -1,0 +1,121 @@
+"""*Revoke selected keys in NSML*: a confirmation page listing every key and asking a reason, then the revocation."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from keys.models import AuditEvent, RegisteredKey
+from nsml.simulator import Faults
+from tests.helpers import nsml_sync
+
+pytestmark = pytest.mark.django_db
+
+KEYS = reverse("admin:keys_registeredkey_changelist")
+
+
+def revoke(client, keys, **confirmation):
+    data = {"action": "revoke_selected", ACTION_CHECKBOX_NAME: [key.pk for key in keys], **confirmation}
+    return client.post(KEYS, data, follow=True)
+
+
+def held_titles(nsml) -> list[str]:
+    return sorted(item["title"] for item in nsml.held_keys())
+
+
+def test_it_lists_every_selected_key_and_revokes_nothing_before_confirming(
+    admin_client, member, other_member, nsml, register
+):
+    alice_key = register(member, "alice-laptop")
+    bob_key = register(other_member, "bob-laptop")
+    register(other_member, "bob-desktop")
+
+    response = revoke(admin_client, [alice_key, bob_key])
+
+    page = response.content.decode()
+    assert response.templates[0].name == "admin/keys/confirm_revocation.html"
+    rows = [(key.owner.username, key.title, key.fingerprint_sha256) for key in response.context["keys"]]
+    assert rows == [
+        ("alice", "alice-laptop", alice_key.fingerprint_sha256),
+        ("bob", "bob-laptop", bob_key.fingerprint_sha256),
+    ]
+    for owner, title, fingerprint in rows:
+        assert f"<td>{owner}</td><td>{title}</td><td><code>{fingerprint}</code></td>" in page
+    assert "bob-desktop" not in page
+    assert f'name="{ACTION_CHECKBOX_NAME}" value="{alice_key.pk}"' in page
+    assert 'name="action" value="revoke_selected"' in page
+    assert 'name="post" value="yes"' in page
+    assert held_titles(nsml) == ["alice-laptop", "bob-desktop", "bob-laptop"]
+    assert not AuditEvent.objects.filter(action="revoke").exists()
+
+
+def test_it_asks_again_when_the_reason_is_missing(admin_client, member, nsml, register):
+    key = register(member, "alice-laptop")
+
+    response = revoke(admin_client, [key], post="yes", reason="   ")
+
+    assert response.context["form"].errors == {"reason": ["This field is required."]}
+    assert "alice-laptop" in response.content.decode()
+    key.refresh_from_db()
+    assert key.is_active
+    assert held_titles(nsml) == ["alice-laptop"]
+
+
+def test_it_revokes_on_confirming_and_keeps_the_reason_on_the_key_and_in_the_audit(
+    admin_client, admin_user, member, nsml, register, event
+):
+    key = register(member, "alice-laptop")
+
+    revoke(admin_client, [key], post="yes", reason="laptop stolen on 28 Nov")
+
+    key.refresh_from_db()
+    assert (key.status, key.revoke_reason) == ("revoked", "laptop stolen on 28 Nov")
+    assert held_titles(nsml) == []
+    audit = event(action="revoke")
+    assert (audit.actor, audit.subject, audit.outcome, audit.reason) == (admin_user, member, "success", "")
+    assert audit.detail == "reason given: laptop stolen on 28 Nov"
+
+
+def test_the_messages_name_each_owner_and_count_their_keys(admin_client, member, other_member, nsml, register):
+    keys = [register(member, "alice-laptop"), register(other_member, "bob-laptop"), register(other_member, "bob-ci")]
+
+    response = revoke(admin_client, keys, post="yes", reason="rotation")
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "1 key of alice revoked.",
+        "2 keys of bob revoked.",
+    ]
+
+
+def test_an_unconfirmed_revocation_names_the_owner_and_the_reconciler_keeps_the_reason(
+    admin_client, member, nsml, register, event
+):
+    key = register(member, "alice-laptop")
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"DELETE"})))
+
+    response = revoke(admin_client, [key], post="yes", reason="left the team")
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "1 revocation of alice's keys is not confirmed by NSML yet; the reconciler finishes it."
+    ]
+    key.refresh_from_db()
+    assert (key.status, key.revoke_reason) == ("revoking", "left the team")
+    assert "reason given: left the team" in event(action="revoke", outcome="unknown").detail
+
+    nsml.set_faults(Faults())
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == "revoked"
+    assert event(action="revoke", outcome="success").detail.endswith("reason given: left the team")
+
+
+def test_selecting_only_settled_keys_says_there_is_nothing_to_revoke(admin_client, member, nsml, register):
+    key = register(member, "alice-laptop")
+    RegisteredKey.objects.filter(pk=key.pk).update(status="revoked")
+
+    response = revoke(admin_client, [key])
+
+    assert [str(message) for message in response.context["messages"]] == ["There was no active key to revoke."]
+    assert response.templates[0].name == "admin/keys/check_nsml_change_list.html"  # back on the list

@@ -1,0 +1,68 @@
+"""*Revoke all keys of the selected users*: a confirmation page listing their keys and asking a reason, then the
+revocation, with messages that name each user."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from keys.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+USERS = reverse("admin:auth_user_changelist")
+
+
+def revoke_all(client, users, **confirmation):
+    data = {"action": "revoke_all_keys", ACTION_CHECKBOX_NAME: [user.pk for user in users], **confirmation}
+    return client.post(USERS, data, follow=True)
+
+
+def test_it_lists_the_keys_of_the_selected_users_and_revokes_nothing_before_confirming(
+    admin_client, member, other_member, nsml, register
+):
+    register(member, "alice-laptop")
+    register(member, "alice-desktop")
+    register(other_member, "bob-laptop")
+
+    response = revoke_all(admin_client, [member])
+
+    assert [(key.owner.username, key.title) for key in response.context["keys"]] == [
+        ("alice", "alice-desktop"),
+        ("alice", "alice-laptop"),
+    ]
+    page = response.content.decode()
+    assert "bob-laptop" not in page
+    assert 'name="action" value="revoke_all_keys"' in page
+    assert len(nsml.held_keys()) == 3
+    assert not AuditEvent.objects.filter(action="revoke").exists()
+
+
+def test_it_revokes_every_key_with_the_reason_and_names_the_users(
+    admin_client, admin_user, member, other_member, nsml, register
+):
+    register(member, "alice-laptop")
+    register(member, "alice-desktop")
+
+    response = revoke_all(admin_client, [member, other_member], post="yes", reason="moved to another team")
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "2 keys of alice revoked.",
+        "No active key to revoke for bob.",
+    ]
+    assert nsml.held_keys() == []
+    events = AuditEvent.objects.filter(action="revoke").order_by("id")
+    assert [(e.actor, e.subject, e.detail) for e in events] == [
+        (admin_user, member, "reason given: moved to another team")
+    ] * 2
+    member.refresh_from_db()
+    assert member.is_active  # revoking is not offboarding: the Offboard action deactivates too
+
+
+def test_the_confirmation_names_the_selected_users_without_keys(admin_client, member, other_member, nsml, register):
+    register(member, "alice-laptop")
+
+    response = revoke_all(admin_client, [member, other_member])
+
+    assert "No active key: bob." in response.content.decode()

@@ -1,0 +1,106 @@
+"""Log-in lock-outs in the admin: listed under a clear name, unlocked from the list or the user's page, audited."""
+
+from __future__ import annotations
+
+import pytest
+from axes.models import AccessAttempt
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = reverse("login")
+LOCKOUTS = reverse("admin:keys_loginlockout_changelist")
+
+
+def lock_out(username: str = "alice", ip: str = "10.9.8.7") -> None:
+    client = Client()
+    statuses = [
+        client.post(LOGIN, {"username": username, "password": "wrong-password-42"}, REMOTE_ADDR=ip).status_code
+        for _ in range(5)
+    ]
+    assert statuses[-1] == 429
+
+
+def can_log_in(username: str = "alice", password: str = "alice-password-1", ip: str = "10.9.8.7") -> bool:
+    return Client().post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=ip).status_code == 302
+
+
+def test_the_lock_out_list_shows_who_is_locked_out(admin_client, member):
+    lock_out()
+
+    response = admin_client.get(LOCKOUTS)
+
+    page = response.content.decode()
+    assert "Log-in lock-outs" in page
+    assert [(row.username, row.ip_address) for row in response.context["cl"].result_list] == [("alice", "10.9.8.7")]
+    assert "Locked out" in page
+    assert "Unlock: forget the failed log-ins of the selected names and addresses" in page
+
+
+def test_unlock_on_the_list_lets_the_user_log_in_again_and_is_audited(admin_client, admin_user, member, event):
+    lock_out()
+    assert not can_log_in()
+    attempt = AccessAttempt.objects.get()
+
+    response = admin_client.post(
+        LOCKOUTS, {"action": "unlock_selected", ACTION_CHECKBOX_NAME: [attempt.pk]}, follow=True
+    )
+
+    assert [str(message) for message in response.context["messages"]] == ["Unlocked: alice. They can log in again."]
+    assert can_log_in()
+    audit = event(action="unlock")
+    assert (audit.actor, audit.subject, audit.outcome) == (admin_user, member, "success")
+    assert audit.detail == "username=alice address=10.9.8.7; 1 failure record(s) removed"
+
+
+def test_unlocking_an_address_frees_the_other_names_it_locked(admin_client, member, other_member):
+    for name in ("alice", "bob", "carol", "dave", "erin"):
+        Client().post(LOGIN, {"username": name, "password": "wrong"}, REMOTE_ADDR="10.1.1.1")
+    assert not can_log_in("bob", "bob-password-1", ip="10.1.1.1")
+    alice_row = AccessAttempt.objects.get(username="alice")
+
+    admin_client.post(LOCKOUTS, {"action": "unlock_selected", ACTION_CHECKBOX_NAME: [alice_row.pk]})
+
+    assert can_log_in("bob", "bob-password-1", ip="10.1.1.1")
+
+
+def test_the_users_page_shows_the_lock_out_and_unlocks_it(admin_client, admin_user, member, event):
+    lock_out()
+    change = reverse("admin:auth_user_change", args=[member.pk])
+
+    page = admin_client.get(change).content.decode()
+    assert "Locked out of log-in after 5 failed attempts." in page
+    assert "Unlock log-in" in page
+
+    response = admin_client.post(reverse("admin:auth_user_unlock", args=[member.pk]), follow=True)
+
+    assert response.redirect_chain[-1][0] == change
+    assert [str(message) for message in response.context["messages"]] == [
+        "Failed log-ins of alice are forgotten: they can log in again."
+    ]
+    assert can_log_in()
+    assert (event(action="unlock").actor, event(action="unlock").subject) == (admin_user, member)
+    assert "Unlock log-in" not in admin_client.get(change).content.decode()
+
+
+def test_the_users_page_has_no_unlock_button_without_failures(admin_client, member):
+    page = admin_client.get(reverse("admin:auth_user_change", args=[member.pk])).content.decode()
+
+    assert "Unlock log-in" not in page
+    assert "failed log-in" not in page
+
+
+def test_unlocking_needs_a_post_and_the_change_permission(admin_client, client, django_user_model, member):
+    lock_out()
+    unlock = reverse("admin:auth_user_unlock", args=[member.pk])
+    assert admin_client.get(unlock).status_code == 405
+
+    viewer = django_user_model.objects.create_user(username="sam", password="sam-password-1", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(viewer)
+
+    assert client.post(unlock).status_code == 403
+    assert AccessAttempt.objects.filter(username="alice").exists()
