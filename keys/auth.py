@@ -22,6 +22,7 @@ from django.http import HttpRequest
 
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
+from keys.oidc import OIDC_BACKEND, is_oidc_log_in
 
 logger = logging.getLogger("keys.auth")
 
@@ -49,8 +50,9 @@ class LockoutBackend(AxesStandaloneBackend):
 
 
 def is_single_sign_on(request: HttpRequest, credentials: dict | None) -> bool:
-    """True for a trusted-header log-in: the proxy authenticated it, so axes neither counts nor locks it."""
-    return bool(credentials) and "remote_user" in credentials
+    """True for a trusted-header or OIDC log-in: the proxy or the provider authenticated it, so axes
+    neither counts nor locks it."""
+    return bool(credentials) and ("remote_user" in credentials or is_oidc_log_in(credentials))
 
 
 def _meta_key(header: str) -> str:
@@ -98,14 +100,19 @@ def audit_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
         # force_login() builds a bare HttpRequest: nobody logged in from anywhere.
         return
     sso = getattr(user, "backend", "") == SSO_BACKEND
+    oidc = getattr(user, "backend", "") == OIDC_BACKEND
     record_event(
         action=Action.LOGIN,
         outcome=Outcome.SUCCESS,
         actor=user,
         subject=user,
         origin=Origin.from_request(request),
-        reason="single_sign_on" if sso else "password",
-        detail=f"SSO via {settings.SSO_REMOTE_USER_HEADER}" if sso else "",
+        reason="single_sign_on" if sso else "oidc" if oidc else "password",
+        detail=f"SSO via {settings.SSO_REMOTE_USER_HEADER}"
+        if sso
+        else f"OIDC via {settings.OIDC_PROVIDER_NAME}"
+        if oidc
+        else "",
     )
 
 
@@ -117,6 +124,15 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
     sso = "remote_user" in credentials
     typed = credentials.get("remote_user" if sso else "username") or ""
     refused = getattr(request, REFUSED_BY_LOCKOUT, False)
+    if is_oidc_log_in(credentials):
+        record_event(
+            action=Action.LOGIN_FAILED,
+            outcome=Outcome.REFUSED,
+            origin=Origin.from_request(request),
+            reason="oidc_refused",
+            detail=f"OIDC via {settings.OIDC_PROVIDER_NAME}",
+        )
+        return
     if refused:
         outcome, reason = Outcome.REFUSED, "locked_out"
     elif sso:

@@ -40,27 +40,38 @@ def too_many_submissions(request: HttpRequest, retry_after: int) -> HttpResponse
     return response
 
 
+def submission_refused(request: HttpRequest, origin: Origin | None = None) -> int | None:
+    """Count this POST by request.user; the seconds to wait when it passes KEYS_SUBMIT_RATE, else None.
+
+    Used by the add-key page (through `submission_rate_limited`) and the API alike, so both share one count.
+    """
+    usage = count_submission(request) if request.method == "POST" else None
+    if usage is None or not usage["should_limit"]:
+        return None
+    retry_after = max(int(usage["time_left"]), 1)
+    logger.warning("member %s passed the submission rate %s", request.user.get_username(), usage["limit"])
+    if usage["count"] == usage["limit"] + 1:
+        # One audit row per window, however hard the member keeps trying.
+        record_event(
+            action=AuditEvent.Action.REGISTER,
+            outcome=AuditEvent.Outcome.REFUSED,
+            actor=request.user,
+            subject=request.user,
+            origin=origin or Origin.from_request(request),
+            reason="rate_limited",
+            detail=f"more than {settings.KEYS_SUBMIT_RATE} submissions",
+        )
+    return retry_after
+
+
 def submission_rate_limited(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Answer a member's POST with 429 once they pass KEYS_SUBMIT_RATE. Goes under @login_required."""
 
     @functools.wraps(view)
     def limited(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        usage = count_submission(request) if request.method == "POST" else None
-        if usage is None or not usage["should_limit"]:
+        retry_after = submission_refused(request)
+        if retry_after is None:
             return view(request, *args, **kwargs)
-        retry_after = max(int(usage["time_left"]), 1)
-        logger.warning("member %s passed the submission rate %s", request.user.get_username(), usage["limit"])
-        if usage["count"] == usage["limit"] + 1:
-            # One audit row per window, however hard the member keeps trying.
-            record_event(
-                action=AuditEvent.Action.REGISTER,
-                outcome=AuditEvent.Outcome.REFUSED,
-                actor=request.user,
-                subject=request.user,
-                origin=Origin.from_request(request),
-                reason="rate_limited",
-                detail=f"more than {settings.KEYS_SUBMIT_RATE} submissions",
-            )
         return too_many_submissions(request, retry_after)
 
     return limited
