@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext
 from ninja import NinjaAPI, Schema
+from ninja import Status as Answer
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaError
 from ninja.parser import Parser
@@ -189,7 +190,7 @@ def create_key(request: HttpRequest, payload: KeyIn):
         raise ApiError(422, error.code or "invalid", str(message), field) from None
     except services.RegistrationFailed as failure:
         raise upstream_error(failure) from None
-    return (201 if key.status == Status.ACTIVE else 202), _out(key)
+    return Answer(201 if key.status == Status.ACTIVE else 202, _out(key))
 
 
 @api.get("/keys/{int:key_id}", response={200: KeyOut, **ERRORS}, summary="Show one of your keys")
@@ -214,7 +215,7 @@ def revoke_key(request: HttpRequest, key_id: int):
             raise upstream_error(failure) from None
     elif key.status not in (Status.REVOKED, Status.REVOKING):
         raise ApiError(409, "not_active", gettext("Only an active key can be revoked."))
-    return (200 if key.status == Status.REVOKED else 202), _out(key)
+    return Answer(200 if key.status == Status.REVOKED else 202, _out(key))
 
 
 def upstream_error(failure: services.UpstreamFailed) -> ApiError:

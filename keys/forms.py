@@ -85,10 +85,9 @@ class TokenForm(forms.Form):
         help_text=_("What the token is for, e.g. provisioning script. It is shown in the audit log."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    days = forms.IntegerField(label=_("Expires after (days)"), min_value=1)
+    days = forms.IntegerField(label=_("Expires after (days)"))
 
     def __init__(self, *args, max_days: int, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["days"].max_value = max_days
         self.fields["days"].widget.attrs.update({"min": 1, "max": max_days})
         self.fields["days"].help_text = gettext("From 1 to %(max)d days.") % {"max": max_days}
