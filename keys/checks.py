@@ -21,3 +21,10 @@ def check_submit_rate(app_configs, **kwargs) -> list[Error]:
             id="keys.E001",
         )
     ]
+
+
+@register(Tags.security)
+def check_password_login(app_configs, **kwargs) -> list[Error]:
+    if settings.PASSWORD_LOGIN in ("all", "staff-only", "off"):
+        return []
+    return [Error(f"PASSWORD_LOGIN must be all, staff-only or off, not {settings.PASSWORD_LOGIN!r}.", id="keys.E002")]

@@ -15,6 +15,7 @@ import logging
 import threading
 from urllib.parse import urlencode
 
+import jwt
 import requests
 from django.conf import settings
 from django.contrib import messages
@@ -24,7 +25,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.translation import gettext
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
@@ -118,6 +119,22 @@ class OidcBackend(OIDCAuthenticationBackend):
             logger.warning("OIDC log-in refused: %s", error)
             return None
 
+    def retrieve_matching_jwk(self, token):
+        """The provider's signing key for this token: the one with its `kid`, or its only key when the
+        provider names none (`kid` is optional in RFC 7517; mozilla-django-oidc would fail with a 500)."""
+        reply = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=settings.OIDC_TIMEOUT)
+        reply.raise_for_status()
+        header = jwt.get_unverified_header(token)
+        keys = [
+            jwk
+            for jwk in reply.json().get("keys", [])
+            if jwk.get("alg", header.get("alg")) == header.get("alg") and jwk.get("use", "sig") == "sig"
+        ]
+        named = [jwk for jwk in keys if "kid" in header and jwk.get("kid") == header["kid"]]
+        if named or len(keys) == 1:
+            return jwt.PyJWK((named or keys)[0])
+        raise SuspiciousOperation("no signing key of the provider matches the ID token")
+
     def username_from(self, claims: dict) -> str:
         name = claims.get(settings.OIDC_USERNAME_CLAIM)
         return name.strip() if isinstance(name, str) else ""
@@ -181,6 +198,10 @@ class CallbackView(OIDCAuthenticationCallbackView):
         if not oidc_enabled():
             raise Http404
         return super().get(request)
+
+    @property
+    def failure_url(self) -> str:
+        return resolve_url(settings.LOGIN_REDIRECT_URL_FAILURE)
 
     def login_failure(self) -> HttpResponse:
         user = getattr(self, "user", None)
