@@ -24,7 +24,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import SuspiciousOperation, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.translation import gettext
@@ -288,4 +288,4 @@ def provider_logout_url(request: HttpRequest) -> str:
     if id_token:
         params["id_token_hint"] = id_token
     separator = "&" if "?" in endpoint else "?"
-    return HttpResponseRedirect(f"{endpoint}{separator}{urlencode(params)}").url
+    return f"{endpoint}{separator}{urlencode(params)}"
