@@ -23,9 +23,10 @@ from keys import lockouts, selectors, services
 from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.audit import Origin
-from keys.models import AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
+from keys.models import ApiToken, AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
 from keys.offboarding import deactivate_as, offboard
 from keys.pagination import EstimatedCountPaginator
+from keys.services import tokens
 from nsml.client import NsmlError
 from portal.logs import escape_unsafe
 
@@ -264,6 +265,34 @@ class RegisteredKeyAdmin(SetExpiryMixin, CheckNsmlMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         # Nothing on a key is edited by hand; "change" permission gates the revoke action only.
         return super().has_change_permission(request, obj) if obj is None else False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Members' access tokens: seen and revoked here, never made or edited (the secret is nowhere)."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    list_filter = [("user", admin.RelatedOnlyFieldListFilter), "revoked_at", "expires_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    readonly_fields = [field.name for field in ApiToken._meta.fields if field.name != "secret_sha256"]
+    exclude = ["secret_sha256"]
+    actions = ["revoke_selected"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) if obj is None else False
+
+    @admin.action(description=_("Revoke selected tokens"), permissions=["change"])
+    def revoke_selected(self, request, queryset) -> None:
+        origin = Origin.from_request(request)
+        revoked = sum(tokens.revoke_token(token=token, actor=request.user, origin=origin) for token in queryset)
+        self.message_user(request, ngettext("%d token revoked.", "%d tokens revoked.", revoked) % revoked)
 
 
 @admin.register(UnmanagedKey)

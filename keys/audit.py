@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -28,6 +28,10 @@ class Origin:
     @classmethod
     def command(cls, name: str) -> Origin:
         return cls(ip=None, user_agent=f"manage.py {name}")
+
+    def via_api(self, token_name: str) -> Origin:
+        """The same origin, marked as the API with the token's name: `api token "deploy-bot"; curl/8.5.0`."""
+        return replace(self, user_agent=f'api token "{token_name}"; {self.user_agent}'[:512])
 
 
 def client_ip(request: HttpRequest) -> str | None:

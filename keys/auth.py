@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from keys.audit import Origin, client_ip, record_event
 from keys.models import AuditEvent, RefusalWindow
+from keys.oidc import OIDC_BACKEND, is_oidc_log_in
 from keys.services.members import remember_language
 
 logger = logging.getLogger("keys.auth")
@@ -72,8 +73,9 @@ def forgive_own_failures(sender, request: HttpRequest | None, user, **kwargs) ->
 
 
 def is_single_sign_on(request: HttpRequest, credentials: dict | None) -> bool:
-    """True for a trusted-header log-in: the proxy authenticated it, so axes neither counts nor locks it."""
-    return bool(credentials) and "remote_user" in credentials
+    """True for a trusted-header or OIDC log-in: the proxy or the provider authenticated it, so axes
+    neither counts nor locks it."""
+    return bool(credentials) and ("remote_user" in credentials or is_oidc_log_in(credentials))
 
 
 def _meta_key(header: str) -> str:
@@ -162,14 +164,19 @@ def audit_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
         # force_login() builds a bare HttpRequest: nobody logged in from anywhere.
         return
     sso = getattr(user, "backend", "") == SSO_BACKEND
+    oidc = getattr(user, "backend", "") == OIDC_BACKEND
     record_event(
         action=Action.LOGIN,
         outcome=Outcome.SUCCESS,
         actor=user,
         subject=user,
         origin=Origin.from_request(request),
-        reason="single_sign_on" if sso else "password",
-        detail=f"SSO via {settings.SSO_REMOTE_USER_HEADER}" if sso else "",
+        reason="single_sign_on" if sso else "oidc" if oidc else "password",
+        detail=f"SSO via {settings.SSO_REMOTE_USER_HEADER}"
+        if sso
+        else f"OIDC via {settings.OIDC_PROVIDER_NAME}"
+        if oidc
+        else "",
     )
     # The emails the periodic job sends later (expiry reminders) go out in the language of this visit.
     remember_language(user, getattr(request, "LANGUAGE_CODE", None))
@@ -184,6 +191,15 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
     typed = str(credentials.get("remote_user" if sso else "username") or "")
     origin = Origin.from_request(request)
     refused = getattr(request, REFUSED_BY_LOCKOUT, False)
+    if is_oidc_log_in(credentials):
+        record_event(
+            action=Action.LOGIN_FAILED,
+            outcome=Outcome.REFUSED,
+            origin=Origin.from_request(request),
+            reason="oidc_refused",
+            detail=f"OIDC via {settings.OIDC_PROVIDER_NAME}",
+        )
+        return
     if refused:
         outcome, reason = Outcome.REFUSED, RefusalWindow.Reason.LOCKED_OUT
     elif sso:

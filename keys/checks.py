@@ -35,3 +35,10 @@ def check_key_lifetimes(app_configs, **kwargs) -> list[Error]:
             id="keys.E002",
         )
     ]
+
+
+@register(Tags.security)
+def check_password_login(app_configs, **kwargs) -> list[Error]:
+    if settings.PASSWORD_LOGIN in ("all", "staff-only", "off"):
+        return []
+    return [Error(f"PASSWORD_LOGIN must be all, staff-only or off, not {settings.PASSWORD_LOGIN!r}.", id="keys.E003")]

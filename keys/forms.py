@@ -104,3 +104,20 @@ class ConfirmPasswordForm(forms.Form):
         if user is None or user.pk != self.request.user.pk:
             raise ValidationError(_("That is not your password. Try again."), code="wrong_password")
         return password
+
+
+class TokenForm(forms.Form):
+    """A new access token: a name and a lifetime; `services.tokens.create_token` checks both."""
+
+    name = forms.CharField(
+        label=_("Token name"),
+        required=False,
+        help_text=_("What the token is for, e.g. provisioning script. It is shown in the audit log."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    days = forms.IntegerField(label=_("Expires after (days)"))
+
+    def __init__(self, *args, max_days: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["days"].widget.attrs.update({"min": 1, "max": max_days})
+        self.fields["days"].help_text = gettext("From 1 to %(max)d days.") % {"max": max_days}

@@ -127,6 +127,9 @@ class AuditEvent(models.Model):
         SET_EXPIRY = "set_expiry", _("Set key expiry")
         OFFBOARD = "offboard", _("Offboard user")
         UNLOCK = "unlock", _("Unlock log-in")
+        TOKEN_CREATE = "token_create", _("Create access token")
+        TOKEN_FIRST_USE = "token_first_use", _("First use of access token")
+        TOKEN_REVOKE = "token_revoke", _("Revoke access token")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("Success")
@@ -342,3 +345,32 @@ class MemberProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.language or '-'}"
+
+
+class ApiToken(models.Model):
+    """A member's personal access token for the API. Only the SHA-256 of the secret is kept; the
+    prefix (the secret's first characters) tells tokens apart on the page and in the audit log.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens", verbose_name=_("user")
+    )
+    name = models.CharField(_("name"), max_length=64)
+    prefix = models.CharField(_("prefix"), max_length=16, db_index=True)
+    secret_sha256 = models.CharField(_("SHA-256 of the secret"), max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"))
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("access token")
+        verbose_name_plural = _("access tokens")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

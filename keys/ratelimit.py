@@ -30,8 +30,9 @@ def _member(group: str, request: HttpRequest) -> str:
 class SubmissionQuota:
     """One member's KEYS_SUBMIT_RATE, as `register_key` uses it: check before, spend when NSML is asked."""
 
-    def __init__(self, request: HttpRequest) -> None:
+    def __init__(self, request: HttpRequest, origin: Origin | None = None) -> None:
         self.request = request
+        self.origin = origin  # where the audit says a refused submission came from (the API names its token)
 
     def check(self) -> None:
         """Raises SubmissionLimited (with the seconds to wait) when no submission may reach NSML now."""
@@ -63,7 +64,7 @@ class SubmissionQuota:
             outcome=AuditEvent.Outcome.REFUSED,
             actor=self.request.user,
             subject=self.request.user,
-            origin=Origin.from_request(self.request),
+            origin=self.origin or Origin.from_request(self.request),
             reason="rate_limited",
             detail=f"more than {settings.KEYS_SUBMIT_RATE} submissions to NSML",
         )

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from keys.models import AuditEvent, MemberProfile, ReconcilePass, RegisteredKey, UnmanagedKey
+from keys.models import ApiToken, AuditEvent, MemberProfile, ReconcilePass, RegisteredKey, UnmanagedKey
 
 
 def keys_of(user) -> QuerySet[RegisteredKey]:
@@ -103,3 +103,12 @@ def attention() -> Attention:
         open_unmanaged=UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).count(),
         last_pass=ReconcilePass.objects.first(),
     )
+
+
+def tokens_of(user) -> QuerySet[ApiToken]:
+    """A member's access tokens, newest first, revoked and expired ones included (the page marks them)."""
+    return ApiToken.objects.filter(user=user)
+
+
+def live_tokens_of(user) -> QuerySet[ApiToken]:
+    return tokens_of(user).filter(revoked_at__isnull=True, expires_at__gt=timezone.now())

@@ -3,23 +3,24 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_safe
 
-from keys import member_messages, selectors, services
+from keys import member_messages, oidc, selectors, services
 from keys.audit import Origin, record_event
-from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm
+from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm, TokenForm
 from keys.lockouts import tries_left
 from keys.models import AuditEvent
 from keys.ratelimit import SubmissionQuota
 from keys.reauth import mark_password_confirmed, pending_change, requires_recent_password, resume_pending_change
+from keys.services import tokens
 from keys.sshkeys import usual_public_key_file
 from keys.suggest import suggest_next_title, suggest_title, title_stem
 
@@ -189,6 +190,46 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@requires_recent_password
+def token_list(request: HttpRequest) -> HttpResponse:
+    """The member's access tokens, and the form for a new one; its secret is shown in this answer only."""
+    max_days = settings.API_TOKEN_MAX_DAYS
+    new = None
+    if request.method == "POST":
+        form = TokenForm(request.POST, max_days=max_days)
+        if form.is_valid():
+            try:
+                new = tokens.create_token(
+                    user=request.user,
+                    name=form.cleaned_data["name"],
+                    days=form.cleaned_data["days"],
+                    origin=Origin.from_request(request),
+                )
+            except ValidationError as refusal:
+                form.add_error(None, refusal)
+            else:
+                form = TokenForm(max_days=max_days, initial={"days": min(30, max_days)})
+    else:
+        form = TokenForm(max_days=max_days, initial={"days": min(30, max_days)})
+    context = {"form": form, "new": new, "tokens": selectors.tokens_of(request.user), "now": timezone.now()}
+    return render(request, "keys/token_list.html", context)
+
+
+@login_required
+@require_http_methods(["POST"])
+@requires_recent_password
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(selectors.tokens_of(request.user), pk=pk)
+    if tokens.revoke_token(token=token, actor=request.user, origin=Origin.from_request(request)):
+        messages.success(
+            request, gettext("The token “%(name)s” is revoked; it no longer works.") % {"name": token.name}
+        )
+    return redirect("tokens")
+
+
+@login_required
 @sensitive_post_parameters("password")
 @require_http_methods(["GET", "HEAD", "POST"])
 def confirm_password(request: HttpRequest) -> HttpResponse:
@@ -211,8 +252,9 @@ def confirm_password(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/confirm_password.html", context)
 
 
-class PortalLoginView(LoginView):
-    """Django's log-in, which from the third failure for a name says how many tries are left."""
+class PortalLoginView(oidc.LoginView):
+    """The log-in page (with OIDC's button, keys.oidc), which from the third failure for a name says how
+    many tries are left."""
 
     redirect_authenticated_user = True
     http_method_names = ["get", "head", "post"]

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "csp",
     # Installed for its system checks: they refuse a cache that processes do not share (see CACHES).
     "django_ratelimit",
+    "ninja",
     "keys",
 ]
 
@@ -110,7 +111,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # The lock-out backend comes first: it refuses a locked-out log-in before any password is checked.
 AUTHENTICATION_BACKENDS = [
     "keys.auth.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, with PASSWORD_LOGIN deciding who may still use a password.
+    "keys.oidc.PasswordBackend",
+    # OpenID Connect; it authenticates nobody while OIDC is not configured.
+    "keys.oidc.OidcBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "keys:list"
@@ -239,6 +243,34 @@ KEYS_DEFAULT_LIFETIME_DAYS = env.int("KEYS_DEFAULT_LIFETIME_DAYS", default=90)
 KEYS_MAX_LIFETIME_DAYS = env.int("KEYS_MAX_LIFETIME_DAYS", default=365)
 # Where members reach the portal: the links in emails sent by the periodic job, which has no request.
 PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# Personal access tokens for the API (/tokens/, /api/v1/): the longest lifetime a member may choose.
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=90)
+# Who may still log in with a password: "all", "staff-only" (a break-glass admin beside OIDC) or "off".
+PASSWORD_LOGIN = env.str("PASSWORD_LOGIN", default="all")
+
+# OpenID Connect log-in (mozilla-django-oidc, wrapped by keys/oidc.py): off unless a client and a provider
+# are named. OIDC_ISSUER finds the endpoints by discovery; the OIDC_OP_* variables name them instead.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_OP_END_SESSION_ENDPOINT = env.str("OIDC_OP_END_SESSION_ENDPOINT", default="")
+OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_CREATE_USERS_ACTIVE = env.bool("OIDC_CREATE_USERS_ACTIVE", default=False)
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
+# The ID token is kept in the (server-side) session only to end the provider's session at log-out.
+OIDC_STORE_ID_TOKEN = True
+OIDC_USE_PKCE = True
+OIDC_CALLBACK_CLASS = "keys.oidc.CallbackView"
+OIDC_AUTHENTICATE_CLASS = "keys.oidc.AuthenticateView"
+LOGIN_REDIRECT_URL_FAILURE = "login"
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # Every handler escapes control and bidirectional characters, so a user name or a title with a line

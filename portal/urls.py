@@ -1,17 +1,24 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from keys.views import PortalLoginView, confirm_password, healthz
+from keys import oidc
+from keys.api import api
+from keys.views import PortalLoginView, confirm_password, healthz, token_list, token_revoke
 
 urlpatterns = [
     # Only the methods each view uses: Django's views also answer OPTIONS (and PUT on a form) otherwise.
     path("", RedirectView.as_view(pattern_name="keys:list", permanent=False, http_method_names=["get", "head"])),
     path("accounts/login/", PortalLoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(http_method_names=["post"]), name="logout"),
+    path("accounts/logout/", oidc.LogoutView.as_view(http_method_names=["post"]), name="logout"),
     path("accounts/confirm-password/", confirm_password, name="confirm_password"),
+    # OpenID Connect (keys/oidc.py): 404 unless configured. Register <portal>/oidc/callback/ at the provider.
+    path("oidc/authenticate/", oidc.AuthenticateView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
     path("keys/", include("keys.urls")),
+    path("tokens/", token_list, name="tokens"),
+    path("tokens/<int:pk>/revoke/", token_revoke, name="token_revoke"),
+    path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -103,3 +103,19 @@ def event():
         return row
 
     return newest
+
+
+@pytest.fixture
+def token_for():
+    """A new API token's secret for a user, through the real service: token_for(member, days=30)."""
+    from keys.audit import Origin
+    from keys.services.tokens import create_token
+
+    made = iter(range(1, 1000))
+
+    def make(user, name: str = "", days: int = 30) -> str:
+        return create_token(
+            user=user, name=name or f"script-{next(made)}", days=days, origin=Origin(ip="10.0.0.9")
+        ).secret
+
+    return make

@@ -1,0 +1,277 @@
+"""The JSON API under /api/v1/ (django-ninja): a member's keys for scripts, with a personal access token.
+
+It calls the services the pages call: the same refusals (the form's codes), key states, audit (the
+origin is marked `api token "<name>"`), submission rate and emails. The token stands in for the
+password-again rule. Authentication is `Authorization: Bearer <token>` only: a browser session opens
+nothing here, so the API needs no CSRF token. Errors are {"error": {"code", "message", "field"}}; a 401
+never says what was wrong with a token. A registration NSML has not confirmed yet answers 202 (the key
+is `pending`), a revocation NSML has not confirmed yet answers 202 (the key is `revoking`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
+from ninja import NinjaAPI, Schema
+from ninja import Status as Answer
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as SchemaError
+from ninja.parser import Parser
+from ninja.security import HttpBearer
+
+from keys import selectors, services
+from keys.audit import Origin
+from keys.models import ApiToken, RegisteredKey
+from keys.ratelimit import SubmissionQuota
+from keys.services import tokens
+from nsml.client import Failure
+
+logger = logging.getLogger("keys.api")
+
+MAX_BODY_BYTES = 64 * 1024
+Status = RegisteredKey.Status
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+        self.headers = headers or {}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class LimitedParser(Parser):
+    """JSON bodies of at most 64 KiB (the gate refuses a declared larger one before anything is read)."""
+
+    def parse_body(self, request: HttpRequest):
+        if len(request.body) > MAX_BODY_BYTES:
+            raise BodyTooLarge
+        return json.loads(request.body)
+
+
+class TokenAuth(HttpBearer):
+    """The gate of every API call: a usable token in `Authorization: Bearer`, and a body the API will read."""
+
+    def __call__(self, request: HttpRequest) -> ApiToken | None:
+        # Not HttpBearer's own: it logs a header with another scheme, which may hold a secret.
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return None
+        return self.authenticate(request, secret.strip())
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        found = tokens.verify_token(token, origin=Origin.from_request(request))
+        if found is None:
+            return None
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > MAX_BODY_BYTES:
+            raise body_too_large()
+        # The services and the rate limit act for request.user: the token's user, whatever cookie came along.
+        request.user = found.user
+        request.api_token = found
+        return found
+
+
+api = NinjaAPI(
+    title="NSML Key Portal API",
+    version="1",
+    description=(
+        "Register and revoke your SSH public keys with CLOVA NSML from scripts. Authenticate with a personal "
+        "access token from the portal's Access tokens page: `Authorization: Bearer <token>`. Errors are "
+        '`{"error": {"code", "message", "field"}}`.'
+    ),
+    urls_namespace="api",
+    auth=TokenAuth(),
+    parser=LimitedParser(),
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+class KeyIn(Schema):
+    title: str = ""
+    key: str = ""
+    expires_at: date | None = None  # the last day the key works, in TIME_ZONE (YYYY-MM-DD)
+
+
+class KeyOut(Schema):
+    id: int
+    title: str
+    key_type: str
+    bits: int | None
+    comment: str
+    fingerprint_sha256: str
+    fingerprint_md5: str
+    status: str
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+ERRORS = {code: ErrorOut for code in (400, 401, 404, 409, 413, 422, 429, 502, 503)}
+
+
+def _origin(request: HttpRequest) -> Origin:
+    return Origin.from_request(request).via_api(request.api_token.name)
+
+
+def _out(key: RegisteredKey) -> dict:
+    return {
+        "id": key.pk,
+        "title": key.title,
+        "key_type": key.key_type,
+        "bits": key.bits,
+        "comment": key.comment,
+        "fingerprint_sha256": key.fingerprint_sha256,
+        "fingerprint_md5": key.fingerprint_md5,
+        "status": key.status,
+        "created_at": key.created_at,
+        "expires_at": key.expires_at,
+    }
+
+
+def _own_key(request: HttpRequest, key_id: int) -> RegisteredKey:
+    return get_object_or_404(selectors.keys_of(request.user), pk=key_id)
+
+
+@api.get("/keys", response={200: list[KeyOut], **ERRORS}, summary="List your keys")
+def list_keys(request: HttpRequest):
+    """Your keys, newest first, in every state (pending, active, failed, revoking, revoked)."""
+    return [_out(key) for key in selectors.keys_of(request.user)]
+
+
+@api.post(
+    "/keys",
+    response={201: KeyOut, 202: KeyOut, **ERRORS},
+    summary="Register a key",
+    openapi_extra={"responses": {202: {"description": "NSML has not confirmed yet: the key is pending"}}},
+)
+def create_key(request: HttpRequest, payload: KeyIn):
+    """Register a public key (the contents of a .pub file) under a title. 201 when NSML registered it;
+    202 when NSML's answer is not known yet (status `pending`; the portal keeps checking by itself)."""
+    try:
+        key = services.register_key(
+            owner=request.user,
+            title=payload.title,
+            key_text=payload.key,
+            origin=_origin(request),
+            expires_on=payload.expires_at,
+            quota=SubmissionQuota(request, origin=_origin(request)),
+        )
+    except services.SubmissionLimited as limited:
+        retry_after = limited.retry_after
+        message = gettext("Too many submissions. Nothing was sent to NSML; try again in %(seconds)d seconds.")
+        raise ApiError(
+            429, "rate_limited", message % {"seconds": retry_after}, headers={"Retry-After": retry_after}
+        ) from None
+    except ValidationError as refusal:
+        field, errors = next(iter(refusal.error_dict.items()))
+        error = errors[0]
+        message = error.message % error.params if error.params else error.message
+        raise ApiError(422, error.code or "invalid", str(message), field) from None
+    except services.RegistrationFailed as failure:
+        raise upstream_error(failure) from None
+    return Answer(201 if key.status == Status.ACTIVE else 202, _out(key))
+
+
+@api.get("/keys/{int:key_id}", response={200: KeyOut, **ERRORS}, summary="Show one of your keys")
+def get_key(request: HttpRequest, key_id: int):
+    return _out(_own_key(request, key_id))
+
+
+@api.delete(
+    "/keys/{int:key_id}",
+    response={200: KeyOut, 202: KeyOut, **ERRORS},
+    summary="Revoke one of your keys",
+    openapi_extra={"responses": {202: {"description": "NSML has not confirmed yet: the key is revoking"}}},
+)
+def revoke_key(request: HttpRequest, key_id: int):
+    """Revoke a key in NSML. 200 once NSML confirms it is gone (or it was revoked already); 202 while the
+    outcome is being settled (status `revoking`). A key that is not active or revoked cannot be revoked (409)."""
+    key = _own_key(request, key_id)
+    if key.status == Status.ACTIVE:
+        try:
+            services.revoke_key(key=key, actor=request.user, origin=_origin(request))
+        except services.RevocationFailed as failure:
+            raise upstream_error(failure) from None
+    elif key.status not in (Status.REVOKED, Status.REVOKING):
+        raise ApiError(409, "not_active", gettext("Only an active key can be revoked."))
+    return Answer(200 if key.status == Status.REVOKED else 202, _out(key))
+
+
+def upstream_error(failure: services.UpstreamFailed) -> ApiError:
+    """NSML did not do it: 422 when it refused, 503 when busy or away, 502 otherwise."""
+    status = {Failure.REJECTED: 422, Failure.THROTTLED: 503, Failure.UNAVAILABLE: 503}.get(failure.failure, 502)
+    return ApiError(status, f"nsml_{failure.failure}", failure.message, failure.field)
+
+
+def body_too_large() -> ApiError:
+    message = gettext("The request body is larger than %(kib)d KiB.") % {"kib": MAX_BODY_BYTES // 1024}
+    return ApiError(413, "too_large", message)
+
+
+def error_response(request: HttpRequest, error: ApiError) -> HttpResponse:
+    body = {"error": {"code": error.code, "message": error.message, "field": error.field}}
+    response = api.create_response(request, body, status=error.status)
+    for name, value in error.headers.items():
+        response[name] = str(value)
+    return response
+
+
+@api.exception_handler(ApiError)
+def on_api_error(request: HttpRequest, error: ApiError) -> HttpResponse:
+    return error_response(request, error)
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    message = gettext("Send a valid access token: Authorization: Bearer <token>.")
+    response = error_response(request, ApiError(401, "unauthorized", message))
+    response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
+    return error_response(request, ApiError(404, "not_found", gettext("There is no such key among yours.")))
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    if isinstance(error.__cause__, BodyTooLarge):
+        return error_response(request, body_too_large())
+    if error.status_code == 400:
+        message = gettext("The request body is not valid JSON.")
+        return error_response(request, ApiError(400, "malformed_json", message))
+    return error_response(request, ApiError(error.status_code, "error", str(error)))
+
+
+@api.exception_handler(SchemaError)
+def on_schema_error(request: HttpRequest, error: SchemaError) -> HttpResponse:
+    # Pydantic's own errors quote the input, which may be a private key: only the place is told.
+    first = error.errors[0] if error.errors else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "payload", "path", "query")]
+    field = location[0] if location else None
+    message = gettext("This field has the wrong type or format.") if field else gettext("The request is not valid.")
+    return error_response(request, ApiError(422, "invalid", message, field))

@@ -1,0 +1,40 @@
+"""Print a new personal access token for a user: for provisioning, where nobody opens the Tokens page."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from keys.audit import Origin
+from keys.services import tokens
+
+
+class Command(BaseCommand):
+    help = "Create an API access token for USERNAME and print its secret (shown only this once)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("username")
+        parser.add_argument("--name", required=True, help="what the token is for; shown in the audit log")
+        parser.add_argument(
+            "--days", type=int, default=None, help="lifetime in days (default and most: API_TOKEN_MAX_DAYS)"
+        )
+
+    def handle(self, *args, username: str, name: str, days: int | None, **options) -> None:
+        try:
+            user = get_user_model().objects.get(username=username)
+        except get_user_model().DoesNotExist:
+            raise CommandError(f"There is no user {username!r}.") from None
+        if not user.is_active:
+            raise CommandError(f"{username} is deactivated; a token for them would not work.")
+        days = settings.API_TOKEN_MAX_DAYS if days is None else days
+        try:
+            new = tokens.create_token(user=user, name=name, days=days, origin=Origin.command("create_api_token"))
+        except ValidationError as refusal:
+            raise CommandError(" ".join(str(m) for errors in refusal.message_dict.values() for m in errors)) from None
+        # Only the secret on stdout, so a script can capture it; the rest goes to stderr.
+        self.stdout.write(new.secret)
+        self.stderr.write(
+            f"Token {new.token.name!r} for {username}, expires {new.token.expires_at:%Y-%m-%d %H:%M} UTC."
+        )

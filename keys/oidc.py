@@ -1,0 +1,291 @@
+"""OpenID Connect log-in (mozilla-django-oidc), and who may still use a password (PASSWORD_LOGIN).
+
+Off unless a client (OIDC_CLIENT_ID, OIDC_CLIENT_SECRET) and a provider (OIDC_ISSUER for discovery, or
+the OIDC_OP_* endpoints) are set; the views answer 404 while it is off. Users are matched by one claim
+(OIDC_USERNAME_CLAIM); a name seen for the first time is created inactive unless OIDC_CREATE_USERS_ACTIVE.
+OIDC never makes anyone staff, and never logs anyone in to a staff or superuser account: administrators
+keep their password (PASSWORD_LOGIN=staff-only), so whoever controls a name at the provider cannot
+become the portal's administrator. Log-out ends the provider's session too where it has an end-session
+endpoint. Log-ins and refusals are audited by keys.auth's receivers, refusals the backend cannot see here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import urlencode
+
+import jwt
+import requests
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import SuspiciousOperation, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.utils.translation import gettext
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.utils import import_from_settings
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
+
+from keys.audit import Origin, record_event
+from keys.models import AuditEvent
+
+logger = logging.getLogger("keys.oidc")
+
+OIDC_BACKEND = "keys.oidc.OidcBackend"
+SESSION_BACKEND = "_auth_user_backend"
+# mozilla-django-oidc's endpoint settings, and the discovery document's name for each.
+DISCOVERED = {
+    "OIDC_OP_AUTHORIZATION_ENDPOINT": "authorization_endpoint",
+    "OIDC_OP_TOKEN_ENDPOINT": "token_endpoint",
+    "OIDC_OP_USER_ENDPOINT": "userinfo_endpoint",
+    "OIDC_OP_JWKS_ENDPOINT": "jwks_uri",
+    "OIDC_OP_END_SESSION_ENDPOINT": "end_session_endpoint",
+}
+_discovered: dict[str, dict] = {}
+_discovery_lock = threading.Lock()
+
+
+def oidc_enabled() -> bool:
+    return bool(
+        settings.OIDC_RP_CLIENT_ID
+        and settings.OIDC_RP_CLIENT_SECRET
+        and (settings.OIDC_ISSUER or settings.OIDC_OP_AUTHORIZATION_ENDPOINT)
+    )
+
+
+def discovery() -> dict:
+    """The provider's discovery document, fetched once per issuer; {} while it cannot be fetched."""
+    issuer = settings.OIDC_ISSUER
+    if not issuer:
+        return {}
+    with _discovery_lock:
+        if issuer not in _discovered:
+            try:
+                reply = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=settings.OIDC_TIMEOUT)
+                reply.raise_for_status()
+                _discovered[issuer] = reply.json()
+            except (requests.RequestException, ValueError) as error:
+                logger.warning("OIDC discovery at %s failed: %s", issuer, error)
+                return {}
+        return _discovered[issuer]
+
+
+def oidc_setting(attr: str, *default):
+    """mozilla-django-oidc's settings, with each endpoint the environment leaves unset found by discovery."""
+    if attr in DISCOVERED:
+        return getattr(settings, attr, "") or (discovery().get(DISCOVERED[attr], "") if oidc_enabled() else "")
+    return import_from_settings(attr, *default)
+
+
+def is_oidc_log_in(credentials: dict | None) -> bool:
+    """True for the credentials the OIDC callback authenticates with (the provider checked who it is)."""
+    return bool(credentials) and "nonce" in credentials and not credentials.get("username")
+
+
+def is_oidc_session(request: HttpRequest) -> bool:
+    return hasattr(request, "session") and request.session.get(SESSION_BACKEND) == OIDC_BACKEND
+
+
+class PasswordBackend(ModelBackend):
+    """Django's password log-in, for whom PASSWORD_LOGIN allows: all, staff-only or off."""
+
+    def user_can_authenticate(self, user) -> bool:
+        policy = settings.PASSWORD_LOGIN
+        if policy == "off":
+            return False
+        if policy == "staff-only" and not (user.is_staff or user.is_superuser):
+            return False
+        return super().user_can_authenticate(user)
+
+
+class OidcBackend(OIDCAuthenticationBackend):
+    """Users matched by OIDC_USERNAME_CLAIM; unknown names created inactive unless OIDC_CREATE_USERS_ACTIVE."""
+
+    get_settings = staticmethod(oidc_setting)
+
+    def authenticate(self, request, **kwargs):
+        if not oidc_enabled() or not is_oidc_log_in(kwargs):
+            return None
+        try:
+            return super().authenticate(request, **kwargs)
+        except (requests.RequestException, SuspiciousOperation, ValueError) as error:
+            # The provider refused the code, or answered what cannot be trusted: no log-in, no 500.
+            logger.warning("OIDC log-in refused: %s", error)
+            return None
+
+    def retrieve_matching_jwk(self, token):
+        """The provider's signing key for this token: the one with its `kid`, or its only key when the
+        provider names none (`kid` is optional in RFC 7517; mozilla-django-oidc would fail with a 500)."""
+        reply = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=settings.OIDC_TIMEOUT)
+        reply.raise_for_status()
+        header = jwt.get_unverified_header(token)
+        keys = [
+            jwk
+            for jwk in reply.json().get("keys", [])
+            if jwk.get("alg", header.get("alg")) == header.get("alg") and jwk.get("use", "sig") == "sig"
+        ]
+        named = [jwk for jwk in keys if "kid" in header and jwk.get("kid") == header["kid"]]
+        if named or len(keys) == 1:
+            return jwt.PyJWK((named or keys)[0])
+        raise SuspiciousOperation("no signing key of the provider matches the ID token")
+
+    def username_from(self, claims: dict) -> str:
+        name = claims.get(settings.OIDC_USERNAME_CLAIM)
+        return name.strip() if isinstance(name, str) else ""
+
+    def verify_claims(self, claims: dict) -> bool:
+        name = self.username_from(claims)
+        if not name or len(name) > 150:
+            return False
+        try:
+            UnicodeUsernameValidator()(name)
+        except ValidationError:
+            return False
+        return True
+
+    def filter_users_by_claims(self, claims: dict):
+        return self.UserModel.objects.filter(username=self.username_from(claims))
+
+    def describe_user_by_claims(self, claims: dict) -> str:
+        return f"{settings.OIDC_USERNAME_CLAIM} {self.username_from(claims)}"
+
+    def create_user(self, claims: dict):
+        email = claims.get("email") if isinstance(claims.get("email"), str) else ""
+        user = self.UserModel(username=self.username_from(claims), email=email or "")
+        user.is_active = settings.OIDC_CREATE_USERS_ACTIVE
+        user.set_unusable_password()
+        user.save()
+        logger.info("OIDC created user %s (active=%s)", user.get_username(), user.is_active)
+        return user
+
+    def update_user(self, user, claims: dict):
+        if user.is_staff or user.is_superuser:
+            # Administrators log in with their password; a provider's name never opens their account.
+            raise SuspiciousOperation(f"OIDC log-in to staff account {user.get_username()} refused")
+        return user
+
+    def get_user(self, user_id):
+        user = super().get_user(user_id)
+        return user if user is not None and user.is_active else None
+
+
+class AuthenticateView(OIDCAuthenticationRequestView):
+    """The "Sign in with ..." link: off (404) unless OIDC is configured."""
+
+    get_settings = staticmethod(oidc_setting)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not oidc_enabled():
+            raise Http404
+        if not self.OIDC_OP_AUTH_ENDPOINT:
+            messages.error(request, unavailable_message())
+            return redirect("login")
+        return super().get(request)
+
+
+class CallbackView(OIDCAuthenticationCallbackView):
+    """Where the provider sends the browser back; a refusal lands on the log-in page with a message."""
+
+    get_settings = staticmethod(oidc_setting)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not oidc_enabled():
+            raise Http404
+        return super().get(request)
+
+    @property
+    def failure_url(self) -> str:
+        return resolve_url(settings.LOGIN_REDIRECT_URL_FAILURE)
+
+    def login_failure(self) -> HttpResponse:
+        user = getattr(self, "user", None)
+        if user is not None and not user.is_active:
+            record_event(
+                action=AuditEvent.Action.LOGIN_FAILED,
+                outcome=AuditEvent.Outcome.REFUSED,
+                actor_username=user.get_username(),
+                origin=Origin.from_request(self.request),
+                reason="inactive_oidc_user",
+                detail=f"OIDC via {settings.OIDC_PROVIDER_NAME}",
+            )
+            messages.error(
+                self.request,
+                gettext("Your account is waiting for an administrator to approve it. Try again once they have."),
+            )
+        else:
+            messages.error(
+                self.request,
+                gettext("Signing in with %(provider)s did not work. Try again, or ask an administrator.")
+                % {"provider": settings.OIDC_PROVIDER_NAME},
+            )
+        return super().login_failure()
+
+
+def unavailable_message() -> str:
+    return gettext("%(provider)s cannot be reached right now. Try again in a minute.") % {
+        "provider": settings.OIDC_PROVIDER_NAME
+    }
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in page, with the "Sign in with ..." button and PASSWORD_LOGIN's say over the form."""
+
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        next_url = context.get(REDIRECT_FIELD_NAME) or ""
+        context.update(
+            oidc_enabled=oidc_enabled(),
+            oidc_provider_name=settings.OIDC_PROVIDER_NAME,
+            oidc_url=reverse("oidc_authentication_init") + (f"?{urlencode({'next': next_url})}" if next_url else ""),
+            password_login=settings.PASSWORD_LOGIN,
+        )
+        return context
+
+
+class LogoutView(auth_views.LogoutView):
+    """Ends the portal's session; after an OIDC log-in (audited), the provider's session too where it can."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        oidc_session = is_oidc_session(request) and request.user.is_authenticated
+        end_session = provider_logout_url(request) if oidc_session else ""
+        if oidc_session:
+            record_event(
+                action=AuditEvent.Action.LOGOUT,
+                outcome=AuditEvent.Outcome.SUCCESS,
+                actor=request.user,
+                subject=request.user,
+                origin=Origin.from_request(request),
+                reason="oidc",
+                detail=f"OIDC via {settings.OIDC_PROVIDER_NAME}"
+                + ("; the provider's session is ended too" if end_session else "; the provider has no end-session"),
+            )
+        response = super().post(request, *args, **kwargs)
+        if not end_session:
+            return response
+        # A page, not a redirect: the form-action CSP would stop a form's redirect to another origin.
+        context = {"end_session_url": end_session, "provider": settings.OIDC_PROVIDER_NAME}
+        return render(request, "registration/logged_out_oidc.html", context)
+
+
+def provider_logout_url(request: HttpRequest) -> str:
+    """The provider's end-session URL for this session (RP-initiated logout), or "" when it has none."""
+    endpoint = oidc_setting("OIDC_OP_END_SESSION_ENDPOINT")
+    if not endpoint:
+        return ""
+    params = {
+        "client_id": settings.OIDC_RP_CLIENT_ID,
+        "post_logout_redirect_uri": request.build_absolute_uri(reverse("login")),
+    }
+    id_token = request.session.get("oidc_id_token")
+    if id_token:
+        params["id_token_hint"] = id_token
+    separator = "&" if "?" in endpoint else "?"
+    return f"{endpoint}{separator}{urlencode(params)}"

@@ -1,0 +1,144 @@
+"""Personal access tokens for the API: create (the secret is shown once), verify, revoke.
+
+A secret is `nsmlk_` and 43 URL-safe characters (32 random bytes). Only its SHA-256 is stored, with its
+first characters as a prefix that tells tokens apart on the page and in the audit log. A token works
+until it expires, is revoked, or its user is deactivated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from keys.audit import Origin, record_event
+from keys.models import ApiToken, AuditEvent
+from keys.selectors import live_tokens_of
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+SECRET_PREFIX = "nsmlk_"
+PREFIX_LENGTH = len(SECRET_PREFIX) + 8
+MAX_NAME_LENGTH = 64
+# last_used_at is written at most this often per token: a script calling in a loop costs no write per call.
+LAST_USED_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: ApiToken
+    secret: str  # shown once, to whoever created it; never stored
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(*, user: User, name: str, days: int, origin: Origin, actor: User | None = None) -> NewToken:
+    """A new token for `user`, valid `days` days (1 to API_TOKEN_MAX_DAYS). Raises ValidationError
+    ({field: [error with code]}) for a name or a lifetime the portal refuses."""
+    name = name.strip()
+    errors = {}
+    if not name:
+        errors["name"] = ValidationError(gettext("Enter a name for the token."), code="name_required")
+    elif len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        message = gettext("Use at most %(max)d printable characters for the name.") % {"max": MAX_NAME_LENGTH}
+        errors["name"] = ValidationError(message, code="name_invalid")
+    elif live_tokens_of(user).filter(name=name).exists():
+        errors["name"] = ValidationError(
+            gettext("You already have a token with this name. Choose another name."), code="duplicate_name"
+        )
+    if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
+        message = gettext("A token can last from 1 to %(max)d days.") % {"max": settings.API_TOKEN_MAX_DAYS}
+        errors["days"] = ValidationError(message, code="days_out_of_range")
+    if errors:
+        raise ValidationError(errors)
+
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    now = timezone.now()
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user,
+            name=name,
+            prefix=secret[:PREFIX_LENGTH],
+            secret_sha256=hash_secret(secret),
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
+        record_event(
+            action=AuditEvent.Action.TOKEN_CREATE,
+            outcome=AuditEvent.Outcome.SUCCESS,
+            actor=actor or user,
+            subject=user,
+            origin=origin,
+            title=name,
+            fingerprint=token.prefix,
+            detail=f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC",
+        )
+    return NewToken(token=token, secret=secret)
+
+
+def verify_token(secret: str, *, origin: Origin) -> ApiToken | None:
+    """The usable token whose secret this is, with its user; None for anything else (unknown, wrong,
+    expired, revoked, or a deactivated user), without saying which. The first use is audited once,
+    from `origin` marked as the API with the token's name."""
+    if not secret.startswith(SECRET_PREFIX) or len(secret) > 128:
+        return None
+    digest = hash_secret(secret)
+    found = None
+    for candidate in ApiToken.objects.filter(prefix=secret[:PREFIX_LENGTH]).select_related("user"):
+        if hmac.compare_digest(candidate.secret_sha256, digest):
+            found = candidate
+    if found is None or not found.is_usable or not found.user.is_active:
+        return None
+    _note_use(found, origin=origin.via_api(found.name))
+    return found
+
+
+def _note_use(token: ApiToken, *, origin: Origin) -> None:
+    now = timezone.now()
+    if token.last_used_at is None:
+        with transaction.atomic():
+            first = ApiToken.objects.filter(pk=token.pk, last_used_at__isnull=True).update(last_used_at=now)
+            if first:  # of two first calls at once, only the one that wrote the time audits
+                record_event(
+                    action=AuditEvent.Action.TOKEN_FIRST_USE,
+                    outcome=AuditEvent.Outcome.SUCCESS,
+                    actor=token.user,
+                    subject=token.user,
+                    origin=origin,
+                    title=token.name,
+                    fingerprint=token.prefix,
+                )
+    elif now - token.last_used_at >= LAST_USED_EVERY:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now
+
+
+def revoke_token(*, token: ApiToken, actor: User, origin: Origin) -> bool:
+    """Revoke `token` now; True when this call revoked it (False: it was revoked already)."""
+    now = timezone.now()
+    with transaction.atomic():
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now)
+        if revoked:
+            token.revoked_at = now
+            record_event(
+                action=AuditEvent.Action.TOKEN_REVOKE,
+                outcome=AuditEvent.Outcome.SUCCESS,
+                actor=actor,
+                subject=token.user,
+                origin=origin,
+                title=token.name,
+                fingerprint=token.prefix,
+            )
+    return bool(revoked)

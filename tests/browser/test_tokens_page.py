@@ -1,0 +1,73 @@
+"""A member makes an access token on the Tokens page, uses it from a script over real HTTP, and revokes it;
+the page in English and in Korean."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from keys.models import ApiToken
+from tests.browser.test_language import switch_to
+from tests.helpers import generate_private_key, public_line
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_member_makes_a_token_uses_it_and_revokes_it(page, portal, log_in, browser_member, nsml, check_page):
+    log_in(page)
+    page.get_by_role("navigation").get_by_role("link", name="Access tokens").click()
+    page.wait_for_url("**/tokens/")
+    expect(page.get_by_text("You have no tokens yet.")).to_be_visible()
+    check_page(page, "tokens-empty")
+
+    page.get_by_label("Token name").fill("provisioning")
+    page.get_by_label("Expires after (days)").fill("30")
+    page.get_by_role("button", name="Create token").click()
+
+    secret_box = page.get_by_label("Token", exact=True)
+    expect(secret_box).to_be_visible()
+    expect(page.get_by_text("it is shown only this once")).to_be_visible()
+    secret = secret_box.input_value()
+    token = ApiToken.objects.get()
+    assert secret.startswith(token.prefix)
+    expect(page.get_by_role("cell", name="provisioning", exact=True)).to_be_visible()
+    check_page(page, "tokens-created")
+
+    # The script's side, as curl would do it: real HTTP to the live portal, no cookie.
+    headers = {"Authorization": f"Bearer {secret}"}
+    line = public_line(generate_private_key(), "kim@laptop")
+    created = requests.post(f"{portal}/api/v1/keys", json={"title": "kim-ci", "key": line}, headers=headers, timeout=10)
+    assert created.status_code == 201, created.text
+    listed = requests.get(f"{portal}/api/v1/keys", headers=headers, timeout=10)
+    assert [key["title"] for key in listed.json()] == ["kim-ci"]
+
+    page.goto("/tokens/")
+    expect(page.get_by_text(secret)).to_have_count(0)  # shown once, never again
+    expect(page.get_by_role("row", name="provisioning")).not_to_contain_text("never")  # last used is shown
+    page.get_by_role("button", name="Revoke the token provisioning").click()
+    expect(page.get_by_role("status")).to_contain_text("is revoked")
+    expect(page.get_by_role("row", name="provisioning")).to_contain_text("Revoked")
+
+    assert requests.get(f"{portal}/api/v1/keys", headers=headers, timeout=10).status_code == 401
+
+
+def test_the_tokens_page_in_korean(page, log_in, browser_member, token_for, check_page):
+    token_for(browser_member, name="provisioning")
+    log_in(page)
+    page.goto("/tokens/")
+
+    switch_to(page, "ko")
+
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    expect(page.get_by_role("table")).to_be_visible()
+    expect(page.get_by_role("cell", name="provisioning", exact=True)).to_be_visible()
+    expect(page.locator("form.card input[name=name]")).to_be_visible()
+    check_page(page, "tokens")
+
+    page.locator("form.card input[name=name]").fill("ci")
+    page.locator("form.card input[name=days]").fill("7")
+    page.locator("form.card button[type=submit]").click()
+    expect(page.locator("#new-token-secret")).to_be_visible()
+    check_page(page, "tokens-created")

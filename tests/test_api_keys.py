@@ -1,0 +1,314 @@
+"""The API's keys end to end against the simulator over HTTP: the same services, refusals, states,
+audit, rate limit and emails as the pages, in the API's JSON shape."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+from django.apps import apps
+from django.core import mail, serializers
+from django.utils import timezone
+
+from keys.models import RegisteredKey
+from nsml.simulator import Faults
+from tests.helpers import generate_private_key, posts_seen, private_text, public_line
+from tests.test_key_refusals import CASES as KEY_REFUSALS
+
+pytestmark = pytest.mark.django_db
+
+KEYS = "/api/v1/keys"
+
+
+@pytest.fixture
+def api(client, member, token_for):
+    """Calls as alice with a fresh token: api("post", KEYS, {...})."""
+    secret = token_for(member, name="provisioning")
+
+    def call(method: str, path: str, body=None, **extra):
+        data = json.dumps(body) if body is not None else None
+        kwargs = {"content_type": "application/json"} if data is not None else {}
+        return getattr(client, method)(path, data, HTTP_AUTHORIZATION=f"Bearer {secret}", **kwargs, **extra)
+
+    return call
+
+
+def error_of(response) -> tuple[int, str, str | None]:
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "field"} and error["message"]
+    return response.status_code, error["code"], error["field"]
+
+
+def test_it_registers_a_key_and_answers_201_with_the_key(api, member, nsml, new_public_key):
+    line = new_public_key("ed25519", comment="alice@laptop")
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": line})
+
+    assert response.status_code == 201
+    body = response.json()
+    key = RegisteredKey.objects.get()
+    assert body == {
+        "id": key.pk,
+        "title": "alice-laptop",
+        "key_type": "ssh-ed25519",
+        "bits": 256,
+        "comment": "alice@laptop",
+        "fingerprint_sha256": key.fingerprint_sha256,
+        "fingerprint_md5": key.fingerprint_md5,
+        "status": "active",
+        "created_at": body["created_at"],
+        "expires_at": body["expires_at"],
+    }
+    assert key.expires_at is not None  # the default lifetime, KEYS_DEFAULT_LIFETIME_DAYS
+    assert key.owner == member
+    assert [held["title"] for held in nsml.held_keys()] == ["alice-laptop"]
+
+
+def test_a_registration_is_audited_as_the_api_with_the_tokens_name(api, member, nsml, new_public_key, event):
+    api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()}, HTTP_USER_AGENT="curl/8.5.0")
+
+    row = event(action="register")
+    assert (row.outcome, row.actor, row.title) == ("success", member, "alice-laptop")
+    assert row.user_agent == 'api token "provisioning"; curl/8.5.0'
+
+
+def test_a_registration_sends_the_same_email(api, member, nsml, new_public_key, django_capture_on_commit_callbacks):
+    member.email = "alice@example.com"
+    member.save()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
+
+    assert [message.to for message in mail.outbox] == [["alice@example.com"]]
+    assert "alice-laptop" in mail.outbox[0].body
+
+
+def test_a_registration_nsml_has_not_confirmed_answers_202_pending(api, nsml, new_public_key):
+    nsml.set_faults(Faults(drop=True))
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+
+
+@pytest.mark.parametrize("code", sorted(KEY_REFUSALS))
+def test_each_key_refusal_has_the_forms_code(api, nsml, code):
+    response = api("post", KEYS, {"title": "alice-laptop", "key": KEY_REFUSALS[code]()})
+
+    assert error_of(response) == (422, code, "key")
+    assert posts_seen(nsml) == []
+
+
+@pytest.mark.parametrize(
+    ("title", "code"),
+    [
+        ("", "title_required"),
+        ("a" * 65, "title_too_long"),
+        ("alice laptop", "title_characters"),
+        ("1laptop", "title_first_letter"),
+        ("alice--laptop", "title_double_hyphen"),
+    ],
+)
+def test_each_title_refusal_has_the_forms_code(api, nsml, new_public_key, title, code):
+    response = api("post", KEYS, {"title": title, "key": new_public_key()})
+
+    assert error_of(response) == (422, code, "title")
+    assert posts_seen(nsml) == []
+
+
+def test_a_duplicate_title_or_key_is_refused_with_its_code(api, member, other_member, register, nsml, new_public_key):
+    mine = register(member, "alice-laptop")
+
+    assert error_of(api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})) == (
+        422,
+        "duplicate_title",
+        "title",
+    )
+    assert error_of(api("post", KEYS, {"title": "alice-other", "key": mine.public_key})) == (
+        422,
+        "duplicate_key",
+        "key",
+    )
+
+
+def test_a_key_still_pending_is_refused_with_pending(api, nsml, new_public_key):
+    line = new_public_key()
+    nsml.set_faults(Faults(drop=True))
+    api("post", KEYS, {"title": "alice-laptop", "key": line})
+    nsml.set_faults(Faults())
+
+    assert error_of(api("post", KEYS, {"title": "alice-laptop2", "key": line})) == (422, "pending", "key")
+
+
+def test_nsml_refusing_a_key_is_a_422_with_its_field(api, nsml, new_public_key):
+    nsml.set_faults(Faults(fail_status=400, fail_methods=frozenset({"POST"})))
+
+    status, code, _field = error_of(api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()}))
+
+    assert (status, code) == (422, "nsml_rejected")
+
+
+def test_nsml_being_away_is_a_503(api, nsml, new_public_key):
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"POST"})))
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
+
+    assert error_of(response) == (503, "nsml_unavailable", None)
+    assert RegisteredKey.objects.get().status == "failed"
+
+
+@pytest.mark.parametrize("fmt", ["openssh", "pkcs8"])
+def test_a_private_key_is_refused_and_never_echoed_stored_or_logged(api, nsml, caplog, fmt):
+    secret = private_text(generate_private_key("ed25519"), fmt)
+    body_lines = [line for line in secret.splitlines() if line and "-----" not in line]
+    caplog.set_level(logging.DEBUG)
+
+    responses = [
+        api("post", KEYS, {"title": "alice-laptop", "key": public_line(generate_private_key()) + "\n" + secret}),
+        api("post", KEYS, {"title": secret, "key": public_line(generate_private_key())}),
+        api("post", KEYS, {"title": "x", "key": secret, "expires_at": "2030-01-01"}),
+        api("post", KEYS, {"title": "x", "key": secret, "expires_at": "not a date"}),
+    ]
+
+    assert [error_of(response)[:2] for response in responses[:3]] == [(422, "private_key")] * 3
+    stored = "".join(
+        serializers.serialize("json", model.objects.all()) for model in apps.get_models() if model._meta.managed
+    )
+    for line in body_lines:
+        for response in responses:
+            assert line not in response.content.decode()
+        assert line not in stored
+        assert line not in caplog.text
+    assert "PRIVATE KEY" not in stored
+    assert posts_seen(nsml) == []
+
+
+def test_a_body_that_is_not_json_is_a_400(client, member, token_for, nsml):
+    response = client.post(
+        KEYS, "{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token_for(member)}"
+    )
+
+    assert error_of(response) == (400, "malformed_json", None)
+
+
+def test_a_field_of_the_wrong_type_names_the_field(api, nsml):
+    assert error_of(api("post", KEYS, {"title": ["a"], "key": "x"})) == (422, "invalid", "title")
+
+
+def test_an_expiry_within_the_maximum_is_kept(api, nsml, new_public_key):
+    day = (timezone.localdate() + timedelta(days=30)).isoformat()
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key(), "expires_at": day})
+
+    assert response.status_code == 201
+    assert response.json()["expires_at"].startswith(day)
+
+
+def test_an_expiry_beyond_the_maximum_is_refused_by_the_same_rule_as_the_form(api, nsml, new_public_key):
+    day = (timezone.localdate() + timedelta(days=400)).isoformat()
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key(), "expires_at": day})
+
+    assert error_of(response)[:3] == (422, "expiry_too_late", "expires_at")
+    assert posts_seen(nsml) == []
+
+
+def test_a_body_over_64_kib_is_a_413(api, nsml):
+    response = api("post", KEYS, {"title": "alice-laptop", "key": "x" * (64 * 1024)})
+
+    assert error_of(response) == (413, "too_large", None)
+    assert posts_seen(nsml) == []
+
+
+def test_a_body_just_under_64_kib_is_read(api, nsml):
+    response = api("post", KEYS, {"title": "alice-laptop", "key": "x" * (64 * 1024 - 100)})
+
+    assert error_of(response)[:2] == (422, "too_long")  # the key parser's 16 KiB, not the body's limit
+
+
+def test_it_shows_and_lists_only_the_callers_keys(api, member, other_member, register):
+    mine = register(member, "alice-laptop")
+    theirs = register(other_member, "bob-laptop")
+
+    assert [key["id"] for key in api("get", KEYS).json()] == [mine.pk]
+    assert api("get", f"{KEYS}/{mine.pk}").json()["title"] == "alice-laptop"
+    assert error_of(api("get", f"{KEYS}/{theirs.pk}")) == (404, "not_found", None)
+    assert error_of(api("get", f"{KEYS}/999999")) == (404, "not_found", None)
+
+
+def test_it_cannot_revoke_another_members_key(api, other_member, register, nsml):
+    theirs = register(other_member, "bob-laptop")
+
+    assert error_of(api("delete", f"{KEYS}/{theirs.pk}")) == (404, "not_found", None)
+    theirs.refresh_from_db()
+    assert theirs.status == "active"
+    assert [held["title"] for held in nsml.held_keys()] == ["bob-laptop"]
+
+
+def test_it_revokes_a_key_and_answers_200(api, member, register, nsml, event):
+    key = register(member, "alice-laptop")
+
+    response = api("delete", f"{KEYS}/{key.pk}", HTTP_USER_AGENT="curl/8.5.0")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "revoked"
+    assert nsml.held_keys() == []
+    row = event(action="revoke")
+    assert (row.outcome, row.actor, row.user_agent) == ("success", member, 'api token "provisioning"; curl/8.5.0')
+    assert api("delete", f"{KEYS}/{key.pk}").status_code == 200  # again: already revoked
+
+
+def test_a_revocation_nsml_has_not_confirmed_answers_202(api, member, register, nsml, settings):
+    settings.NSML_TIMEOUT = 1.0
+    key = register(member, "alice-laptop")
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"DELETE"})))
+
+    response = api("delete", f"{KEYS}/{key.pk}")
+
+    assert response.status_code == 202
+    assert response.json()["status"] == "revoking"
+
+
+def test_nsml_refusing_a_revocation_keeps_the_key_active(api, member, register, nsml):
+    key = register(member, "alice-laptop")
+    nsml.set_faults(Faults(fail_status=400, fail_methods=frozenset({"DELETE"})))
+
+    assert error_of(api("delete", f"{KEYS}/{key.pk}"))[:2] == (422, "nsml_rejected")
+    key.refresh_from_db()
+    assert key.status == "active"
+
+
+def test_a_key_that_never_registered_cannot_be_revoked(api, member, nsml, new_public_key):
+    nsml.set_faults(Faults(fail_status=400, fail_methods=frozenset({"POST"})))
+    api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
+    key = RegisteredKey.objects.get(status="failed")
+
+    assert error_of(api("delete", f"{KEYS}/{key.pk}")) == (409, "not_active", None)
+
+
+def test_submissions_share_the_pages_rate_limit(api, member_client, nsml, new_public_key, settings, event):
+    settings.KEYS_SUBMIT_RATE = "3/m"
+    # Only submissions that reach NSML count: two through the page, one through the API.
+    for number in range(2):
+        assert member_client.post("/keys/new/", {"title": f"page-{number}", "key": new_public_key()}).status_code == 302
+    assert api("post", KEYS, {"title": "x", "key": "x"}).status_code == 422  # refused by the portal: free
+    assert api("post", KEYS, {"title": "api-key", "key": new_public_key()}).status_code == 201
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
+
+    assert error_of(response) == (429, "rate_limited", None)
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert len(posts_seen(nsml)) == 3
+    row = event(reason="rate_limited")
+    assert row.user_agent.startswith('api token "provisioning"')
+    assert api("get", KEYS).status_code == 200  # reading is not counted
+
+
+def test_errors_are_in_the_callers_language(api, nsml):
+    response = api("post", KEYS, {"title": "1laptop", "key": "x"}, HTTP_ACCEPT_LANGUAGE="ko")
+
+    message = response.json()["error"]["message"]
+    assert any("\uac00" <= char <= "\ud7a3" for char in message)

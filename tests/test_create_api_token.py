@@ -1,0 +1,60 @@
+"""`manage.py create_api_token USERNAME --name NAME --days N`: a token for provisioning, printed once."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from keys.models import ApiToken
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("create_api_token", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_it_prints_a_token_that_works(client, member, event):
+    out, err = run("alice", "--name", "ansible", "--days", "10")
+
+    secret = out.strip()
+    token = ApiToken.objects.get()
+    assert (token.user, token.name, token.prefix) == (member, "ansible", secret[:14])
+    assert "ansible" in err and secret not in err
+    assert client.get("/api/v1/keys", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+    row = event(action="token_create")
+    assert (row.actor, row.user_agent) == (member, "manage.py create_api_token")
+
+
+def test_the_lifetime_defaults_to_the_longest_allowed(member, settings):
+    settings.API_TOKEN_MAX_DAYS = 5
+    run("alice", "--name", "ansible")
+
+    token = ApiToken.objects.get()
+    assert round((token.expires_at - token.created_at).total_seconds() / 86400) == 5
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("nobody", "--name", "x"), "There is no user 'nobody'"),
+        (("alice", "--name", "x", "--days", "91"), "from 1 to 90 days"),
+        (("alice", "--name", " "), "Enter a name"),
+    ],
+)
+def test_it_refuses_clearly(member, args, says):
+    with pytest.raises(CommandError, match=says):
+        run(*args)
+    assert ApiToken.objects.count() == 0
+
+
+def test_it_refuses_a_deactivated_user(member):
+    member.is_active = False
+    member.save()
+
+    with pytest.raises(CommandError, match="deactivated"):
+        run("alice", "--name", "x")

@@ -1,0 +1,132 @@
+"""OpenID Connect is off unless configured; PASSWORD_LOGIN decides who may still use a password.
+The sign-in itself, against a real provider, is in tests/browser/test_oidc_login.py."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from keys.oidc import OIDC_BACKEND
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "/accounts/login/"
+
+
+@pytest.fixture
+def oidc_on(settings):
+    """OIDC with explicit endpoints (no discovery): enough for the pages, nobody answers there."""
+    port = free_port()
+    settings.OIDC_ISSUER = ""
+    settings.OIDC_OP_AUTHORIZATION_ENDPOINT = f"http://127.0.0.1:{port}/authorize"
+    settings.OIDC_OP_TOKEN_ENDPOINT = f"http://127.0.0.1:{port}/token"
+    settings.OIDC_OP_USER_ENDPOINT = f"http://127.0.0.1:{port}/userinfo"
+    settings.OIDC_OP_JWKS_ENDPOINT = f"http://127.0.0.1:{port}/jwks"
+    settings.OIDC_RP_CLIENT_ID = "portal"
+    settings.OIDC_RP_CLIENT_SECRET = "secret"
+    settings.OIDC_PROVIDER_NAME = "Keycloak"
+    return settings
+
+
+def test_it_is_off_by_default(client):
+    page = client.get(LOGIN).content.decode()
+
+    assert "Sign in with" not in page
+    assert client.get("/oidc/authenticate/").status_code == 404
+    assert client.get("/oidc/callback/?code=x&state=y").status_code == 404
+
+
+def test_the_login_page_offers_the_provider_once_configured(client, oidc_on):
+    page = client.get(LOGIN + "?next=/tokens/").content.decode()
+
+    assert "Sign in with Keycloak" in page
+    assert 'href="/oidc/authenticate/?next=%2Ftokens%2F"' in page
+
+
+def test_the_sign_in_link_sends_the_browser_to_the_provider(client, oidc_on):
+    response = client.get("/oidc/authenticate/?next=/tokens/")
+
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(oidc_on.OIDC_OP_AUTHORIZATION_ENDPOINT + "?")
+    for part in ("client_id=portal", "redirect_uri=http%3A%2F%2Ftestserver%2Foidc%2Fcallback%2F", "nonce=", "state="):
+        assert part in location
+    assert "code_challenge=" in location  # PKCE
+    assert "secret" not in location
+
+
+def test_a_provider_that_cannot_be_discovered_gets_a_clear_message(client, settings):
+    settings.OIDC_ISSUER = f"http://127.0.0.1:{free_port()}/realms/none"
+    settings.OIDC_RP_CLIENT_ID, settings.OIDC_RP_CLIENT_SECRET = "portal", "secret"
+    settings.OIDC_TIMEOUT = 1.0
+
+    response = client.get("/oidc/authenticate/", follow=True)
+
+    assert response.redirect_chain[-1][0] == LOGIN
+    assert "cannot be reached right now" in response.content.decode()
+
+
+def test_a_callback_the_portal_did_not_start_logs_nobody_in(client, oidc_on):
+    response = client.get("/oidc/callback/?code=abc&state=forged")
+
+    assert response.status_code == 302 and response["Location"] == LOGIN
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize(
+    ("policy", "member_may", "staff_may"),
+    [("all", True, True), ("staff-only", False, True), ("off", False, False)],
+)
+def test_password_login_follows_the_policy(client, django_user_model, settings, policy, member_may, staff_may):
+    settings.PASSWORD_LOGIN = policy
+    django_user_model.objects.create_user("alice", password="alice-password-1")
+    django_user_model.objects.create_user("root", password="root-password-1", is_staff=True)
+
+    outcomes = []
+    for name in ("alice", "root"):
+        attempt = Client()
+        attempt.post(LOGIN, {"username": name, "password": f"{name}-password-1"})
+        outcomes.append("_auth_user_id" in attempt.session)
+
+    assert outcomes == [member_may, staff_may]
+
+
+def test_with_password_login_off_the_page_offers_only_the_provider(client, oidc_on):
+    oidc_on.PASSWORD_LOGIN = "off"
+
+    page = client.get(LOGIN).content.decode()
+
+    assert "Sign in with Keycloak" in page
+    assert 'name="password"' not in page
+
+
+def test_a_deactivated_oidc_users_session_ends(client, member, oidc_on):
+    client.force_login(member, backend=OIDC_BACKEND)
+    assert client.get("/keys/").status_code == 200
+
+    member.is_active = False
+    member.save()
+
+    assert client.get("/keys/").status_code == 302
+
+
+def test_an_oidc_session_is_not_asked_for_a_password(client, member, oidc_on):
+    client.force_login(member, backend=OIDC_BACKEND)
+    session = client.session
+    session.pop("keys.password_confirmed_at", None)
+    session.save()
+
+    response = client.post("/tokens/", {"name": "ci", "days": "7"})
+
+    assert response.status_code == 200 and response.context["new"] is not None
+
+
+def test_an_unknown_password_login_policy_stops_the_portal_at_start(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.PASSWORD_LOGIN = "staff"
+
+    with pytest.raises(SystemCheckError, match="keys.E003"):
+        call_command("check")

@@ -1,0 +1,146 @@
+"""The Access tokens page: create (the secret shown once), list, revoke; behind log-in and sudo mode."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.test import Client
+
+from keys.models import ApiToken, AuditEvent
+from keys.reauth import SESSION_CONFIRMED_AT
+
+pytestmark = pytest.mark.django_db
+
+TOKENS = "/tokens/"
+
+
+def test_it_requires_log_in(client):
+    response = client.get(TOKENS)
+
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_it_creates_a_token_and_shows_its_secret_once(member_client, member, event):
+    response = member_client.post(TOKENS, {"name": "provisioning", "days": "30"})
+
+    token = ApiToken.objects.get()
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert token.prefix in page and "shown only this once" in page
+    secret = response.context["new"].secret
+    assert secret in page and secret.startswith(token.prefix)
+    assert secret not in member_client.get(TOKENS).content.decode()
+    assert (token.user, token.name) == (member, "provisioning")
+    assert 29.9 < (token.expires_at - token.created_at).total_seconds() / 86400 <= 30
+    row = event(action="token_create")
+    assert (row.actor, row.title, row.fingerprint) == (member, "provisioning", token.prefix)
+
+
+def test_the_secret_page_is_not_cached(member_client):
+    response = member_client.post(TOKENS, {"name": "provisioning", "days": "30"})
+
+    assert "no-store" in response["Cache-Control"] or "no-cache" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "says"),
+    [
+        ({"name": "", "days": "30"}, "name", "Enter a name"),
+        ({"name": "x" * 65, "days": "30"}, "name", "at most 64"),
+        ({"name": "ok", "days": "91"}, "days", "from 1 to 90 days"),
+        ({"name": "ok", "days": "0"}, "days", "from 1 to 90 days"),
+        ({"name": "ok", "days": "soon"}, "days", "Enter a whole number"),
+    ],
+)
+def test_it_refuses_a_bad_name_or_lifetime(member_client, data, field, says):
+    response = member_client.post(TOKENS, data)
+
+    assert ApiToken.objects.count() == 0
+    assert says in str(response.context["form"].errors[field])
+
+
+def test_the_longest_lifetime_comes_from_settings(member_client, settings):
+    settings.API_TOKEN_MAX_DAYS = 7
+
+    assert member_client.post(TOKENS, {"name": "a", "days": "8"}).context["form"].errors
+    member_client.post(TOKENS, {"name": "a", "days": "7"})
+    assert ApiToken.objects.count() == 1
+
+
+def test_two_live_tokens_cannot_share_a_name(member_client):
+    member_client.post(TOKENS, {"name": "ci", "days": "30"})
+    response = member_client.post(TOKENS, {"name": "ci", "days": "30"})
+
+    assert "already have a token with this name" in str(response.context["form"].errors)
+    assert ApiToken.objects.count() == 1
+
+
+def test_it_lists_only_the_members_own_tokens(member_client, member, other_member, token_for):
+    token_for(member, name="mine")
+    token_for(other_member, name="theirs")
+
+    page = member_client.get(TOKENS).content.decode()
+
+    assert "mine" in page and "theirs" not in page
+
+
+def test_it_revokes_a_token(member_client, member, token_for, event):
+    token_for(member, name="ci")
+    token = ApiToken.objects.get()
+
+    response = member_client.post(f"/tokens/{token.pk}/revoke/", follow=True)
+
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert "is revoked" in response.content.decode()
+    row = event(action="token_revoke")
+    assert (row.actor, row.subject, row.title) == (member, member, "ci")
+
+
+def test_it_checks_owner_on_revoke(member_client, other_member, token_for):
+    token_for(other_member, name="theirs")
+    token = ApiToken.objects.get()
+
+    assert member_client.post(f"/tokens/{token.pk}/revoke/").status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+
+def test_revoking_takes_post_only(member_client, member, token_for):
+    token_for(member)
+    token = ApiToken.objects.get()
+
+    assert member_client.get(f"/tokens/{token.pk}/revoke/").status_code == 405
+
+
+def test_it_requires_sudo_mode_to_create_and_revoke(member, token_for):
+    client = Client()
+    client.force_login(member)
+    session = client.session
+    session[SESSION_CONFIRMED_AT] = time.time() - 3600
+    session.save()
+    token_for(member, name="old")
+    old = ApiToken.objects.get()
+
+    created = client.post(TOKENS, {"name": "new", "days": "30"})
+    revoked = client.post(f"/tokens/{old.pk}/revoke/")
+
+    assert created["Location"] == revoked["Location"] == "/accounts/confirm-password/"
+    assert list(ApiToken.objects.values_list("name", "revoked_at")) == [("old", None)]
+    assert not AuditEvent.objects.filter(action="token_create", title="new").exists()
+
+
+def test_the_token_waits_for_the_password_then_is_created(member):
+    client = Client()
+    client.force_login(member)
+    session = client.session
+    session[SESSION_CONFIRMED_AT] = time.time() - 3600
+    session.save()
+    client.post(TOKENS, {"name": "new", "days": "12"})
+
+    response = client.post("/accounts/confirm-password/", {"password": "alice-password-1"})
+
+    token = ApiToken.objects.get()
+    assert token.name == "new" and 11.9 < (token.expires_at - token.created_at).total_seconds() / 86400 <= 12
+    assert response.context["new"].secret in response.content.decode()
