@@ -279,12 +279,14 @@ def audit_logout(sender, request: HttpRequest | None, user, **kwargs) -> None:
         return
     # Sent before the session is flushed: it still says how the session was opened. A single sign-on
     # session also ends this way when the proxy stops sending the header.
-    sso = getattr(request, "session", {}).get(BACKEND_SESSION_KEY) == SSO_BACKEND
+    backend = getattr(request, "session", {}).get(BACKEND_SESSION_KEY)
+    reason = {SSO_BACKEND: "single_sign_on", OIDC_BACKEND: "oidc"}.get(backend, "password")
     record_event(
         action=Action.LOGOUT,
         outcome=Outcome.SUCCESS,
         actor=user,
         subject=user,
         origin=Origin.from_request(request),
-        reason="single_sign_on" if sso else "password",
+        reason=reason,
+        detail=getattr(request, "logout_detail", ""),
     )

@@ -61,7 +61,8 @@ def _send(subject, template: str, key: RegisteredKey, actor, origin: Origin, cop
     recipients = [address for address in (key.owner.email, *copies) if address]
     if not recipients:
         return
-    language = selectors.member_language(key.owner) or translation.get_language() or settings.LANGUAGE_CODE
+    # The language of the member's last visit; before any, the portal's default (never whatever the thread has).
+    language = selectors.member_language(key.owner) or settings.LANGUAGE_CODE
     with translation.override(language):
         body = render_to_string(
             template,

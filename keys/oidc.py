@@ -257,15 +257,9 @@ class LogoutView(auth_views.LogoutView):
         oidc_session = is_oidc_session(request) and request.user.is_authenticated
         end_session = provider_logout_url(request) if oidc_session else ""
         if oidc_session:
-            record_event(
-                action=AuditEvent.Action.LOGOUT,
-                outcome=AuditEvent.Outcome.SUCCESS,
-                actor=request.user,
-                subject=request.user,
-                origin=Origin.from_request(request),
-                reason="oidc",
-                detail=f"OIDC via {settings.OIDC_PROVIDER_NAME}"
-                + ("; the provider's session is ended too" if end_session else "; the provider has no end-session"),
+            # The one log-out audit row is keys.auth.audit_logout's; this says what happened at the provider.
+            request.logout_detail = f"OIDC via {settings.OIDC_PROVIDER_NAME}" + (
+                "; the provider's session is ended too" if end_session else "; the provider has no end-session"
             )
         response = super().post(request, *args, **kwargs)
         if not end_session:
