@@ -15,7 +15,7 @@ from keys import member_messages, selectors
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
 from keys.services import lifetimes, states
-from keys.services.failures import RegistrationFailed, upstream_fields
+from keys.services.failures import RegistrationFailed
 from keys.sshkeys import PRIVATE_KEY_MESSAGE, InvalidKey, PublicKey, holds_private_key, parse_public_key
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
@@ -146,18 +146,15 @@ def _settle_failed_create(
             )
             raise RegistrationFailed(failure, _upstream_message(failure), event) from error
         # Nobody can tell yet: the key stays pending and the reconciler settles it.
-        record_event(
+        states.audit_key(
+            intent,
             action=Action.REGISTER,
             outcome=Outcome.UNKNOWN,
             actor=owner,
-            subject=owner,
             origin=origin,
-            registered_key=intent,
-            title=intent.title,
-            fingerprint=intent.fingerprint_sha256,
             reason="unsettled",
             detail=f"{error.reply.detail}; the lookup that should settle it failed too",
-            **upstream_fields(error.reply),
+            reply=error.reply,
         )
         return intent
 

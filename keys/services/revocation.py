@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from keys import member_messages
-from keys.audit import Origin, record_event
+from keys.audit import Origin
 from keys.models import AuditEvent, RegisteredKey
 from keys.services import states
-from keys.services.failures import RevocationFailed, record_upstream_failure, upstream_fields
+from keys.services.failures import RevocationFailed, record_upstream_failure
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, Reply
 
@@ -120,19 +120,15 @@ def _left_revoking(key: RegisteredKey, *, actor: User | None, origin: Origin, er
 
 
 def _unconfirmed(key: RegisteredKey, *, actor: User | None, origin: Origin, reply: Reply, detail: str) -> None:
-    record_event(
+    states.audit_key(
+        key,
         action=AuditEvent.Action.REVOKE,
         outcome=AuditEvent.Outcome.UNKNOWN,
         actor=actor,
-        actor_username="" if actor is not None else origin.user_agent,
-        subject=key.owner,
         origin=origin,
-        registered_key=key,
-        title=key.title,
-        fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
         reason="unconfirmed",
         detail="; ".join(part for part in (reply.detail, detail, states.revocation_detail(key)) if part),
-        **upstream_fields(reply),
+        reply=reply,
     )
 
 

@@ -34,6 +34,34 @@ def move(key: RegisteredKey, *, to: str, expected: tuple[str, ...], **fields) ->
     return bool(moved)
 
 
+def audit_key(
+    key: RegisteredKey,
+    *,
+    action: str,
+    outcome: str,
+    actor: User | None,
+    origin: Origin,
+    reason: str = "",
+    detail: str = "",
+    reply: Reply | None = None,
+) -> AuditEvent:
+    """One audit row about `key`: whose it is, what it is, and what NSML answered, if anything."""
+    return record_event(
+        action=action,
+        outcome=outcome,
+        actor=actor,
+        actor_username="" if actor is not None else origin.user_agent,
+        subject=key.owner,
+        origin=origin,
+        registered_key=key,
+        title=key.title,
+        fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
+        reason=reason,
+        detail=detail,
+        **(upstream_fields(reply) if reply is not None else {}),
+    )
+
+
 def activate(
     key: RegisteredKey,
     *,
@@ -48,19 +76,15 @@ def activate(
     with transaction.atomic():
         if not move(key, to=Status.ACTIVE, expected=(Status.PENDING, Status.FAILED)):
             return False
-        record_event(
+        audit_key(
+            key,
             action=action,
             outcome=AuditEvent.Outcome.SUCCESS,
             actor=actor,
-            actor_username="" if actor is not None else origin.user_agent,
-            subject=key.owner,
             origin=origin,
-            registered_key=key,
-            title=key.title,
-            fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
             reason=reason,
             detail=detail,
-            **(upstream_fields(reply) if reply is not None else {}),
+            reply=reply,
         )
         transaction.on_commit(lambda: notify_key_added(key, actor=actor, origin=origin))
     return True
@@ -82,19 +106,8 @@ def fail(
     with transaction.atomic():
         if not move(key, to=Status.FAILED, expected=(Status.PENDING,)):
             return None
-        event = record_event(
-            action=action,
-            outcome=outcome,
-            actor=actor,
-            actor_username="" if actor is not None else origin.user_agent,
-            subject=key.owner,
-            origin=origin,
-            registered_key=key,
-            title=key.title,
-            fingerprint=key.fingerprint_sha256,
-            reason=reason,
-            detail=detail,
-            **(upstream_fields(reply) if reply is not None else {}),
+        event = audit_key(
+            key, action=action, outcome=outcome, actor=actor, origin=origin, reason=reason, detail=detail, reply=reply
         )
         if notify:
             transaction.on_commit(lambda: notify_key_failed(key))
@@ -119,19 +132,15 @@ def mark_revoked(
     with transaction.atomic():
         if not move(key, to=Status.REVOKED, expected=expected, revoked_at=timezone.now(), revoked_note=note):
             return False
-        record_event(
+        audit_key(
+            key,
             action=action,
             outcome=AuditEvent.Outcome.SUCCESS,
             actor=actor,
-            actor_username="" if actor is not None else origin.user_agent,
-            subject=key.owner,
             origin=origin,
-            registered_key=key,
-            title=key.title,
-            fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
             reason=reason,
             detail=revocation_detail(key, note),
-            **(upstream_fields(reply) if reply is not None else {}),
+            reply=reply,
         )
         transaction.on_commit(lambda: notify_key_revoked(key, actor=actor, origin=origin))
     return True
