@@ -179,7 +179,15 @@ class Member:
     def __init__(self, base_url: str, username: str):
         self.base_url = base_url
         self.username = username
-        self.session = requests.Session()
+        self.session = self._new_session()
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        # A new connection per request: gunicorn closes an idle kept-alive connection after 2 s, and a POST
+        # sent on it at that moment is reset (a browser retries it; requests, rightly, does not retry a POST).
+        session = requests.Session()
+        session.headers["Connection"] = "close"
+        return session
 
     def log_in(self) -> None:
         self.session.get(f"{self.base_url}/accounts/login/", timeout=30)
@@ -189,7 +197,7 @@ class Member:
 
     def tab(self) -> requests.Session:
         """Another tab of the same browser: the same cookies."""
-        tab = requests.Session()
+        tab = self._new_session()
         tab.cookies.update(self.session.cookies)
         return tab
 
