@@ -195,7 +195,7 @@ class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
         "client_ip",
     ]
     list_filter = ["action", "outcome", "created_at"]
-    search_fields = ["actor_username", "subject__username", "title", "fingerprint", "trace_id"]
+    search_fields = ["actor_username", "subject__username", "title", "fingerprint", "trace_id", "request_id"]
     list_select_related = ["subject"]
     # No date_hierarchy: its DISTINCT over dates and the exact page count read every row of a
     # million-row log (bench/results.md). The created_at filter narrows by time through the index.

@@ -22,6 +22,7 @@ from django.http import HttpRequest
 
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
+from portal import metrics
 
 logger = logging.getLogger("keys.auth")
 
@@ -98,6 +99,7 @@ def audit_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
         # force_login() builds a bare HttpRequest: nobody logged in from anywhere.
         return
     sso = getattr(user, "backend", "") == SSO_BACKEND
+    metrics.count_login("success")
     record_event(
         action=Action.LOGIN,
         outcome=Outcome.SUCCESS,
@@ -123,6 +125,7 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
         outcome, reason = Outcome.REFUSED, "inactive_sso_user"
     else:
         outcome, reason = Outcome.FAILED, "bad_credentials"
+    metrics.count_login("locked_out" if refused else "failed")
     record_event(
         action=Action.LOGIN_FAILED,
         outcome=outcome,
@@ -139,6 +142,7 @@ def audit_lockout(sender, request: HttpRequest, username: str | None, ip_address
         # axes says so again for every attempt during a lock-out; those are login_failed rows.
         return
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    metrics.count_login("lockout")
     record_event(
         action=Action.LOCKOUT,
         outcome=Outcome.REFUSED,

@@ -21,3 +21,18 @@ def check_submit_rate(app_configs, **kwargs) -> list[Error]:
             id="keys.E001",
         )
     ]
+
+
+@register()
+def check_log_format(app_configs, **kwargs) -> list[Error]:
+    if settings.LOG_FORMAT in ("plain", "json"):
+        return []
+    return [Error(f"LOG_FORMAT must be plain or json, not {settings.LOG_FORMAT!r}.", id="keys.E002")]
+
+
+@register(Tags.security)
+def check_metrics_token(app_configs, **kwargs) -> list[Error]:
+    # A short token can be guessed; the metrics say how many keys and members there are.
+    if not settings.METRICS_TOKEN or len(settings.METRICS_TOKEN) >= 16:
+        return []
+    return [Error("METRICS_TOKEN must be at least 16 characters (or unset, which turns /metrics off).", id="keys.E003")]

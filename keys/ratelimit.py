@@ -18,6 +18,7 @@ from django_ratelimit.core import get_usage
 
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
+from portal import metrics
 
 logger = logging.getLogger("keys.ratelimit")
 
@@ -49,6 +50,7 @@ def submission_rate_limited(view: Callable[..., HttpResponse]) -> Callable[..., 
         if usage is None or not usage["should_limit"]:
             return view(request, *args, **kwargs)
         retry_after = max(int(usage["time_left"]), 1)
+        metrics.count_submission("rate_limited")
         logger.warning("member %s passed the submission rate %s", request.user.get_username(), usage["limit"])
         if usage["count"] == usage["limit"] + 1:
             # One audit row per window, however hard the member keeps trying.

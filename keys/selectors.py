@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from keys.models import ReconcilePass, RegisteredKey, UnmanagedKey
@@ -58,4 +58,22 @@ def attention() -> Attention:
         stuck_revoking=stuck.filter(status=RegisteredKey.Status.REVOKING).count(),
         open_unmanaged=UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).count(),
         last_pass=ReconcilePass.objects.first(),
+    )
+
+
+def key_counts_by_status() -> dict[str, int]:
+    """How many keys are in each state, every state named (zero included): one GROUP BY."""
+    counts = dict.fromkeys(RegisteredKey.Status.values, 0)
+    rows = RegisteredKey.objects.order_by().values_list("status").annotate(count=Count("id"))
+    counts.update(dict(rows))
+    return counts
+
+
+def last_successful_reconcile() -> datetime | None:
+    """When the newest successful reconcile pass finished; None when none has."""
+    return (
+        ReconcilePass.objects.filter(succeeded=True, finished_at__isnull=False)
+        .order_by("-started_at")
+        .values_list("finished_at", flat=True)
+        .first()
     )

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from keys import member_messages, selectors, services
+from keys import member_messages, readiness, selectors, services
 from keys.audit import Origin, record_event
 from keys.forms import ConfirmPasswordForm, KeyForm
 from keys.models import AuditEvent
@@ -104,6 +104,17 @@ def confirm_password(request: HttpRequest) -> HttpResponse:
         return resume_pending_change(request) or redirect("keys:list")
     context = {"form": form, "pending": pending_change(request), "settings_minutes": settings.KEYS_REAUTH_MINUTES}
     return render(request, "registration/confirm_password.html", context)
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready to serve: the database answers, the shared cache keeps what it is given, and a reconcile
+    pass succeeded lately. 503 names each part that failed. NSML itself is not asked (the reconciler is)."""
+    checks = readiness.check_all()
+    failed = [name for name, problem in checks.items() if problem]
+    body = {"status": "fail" if failed else "ok", "failed": failed, "checks": {k: v or "ok" for k, v in checks.items()}}
+    return JsonResponse(body, status=503 if failed else 200)
 
 
 @require_GET

@@ -36,6 +36,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later middleware, the view and their log lines know the request id.
+    "portal.request_id.RequestIdMiddleware",
+    "portal.metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.timing.ServerTimingMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -123,6 +126,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
 # Only behind the TLS proxy HTTPS implies; without one a client could claim https itself.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+# Probes reach the process directly over plain HTTP (the Dockerfile's HEALTHCHECK, a load balancer).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -153,6 +158,10 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # Django's own RedisCache increments atomically; django-ratelimit 4.1 just does not list it yet
 # (jsocol/django-ratelimit#283). Its error for a cache processes do not share stays on in production.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + (["django_ratelimit.E003"] if DEBUG else [])
+# Sessions are read from the shared cache, written through to the database: a page view costs no
+# session query. Not with a per-process cache, where another worker would keep a logged-out session.
+_PER_PROCESS_CACHE = CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
+SESSION_ENGINE = "django.contrib.sessions.backends." + ("db" if _PER_PROCESS_CACHE else "cached_db")
 
 # Log-in lock-out (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from one
 # address, every log-in for it is refused for LOGIN_LOCKOUT_MINUTES, a correct password included.
@@ -205,11 +214,27 @@ KEYS_MIN_RSA_BITS = env.int("KEYS_MIN_RSA_BITS", default=2048)
 KEYS_REAUTH_MINUTES = env.int("KEYS_REAUTH_MINUTES", default=15)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# "plain" (the default) or "json": one object per line with the request id, user, method and path.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").strip().lower()
+# One line per request (status, duration), on by default with JSON logs, where it replaces gunicorn's
+# access log (gunicorn.conf.py).
+LOG_REQUESTS = env.bool("LOG_REQUESTS", default=LOG_FORMAT == "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"}},
+    "filters": {"request": {"()": "portal.jsonlog.RequestContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "portal.jsonlog.JsonFormatter"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request"],
+        }
+    },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
@@ -226,3 +251,9 @@ SECURITY_NOTIFY_EMAIL = env.str("SECURITY_NOTIFY_EMAIL", default="")
 
 # Offboarding: deactivating a user revokes their keys in NSML unless this is off.
 KEYS_REVOKE_ON_DEACTIVATE = env.bool("KEYS_REVOKE_ON_DEACTIVATE", default=True)
+
+# Metrics for Prometheus at /metrics (portal/metrics.py): off (404) unless a token is set; then a scrape
+# sends `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# /readyz fails when the last successful reconcile pass finished longer ago than this (seconds).
+READYZ_MAX_RECONCILE_AGE_SECONDS = env.int("READYZ_MAX_RECONCILE_AGE_SECONDS", default=600)

@@ -3,7 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from keys.views import confirm_password, healthz
+from keys.views import confirm_password, healthz, readyz
+from portal.metrics import metrics
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="keys:list", permanent=False)),
@@ -14,4 +15,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
 ]

@@ -19,6 +19,7 @@ from keys.sshkeys import PRIVATE_KEY_MESSAGE, InvalidKey, PublicKey, holds_priva
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 from nsml.titles import MAX_TITLE_LENGTH, title_problem
+from portal import metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -37,7 +38,21 @@ def register_key(
     Returns the key: `active` when NSML registered it, `pending` when NSML's answer is unknown and
     could not be settled yet (the reconciler will). Raises ValidationError ({field: [error with code]})
     when the portal refuses the submission, RegistrationFailed when NSML did not register it.
+    Each outcome counts in portal_key_submissions_total.
     """
+    try:
+        key = _register(owner=owner, title=title, key_text=key_text, origin=origin, client=client)
+    except ValidationError:
+        metrics.count_submission("refused")
+        raise
+    except RegistrationFailed:
+        metrics.count_submission("failed")
+        raise
+    metrics.count_submission("registered" if key.is_active else "pending")
+    return key
+
+
+def _register(*, owner: User, title: str, key_text: str, origin: Origin, client: NsmlClient | None) -> RegisteredKey:
     title = title.strip()
     try:
         key = validate_submission(owner=owner, title=title, key_text=key_text)
