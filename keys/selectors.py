@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from keys.models import ReconcilePass, RegisteredKey, UnmanagedKey
@@ -25,14 +25,11 @@ def active_titles_of(user) -> set[str]:
     return set(active_keys_of(user).values_list("title", flat=True))
 
 
-def live_key_with_title(title: str) -> RegisteredKey | None:
-    """The key NSML holds, or may hold, under this title (pending, active or revoking)."""
-    return RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES, title=title).first()
-
-
-def live_key_with_name(nsml_name: str) -> RegisteredKey | None:
-    """The key NSML holds, or may hold, with this MD5 name (the same key, under any title)."""
-    return RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES, nsml_name=nsml_name).first()
+def live_keys_with_title_or_name(title: str, nsml_name: str) -> list[RegisteredKey]:
+    """The live keys with this title or this MD5 name, in one query: at most one of each (the unique
+    constraints), so at most two rows."""
+    live = RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES)
+    return list(live.filter(Q(title=title) | Q(nsml_name=nsml_name)).only("owner_id", "status", "title", "nsml_name"))
 
 
 def active_keys(*, owners: QuerySet) -> QuerySet[RegisteredKey]:

@@ -207,9 +207,10 @@ def validate_submission(*, owner: User, title: str, key_text: str) -> PublicKey:
 
 def _uniqueness_refusal(*, owner: User, title: str, key: PublicKey) -> ValidationError | None:
     """A key NSML holds or may hold (pending, active, revoking) already has this title or this key."""
+    holders = selectors.live_keys_with_title_or_name(title, key.md5_name)
     for field, holder in (
-        ("title", selectors.live_key_with_title(title)),
-        ("key", selectors.live_key_with_name(key.md5_name)),
+        ("title", next((held for held in holders if held.title == title), None)),
+        ("key", next((held for held in holders if held.nsml_name == key.md5_name), None)),
     ):
         if holder is None:
             continue
