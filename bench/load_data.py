@@ -146,17 +146,20 @@ def audit_lines(rows: int, offset: int, total: int, keys: int, members: int, rng
                 reason = "bad_password"
             elif action in ("drift", "assign"):
                 agent, ip = AGENTS[3], "\\N"
+        # What the request id middleware writes; the reconciler's rows (drift, assign) have none.
+        request_id = "" if action in ("drift", "assign") else f"{rng.getrandbits(64):016x}"
         actor = "\\N" if action == "drift" else str(user)
         actor_name = "manage.py nsml_sync" if action == "drift" else f"member{user - 1:05d}"
         yield (
             f"{row + 1}\t{created}\t{actor}\t{actor_name}\t{user}\t{action}\t{outcome}\t{key_id}\t{title}\t"
-            f"{fingerprint}\t{reason}\t\t{ip}\t{agent}\t{status}\t{code}\t{trace}\t{duration}\n"
+            f"{fingerprint}\t{reason}\t\t{ip}\t{agent}\t{status}\t{code}\t{trace}\t{duration}\t{request_id}\n"
         )
 
 
 AUDIT_COLUMNS = (
     "id, created_at, actor_id, actor_username, subject_id, action, outcome, registered_key_id, title, "
-    "fingerprint, reason, detail, client_ip, user_agent, upstream_status, upstream_error_code, trace_id, duration_ms"
+    "fingerprint, reason, detail, client_ip, user_agent, upstream_status, upstream_error_code, trace_id, duration_ms, "
+    "request_id"
 )
 KEY_COLUMNS = (
     "id, owner_id, title, key_type, bits, public_key, comment, fingerprint_sha256, fingerprint_md5, nsml_name, "

@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 
 from keys import selectors, services
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
+from keys.admin_filters import AuditSearchMixin, OwnerFilter
 from keys.audit import Origin
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 from keys.offboarding import deactivate_as
@@ -95,7 +96,7 @@ class CheckNsmlMixin:
 @admin.register(RegisteredKey)
 class RegisteredKeyAdmin(CheckNsmlMixin, admin.ModelAdmin):
     list_display = ["title", "owner", "key_type", "bits", "fingerprint_sha256", "status", "status_changed_at"]
-    list_filter = ["status", "source", "key_type", ("owner", admin.RelatedOnlyFieldListFilter), "created_at"]
+    list_filter = ["status", "source", "key_type", OwnerFilter, "created_at"]
     search_fields = ["title", "owner__username", "owner__email", "fingerprint_sha256", "fingerprint_md5", "nsml_name"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
@@ -181,7 +182,7 @@ class UnmanagedKeyAdmin(CheckNsmlMixin, admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(AuditCsvExportMixin, admin.ModelAdmin):
+class AuditEventAdmin(AuditSearchMixin, AuditCsvExportMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "actor_username",
