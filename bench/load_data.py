@@ -109,7 +109,8 @@ def key_lines(keys: int, members: int, rng: random.Random):
         blob = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00 " + sha.encode()[:32]).decode()
         yield (
             f"{index + 1}\t{key_owner(index, members)}\tk{index + 1}\tssh-ed25519\t256\tssh-ed25519 {blob}\t"
-            f"laptop-{index % 97}\t{sha}\t{md5}\t{name}\t{status}\t{timestamp(created)}\t{revoked_at}\t\n"
+            f"laptop-{index % 97}\t{sha}\t{md5}\t{name}\t{status}\t{timestamp(created)}\t{revoked_at}\t\t"
+            f"portal\t{revoked_at if revoked else timestamp(created)}\t0\n"
         )
 
 
@@ -163,7 +164,7 @@ AUDIT_COLUMNS = (
 )
 KEY_COLUMNS = (
     "id, owner_id, title, key_type, bits, public_key, comment, fingerprint_sha256, fingerprint_md5, nsml_name, "
-    "status, created_at, revoked_at, revoked_note"
+    "status, created_at, revoked_at, revoked_note, source, status_changed_at, revoke_attempts"
 )
 USER_COLUMNS = (
     "id, password, last_login, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined"

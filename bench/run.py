@@ -447,6 +447,7 @@ def machine() -> dict:
 
 
 def main() -> None:
+    global AUDIT_ROWS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short scenarios, for trying the harness")
     parser.add_argument("--keep-data", action="store_true", help="reuse a loaded `bench` database")
@@ -460,7 +461,6 @@ def main() -> None:
         "30 minutes of loading and 5 GB more in PostgreSQL)",
     )
     args = parser.parse_args()
-    global AUDIT_ROWS
     AUDIT_ROWS = max(args.audit_rows, AUDIT_FIRST_SLICE + 1)
     GUNICORN.update(workers=args.workers, threads=args.threads)
     # Warm-up, per-level and slow-NSML seconds. The slow scenario runs longer: its tail comes from the

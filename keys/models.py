@@ -76,6 +76,8 @@ class RegisteredKey(models.Model):
         indexes = [
             models.Index(fields=["owner", "status", "-created_at"], name="key_owner_status_created"),
             models.Index(fields=["status", "status_changed_at"], name="key_status_since"),
+            # The admin's key list, newest first, a page at a time.
+            models.Index(fields=["-created_at", "-id"], name="key_created"),
         ]
 
     def __str__(self) -> str:

@@ -118,3 +118,14 @@ def test_the_owner_suggestions_come_from_the_admin_s_autocomplete(admin_client, 
 
     assert response.status_code == 200
     assert [result["text"] for result in response.json()["results"]] == ["bob"]
+
+
+def test_the_key_type_filter_offers_the_accepted_types_and_narrows(admin_client, member):
+    RegisteredKey.objects.create(owner=member, title="rsa", key_type="ssh-rsa", fingerprint_md5="a", nsml_name="a")
+    RegisteredKey.objects.create(owner=member, title="ed", key_type="ssh-ed25519", fingerprint_md5="b", nsml_name="b")
+
+    page = admin_client.get(KEYS).content.decode()
+    narrowed = admin_client.get(KEYS, {"key_type": "ssh-rsa"})
+
+    assert "?key_type=ecdsa-sha2-nistp384" in page  # offered though no key has it: the list is the portal's
+    assert [key.title for key in narrowed.context["cl"].result_list] == ["rsa"]

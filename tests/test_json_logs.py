@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 from nsml.simulator import NsmlSimulator
 from portal.jsonlog import JsonFormatter, RequestContextFilter
@@ -105,3 +107,10 @@ def test_the_plain_format_stays_the_default_without_a_request_line(client, caplo
         client.get("/healthz")
 
     assert not [record for record in caplog.records if record.name == "portal.request"]
+
+
+def test_an_unknown_log_format_stops_the_portal_at_start_up(settings):
+    settings.LOG_FORMAT = "yaml"
+
+    with pytest.raises(SystemCheckError, match="keys.E002"):
+        call_command("check")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -150,3 +152,10 @@ def test_every_worker_adds_up_in_one_scrape(tmp_path: Path):
     # Whichever worker answers the scrape, it tells the whole portal's count, not its own share
     # (60, and the one 200 that told Gunicorn() the portal was up).
     assert [found[healthz] for found in scraped] == [61.0] * 6
+
+
+def test_a_short_token_stops_the_portal_at_start_up(settings):
+    settings.METRICS_TOKEN = "short-token"
+
+    with pytest.raises(SystemCheckError, match="keys.E003"):
+        call_command("check")
