@@ -13,8 +13,6 @@ import os
 import statistics
 import sys
 import time
-import traceback
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,15 +28,6 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
 RUNS = int(os.environ.get("RUNS", "40"))
-
-
-def origin_of(frames) -> str:
-    """The portal's own frame nearest the query: which step issued it."""
-    for frame in reversed(frames):
-        path = frame.filename
-        if "/site-packages/" not in path and ("/keys/" in path or "/portal/" in path):
-            return f"{Path(path).parent.name}/{Path(path).name}:{frame.name}"
-    return "django"
 
 
 def main() -> None:
@@ -80,21 +69,12 @@ def profile() -> None:
         client.get("/keys/new/")
         keys = [public_line(generate_private_key("ed25519")) for _ in range(RUNS + 1)]
 
-        # Which code issues each query, for one submission.
-        issued = []
-        original = connection.execute_wrapper
-
-        def wrapper(execute, sql, params, many, context):
-            issued.append((sql, origin_of(traceback.extract_stack())))
-            return execute(sql, params, many, context)
-
-        with original(wrapper), CaptureQueriesContext(connection) as captured:
+        with CaptureQueriesContext(connection) as captured:
             response = client.post("/keys/new/", {"title": "profiled-0", "key": keys[0]})
         assert response.status_code == 302, response.status_code
-        print(f"One submission: {len(captured)} SQL queries on {connection.vendor}\n")
-        wheres = dict(issued)
-        for sql, count in Counter(query["sql"] for query in captured.captured_queries).items():
-            print(f"  {count} x {wheres.get(sql, 'transaction'):45s} {sql[:100]}")
+        print(f"One submission: {len(captured)} SQL statements on {connection.vendor}, in order:\n")
+        for query in captured.captured_queries:
+            print(f"  {query['time']:>6} s  {query['sql'][:110]}")
 
         totals, nsml = [], []
         for number, key in enumerate(keys[1:], start=1):

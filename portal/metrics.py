@@ -42,7 +42,10 @@ KEY_SUBMISSIONS = Counter(
 LOGINS = Counter("portal_logins", "Log-ins by outcome: success, failed, locked_out, lockout.", ["outcome"])
 HTTP_REQUESTS = Counter("portal_http_requests", "HTTP requests by view and status.", ["view", "method", "status"])
 HTTP_DURATION = Histogram(
-    "portal_http_request_duration_seconds", "Time to answer an HTTP request, by view.", ["view"], buckets=_HTTP_BUCKETS
+    "portal_http_request_duration_seconds",
+    "Time to answer an HTTP request, by view and status.",
+    ["view", "status"],
+    buckets=_HTTP_BUCKETS,
 )
 
 
@@ -71,8 +74,9 @@ class HttpMetricsMiddleware:
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         view = (match.view_name or "unnamed") if match is not None else "unmatched"
-        HTTP_REQUESTS.labels(view=view, method=_method(request.method), status=str(response.status_code)).inc()
-        HTTP_DURATION.labels(view=view).observe(time.perf_counter() - started)
+        status = str(response.status_code)
+        HTTP_REQUESTS.labels(view=view, method=_method(request.method), status=status).inc()
+        HTTP_DURATION.labels(view=view, status=status).observe(time.perf_counter() - started)
         return response
 
 
