@@ -22,7 +22,21 @@ timeout = 60
 keepalive = 5
 # With JSON logs the portal writes one line per request itself (LOG_REQUESTS); gunicorn's plain access
 # line would only repeat it in another format.
-accesslog = None if os.environ.get("LOG_FORMAT", "plain").strip().lower() == "json" else "-"
+_json_logs = os.environ.get("LOG_FORMAT", "plain").strip().lower() == "json"
+accesslog = None if _json_logs else "-"
+if _json_logs:
+    # gunicorn's own lines (booting, worker exits, timeouts) in the portal's JSON, on the same stream.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "portal.jsonlog.JsonFormatter"}},
+        # The names gunicorn's defaults refer to (its root logger uses "console"), all JSON to stdout.
+        "handlers": {
+            name: {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+            for name in ("console", "error_console")
+        },
+        "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False}},
+    }
 
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="portal-metrics-")
