@@ -109,7 +109,8 @@ def key_lines(keys: int, members: int, rng: random.Random):
         blob = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00 " + sha.encode()[:32]).decode()
         yield (
             f"{index + 1}\t{key_owner(index, members)}\tk{index + 1}\tssh-ed25519\t256\tssh-ed25519 {blob}\t"
-            f"laptop-{index % 97}\t{sha}\t{md5}\t{name}\t{status}\t{timestamp(created)}\t{revoked_at}\t\n"
+            f"laptop-{index % 97}\t{sha}\t{md5}\t{name}\t{status}\t{timestamp(created)}\t{revoked_at}\t\t"
+            f"portal\t{revoked_at if revoked else timestamp(created)}\t0\n"
         )
 
 
@@ -146,21 +147,24 @@ def audit_lines(rows: int, offset: int, total: int, keys: int, members: int, rng
                 reason = "bad_password"
             elif action in ("drift", "assign"):
                 agent, ip = AGENTS[3], "\\N"
+        # What the request id middleware writes; the reconciler's rows (drift, assign) have none.
+        request_id = "" if action in ("drift", "assign") else f"{rng.getrandbits(64):016x}"
         actor = "\\N" if action == "drift" else str(user)
         actor_name = "manage.py nsml_sync" if action == "drift" else f"member{user - 1:05d}"
         yield (
             f"{row + 1}\t{created}\t{actor}\t{actor_name}\t{user}\t{action}\t{outcome}\t{key_id}\t{title}\t"
-            f"{fingerprint}\t{reason}\t\t{ip}\t{agent}\t{status}\t{code}\t{trace}\t{duration}\n"
+            f"{fingerprint}\t{reason}\t\t{ip}\t{agent}\t{status}\t{code}\t{trace}\t{duration}\t{request_id}\n"
         )
 
 
 AUDIT_COLUMNS = (
     "id, created_at, actor_id, actor_username, subject_id, action, outcome, registered_key_id, title, "
-    "fingerprint, reason, detail, client_ip, user_agent, upstream_status, upstream_error_code, trace_id, duration_ms"
+    "fingerprint, reason, detail, client_ip, user_agent, upstream_status, upstream_error_code, trace_id, duration_ms, "
+    "request_id"
 )
 KEY_COLUMNS = (
     "id, owner_id, title, key_type, bits, public_key, comment, fingerprint_sha256, fingerprint_md5, nsml_name, "
-    "status, created_at, revoked_at, revoked_note"
+    "status, created_at, revoked_at, revoked_note, source, status_changed_at, revoke_attempts"
 )
 USER_COLUMNS = (
     "id, password, last_login, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined"

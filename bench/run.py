@@ -10,7 +10,8 @@ Steps, all on this machine and on loopback only:
 4. members logged in once each through the log-in form; locust (bench/loadgen.py) drives each
    scenario for a fixed time while this process samples the workers' resident memory;
 5. the admin audit list, its filtered views and a member's /keys/ requested one at a time through
-   gunicorn for their latency.
+   gunicorn for their latency;
+6. two instances (two gunicorns, one database, one Redis) driven at once: what N instances do.
 
     python bench/run.py [--quick] [--keep-data]
 
@@ -35,6 +36,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import requests
@@ -42,7 +44,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load_data import ADMIN_USERNAME, HEAVY_MEMBER, PASSWORD  # noqa: E402
+from bench.load_data import ADMIN_USERNAME, HEAVY_MEMBER, PASSWORD, fingerprint_of  # noqa: E402
 from nsml.simulator import Faults, NsmlSimulator  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -74,7 +76,19 @@ SLOW_NSML_S, SLOW_SUBMITTERS, SLOW_BROWSERS = 2.0, 32, 8
 BROWSERS = [f"member{number:05d}" for number in range(2, 2 + 32)]  # ~10 keys each, like most members
 SUBMITTERS = [f"member{number:05d}" for number in range(101, 101 + 32)]
 SCALE_REQUESTS, SCALE_WARMUP, SCALE_PAGE_BUDGET_S = 30, 3, 20.0  # fewer requests for a page slower than that
-TARGETS = {"overhead_p95_ms": 15.0, "isolation_p99_ms": 150.0, "scale_p95_ms": 300.0, "wall_time_s": 15 * 60}
+# Figures differ by up to three times between machines, so the per-request targets are ratios to
+# /healthz in the same run (issue 17); the slow-NSML and memory targets are absolute.
+TARGETS = {
+    "submit_vs_healthz_rps": 0.2,  # submissions/s at one member >= 0.2 x /healthz/s
+    "overhead_vs_healthz_p95": 10.0,  # submission overhead p95 <= 10 x /healthz server p95, one member
+    "isolation_p99_ms": 100.0,
+    "peak_worker_mib": 85.0,
+    "scale_p95_ms": 300.0,
+    "search_p95_ms": 200.0,
+    "key_list_p95_ms": 150.0,
+    "wall_time_s": 15 * 60,
+}
+TWO_INSTANCES_USERS = 8  # split evenly over the two instances
 
 
 def bench_env() -> dict[str, str]:
@@ -92,6 +106,8 @@ def bench_env() -> dict[str, str]:
         NSML_API_KEY="bench-api-gateway-key",
         NSML_TIMEOUT="10",
         KEYS_SUBMIT_RATE="100000/m",  # the per-member limit would otherwise be what is measured
+        # As the Dockerfile sets it: fewer glibc malloc arenas for 40 threads per worker (resident memory).
+        MALLOC_ARENA_MAX="2",
         LOG_LEVEL="INFO",  # as in production; gunicorn's output goes to bench/out/gunicorn.log
         PYTHONUNBUFFERED="1",
     )
@@ -162,15 +178,37 @@ def scale_pages() -> list[dict]:
         ("filter action+outcome", f"{audit}?action__exact=register&outcome__exact=unknown", ADMIN_USERNAME),
         ("filter past 7 days", f"{audit}?{week}", ADMIN_USERNAME),
         ("filter this year", f"{audit}?{year}", ADMIN_USERNAME),
-        ("search (not a filter)", f"{audit}?q=member04242", ADMIN_USERNAME),
         ("member /keys/ (50 keys)", "/keys/", HEAVY_MEMBER),
-        ("admin key list (not a target)", "/admin/keys/registeredkey/", ADMIN_USERNAME),
     ]
+    # The searches an admin runs (keys/admin_filters.py): values that are in the loaded history.
+    with psycopg.connect(DSN) as connection:
+        trace, request_id = connection.execute(
+            "SELECT trace_id, request_id FROM keys_auditevent WHERE trace_id <> '' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    fingerprint = fingerprint_of(4241)[0][:16]
+    searches = [
+        ("search: a user name", f"{audit}?q=member04242"),
+        ("search: a title's start", f"{audit}?q=k4242"),
+        ("search: a fingerprint's start", f"{audit}?q={quote(fingerprint)}"),
+        ("search: an NSML trace id", f"{audit}?q={trace}"),
+        ("search: a request id", f"{audit}?q={request_id}"),
+    ]
+    keys = "/admin/keys/registeredkey/"
+    key_pages = [("admin key list", keys), ("admin key list, one owner", f"{keys}?owner=member04242")]
+    pages += [(name, url, ADMIN_USERNAME) for name, url in searches + key_pages]
     return [{"name": name, "url": url, "user": user} for name, url, user in pages]
 
 
-# Pages the target does not cover: free text is not a filter, and the key list is not the audit log.
-NOT_TARGETED = {"search (not a filter)", "admin key list (not a target)"}
+# Targets by kind of page (issue 17): searches under 200 ms, the key list under 150 ms, the rest 300 ms.
+def page_target_ms(name: str) -> float:
+    if name.startswith("search"):
+        return TARGETS["search_p95_ms"]
+    if name.startswith("admin key list"):
+        return TARGETS["key_list_p95_ms"]
+    return TARGETS["scale_p95_ms"]
+
+
+NOT_TARGETED: set[str] = set()
 
 
 def count_queries(env: dict[str, str], label: str) -> dict:
@@ -185,18 +223,21 @@ def count_queries(env: dict[str, str], label: str) -> dict:
 
 
 class Portal:
-    def __init__(self, env: dict[str, str], **overrides) -> None:
+    def __init__(self, env: dict[str, str], port: int = PORTAL_PORT, **overrides) -> None:
         self.env = env
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
         self.config = GUNICORN | overrides
         self.process: subprocess.Popen | None = None
-        self.log = open(OUT / "gunicorn.log", "a")  # noqa: SIM115 (closed in stop)
+        self.log = open(OUT / ("gunicorn.log" if port == PORTAL_PORT else f"gunicorn-{port}.log"), "a")  # noqa: SIM115
 
     def command(self) -> list[str]:
         config = self.config
         return [
             str(Path(PY).parent / "gunicorn"),
             "portal.wsgi",
-            f"--bind=127.0.0.1:{PORTAL_PORT}",
+            "--config=gunicorn.conf.py",
+            f"--bind=127.0.0.1:{self.port}",
             f"--worker-class={config['worker_class']}",
             f"--workers={config['workers']}",
             f"--threads={config['threads']}",
@@ -206,8 +247,8 @@ class Portal:
         ]
 
     def start(self) -> None:
-        if port_open(PORTAL_PORT):
-            raise SystemExit(f"port {PORTAL_PORT} is taken; stop whatever serves it and run again")
+        if port_open(self.port):
+            raise SystemExit(f"port {self.port} is taken; stop whatever serves it and run again")
         self.process = subprocess.Popen(
             self.command(), env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -216,7 +257,7 @@ class Portal:
             if self.process.poll() is not None:
                 raise SystemExit(f"gunicorn exited with {self.process.returncode}; see {OUT / 'gunicorn.log'}")
             try:
-                answer = requests.get(f"{PORTAL}/healthz", timeout=2)
+                answer = requests.get(f"{self.url}/healthz", timeout=2)
                 if answer.status_code == 200 and len(self.workers()) == self.config["workers"]:
                     return
             except requests.RequestException:
@@ -306,18 +347,23 @@ def log_in_members() -> tuple[dict[str, list[dict]], list[float]]:
 # Scenarios.
 
 
-def scenario(label: str, mix: dict[str, int], warmup: float, duration: float) -> dict:
+def loadgen(label: str, mix: dict[str, int], warmup: float, duration: float, host: str = PORTAL) -> list[str]:
     out = OUT / f"load-{label}.json"
     mix_arg = ",".join(f"{kind}={users}" for kind, users in mix.items())
+    return [PY, "bench/loadgen.py", "--host", host, "--mix", mix_arg, "--sessions", str(OUT / "sessions.json")] + [
+        "--warmup",
+        str(warmup),
+        "--duration",
+        str(duration),
+        "--out",
+        str(out),
+    ]
+
+
+def scenario(label: str, mix: dict[str, int], warmup: float, duration: float) -> dict:
     with open(OUT / "locust.log", "a") as log:
-        run(
-            [PY, "bench/loadgen.py", "--host", PORTAL, "--mix", mix_arg, "--sessions", str(OUT / "sessions.json")]
-            + ["--warmup", str(warmup), "--duration", str(duration), "--out", str(out)],
-            dict(os.environ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    result = json.loads(out.read_text())
+        run(loadgen(label, mix, warmup, duration), dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+    result = json.loads((OUT / f"load-{label}.json").read_text())
     result["load_average"] = os.getloadavg()[0]  # 1-minute: others' work on the machine shows here
     return result
 
@@ -401,12 +447,21 @@ def machine() -> dict:
 
 
 def main() -> None:
+    global AUDIT_ROWS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short scenarios, for trying the harness")
     parser.add_argument("--keep-data", action="store_true", help="reuse a loaded `bench` database")
     parser.add_argument("--workers", type=int, default=GUNICORN["workers"], help="gunicorn workers to measure")
     parser.add_argument("--threads", type=int, default=GUNICORN["threads"], help="threads per worker")
+    parser.add_argument(
+        "--audit-rows",
+        type=int,
+        default=AUDIT_ROWS,
+        help="audit history to load (default 1,000,000; 10000000 for ten years of a large team: about "
+        "30 minutes of loading and 5 GB more in PostgreSQL)",
+    )
     args = parser.parse_args()
+    AUDIT_ROWS = max(args.audit_rows, AUDIT_FIRST_SLICE + 1)
     GUNICORN.update(workers=args.workers, threads=args.threads)
     # Warm-up, per-level and slow-NSML seconds. The slow scenario runs longer: its tail comes from the
     # moments when all 32 NSML answers return at once, about every 2 s, and a p99 needs many of those.
@@ -441,9 +496,9 @@ def main() -> None:
         data["load_small_s"] = round(load(env, AUDIT_FIRST_SLICE, 0), 1)
         step("counting SQL per page at 10,000 audit rows")
         data["counts_small"] = count_queries(env, "small")
-        step(f"bulk load: {AUDIT_ROWS - AUDIT_FIRST_SLICE:,} more audit rows")
+        step(f"bulk load: {AUDIT_ROWS - AUDIT_FIRST_SLICE:,} more audit rows (to {AUDIT_ROWS:,})")
         data["load_large_s"] = round(load(env, AUDIT_ROWS - AUDIT_FIRST_SLICE, AUDIT_FIRST_SLICE), 1)
-    step("counting SQL per page at 1,000,000 audit rows")
+    step(f"counting SQL per page at {AUDIT_ROWS:,} audit rows")
     data["counts_large"] = count_queries(env, "large")
 
     # 3. Simulator (in this process, no state file: it answers at once) and portal.
@@ -534,6 +589,9 @@ def drive(env, simulator, timing, data) -> dict:
         # 6. Memory.
         results["memory"] = memory(sampler)
 
+    # 6. Two instances on one database and one Redis, the members' sessions made on the first.
+    results["two_instances"] = two_instances(env, warmup, duration)
+
     # 4, again with the Dockerfile's previous threads: what a slow NSML did to it.
     with Serving(env, threads=PREVIOUS_THREADS) as serving:
         results["slow_upstream_previous"] = slow_upstream(
@@ -541,6 +599,43 @@ def drive(env, simulator, timing, data) -> dict:
         )
         results["slow_upstream_previous"]["threads"] = PREVIOUS_THREADS
     return results
+
+
+def two_instances(env: dict[str, str], warmup: float, duration: float) -> dict:
+    """Both instances at once, each with half the users: the figures add up, and nothing fails."""
+    second = Portal(env, port=PORTAL_PORT + 2)
+    first = Portal(env)
+    step(f"two instances (ports {first.port}, {second.port}): healthz and submit, {TWO_INSTANCES_USERS} users")
+    first.start()
+    second.start()
+    found: dict = {"instances": 2, "users": TWO_INSTANCES_USERS}
+    try:
+        half = TWO_INSTANCES_USERS // 2
+        for endpoint in ("healthz", "submit"):
+            labels = [f"two-{endpoint}-{portal.port}" for portal in (first, second)]
+            with open(OUT / "locust.log", "a") as log:
+                loads = [
+                    subprocess.Popen(
+                        loadgen(label, {endpoint: half}, warmup, duration, host=portal.url),
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                    for label, portal in zip(labels, (first, second), strict=True)
+                ]
+                for load in loads:
+                    load.wait()
+            summaries = [summarize(json.loads((OUT / f"load-{label}.json").read_text()), endpoint) for label in labels]
+            found[endpoint] = {
+                "rps": round(sum(summary["rps"] for summary in summaries), 1),
+                "p95_ms_per_instance": [summary["p95_ms"] for summary in summaries],
+                "errors": sum(summary["errors"] for summary in summaries),
+                "error_examples": [example for summary in summaries for example in summary["error_examples"]][:3],
+            }
+    finally:
+        second.stop()
+        first.stop()
+    return found
 
 
 def slow_upstream(simulator, sampler, warmup: float, duration: float, label: str) -> dict:
@@ -606,15 +701,33 @@ def memory(sampler: MemorySampler) -> dict:
 
 def judge(results: dict) -> list[dict]:
     verdicts = []
-    for row in results["per_request"]:
-        if row["endpoint"] == "submit" and row["users"] == 1:
-            verdicts.append(
-                {
-                    "target": f"submission overhead p95 < {TARGETS['overhead_p95_ms']:g} ms (one member at a time)",
-                    "value": row["overhead_p95_ms"],
-                    "holds": row["overhead_p95_ms"] is not None and row["overhead_p95_ms"] < TARGETS["overhead_p95_ms"],
-                }
-            )
+    by = {(row["endpoint"], row["users"]): row for row in results["per_request"]}
+    ratio = results["submit_vs_healthz"].get("1")
+    verdicts.append(
+        {
+            "target": f"submissions/s at one member >= {TARGETS['submit_vs_healthz_rps']:g} x /healthz/s",
+            "value": ratio,
+            "holds": ratio is not None and ratio >= TARGETS["submit_vs_healthz_rps"],
+        }
+    )
+    overhead, floor = by["submit", 1]["overhead_p95_ms"], by["healthz", 1]["server_p95_ms"]
+    times = round(overhead / floor, 1) if overhead and floor else None
+    verdicts.append(
+        {
+            "target": f"submission overhead p95 <= {TARGETS['overhead_vs_healthz_p95']:g} x /healthz server p95 "
+            f"(one member; {overhead} ms against {floor} ms)",
+            "value": times,
+            "holds": times is not None and times <= TARGETS["overhead_vs_healthz_p95"],
+        }
+    )
+    peak = max(results["memory"]["peak_rss_mib_per_worker_under_submissions"].values(), default=None)
+    verdicts.append(
+        {
+            "target": f"peak resident memory per worker under submissions <= {TARGETS['peak_worker_mib']:g} MiB",
+            "value": peak,
+            "holds": peak is not None and peak <= TARGETS["peak_worker_mib"],
+        }
+    )
     keys = results["slow_upstream"]["keys"]
     verdicts.append(
         {
@@ -623,16 +736,24 @@ def judge(results: dict) -> list[dict]:
             "holds": keys["p99_ms"] is not None and keys["p99_ms"] < TARGETS["isolation_p99_ms"] and not keys["errors"],
         }
     )
+    two = results["two_instances"]
+    verdicts.append(
+        {
+            "target": "two instances on one database and one Redis: no errors",
+            "value": two["healthz"]["errors"] + two["submit"]["errors"],
+            "holds": two["healthz"]["errors"] + two["submit"]["errors"] == 0,
+        }
+    )
     for page in results["scale"]["pages"]:
         if page["page"] in NOT_TARGETED:
             continue
         constant = page["queries_10k_rows"] == page["queries_1m_rows"]
+        target = page_target_ms(page["page"])
         verdicts.append(
             {
-                "target": f"{page['page']}: p95 < {TARGETS['scale_p95_ms']:g} ms, "
-                "no full-table COUNT, queries constant",
+                "target": f"{page['page']}: p95 < {target:g} ms, no full-table COUNT, queries constant",
                 "value": page["p95_ms"],
-                "holds": page["p95_ms"] < TARGETS["scale_p95_ms"]
+                "holds": page["p95_ms"] < target
                 and not page["full_table_count"]
                 and constant
                 and page["statuses"] == [200],
@@ -742,7 +863,8 @@ def markdown(results: dict) -> str:
         f"## Scale: {scale_['audit_rows']:,} audit rows, {scale_['keys']:,} keys, {scale_['members']:,} members",
         "",
         f"One request at a time through gunicorn, {SCALE_REQUESTS} after {SCALE_WARMUP} warm-up. SQL counted "
-        "in a separate process with Django's test client, at 10,000 and at 1,000,000 audit rows.",
+        f"in a separate process with Django's test client, at 10,000 and at {scale_['audit_rows']:,} audit rows "
+        "(the column says 1m whatever the size).",
         "",
         "| page | requests | p50 ms | p95 ms | SQL queries | full-table COUNT | seq scans of audit |",
         "| --- | ---: | ---: | ---: | ---: | :---: | ---: |",
@@ -754,6 +876,27 @@ def markdown(results: dict) -> str:
             f"{'yes' if page['full_table_count'] else 'no'} | {page['seq_scans_of_audit']} |"
         )
     lines.append("")
+    two = results["two_instances"]
+    single = {row["endpoint"]: row for row in results["per_request"] if row["users"] == TWO_INSTANCES_USERS}
+    lines += [
+        f"## Two instances ({two['users']} users split over two gunicorns, one PostgreSQL, one Redis)",
+        "",
+        "Each instance as configured above; the members' sessions were made on the first, and serve on both.",
+        "",
+        "| request | req/s, both | req/s, one instance, same users | p95 ms per instance | errors |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for endpoint in ("healthz", "submit"):
+        row = two[endpoint]
+        p95 = " / ".join(cell(value) for value in row["p95_ms_per_instance"])
+        one = cell(single[endpoint]["rps"]) if endpoint in single else "–"
+        lines.append(f"| {names[endpoint]} | {cell(row['rps'])} | {one} | {p95} | {row['errors']} |")
+    lines += [
+        "",
+        "On one machine the two instances share its two cores, so they add no throughput here; the point is "
+        "that they serve as one portal. On N machines, throughput grows with N until PostgreSQL is the limit.",
+        "",
+    ]
     memory_ = results["memory"]
     peaks = ", ".join(f"{mib:,.1f}" for mib in memory_["peak_rss_mib_per_worker_under_submissions"].values())
     lines += [

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from keys.models import AuditEvent
+from portal.request_id import current_request_id
 
 logger = logging.getLogger("keys.audit")
 
@@ -56,6 +57,7 @@ def record_event(
     """Append one audit row; `fields` are AuditEvent columns (title, fingerprint, reason, upstream_status...).
 
     `actor_username` is for actors with no account, such as the name typed at a failed log-in.
+    Inside a request the row carries its request id, the one in the logs and the X-Request-ID header.
     """
     event = AuditEvent.objects.create(
         action=action,
@@ -65,6 +67,7 @@ def record_event(
         subject=subject,
         client_ip=origin.ip,
         user_agent=origin.user_agent,
+        request_id=current_request_id(),
         **fields,
     )
     logger.info(
@@ -76,5 +79,6 @@ def record_event(
         event.reason,
         event.upstream_status,
         event.trace_id,
+        extra={"nsml_trace_id": event.trace_id},
     )
     return event

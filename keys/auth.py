@@ -31,6 +31,7 @@ from keys.audit import Origin, client_ip, record_event
 from keys.models import AuditEvent, RefusalWindow
 from keys.oidc import OIDC_BACKEND, is_oidc_log_in
 from keys.services.members import remember_language
+from portal import metrics
 
 logger = logging.getLogger("keys.auth")
 
@@ -165,6 +166,7 @@ def audit_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
         return
     sso = getattr(user, "backend", "") == SSO_BACKEND
     oidc = getattr(user, "backend", "") == OIDC_BACKEND
+    metrics.count_login("success")
     record_event(
         action=Action.LOGIN,
         outcome=Outcome.SUCCESS,
@@ -206,6 +208,7 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
         outcome, reason = Outcome.REFUSED, RefusalWindow.Reason.INACTIVE_SSO_USER
     else:
         outcome, reason = Outcome.FAILED, "bad_credentials"
+    metrics.count_login("locked_out" if refused else "failed")
     if outcome == Outcome.REFUSED and _counted_in_open_window(reason, typed, origin.ip):
         return
     notes = [f"SSO via {settings.SSO_REMOTE_USER_HEADER}"] if sso else []
@@ -261,6 +264,7 @@ def audit_lockout(sender, request: HttpRequest, username: str | None, ip_address
         # first as a login_failed row and counts the rest in its refusal window.
         return
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    metrics.count_login("lockout")
     record_event(
         action=Action.LOCKOUT,
         outcome=Outcome.REFUSED,

@@ -42,3 +42,18 @@ def check_password_login(app_configs, **kwargs) -> list[Error]:
     if settings.PASSWORD_LOGIN in ("all", "staff-only", "off"):
         return []
     return [Error(f"PASSWORD_LOGIN must be all, staff-only or off, not {settings.PASSWORD_LOGIN!r}.", id="keys.E003")]
+
+
+@register()
+def check_log_format(app_configs, **kwargs) -> list[Error]:
+    if settings.LOG_FORMAT in ("plain", "json"):
+        return []
+    return [Error(f"LOG_FORMAT must be plain or json, not {settings.LOG_FORMAT!r}.", id="keys.E004")]
+
+
+@register(Tags.security)
+def check_metrics_token(app_configs, **kwargs) -> list[Error]:
+    # A short token can be guessed; the metrics say how many keys and members there are.
+    if not settings.METRICS_TOKEN or len(settings.METRICS_TOKEN) >= 16:
+        return []
+    return [Error("METRICS_TOKEN must be at least 16 characters (or unset, which turns /metrics off).", id="keys.E005")]

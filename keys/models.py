@@ -87,6 +87,8 @@ class RegisteredKey(models.Model):
             models.Index(fields=["owner", "status", "-created_at"], name="key_owner_status_created"),
             models.Index(fields=["status", "status_changed_at"], name="key_status_since"),
             models.Index(fields=["status", "expires_at"], name="key_status_expires"),
+            # The admin's key list, newest first, a page at a time.
+            models.Index(fields=["-created_at", "-id"], name="key_created"),
         ]
 
     def __str__(self) -> str:
@@ -173,6 +175,8 @@ class AuditEvent(models.Model):
     upstream_error_code = models.CharField(_("NSML error code"), max_length=32, blank=True)
     trace_id = models.CharField(_("NSML trace id"), max_length=128, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    # The X-Request-ID of the request that wrote the row (blank for commands): the same id is in the logs.
+    request_id = models.CharField(_("request id"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("audit event")

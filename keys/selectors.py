@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from keys.models import ApiToken, AuditEvent, MemberProfile, ReconcilePass, RegisteredKey, UnmanagedKey
@@ -39,14 +39,11 @@ def live_titles(*, starting_with: str = "") -> set[str]:
     return set(live.values_list("title", flat=True))
 
 
-def live_key_with_title(title: str) -> RegisteredKey | None:
-    """The key NSML holds, or may hold, under this title (pending, active or revoking)."""
-    return RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES, title=title).first()
-
-
-def live_key_with_name(nsml_name: str) -> RegisteredKey | None:
-    """The key NSML holds, or may hold, with this MD5 name (the same key, under any title)."""
-    return RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES, nsml_name=nsml_name).first()
+def live_keys_with_title_or_name(title: str, nsml_name: str) -> list[RegisteredKey]:
+    """The live keys with this title or this MD5 name, in one query: at most one of each (the unique
+    constraints), so at most two rows."""
+    live = RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES)
+    return list(live.filter(Q(title=title) | Q(nsml_name=nsml_name)).only("owner_id", "status", "title", "nsml_name"))
 
 
 def active_keys(*, owners: QuerySet) -> QuerySet[RegisteredKey]:
@@ -112,3 +109,21 @@ def tokens_of(user) -> QuerySet[ApiToken]:
 
 def live_tokens_of(user) -> QuerySet[ApiToken]:
     return tokens_of(user).filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+def key_counts_by_status() -> dict[str, int]:
+    """How many keys are in each state, every state named (zero included): one GROUP BY."""
+    counts = dict.fromkeys(RegisteredKey.Status.values, 0)
+    rows = RegisteredKey.objects.order_by().values_list("status").annotate(count=Count("id"))
+    counts.update(dict(rows))
+    return counts
+
+
+def last_successful_reconcile() -> datetime | None:
+    """When the newest successful reconcile pass finished; None when none has."""
+    return (
+        ReconcilePass.objects.filter(succeeded=True, finished_at__isnull=False)
+        .order_by("-started_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )

@@ -1,4 +1,5 @@
-"""The portal's side of the NSML connection: a client configured from settings, timed for Server-Timing."""
+"""The portal's side of the NSML connection: a client configured from settings, timed for Server-Timing
+and counted in the metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
 
 from nsml.client import NsmlClient, NsmlConfig, Reply, UpstreamKey
+from portal.metrics import observe_nsml
 from portal.timing import add_upstream_time
 
 # Every frame beneath these calls holds the API Gateway key, the access key or a signature (the request's
@@ -43,5 +45,6 @@ def nsml_config(*, background: bool = False) -> NsmlConfig:
 
 
 def nsml_client(*, background: bool = False) -> NsmlClient:
-    """A client for the NSML in settings; its waits count in the current request's Server-Timing."""
-    return PortalNsmlClient(nsml_config(background=background), on_wait=add_upstream_time)
+    """A client for the NSML in settings; its waits count in the current request's Server-Timing, and each
+    exchange in the portal's metrics."""
+    return PortalNsmlClient(nsml_config(background=background), on_wait=add_upstream_time, observe=observe_nsml)

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_safe
 
-from keys import member_messages, oidc, selectors, services
+from keys import member_messages, oidc, readiness, selectors, services
 from keys.audit import Origin, record_event
 from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm, TokenForm
 from keys.lockouts import tries_left
@@ -265,6 +265,17 @@ class PortalLoginView(oidc.LoginView):
             context["tries_left"] = tries_left(self.request.POST.get("username", ""))
             context["lockout_minutes"] = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
         return context
+
+
+@require_safe
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready to serve: the database answers, the shared cache keeps what it is given, and a reconcile
+    pass succeeded lately. 503 names each part that failed. NSML itself is not asked (the reconciler is)."""
+    checks = readiness.check_all()
+    failed = [name for name, problem in checks.items() if problem]
+    body = {"status": "fail" if failed else "ok", "failed": failed, "checks": {k: v or "ok" for k, v in checks.items()}}
+    return JsonResponse(body, status=503 if failed else 200)
 
 
 @require_safe

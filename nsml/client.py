@@ -110,18 +110,27 @@ def http_session() -> requests.Session:
         return _session
 
 
+# The operation names `observe` is told, one per kind of call.
+OPERATIONS = {"POST": "create", "GET": "list", "DELETE": "delete"}
+
+
 class NsmlClient:
-    """`on_wait(ms)` is told how long each HTTP exchange took (the portal's Server-Timing figure)."""
+    """`on_wait(ms)` is told how long each HTTP exchange took (the portal's Server-Timing figure);
+    `observe(operation, outcome, seconds)` is told what each exchange was ("create", "list", "delete"),
+    how it ended ("success" or a `Failure` value) and how long it took (the portal's metrics).
+    """
 
     def __init__(
         self,
         config: NsmlConfig,
         session: requests.Session | None = None,
         on_wait: Callable[[float], None] | None = None,
+        observe: Callable[[str, str, float], None] | None = None,
     ):
         self.config = config
         self.session = session or http_session()
         self.on_wait = on_wait
+        self.observe = observe
 
     def create_key(self, title: str, key: str) -> Reply:
         """POST /auth-keys. Never retried: a lost answer is settled by a lookup, not a second POST."""
@@ -153,13 +162,24 @@ class NsmlClient:
         started = time.monotonic()
         deadline = started + self.config.read_timeout + self.config.connect_timeout
         for attempt in range(1, attempts + 1):
+            sent = time.perf_counter()
             reply, failure, wait = self._attempt(method, path, body, started, success)
+            if self.observe is not None:
+                self.observe(OPERATIONS[method], str(failure or "success"), time.perf_counter() - sent)
             retryable = failure in (Failure.UNREACHABLE, Failure.NO_ANSWER) or reply.status in RETRY_STATUSES
             if failure is None:
                 return reply
             if attempt == attempts or not retryable or time.monotonic() + wait > deadline:
                 raise NsmlError(failure, reply)
-            logger.warning("nsml %s %s: %s (attempt %d), retrying in %.2fs", method, path, failure, attempt, wait)
+            logger.warning(
+                "nsml %s %s: %s (attempt %d), retrying in %.2fs",
+                method,
+                path,
+                failure,
+                attempt,
+                wait,
+                extra={"nsml_trace_id": reply.trace_id},
+            )
             time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -53,6 +53,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later middleware, the view and their log lines know the request id.
+    "portal.request_id.RequestIdMiddleware",
+    "portal.metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.timing.ServerTimingMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -149,6 +152,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
 # Only behind the TLS proxy HTTPS implies; without one a client could claim https itself.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+# Probes reach the process directly over plain HTTP (the Dockerfile's HEALTHCHECK, a load balancer).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -182,6 +187,10 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # Django's own RedisCache increments atomically; django-ratelimit 4.1 just does not list it yet
 # (jsocol/django-ratelimit#283). Its error for a cache processes do not share stays on in production.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + (["django_ratelimit.E003"] if DEBUG else [])
+# Sessions are read from the shared cache, written through to the database: a page view costs no
+# session query. Not with a per-process cache, where another worker would keep a logged-out session.
+_PER_PROCESS_CACHE = CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
+SESSION_ENGINE = "django.contrib.sessions.backends." + ("db" if _PER_PROCESS_CACHE else "cached_db")
 
 # Log-in lock-out (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from one
 # address, every log-in for it is refused for LOGIN_LOCKOUT_MINUTES, a correct password included.
@@ -273,14 +282,23 @@ OIDC_AUTHENTICATE_CLASS = "keys.oidc.AuthenticateView"
 LOGIN_REDIRECT_URL_FAILURE = "login"
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# "plain" (the default) or "json": one object per line with the request id, user, method and path.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain").strip().lower()
+# One line per request (status, duration), on by default with JSON logs, where it replaces gunicorn's
+# access log (gunicorn.conf.py).
+LOG_REQUESTS = env.bool("LOG_REQUESTS", default=LOG_FORMAT == "json")
 # Every handler escapes control and bidirectional characters, so a user name or a title with a line
 # break in it cannot write a line of its own (portal/logs.py); tracebacks keep their lines.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"escape_controls": {"()": "portal.logs.EscapeControlCharacters"}},
+    "filters": {
+        "request": {"()": "portal.jsonlog.RequestContextFilter"},
+        "escape_controls": {"()": "portal.logs.EscapeControlCharacters"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "portal.jsonlog.JsonFormatter"},
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
             "format": "[{server_time}] {message}",
@@ -291,8 +309,8 @@ LOGGING = {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "plain",
-            "filters": ["escape_controls"],
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request", "escape_controls"],
         },
         # runserver's request lines, as Django's default logging writes them, escaped like the rest.
         "django.server": {
@@ -318,3 +336,9 @@ SECURITY_NOTIFY_EMAIL = env.str("SECURITY_NOTIFY_EMAIL", default="")
 
 # Offboarding: deactivating a user revokes their keys in NSML unless this is off.
 KEYS_REVOKE_ON_DEACTIVATE = env.bool("KEYS_REVOKE_ON_DEACTIVATE", default=True)
+
+# Metrics for Prometheus at /metrics (portal/metrics.py): off (404) unless a token is set; then a scrape
+# sends `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# /readyz fails when the last successful reconcile pass finished longer ago than this (seconds).
+READYZ_MAX_RECONCILE_AGE_SECONDS = env.int("READYZ_MAX_RECONCILE_AGE_SECONDS", default=600)

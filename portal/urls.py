@@ -4,7 +4,8 @@ from django.views.generic import RedirectView
 
 from keys import oidc
 from keys.api import api
-from keys.views import PortalLoginView, confirm_password, healthz, token_list, token_revoke
+from keys.views import PortalLoginView, confirm_password, healthz, readyz, token_list, token_revoke
+from portal.metrics import metrics
 
 urlpatterns = [
     # Only the methods each view uses: Django's views also answer OPTIONS (and PUT on a form) otherwise.
@@ -22,4 +23,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
 ]

@@ -132,6 +132,8 @@ class Gunicorn:
                 "-m",
                 "gunicorn",
                 "portal.wsgi",
+                "--config",
+                "gunicorn.conf.py",
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext
 
 from keys import member_messages, selectors
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
 from keys.services import lifetimes, states
-from keys.services.failures import RegistrationFailed
+from keys.services.failures import RegistrationFailed, SubmissionLimited
 from keys.sshkeys import PRIVATE_KEY_MESSAGE, InvalidKey, PublicKey, holds_private_key, parse_public_key
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 from nsml.titles import MAX_TITLE_LENGTH, title_problem
+from portal import metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -57,7 +59,41 @@ def register_key(
     could not be settled yet (the reconciler will). Raises ValidationError ({field: [error with code]})
     when the portal refuses the submission, RegistrationFailed when NSML did not register it, and
     SubmissionLimited when `quota` allows no more submissions to NSML now (only those are counted).
+    Each outcome counts in portal_key_submissions_total.
     """
+    try:
+        key = _register(
+            owner=owner,
+            title=title,
+            key_text=key_text,
+            origin=origin,
+            client=client,
+            quota=quota,
+            expires_on=expires_on,
+        )
+    except ValidationError:
+        metrics.count_submission("refused")
+        raise
+    except SubmissionLimited:
+        metrics.count_submission("rate_limited")
+        raise
+    except RegistrationFailed:
+        metrics.count_submission("failed")
+        raise
+    metrics.count_submission("registered" if key.is_active else "pending")
+    return key
+
+
+def _register(
+    *,
+    owner: User,
+    title: str,
+    key_text: str,
+    origin: Origin,
+    client: NsmlClient | None,
+    quota: Quota | None,
+    expires_on: date | str | None,
+) -> RegisteredKey:
     title = title.strip()
     try:
         key = validate_submission(owner=owner, title=title, key_text=key_text, expires_on=expires_on)
@@ -91,8 +127,10 @@ def register_key(
 
 def _record_intent(*, owner: User, title: str, key: PublicKey, expires_at: datetime | None) -> RegisteredKey:
     """Store the submission as `pending`, committed, before NSML hears of it."""
+    # Outside a transaction the INSERT commits by itself, two round trips fewer than BEGIN and COMMIT;
+    # inside one (an admin action, a test), a savepoint keeps a refused INSERT from spoiling it.
     try:
-        with transaction.atomic():
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
             return RegisteredKey.objects.create(
                 owner=owner,
                 title=title,
@@ -220,9 +258,10 @@ def validate_submission(*, owner: User, title: str, key_text: str, expires_on: d
 
 def _uniqueness_refusal(*, owner: User, title: str, key: PublicKey) -> ValidationError | None:
     """A key NSML holds or may hold (pending, active, revoking) already has this title or this key."""
+    holders = selectors.live_keys_with_title_or_name(title, key.md5_name)
     for field, holder in (
-        ("title", selectors.live_key_with_title(title)),
-        ("key", selectors.live_key_with_name(key.md5_name)),
+        ("title", next((held for held in holders if held.title == title), None)),
+        ("key", next((held for held in holders if held.nsml_name == key.md5_name), None)),
     ):
         if holder is None:
             continue

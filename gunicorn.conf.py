@@ -1,0 +1,57 @@
+"""gunicorn's settings for the portal (the Dockerfile, bench/ and tests/live_portal.py use it).
+
+Command-line flags still win over this file. Metrics: prometheus-client's multiprocess mode, so every
+worker's counters add up in one scrape. It needs PROMETHEUS_MULTIPROC_DIR before any worker imports the
+portal; without one set, a fresh directory is made here, emptied at each start.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# gthread: a slow NSML call ties up a thread, not a worker. 40 threads per worker so 32 members waiting
+# on a slow NSML cannot take every thread even when their connections land on one worker (README.md,
+# Performance). PostgreSQL's max_connections must exceed instances x workers x threads (README.md).
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "40"))
+timeout = 60
+keepalive = 5
+# With JSON logs the portal writes one line per request itself (LOG_REQUESTS); gunicorn's plain access
+# line would only repeat it in another format.
+_json_logs = os.environ.get("LOG_FORMAT", "plain").strip().lower() == "json"
+accesslog = None if _json_logs else "-"
+if _json_logs:
+    # gunicorn's own lines (booting, worker exits, timeouts) in the portal's JSON, on the same stream.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "portal.jsonlog.JsonFormatter"}},
+        # The names gunicorn's defaults refer to (its root logger uses "console"), all JSON to stdout.
+        "handlers": {
+            name: {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+            for name in ("console", "error_console")
+        },
+        "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False}},
+    }
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="portal-metrics-")
+
+
+def on_starting(server) -> None:
+    """Counters start at zero with the server: files a previous run left behind are removed."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for left_over in directory.glob("*.db"):
+        left_over.unlink(missing_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    """A dead worker's live gauges stop counting; its counters stay in the sum."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,141 @@
+"""Metrics for Prometheus at /metrics: what the portal and NSML are doing.
+
+Counters and histograms live in prometheus-client's multiprocess mode when PROMETHEUS_MULTIPROC_DIR
+is set (gunicorn.conf.py sets it), so every gunicorn worker writes its own file and a scrape, whichever
+worker answers it, adds them up. Figures that are state rather than events (keys by status, the last
+successful reconcile pass) are read from the database at scrape time, so every instance tells the same.
+
+/metrics is off (404) unless METRICS_TOKEN is set; then it wants `Authorization: Bearer <token>`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from collections.abc import Callable, Iterator
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+# NSML answers in milliseconds to tens of seconds (its timeouts are 10 s, 30 s for the reconciler).
+_NSML_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+NSML_REQUESTS = Counter(
+    "portal_nsml_requests", "HTTP exchanges with NSML, by operation and how they ended.", ["operation", "outcome"]
+)
+NSML_DURATION = Histogram(
+    "portal_nsml_request_duration_seconds", "How long an exchange with NSML took.", ["operation"], buckets=_NSML_BUCKETS
+)
+KEY_SUBMISSIONS = Counter(
+    "portal_key_submissions",
+    "Key submissions by outcome: registered, pending, refused, failed, rate_limited.",
+    ["outcome"],
+)
+LOGINS = Counter("portal_logins", "Log-ins by outcome: success, failed, locked_out, lockout.", ["outcome"])
+HTTP_REQUESTS = Counter("portal_http_requests", "HTTP requests by view and status.", ["view", "method", "status"])
+HTTP_DURATION = Histogram(
+    "portal_http_request_duration_seconds",
+    "Time to answer an HTTP request, by view and status.",
+    ["view", "status"],
+    buckets=_HTTP_BUCKETS,
+)
+
+
+def observe_nsml(operation: str, outcome: str, seconds: float) -> None:
+    """The NSML client's `observe` hook (keys.upstream): one exchange, how it ended, how long it took."""
+    NSML_REQUESTS.labels(operation=operation, outcome=outcome).inc()
+    NSML_DURATION.labels(operation=operation).observe(seconds)
+
+
+def count_submission(outcome: str) -> None:
+    KEY_SUBMISSIONS.labels(outcome=outcome).inc()
+
+
+def count_login(outcome: str) -> None:
+    LOGINS.labels(outcome=outcome).inc()
+
+
+class HttpMetricsMiddleware:
+    """Counts every request and times it, labelled by the view's URL name (a bounded set), not the path."""
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        view = (match.view_name or "unnamed") if match is not None else "unmatched"
+        status = str(response.status_code)
+        HTTP_REQUESTS.labels(view=view, method=_method(request.method), status=status).inc()
+        HTTP_DURATION.labels(view=view, status=status).observe(time.perf_counter() - started)
+        return response
+
+
+def _method(method: str | None) -> str:
+    # A client can send any method name; only the ones the portal answers become a label.
+    return method if method in ("GET", "HEAD", "POST", "OPTIONS") else "other"
+
+
+class DatabaseCollector(Collector):
+    """Keys by status and the last successful reconcile pass, read at scrape time (two cheap queries)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from keys import selectors  # the app registry is ready by the time anyone scrapes
+
+        keys = GaugeMetricFamily("portal_keys", "Registered keys by status.", labels=["status"])
+        for status, count in selectors.key_counts_by_status().items():
+            keys.add_metric([status], count)
+        yield keys
+        last = selectors.last_successful_reconcile()
+        if last is not None:
+            yield GaugeMetricFamily(
+                "portal_reconcile_last_success_timestamp_seconds",
+                "When the last successful reconcile pass finished (Unix time).",
+                value=last.timestamp(),
+            )
+
+
+def registry() -> CollectorRegistry:
+    """Every worker's counters added up (multiprocess mode), or this process's alone, plus the database's."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        scraped = CollectorRegistry()
+        MultiProcessCollector(scraped)
+    else:
+        scraped = CollectorRegistry()
+        scraped.register(_ProcessMetrics())
+    scraped.register(DatabaseCollector())
+    return scraped
+
+
+class _ProcessMetrics(Collector):
+    """The default registry's metrics (this process's), for a portal not run under gunicorn.conf.py."""
+
+    def collect(self):
+        yield from REGISTRY.collect()
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    token = settings.METRICS_TOKEN
+    if not token:
+        raise Http404
+    scheme, _, offered = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer" or not offered:
+        response = HttpResponse(
+            "Authorization: Bearer <METRICS_TOKEN> required\n", status=401, content_type="text/plain"
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if not hmac.compare_digest(offered.strip().encode(), token.encode()):
+        return HttpResponse("wrong metrics token\n", status=403, content_type="text/plain")
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)

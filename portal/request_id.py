@@ -1,0 +1,69 @@
+"""The request id: one token per request, in the logs, the response and every audit row it writes.
+
+Taken from the `X-Request-ID` header when it is a sane token (at most 64 letters, digits, `-`, `_`,
+`.`), so a proxy's id follows the request through; otherwise generated. The middleware keeps the
+request in a context variable for the log filter (portal.jsonlog) and `current_request_id()` (the
+audit writer), and with LOG_REQUESTS logs one line per request with its status and duration.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+HEADER = "X-Request-ID"
+_SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+_current: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
+
+logger = logging.getLogger("portal.request")
+
+
+def request_id_from(offered: str) -> str:
+    """The offered id when it is a sane token, else a new one (32 hex digits)."""
+    return offered if _SANE.fullmatch(offered) else uuid.uuid4().hex
+
+
+def current_request() -> HttpRequest | None:
+    return _current.get()
+
+
+def current_request_id() -> str:
+    """The id of the request being served; "" outside a request (a command, the reconciler)."""
+    request = _current.get()
+    return getattr(request, "request_id", "") if request is not None else ""
+
+
+class RequestIdMiddleware:
+    """First in MIDDLEWARE: every later middleware, the view and its log lines see the id."""
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        request.request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID", ""))
+        token = _current.set(request)
+        try:
+            response = self.get_response(request)
+            response[HEADER] = request.request_id
+            if settings.LOG_REQUESTS:
+                duration_ms = round((time.perf_counter() - started) * 1000, 1)
+                logger.info(
+                    "%s %s %s %.1fms",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    duration_ms,
+                    extra={"status": response.status_code, "duration_ms": duration_ms},
+                )
+            return response
+        finally:
+            _current.reset(token)

@@ -1,0 +1,132 @@
+"""The admin at years of history: the audit search finds what an admin looks for through indexes (on
+PostgreSQL), and the key list's owner filter is a search box with suggestions, not a list of every owner."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from keys.admin_filters import audit_search
+from keys.audit import Origin, record_event
+from keys.models import AuditEvent, RegisteredKey
+
+pytestmark = pytest.mark.django_db
+
+AUDIT = reverse("admin:keys_auditevent_changelist")
+KEYS = reverse("admin:keys_registeredkey_changelist")
+
+
+@pytest.fixture
+def history(member, other_member):
+    rows = {
+        "login": record_event(action="login", outcome="success", origin=Origin(ip="10.0.0.1"), actor=member),
+        "revoked_by_admin": record_event(
+            action="revoke",
+            outcome="success",
+            origin=Origin(ip="10.0.0.2"),
+            actor_username="ops-admin",
+            subject=other_member,
+            title="bob-laptop",
+            fingerprint="AbCdEf0123456789abcdefGHIJKLMNOPQRSTUVWXYZ01234",
+            trace_id="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        ),
+        "failed": record_event(
+            action="login_failed", outcome="failed", origin=Origin(ip="10.0.0.3"), actor_username="mallory"
+        ),
+    }
+    return rows
+
+
+def found(admin_client, term: str) -> set[int]:
+    response = admin_client.get(AUDIT, {"q": term})
+    assert response.status_code == 200
+    # Creating the test's users is audited too (user_create): those rows are not what is searched for here.
+    return {row.pk for row in response.context["cl"].result_list if row.action != "user_create"}
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("alice", {"login"}),  # the actor's user name
+        ("ALI", {"login"}),  # its start, any case
+        ("bob", {"revoked_by_admin"}),  # the member whose key it was (subject), and the title's start
+        ("ops-", {"revoked_by_admin"}),  # a name typed by someone with no account
+        ("bob-lap", {"revoked_by_admin"}),  # a title's start
+        ("AbCdEf01", {"revoked_by_admin"}),  # a fingerprint's start
+        ("0f1e2d3c4b5a69788796a5b4c3d2e1f0", {"revoked_by_admin"}),  # an NSML trace id, whole
+        ("mallory", {"failed"}),
+        ("nobody", set()),
+    ],
+)
+def test_it_finds_what_an_admin_searches_for(admin_client, history, term, expected):
+    assert found(admin_client, term) == {history[name].pk for name in expected}
+
+
+def test_it_matches_starts_not_middles(admin_client, history):
+    # The price of an index: "lice" is in "alice" but starts nothing; "0f1e2d3c" is only part of a trace id.
+    assert found(admin_client, "lice") == set()
+    assert found(admin_client, "0f1e2d3c") == set()
+
+
+def test_it_says_how_it_searches(admin_client, history):
+    page = admin_client.get(AUDIT).content.decode()
+
+    assert "Starts with: a user name, a title or a fingerprint." in page
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the search indexes are PostgreSQL's")
+@pytest.mark.parametrize(
+    "term", ["alice", "bob-lap", "AbCdEf01", "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "some-request-id"]
+)
+def test_every_part_of_the_search_can_use_an_index(history, term):
+    sql, params = AuditEvent.objects.filter(audit_search(term)).order_by("-created_at")[:100].query.sql_with_params()
+    with connection.cursor() as cursor:
+        # Tiny test tables are cheaper to scan; forbidding the scan shows whether an index could answer.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "Seq Scan on keys_auditevent" not in plan, plan
+    for index in ("audit_actor_username_prefix", "audit_title_prefix", "audit_fingerprint_prefix"):
+        assert index in plan, plan
+    assert "audit_trace_id" in plan and "audit_request_id" in plan, plan
+
+
+def test_the_owner_filter_lists_no_owners_and_narrows_to_one(admin_client, member, other_member, django_user_model):
+    for number in range(30):
+        django_user_model.objects.create_user(username=f"bystander{number:02d}")
+    for owner, title in ((member, "alice-laptop"), (other_member, "bob-laptop")):
+        RegisteredKey.objects.create(owner=owner, title=title, fingerprint_md5="aa", nsml_name=title)
+
+    everything = admin_client.get(KEYS).content.decode()
+    narrowed = admin_client.get(KEYS, {"owner": "bob", "status__exact": "active"})
+
+    assert "bystander" not in everything
+    assert 'id="owner-filter-input"' in everything and "portal/owner-filter.js" in everything
+    assert [key.title for key in narrowed.context["cl"].result_list] == ["bob-laptop"]
+    page = narrowed.content.decode()
+    # The filter's form keeps the other filters when it is sent again.
+    assert '<input type="hidden" name="status__exact" value="active">' in page
+    assert 'value="bob"' in page
+
+
+def test_the_owner_suggestions_come_from_the_admin_s_autocomplete(admin_client, member, other_member):
+    response = admin_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "keys", "model_name": "registeredkey", "field_name": "owner", "term": "bo"},
+    )
+
+    assert response.status_code == 200
+    assert [result["text"] for result in response.json()["results"]] == ["bob"]
+
+
+def test_the_key_type_filter_offers_the_accepted_types_and_narrows(admin_client, member):
+    RegisteredKey.objects.create(owner=member, title="rsa", key_type="ssh-rsa", fingerprint_md5="a", nsml_name="a")
+    RegisteredKey.objects.create(owner=member, title="ed", key_type="ssh-ed25519", fingerprint_md5="b", nsml_name="b")
+
+    page = admin_client.get(KEYS).content.decode()
+    narrowed = admin_client.get(KEYS, {"key_type": "ssh-rsa"})
+
+    assert "?key_type=ecdsa-sha2-nistp384" in page  # offered though no key has it: the list is the portal's
+    assert [key.title for key in narrowed.context["cl"].result_list] == ["rsa"]

@@ -1,0 +1,46 @@
+"""The Dockerfile's HEALTHCHECK, `python -m portal.probe`: 0 when a production-configured portal answers, 1 when not."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import free_port
+from tests.live_portal import BASE_DIR, Gunicorn, portal_database, portal_env
+
+
+def probe(port: int, path: str, allowed_hosts: str) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "PORT": str(port), "DJANGO_ALLOWED_HOSTS": allowed_hosts}
+    return subprocess.run(
+        [sys.executable, "-m", "portal.probe", path], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_it_passes_through_the_host_check_and_the_https_redirect_of_production_settings(tmp_path: Path):
+    hosts = "keys.example.internal,127.0.0.1"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(
+            database_url,
+            DJANGO_DEBUG="false",
+            DJANGO_SECRET_KEY="probe-test-" + "x" * 50,
+            DJANGO_ALLOWED_HOSTS=hosts,
+        )
+        portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=2)
+        try:
+            results = {path: probe(portal.port, path, hosts) for path in ("/healthz", "/readyz", "/keys/")}
+        finally:
+            portal.stop()
+
+    assert results["/healthz"].returncode == 0, results["/healthz"].stderr
+    assert results["/readyz"].returncode == 0, results["/readyz"].stderr  # a fresh install, before its first pass
+    # A page that is not a probe answers with a redirect to log in: not 200, so the probe fails.
+    assert results["/keys/"].returncode == 1
+    assert "302" in results["/keys/"].stderr
+
+
+def test_it_fails_when_nothing_answers():
+    result = probe(free_port(), "/healthz", "keys.example.internal")
+
+    assert result.returncode == 1
+    assert "/healthz" in result.stderr

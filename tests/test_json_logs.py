@@ -1,0 +1,116 @@
+"""LOG_FORMAT=json: the live portal writes one JSON object per line, each with its request's id, user, method
+and path, the request's own line with status and duration, and NSML's trace id where NSML gave one."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from nsml.simulator import NsmlSimulator
+from portal.jsonlog import JsonFormatter, RequestContextFilter
+from tests.helpers import generate_private_key, public_line
+from tests.live_portal import Gunicorn, Member, create_members, portal_database, portal_env
+
+
+def log_lines(log: Path) -> list[str]:
+    return [line for line in log.read_text().splitlines() if line.strip()]
+
+
+def test_the_live_portal_logs_json_lines_with_the_request_id_end_to_end(tmp_path: Path):
+    simulator = NsmlSimulator(
+        access_key=settings.NCP_ACCESS_KEY,
+        secret_key=settings.NCP_SECRET_KEY,
+        api_key=settings.NSML_API_KEY,
+        quiet=True,
+    )
+    simulator.start()
+    log = tmp_path / "gunicorn.log"
+    try:
+        with portal_database(tmp_path) as database_url:
+            create_members(database_url, ["carol"])
+            env = portal_env(database_url, LOG_FORMAT="json", LOG_LEVEL="INFO", NSML_API_URL=simulator.base_url)
+            portal = Gunicorn(env, log, workers=1, threads=4)
+            try:
+                member = Member(portal.url, "carol")
+                member.log_in()
+                member.session.headers["X-Request-ID"] = "req-e2e-1"
+                key = public_line(generate_private_key("ed25519"))
+                response = member.post("/keys/new/", {"title": "carol-laptop", "key": key})
+            finally:
+                portal.stop()
+    finally:
+        simulator.stop()
+
+    assert response.status_code == 302
+    assert response.headers["X-Request-ID"] == "req-e2e-1"
+    lines = [json.loads(line) for line in log_lines(log)]  # every line parses, gunicorn's too, or this raises
+    assert lines and all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    assert any(line["logger"] == "gunicorn.error" and "Booting worker" in line["message"] for line in lines)
+    ours = [line for line in lines if line.get("request_id") == "req-e2e-1"]
+    request_line = next(line for line in ours if line["logger"] == "portal.request")
+    assert request_line | {"duration_ms": 0, "time": "", "message": ""} == {
+        "time": "",
+        "level": "INFO",
+        "logger": "portal.request",
+        "message": "",
+        "request_id": "req-e2e-1",
+        "user": "carol",
+        "method": "POST",
+        "path": "/keys/new/",
+        "status": 302,
+        "duration_ms": 0,
+    }
+    assert request_line["duration_ms"] > 0
+    audit = next(line for line in ours if line["logger"] == "keys.audit")
+    assert "action=register outcome=success" in audit["message"]
+    assert len(audit["nsml_trace_id"]) == 32
+    assert audit["nsml_trace_id"] in audit["message"]
+
+
+def test_a_line_outside_any_request_has_no_request_fields_and_keeps_its_traceback():
+    record = logging.LogRecord("keys.reconcile", logging.ERROR, __file__, 1, "pass failed: %s", ("boom",), None)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        record.exc_info = sys.exc_info()
+    RequestContextFilter().filter(record)
+
+    line = json.loads(JsonFormatter().format(record))
+
+    assert line.keys() == {"time", "level", "logger", "message", "exception"}
+    assert (line["level"], line["logger"], line["message"]) == ("ERROR", "keys.reconcile", "pass failed: boom")
+    assert line["time"].endswith("+00:00")
+    assert "ValueError: boom" in line["exception"]
+
+
+def test_a_message_with_newlines_stays_on_one_line():
+    record = logging.LogRecord("keys", logging.WARNING, __file__, 1, "title %s", ("a\nb\r\x1b[31m",), None)
+
+    text = JsonFormatter().format(record)
+
+    assert "\n" not in text and "\r" not in text and "\x1b" not in text
+    assert json.loads(text)["message"] == "title a\nb\r\x1b[31m"
+
+
+@pytest.mark.django_db
+def test_the_plain_format_stays_the_default_without_a_request_line(client, caplog):
+    assert settings.LOG_FORMAT == "plain"
+    with caplog.at_level(logging.INFO):
+        client.get("/healthz")
+
+    assert not [record for record in caplog.records if record.name == "portal.request"]
+
+
+def test_an_unknown_log_format_stops_the_portal_at_start_up(settings):
+    settings.LOG_FORMAT = "yaml"
+
+    with pytest.raises(SystemCheckError, match="keys.E004"):
+        call_command("check")

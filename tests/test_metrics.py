@@ -1,0 +1,162 @@
+"""/metrics: off without a token, refused without the right one, and figures that move with what members do;
+under gunicorn, every worker's counters in one scrape."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import requests
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.urls import reverse
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from keys.models import ReconcilePass, RegisteredKey
+from nsml.simulator import Faults
+from tests.live_portal import Gunicorn, portal_database, portal_env
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "metrics-token-0123456789"
+METRICS = "/metrics"
+
+
+def samples(text: str) -> dict[tuple, float]:
+    """{(sample name, (label, value), ...): value} from the exposition text."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, *sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def scrape(client) -> dict[tuple, float]:
+    response = client.get(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    return samples(response.content.decode())
+
+
+@pytest.fixture
+def token(settings):
+    settings.METRICS_TOKEN = TOKEN
+
+
+def test_it_is_not_there_without_a_token(client, settings):
+    settings.METRICS_TOKEN = ""
+
+    assert client.get(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 404
+
+
+def test_it_asks_for_a_bearer_token(client, token):
+    response = client.get(METRICS)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert client.get(METRICS, HTTP_AUTHORIZATION=f"Basic {TOKEN}").status_code == 401
+
+
+def test_it_refuses_a_wrong_token(client, token):
+    assert client.get(METRICS, HTTP_AUTHORIZATION="Bearer metrics-token-0123456780").status_code == 403
+    assert client.get(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}x").status_code == 403
+
+
+def test_a_submission_moves_its_counters_and_nsml_s(member_client, nsml, new_public_key, token):
+    before = scrape(member_client)
+
+    member_client.post(reverse("keys:new"), {"title": "laptop", "key": new_public_key()})
+    member_client.post(reverse("keys:new"), {"title": "laptop", "key": new_public_key()})  # the title is taken
+
+    after = scrape(member_client)
+
+    def moved(*key) -> float:
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert moved("portal_key_submissions_total", ("outcome", "registered")) == 1
+    assert moved("portal_key_submissions_total", ("outcome", "refused")) == 1
+    assert moved("portal_nsml_requests_total", ("operation", "create"), ("outcome", "success")) == 1
+    assert moved("portal_nsml_request_duration_seconds_count", ("operation", "create")) == 1
+    assert moved("portal_nsml_request_duration_seconds_sum", ("operation", "create")) > 0
+    post = ("portal_http_requests_total", ("method", "POST"), ("status", "302"), ("view", "keys:new"))
+    assert moved(*post) == 1
+    assert moved("portal_http_request_duration_seconds_count", ("status", "302"), ("view", "keys:new")) == 1
+    assert moved("portal_http_request_duration_seconds_count", ("status", "200"), ("view", "keys:new")) == 1
+
+
+def test_nsml_failures_count_by_kind(member_client, nsml, new_public_key, token):
+    nsml.set_faults(Faults(fail_status=401))
+    before = scrape(member_client)
+
+    member_client.post(reverse("keys:new"), {"title": "laptop", "key": new_public_key()})
+
+    after = scrape(member_client)
+    key = ("portal_nsml_requests_total", ("operation", "create"), ("outcome", "credentials"))
+    assert after.get(key, 0) - before.get(key, 0) == 1
+    failed = ("portal_key_submissions_total", ("outcome", "failed"))
+    assert after.get(failed, 0) - before.get(failed, 0) == 1
+
+
+def test_it_reads_keys_by_status_and_the_last_pass_from_the_database(member_client, member, register, token):
+    register(member, "one")
+    register(member, "two")
+    RegisteredKey.objects.filter(title="two").update(status=RegisteredKey.Status.REVOKED)
+    finished = timezone.now() - timedelta(minutes=3)
+    ReconcilePass.objects.create(started_at=finished - timedelta(seconds=2), finished_at=finished, succeeded=True)
+    ReconcilePass.objects.create(finished_at=timezone.now(), succeeded=False)
+
+    found = scrape(member_client)
+
+    assert found[("portal_keys", ("status", "active"))] == 1
+    assert found[("portal_keys", ("status", "revoked"))] == 1
+    assert found[("portal_keys", ("status", "pending"))] == 0
+    assert found[("portal_reconcile_last_success_timestamp_seconds",)] == pytest.approx(finished.timestamp())
+
+
+def test_log_ins_count_by_outcome(client, member, token):
+    before = scrape(client)
+
+    client.post(reverse("login"), {"username": "alice", "password": "wrong"})
+    client.post(reverse("login"), {"username": "alice", "password": "alice-password-1"})
+
+    after = scrape(client)
+    for outcome in ("failed", "success"):
+        key = ("portal_logins_total", ("outcome", outcome))
+        assert after.get(key, 0) - before.get(key, 0) == 1
+
+
+def test_every_worker_adds_up_in_one_scrape(tmp_path: Path):
+    metrics_dir = tmp_path / "metrics"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, METRICS_TOKEN=TOKEN, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+        portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=2, threads=4)
+        try:
+            for _ in range(60):  # a new connection each time, so both workers take some
+                requests.get(f"{portal.url}/healthz", timeout=10, headers={"Connection": "close"})
+            scraped = [
+                samples(
+                    requests.get(
+                        f"{portal.url}{METRICS}",
+                        headers={"Authorization": f"Bearer {TOKEN}", "Connection": "close"},
+                        timeout=10,
+                    ).text
+                )
+                for _ in range(6)
+            ]
+        finally:
+            portal.stop()
+    writers = {path.name.rsplit("_", 1)[-1] for path in metrics_dir.glob("counter_*.db")}
+    assert len(writers) >= 2, f"one worker served everything: {sorted(writers)}"
+    healthz = ("portal_http_requests_total", ("method", "GET"), ("status", "200"), ("view", "healthz"))
+    # Whichever worker answers the scrape, it tells the whole portal's count, not its own share
+    # (60, and the one 200 that told Gunicorn() the portal was up).
+    assert [found[healthz] for found in scraped] == [61.0] * 6
+
+
+def test_a_short_token_stops_the_portal_at_start_up(settings):
+    settings.METRICS_TOKEN = "short-token"
+
+    with pytest.raises(SystemCheckError, match="keys.E005"):
+        call_command("check")

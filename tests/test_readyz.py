@@ -1,0 +1,135 @@
+"""/readyz: ready when the database answers, the shared cache keeps what it is given and a reconcile pass
+succeeded lately; otherwise 503, naming each part that failed. /healthz stays the liveness check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.db.migrations.recorder import MigrationRecorder
+from django.utils import timezone
+
+from keys.models import ReconcilePass
+from tests.helpers import free_port
+from tests.live_portal import BASE_DIR
+
+pytestmark = pytest.mark.django_db
+
+
+def passed(minutes_ago: float, *, succeeded: bool = True) -> ReconcilePass:
+    finished = timezone.now() - timedelta(minutes=minutes_ago)
+    return ReconcilePass.objects.create(
+        started_at=finished - timedelta(seconds=1), finished_at=finished, succeeded=succeeded
+    )
+
+
+def test_it_is_ready_with_a_recent_pass(client, settings):
+    settings.READYZ_MAX_RECONCILE_AGE_SECONDS = 600
+    passed(minutes_ago=2)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "failed": [],
+        "checks": {"database": "ok", "cache": "ok", "reconcile": "ok"},
+    }
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_it_fails_when_the_last_successful_pass_is_too_old(client, settings):
+    settings.READYZ_MAX_RECONCILE_AGE_SECONDS = 600
+    passed(minutes_ago=15)
+    passed(minutes_ago=1, succeeded=False)  # a failed pass since does not count
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failed"] == ["reconcile"]
+    assert body["checks"]["reconcile"].startswith("reconcile: last successful pass 9")
+
+
+def installed(minutes_ago: float) -> None:
+    applied = timezone.now() - timedelta(minutes=minutes_ago)
+    MigrationRecorder.Migration.objects.filter(app="keys").update(applied=applied)
+
+
+def test_a_fresh_install_is_ready_before_its_first_pass(client, settings):
+    settings.READYZ_MAX_RECONCILE_AGE_SECONDS = 600
+    installed(minutes_ago=2)
+
+    assert client.get("/readyz").status_code == 200
+
+
+def test_an_install_older_than_the_limit_without_any_pass_is_not_ready(client, settings):
+    settings.READYZ_MAX_RECONCILE_AGE_SECONDS = 600
+    installed(minutes_ago=11)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["reconcile"]
+    assert "no successful pass yet" in response.json()["checks"]["reconcile"]
+
+
+def test_zero_turns_the_reconcile_check_off(client, settings):
+    settings.READYZ_MAX_RECONCILE_AGE_SECONDS = 0
+    passed(minutes_ago=60 * 24)
+
+    assert client.get("/readyz").status_code == 200
+
+
+def test_it_fails_when_the_cache_is_unreachable(client, settings):
+    passed(minutes_ago=1)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["cache"]
+    assert response.json()["checks"]["cache"] == "cache: ConnectionError"
+
+
+def test_it_fails_when_the_database_is_unreachable():
+    # A portal process whose PostgreSQL is not there (nothing listens on the port).
+    script = (
+        "import django, json, os\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'portal.settings')\n"
+        "django.setup()\n"
+        "from django.test import Client\n"
+        "response = Client().get('/readyz')\n"
+        "print(json.dumps([response.status_code, response.json()]))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": f"postgres://portal@127.0.0.1:{free_port()}/portal?connect_timeout=2",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        "LOG_LEVEL": "CRITICAL",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    status, body = json.loads(result.stdout.strip().splitlines()[-1])
+    assert status == 503
+    assert "database" in body["failed"]
+    assert body["checks"]["database"] == "database: OperationalError"
+    assert "cache" not in body["failed"]
+
+
+def test_healthz_stays_the_liveness_check(client, settings):
+    settings.READYZ_MAX_RECONCILE_AGE_SECONDS = 600
+    passed(minutes_ago=20)  # not ready
+
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 503

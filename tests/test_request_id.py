@@ -1,0 +1,66 @@
+"""The request id: taken from X-Request-ID when it is a sane token, else made; sent back; on every audit row."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+GENERATED = re.compile(r"[0-9a-f]{32}")
+
+
+def test_it_keeps_a_sane_request_id_and_writes_it_on_the_audit_row(client, member, event):
+    offered = "lb-2026.11.28_0a1B-c"
+
+    response = client.post(
+        reverse("login"), {"username": "alice", "password": "alice-password-1"}, HTTP_X_REQUEST_ID=offered
+    )
+
+    assert response.status_code == 302
+    assert response["X-Request-ID"] == offered
+    assert event(action="login").request_id == offered
+
+
+@pytest.mark.parametrize(
+    "offered",
+    ["", "a" * 65, "has space", "semi;colon", "<script>", "new\nline", "ünïcode", "slash/path"],
+)
+def test_it_makes_its_own_when_the_offered_one_is_not_a_sane_token(client, member, event, offered):
+    response = client.post(reverse("login"), {"username": "alice", "password": "wrong"}, HTTP_X_REQUEST_ID=offered)
+
+    made = response["X-Request-ID"]
+    assert GENERATED.fullmatch(made)
+    assert event(action="login_failed").request_id == made
+
+
+def test_each_request_gets_its_own_id(client):
+    ids = {client.get("/healthz")["X-Request-ID"] for _ in range(3)}
+
+    assert len(ids) == 3
+
+
+def test_a_submission_s_audit_rows_carry_the_id_of_its_request(member_client, nsml, new_public_key, event):
+    member_client.post(reverse("keys:new"), {"title": "laptop", "key": new_public_key()}, HTTP_X_REQUEST_ID="sub-1")
+
+    row = event(action="register")
+    assert (row.outcome, row.request_id) == ("success", "sub-1")
+
+
+def test_a_command_s_audit_rows_have_none(member, register, nsml, event):
+    register(member, "laptop")
+
+    assert event(action="register").request_id == ""
+
+
+def test_the_admin_shows_it(admin_client, client, member, event):
+    client.post(reverse("login"), {"username": "alice", "password": "alice-password-1"}, HTTP_X_REQUEST_ID="shown-1")
+    row = event(action="login", actor=member)
+
+    page = admin_client.get(reverse("admin:keys_auditevent_change", args=[row.pk]))
+    found = admin_client.get(reverse("admin:keys_auditevent_changelist"), {"q": "shown-1"})
+
+    assert "shown-1" in page.content.decode()
+    assert list(found.context["cl"].result_list) == [row]
