@@ -1,4 +1,5 @@
-// One POST per form marked data-busy-form (the revoke form): the button is disabled while the request runs.
+// One POST per form marked data-busy-form (add, rotate, revoke, confirm the password): the button is
+// disabled while the request runs. A form another script refused (preventDefault) is not sent, so not busy.
 (function () {
   "use strict";
   document.querySelectorAll("form[data-busy-form]").forEach(function (form) {
@@ -7,9 +8,10 @@
     var sending = false;
     form.addEventListener("submit", function (event) {
       if (sending) {
-        event.preventDefault();
+        event.preventDefault(); // one request per submission, however often the button is pressed
         return;
       }
+      if (event.defaultPrevented) return;
       sending = true;
       form.setAttribute("aria-busy", "true");
       if (button) {

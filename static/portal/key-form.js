@@ -8,10 +8,7 @@
 
   var title = form.elements.namedItem("title");
   var key = form.elements.namedItem("key");
-  var button = form.querySelector("button[type=submit]");
-  var buttonLabel = button ? button.textContent : "";
   var maxLength = parseInt(form.dataset.titleMaxLength, 10) || 64;
-  var sending = false;
 
   // keys/sshkeys.py's _PRIVATE_KEY_MARKER: private-key armour, PuTTY .ppk fields, the openssh-key-v1 magic.
   var PRIVATE_ARMOUR = /(?:BEGIN|END) [A-Z0-9 ]{0,40}PRIVATE KEY|PuTTY-User-Key-File-|Private-Lines:/i;
@@ -92,34 +89,13 @@
     });
   }
 
+  // Refused here, the form is not sent; sent, busy-form.js (loaded after this file) sends it only once.
   form.addEventListener("submit", function (event) {
-    if (sending) {
-      event.preventDefault(); // one request per submission, however often the button is pressed
-      return;
-    }
     var keyOk = key ? checkKey(true) : true;
     var titleOk = title ? checkTitle(true) : true;
     if (!titleOk || !keyOk) {
       event.preventDefault();
       (!titleOk ? title : key).focus();
-      return;
-    }
-    sending = true;
-    form.setAttribute("aria-busy", "true");
-    if (button) {
-      button.disabled = true;
-      button.textContent = form.dataset.msgSending || buttonLabel;
-    }
-  });
-
-  // Coming back with the browser's Back button restores the page as it was left: make it usable again.
-  window.addEventListener("pageshow", function (event) {
-    if (!event.persisted) return;
-    sending = false;
-    form.removeAttribute("aria-busy");
-    if (button) {
-      button.disabled = false;
-      button.textContent = buttonLabel;
     }
   });
 })();
