@@ -86,6 +86,7 @@ REPLACEMENT = {
     "user_agent": "",
     "upstream_error_code": "",
     "trace_id": "",
+    "request_id": "",
 }
 
 
