@@ -43,7 +43,7 @@ def key_new(request: HttpRequest) -> HttpResponse:
         suggestion = suggest_title(request.user.get_username(), taken=selectors.active_titles_of(request.user))
         form = KeyForm(initial={"title": suggestion})
     if form.is_valid():
-        services.remember_language(request.user, request.LANGUAGE_CODE)
+        _remember_language(request)
         try:
             key = services.register_key(
                 owner=request.user,
@@ -75,6 +75,17 @@ def key_new(request: HttpRequest) -> HttpResponse:
     return render(request, "keys/key_form.html", {"form": form})
 
 
+def _remember_language(request: HttpRequest) -> None:
+    """Keep the member's language for later emails: written when it changed in this session, not on every
+    submission (two queries off the submission's path)."""
+    if request.session.get(_LANGUAGE_KEPT) != request.LANGUAGE_CODE:
+        services.remember_language(request.user, request.LANGUAGE_CODE)
+        request.session[_LANGUAGE_KEPT] = request.LANGUAGE_CODE
+
+
+_LANGUAGE_KEPT = "keys.language_kept"
+
+
 def _submitted_expiry(form) -> str | None:
     # A form sent without the field (an older page, a script) gets the default lifetime; an empty one means never.
     return form.cleaned_data["expires_at"] if "expires_at" in form.data else None
@@ -104,7 +115,7 @@ def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
         taken = selectors.live_titles(starting_with=title_stem(old.title))
         form = KeyForm(initial={"title": suggest_next_title(old.title, taken=taken)})
     if form.is_valid():
-        services.remember_language(request.user, request.LANGUAGE_CODE)
+        _remember_language(request)
         try:
             rotation = services.rotate_key(
                 old=old,
