@@ -16,12 +16,13 @@ from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext
 from ninja import NinjaAPI, Schema
 from ninja import Status as Answer
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaError
+from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from ninja.security import HttpBearer
 
@@ -84,6 +85,17 @@ class TokenAuth(HttpBearer):
         return found
 
 
+class PortalSwagger(Swagger):
+    """ninja's Swagger page, always from the portal's own static files: ninja falls back to a CDN when
+    "ninja" is not an installed app (it is not: the API loads lazily), and the portal's CSP allows no CDN."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs) -> HttpResponse:
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        # add_csrf: no, bearer tokens only (TokenAuth); a browser session opens nothing here.
+        context = {"swagger_settings": json.dumps(self.settings, indent=1), "api": api, "add_csrf": False}
+        return render(request, self.template, context)
+
+
 api = NinjaAPI(
     title="NSML Key Portal API",
     version="1",
@@ -97,6 +109,7 @@ api = NinjaAPI(
     parser=LimitedParser(),
     openapi_url="/openapi.json",
     docs_url="/docs",
+    docs=PortalSwagger(),
 )
 
 

@@ -2,7 +2,9 @@
 in the shared cache (CACHE_URL), so the limit holds across every process that serves the portal.
 
 Only a submission that passes the portal's checks and goes to NSML is counted: a refusal, a typo or a
-duplicate costs nothing. Counting is django-ratelimit's (fixed windows, atomic increments in the cache).
+duplicate costs nothing. Counting is django-ratelimit's (fixed windows, atomic increments in the cache):
+one increment per submission, taken just before the key is stored, and given back if the database
+refuses it as a duplicate (three cache round trips in all, where a check and a later spend took five).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import _get_window, _make_cache_key, _split_rate, get_usage
 
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
@@ -28,33 +30,47 @@ def _member(group: str, request: HttpRequest) -> str:
 
 
 class SubmissionQuota:
-    """One member's KEYS_SUBMIT_RATE, as `register_key` uses it: check before, spend when NSML is asked."""
+    """One member's KEYS_SUBMIT_RATE, as `register_key` uses it: take one before NSML is asked, give it back
+    when the submission does not reach NSML after all."""
 
     def __init__(self, request: HttpRequest, origin: Origin | None = None) -> None:
         self.request = request
         self.origin = origin  # where the audit says a refused submission came from (the API names its token)
+        self._taken: str | None = None  # the cache key of the count this quota added to, until given back
 
-    def check(self) -> None:
-        """Raises SubmissionLimited (with the seconds to wait) when no submission may reach NSML now."""
-        usage = self._usage(increment=False)
-        if usage is None or usage["count"] < usage["limit"]:
-            return
-        retry_after = max(int(usage["time_left"]), 1)
-        self._audit_once(retry_after)
-        raise SubmissionLimited(retry_after)
-
-    def spend(self) -> None:
-        self._usage(increment=True)
-
-    def _usage(self, *, increment: bool) -> dict | None:
-        return get_usage(
-            self.request, group=GROUP, key=_member, rate=settings.KEYS_SUBMIT_RATE, method="POST", increment=increment
+    def take(self) -> None:
+        """Count one submission; raises SubmissionLimited (with the seconds to wait) when it is one too many."""
+        usage = get_usage(
+            self.request, group=GROUP, key=_member, rate=settings.KEYS_SUBMIT_RATE, method="POST", increment=True
         )
+        if usage is None:
+            return
+        if usage["count"] > usage["limit"]:
+            retry_after = max(int(usage["time_left"]), 1)
+            self._audit_once(retry_after)
+            raise SubmissionLimited(retry_after)
+        self._taken = self._cache_key()
+
+    def give_back(self) -> None:
+        """The submission taken did not go to NSML (the database refused it): it costs nothing."""
+        if self._taken is None:
+            return
+        try:
+            _cache().decr(self._taken)
+        except ValueError:  # the window ended in between: nothing left to give back
+            pass
+        self._taken = None
+
+    def _cache_key(self) -> str:
+        # django-ratelimit's own key for this member's current window (its helpers; the version is pinned).
+        rate = settings.KEYS_SUBMIT_RATE
+        _limit, period = _split_rate(rate)
+        member = _member(GROUP, self.request)
+        return _make_cache_key(GROUP, _get_window(member, period), rate, member, "POST")
 
     def _audit_once(self, retry_after: int) -> None:
         # One audit row per window, however hard the member keeps trying: the first refusal adds the flag.
-        cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
-        if not cache.add(f"{GROUP}.audited.{self.request.user.pk}", True, retry_after):
+        if not _cache().add(f"{GROUP}.audited.{self.request.user.pk}", True, retry_after):
             return
         logger.warning(
             "member %s passed the submission rate %s", self.request.user.get_username(), settings.KEYS_SUBMIT_RATE
@@ -68,3 +84,7 @@ class SubmissionQuota:
             reason="rate_limited",
             detail=f"more than {settings.KEYS_SUBMIT_RATE} submissions to NSML",
         )
+
+
+def _cache():
+    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]

@@ -5,6 +5,7 @@ Every knob has a default that works for development; README.md lists them all.
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import timedelta
 from pathlib import Path
 
@@ -48,9 +49,11 @@ INSTALLED_APPS = [
     "csp",
     # Installed for its system checks: they refuse a cache that processes do not share (see CACHES).
     "django_ratelimit",
-    "ninja",
     "keys",
 ]
+# django-ninja is not an installed app: importing an app imports the package, and the API loads only at
+# its first request (portal/lazy_urls.py). Its docs page's template and static files are found here.
+_NINJA_DIR = Path(importlib.util.find_spec("ninja").origin).parent  # found, not imported
 
 MIDDLEWARE = [
     # First, so every later middleware, the view and their log lines know the request id.
@@ -79,7 +82,7 @@ WSGI_APPLICATION = "portal.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [BASE_DIR / "templates", _NINJA_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -135,7 +138,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [BASE_DIR / "static", _NINJA_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -184,6 +187,8 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.PortalExceptionReporterFilter
 # The shared cache: it counts key submissions, so in production every process must see the same
 # one (Redis: redis://host:6379/0). Local memory is per process and only fit for development.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one redis client per pool, not one per call
 # Django's own RedisCache increments atomically; django-ratelimit 4.1 just does not list it yet
 # (jsocol/django-ratelimit#283). Its error for a cache processes do not share stays on in production.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + (["django_ratelimit.E003"] if DEBUG else [])

@@ -3,8 +3,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from keys import oidc
-from keys.api import api
 from keys.views import PortalLoginView, confirm_password, healthz, readyz, token_list, token_revoke
+from portal.lazy_urls import lazy_include
 from portal.metrics import metrics
 
 urlpatterns = [
@@ -19,7 +19,8 @@ urlpatterns = [
     path("keys/", include("keys.urls")),
     path("tokens/", token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", token_revoke, name="token_revoke"),
-    path("api/v1/", api.urls),
+    # django-ninja and pydantic load at the API's first request: a worker serving only pages never does.
+    lazy_include("api/v1/", "keys.api_urls", app_name="ninja", namespace="api"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+from django.contrib.staticfiles import finders
 from openapi_spec_validator import validate
 
 pytestmark = pytest.mark.django_db
@@ -42,3 +47,54 @@ def test_the_docs_page_is_served_under_the_portals_csp(client):
     assert "swagger-ui" in page
     assert "<script>" not in page.replace(" ", "")  # only script files: the CSP allows no inline script
     assert "script-src 'self'" in response["Content-Security-Policy"]
+    # From the portal's static files (ninja is not an installed app; its files are found all the same).
+    for name in ("ninja/swagger-ui.css", "ninja/swagger-ui-bundle.js", "ninja/swagger-ui-init.js"):
+        assert f"/static/{name}" in page
+        assert finders.find(name)
+
+
+# A worker that serves only pages never imports django-ninja or pydantic (about 14 MiB each process);
+# the API's first request does, and then everything under /api/v1/ works as before.
+PAGES_THEN_API = """
+import sys
+import django
+django.setup()
+from django.test import Client
+from django.urls import reverse
+client = Client()
+seen = [client.get(path).status_code for path in ("/accounts/login/", "/healthz", "/no-such-page/")]
+seen.append(reverse("keys:new"))
+print("PAGES", seen, "ninja" in sys.modules, "pydantic" in sys.modules)
+print("API", client.get("/api/v1/openapi.json").status_code, "ninja" in sys.modules, reverse("api:openapi-json"))
+"""
+
+
+def test_the_api_loads_at_its_first_request_not_with_the_pages(tmp_path, settings):
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", PAGES_THEN_API],
+        cwd=settings.BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in result.stdout.splitlines() if " " in line}
+    assert lines["PAGES"] == "[200, 200, 404, '/keys/new/'] False False"
+    assert lines["API"] == "200 True /api/v1/openapi.json"
+
+
+def test_the_lazy_prefix_names_the_apis_own_namespace():
+    from django.urls import get_resolver
+
+    from keys.api import api
+
+    _prefix, resolver = get_resolver().namespace_dict["api"]
+    assert (resolver.app_name, resolver.namespace) == api.urls[1:]

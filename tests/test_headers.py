@@ -134,7 +134,7 @@ def test_production_settings_turn_on_https_and_secure_cookies(monkeypatch):
     assert production["CSRF_COOKIE_SECURE"] and production["CSRF_COOKIE_HTTPONLY"]
     assert production["LANGUAGE_COOKIE_SECURE"]
     assert production["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
-    assert production["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert production["CACHES"]["default"]["BACKEND"] == "portal.cache.RedisCache"
 
 
 def set_language(client):

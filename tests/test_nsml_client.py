@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from nsml.client import Failure, NsmlClient, NsmlConfig, NsmlError
+from nsml.client import Failure, NsmlClient, NsmlConfig, NsmlError, _environment
 from nsml.simulator import Faults
 from tests.helpers import free_port, posts_seen
 
@@ -203,3 +203,34 @@ def test_credentials_never_appear_in_failures(nsml):
     for secret in ("dev-secret-key", "wrong-api-key-value"):
         assert secret not in str(error)
         assert secret not in repr(error.reply)
+
+
+@pytest.fixture
+def environment_read_again():
+    """The client reads proxies from the environment once per NSML URL; these tests change it."""
+    _environment.cache_clear()
+    yield
+    _environment.cache_clear()
+
+
+def test_the_environments_proxy_is_used(nsml, monkeypatch, environment_read_again):
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+
+    error = failure_of(lambda: client_for(nsml).list_keys(retry=False))
+
+    assert error.failure is Failure.UNREACHABLE  # the request went no further than the proxy: NSML never saw it
+    assert "proxy" in error.reply.detail
+    assert nsml.requests_seen == []
+
+
+def test_no_proxy_sends_nsml_calls_direct(nsml, monkeypatch, environment_read_again):
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+    keys, reply = client_for(nsml).list_keys(retry=False)
+
+    assert reply.status == 200
+    assert [method for method, _ in nsml.requests_seen] == ["GET"]

@@ -67,6 +67,21 @@ def test_refusals_by_the_portal_are_not_counted(member_client, submit):
     assert submit(member_client, 10) == [302] * 10
 
 
+def test_duplicates_the_database_refuses_are_not_counted(member_client, submit, new_public_key):
+    line = new_public_key()
+    assert member_client.post(NEW, {"title": "laptop", "key": line}).status_code == 302
+    for number in range(15):
+        # No query asks first: the INSERT's unique constraints refuse it, and the count is given back.
+        refused = member_client.post(NEW, {"title": f"again-{number}", "key": line})
+        assert refused.status_code == 200
+        assert "already registered" in refused.content.decode()
+    for _ in range(15):
+        assert member_client.post(NEW, {"title": "laptop", "key": new_public_key()}).status_code == 200
+
+    assert submit(member_client, 9) == [302] * 9
+    assert submit(member_client, 1) == [429]
+
+
 def test_looking_at_the_form_is_not_counted(member_client, submit):
     for _ in range(15):
         assert member_client.get(NEW).status_code == 200
@@ -149,7 +164,7 @@ def redis_url(settings) -> Iterator[str]:
                 time.sleep(0.05)
         url = f"redis://127.0.0.1:{port}/0"
         local = settings.CACHES
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+        settings.CACHES = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": url}}
         yield url
         settings.CACHES = local
     finally:
@@ -171,8 +186,7 @@ request.method = "POST"
 request.user = SimpleNamespace(pk=int(sys.argv[1]))
 quota = SubmissionQuota(request)
 for _ in range(10):
-    quota.check()
-    quota.spend()
+    quota.take()
 print("spent")
 """
 
@@ -190,4 +204,14 @@ def test_the_limit_holds_across_processes_sharing_redis(member_client, member, s
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "spent"
 
+    assert submit(member_client, 1) == [429]
+
+
+def test_a_duplicate_gives_its_count_back_in_redis(member_client, member, redis_url, submit, new_public_key):
+    line = new_public_key()
+    assert member_client.post(NEW, {"title": "laptop", "key": line}).status_code == 302
+    for number in range(12):
+        assert member_client.post(NEW, {"title": f"again-{number}", "key": line}).status_code == 200
+
+    assert submit(member_client, 9) == [302] * 9
     assert submit(member_client, 1) == [429]

@@ -35,9 +35,9 @@ Outcome = AuditEvent.Outcome
 class Quota(Protocol):
     """A limit on submissions that reach NSML (keys.ratelimit.SubmissionQuota for the pages)."""
 
-    def check(self) -> None: ...  # raises SubmissionLimited
+    def take(self) -> None: ...  # raises SubmissionLimited
 
-    def spend(self) -> None: ...
+    def give_back(self) -> None: ...  # the submission taken does not reach NSML after all
 
 
 def register_key(
@@ -99,8 +99,13 @@ def _register(
         key = validate_submission(owner=owner, title=title, key_text=key_text, expires_on=expires_on)
         expires_at = lifetimes.expiry_for_new_key(expires_on)
         if quota is not None:
-            quota.check()
-        intent = _record_intent(owner=owner, title=title, key=key, expires_at=expires_at)
+            quota.take()
+        try:
+            intent = _record_intent(owner=owner, title=title, key=key, expires_at=expires_at)
+        except ValidationError:
+            if quota is not None:
+                quota.give_back()
+            raise
         intent.joined_lines = key.joined  # not stored: the page tells the member their wrapped key was joined
     except ValidationError as refusal:
         record_event(
@@ -115,8 +120,6 @@ def _register(
         raise
 
     client = client or nsml_client()
-    if quota is not None:
-        quota.spend()
     try:
         reply = client.create_key(title, key.normalized)
     except NsmlError as error:
@@ -126,7 +129,11 @@ def _register(
 
 
 def _record_intent(*, owner: User, title: str, key: PublicKey, expires_at: datetime | None) -> RegisteredKey:
-    """Store the submission as `pending`, committed, before NSML hears of it."""
+    """Store the submission as `pending`, committed, before NSML hears of it.
+
+    The unique constraints on live keys (title, MD5 name, fingerprint) decide whether it may be stored: no
+    query before the INSERT asks, and only a refused INSERT is followed by the query that explains it.
+    """
     # Outside a transaction the INSERT commits by itself, two round trips fewer than BEGIN and COMMIT;
     # inside one (an admin action, a test), a savepoint keeps a refused INSERT from spoiling it.
     try:
@@ -145,9 +152,9 @@ def _record_intent(*, owner: User, title: str, key: PublicKey, expires_at: datet
                 expires_at=expires_at,
             )
     except IntegrityError:
-        # Another tab or member got the same title or key in between the check and the insert.
         refusal = _uniqueness_refusal(owner=owner, title=title, key=key)
         if refusal is None:
+            # The key holding the title or key left the live states between the INSERT and this query.
             refusal = ValidationError({"key": ValidationError(str(member_messages.PENDING_MESSAGE), code="pending")})
         raise refusal from None
 
@@ -225,7 +232,8 @@ def _settle_failed_create(
 
 def validate_submission(*, owner: User, title: str, key_text: str, expires_on: date | str | None = None) -> PublicKey:
     """The portal's rules for a new key: private-key material anywhere first (it wins, so no field that
-    held it is ever shown again), then the title, the key and the expiry together, then uniqueness.
+    held it is ever shown again), then the title, the key and the expiry together. No query: uniqueness
+    is the database's to decide when the intent is stored (`_record_intent`).
 
     Messages are translated here, in the language of the request that asked.
     """
@@ -249,10 +257,6 @@ def validate_submission(*, owner: User, title: str, key_text: str, expires_on: d
         errors.update(refusal.error_dict)
     if errors:
         raise ValidationError(errors)
-
-    refusal = _uniqueness_refusal(owner=owner, title=title, key=key)
-    if refusal is not None:
-        raise refusal
     return key
 
 
