@@ -215,3 +215,34 @@ def test_a_duplicate_gives_its_count_back_in_redis(member_client, member, redis_
 
     assert submit(member_client, 9) == [302] * 9
     assert submit(member_client, 1) == [429]
+
+
+def test_the_threads_of_a_process_share_one_redis_connection(redis_url):
+    """Django keeps a cache object per thread; each would open its own pool, and gunicorn runs 40 threads."""
+    import threading
+
+    import redis
+    from django.core.cache import cache as per_thread_cache
+
+    done, release, threads = threading.Event(), threading.Event(), []
+    for number in range(8):
+        done.clear()
+
+        def use_the_cache(number=number) -> None:
+            per_thread_cache.set(f"thread-{number}", number)
+            done.set()
+            release.wait(10)  # stays alive, as gunicorn's threads do
+
+        thread = threading.Thread(target=use_the_cache)
+        thread.start()
+        threads.append(thread)
+        assert done.wait(10)
+    try:
+        watcher = redis.Redis.from_url(redis_url)
+        portal_connections = [client for client in watcher.client_list() if client["cmd"] != "client|list"]
+        assert len(portal_connections) == 1
+        assert [per_thread_cache.get(f"thread-{number}") for number in range(8)] == list(range(8))
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
