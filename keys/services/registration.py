@@ -96,7 +96,7 @@ def _register(
 ) -> RegisteredKey:
     title = title.strip()
     try:
-        key = validate_submission(owner=owner, title=title, key_text=key_text, expires_on=expires_on)
+        key = validate_submission(title=title, key_text=key_text, expires_on=expires_on)
         expires_at = lifetimes.expiry_for_new_key(expires_on)
         if quota is not None:
             quota.take()
@@ -230,7 +230,7 @@ def _settle_failed_create(
     raise RegistrationFailed(failure, message, event, field=field) from error
 
 
-def validate_submission(*, owner: User, title: str, key_text: str, expires_on: date | str | None = None) -> PublicKey:
+def validate_submission(*, title: str, key_text: str, expires_on: date | str | None = None) -> PublicKey:
     """The portal's rules for a new key: private-key material anywhere first (it wins, so no field that
     held it is ever shown again), then the title, the key and the expiry together. No query: uniqueness
     is the database's to decide when the intent is stored (`_record_intent`).
