@@ -69,6 +69,9 @@ def inspect(client: Client, url: str) -> dict:
         "url": url,
         "status": response.status_code,
         "queries": len(queries),
+        # keys/pagination.py asks PostgreSQL's planner for the row count past 10,000 rows: one statement,
+        # whatever the size of the history.
+        "planner_estimates": sum(sql.lstrip().upper().startswith("EXPLAIN") for sql in queries),
         "audit_reads": audit_reads,
         "full_table_count": any(read["unfiltered_count"] for read in audit_reads),
         "seq_scans_of_audit": sum(read["seq_scan_of_audit"] for read in audit_reads),
