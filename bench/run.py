@@ -470,7 +470,7 @@ def main() -> None:
         type=int,
         default=AUDIT_ROWS,
         help="audit history to load (default 1,000,000; 10000000 for ten years of a large team: about "
-        "30 minutes of loading and 5 GB more in PostgreSQL)",
+        "13 minutes of loading on 2 cores and 5 GB in PostgreSQL)",
     )
     parser.add_argument(
         "--scale-only", action="store_true", help="only the pages at scale (step 5): for --audit-rows 10000000"
@@ -846,13 +846,13 @@ def request_row(label: str, row: dict) -> str:
 def markdown(results: dict) -> str:
     config = results["config"]["gunicorn"]
     m = results["machine"]
-    command = "` (make bench)"
+    command = "`bench/run.py` (make bench)"
     if results["scale_only"]:
-        command = f"--audit-rows {results['scale']['audit_rows']} --scale-only`"
+        command = f"`bench/run.py --audit-rows {results['scale']['audit_rows']} --scale-only`"
     lines = [
         "# Benchmark results" + (" at scale" if results["scale_only"] else ""),
         "",
-        f"Generated {results['generated']} by `bench/run.py {command}"
+        f"Generated {results['generated']} by {command}"
         + (" (--quick: short scenarios, not for publishing)" if results["quick"] else "")
         + f". Machine: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
         f"Python {m['python']}, PostgreSQL {m['postgresql']}; {m['note']} "
