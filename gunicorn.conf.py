@@ -7,6 +7,7 @@ portal; without one set, a fresh directory is made here, emptied at each start.
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -55,3 +56,11 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker) -> None:
+    """The portal is loaded, and its modules live as long as the worker: gc.freeze() keeps them out of the
+    garbage collector's full passes. Each pass otherwise walks them all, about 80 ms during which none of
+    the worker's threads runs; with them frozen, about 15 ms (bench/profile_submission.py, 600 submissions).
+    """
+    gc.freeze()
