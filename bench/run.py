@@ -3,8 +3,9 @@ scales with years of audit history. Writes bench/results.json and bench/results.
 
 Steps, all on this machine and on loopback only:
 1. a fresh PostgreSQL database `bench` (dropped and created again), migrated, static files collected;
-2. bulk load (bench/load_data.py, COPY): 10,000 members, 100,000 keys, then 10,000 audit rows, SQL
-   counted per page (bench/queries.py), then 990,000 more rows and the pages counted again;
+2. bulk load (bench/load_data.py, COPY): 10,000 members, 100,000 keys, then 20,000 audit rows, SQL
+   counted per page (bench/queries.py), then the rest of the history (980,000 more rows by default)
+   and the pages counted again;
 3. the NSML simulator (nsml/simulator/) in this process, and the portal under gunicorn with
    production settings (GUNICORN below);
 4. members logged in once each through the log-in form; locust (bench/loadgen.py) drives each
