@@ -4,7 +4,8 @@ in the shared cache (CACHE_URL), so the limit holds across every process that se
 Only a submission that passes the portal's checks and goes to NSML is counted: a refusal, a typo or a
 duplicate costs nothing. Counting is django-ratelimit's (fixed windows, atomic increments in the cache):
 one increment per submission, taken just before the key is stored, and given back if the database
-refuses it as a duplicate (three cache round trips in all, where a check and a later spend took five).
+refuses it as a duplicate. Taking costs two cache round trips (django-ratelimit's add, then the
+increment, which portal.cache makes one step), where a check and a later spend took five.
 """
 
 from __future__ import annotations

@@ -246,3 +246,37 @@ def test_the_threads_of_a_process_share_one_redis_connection(redis_url):
         release.set()
         for thread in threads:
             thread.join()
+
+
+def test_an_increment_is_one_atomic_redis_step_that_keeps_the_window(redis_url):
+    """Django's own increment asks EXISTS, then INCRBY: a window that ends in between comes back as a counter
+    with no expiry, which Redis keeps for ever. The portal's is one script, one round trip."""
+    import threading
+
+    import redis
+    from django.core.cache import cache
+
+    watcher = redis.Redis.from_url(redis_url)
+    with pytest.raises(ValueError, match="not found"):
+        cache.incr("window")
+    assert cache.get("window") is None
+    assert watcher.dbsize() == 0  # nothing left behind, with or without an expiry
+
+    cache.set("window", 0, 60)
+    watcher.config_resetstat()
+
+    def count() -> None:
+        for _ in range(50):
+            cache.incr("window")
+
+    threads = [threading.Thread(target=count) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert cache.get("window") == 400
+    assert cache.decr("window", 10) == 390
+    assert 0 < watcher.ttl(cache.make_and_validate_key("window")) <= 60
+    # One request to Redis per increment (Redis counts the script's own EXISTS and INCRBY apart).
+    assert watcher.info("commandstats")["cmdstat_evalsha"]["calls"] == 401
