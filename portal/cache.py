@@ -8,16 +8,20 @@ the process keeps one of each per server.
 
 `incr` (and so `decr`) is one round trip: Django's asks EXISTS, then INCRBY, and a key that expires in
 between comes back from INCRBY as a new counter with no expiry, which Redis then keeps for ever. Here
-both happen in one Lua script, atomically. Everything else is Django's: serialisation, timeouts.
+both happen in one Lua script, atomically. A Redis whose access list denies scripts gets Django's two
+steps instead (and a warning in the log, once). Everything else is Django's: serialisation, timeouts.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import NamedTuple
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from redis.exceptions import NoPermissionError
+
+logger = logging.getLogger("portal.cache")
 
 # KEYS[1] by ARGV[1], only if it exists (a nil reply otherwise), as one atomic step.
 INCR_EXISTING = """
@@ -28,9 +32,13 @@ return false
 """
 
 
-class _Server(NamedTuple):
-    client: object  # redis.Redis
-    incr_existing: object  # redis.commands.core.Script, registered with that client
+class _Server:
+    """One Redis server as this process uses it: one client (and pool), and the increment script."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.incr_existing = client.register_script(INCR_EXISTING)
+        self.scripts_allowed = True  # until Redis answers NOPERM to the script
 
 
 _SERVERS: dict[tuple, _Server] = {}
@@ -43,7 +51,14 @@ class SharedClientRedisCacheClient(RedisCacheClient):
 
     def incr(self, key, delta=1):
         server = self._server(write=True)
-        value = server.incr_existing(keys=[key], args=[delta], client=server.client)
+        if not server.scripts_allowed:
+            return super().incr(key, delta)
+        try:
+            value = server.incr_existing(keys=[key], args=[delta], client=server.client)
+        except NoPermissionError:
+            server.scripts_allowed = False
+            logger.warning("Redis denies scripts to the portal's user; increments take two round trips")
+            return super().incr(key, delta)
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value
@@ -59,7 +74,7 @@ class SharedClientRedisCacheClient(RedisCacheClient):
                 if server is None:
                     pool = self._pool_class.from_url(url, **self._pool_options)
                     client = self._client(connection_pool=pool)
-                    server = _SERVERS[identity] = _Server(client, client.register_script(INCR_EXISTING))
+                    server = _SERVERS[identity] = _Server(client)
         return server
 
 

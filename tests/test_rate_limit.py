@@ -280,3 +280,28 @@ def test_an_increment_is_one_atomic_redis_step_that_keeps_the_window(redis_url):
     assert 0 < watcher.ttl(cache.make_and_validate_key("window")) <= 60
     # One request to Redis per increment (Redis counts the script's own EXISTS and INCRBY apart).
     assert watcher.info("commandstats")["cmdstat_evalsha"]["calls"] == 401
+
+
+def test_a_redis_that_denies_scripts_still_counts(redis_url, settings, caplog):
+    """Managed Redis services can deny scripting to the portal's user: increments then take Django's two steps."""
+    import redis
+    from django.core.cache import caches
+
+    admin = redis.Redis.from_url(redis_url)
+    admin.acl_setuser(
+        "portal", enabled=True, passwords=["+portal-password"], keys=["*"], commands=["+@all", "-@scripting"]
+    )
+    limited = redis_url.replace("redis://", "redis://portal:portal-password@")
+    settings.CACHES = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": limited}}
+    cache = caches["default"]
+
+    cache.set("window", 0, 60)
+    with caplog.at_level("WARNING", logger="portal.cache"):
+        assert [cache.incr("window") for _ in range(3)] == [1, 2, 3]
+    assert cache.decr("window") == 2
+    with pytest.raises(ValueError, match="not found"):
+        cache.incr("no-such-window")
+    assert [record.getMessage() for record in caplog.records] == [
+        "Redis denies scripts to the portal's user; increments take two round trips"
+    ]
+    assert admin.info("commandstats")["cmdstat_evalsha"]["rejected_calls"] == 1  # asked once, then not again
