@@ -15,9 +15,9 @@ class ReleasingWSGIHandler(WSGIHandler):
     A Django request sits in reference cycles (its messages storage and its lazy user point back at it),
     so reference counting never frees it; the garbage collector does, later. In a worker with many
     threads, a collection that runs while requests are in flight moves them, alive, to an older
-    generation, where they wait for a rare full collection once they are done: under load about a
-    hundred requests per worker, each with its session, user, form and answers (bench/README.md,
-    memory). Emptying the request when its response closes breaks those cycles.
+    generation, where they wait for a rare full collection once they are done: after the submission
+    loads of `make bench`, 40 to 128 finished requests per worker, each with its session, user, form and
+    messages (README.md, Performance). Emptying the request when its response closes breaks those cycles.
     """
 
     def get_response(self, request):
