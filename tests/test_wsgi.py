@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.urls import reverse
 
 from keys.models import RegisteredKey
@@ -27,14 +29,22 @@ def serve(environ: dict, served: list[weakref.ref]) -> tuple[str, dict, list[wea
     def start_response(status, headers, exc_info=None):
         answer.update(status=status, headers=dict(headers))
 
-    body = application(environ, start_response)
-    request = served[-1]()
-    held = [weakref.ref(part) for part in (request.session, request._messages)]
-    del request
+    # As Django's test client does: the start and the end of the request must not close the test's
+    # database connection (with PostgreSQL, the test's transaction would go with it).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     try:
-        b"".join(body)
+        body = application(environ, start_response)
+        request = served[-1]()
+        held = [weakref.ref(part) for part in (request.session, request._messages)]
+        del request
+        try:
+            b"".join(body)
+        finally:
+            body.close()
     finally:
-        body.close()
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     return answer["status"], answer["headers"], held
 
 
