@@ -7,6 +7,9 @@ import logging
 from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import QuerySet
+from django.db.models.sql import UpdateQuery
 from django.http import HttpRequest
 
 from keys.models import AuditEvent
@@ -59,7 +62,48 @@ def record_event(
     `actor_username` is for actors with no account, such as the name typed at a failed log-in.
     Inside a request the row carries its request id, the one in the logs and the X-Request-ID header.
     """
-    event = AuditEvent.objects.create(
+    event = _new_event(action, outcome, origin, actor, actor_username, subject, fields)
+    event.save(force_insert=True)
+    _log(event)
+    return event
+
+
+def record_change(
+    rows: QuerySet,
+    values: dict,
+    *,
+    action: str,
+    outcome: str,
+    origin: Origin,
+    actor=None,
+    actor_username: str = "",
+    subject=None,
+    **fields,
+) -> AuditEvent | None:
+    """`rows.update(**values)` and the audit row that records it, as one atomic step.
+
+    Returns the audit row, or None (and no row) when no row matched: a conditional change that another
+    request or the reconciler made first. On PostgreSQL both writes are one statement (a data-modifying
+    WITH) that commits by itself: a key's state change costs one round trip instead of four (BEGIN, UPDATE,
+    INSERT, COMMIT), the largest part of a submission's time in the database.
+    """
+    event = _new_event(action, outcome, origin, actor, actor_username, subject, fields)
+    connection = connections[rows.db]
+    if connection.vendor == "postgresql":
+        changed = _update_and_insert(connection, rows, values, event)
+    else:
+        with transaction.atomic(using=rows.db):
+            changed = bool(rows.update(**values))
+            if changed:
+                event.save(force_insert=True, using=rows.db)
+    if not changed:
+        return None
+    _log(event)
+    return event
+
+
+def _new_event(action, outcome, origin: Origin, actor, actor_username: str, subject, fields: dict) -> AuditEvent:
+    return AuditEvent(
         action=action,
         outcome=outcome,
         actor=actor if actor is not None and actor.pk else None,
@@ -70,10 +114,40 @@ def record_event(
         request_id=current_request_id(),
         **fields,
     )
+
+
+def _update_and_insert(connection, rows: QuerySet, values: dict, event: AuditEvent) -> bool:
+    """The UPDATE as Django compiles it, and the audit INSERT only if the UPDATE changed a row; saves `event`."""
+    update = rows.query.chain(UpdateQuery)
+    update.add_update_values(values)
+    update_sql, update_params = update.get_compiler(connection=connection).as_sql()
+    quote = connection.ops.quote_name
+    meta = AuditEvent._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (
+        f"WITH changed AS ({update_sql} RETURNING 1) "
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {placeholders} WHERE EXISTS (SELECT 1 FROM changed) "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    params = (*update_params, *(field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    event.pk = row[0]
+    event._state.adding = False
+    event._state.db = rows.db
+    return True
+
+
+def _log(event: AuditEvent) -> None:
     logger.info(
         "audit action=%s outcome=%s actor=%s title=%s reason=%s status=%s trace=%s",
-        action,
-        outcome,
+        event.action,
+        event.outcome,
         event.actor_username,
         event.title,
         event.reason,
@@ -81,4 +155,3 @@ def record_event(
         event.trace_id,
         extra={"nsml_trace_id": event.trace_id},
     )
-    return event

@@ -2,20 +2,23 @@
 in the shared cache (CACHE_URL), so the limit holds across every process that serves the portal.
 
 Only a submission that passes the portal's checks and goes to NSML is counted: a refusal, a typo or a
-duplicate costs nothing. Counting is django-ratelimit's (fixed windows, atomic increments in the cache):
-one increment per submission, taken just before the key is stored, and given back if the database
-refuses it as a duplicate. Taking costs two cache round trips (django-ratelimit's add, then the
-increment, which portal.cache makes one step), where a check and a later spend took five.
+duplicate costs nothing. The count is django-ratelimit's (its fixed windows and cache keys, atomic
+increments in the cache): one increment per submission, taken just before the key is stored, and given
+back if the database refuses it as a duplicate. Taking costs one cache round trip once a window has
+begun: the increment is tried first (portal.cache makes it one step), and the window's first count is
+added only when there was nothing to increment. django-ratelimit's `get_usage` asks in the other order,
+add then increment, which costs two on every submission.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
-from django_ratelimit.core import _get_window, _make_cache_key, _split_rate, get_usage
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
 
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
@@ -41,16 +44,17 @@ class SubmissionQuota:
 
     def take(self) -> None:
         """Count one submission; raises SubmissionLimited (with the seconds to wait) when it is one too many."""
-        usage = get_usage(
-            self.request, group=GROUP, key=_member, rate=settings.KEYS_SUBMIT_RATE, method="POST", increment=True
-        )
-        if usage is None:
-            return
-        if usage["count"] > usage["limit"]:
-            retry_after = max(int(usage["time_left"]), 1)
+        # django-ratelimit's own key and window for this member (its helpers; the version is pinned).
+        rate = settings.KEYS_SUBMIT_RATE
+        limit, period = _split_rate(rate)
+        member = _member(GROUP, self.request)
+        window = _get_window(member, period)
+        cache_key = _make_cache_key(GROUP, window, rate, member, "POST")
+        if _count(cache_key, period) > limit:
+            retry_after = max(window - int(time.time()), 1)
             self._audit_once(retry_after)
             raise SubmissionLimited(retry_after)
-        self._taken = self._cache_key()
+        self._taken = cache_key
 
     def give_back(self) -> None:
         """The submission taken did not go to NSML (the database refused it): it costs nothing."""
@@ -61,13 +65,6 @@ class SubmissionQuota:
         except ValueError:  # the window ended in between: nothing left to give back
             pass
         self._taken = None
-
-    def _cache_key(self) -> str:
-        # django-ratelimit's own key for this member's current window (its helpers; the version is pinned).
-        rate = settings.KEYS_SUBMIT_RATE
-        _limit, period = _split_rate(rate)
-        member = _member(GROUP, self.request)
-        return _make_cache_key(GROUP, _get_window(member, period), rate, member, "POST")
 
     def _audit_once(self, retry_after: int) -> None:
         # One audit row per window, however hard the member keeps trying: the first refusal adds the flag.
@@ -85,6 +82,18 @@ class SubmissionQuota:
             reason="rate_limited",
             detail=f"more than {settings.KEYS_SUBMIT_RATE} submissions to NSML",
         )
+
+
+def _count(cache_key: str, period: int) -> int:
+    """One more in the window's count: the count after it."""
+    cache = _cache()
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # the window's first submission
+        pass
+    if cache.add(cache_key, 1, period + EXPIRATION_FUDGE):
+        return 1
+    return cache.incr(cache_key)  # another submission began the window in between
 
 
 def _cache():

@@ -305,3 +305,60 @@ def test_a_redis_that_denies_scripts_still_counts(redis_url, settings, caplog):
         "Redis denies scripts to the portal's user; increments take two round trips"
     ]
     assert admin.info("commandstats")["cmdstat_evalsha"]["rejected_calls"] == 1  # asked once, then not again
+
+
+def _quota_for(user):
+    from django.http import HttpRequest
+
+    from keys.ratelimit import SubmissionQuota
+
+    request = HttpRequest()
+    request.method = "POST"
+    request.user = user
+    return SubmissionQuota(request)
+
+
+def test_a_submission_costs_one_redis_request_once_the_window_has_begun(redis_url, settings, member, other_member):
+    import redis
+
+    settings.KEYS_SUBMIT_RATE = "1000/h"
+    watcher = redis.Redis.from_url(redis_url)
+    _quota_for(other_member).take()  # Redis learns the increment script
+    watcher.delete(*watcher.keys("*"))
+    watcher.config_resetstat()
+
+    for _ in range(5):
+        _quota_for(member).take()
+
+    stats = watcher.info("commandstats")
+    # The first take finds nothing to increment and adds the window's count; each later one only increments.
+    assert stats["cmdstat_evalsha"]["calls"] == 5
+    assert stats["cmdstat_set"]["calls"] == 1
+    assert watcher.info("keyspace")["db0"]["keys"] == 1
+    (window,) = watcher.keys("*")
+    assert int(watcher.get(window)) == 5
+    assert 0 < watcher.ttl(window) <= 3600 + 5  # it ends with its window
+
+
+def test_submissions_that_open_a_window_together_are_all_counted(redis_url, settings, member):
+    """Eight threads take their first submissions at once: whichever adds the window's count, none is lost."""
+    import threading
+
+    settings.KEYS_SUBMIT_RATE = "80/h"
+    start = threading.Barrier(8)
+
+    def take_ten() -> None:
+        start.wait(10)
+        for _ in range(10):
+            _quota_for(member).take()
+
+    threads = [threading.Thread(target=take_ten) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    from keys.services import SubmissionLimited
+
+    with pytest.raises(SubmissionLimited):
+        _quota_for(member).take()  # the 81st

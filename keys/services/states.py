@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
-from keys.audit import Origin, record_event
+from keys.audit import Origin, record_change, record_event
 from keys.models import AuditEvent, RegisteredKey
 from keys.notifications import notify_key_added, notify_key_failed, notify_key_revoked
 from keys.services.failures import upstream_fields
@@ -25,13 +25,32 @@ Status = RegisteredKey.Status
 
 def move(key: RegisteredKey, *, to: str, expected: tuple[str, ...], **fields) -> bool:
     """Move `key` to `to` if it is still in one of `expected`; True when this call moved it."""
-    now = timezone.now()
-    values = {"status": to, "status_changed_at": now, **fields}
+    values = _values(to, fields)
     moved = RegisteredKey.objects.filter(pk=key.pk, status__in=expected).update(**values)
     if moved:
-        for name, value in values.items():
-            setattr(key, name, value)
+        _apply(key, values)
     return bool(moved)
+
+
+def move_audited(
+    key: RegisteredKey, *, to: str, expected: tuple[str, ...], fields: dict | None = None, **audit
+) -> AuditEvent | None:
+    """`move`, and the audit row of it (`audit_key`'s arguments) in the same atomic write; None if not moved."""
+    values = _values(to, fields or {})
+    rows = RegisteredKey.objects.filter(pk=key.pk, status__in=expected)
+    event = record_change(rows, values, **_audit_fields(key, **audit))
+    if event is not None:
+        _apply(key, values)
+    return event
+
+
+def _values(to: str, fields: dict) -> dict:
+    return {"status": to, "status_changed_at": timezone.now(), **fields}
+
+
+def _apply(key: RegisteredKey, values: dict) -> None:
+    for name, value in values.items():
+        setattr(key, name, value)
 
 
 def audit_key(
@@ -47,19 +66,44 @@ def audit_key(
 ) -> AuditEvent:
     """One audit row about `key`: whose it is, what it is, and what NSML answered, if anything."""
     return record_event(
-        action=action,
-        outcome=outcome,
-        actor=actor,
-        actor_username="" if actor is not None else origin.user_agent,
-        subject=key.owner,
-        origin=origin,
-        registered_key=key,
-        title=key.title,
-        fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
-        reason=reason,
-        detail=detail,
-        **(upstream_fields(reply) if reply is not None else {}),
+        **_audit_fields(
+            key,
+            action=action,
+            outcome=outcome,
+            actor=actor,
+            origin=origin,
+            reason=reason,
+            detail=detail,
+            reply=reply,
+        )
     )
+
+
+def _audit_fields(
+    key: RegisteredKey,
+    *,
+    action: str,
+    outcome: str,
+    actor: User | None,
+    origin: Origin,
+    reason: str = "",
+    detail: str = "",
+    reply: Reply | None = None,
+) -> dict:
+    return {
+        "action": action,
+        "outcome": outcome,
+        "actor": actor,
+        "actor_username": "" if actor is not None else origin.user_agent,
+        "subject": key.owner,
+        "origin": origin,
+        "registered_key": key,
+        "title": key.title,
+        "fingerprint": key.fingerprint_sha256 or key.fingerprint_md5,
+        "reason": reason,
+        "detail": detail,
+        **(upstream_fields(reply) if reply is not None else {}),
+    }
 
 
 def activate(
@@ -73,20 +117,21 @@ def activate(
     action: str = AuditEvent.Action.REGISTER,
 ) -> bool:
     """pending (or failed, when NSML turns out to hold it after all) -> active, audited and notified."""
-    with transaction.atomic():
-        if not move(key, to=Status.ACTIVE, expected=(Status.PENDING, Status.FAILED)):
-            return False
-        audit_key(
-            key,
-            action=action,
-            outcome=AuditEvent.Outcome.SUCCESS,
-            actor=actor,
-            origin=origin,
-            reason=reason,
-            detail=detail,
-            reply=reply,
-        )
-        transaction.on_commit(lambda: notify_key_added(key, actor=actor, origin=origin))
+    event = move_audited(
+        key,
+        to=Status.ACTIVE,
+        expected=(Status.PENDING, Status.FAILED),
+        action=action,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        actor=actor,
+        origin=origin,
+        reason=reason,
+        detail=detail,
+        reply=reply,
+    )
+    if event is None:
+        return False
+    transaction.on_commit(lambda: notify_key_added(key, actor=actor, origin=origin))
     return True
 
 
@@ -103,14 +148,20 @@ def fail(
     action: str = AuditEvent.Action.REGISTER,
 ) -> AuditEvent | None:
     """pending -> failed (NSML refused it or certainly never got it), audited; None if already settled."""
-    with transaction.atomic():
-        if not move(key, to=Status.FAILED, expected=(Status.PENDING,)):
-            return None
-        event = audit_key(
-            key, action=action, outcome=outcome, actor=actor, origin=origin, reason=reason, detail=detail, reply=reply
-        )
-        if notify:
-            transaction.on_commit(lambda: notify_key_failed(key))
+    event = move_audited(
+        key,
+        to=Status.FAILED,
+        expected=(Status.PENDING,),
+        action=action,
+        outcome=outcome,
+        actor=actor,
+        origin=origin,
+        reason=reason,
+        detail=detail,
+        reply=reply,
+    )
+    if event is not None and notify:
+        transaction.on_commit(lambda: notify_key_failed(key))
     return event
 
 
@@ -129,20 +180,22 @@ def mark_revoked(
 
     The audit detail carries the reason an admin gave (`key.revoke_reason`), whoever finishes the revocation.
     """
-    with transaction.atomic():
-        if not move(key, to=Status.REVOKED, expected=expected, revoked_at=timezone.now(), revoked_note=note):
-            return False
-        audit_key(
-            key,
-            action=action,
-            outcome=AuditEvent.Outcome.SUCCESS,
-            actor=actor,
-            origin=origin,
-            reason=reason,
-            detail=revocation_detail(key, note),
-            reply=reply,
-        )
-        transaction.on_commit(lambda: notify_key_revoked(key, actor=actor, origin=origin))
+    event = move_audited(
+        key,
+        to=Status.REVOKED,
+        expected=expected,
+        fields={"revoked_at": timezone.now(), "revoked_note": note},
+        action=action,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        actor=actor,
+        origin=origin,
+        reason=reason,
+        detail=revocation_detail(key, note),
+        reply=reply,
+    )
+    if event is None:
+        return False
+    transaction.on_commit(lambda: notify_key_revoked(key, actor=actor, origin=origin))
     return True
 
 
