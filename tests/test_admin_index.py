@@ -69,3 +69,42 @@ def test_the_admin_loads_its_stylesheet_for_korean_line_breaks(admin_client):
     assert "style=" not in page.split("<body", 1)[1].split("<svg", 1)[0]  # strict CSP: no inline style
     css = Path(finders.find("admin-portal.css")).read_text()
     assert 'html[lang="ko"] body {\n    word-break: keep-all;' in css
+
+
+class _Row:
+    """What a list row's checkbox reads: the primary key, and the text that names the row."""
+
+    pk = 42
+
+    def __str__(self) -> str:
+        return "laptop <b>&\"'</b>"
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_each_list_row_s_checkbox_is_the_one_django_renders(language):
+    """The portal writes the row checkboxes itself (keys/admin.py RowCheckboxMixin, for speed); the admin's
+    JavaScript, its select-all box and its actions read that markup, so it must not differ from Django's."""
+    from django.contrib import admin
+    from django.utils import translation
+
+    from keys.admin import RowCheckboxMixin
+
+    row = _Row()
+    with translation.override(language):
+        ours = str(RowCheckboxMixin().action_checkbox(row))
+        django = str(admin.ModelAdmin.action_checkbox(None, row))
+
+    assert ours == django
+    assert 'value="42"' in ours and "&lt;b&gt;&amp;&quot;&#x27;&lt;/b&gt;" in ours
+
+
+def test_the_lists_with_actions_write_their_row_checkboxes_the_fast_way():
+    from django.contrib import admin
+
+    from keys.admin import RowCheckboxMixin
+
+    with_actions = [model_admin for model_admin in admin.site._registry.values() if model_admin.actions]
+    assert with_actions
+    assert [
+        type(model_admin).__name__ for model_admin in with_actions if not isinstance(model_admin, RowCheckboxMixin)
+    ] == []
