@@ -35,7 +35,7 @@ def move(key: RegisteredKey, *, to: str, expected: tuple[str, ...], **fields) ->
 def move_audited(
     key: RegisteredKey, *, to: str, expected: tuple[str, ...], fields: dict | None = None, **audit
 ) -> AuditEvent | None:
-    """`move`, and the audit row of it (`audit_key`'s arguments) in the same atomic write; None if not moved."""
+    """`move`, and the audit row of it (`audit` as for `audit_key`) in the same atomic write; None if not moved."""
     values = _values(to, fields or {})
     rows = RegisteredKey.objects.filter(pk=key.pk, status__in=expected)
     event = record_change(rows, values, **_audit_fields(key, **audit))
@@ -53,30 +53,9 @@ def _apply(key: RegisteredKey, values: dict) -> None:
         setattr(key, name, value)
 
 
-def audit_key(
-    key: RegisteredKey,
-    *,
-    action: str,
-    outcome: str,
-    actor: User | None,
-    origin: Origin,
-    reason: str = "",
-    detail: str = "",
-    reply: Reply | None = None,
-) -> AuditEvent:
-    """One audit row about `key`: whose it is, what it is, and what NSML answered, if anything."""
-    return record_event(
-        **_audit_fields(
-            key,
-            action=action,
-            outcome=outcome,
-            actor=actor,
-            origin=origin,
-            reason=reason,
-            detail=detail,
-            reply=reply,
-        )
-    )
+def audit_key(key: RegisteredKey, **audit) -> AuditEvent:
+    """One audit row about `key`; `audit`: action, outcome, actor, origin, reason, detail, reply (`_audit_fields`)."""
+    return record_event(**_audit_fields(key, **audit))
 
 
 def _audit_fields(
@@ -90,6 +69,7 @@ def _audit_fields(
     detail: str = "",
     reply: Reply | None = None,
 ) -> dict:
+    """An audit row's columns about `key`: whose it is, what it is, and what NSML answered, if anything."""
     return {
         "action": action,
         "outcome": outcome,
