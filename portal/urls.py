@@ -7,6 +7,9 @@ from keys.views import PortalLoginView, confirm_password, healthz, readyz, token
 from portal.lazy_urls import lazy_include
 from portal.metrics import metrics
 
+# The database or Redis unreachable: a 503 that says so, not the 500 of a bug (portal/outages.py).
+handler500 = "portal.outages.server_error"
+
 urlpatterns = [
     # Only the methods each view uses: Django's views also answer OPTIONS (and PUT on a form) otherwise.
     path("", RedirectView.as_view(pattern_name="keys:list", permanent=False, http_method_names=["get", "head"])),

@@ -1,0 +1,44 @@
+"""The portal's 500 handler: a database or Redis it cannot reach is an outage, answered as one.
+
+Django answers every uncaught exception with a 500 and its "something went wrong" page. When the
+exception is the database or the cache (Redis) being unreachable, nothing is wrong with the request:
+the member gets a 503 that says the portal is briefly unavailable, with Retry-After, and an API client
+gets it in the API's JSON error form. Django still logs the exception with its traceback (`django.request`),
+and /readyz names the part that is down. Every other exception keeps Django's 500.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
+from django.utils.translation import gettext
+from django.views import defaults
+from django.views.decorators.csrf import requires_csrf_token
+
+RETRY_AFTER_SECONDS = 30
+API_PREFIX = "/api/"
+
+
+def is_outage(error: BaseException | None) -> bool:
+    """The database or Redis could not be reached, or dropped the connection."""
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    # redis-py is imported only where the cache is Redis: its errors can only come from there.
+    redis_errors = sys.modules.get("redis.exceptions")
+    return redis_errors is not None and isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError)
+
+
+@requires_csrf_token
+def server_error(request: HttpRequest, template_name: str = defaults.ERROR_500_TEMPLATE_NAME) -> HttpResponse:
+    if not is_outage(sys.exc_info()[1]):
+        return defaults.server_error(request, template_name)
+    if request.path.startswith(API_PREFIX):
+        message = gettext("The portal is briefly unavailable. Try again in a minute.")
+        response = JsonResponse({"error": {"code": "unavailable", "message": message, "field": None}}, status=503)
+    else:
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

@@ -1,0 +1,137 @@
+"""When Redis or the database cannot be reached, members and API clients get a 503 that says the portal
+is briefly unavailable, with Retry-After, in their language: not the 500 of a bug. Redis and the
+database here are real addresses where nothing listens."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.db import OperationalError
+from django.test import Client, RequestFactory, override_settings
+
+from portal.outages import server_error
+from tests.helpers import free_port, generate_private_key, public_line
+
+pytestmark = pytest.mark.django_db
+
+UNAVAILABLE = "The portal is briefly unavailable"
+
+
+def redis_away():
+    """The shared cache is a Redis that is not there (the port refuses connections), sessions cached in it."""
+    caches = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}
+    return override_settings(CACHES=caches, SESSION_ENGINE="django.contrib.sessions.backends.cached_db")
+
+
+def answer(client: Client, *args, method: str = "get", **kwargs):
+    client.raise_request_exception = False
+    return getattr(client, method)(*args, **kwargs)
+
+
+def assert_unavailable_page(response, text: str = UNAVAILABLE) -> None:
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    page = response.content.decode()
+    assert text in page
+    assert 'href="/keys/"' in page
+
+
+def test_a_signed_in_member_sees_briefly_unavailable_while_redis_is_away(member_client):
+    with redis_away():
+        assert_unavailable_page(answer(member_client, "/keys/"))
+
+
+def test_the_page_is_in_the_members_language(member_client):
+    member_client.cookies["django_language"] = "ko"
+
+    with redis_away():
+        response = answer(member_client, "/keys/")
+
+    assert_unavailable_page(response, "포털을 잠시 사용할 수 없습니다")
+    assert '<html lang="ko">' in response.content.decode()
+
+
+def test_logging_in_while_redis_is_away_is_briefly_unavailable(member):
+    with redis_away():
+        response = answer(
+            Client(), "/accounts/login/", {"username": "alice", "password": "alice-password-1"}, method="post"
+        )
+
+    assert_unavailable_page(response)
+
+
+def test_an_api_client_gets_the_apis_json_error(member, token_for):
+    secret = token_for(member)
+    body = json.dumps({"title": "alice-laptop", "key": public_line(generate_private_key())})
+
+    with redis_away():
+        response = answer(
+            Client(),
+            "/api/v1/keys",
+            body,
+            method="post",
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+        )
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.json()["error"]["code"] == "unavailable"
+    assert response.json()["error"]["message"]
+
+
+# The database away: a fresh process whose DATABASE_URL names a port where nothing listens.
+DATABASE_AWAY = """
+from django.conf import settings
+from django.test import Client
+settings.DEBUG = False  # the debug page otherwise; production runs with debug off
+client = Client(raise_request_exception=False, HTTP_HOST="127.0.0.1")
+client.cookies["sessionid"] = "a" * 32
+response = client.get("/keys/")
+print("status", response.status_code, "retry", response.get("Retry-After"))
+print("briefly" if "briefly unavailable" in response.content.decode() else "other page")
+"""
+
+
+def test_a_member_sees_briefly_unavailable_while_the_database_is_away():
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "CACHE_URL"))}
+    env["DATABASE_URL"] = f"postgres://portal@127.0.0.1:{free_port()}/portal"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", DATABASE_AWAY],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "status 503 retry 30" in result.stdout
+    assert "briefly" in result.stdout
+
+
+def test_any_other_error_keeps_the_500_page():
+    request = RequestFactory().get("/keys/")
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        response = server_error(request)
+
+    assert response.status_code == 500
+    assert not response.has_header("Retry-After")
+    assert "Something went wrong" in response.content.decode()
+
+
+def test_a_dropped_database_connection_is_an_outage_too():
+    request = RequestFactory().get("/keys/")
+    try:
+        raise OperationalError("server closed the connection unexpectedly")
+    except OperationalError:
+        response = server_error(request)
+
+    assert_unavailable_page(response)
