@@ -115,6 +115,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
     # a pooler in transaction mode that does not keep prepared statements per client.
     DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True)
     DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # libpq waits for the operating system (minutes) on a database host that does not answer; the request
+    # fails in seconds instead, as a 503 (portal/outages.py). DATABASE_URL's ?connect_timeout=N overrides.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -198,6 +202,10 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.PortalExceptionReporterFilter
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one redis client per pool, not one per call
+    # A Redis that stops answering fails a request in seconds (a 503, portal/outages.py) instead of holding
+    # its thread until gunicorn kills the worker; CACHE_URL's ?socket_timeout=... overrides either.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", 2)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 2)
 # Django's own RedisCache increments atomically; django-ratelimit 4.1 just does not list it yet
 # (jsocol/django-ratelimit#283). Its error for a cache processes do not share stays on in production.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + (["django_ratelimit.E003"] if DEBUG else [])

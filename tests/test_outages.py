@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from django.conf import settings
@@ -98,9 +100,10 @@ print("briefly" if "briefly unavailable" in response.content.decode() else "othe
 """
 
 
-def test_a_member_sees_briefly_unavailable_while_the_database_is_away():
+def page_while_the_database_is_at(port: int) -> str:
+    """What a fresh process (debug off) answers a member's /keys/ with DATABASE_URL at this port."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "CACHE_URL"))}
-    env["DATABASE_URL"] = f"postgres://portal@127.0.0.1:{free_port()}/portal"
+    env["DATABASE_URL"] = f"postgres://portal@127.0.0.1:{port}/portal"
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", DATABASE_AWAY],
         cwd=settings.BASE_DIR,
@@ -109,10 +112,26 @@ def test_a_member_sees_briefly_unavailable_while_the_database_is_away():
         text=True,
         timeout=120,
     )
-
     assert result.returncode == 0, result.stderr
-    assert "status 503 retry 30" in result.stdout
-    assert "briefly" in result.stdout
+    return result.stdout
+
+
+def test_a_member_sees_briefly_unavailable_while_the_database_is_away():
+    answered = page_while_the_database_is_at(free_port())
+
+    assert "status 503 retry 30" in answered
+    assert "briefly" in answered
+
+
+def test_a_database_that_stops_answering_fails_the_request_in_seconds():
+    with socket.socket() as listener:  # accepts connections in the kernel's backlog, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        started = time.monotonic()
+        answered = page_while_the_database_is_at(listener.getsockname()[1])
+
+    assert "status 503 retry 30" in answered
+    assert time.monotonic() - started < 30  # libpq's connect_timeout of 5 s, not the system's minutes
 
 
 def test_any_other_error_keeps_the_500_page():
@@ -135,3 +154,51 @@ def test_a_dropped_database_connection_is_an_outage_too():
         response = server_error(request)
 
     assert_unavailable_page(response)
+
+
+@pytest.fixture
+def silent_redis():
+    """A Redis address that accepts connections and never answers (a hung server, a dropped route)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)  # connections complete in the kernel's backlog; nobody reads them
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+
+
+def test_a_redis_that_stops_answering_fails_the_request_in_seconds(member_client, silent_redis):
+    options = {"socket_connect_timeout": 2, "socket_timeout": 2}  # what portal/settings.py gives a Redis
+    caches = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": silent_redis, "OPTIONS": options}}
+    started = time.monotonic()
+
+    with override_settings(CACHES=caches, SESSION_ENGINE="django.contrib.sessions.backends.cached_db"):
+        response = answer(member_client, "/keys/")
+
+    assert_unavailable_page(response)
+    assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize(
+    ("cache_url", "expected"),
+    [
+        ("redis://127.0.0.1:6379/0", {"socket_connect_timeout": 2, "socket_timeout": 2}),
+        ("redis://127.0.0.1:6379/0?socket_timeout=0.5", {"socket_connect_timeout": 2, "socket_timeout": 0.5}),
+    ],
+)
+def test_redis_calls_have_timeouts_unless_the_url_sets_its_own(cache_url, expected):
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "CACHE_URL"))}
+    env["CACHE_URL"] = cache_url
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from django.conf import settings; print(json.dumps(settings.CACHES['default']['OPTIONS']))",
+        ],
+        cwd=settings.BASE_DIR,
+        env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == expected
