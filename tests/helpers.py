@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
@@ -60,3 +63,21 @@ def nsml_sync(*args: str) -> tuple[int, str]:
     except CommandError as error:
         return error.returncode, out.getvalue() + str(error)
     return 0, out.getvalue()
+
+
+def shell_in_fresh_process(script: str, **environment: str) -> str:
+    """What `manage.py shell -c script` prints in a new process: the tests' environment without the
+    DJANGO_* and CACHE_URL settings, then `environment` (e.g. DATABASE_URL)."""
+    from django.conf import settings
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "CACHE_URL"))}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=settings.BASE_DIR,
+        env={**env, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

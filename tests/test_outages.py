@@ -17,7 +17,7 @@ from django.db import OperationalError
 from django.test import Client, RequestFactory, override_settings
 
 from portal.outages import server_error
-from tests.helpers import free_port, generate_private_key, public_line
+from tests.helpers import free_port, generate_private_key, public_line, shell_in_fresh_process
 
 pytestmark = pytest.mark.django_db
 
@@ -102,18 +102,7 @@ print("briefly" if "briefly unavailable" in response.content.decode() else "othe
 
 def page_while_the_database_is_at(port: int) -> str:
     """What a fresh process (debug off) answers a member's /keys/ with DATABASE_URL at this port."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "CACHE_URL"))}
-    env["DATABASE_URL"] = f"postgres://portal@127.0.0.1:{port}/portal"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", DATABASE_AWAY],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return shell_in_fresh_process(DATABASE_AWAY, DATABASE_URL=f"postgres://portal@127.0.0.1:{port}/portal")
 
 
 def test_a_member_sees_briefly_unavailable_while_the_database_is_away():

@@ -4,15 +4,11 @@ connection; an operator behind a pooler in transaction mode turns it off and not
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from keys.models import RegisteredKey
+from tests.helpers import shell_in_fresh_process
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
 
@@ -33,17 +29,8 @@ def prepared_in_fresh_process(**environment: str) -> int:
     database = connection.settings_dict
     host, port = database["HOST"] or "127.0.0.1", database["PORT"] or 5432
     url = f"postgres://{database['USER']}@{host}:{port}/{database['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, **environment}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", PROBE],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return int(result.stdout.split("prepared", 1)[1].split()[0])
+    answered = shell_in_fresh_process(PROBE, DATABASE_URL=url, **environment)
+    return int(answered.split("prepared", 1)[1].split()[0])
 
 
 @pytest.mark.django_db(transaction=True)
