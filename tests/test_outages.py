@@ -92,6 +92,9 @@ DATABASE_AWAY = """
 from django.conf import settings
 from django.test import Client
 settings.DEBUG = False  # the debug page otherwise; production runs with debug off
+# As the tests' conftest does: no collected static files (and so no manifest) in a fresh clone.
+plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+settings.STORAGES = {**settings.STORAGES, "staticfiles": plain}
 client = Client(raise_request_exception=False, HTTP_HOST="127.0.0.1")
 client.cookies["sessionid"] = "a" * 32
 response = client.get("/keys/")
