@@ -106,19 +106,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DATABASE_PREPARED_STATEMENTS", default=True
-):
-    # The parameters travel apart from the SQL (server-side binding), and a statement a connection has run
-    # five times is prepared: PostgreSQL then parses and plans it once per connection, not on every request,
-    # and psycopg no longer quotes every value into the SQL text in Python (README, Performance). Off behind
-    # a pooler in transaction mode that does not keep prepared statements per client.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True)
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
     # libpq waits for the operating system (minutes) on a database host that does not answer; the request
     # fails in seconds instead, as a 503 (portal/outages.py). DATABASE_URL's ?connect_timeout=N overrides.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    _pg_options.setdefault("connect_timeout", 5)
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        # The parameters travel apart from the SQL (server-side binding), and a statement a connection has
+        # run five times is prepared: PostgreSQL then parses and plans it once per connection, not on every
+        # request, and psycopg no longer quotes every value into the SQL text in Python (README,
+        # Performance). Off behind a pooler in transaction mode that does not keep prepared statements.
+        _pg_options.update(server_side_binding=True)
+        _pg_options.setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

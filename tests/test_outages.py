@@ -5,14 +5,10 @@ database here are real addresses where nothing listens."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
-from django.conf import settings
 from django.db import OperationalError
 from django.test import Client, RequestFactory, override_settings
 
@@ -28,6 +24,15 @@ def redis_away():
     """The shared cache is a Redis that is not there (the port refuses connections), sessions cached in it."""
     caches = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}}
     return override_settings(CACHES=caches, SESSION_ENGINE="django.contrib.sessions.backends.cached_db")
+
+
+@pytest.fixture
+def silent_port():
+    """A loopback port that accepts connections and never answers (a hung server, a dropped route)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)  # connections complete in the kernel's backlog; nobody reads them
+        yield listener.getsockname()[1]
 
 
 def answer(client: Client, *args, method: str = "get", **kwargs):
@@ -115,12 +120,9 @@ def test_a_member_sees_briefly_unavailable_while_the_database_is_away():
     assert "briefly" in answered
 
 
-def test_a_database_that_stops_answering_fails_the_request_in_seconds():
-    with socket.socket() as listener:  # accepts connections in the kernel's backlog, never answers
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        started = time.monotonic()
-        answered = page_while_the_database_is_at(listener.getsockname()[1])
+def test_a_database_that_stops_answering_fails_the_request_in_seconds(silent_port):
+    started = time.monotonic()
+    answered = page_while_the_database_is_at(silent_port)
 
     assert "status 503 retry 30" in answered
     assert time.monotonic() - started < 30  # libpq's connect_timeout of 5 s, not the system's minutes
@@ -148,18 +150,10 @@ def test_a_dropped_database_connection_is_an_outage_too():
     assert_unavailable_page(response)
 
 
-@pytest.fixture
-def silent_redis():
-    """A Redis address that accepts connections and never answers (a hung server, a dropped route)."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)  # connections complete in the kernel's backlog; nobody reads them
-        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
-
-
-def test_a_redis_that_stops_answering_fails_the_request_in_seconds(member_client, silent_redis):
+def test_a_redis_that_stops_answering_fails_the_request_in_seconds(member_client, silent_port):
     options = {"socket_connect_timeout": 2, "socket_timeout": 2}  # what portal/settings.py gives a Redis
-    caches = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": silent_redis, "OPTIONS": options}}
+    location = f"redis://127.0.0.1:{silent_port}/0"
+    caches = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": location, "OPTIONS": options}}
     started = time.monotonic()
 
     with override_settings(CACHES=caches, SESSION_ENGINE="django.contrib.sessions.backends.cached_db"):
@@ -177,20 +171,8 @@ def test_a_redis_that_stops_answering_fails_the_request_in_seconds(member_client
     ],
 )
 def test_redis_calls_have_timeouts_unless_the_url_sets_its_own(cache_url, expected):
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "CACHE_URL"))}
-    env["CACHE_URL"] = cache_url
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import json; from django.conf import settings; print(json.dumps(settings.CACHES['default']['OPTIONS']))",
-        ],
-        cwd=settings.BASE_DIR,
-        env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    script = "import json; from django.conf import settings; print(json.dumps(settings.CACHES['default']['OPTIONS']))"
 
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == expected
+    answered = shell_in_fresh_process(script, CACHE_URL=cache_url)
+
+    assert json.loads(answered.strip().splitlines()[-1]) == expected
