@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
@@ -81,3 +82,16 @@ def shell_in_fresh_process(script: str, **environment: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def with_a_rate_window_ahead(member_pk: object, margin_s: float = 15.0) -> None:
+    """Wait, when need be, until the member's KEYS_SUBMIT_RATE window has `margin_s` or more ahead, so a
+    test's submissions all count in one window: django-ratelimit's windows are fixed, each member's begins
+    at a second of its own, and one that ended mid-test would start the count again."""
+    from django.conf import settings
+    from django_ratelimit.core import _get_window, _split_rate
+
+    _limit, period = _split_rate(settings.KEYS_SUBMIT_RATE)
+    left = _get_window(str(member_pk), period) - time.time()
+    if left < margin_s:
+        time.sleep(left + 0.1)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from keys.models import RegisteredKey
 from nsml.simulator import Faults
-from tests.helpers import generate_private_key, posts_seen, private_text, public_line
+from tests.helpers import generate_private_key, posts_seen, private_text, public_line, with_a_rate_window_ahead
 from tests.test_key_refusals import CASES as KEY_REFUSALS
 
 pytestmark = pytest.mark.django_db
@@ -289,8 +289,9 @@ def test_a_key_that_never_registered_cannot_be_revoked(api, member, nsml, new_pu
     assert error_of(api("delete", f"{KEYS}/{key.pk}")) == (409, "not_active", None)
 
 
-def test_submissions_share_the_pages_rate_limit(api, member_client, nsml, new_public_key, settings, event):
+def test_submissions_share_the_pages_rate_limit(api, member, member_client, nsml, new_public_key, settings, event):
     settings.KEYS_SUBMIT_RATE = "3/m"
+    with_a_rate_window_ahead(member.pk)
     # Only submissions that reach NSML count: two through the page, one through the API.
     for number in range(2):
         assert member_client.post("/keys/new/", {"title": f"page-{number}", "key": new_public_key()}).status_code == 302

@@ -16,10 +16,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
-from django_ratelimit.core import _get_window, _split_rate
 
 from keys.models import AuditEvent, RegisteredKey
-from tests.helpers import free_port, posts_seen
+from tests.helpers import free_port, posts_seen, with_a_rate_window_ahead
 
 pytestmark = pytest.mark.django_db
 NEW = reverse("keys:new")
@@ -32,31 +31,17 @@ def _empty_cache() -> Iterator[None]:
     cache.clear()
 
 
-WINDOW_MARGIN_S = 15  # longer than any test here takes
-
-
-def _with_a_window_ahead(client: Client) -> None:
-    _limit, period = _split_rate(settings.KEYS_SUBMIT_RATE)
-    left = _get_window(client.session["_auth_user_id"], period) - time.time()
-    if left < WINDOW_MARGIN_S:
-        time.sleep(left + 0.1)
-
-
 @pytest.fixture
 def submit(nsml, new_public_key):
     """submit(client, times) -> status codes of `times` valid submissions, each with a new title and key.
-
-    The first call waits, when need be, until its member's window has WINDOW_MARGIN_S or more ahead, so a
-    test's submissions all count in one window: django-ratelimit's windows are fixed, each member's begins
-    at its own second, and one that ended mid-test would start the count again.
-    """
+    The first call waits, if need be, for a window with time ahead (helpers.with_a_rate_window_ahead)."""
     counter = iter(range(1000))
     first = [True]
 
     def go(client, times: int = 1, title: str | None = None) -> list[int]:
         if first[0]:
             first[0] = False
-            _with_a_window_ahead(client)
+            with_a_rate_window_ahead(client.session["_auth_user_id"])
         return [
             client.post(NEW, {"title": title or f"key-{next(counter)}", "key": new_public_key()}).status_code
             for _ in range(times)
