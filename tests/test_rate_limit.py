@@ -36,11 +36,12 @@ def submit(nsml, new_public_key):
     """submit(client, times) -> status codes of `times` valid submissions, each with a new title and key.
     The first call waits, if need be, for a window with time ahead (helpers.with_a_rate_window_ahead)."""
     counter = iter(range(1000))
-    first = [True]
+    waited = False
 
     def go(client, times: int = 1, title: str | None = None) -> list[int]:
-        if first[0]:
-            first[0] = False
+        nonlocal waited
+        if not waited:
+            waited = True
             with_a_rate_window_ahead(client.session["_auth_user_id"])
         return [
             client.post(NEW, {"title": title or f"key-{next(counter)}", "key": new_public_key()}).status_code
