@@ -232,7 +232,23 @@ class RowCheckboxMixin:
 
     Django renders it as a form widget, through the template engine, once per row: at 100 rows a quarter
     of the key list's time (bench/results.md, Scale). tests/test_admin_index.py holds the two the same.
+    A selection no checkbox could have sent (a row id that is not a number) changes nothing and says so;
+    Django's own action handling would fail on it with a 500.
     """
+
+    def response_action(self, request: HttpRequest, queryset):
+        pk = self.model._meta.pk
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                pk.to_python(value)
+        except ValidationError:
+            self.message_user(
+                request,
+                gettext("The selection was not valid, so nothing was changed. Select the rows again."),
+                messages.WARNING,
+            )
+            return redirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
     def action_checkbox(self, obj) -> str:
         label = format_html(gettext("Select this object for an action - {}"), str(obj))

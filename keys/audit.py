@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass, replace
 
 from django.conf import settings
@@ -103,7 +104,7 @@ def record_change(
 
 
 def _new_event(action, outcome, origin: Origin, actor, actor_username: str, subject, fields: dict) -> AuditEvent:
-    return AuditEvent(
+    event = AuditEvent(
         action=action,
         outcome=outcome,
         actor=actor if actor is not None and actor.pk else None,
@@ -114,6 +115,26 @@ def _new_event(action, outcome, origin: Origin, actor, actor_username: str, subj
         request_id=current_request_id(),
         **fields,
     )
+    _escape_unstorable(event)
+    return event
+
+
+def _escape_unstorable(event: AuditEvent) -> None:
+    """A refused title or a typed name may hold what a database cannot store: NUL (PostgreSQL's text
+    refuses it) or half of a UTF-16 pair (a JSON body can send one; UTF-8 cannot encode it). The row keeps
+    each as the admin shows control characters, `\\x00` or `\\ud800`, within the column's length."""
+    for field in AuditEvent._meta.concrete_fields:
+        value = getattr(event, field.attname)
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            setattr(event, field.attname, _UNSTORABLE.sub(_escaped, value)[: field.max_length])
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _update_and_insert(connection, rows: QuerySet, values: dict, event: AuditEvent) -> bool:

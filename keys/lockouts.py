@@ -27,10 +27,13 @@ if TYPE_CHECKING:
 
 # From this many failures for a name on, the log-in page says how many tries are left.
 WARN_FROM_FAILURES = 3
+NUL = "\x00"
 
 
 def recent_failures(username: str) -> int:
     """Failed log-ins for `username` that still count towards a lock-out."""
+    if NUL in username:
+        return 0  # no stored name holds one (PostgreSQL refuses NUL in text): asking would fail, not answer
     attempts = AccessAttempt.objects.filter(username=username)
     cool_off = get_cool_off()
     if cool_off is not None:
@@ -51,7 +54,7 @@ def tries_left(username: str) -> int | None:
 def locked_until(username: str | None, ip_address: str | None) -> datetime | None:
     """When the lock-out on this name or address ends: the last counted failure plus the cool-off time."""
     query = Q(pk__in=[])
-    if username:
+    if username and NUL not in username:
         query |= Q(username=username)
     if ip_address:
         query |= Q(ip_address=ip_address)

@@ -9,6 +9,8 @@ from portal.metrics import metrics
 
 # The database or Redis unreachable: a 503 that says so, not the 500 of a bug (portal/outages.py).
 handler500 = "portal.outages.server_error"
+# A request the portal cannot read (a NUL character in its address): the portal's 400 page, JSON under /api/.
+handler400 = "portal.bad_requests.bad_request"
 
 urlpatterns = [
     # Only the methods each view uses: Django's views also answer OPTIONS (and PUT on a form) otherwise.

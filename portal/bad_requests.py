@@ -1,0 +1,41 @@
+"""Requests the portal cannot serve as sent: a 400 that says so, never a 500 from deeper down.
+
+A NUL character (`%00`) in a query string is the one found so far: no field of the portal accepts
+one, and PostgreSQL refuses it in any text it is asked to compare, so an admin list filter, the
+admin's autocomplete or any other read of a query parameter would fail with a 500. Forms already
+refuse NUL in what they are sent, with a message beside the field (Django's CharField). The 400 page
+is in the member's language; an API client gets the API's JSON error form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import BadRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
+from django.utils.translation import gettext
+from django.views.decorators.csrf import requires_csrf_token
+
+from portal.outages import API_PREFIX
+
+
+class NulCharacterMiddleware:
+    """After LocaleMiddleware and CSPMiddleware, so the 400 page is translated and carries the policy."""
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any("\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()):
+            raise BadRequest("a NUL character in the query string")
+        return self.get_response(request)
+
+
+@requires_csrf_token
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400: Django's, with the portal's page, and JSON under /api/."""
+    if request.path.startswith(API_PREFIX):
+        message = gettext("The request holds something the portal does not accept, such as a NUL character.")
+        return JsonResponse({"error": {"code": "bad_request", "message": message, "field": None}}, status=400)
+    return HttpResponse(loader.get_template("400.html").render(), status=400)

@@ -1,0 +1,112 @@
+"""Input no page accepts gets a clear answer, never a 500: a NUL character in a query string, a form or a
+JSON body, half of a UTF-16 pair in a JSON body, an admin selection no checkbox could have sent.
+
+PostgreSQL refuses NUL in any text it stores or compares, and UTF-8 cannot encode a lone surrogate; each
+of these was a 500 on PostgreSQL (CI runs this file on both databases).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from keys.lockouts import tries_left
+from keys.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+NUL = "\x00"
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/admin/keys/auditevent/", {"action__exact": NUL}),
+        ("/admin/keys/auditevent/", {"outcome__exact": f"failed{NUL}"}),
+        ("/admin/keys/registeredkey/", {"status__exact": NUL}),
+        ("/admin/keys/registeredkey/", {"key_type": NUL}),
+        ("/admin/keys/registeredkey/", {"owner": NUL}),
+        ("/admin/auth/user/", {"username": NUL}),
+        ("/admin/keys/auditevent/", {"q": f"alice{NUL}"}),
+        (
+            "/admin/autocomplete/",
+            {"term": NUL, "app_label": "keys", "model_name": "registeredkey", "field_name": "owner"},
+        ),
+    ],
+)
+def test_a_nul_in_an_admin_query_is_a_400_page(admin_client, path, params):
+    response = admin_client.get(path, params)
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "The portal cannot read this request" in page
+    assert "NSML Key Portal" in page and 'href="/keys/"' in page
+
+
+def test_a_nul_in_a_members_query_is_a_400_page_in_their_language(member_client):
+    member_client.cookies["django_language"] = "ko"
+
+    response = member_client.get("/keys/", {"status": NUL})
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "포털이 이 요청을 읽을 수 없습니다" in page
+    assert '<html lang="ko">' in page
+    assert "Content-Security-Policy" in response.headers
+
+
+def test_a_nul_in_an_api_query_is_the_apis_json_error(client, member, token_for):
+    response = client.get("/api/v1/keys", {"status": NUL}, HTTP_AUTHORIZATION=f"Bearer {token_for(member)}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+    assert "NUL" in response.json()["error"]["message"]
+
+
+def test_a_query_without_a_nul_is_served_as_before(admin_client):
+    assert admin_client.get("/admin/keys/auditevent/", {"action__exact": "register"}).status_code == 200
+
+
+def test_a_log_in_name_with_a_nul_gets_the_forms_message(client):
+    response = client.post(reverse("login"), {"username": f"alice{NUL}", "password": "wrong-password-1"})
+
+    assert response.status_code == 200
+    assert "Null characters are not allowed." in response.content.decode()
+
+
+def test_a_name_with_a_nul_has_no_failures_to_count():
+    assert tries_left(f"alice{NUL}") is None
+
+
+@pytest.mark.parametrize(
+    ("title", "kept"),
+    # The escaped form of 64 NULs is cut to the column's 64 characters.
+    [(f"a{NUL}b", "a\\x00b"), ("a\ud800b", "a\\ud800b"), (NUL * 64, "\\x00" * 16)],
+    ids=["nul", "lone-surrogate", "64-nuls"],
+)
+def test_a_refused_api_title_nothing_can_store_is_audited_escaped(client, member, token_for, title, kept):
+    body = json.dumps({"title": title, "key": "ssh-ed25519 AAAA"}, ensure_ascii=True)
+
+    response = client.post(
+        "/api/v1/keys", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token_for(member)}"
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["field"] == "title"
+    refusal = AuditEvent.objects.filter(action="register", outcome="refused").latest("id")
+    assert refusal.title == kept
+
+
+def test_an_admin_action_on_a_selection_no_checkbox_sent_changes_nothing(admin_client, django_user_model, member):
+    response = admin_client.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "delete_selected", "_selected_action": [str(member.pk), "abc"], "index": "0"},
+    )
+
+    assert response.status_code == 302
+    assert django_user_model.objects.filter(pk=member.pk).exists()
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert "The selection was not valid, so nothing was changed. Select the rows again." in shown
