@@ -110,3 +110,24 @@ def test_an_admin_action_on_a_selection_no_checkbox_sent_changes_nothing(admin_c
     assert django_user_model.objects.filter(pk=member.pk).exists()
     shown = [str(message) for message in get_messages(response.wsgi_request)]
     assert "The selection was not valid, so nothing was changed. Select the rows again." in shown
+
+
+def test_a_form_over_djangos_size_limit_is_the_same_400_page(member_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+
+    response = member_client.post(reverse("keys:new"), {"title": "laptop", "key": "A" * 4096})
+
+    assert response.status_code == 400
+    assert "or it is too large" in response.content.decode()
+
+
+def test_an_api_body_over_djangos_size_limit_is_the_apis_json_error(client, member, token_for, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = json.dumps({"title": "laptop", "key": "A" * 4096})
+
+    response = client.post(
+        "/api/v1/keys", body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token_for(member)}"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
