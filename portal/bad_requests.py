@@ -37,7 +37,8 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler400: Django's, with the portal's page, and JSON under /api/."""
     if request.path.startswith(API_PREFIX):
         message = gettext(
-            "The portal cannot read this request: something in it is accepted nowhere, such as a NUL character, or it is too large."
+            "The portal cannot read this request: something in it is accepted nowhere, "
+            "such as a NUL character, or it is too large."
         )
         return JsonResponse({"error": {"code": "bad_request", "message": message, "field": None}}, status=400)
     return HttpResponse(loader.get_template("400.html").render(), status=400)
