@@ -131,3 +131,16 @@ def test_an_api_body_over_djangos_size_limit_is_the_apis_json_error(client, memb
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_request"
+
+
+def test_a_name_with_a_nul_from_a_locked_address_is_refused_by_the_form(client, other_member):
+    for name in ("mallory", "trudy", "eve", "oscar", "chuck"):
+        client.post(reverse("login"), {"username": name, "password": "wrong-password-1"}, REMOTE_ADDR="10.9.8.7")
+
+    response = client.post(
+        reverse("login"), {"username": f"bob{NUL}", "password": "bob-password-1"}, REMOTE_ADDR="10.9.8.7"
+    )
+
+    assert response.status_code == 200
+    assert "Null characters are not allowed." in response.content.decode()
+    assert client.get(reverse("keys:list")).status_code == 302  # still not logged in
