@@ -32,17 +32,14 @@ def _empty_cache() -> Iterator[None]:
 
 
 @pytest.fixture
-def submit(nsml, new_public_key):
+def submit(nsml, new_public_key, member):
     """submit(client, times) -> status codes of `times` valid submissions, each with a new title and key.
-    The first call waits, if need be, for a window with time ahead (helpers.with_a_rate_window_ahead)."""
+    Set up once alice's window has time ahead (helpers.with_a_rate_window_ahead): everything the test
+    submits, before its first submit() too, counts in one window."""
+    with_a_rate_window_ahead(member.pk)
     counter = iter(range(1000))
-    waited = False
 
     def go(client, times: int = 1, title: str | None = None) -> list[int]:
-        nonlocal waited
-        if not waited:
-            waited = True
-            with_a_rate_window_ahead(client.session["_auth_user_id"])
         return [
             client.post(NEW, {"title": title or f"key-{next(counter)}", "key": new_public_key()}).status_code
             for _ in range(times)
