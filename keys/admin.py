@@ -232,15 +232,15 @@ class RowCheckboxMixin:
 
     Django renders it as a form widget, through the template engine, once per row: at 100 rows a quarter
     of the key list's time (bench/results.md, Scale). tests/test_admin_index.py holds the two the same.
-    A selection no checkbox could have sent (a row id that is not a number) changes nothing and says so;
-    Django's own action handling would fail on it with a 500.
+    A selection no checkbox could have sent (a row id that is not a number, or beyond the database's
+    integers) changes nothing and says so; Django's own action handling would fail on it with a 500.
     """
 
     def response_action(self, request: HttpRequest, queryset):
         pk = self.model._meta.pk
         try:
             for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-                pk.to_python(value)
+                pk.run_validators(pk.to_python(value))  # a number, and one the database's integers hold
         except ValidationError:
             self.message_user(
                 request,

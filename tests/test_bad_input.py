@@ -100,10 +100,21 @@ def test_a_refused_api_title_nothing_can_store_is_audited_escaped(client, member
     assert refusal.title == kept
 
 
-def test_an_admin_action_on_a_selection_no_checkbox_sent_changes_nothing(admin_client, django_user_model, member):
+@pytest.mark.parametrize(
+    ("url", "action"),
+    [
+        ("admin:auth_user_changelist", "delete_selected"),
+        ("admin:keys_registeredkey_changelist", "revoke_selected"),
+        ("admin:keys_registeredkey_changelist", "set_expiry"),
+        ("admin:keys_apitoken_changelist", "revoke_selected"),
+    ],
+)
+@pytest.mark.parametrize("row_id", ["abc", "99999999999999999999"], ids=["not-a-number", "beyond-the-integers"])
+def test_an_admin_action_on_a_selection_no_checkbox_sent_changes_nothing(
+    admin_client, django_user_model, member, url, action, row_id
+):
     response = admin_client.post(
-        reverse("admin:auth_user_changelist"),
-        {"action": "delete_selected", "_selected_action": [str(member.pk), "abc"], "index": "0"},
+        reverse(url), {"action": action, "_selected_action": [str(member.pk), row_id], "index": "0"}
     )
 
     assert response.status_code == 302
