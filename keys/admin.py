@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -227,14 +228,20 @@ class CheckNsmlMixin:
         return redirect(f"admin:{opts.app_label}_{opts.model_name}_changelist")
 
 
-class RowCheckboxMixin:
-    """Each row's action checkbox as one format_html, the markup Django's ModelAdmin.action_checkbox renders.
+class ChangeListInputMixin:
+    """What a list is sent that no row could match gets Django's answer to a bad filter, not a 500.
 
-    Django renders it as a form widget, through the template engine, once per row: at 100 rows a quarter
-    of the key list's time (bench/results.md, Scale). tests/test_admin_index.py holds the two the same.
-    A selection no checkbox could have sent (a row id that is not a number, or beyond the database's
-    integers) changes nothing and says so; Django's own action handling would fail on it with a 500.
+    A filter value no date can hold (`created_at__year=99999`) fails only when the list is counted, after
+    Django has checked the filters: it sends the admin back to the whole list (`?e=1`), as an unknown
+    filter does. An action on a row id no checkbox could have sent (not a number, or beyond the database's
+    integers) changes nothing and says so; Django's own action handling would fail on it.
     """
+
+    def get_changelist_instance(self, request: HttpRequest):
+        try:
+            return super().get_changelist_instance(request)
+        except (ValueError, OverflowError) as unusable:  # raised by the filters' values, as the list is read
+            raise IncorrectLookupParameters(unusable) from unusable
 
     def response_action(self, request: HttpRequest, queryset):
         pk = self.model._meta.pk
@@ -250,6 +257,14 @@ class RowCheckboxMixin:
             return redirect(request.get_full_path())
         return super().response_action(request, queryset)
 
+
+class RowCheckboxMixin:
+    """Each row's action checkbox as one format_html, the markup Django's ModelAdmin.action_checkbox renders.
+
+    Django renders it as a form widget, through the template engine, once per row: at 100 rows a quarter
+    of the key list's time (bench/results.md, Scale). tests/test_admin_index.py holds the two the same.
+    """
+
     def action_checkbox(self, obj) -> str:
         label = format_html(gettext("Select this object for an action - {}"), str(obj))
         return format_html(
@@ -261,7 +276,7 @@ class RowCheckboxMixin:
 
 
 @admin.register(RegisteredKey)
-class RegisteredKeyAdmin(RowCheckboxMixin, SetExpiryMixin, CheckNsmlMixin, admin.ModelAdmin):
+class RegisteredKeyAdmin(ChangeListInputMixin, RowCheckboxMixin, SetExpiryMixin, CheckNsmlMixin, admin.ModelAdmin):
     # Six columns fit 1280 px; fingerprints, bits and the rest are on the key's page.
     list_display = ["title", "owner", "key_type", "status", "status_changed_at", "expires_at"]
     # Filters that scale to 100,000 keys: the owner by autocomplete, the key types from the portal's list.
@@ -298,7 +313,7 @@ class RegisteredKeyAdmin(RowCheckboxMixin, SetExpiryMixin, CheckNsmlMixin, admin
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(RowCheckboxMixin, admin.ModelAdmin):
+class ApiTokenAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
     """Members' access tokens: seen and revoked here, never made or edited (the secret is nowhere)."""
 
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
@@ -326,7 +341,7 @@ class ApiTokenAdmin(RowCheckboxMixin, admin.ModelAdmin):
 
 
 @admin.register(UnmanagedKey)
-class UnmanagedKeyAdmin(RowCheckboxMixin, CheckNsmlMixin, admin.ModelAdmin):
+class UnmanagedKeyAdmin(ChangeListInputMixin, RowCheckboxMixin, CheckNsmlMixin, admin.ModelAdmin):
     list_display = ["title", "status", "assigned_to", "first_seen", "last_seen"]
     list_filter = ["status", "first_seen"]
     search_fields = ["title", "fingerprint_md5", "nsml_name", "assigned_to__username"]
@@ -414,7 +429,7 @@ ESCAPED_TEXT = ["actor_username", "title", "reason", "detail", "user_agent", "up
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(RowCheckboxMixin, AuditSearchMixin, AuditCsvExportMixin, admin.ModelAdmin):
+class AuditEventAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditSearchMixin, AuditCsvExportMixin, admin.ModelAdmin):
     # Fits 1280 px; fingerprint, NSML's answer, the address and the rest are on the event's page.
     list_display = ["created_at", "actor_username_shown", "action", "outcome", "subject_shown", "title_shown"]
     list_filter = ["action", "outcome", "created_at"]
@@ -458,7 +473,7 @@ class AuditEventAdmin(RowCheckboxMixin, AuditSearchMixin, AuditCsvExportMixin, a
 
 
 @admin.register(RefusalWindow)
-class RefusalWindowAdmin(admin.ModelAdmin):
+class RefusalWindowAdmin(ChangeListInputMixin, admin.ModelAdmin):
     """How many log-ins were refused in each lock-out (or for an inactive SSO user); read-only."""
 
     list_display = ["started_at", "last_at", "reason", "username_shown", "client_ip", "count", "first_event"]
@@ -494,7 +509,7 @@ admin.site.index_template = "admin/portal_index.html"
 
 
 @admin.register(LoginLockout)
-class LoginLockoutAdmin(RowCheckboxMixin, admin.ModelAdmin):
+class LoginLockoutAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
     """django-axes' failure counts (settings.AXES_ENABLE_ADMIN is off, so this is their only page)."""
 
     list_display = ["username", "ip_address", "lockout_status", "failures_since_start", "attempt_time"]
@@ -539,7 +554,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserAdmin(RowCheckboxMixin, DjangoUserAdmin):
+class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, DjangoUserAdmin):
     """Django's user admin, plus offboarding (revoke a leaver's keys and deactivate, in one action),
     unlocking a locked-out log-in, and no deleting of users the audit log points at."""
 

@@ -13,10 +13,13 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import PermissionDenied
 from django.db.models import Max, QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
-from django.urls import path
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -116,8 +119,14 @@ class AuditCsvExportMixin:
         export = path("export.csv", self.admin_site.admin_view(self.export_csv_view), name=name)
         return [export, *super().get_urls()]
 
-    def export_csv_view(self, request: HttpRequest) -> StreamingHttpResponse:
+    def export_csv_view(self, request: HttpRequest) -> StreamingHttpResponse | HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            # A filter the list cannot use: back to the whole list, as the list itself answers it.
+            return redirect(
+                f"{reverse(f'admin:{self.opts.app_label}_{self.opts.model_name}_changelist')}?{ERROR_FLAG}=1"
+            )
         return stream_audit_csv(changelist.get_queryset(request), request, how="export link")

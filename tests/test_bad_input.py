@@ -155,3 +155,24 @@ def test_a_name_with_a_nul_from_a_locked_address_is_refused_by_the_form(client, 
     assert response.status_code == 200
     assert "Null characters are not allowed." in response.content.decode()
     assert client.get(reverse("keys:list")).status_code == 302  # still not logged in
+
+
+@pytest.mark.parametrize(
+    "url", ["admin:keys_auditevent_changelist", "admin:keys_registeredkey_changelist", "admin:keys_apitoken_changelist"]
+)
+def test_a_filter_value_no_date_can_hold_sends_the_admin_back_to_the_whole_list(admin_client, url):
+    response = admin_client.get(reverse(url), {"created_at__year": "99999"})
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse(url)}?e=1"
+    assert admin_client.get(response["Location"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "params", [{"created_at__year": "99999"}, {"created_at__gte": "garbage"}, {"owner__id__exact": "abc"}]
+)
+def test_the_audit_export_with_a_filter_it_cannot_use_goes_back_to_the_list(admin_client, params):
+    response = admin_client.get(reverse("admin:keys_auditevent_export"), params)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('admin:keys_auditevent_changelist')}?e=1"
