@@ -92,6 +92,7 @@ def with_a_rate_window_ahead(member_pk: object, margin_s: float = 15.0) -> None:
     from django_ratelimit.core import _get_window, _split_rate
 
     _limit, period = _split_rate(settings.KEYS_SUBMIT_RATE)
-    left = _get_window(str(member_pk), period) - time.time()
-    if left < margin_s:
-        time.sleep(left + 0.1)
+    ends = _get_window(str(member_pk), period)
+    if ends - time.time() < margin_s:
+        # The window is still this one through its last whole second (`ends` itself, which may be now).
+        time.sleep(max(ends - time.time(), 0.0) + 1.1)
