@@ -58,6 +58,15 @@ def test_a_nul_in_a_members_query_is_a_400_page_in_their_language(member_client)
     assert "Content-Security-Policy" in response.headers
 
 
+def test_with_debug_on_as_make_run_has_it_a_nul_still_gets_the_portals_page(member_client, settings):
+    settings.DEBUG = True
+
+    response = member_client.get("/keys/", {"status": NUL})
+
+    assert response.status_code == 400
+    assert "The portal cannot read this request" in response.content.decode()
+
+
 def test_a_nul_in_an_api_query_is_the_apis_json_error(client, member, token_for):
     response = client.get("/api/v1/keys", {"status": NUL}, HTTP_AUTHORIZATION=f"Bearer {token_for(member)}")
 
