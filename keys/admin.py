@@ -10,6 +10,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -235,7 +236,18 @@ class ChangeListInputMixin:
     Django has checked the filters: it sends the admin back to the whole list (`?e=1`), as an unknown
     filter does. An action on a row id no checkbox could have sent (not a number, or beyond the database's
     integers) changes nothing and says so; Django's own action handling would fail on it.
+
+    Django's whole list after a bad filter says nothing of why the filter went: this one says so.
     """
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        if request.method == "GET" and request.GET.get(ERROR_FLAG) == "1":
+            self.message_user(
+                request,
+                gettext("A filter or search in the address could not be used, so the whole list is shown."),
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
 
     def get_changelist_instance(self, request: HttpRequest):
         try:

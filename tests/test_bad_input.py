@@ -178,6 +178,23 @@ def test_a_filter_value_no_date_can_hold_sends_the_admin_back_to_the_whole_list(
 
 
 @pytest.mark.parametrize(
+    ("language", "warning"),
+    [
+        ("en", "A filter or search in the address could not be used, so the whole list is shown."),
+        ("ko", "주소에 있는 필터나 검색어를 쓸 수 없어 전체 목록을 보여 줍니다."),
+    ],
+)
+def test_the_whole_list_after_a_filter_it_cannot_use_says_why(admin_client, language, warning):
+    url = reverse("admin:keys_registeredkey_changelist")
+    response = admin_client.get(url, {"created_at__year": "99999"}, follow=True, HTTP_ACCEPT_LANGUAGE=language)
+
+    assert response.redirect_chain == [(f"{url}?e=1", 302)]
+    assert warning in response.content.decode()
+    # Only the list the admin was sent back to says it: the next one does not.
+    assert warning not in admin_client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+
+@pytest.mark.parametrize(
     "params", [{"created_at__year": "99999"}, {"created_at__gte": "garbage"}, {"owner__id__exact": "abc"}]
 )
 def test_the_audit_export_with_a_filter_it_cannot_use_goes_back_to_the_list(admin_client, params):
