@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.utils.translation import gettext
 from django.views.decorators.csrf import requires_csrf_token
 
-from portal.outages import API_PREFIX
+from portal.outages import API_PREFIX, api_error
 
 
 class NulCharacterMiddleware:
@@ -41,5 +41,5 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
             "The portal cannot read this request: something in it is accepted nowhere, "
             "such as a NUL character, or it is too large."
         )
-        return JsonResponse({"error": {"code": "bad_request", "message": message, "field": None}}, status=400)
+        return api_error("bad_request", message, status=400)
     return HttpResponse(loader.get_template("400.html").render(), status=400)

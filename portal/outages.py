@@ -31,13 +31,18 @@ def is_outage(error: BaseException | None) -> bool:
     return redis_errors is not None and isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError)
 
 
+def api_error(code: str, message: str, status: int) -> JsonResponse:
+    """The API's JSON error form (keys/api.py), for answers made before the API's own handlers run."""
+    return JsonResponse({"error": {"code": code, "message": message, "field": None}}, status=status)
+
+
 @requires_csrf_token
 def server_error(request: HttpRequest, template_name: str = defaults.ERROR_500_TEMPLATE_NAME) -> HttpResponse:
     if not is_outage(sys.exc_info()[1]):
         return defaults.server_error(request, template_name)
     if request.path.startswith(API_PREFIX):
         message = gettext("The portal is briefly unavailable. Try again in a minute.")
-        response = JsonResponse({"error": {"code": "unavailable", "message": message, "field": None}}, status=503)
+        response = api_error("unavailable", message, status=503)
     else:
         response = HttpResponse(loader.get_template("503.html").render(), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
