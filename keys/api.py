@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -50,13 +50,23 @@ class BodyTooLarge(Exception):
     pass
 
 
+class NotAnObject(Exception):
+    pass
+
+
 class LimitedParser(Parser):
-    """JSON bodies of at most 64 KiB (the gate refuses a declared larger one before anything is read)."""
+    """JSON objects of at most 64 KiB (the gate refuses a declared larger one before anything is read).
+
+    Anything else is refused here: ninja would read the fields of a string or a list as attributes of it
+    (`"abc def".title`, a method, as the title)."""
 
     def parse_body(self, request: HttpRequest):
         if len(request.body) > MAX_BODY_BYTES:
             raise BodyTooLarge
-        return json.loads(request.body)
+        body = json.loads(request.body)
+        if not isinstance(body, dict):
+            raise NotAnObject
+        return body
 
 
 class TokenAuth(HttpBearer):
@@ -80,7 +90,7 @@ class TokenAuth(HttpBearer):
         if declared > MAX_BODY_BYTES:
             raise body_too_large()
         # The services and the rate limit act for request.user: the token's user, whatever cookie came along.
-        request.user = found.user
+        request.user = request._cached_user = found.user  # _cached_user: the log lines name them (jsonlog)
         request.api_token = found
         return found
 
@@ -149,6 +159,12 @@ def _origin(request: HttpRequest) -> Origin:
     return Origin.from_request(request).via_api(request.api_token.name)
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """Every time the API answers is in UTC: a new key's expiry is computed in the portal's time zone, and
+    would otherwise read +09:00 in the answer to its POST and Z in every later GET."""
+    return moment.astimezone(UTC) if moment is not None else None
+
+
 def _out(key: RegisteredKey) -> dict:
     return {
         "id": key.pk,
@@ -159,8 +175,8 @@ def _out(key: RegisteredKey) -> dict:
         "fingerprint_sha256": key.fingerprint_sha256,
         "fingerprint_md5": key.fingerprint_md5,
         "status": key.status,
-        "created_at": key.created_at,
-        "expires_at": key.expires_at,
+        "created_at": _utc(key.created_at),
+        "expires_at": _utc(key.expires_at),
     }
 
 
@@ -274,6 +290,9 @@ def on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
 def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
     if isinstance(error.__cause__, BodyTooLarge):
         return error_response(request, body_too_large())
+    if isinstance(error.__cause__, NotAnObject):
+        message = gettext("The request body must be one JSON object, with the fields title and key.")
+        return error_response(request, ApiError(422, "invalid", message))
     if error.status_code == 400:
         message = gettext("The request body is not valid JSON.")
         return error_response(request, ApiError(400, "malformed_json", message))

@@ -1,8 +1,13 @@
-"""System checks: settings the portal cannot run with are named at start-up, not at the first request."""
+"""System checks: settings the portal cannot run with are named at start-up, not at the first request.
+
+`manage.py` runs them (migrate, check, runserver); gunicorn runs no system checks, so portal/wsgi.py
+refuses to start on what `settings_errors()` finds.
+"""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
@@ -57,3 +62,36 @@ def check_metrics_token(app_configs, **kwargs) -> list[Error]:
     if not settings.METRICS_TOKEN or len(settings.METRICS_TOKEN) >= 16:
         return []
     return [Error("METRICS_TOKEN must be at least 16 characters (or unset, which turns /metrics off).", id="keys.E005")]
+
+
+@register()
+def check_nsml_url(app_configs, **kwargs) -> list[Error]:
+    try:
+        parts = urlsplit(settings.NSML_API_URL)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number
+        usable = False
+    if usable:
+        return []
+    return [
+        Error(
+            f"NSML_API_URL must be an http:// or https:// address with a host, such as "
+            f"https://nsml.apigw.ntruss.com/nsml/v1, not {settings.NSML_API_URL!r}.",
+            id="keys.E006",
+        )
+    ]
+
+
+_SETTINGS_CHECKS = (
+    check_submit_rate,
+    check_key_lifetimes,
+    check_password_login,
+    check_log_format,
+    check_metrics_token,
+    check_nsml_url,
+)
+
+
+def settings_errors() -> list[Error]:
+    """What the checks above find: for a server that runs no system checks (portal/wsgi.py)."""
+    return [error for check in _SETTINGS_CHECKS for error in check(None)]

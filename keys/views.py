@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -23,6 +25,8 @@ from keys.reauth import mark_password_confirmed, pending_change, requires_recent
 from keys.services import tokens
 from keys.sshkeys import usual_public_key_file
 from keys.suggest import suggest_next_title, suggest_title, title_stem
+
+logger = logging.getLogger("keys.views")
 
 
 @login_required
@@ -292,6 +296,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @require_safe
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        # A probe reads the status; the JSON says which part, as /readyz does. The traceback is not needed.
+        logger.warning("healthz: the database did not answer")
+        return JsonResponse({"status": "fail", "failed": ["database"]}, status=503)
     return JsonResponse({"status": "ok"})

@@ -11,6 +11,7 @@ successful reconcile pass) are read from the database at scrape time, so every i
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 # NSML answers in milliseconds to tens of seconds (its timeouts are 10 s, 30 s for the reconciler).
+logger = logging.getLogger("portal.metrics")
+
 _NSML_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -86,16 +89,28 @@ def _method(method: str | None) -> str:
 
 
 class DatabaseCollector(Collector):
-    """Keys by status and the last successful reconcile pass, read at scrape time (two cheap queries)."""
+    """Keys by status and the last successful reconcile pass, read at scrape time (two cheap queries).
+
+    With the database unreachable the scrape still answers, with the counters and `portal_database_up` 0
+    in place of these gauges: an outage is when the counters matter most."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.db import DatabaseError
+
         from keys import selectors  # the app registry is ready by the time anyone scrapes
 
+        try:
+            counts = selectors.key_counts_by_status()
+            last = selectors.last_successful_reconcile()
+        except DatabaseError as error:
+            logger.warning("metrics: the database could not be read (%s); its gauges left out", type(error).__name__)
+            yield GaugeMetricFamily("portal_database_up", "Whether the database answered this scrape.", value=0)
+            return
+        yield GaugeMetricFamily("portal_database_up", "Whether the database answered this scrape.", value=1)
         keys = GaugeMetricFamily("portal_keys", "Registered keys by status.", labels=["status"])
-        for status, count in selectors.key_counts_by_status().items():
+        for status, count in counts.items():
             keys.add_metric([status], count)
         yield keys
-        last = selectors.last_successful_reconcile()
         if last is not None:
             yield GaugeMetricFamily(
                 "portal_reconcile_last_success_timestamp_seconds",

@@ -18,6 +18,16 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env") if (BASE_DIR / ".env").exists() else None
 
+
+def _number(read, name: str, default):
+    """env.int or env.float, refusing a value that is not a number with a message that names the setting
+    (django-environ's own is a traceback about float(''))."""
+    try:
+        return read(name, default=default)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {env.str(name)!r}.") from None
+
+
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # Public in this repository: whoever has it can sign session and messages cookies.
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
@@ -64,6 +74,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Under /api/, Django's and ninja's HTML errors (404, 405, CSRF's 403, 500) in the API's JSON form.
+    "portal.api_errors.ApiErrorFormMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     # Names the signed-in user as the actor of any change to an account (keys/account_audit.py).
@@ -72,8 +84,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    # A NUL character in a query string: a 400 in the member's language, not a 500 (portal/bad_requests.py).
-    "portal.bad_requests.NulCharacterMiddleware",
+    # A NUL character in a query string: a 400 in the member's language, not a 500; a body in chunks:
+    # 411, not a body read as empty (portal/bad_requests.py).
+    "portal.bad_requests.UnreadableRequestMiddleware",
     # Last, as axes asks: it turns a locked-out log-in into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -179,7 +192,7 @@ CSRF_COOKIE_HTTPONLY = True
 # The language choice (/i18n/setlang/): no script needs to read it, and other sites' requests need not carry it.
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
+SESSION_COOKIE_AGE = _number(env.int, "SESSION_COOKIE_AGE", default=8 * 60 * 60)
 
 # No inline script or style anywhere (the admin included), so an injected tag cannot run.
 CONTENT_SECURITY_POLICY = {
@@ -218,8 +231,8 @@ SESSION_ENGINE = "django.contrib.sessions.backends." + ("db" if _PER_PROCESS_CAC
 # Log-in lock-out (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from one
 # address, every log-in for it is refused for LOGIN_LOCKOUT_MINUTES, a correct password included.
 AXES_ENABLED = True
-AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_FAILURE_LIMIT = _number(env.int, "LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=_number(env.int, "LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
 # Not axes' reset: it also wipes the address's count, so anyone sharing an address with a member could
 # guess at every other account without end. keys.auth.forgive_own_failures resets the username only.
@@ -238,7 +251,7 @@ AXES_CLIENT_IP_CALLABLE = "keys.audit.client_ip"
 # The proxy authenticated single sign-on; counting it as password attempts could lock everyone out.
 AXES_WHITELIST_CALLABLE = "keys.auth.is_single_sign_on"
 # How many proxies in front append to X-Forwarded-For; 0 trusts only the connection's address.
-PROXY_HOPS = env.int("DJANGO_PROXY_HOPS", default=0)
+PROXY_HOPS = _number(env.int, "DJANGO_PROXY_HOPS", default=0)
 
 # Single sign-on behind an authenticating proxy (oauth2-proxy and the like): off unless a header is
 # named. The proxy must drop the header from clients' requests; README.md says how.
@@ -255,29 +268,44 @@ NSML_API_URL = env.str("NSML_API_URL", default="http://127.0.0.1:8001/nsml/v1").
 NCP_ACCESS_KEY = env.str("NCP_ACCESS_KEY", default="dev-access-key")
 NCP_SECRET_KEY = env.str("NCP_SECRET_KEY", default="dev-secret-key")
 NSML_API_KEY = env.str("NSML_API_KEY", default="dev-api-gateway-key")
-NSML_TIMEOUT = env.float("NSML_TIMEOUT", default=10.0)
-NSML_CONNECT_TIMEOUT = env.float("NSML_CONNECT_TIMEOUT", default=3.05)
+# Like the secret key: production does not start on the development credentials (the values are not named).
+_development_credentials = [
+    name
+    for name, value, development in (
+        ("NCP_ACCESS_KEY", NCP_ACCESS_KEY, "dev-access-key"),
+        ("NCP_SECRET_KEY", NCP_SECRET_KEY, "dev-secret-key"),
+        ("NSML_API_KEY", NSML_API_KEY, "dev-api-gateway-key"),
+    )
+    if not value.strip() or value == development
+]
+if not DEBUG and _development_credentials:
+    raise ImproperlyConfigured(
+        f"{', '.join(_development_credentials)}: missing or the development value, and DJANGO_DEBUG is off. "
+        "Set the team's NCP access key, secret key and API Gateway key (README.md, Production)."
+    )
+NSML_TIMEOUT = _number(env.float, "NSML_TIMEOUT", default=10.0)
+NSML_CONNECT_TIMEOUT = _number(env.float, "NSML_CONNECT_TIMEOUT", default=3.05)
 # The reconciler (nsml_sync) has no member waiting, so it may wait longer for a slow NSML.
-NSML_SYNC_TIMEOUT = env.float("NSML_SYNC_TIMEOUT", default=30.0)
+NSML_SYNC_TIMEOUT = _number(env.float, "NSML_SYNC_TIMEOUT", default=30.0)
 # A submission whose outcome is unknown stays `pending` this long before the reconciler, not finding
 # it in NSML, calls it failed (and tells the member).
-NSML_PENDING_GRACE_SECONDS = env.int("NSML_PENDING_GRACE_SECONDS", default=120)
+NSML_PENDING_GRACE_SECONDS = _number(env.int, "NSML_PENDING_GRACE_SECONDS", default=120)
 
 # Key submissions per member, counted in the shared cache: "10/m", "30/h", "100/d".
 # Checked at start-up by the system check keys.E001 (keys/checks.py).
 KEYS_SUBMIT_RATE = env.str("KEYS_SUBMIT_RATE", default="10/m")
-KEYS_MIN_RSA_BITS = env.int("KEYS_MIN_RSA_BITS", default=2048)
+KEYS_MIN_RSA_BITS = _number(env.int, "KEYS_MIN_RSA_BITS", default=2048)
 # Adding, rotating or revoking a key needs a password entered this recently (the log-in counts).
-KEYS_REAUTH_MINUTES = env.int("KEYS_REAUTH_MINUTES", default=15)
+KEYS_REAUTH_MINUTES = _number(env.int, "KEYS_REAUTH_MINUTES", default=15)
 # A key's lifetime: the add-key form offers today + the default; a member may choose up to the maximum
 # (0: no maximum, and then a key may never expire). Checked at start-up (keys.E002, keys/checks.py).
-KEYS_DEFAULT_LIFETIME_DAYS = env.int("KEYS_DEFAULT_LIFETIME_DAYS", default=90)
-KEYS_MAX_LIFETIME_DAYS = env.int("KEYS_MAX_LIFETIME_DAYS", default=365)
+KEYS_DEFAULT_LIFETIME_DAYS = _number(env.int, "KEYS_DEFAULT_LIFETIME_DAYS", default=90)
+KEYS_MAX_LIFETIME_DAYS = _number(env.int, "KEYS_MAX_LIFETIME_DAYS", default=365)
 # Where members reach the portal: the links in emails sent by the periodic job, which has no request.
 PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # Personal access tokens for the API (/tokens/, /api/v1/): the longest lifetime a member may choose.
-API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=90)
+API_TOKEN_MAX_DAYS = _number(env.int, "API_TOKEN_MAX_DAYS", default=90)
 # Who may still log in with a password: "all", "staff-only" (a break-glass admin beside OIDC) or "off".
 PASSWORD_LOGIN = env.str("PASSWORD_LOGIN", default="all")
 
@@ -296,7 +324,7 @@ OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
 OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
 OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
 OIDC_CREATE_USERS_ACTIVE = env.bool("OIDC_CREATE_USERS_ACTIVE", default=False)
-OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
+OIDC_TIMEOUT = _number(env.float, "OIDC_TIMEOUT", default=10.0)
 # The ID token is kept in the (server-side) session only to end the provider's session at log-out.
 OIDC_STORE_ID_TOKEN = True
 OIDC_USE_PKCE = True
@@ -351,7 +379,14 @@ LOGGING = {
     },
 }
 
-# Email: notices to members when a key is added or revoked. Console backend by default.
+# Email: notices to members when a key is added or revoked. Console backend by default in development;
+# production must say (an SMTP server, or dummymail:// for no notices): the console's emails on stdout
+# would go unread, and break one-JSON-object-per-line logs.
+if not DEBUG and not env.str("EMAIL_URL", default="").strip():
+    raise ImproperlyConfigured(
+        "EMAIL_URL is not set and DJANGO_DEBUG is off: set it to the SMTP server that sends the members' "
+        "notices (smtp+tls://user:password@host:587), or to dummymail:// to send none."
+    )
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NSML Key Portal <nsml-keys@localhost>")
@@ -364,4 +399,4 @@ KEYS_REVOKE_ON_DEACTIVATE = env.bool("KEYS_REVOKE_ON_DEACTIVATE", default=True)
 # sends `Authorization: Bearer <token>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # /readyz fails when the last successful reconcile pass finished longer ago than this (seconds).
-READYZ_MAX_RECONCILE_AGE_SECONDS = env.int("READYZ_MAX_RECONCILE_AGE_SECONDS", default=600)
+READYZ_MAX_RECONCILE_AGE_SECONDS = _number(env.int, "READYZ_MAX_RECONCILE_AGE_SECONDS", default=600)

@@ -3,6 +3,7 @@
 import os
 
 import django
+from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.wsgi import WSGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -29,4 +30,12 @@ class ReleasingWSGIHandler(WSGIHandler):
 
 
 django.setup(set_prefix=False)
+
+# gunicorn runs no system checks: the settings the portal cannot run with stop it here, as manage.py's
+# commands are stopped (keys/checks.py), rather than fail at the first request that needs them.
+from keys.checks import settings_errors  # noqa: E402  (after django.setup())
+
+if errors := settings_errors():
+    raise ImproperlyConfigured(" ".join(f"{error.msg} ({error.id})" for error in errors))
+
 application = ReleasingWSGIHandler()

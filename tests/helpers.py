@@ -24,6 +24,16 @@ _PRIVATE_FORMATS = {
 }
 
 
+# What production (DJANGO_DEBUG=false) needs besides a secret key, refused when missing (portal/settings.py):
+# credentials other than the development ones, and an email backend chosen on purpose.
+PRODUCTION_REQUIRED = {
+    "NCP_ACCESS_KEY": "test-access-key",
+    "NCP_SECRET_KEY": "test-secret-key",
+    "NSML_API_KEY": "test-api-gateway-key",
+    "EMAIL_URL": "dummymail://",
+}
+
+
 def generate_private_key(kind: str = "ed25519"):
     """A new private key: "ed25519", "rsa2048", "ecdsa384", ... (the names in tests/keygen.py KINDS)."""
     return keygen.generate(kind)

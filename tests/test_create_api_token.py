@@ -58,3 +58,40 @@ def test_it_refuses_a_deactivated_user(member):
 
     with pytest.raises(CommandError, match="deactivated"):
         run("alice", "--name", "x")
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_stdout_holds_the_secret_alone_for_a_script_to_capture(member, log_format, tmp_path):
+    """Found with TOKEN=$(manage.py create_api_token ...): the audit's log line came first, on stdout."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    database = tmp_path / "portal.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "LOG_FORMAT": log_format, "LOG_LEVEL": "INFO"}
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True, timeout=120)
+    subprocess.run(
+        [*manage, "shell", "-c", "from django.contrib.auth.models import User; User.objects.create(username='ci')"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+
+    result = subprocess.run(
+        [*manage, "create_api_token", "ci", "--name", "deploy"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert result.stdout.startswith("nsmlk_")
+    assert "token_create" in result.stderr  # the audit's line, still written, on stderr

@@ -13,6 +13,8 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from tests.helpers import PRODUCTION_REQUIRED
+
 pytestmark = pytest.mark.django_db
 
 
@@ -23,6 +25,7 @@ PRODUCTION = {
     "DJANGO_ALLOWED_HOSTS": "keys.example.internal",
     "DJANGO_HTTPS": "true",
     "CACHE_URL": "redis://127.0.0.1:6379/0",
+    **PRODUCTION_REQUIRED,
 }
 MEMBER_PAGES = [reverse("keys:list"), reverse("keys:new")]
 ADMIN_PAGES = [

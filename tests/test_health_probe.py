@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import free_port
+from tests.helpers import PRODUCTION_REQUIRED, free_port
 from tests.live_portal import BASE_DIR, Gunicorn, portal_database, portal_env
 
 
@@ -25,6 +25,7 @@ def test_it_passes_through_the_host_check_and_the_https_redirect_of_production_s
             DJANGO_DEBUG="false",
             DJANGO_SECRET_KEY="probe-test-" + "x" * 50,
             DJANGO_ALLOWED_HOSTS=hosts,
+            **PRODUCTION_REQUIRED,
         )
         portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=2)
         try:
@@ -44,3 +45,37 @@ def test_it_fails_when_nothing_answers():
 
     assert result.returncode == 1
     assert "/healthz" in result.stderr
+
+
+def test_it_probes_the_port_gunicorn_binds(tmp_path: Path):
+    """Found by moving the port with GUNICORN_BIND (gunicorn.conf.py): the probe kept asking 8000."""
+    with portal_database(tmp_path) as database_url:
+        portal = Gunicorn(portal_env(database_url), tmp_path / "gunicorn.log", workers=1, threads=2)
+        try:
+            env = {
+                "PATH": "/usr/bin:/bin",
+                "GUNICORN_BIND": f"127.0.0.1:{portal.port}",
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            }
+            result = subprocess.run(
+                [sys.executable, "-m", "portal.probe"],
+                cwd=BASE_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+        finally:
+            portal.stop()
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_port_that_is_not_one_is_named():
+    env = {"PATH": "/usr/bin:/bin", "PORT": "abc"}
+    result = subprocess.run(
+        [sys.executable, "-m", "portal.probe"], cwd=BASE_DIR, env=env, capture_output=True, text=True
+    )
+
+    assert result.returncode == 1
+    assert "no port to probe: 'abc'" in result.stderr

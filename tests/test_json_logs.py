@@ -114,3 +114,38 @@ def test_an_unknown_log_format_stops_the_portal_at_start_up(settings):
 
     with pytest.raises(SystemCheckError, match="keys.E004"):
         call_command("check")
+
+
+@pytest.mark.django_db
+def test_an_api_calls_lines_name_the_tokens_user(client, member, token_for, nsml, new_public_key, settings):
+    """Found with curl: a call with a token logged "user": "" on its audit line and its request line."""
+    settings.LOG_REQUESTS = True
+    lines: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(self.format(record)))
+
+    bearer = f"Bearer {token_for(member, name='ci')}"
+    client.get("/api/v1/keys", HTTP_AUTHORIZATION=bearer)  # the token's first use, audited apart
+    handler = Collect()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestContextFilter())
+    loggers = [logging.getLogger(name) for name in ("keys.audit", "portal.request")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        client.post(
+            "/api/v1/keys",
+            json.dumps({"title": "from-ci", "key": new_public_key()}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=bearer,
+            HTTP_X_REQUEST_ID="req-api-1",
+        )
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+    ours = [line for line in lines if line.get("request_id") == "req-api-1"]
+    assert {line["logger"] for line in ours} == {"keys.audit", "portal.request"}
+    assert all(line["user"] == member.username for line in ours), ours

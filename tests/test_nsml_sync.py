@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 from nsml.simulator import Faults
+from tests.helpers import free_port, nsml_sync, shell_in_fresh_process
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +125,23 @@ def test_it_exits_2_when_nsml_cannot_be_asked(nsml):
 
     assert status == 2
     assert "credentials" in out
+
+
+def test_an_interval_past_a_day_is_refused_before_the_first_pass():
+    """Found with --every 9999999999: one pass ran, then the wait crashed with OverflowError."""
+    status, said = nsml_sync("--apply", "--every", "86401")
+
+    assert status == 1
+    assert "at most 86400 seconds (a day)" in said
+
+
+def test_one_pass_with_the_database_away_says_so_and_exits_3():
+    """Found by running the pass by hand during an outage: psycopg's traceback, status 1."""
+    answered = shell_in_fresh_process(
+        "from django.core.management import call_command, CommandError\n"
+        "try:\n    call_command('nsml_sync', '--apply')\n"
+        "except CommandError as error:\n    print('status', error.returncode, error)\n",
+        DATABASE_URL=f"postgres://portal@127.0.0.1:{free_port()}/portal",
+    )
+
+    assert "status 3 The database could not be reached (OperationalError)" in answered

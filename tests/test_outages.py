@@ -176,3 +176,30 @@ def test_redis_calls_have_timeouts_unless_the_url_sets_its_own(cache_url, expect
     answered = shell_in_fresh_process(script, CACHE_URL=cache_url)
 
     assert json.loads(answered.strip().splitlines()[-1]) == expected
+
+
+PROBES_WHILE_THE_DATABASE_IS_AWAY = """
+from django.conf import settings
+from django.test import Client
+settings.DEBUG = False
+settings.METRICS_TOKEN = "m" * 20
+client = Client(raise_request_exception=False, HTTP_HOST="127.0.0.1")
+health = client.get("/healthz")
+print("healthz", health.status_code, health["Content-Type"], health.json())
+scrape = client.get("/metrics", HTTP_AUTHORIZATION="Bearer " + "m" * 20)
+print("metrics", scrape.status_code, scrape["Content-Type"].split(";")[0])
+print("up0" if "portal_database_up 0.0" in scrape.content.decode() else "no-up0")
+print("counters" if "portal_key_submissions_total" in scrape.content.decode() else "no-counters")
+"""
+
+
+def test_the_probes_and_the_metrics_answer_in_their_own_form_while_the_database_is_away():
+    """Found by scraping during an outage: /metrics answered the member's HTML 503 page, so Prometheus lost
+    every counter when they mattered most; /healthz answered that page too."""
+    answered = shell_in_fresh_process(
+        PROBES_WHILE_THE_DATABASE_IS_AWAY, DATABASE_URL=f"postgres://portal@127.0.0.1:{free_port()}/portal"
+    )
+
+    assert "healthz 503 application/json {'status': 'fail', 'failed': ['database']}" in answered
+    assert "metrics 200 text/plain" in answered
+    assert "up0" in answered and "counters" in answered

@@ -10,6 +10,8 @@ import sys
 import pytest
 from django.conf import settings
 
+from tests.helpers import PRODUCTION_REQUIRED
+
 # The default portal/settings.py ships: public, so it must never sign anything in production.
 DEVELOPMENT_KEY = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
 GOOD_KEY = "pRod-7c1f0b9e4a2d8f6e3b5a9c7d1e0f2a4b6c8d0e2f4a6b8c0d2e4f6a8b0c2d4e6f8"
@@ -29,6 +31,7 @@ def run(*command: str, secret_key: str | None, debug: str = "false") -> subproce
         DJANGO_DEBUG=debug,
         DJANGO_ALLOWED_HOSTS="keys.example.internal",
         CACHE_URL="redis://127.0.0.1:6379/0",
+        **PRODUCTION_REQUIRED,
     )
     if secret_key is not None:
         environment["DJANGO_SECRET_KEY"] = secret_key

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -9,6 +14,27 @@ from django.core.management.base import BaseCommand, CommandError
 
 from keys.audit import Origin
 from keys.services import tokens
+
+
+@contextlib.contextmanager
+def logs_on_stderr() -> Iterator[None]:
+    """Log lines (the audit's among them) go to stderr meanwhile: the portal logs to stdout, and here
+    stdout holds the secret alone, for a provisioning script to capture."""
+    loggers = [logging.getLogger(), *(logger for logger in logging.Logger.manager.loggerDict.values())]
+    handlers = {
+        handler
+        for logger in loggers
+        if isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout
+    }
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.setStream(sys.stdout)
 
 
 class Command(BaseCommand):
@@ -30,7 +56,8 @@ class Command(BaseCommand):
             raise CommandError(f"{username} is deactivated; a token for them would not work.")
         days = settings.API_TOKEN_MAX_DAYS if days is None else days
         try:
-            new = tokens.create_token(user=user, name=name, days=days, origin=Origin.command("create_api_token"))
+            with logs_on_stderr():
+                new = tokens.create_token(user=user, name=name, days=days, origin=Origin.command("create_api_token"))
         except ValidationError as refusal:
             raise CommandError(" ".join(str(m) for errors in refusal.message_dict.values() for m in errors)) from None
         # Only the secret on stdout, so a script can capture it; the rest goes to stderr.

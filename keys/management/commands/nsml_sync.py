@@ -3,8 +3,8 @@ settles every unknown outcome and repairs drift, then revokes expired keys and s
 (keys/services/lifetimes.py); with --every N, a pass every N seconds until SIGTERM.
 
 Exit status (one pass): 0 when NSML and the portal agree, 1 when drift was found (and, with --apply,
-repaired as far as a pass can), 2 when NSML could not be listed (nothing changed). A pass that finds
-another one running says so and exits 0.
+repaired as far as a pass can), 2 when NSML could not be listed (nothing changed), 3 when the database
+could not be reached. A pass that finds another one running says so and exits 0.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from keys import services
 from keys.audit import Origin
@@ -21,6 +21,8 @@ from keys.clock import format_moment
 from nsml.client import NsmlError
 
 MIN_INTERVAL_SECONDS = 5
+# A day: reminders and expiries are due by the day, and a longer wait is past what the clock can sleep.
+MAX_INTERVAL_SECONDS = 24 * 60 * 60
 
 
 class Command(BaseCommand):
@@ -41,7 +43,8 @@ class Command(BaseCommand):
             "--every",
             type=int,
             metavar="SECONDS",
-            help=f"With --apply: run a pass every SECONDS (at least {MIN_INTERVAL_SECONDS}) until SIGTERM or "
+            help=f"With --apply: run a pass every SECONDS ({MIN_INTERVAL_SECONDS} to {MAX_INTERVAL_SECONDS}) until "
+            "SIGTERM or "
             "Ctrl-C; a pass under way finishes first.",
         )
 
@@ -49,14 +52,20 @@ class Command(BaseCommand):
         if every is not None:
             if not apply:
                 raise CommandError("--every repeats the reconciler, so it needs --apply.")
-            if every < MIN_INTERVAL_SECONDS:
-                raise CommandError(f"--every must be at least {MIN_INTERVAL_SECONDS} seconds.")
+            if not MIN_INTERVAL_SECONDS <= every <= MAX_INTERVAL_SECONDS:
+                raise CommandError(
+                    f"--every must be at least {MIN_INTERVAL_SECONDS} and at most {MAX_INTERVAL_SECONDS} "
+                    "seconds (a day)."
+                )
             self._loop(every)
             return
-        if not apply:
-            self._report()
-            return
-        report = self._pass()
+        try:
+            report = self._pass() if apply else self._report()
+        except DatabaseError as error:
+            raise CommandError(
+                f"The database could not be reached ({type(error).__name__}): nothing was checked or changed.",
+                returncode=3,
+            ) from None
         if report is not None and report.drift:
             raise CommandError(
                 f"Drift found: {report.changes} change(s) made, {report.open_unmanaged} unmanaged key(s) open.",

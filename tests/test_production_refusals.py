@@ -1,0 +1,121 @@
+"""Production (DJANGO_DEBUG=false) does not start on settings it cannot run with: the development NCP
+credentials, no email backend chosen, a number that is not one; and gunicorn, which runs no system
+checks, stops on what `manage.py check` stops on. Each run is a fresh process, as an operator starts one.
+Found by starting gunicorn with the settings an operator might get wrong: it served them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+from tests.helpers import PRODUCTION_REQUIRED
+
+GOOD_KEY = "pRod-7c1f0b9e4a2d8f6e3b5a9c7d1e0f2a4b6c8d0e2f4a6b8c0d2e4f6a8b0c2d4e6f8"
+OURS = ("DJANGO_", "CACHE_URL", "NCP_", "NSML_", "EMAIL_URL", "KEYS_", "METRICS_TOKEN", "LOG_FORMAT", "PASSWORD_LOGIN")
+
+
+def run(*command: str, **changes: str | None) -> subprocess.CompletedProcess:
+    """A command with sound production settings, then `changes` (None: the setting unset)."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith(OURS)}
+    environment.update(
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=GOOD_KEY,
+        DJANGO_ALLOWED_HOSTS="keys.example.internal",
+        CACHE_URL="redis://127.0.0.1:6379/0",
+        **PRODUCTION_REQUIRED,
+    )
+    for name, value in changes.items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    return subprocess.run(command, cwd=settings.BASE_DIR, env=environment, capture_output=True, text=True, timeout=120)
+
+
+def check(**changes: str | None) -> subprocess.CompletedProcess:
+    return run(sys.executable, "manage.py", "check", **changes)
+
+
+def gunicorn(**changes: str | None) -> subprocess.CompletedProcess:
+    return run(sys.executable, "-m", "gunicorn", "--check-config", "portal.wsgi", **changes)
+
+
+def test_sound_production_settings_start():
+    assert check().returncode == 0, check().stderr
+    result = gunicorn()
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+DEVELOPMENT_CREDENTIALS = {
+    "NCP_ACCESS_KEY": "dev-access-key",
+    "NCP_SECRET_KEY": "dev-secret-key",
+    "NSML_API_KEY": "dev-api-gateway-key",
+}
+
+
+@pytest.mark.parametrize("name", DEVELOPMENT_CREDENTIALS)
+@pytest.mark.parametrize("value", ["unset", "development"])
+def test_the_development_credentials_or_none_stop_production(name, value):
+    result = check(**{name: None if value == "unset" else DEVELOPMENT_CREDENTIALS[name]})
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"{name}: missing or the development value" in output
+    for other, secret in PRODUCTION_REQUIRED.items():
+        assert other == "EMAIL_URL" or secret not in output  # the sound ones are never repeated
+
+
+def test_production_without_an_email_backend_stops_and_says_how_to_choose_one():
+    result = check(EMAIL_URL=None)
+
+    assert result.returncode != 0
+    assert "EMAIL_URL is not set" in result.stderr
+    assert "dummymail://" in result.stderr
+
+
+def test_development_keeps_its_defaults():
+    result = run(
+        sys.executable,
+        "manage.py",
+        "check",
+        DJANGO_DEBUG="true",
+        DJANGO_SECRET_KEY=None,
+        EMAIL_URL=None,
+        NCP_ACCESS_KEY=None,
+        NCP_SECRET_KEY=None,
+        NSML_API_KEY=None,
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", ["NSML_TIMEOUT", "KEYS_MIN_RSA_BITS", "SESSION_COOKIE_AGE"])
+def test_a_number_that_is_not_one_is_named_without_a_traceback_about_float(name):
+    result = check(**{name: "abc"})
+
+    assert result.returncode != 0
+    assert f"{name} must be a number, not 'abc'." in result.stderr
+    assert "could not convert" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("KEYS_SUBMIT_RATE", "abc", "keys.E001"),
+        ("METRICS_TOKEN", "short", "keys.E005"),
+        ("NSML_API_URL", "not-a-url", "keys.E006"),
+        ("NSML_API_URL", "ftp://nsml.example/nsml/v1", "keys.E006"),
+        ("LOG_FORMAT", "xml", "keys.E004"),
+    ],
+)
+def test_gunicorn_stops_on_what_the_system_checks_refuse(name, value, check_id):
+    served = gunicorn(**{name: value})
+    checked = check(**{name: value})
+
+    assert served.returncode != 0
+    assert check_id in served.stdout + served.stderr
+    assert checked.returncode != 0 and check_id in checked.stderr
