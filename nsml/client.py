@@ -173,18 +173,24 @@ class NsmlClient:
         return self._call("DELETE", path, attempts=MAX_ATTEMPTS, success=200)
 
     def _call(self, method: str, path: str, *, body: dict | None = None, attempts: int, success: int) -> Reply:
-        """Only `success`, NSML's documented answer, counts as done; any other 2xx is BAD_RESPONSE."""
+        """Only `success`, NSML's documented answer, counts as done; any other 2xx is BAD_RESPONSE.
+
+        The whole call, retries included, ends by its deadline: the read timeout plus the connect timeout
+        after it began. A retry gets only the time left, so a slow NSML costs a member one timeout and a
+        little, not one per attempt."""
         started = time.monotonic()
         deadline = started + self.config.read_timeout + self.config.connect_timeout
         for attempt in range(1, attempts + 1):
             sent = time.perf_counter()
-            reply, failure, wait = self._attempt(method, path, body, started, success)
+            left = deadline - time.monotonic()
+            timeout = (min(self.config.connect_timeout, left), min(self.config.read_timeout, left))
+            reply, failure, wait = self._attempt(method, path, body, started, success, timeout)
             if self.observe is not None:
                 self.observe(OPERATIONS[method], str(failure or "success"), time.perf_counter() - sent)
             retryable = failure in (Failure.UNREACHABLE, Failure.NO_ANSWER) or reply.status in RETRY_STATUSES
             if failure is None:
                 return reply
-            if attempt == attempts or not retryable or time.monotonic() + wait > deadline:
+            if attempt == attempts or not retryable or time.monotonic() + wait >= deadline:
                 raise NsmlError(failure, reply)
             logger.warning(
                 "nsml %s %s: %s (attempt %d), retrying in %.2fs",
@@ -198,7 +204,9 @@ class NsmlClient:
             time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, method: str, path: str, body: dict | None, started: float, success: int):
+    def _attempt(
+        self, method: str, path: str, body: dict | None, started: float, success: int, timeout: tuple[float, float]
+    ):
         url = self.config.base_url + path
         timestamp = timestamp_ms()
         headers = {
@@ -218,7 +226,7 @@ class NsmlClient:
                 url,
                 data=data,
                 headers=headers,
-                timeout=(self.config.connect_timeout, self.config.read_timeout),
+                timeout=timeout,
                 allow_redirects=False,
                 **_environment(self.config.base_url),
             )

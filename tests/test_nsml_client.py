@@ -234,3 +234,18 @@ def test_no_proxy_sends_nsml_calls_direct(nsml, monkeypatch, environment_read_ag
 
     assert reply.status == 200
     assert [method for method, _ in nsml.requests_seen] == ["GET"]
+
+
+def test_a_slow_nsml_costs_one_timeout_and_the_connect_time_not_one_per_attempt(nsml):
+    """Found revoking a key against a 15 s NSML: a retried call waited its full read timeout again, so a
+    revoke (a DELETE and the list that confirms it) held the member for 40 s, not about twice 13."""
+    nsml.set_faults(Faults(latency=5.0))
+    client = client_for(nsml, read_timeout=2.0, connect_timeout=0.5)
+
+    started = time.monotonic()
+    error = failure_of(client.list_keys)
+    elapsed = time.monotonic() - started
+
+    assert error.failure is Failure.NO_ANSWER
+    assert len(nsml.requests_seen) >= 2  # it did retry, within the time left
+    assert elapsed < 2.5 + 0.4  # the deadline: read timeout + connect timeout, and a little (4.25 s before)
