@@ -3,6 +3,7 @@ unknown is settled by looking at NSML's list, against the real simulator over HT
 
 from __future__ import annotations
 
+import importlib
 import os
 import queue
 import signal
@@ -430,7 +431,7 @@ def test_it_refuses_an_interval_under_five_seconds(nsml):
     status, out = nsml_sync("--apply", "--every", "2")
 
     assert status == 1
-    assert "--every must be at least 5 seconds." in out
+    assert "--every must be at least 5 and at most 86400 seconds" in out
     assert not ReconcilePass.objects.exists()
 
 
@@ -528,3 +529,59 @@ def test_an_assigned_unmanaged_key_is_the_members_to_revoke(
     assert deletes_seen(nsml) == 1
     row = event(action="revoke", registered_key=key)
     assert (row.actor, row.outcome, row.upstream_status) == (member, "success", 200)
+
+
+def test_a_pending_key_of_a_member_deactivated_meanwhile_is_revoked_not_activated(
+    member, nsml, submit_unanswered, event
+):
+    """Found offboarding a member whose key was still being checked: the next pass made it active in
+    NSML for the leaver, emailed them that a key was added, and nothing revoked it afterwards."""
+    key = submit_unanswered(member, reached=True)
+    member.is_active = False
+    member.save()  # deactivation revokes active keys; this one was pending
+    mail.outbox.clear()
+
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.REVOKED
+    assert nsml.held_keys() == []
+    assert not [message for message in mail.outbox if "added" in message.subject]
+    refused = event(action="register", registered_key=key, outcome="refused")
+    assert refused.reason == "owner_deactivated"
+
+
+def test_a_failed_submission_of_a_deactivated_member_is_not_attached(member, nsml, new_public_key):
+    line = new_public_key()
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"POST"})))
+    with pytest.raises(RegistrationFailed):
+        register_key(owner=member, title="laptop", key_text=line, origin=ORIGIN)
+    nsml.set_faults(Faults())
+    nsml.add_key("laptop", line)  # NSML got it after all
+    member.is_active = False
+    member.save()
+
+    nsml_sync("--apply")
+
+    assert RegisteredKey.objects.get().status == Status.FAILED
+    assert UnmanagedKey.objects.get().title == "laptop"  # for an admin to revoke
+
+
+def test_a_key_revoked_after_the_list_was_taken_is_not_called_unmanaged(member, nsml, register):
+    """Found revoking a key while a pass ran: the pass's list still held it, the portal no longer called it
+    live, and the pass recorded it as a key nobody registered."""
+    from keys.upstream import nsml_client
+
+    passes = importlib.import_module("keys.services.reconcile")  # the module; the package exports its function
+
+    key = register(member, "laptop")
+    listed_at = timezone.now()
+    held, _reply = nsml_client().list_keys()
+    revoke_key(key=key, actor=member, origin=ORIGIN)
+    assert RegisteredKey.objects.get().status == Status.REVOKED
+
+    report = passes.PassReport()
+    passes._settle_unknown_keys(held, listed_at, ORIGIN, report)
+
+    assert not UnmanagedKey.objects.exists()
+    assert report.unmanaged == []

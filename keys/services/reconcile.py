@@ -9,10 +9,11 @@ submission they match, and records the rest as unmanaged. Every change is audite
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from keys.audit import Origin, record_event
@@ -105,9 +106,13 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
     settled_before = RegisteredKey.objects.filter(status_changed_at__lt=listed_at).select_related("owner")
 
     grace_ends = listed_at - timedelta(seconds=settings.NSML_PENDING_GRACE_SECONDS)
+    departed = []  # pending keys NSML holds whose members were deactivated meanwhile: revoked, not activated
     for key in settled_before.filter(status=Status.PENDING):
         if (key.title, key.nsml_name) in held_pairs:
-            if states.activate(key, actor=None, origin=origin, reply=None, reason="found_upstream"):
+            if not key.owner.is_active:
+                if _refuse_for_departed_member(key, origin):
+                    departed.append(key)
+            elif states.activate(key, actor=None, origin=origin, reply=None, reason="found_upstream"):
                 report.activated.append(_label(key))
         elif key.status_changed_at < grace_ends:
             detail = f"NSML did not hold the key {settings.NSML_PENDING_GRACE_SECONDS} s after it was submitted"
@@ -124,7 +129,7 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
                 report.failed.append(_label(key))
 
     deleted = []
-    for key in settled_before.filter(status=Status.REVOKING):
+    for key in [*settled_before.filter(status=Status.REVOKING), *departed]:
         if (key.title, key.nsml_name) not in held_pairs:
             if states.mark_revoked(key, actor=None, origin=origin, reason="confirmed_absent", note="", reply=None):
                 report.revoked.append(_label(key))
@@ -151,7 +156,7 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
             ):
                 report.missing.append(_label(key))
 
-    _settle_unknown_keys(held, origin, report)
+    _settle_unknown_keys(held, listed_at, origin, report)
 
     if deleted:
         _confirm_deletions(client, deleted, origin, report)
@@ -159,9 +164,13 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
     return report
 
 
-def _settle_unknown_keys(held: list[UpstreamKey], origin: Origin, report: PassReport) -> None:
-    """Keys NSML holds that no live portal key matches: a member's failed submission, or unmanaged."""
-    live = set(RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES).values_list("title", "nsml_name"))
+def _settle_unknown_keys(held: list[UpstreamKey], listed_at: datetime, origin: Origin, report: PassReport) -> None:
+    """Keys NSML holds that no live portal key matches: a member's failed submission, or unmanaged.
+
+    A key that changed state since the list was taken is known too: a member who revoked it meanwhile
+    left it listed, and it is not a stranger's."""
+    known = Q(status__in=RegisteredKey.LIVE_STATUSES) | Q(status_changed_at__gte=listed_at)
+    live = set(RegisteredKey.objects.filter(known).values_list("title", "nsml_name"))
     now = timezone.now()
     seen = set()
     for item in held:
@@ -201,8 +210,31 @@ def _settle_unknown_keys(held: list[UpstreamKey], origin: Origin, report: PassRe
     )
 
 
+def _refuse_for_departed_member(key: RegisteredKey, origin: Origin) -> bool:
+    """A pending key NSML holds, of a member deactivated since (an offboarding revokes active keys only):
+    it moves to `revoking`, and this pass deletes it from NSML. True when this call moved it."""
+    return (
+        states.move_audited(
+            key,
+            to=Status.REVOKING,
+            expected=(Status.PENDING,),
+            fields={"next_attempt_at": None, "revoke_reason": "member deactivated"},
+            action=AuditEvent.Action.REGISTER,
+            outcome=AuditEvent.Outcome.REFUSED,
+            actor=None,
+            origin=origin,
+            reason="owner_deactivated",
+            detail="NSML holds this submission, but its member was deactivated: revoked instead of activated",
+        )
+        is not None
+    )
+
+
 def _attach(submission: RegisteredKey, origin: Origin) -> bool:
-    """A submission the portal called failed that NSML holds after all becomes the member's active key."""
+    """A submission the portal called failed that NSML holds after all becomes the member's active key;
+    not a deactivated member's (it stays unmanaged, for an admin)."""
+    if not submission.owner.is_active:
+        return False
     detail = "NSML holds the key this submission sent, although the portal had recorded it as not registered"
     try:
         with transaction.atomic():
