@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORTAL_ADDR ?= 127.0.0.1:8000
 SIMULATOR_PORT ?= 8001
+# The portal and the reconciler talk to the simulator this target starts, on whatever port it was given.
+NSML_API_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/nsml/v1
 
 .PHONY: install run test lint messages clean
 
@@ -25,8 +27,8 @@ run: install
 	@echo "Portal: http://$(PORTAL_ADDR)/  (admin console: http://$(PORTAL_ADDR)/admin/). Ctrl-C stops all three."
 	@trap 'kill $$sim $$sync 2>/dev/null; wait $$sim $$sync 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py nsml_simulator --port $(SIMULATOR_PORT) --state-file var/nsml-simulator.json $(SIMULATOR_ARGS) & sim=$$!; \
-	$(PY) manage.py nsml_sync --apply --every $(RECONCILE_EVERY) & sync=$$!; \
-	$(PY) manage.py runserver $(PORTAL_ADDR)
+	NSML_API_URL=$(NSML_API_URL) $(PY) manage.py nsml_sync --apply --every $(RECONCILE_EVERY) & sync=$$!; \
+	NSML_API_URL=$(NSML_API_URL) $(PY) manage.py runserver $(PORTAL_ADDR)
 
 test: install
 	@test -x /usr/bin/chromium || echo "NOTE: Debian chromium is not installed, so the browser tests (tests/browser) will be SKIPPED. Install it with: apt-get install chromium"

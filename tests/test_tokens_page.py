@@ -144,3 +144,21 @@ def test_the_token_waits_for_the_password_then_is_created(member):
     token = ApiToken.objects.get()
     assert token.name == "new" and 11.9 < (token.expires_at - token.created_at).total_seconds() / 86400 <= 12
     assert response.context["new"].secret in response.content.decode()
+
+
+def test_a_token_never_used_reads_so_in_korean_not_no_expiry(member_client, member, token_for):
+    """Found in Korean at 375 px: "never" under Last used read 만료 없음 (no expiry), above an expiry date."""
+    token_for(member, name="unused")
+    member_client.cookies["django_language"] = "ko"
+
+    page = member_client.get("/tokens/").content.decode()
+
+    assert "사용한 적 없음" in page
+    assert "만료 없음" not in page  # the token expires: nothing on its row says otherwise
+
+
+def test_a_refused_name_is_tied_to_its_field_for_screen_readers(member_client):
+    page = member_client.post("/tokens/", {"name": "", "days": "30"}).content.decode()
+
+    assert 'aria-describedby="id_name_helptext id_name_error"' in page
+    assert 'id="id_name_error"' in page
