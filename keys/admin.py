@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from keys import lockouts, selectors, services
+from keys import lockouts, member_messages, selectors, services
 from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.admin_filters import AuditSearchMixin, KeyTypeFilter, OwnerFilter
@@ -207,7 +207,7 @@ class CheckNsmlMixin:
             self.message_user(
                 request,
                 _("NSML could not be listed, so nothing was changed: %(failure)s (%(detail)s).")
-                % {"failure": error.failure, "detail": error.reply.detail},
+                % {"failure": member_messages.FAILURE_NAMES[error.failure], "detail": error.reply.detail},
                 messages.ERROR,
             )
         else:

@@ -52,6 +52,18 @@ UPSTREAM_MESSAGES = {
     Failure.UNREACHABLE: _("The portal could not reach NSML, so your key was not registered. Please try again later."),
     Failure.NO_ANSWER: _("NSML did not answer in time, and your key is not registered. You can try again."),
 }
+# What went wrong with a call to NSML, for an admin: the reconciler's failed pass, *Check NSML now*.
+FAILURE_NAMES = {
+    Failure.REJECTED: _("NSML refused the request"),
+    Failure.CREDENTIALS: _("NSML refused the portal's credentials"),
+    Failure.PERMISSION: _("the NSML subscription or permission is missing"),
+    Failure.NOT_FOUND: _("NSML answered that it was not found"),
+    Failure.THROTTLED: _("NSML is busy"),
+    Failure.UNAVAILABLE: _("NSML is not available"),
+    Failure.BAD_RESPONSE: _("NSML's answer could not be read"),
+    Failure.UNREACHABLE: _("NSML could not be reached"),
+    Failure.NO_ANSWER: _("NSML did not answer in time"),
+}
 NSML_DUPLICATE_MESSAGES = {
     "title": _("NSML already holds a key titled “%(title)s”. Choose another title."),
     "key": _("NSML already holds this key under another title. If it is yours, ask an administrator."),

@@ -276,6 +276,9 @@ class ReconcilePass(models.Model):
     succeeded = models.BooleanField(_("succeeded"), default=False)
     changes = models.PositiveIntegerField(_("changes"), default=0)
     summary = models.TextField(_("summary"), blank=True)
+    # What the pass changed, by kind ({"activated": ["title (owner)", ...]}), or why it failed
+    # ({"failure": "unreachable", "detail": ...}): shown in the reader's language (services.describe_pass).
+    report = models.JSONField(_("report"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("reconcile pass")

@@ -585,3 +585,34 @@ def test_a_key_revoked_after_the_list_was_taken_is_not_called_unmanaged(member, 
 
     assert not UnmanagedKey.objects.exists()
     assert report.unmanaged == []
+
+
+def test_the_last_pass_reads_in_the_admins_language(admin_client, member, nsml, new_public_key):
+    """Found in the Korean admin: Needs attention read "…, new unmanaged keys: outsider-one." in English."""
+    nsml.add_key("outsider-one", new_public_key())
+    nsml_sync("--apply")
+    admin_client.cookies["django_language"] = "ko"
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert "새로 찾은 관리되지 않는 키: outsider-one" in page
+    assert "new unmanaged keys" not in page
+
+
+def test_a_failed_pass_names_its_failure_in_the_admins_language(admin_client, nsml):
+    nsml.set_faults(Faults(drop=True))
+    nsml_sync("--apply")
+    admin_client.cookies["django_language"] = "ko"
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert "NSML 목록을 가져올 수 없습니다: NSML이 제시간에 응답하지 않았습니다" in page
+
+
+def test_check_nsml_now_says_what_changed_in_the_admins_language(admin_client, member, nsml, new_public_key):
+    nsml.add_key("outsider-two", new_public_key())
+    admin_client.cookies["django_language"] = "ko"
+
+    response = admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), follow=True)
+
+    assert "새로 찾은 관리되지 않는 키: outsider-two" in response.content.decode()

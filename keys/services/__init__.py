@@ -8,7 +8,7 @@ from keys.services.drift import Drift, assign_unmanaged_key, find_drift, revoke_
 from keys.services.failures import RegistrationFailed, RevocationFailed, SubmissionLimited, UpstreamFailed
 from keys.services.lifetimes import LifetimeReport, apply_lifetimes, change_expiry, set_expiry
 from keys.services.members import remember_language
-from keys.services.reconcile import PassReport, ReconcileBusy, reconcile
+from keys.services.reconcile import PassReport, ReconcileBusy, describe_pass, reconcile
 from keys.services.registration import register_key
 from keys.services.revocation import RevocationReport, revoke_key, revoke_keys
 from keys.services.rotation import Rotation, rotate_key
@@ -32,6 +32,7 @@ __all__ = [
     "assign_unmanaged_key",
     "find_drift",
     "register_key",
+    "describe_pass",
     "reconcile",
     "revoke_key",
     "revoke_keys",

@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_lazy
 
+from keys import member_messages
 from keys.audit import Origin, record_event
 from keys.locks import reconcile_lock
 from keys.models import AuditEvent, ReconcilePass, RegisteredKey, UnmanagedKey
@@ -58,19 +60,48 @@ class PassReport:
         return bool(self.changes or self.open_unmanaged)
 
     def lines(self) -> list[str]:
-        labels = (
-            ("activated", "pending keys found in NSML, now active"),
-            ("failed", "pending keys not in NSML after the grace period, now failed"),
-            ("revoked", "revocations confirmed"),
-            ("missing", "active keys NSML no longer holds, now revoked"),
-            ("attached", "keys NSML holds, attached to the member who submitted them"),
-            ("unmanaged", "new unmanaged keys"),
-            ("retrying", "revocations NSML has not confirmed yet (tried again)"),
-        )
-        return [f"{label}: {', '.join(getattr(self, name))}" for name, label in labels if getattr(self, name)]
+        """One line per kind of change, in the active language."""
+        return _lines(self.as_record())
+
+    def as_record(self) -> dict[str, list[str]]:
+        """What `ReconcilePass.report` keeps: the kinds with entries."""
+        return {name: list(getattr(self, name)) for name, _label in _LABELS if getattr(self, name)}
 
     def summary(self) -> str:
-        return "; ".join(self.lines()) or "in sync"
+        with translation.override("en"):
+            return "; ".join(self.lines()) or "in sync"
+
+
+_LABELS = (
+    ("activated", gettext_lazy("pending keys found in NSML, now active")),
+    ("failed", gettext_lazy("pending keys not in NSML after the grace period, now failed")),
+    ("revoked", gettext_lazy("revocations confirmed")),
+    ("missing", gettext_lazy("active keys NSML no longer holds, now revoked")),
+    ("attached", gettext_lazy("keys NSML holds, attached to the member who submitted them")),
+    ("unmanaged", gettext_lazy("new unmanaged keys")),
+    ("retrying", gettext_lazy("revocations NSML has not confirmed yet (tried again)")),
+)
+
+
+def _lines(record: dict) -> list[str]:
+    return [f"{label}: {', '.join(record[name])}" for name, label in _LABELS if record.get(name)]
+
+
+def describe_pass(record: ReconcilePass) -> str:
+    """A pass's outcome in the reader's language: what it changed, or why NSML could not be listed.
+    Passes recorded before the report was kept show their English summary."""
+    report = record.report or {}
+    if "failure" in report:
+        failure = member_messages.FAILURE_NAMES.get(report["failure"], report["failure"])
+        return gettext("NSML could not be listed: %(failure)s (%(detail)s)") % {
+            "failure": failure,
+            "detail": report.get("detail", ""),
+        }
+    if report:
+        return "; ".join(_lines(report))
+    if record.succeeded and record.summary in ("", "in sync"):
+        return gettext("in sync")
+    return record.summary
 
 
 def reconcile(*, origin: Origin, client: NsmlClient | None = None) -> PassReport:
@@ -84,16 +115,19 @@ def reconcile(*, origin: Origin, client: NsmlClient | None = None) -> PassReport
             report = _run_pass(client or nsml_client(background=True), origin)
         except NsmlError as error:
             _finish(
-                record, succeeded=False, summary=f"NSML could not be listed: {error.failure} ({error.reply.detail})"
+                record,
+                succeeded=False,
+                summary=f"NSML could not be listed: {error.failure} ({error.reply.detail})",
+                report={"failure": str(error.failure), "detail": error.reply.detail[:500]},
             )
             raise
-        _finish(record, succeeded=True, summary=report.summary(), changes=report.changes)
+        _finish(record, succeeded=True, summary=report.summary(), changes=report.changes, report=report.as_record())
         return report
 
 
-def _finish(record: ReconcilePass, *, succeeded: bool, summary: str, changes: int = 0) -> None:
+def _finish(record: ReconcilePass, *, succeeded: bool, summary: str, report: dict, changes: int = 0) -> None:
     ReconcilePass.objects.filter(pk=record.pk).update(
-        finished_at=timezone.now(), succeeded=succeeded, summary=summary[:2000], changes=changes
+        finished_at=timezone.now(), succeeded=succeeded, summary=summary[:2000], changes=changes, report=report
     )
 
 
