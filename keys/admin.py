@@ -83,7 +83,7 @@ def _confirm_revocation(
     if form.is_bound and form.is_valid():
         return form.cleaned_data["reason"], None
     keys = list(keys)
-    owners_with_keys = {key.owner_id for key in keys}
+    owners_with_keys = {getattr(key, "owner_id", None) for key in keys}  # an unmanaged key has no owner
     opts = modeladmin.model._meta
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -401,12 +401,20 @@ class UnmanagedKeyAdmin(ChangeListInputMixin, RowCheckboxMixin, CheckNsmlMixin, 
         return self.readonly_fields
 
     @admin.action(description=_("Revoke selected keys in NSML"), permissions=["change"])
-    def revoke_selected(self, request, queryset) -> None:
+    def revoke_selected(self, request, queryset) -> TemplateResponse | None:
+        """As for members' keys: a confirmation page that lists the keys and asks for a reason first."""
+        records = queryset.filter(status=UnmanagedKey.Status.OPEN).order_by("title")
+        if not records.exists():
+            self.message_user(request, _("There was no open unmanaged key to revoke."), messages.INFO)
+            return None
+        reason, confirmation = _confirm_revocation(self, request, queryset, title=_("Revoke these keys?"), keys=records)
+        if confirmation is not None:
+            return confirmation
         origin = Origin.from_request(request)
         report = services.RevocationReport()
-        for record in queryset.filter(status=UnmanagedKey.Status.OPEN):
+        for record in records:
             try:
-                services.revoke_unmanaged_key(record=record, actor=request.user, origin=origin)
+                services.revoke_unmanaged_key(record=record, actor=request.user, origin=origin, given_reason=reason)
                 report.revoked += 1
             except services.RevocationFailed as failure:
                 report.failures.append(f"{record.title}: {failure.message}")

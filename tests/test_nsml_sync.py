@@ -80,17 +80,36 @@ def test_an_admin_revokes_an_unmanaged_key(admin_client, admin_user, nsml, new_p
     sync("--apply")
     record = UnmanagedKey.objects.get()
 
-    admin_client.post(
-        reverse("admin:keys_unmanagedkey_changelist"),
-        {"action": "revoke_selected", "_selected_action": [record.pk]},
-    )
+    selection = {"action": "revoke_selected", "_selected_action": [record.pk]}
+
+    confirmation = admin_client.post(reverse("admin:keys_unmanagedkey_changelist"), selection)
+    assert nsml.held_keys() != []  # nothing is revoked before the admin confirms, with a reason
+    page = confirmation.content.decode()
+    assert "console-key" in page and 'name="reason"' in page
+    admin_client.post(reverse("admin:keys_unmanagedkey_changelist"), {**selection, "post": "yes", "reason": "not ours"})
 
     assert nsml.held_keys() == []
     record.refresh_from_db()
     assert record.status == "revoked"
     assert sync()[0] == 0
     row = event(action="revoke")
-    assert (row.actor, row.reason) == (admin_user, "unmanaged")
+    assert (row.actor, row.reason, row.detail) == (admin_user, "unmanaged", "reason given: not ours")
+
+
+def test_an_unmanaged_key_is_not_revoked_without_a_reason(admin_client, nsml, new_public_key):
+    """Found in the admin: the unmanaged keys' revoke ran at once, without the confirmation and the reason
+    the same action asks for on members' keys."""
+    nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+
+    page = admin_client.post(
+        reverse("admin:keys_unmanagedkey_changelist"),
+        {"action": "revoke_selected", "_selected_action": [record.pk], "post": "yes", "reason": ""},
+    ).content.decode()
+
+    assert "This field is required." in page
+    assert [held["title"] for held in nsml.held_keys()] == ["console-key"]
 
 
 def test_an_admin_assigns_an_unmanaged_key_to_a_member(admin_client, admin_user, member, nsml, new_public_key, event):

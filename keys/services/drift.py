@@ -47,9 +47,10 @@ def find_drift(client: NsmlClient | None = None) -> Drift:
 
 
 def revoke_unmanaged_key(
-    *, record: UnmanagedKey, actor: User, origin: Origin, client: NsmlClient | None = None
+    *, record: UnmanagedKey, actor: User, origin: Origin, client: NsmlClient | None = None, given_reason: str = ""
 ) -> None:
-    """Delete a key NSML holds that no member registered through the portal."""
+    """Delete a key NSML holds that no member registered through the portal; `given_reason`, what the
+    admin wrote on the confirmation page, goes in the audit."""
     client = client or nsml_client()
     audit = {"title": record.title[:64], "fingerprint": record.fingerprint_md5}
     try:
@@ -68,6 +69,7 @@ def revoke_unmanaged_key(
             subject=record.assigned_to,
             origin=origin,
             reason="unmanaged",
+            detail=f"reason given: {given_reason.strip()}" if given_reason.strip() else "",
             **upstream_fields(reply),
             **audit,
         )
