@@ -437,9 +437,10 @@ def _shown_user(name: str):
     field = AuditEvent._meta.get_field(name)
 
     @admin.display(description=field.verbose_name, ordering=f"{name}__username")
-    def shown(modeladmin, obj: AuditEvent) -> str | None:
+    def shown(modeladmin, obj: AuditEvent) -> str:
         user = getattr(obj, name)
-        return escape_unsafe(user.get_username()) if user is not None else None
+        # "-" for nobody: a read-only field on the row's page would show None.
+        return escape_unsafe(user.get_username()) if user is not None else modeladmin.get_empty_value_display()
 
     return shown
 
@@ -479,8 +480,9 @@ class AuditEventAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditSearchMixin, 
     trace_id_shown = _shown_text("trace_id")
 
     @admin.display(description=_("refused log-ins in its window"))
-    def refused_in_window(self, obj: AuditEvent) -> int | None:
-        return RefusalWindow.objects.filter(first_event=obj).values_list("count", flat=True).first()
+    def refused_in_window(self, obj: AuditEvent) -> int | str:
+        count = RefusalWindow.objects.filter(first_event=obj).values_list("count", flat=True).first()
+        return self.get_empty_value_display() if count is None else count  # "-", not "None"
 
     def has_add_permission(self, request) -> bool:
         return False

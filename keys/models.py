@@ -191,7 +191,9 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         # The admin shows this in the page title and each row's checkbox label: escaped like its columns.
-        return f"{format_moment(self.created_at)} {escape_unsafe(self.actor_username)} {self.action} {self.outcome}"
+        # The action and outcome by their names, in the reader's language (the codes are in the columns).
+        action, outcome = self.get_action_display(), self.get_outcome_display()
+        return f"{format_moment(self.created_at)} {escape_unsafe(self.actor_username)} {action} {outcome}"
 
 
 class RefusalWindow(models.Model):

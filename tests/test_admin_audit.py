@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
@@ -71,3 +72,20 @@ def test_members_cannot_reach_the_admin(member_client):
 
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_an_audit_rows_page_names_its_action_and_outcome_in_the_admins_language(admin_client, admin_user):
+    """Found on an audit row's page in Korean: the heading read "... revoke success", and "Refused log-ins
+    in its window" read None for a row that starts no window."""
+    row = record_event(
+        action=AuditEvent.Action.REVOKE, outcome=AuditEvent.Outcome.SUCCESS, actor=admin_user, origin=Origin()
+    )
+    admin_client.cookies["django_language"] = "ko"
+
+    page = admin_client.get(reverse("admin:keys_auditevent_change", args=[row.pk])).content.decode()
+
+    with translation.override("ko"):
+        expected = f"{row.get_action_display()} {row.get_outcome_display()}"
+    assert expected in page
+    assert " revoke success" not in page
+    assert '<div class="readonly">None</div>' not in page

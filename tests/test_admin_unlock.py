@@ -104,3 +104,18 @@ def test_unlocking_needs_a_post_and_the_change_permission(admin_client, client, 
 
     assert client.post(unlock).status_code == 403
     assert AccessAttempt.objects.filter(username="alice").exists()
+
+
+def test_the_lock_out_pages_are_korean_in_the_korean_admin(admin_client, member):
+    """Found in the Korean admin: django-axes ships no Korean, so the columns and the row's page read
+    USERNAME, IP ADDRESS, FAILED LOGINS, ATTEMPT TIME."""
+    lock_out()
+    admin_client.cookies["django_language"] = "ko"
+
+    listing = admin_client.get(LOCKOUTS).content.decode()
+    row = AccessAttempt.objects.get()
+    detail = admin_client.get(reverse("admin:keys_loginlockout_change", args=[row.pk])).content.decode()
+
+    for english in ("Username", "IP Address", "Failed Logins", "Attempt Time", "User Agent"):
+        assert f">{english}<" not in listing and f">{english}:<" not in detail
+    assert "로그인 실패 횟수" in listing and "시도 시각" in listing
