@@ -108,3 +108,20 @@ def test_korean_words_do_not_break_mid_syllable(browser, portal, browser_member,
     assert page.locator("html").get_attribute("lang") == "ko"
     assert page.evaluate("getComputedStyle(document.querySelector('main h1')).wordBreak") == "keep-all"
     context.close()
+
+
+def test_on_a_phone_each_value_of_a_key_and_a_token_says_what_it_is(
+    localized_page, browser_member, register, token_for, nsml
+):
+    """Found at 375 px: the column headers were hidden and the cards showed bare dates, one above the other
+    (Added, Expires; Created, Last used, Expires), with nothing to tell them apart."""
+    page = localized_page
+    register(browser_member, "kim-minsu-laptop")
+    token_for(browser_member, name="ci")
+    log_in_as(page)
+
+    for path, labels in (("/keys/", ("Added", "추가")), ("/tokens/", ("Last used", "마지막 사용"))):
+        page.goto(path)
+        cell = page.locator("table.keys tbody td").nth(3)
+        shown = page.evaluate("cell => getComputedStyle(cell, '::before').content", cell.element_handle())
+        assert labels[0] in shown or labels[1] in shown, shown
