@@ -616,3 +616,40 @@ def test_check_nsml_now_says_what_changed_in_the_admins_language(admin_client, m
     response = admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), follow=True)
 
     assert "새로 찾은 관리되지 않는 키: outsider-two" in response.content.decode()
+
+
+def test_the_email_for_a_members_own_revocation_the_reconciler_confirms_names_the_member(
+    member, nsml, left_revoking, django_capture_on_commit_callbacks
+):
+    """Found revoking a key against a slow NSML: when the reconciler confirmed it, the member read "Revoked
+    by: the portal ... This was done by someone other than you"."""
+    member.email = "alice@example.com"
+    member.save()
+    key = left_revoking(member)  # the member revoked it; NSML's answer was lost
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.REVOKED
+    [notice] = [message for message in mail.outbox if member.email in message.to]
+    assert f"Revoked by: {member.username}" in notice.body
+    assert "someone other than you" not in notice.body
+    assert "From: 10.0.0.7" in notice.body  # where the member asked from
+
+
+def test_a_revocation_the_portal_started_still_says_so(member, nsml, register, django_capture_on_commit_callbacks):
+    member.email = "alice@example.com"
+    member.save()
+    key = register(member, "laptop")
+    nsml.set_faults(Faults(drop=True, fail_methods=frozenset({"DELETE"})))
+    revoke_key(key=key, actor=None, origin=Origin.command("nsml_sync"))
+    nsml.set_faults(Faults())
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        nsml_sync("--apply")
+
+    [notice] = [message for message in mail.outbox if member.email in message.to]
+    assert "someone other than you" in notice.body

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -24,6 +25,9 @@ from keys.models import AuditEvent, ReconcilePass, RegisteredKey, UnmanagedKey
 from keys.services import states
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 Status = RegisteredKey.Status
 BACKOFF_SECONDS = 30
@@ -165,7 +169,15 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
     deleted = []
     for key in [*settled_before.filter(status=Status.REVOKING), *departed]:
         if (key.title, key.nsml_name) not in held_pairs:
-            if states.mark_revoked(key, actor=None, origin=origin, reason="confirmed_absent", note="", reply=None):
+            if states.mark_revoked(
+                key,
+                actor=None,
+                origin=origin,
+                reason="confirmed_absent",
+                note="",
+                reply=None,
+                started_by=_who_started(key),
+            ):
                 report.revoked.append(_label(key))
         elif key.next_attempt_at is None or key.next_attempt_at <= listed_at:
             try:
@@ -289,8 +301,31 @@ def _confirm_deletions(client: NsmlClient, deleted: list[RegisteredKey], origin:
         if (key.title, key.nsml_name) in held_pairs:
             _back_off(key)
             report.retrying.append(_label(key))
-        elif states.mark_revoked(key, actor=None, origin=origin, reason="confirmed_absent", note="", reply=None):
+        elif states.mark_revoked(
+            key,
+            actor=None,
+            origin=origin,
+            reason="confirmed_absent",
+            note="",
+            reply=None,
+            started_by=_who_started(key),
+        ):
             report.revoked.append(_label(key))
+
+
+def _who_started(key: RegisteredKey) -> tuple[User | None, Origin] | None:
+    """Who asked for a revocation this pass confirms, and from where: the actor of its latest unfinished
+    revoke in the audit (a member, an admin, or the portal itself); None when there is none."""
+    started = (
+        AuditEvent.objects.filter(registered_key=key, action=AuditEvent.Action.REVOKE)
+        .exclude(outcome=AuditEvent.Outcome.SUCCESS)
+        .select_related("actor")
+        .order_by("-id")
+        .first()
+    )
+    if started is None:
+        return None
+    return started.actor, Origin(ip=started.client_ip, user_agent=started.user_agent)
 
 
 def _back_off(key: RegisteredKey) -> None:

@@ -155,10 +155,13 @@ def mark_revoked(
     reply: Reply | None,
     expected: tuple[str, ...] = (Status.REVOKING,),
     action: str = AuditEvent.Action.REVOKE,
+    started_by: tuple[User | None, Origin] | None = None,
 ) -> bool:
     """revoking (or active, when NSML lost it) -> revoked, kept for history, audited and notified.
 
     The audit detail carries the reason an admin gave (`key.revoke_reason`), whoever finishes the revocation.
+    `started_by`: who asked for it and from where, when that is not who finishes it (the reconciler
+    confirming a member's own revocation): the member's email names them, not "someone other than you".
     """
     event = move_audited(
         key,
@@ -175,7 +178,8 @@ def mark_revoked(
     )
     if event is None:
         return False
-    transaction.on_commit(lambda: notify_key_revoked(key, actor=actor, origin=origin))
+    notify_actor, notify_origin = started_by or (actor, origin)
+    transaction.on_commit(lambda: notify_key_revoked(key, actor=notify_actor, origin=notify_origin))
     return True
 
 
