@@ -653,3 +653,21 @@ def test_a_revocation_the_portal_started_still_says_so(member, nsml, register, d
 
     [notice] = [message for message in mail.outbox if member.email in message.to]
     assert "someone other than you" in notice.body
+
+
+def test_the_email_for_a_members_submission_the_reconciler_settles_names_the_member(
+    member, nsml, submit_unanswered, django_capture_on_commit_callbacks
+):
+    """Found with a slow NSML: the key-added email of a pending key the reconciler settled read "Added by:
+    the portal / From: no address (a server command)", under "If you did not do this..."."""
+    member.email = "alice@example.com"
+    member.save()
+    submit_unanswered(member, reached=True)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        nsml_sync("--apply")
+
+    [notice] = [message for message in mail.outbox if member.email in message.to]
+    assert f"Added by: {member.username}" in notice.body
+    assert "From: 10.0.0.7" in notice.body

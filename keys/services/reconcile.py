@@ -150,7 +150,14 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
             if not key.owner.is_active:
                 if _refuse_for_departed_member(key, origin):
                     departed.append(key)
-            elif states.activate(key, actor=None, origin=origin, reply=None, reason="found_upstream"):
+            elif states.activate(
+                key,
+                actor=None,
+                origin=origin,
+                reply=None,
+                reason="found_upstream",
+                started_by=_who_started(key, AuditEvent.Action.REGISTER),
+            ):
                 report.activated.append(_label(key))
         elif key.status_changed_at < grace_ends:
             detail = f"NSML did not hold the key {settings.NSML_PENDING_GRACE_SECONDS} s after it was submitted"
@@ -176,7 +183,7 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
                 reason="confirmed_absent",
                 note="",
                 reply=None,
-                started_by=_who_started(key),
+                started_by=_who_started(key, AuditEvent.Action.REVOKE),
             ):
                 report.revoked.append(_label(key))
         elif key.next_attempt_at is None or key.next_attempt_at <= listed_at:
@@ -284,7 +291,15 @@ def _attach(submission: RegisteredKey, origin: Origin) -> bool:
     detail = "NSML holds the key this submission sent, although the portal had recorded it as not registered"
     try:
         with transaction.atomic():
-            return states.activate(submission, actor=None, origin=origin, reply=None, reason="attached", detail=detail)
+            return states.activate(
+                submission,
+                actor=None,
+                origin=origin,
+                reply=None,
+                reason="attached",
+                detail=detail,
+                started_by=_who_started(submission, AuditEvent.Action.REGISTER),
+            )
     except IntegrityError:
         return False  # another live key has its title or key: an admin decides (it stays unmanaged)
 
@@ -308,16 +323,17 @@ def _confirm_deletions(client: NsmlClient, deleted: list[RegisteredKey], origin:
             reason="confirmed_absent",
             note="",
             reply=None,
-            started_by=_who_started(key),
+            started_by=_who_started(key, AuditEvent.Action.REVOKE),
         ):
             report.revoked.append(_label(key))
 
 
-def _who_started(key: RegisteredKey) -> tuple[User | None, Origin] | None:
-    """Who asked for a revocation this pass confirms, and from where: the actor of its latest unfinished
-    revoke in the audit (a member, an admin, or the portal itself); None when there is none."""
+def _who_started(key: RegisteredKey, action: str) -> tuple[User | None, Origin] | None:
+    """Who asked for what this pass finishes (a registration, a revocation), and from where: the actor of
+    the latest unfinished `action` in the key's audit (a member, an admin, the portal itself); None when
+    there is none. The member's email names them rather than "the portal"."""
     started = (
-        AuditEvent.objects.filter(registered_key=key, action=AuditEvent.Action.REVOKE)
+        AuditEvent.objects.filter(registered_key=key, action=action)
         .exclude(outcome=AuditEvent.Outcome.SUCCESS)
         .select_related("actor")
         .order_by("-id")

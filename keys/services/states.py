@@ -95,8 +95,10 @@ def activate(
     reason: str = "",
     detail: str = "",
     action: str = AuditEvent.Action.REGISTER,
+    started_by: tuple[User | None, Origin] | None = None,
 ) -> bool:
-    """pending (or failed, when NSML turns out to hold it after all) -> active, audited and notified."""
+    """pending (or failed, when NSML turns out to hold it after all) -> active, audited and notified.
+    `started_by` as for `mark_revoked`: who submitted it, when the reconciler finishes it."""
     event = move_audited(
         key,
         to=Status.ACTIVE,
@@ -111,7 +113,8 @@ def activate(
     )
     if event is None:
         return False
-    transaction.on_commit(lambda: notify_key_added(key, actor=actor, origin=origin))
+    notify_actor, notify_origin = started_by or (actor, origin)
+    transaction.on_commit(lambda: notify_key_added(key, actor=notify_actor, origin=notify_origin))
     return True
 
 
