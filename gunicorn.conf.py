@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -44,11 +45,27 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server) -> None:
-    """Counters start at zero with the server: files a previous run left behind are removed."""
+    """Counters start at zero with the server: files a previous run left behind are removed. And each
+    instance has a control socket of its own (`gunicornc`): gunicorn's default is one path per user, so a
+    second instance on the host took over the first's, and stopping either removed it."""
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     directory.mkdir(parents=True, exist_ok=True)
     for left_over in directory.glob("*.db"):
         left_over.unlink(missing_ok=True)
+    if server.cfg.control_socket == _default_control_socket():
+        server.cfg.set("control_socket", control_socket_for(server.cfg.bind))
+
+
+def _default_control_socket() -> str:
+    from gunicorn.config import ControlSocket
+
+    return ControlSocket.default
+
+
+def control_socket_for(binds: list[str]) -> str:
+    """gunicorn's default directory, a name after the first address served: gunicorn-127.0.0.1-8000.ctl."""
+    name = re.sub(r"[^A-Za-z0-9.]+", "-", binds[0] if binds else "default").strip("-")
+    return str(Path(_default_control_socket()).with_name(f"gunicorn-{name}.ctl"))
 
 
 def child_exit(server, worker) -> None:

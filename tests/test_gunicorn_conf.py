@@ -26,3 +26,18 @@ def test_a_loaded_worker_keeps_its_modules_out_of_full_garbage_collections():
     before, frozen_more_than_left = result.stdout.split()
     assert before == "0"
     assert frozen_more_than_left == "True"  # what was loaded is frozen; little is left for a full pass
+
+
+def test_two_instances_on_one_host_each_have_their_own_control_socket(tmp_path):
+    """Found starting two instances on one host: both logged "Control socket listening at
+    ~/.gunicorn/gunicorn.ctl", one path per user, so the second took over the first's."""
+    import runpy
+
+    conf = runpy.run_path(str(CONF))
+
+    first = conf["control_socket_for"](["127.0.0.1:8100"])
+    second = conf["control_socket_for"](["127.0.0.1:8102"])
+
+    assert first != second
+    assert first.endswith("gunicorn-127.0.0.1-8100.ctl")
+    assert Path(first).parent == Path(conf["_default_control_socket"]()).parent
