@@ -108,3 +108,15 @@ def test_the_lists_with_actions_write_their_row_checkboxes_the_fast_way():
     assert [
         type(model_admin).__name__ for model_admin in with_actions if not isinstance(model_admin, RowCheckboxMixin)
     ] == []
+
+
+def test_the_admin_switches_its_own_language(admin_client):
+    """Found in the Korean admin: it had no language switch; only the member pages' header changed it."""
+    page = admin_client.get(reverse("admin:index")).content.decode()
+    assert 'action="/i18n/setlang/"' in page and 'name="language" value="ko"' in page
+
+    admin_client.post("/i18n/setlang/", {"language": "ko", "next": reverse("admin:index")})
+    korean = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert '<html lang="ko"' in korean
+    assert 'name="language" value="en"' in korean  # and back
