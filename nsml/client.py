@@ -80,10 +80,14 @@ class Reply:
 
 
 class NsmlError(Exception):
-    def __init__(self, failure: Failure, reply: Reply):
+    """`after_unknown`: an earlier attempt of the same call may have made the change (its answer was lost),
+    so a NOT_FOUND on the retry of a DELETE can be that attempt's own work."""
+
+    def __init__(self, failure: Failure, reply: Reply, *, after_unknown: bool = False):
         super().__init__(f"NSML {failure}: {reply.detail}")
         self.failure = failure
         self.reply = reply
+        self.after_unknown = after_unknown
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,7 @@ class NsmlClient:
         little, not one per attempt."""
         started = time.monotonic()
         deadline = started + self.config.read_timeout + self.config.connect_timeout
+        unknown_before = False
         for attempt in range(1, attempts + 1):
             sent = time.perf_counter()
             left = deadline - time.monotonic()
@@ -191,7 +196,8 @@ class NsmlClient:
             if failure is None:
                 return reply
             if attempt == attempts or not retryable or time.monotonic() + wait >= deadline:
-                raise NsmlError(failure, reply)
+                raise NsmlError(failure, reply, after_unknown=unknown_before)
+            unknown_before = unknown_before or failure.outcome_unknown
             logger.warning(
                 "nsml %s %s: %s (attempt %d), retrying in %.2fs",
                 method,

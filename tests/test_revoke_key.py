@@ -77,6 +77,26 @@ def test_a_key_nsml_no_longer_has_is_revoked_with_that_noted(member_client, memb
     assert "NSML no longer had this key" in page
 
 
+def test_a_404_to_the_retry_of_a_delete_whose_answer_was_lost_is_the_members_own_revocation(
+    member_client, member, nsml, register, event
+):
+    """Found with random faults: NSML deleted the key and the answer was lost; the retried DELETE got a 404,
+    and the member's own revocation read "NSML no longer had this key" (reason absent_upstream)."""
+    key = register(member)
+    # Seed 13 at rate 0.5: the first request (the DELETE) is hit (the key is deleted, then the connection
+    # closes), the retry and the confirming list are not.
+    nsml.set_faults(Faults(fault_rate=0.5, fault_kinds=("drop-after",), seed=13))
+
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+
+    deletes = [target for method, target in nsml.requests_seen if method == "DELETE"]
+    assert len(deletes) == 2  # the lost one, and its retry answered 404
+    key.refresh_from_db()
+    assert key.status == RegisteredKey.Status.REVOKED
+    assert key.revoked_note == ""
+    assert event(action="revoke", outcome="success").reason == ""
+
+
 def test_a_404_from_a_wrong_url_does_not_revoke_a_key_nsml_still_holds(member_client, member, nsml, register):
     key = register(member)
     nsml.set_faults(Faults(fail_status=404, fail_methods=frozenset({"DELETE"})))

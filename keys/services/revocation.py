@@ -64,7 +64,8 @@ def revoke_key(
                 _left_revoking(key, actor=actor, origin=origin, error=error)
             _back_to_active(key, actor=actor, origin=origin, error=error)
         reply = error.reply
-        deleted = False
+        # A 404 to a retry after an answer that was lost: most likely the first attempt's own deletion.
+        deleted = error.failure is Failure.NOT_FOUND and error.after_unknown
     else:
         deleted = True
     confirm_revocation(key, actor=actor, origin=origin, reply=reply, client=client, deleted=deleted, reason=reason)
