@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -11,6 +12,14 @@ from portal.metrics import metrics
 handler500 = "portal.outages.server_error"
 # A request the portal cannot read (a NUL character in its address): the portal's 400 page, JSON under /api/.
 handler400 = "portal.bad_requests.bad_request"
+
+
+class IconRedirect(RedirectView):
+    """To the icon's static URL, found at the request (the manifest is read then, not at import)."""
+
+    def get_redirect_url(self, *args, **kwargs) -> str:
+        return static("portal/icon.svg")
+
 
 urlpatterns = [
     # Only the methods each view uses: Django's views also answer OPTIONS (and PUT on a form) otherwise.
@@ -31,4 +40,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
+    # Browsers ask for it whatever the pages link to: the icon, not a 404 logged on every first visit.
+    path("favicon.ico", IconRedirect.as_view(permanent=True, http_method_names=["get", "head"])),
 ]

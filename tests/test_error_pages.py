@@ -39,3 +39,13 @@ def test_a_forbidden_page_has_the_portals_403(member):
 
     assert response.status_code == 403
     assert "Not allowed" in response.content.decode()
+
+
+def test_the_browsers_favicon_request_finds_the_icon_not_a_404(client):
+    """Found in a browser pass: every first visit logged "Not Found: /favicon.ico"."""
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301
+    assert response["Location"].endswith("portal/icon.svg")
+    page = client.get("/accounts/login/").content.decode()
+    assert 'rel="icon"' in page
