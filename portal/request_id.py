@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
+from functools import partial
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -53,17 +54,26 @@ class RequestIdMiddleware:
         token = _current.set(request)
         try:
             response = self.get_response(request)
-            response[HEADER] = request.request_id
-            if settings.LOG_REQUESTS:
-                duration_ms = round((time.perf_counter() - started) * 1000, 1)
-                logger.info(
-                    "%s %s %s %.1fms",
-                    request.method,
-                    request.path,
-                    response.status_code,
-                    duration_ms,
-                    extra={"status": response.status_code, "duration_ms": duration_ms},
-                )
-            return response
-        finally:
+        except BaseException:
             _current.reset(token)
+            raise
+        response[HEADER] = request.request_id
+        if settings.LOG_REQUESTS:
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            logger.info(
+                "%s %s %s %.1fms",
+                request.method,
+                request.path,
+                response.status_code,
+                duration_ms,
+                extra={"status": response.status_code, "duration_ms": duration_ms},
+            )
+        # Django logs a 4xx or 5xx that a view returned (django.request) after the middleware has returned:
+        # the request stays current, for that line's request id, until the server closes the response.
+        response._resource_closers.append(partial(_forget, request))
+        return response
+
+
+def _forget(request: HttpRequest) -> None:
+    if _current.get() is request:
+        _current.set(None)

@@ -149,3 +149,30 @@ def test_an_api_calls_lines_name_the_tokens_user(client, member, token_for, nsml
     ours = [line for line in lines if line.get("request_id") == "req-api-1"]
     assert {line["logger"] for line in ours} == {"keys.audit", "portal.request"}
     assert all(line["user"] == member.username for line in ours), ours
+
+
+@pytest.mark.django_db
+def test_djangos_line_for_a_refusal_a_view_returned_carries_the_request_id(client, settings):
+    """Found reading the JSON logs: "Unauthorized: /metrics" (django.request, logged after the middleware
+    returned) had no request id, user, method or path; only a raised error's line had them."""
+    settings.METRICS_TOKEN = "m" * 20
+    lines: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(self.format(record)))
+
+    handler = Collect()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestContextFilter())
+    django_request = logging.getLogger("django.request")
+    django_request.addHandler(handler)
+    try:
+        client.get("/metrics", HTTP_X_REQUEST_ID="req-401")
+        client.get("/healthz")  # the next request in this thread: not named by the last one's id
+    finally:
+        django_request.removeHandler(handler)
+
+    [line] = lines
+    assert line["message"] == "Unauthorized: /metrics"
+    assert (line["request_id"], line["method"], line["path"]) == ("req-401", "GET", "/metrics")
