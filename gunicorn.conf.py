@@ -26,6 +26,9 @@ keepalive = 5
 # line would only repeat it in another format.
 _json_logs = os.environ.get("LOG_FORMAT", "plain").strip().lower() == "json"
 accesslog = None if _json_logs else "-"
+# gunicorn's default line, with the path instead of the request line: a query string (an admin's search,
+# whatever a client put in one) stays out of the log, as in the JSON lines.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 if _json_logs:
     # gunicorn's own lines (booting, worker exits, timeouts) in the portal's JSON, on the same stream.
     logconfig_dict = {

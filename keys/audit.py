@@ -14,9 +14,13 @@ from django.db.models.sql import UpdateQuery
 from django.http import HttpRequest
 
 from keys.models import AuditEvent
+from keys.sshkeys import holds_private_key
 from portal.request_id import current_request_id
 
 logger = logging.getLogger("keys.audit")
+
+
+PRIVATE_KEY_REMOVED = "[removed: it held private-key material]"
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,9 @@ class Origin:
 
     @classmethod
     def from_request(cls, request: HttpRequest) -> Origin:
-        return cls(ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:512])
+        agent = request.META.get("HTTP_USER_AGENT", "")[:512]
+        # Stored on every audit row: never private-key material, whatever a client sends as its agent.
+        return cls(ip=client_ip(request), user_agent=PRIVATE_KEY_REMOVED if holds_private_key(agent) else agent)
 
     @classmethod
     def command(cls, name: str) -> Origin:

@@ -3,14 +3,33 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from keys import member_messages
 from keys.services import lifetimes
-from keys.sshkeys import ACCEPTED_TYPES
+from keys.sshkeys import ACCEPTED_TYPES, PRIVATE_KEY_MESSAGE, holds_private_key
 from nsml.titles import MAX_TITLE_LENGTH
+
+# Refusals of text the portal could not read as a public key: it is not shown back (it may be a private
+# key in a form no rule recognised).
+UNREADABLE_KEY = frozenset({"malformed", "unsupported_type", "too_long"})
+
+
+class PortalAuthenticationForm(AuthenticationForm):
+    """Django's log-in form, except that private-key material typed or pasted as the user name is refused
+    before anything looks it up: no failed log-in is recorded for it (the audit and the lock-out counts
+    would keep the name), and the field comes back empty."""
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data.get("username", "")
+        if holds_private_key(username):
+            self.data = self.data.copy()
+            self.data["username"] = ""
+            raise ValidationError(gettext(PRIVATE_KEY_MESSAGE), code="private_key")
+        return username
 
 
 class KeyForm(forms.Form):
@@ -40,10 +59,13 @@ class KeyForm(forms.Form):
         _limit_dates(self.fields["expires_at"], lifetimes.local_today(), lifetimes.latest_day_for_new_key())
 
     def add_error(self, field, error) -> None:
-        """Place a refusal (the service's ValidationError); a field that held a private key is sent back empty."""
+        """Place a refusal (the service's ValidationError). A field that held a private key is sent back
+        empty, and so is a key the portal could not read as a public key: what it was is not known."""
         if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
             holding = [
-                name for name, errors in error.error_dict.items() if any(e.code == "private_key" for e in errors)
+                name
+                for name, errors in error.error_dict.items()
+                if any(e.code == "private_key" or (name == "key" and e.code in UNREADABLE_KEY) for e in errors)
             ]
             if holding:
                 self.data = self.data.copy()

@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 
-from keys.sshkeys import holds_private_key
+from keys.sshkeys import InvalidKey, holds_private_key, parse_public_key
 
 SESSION_CONFIRMED_AT = "keys.password_confirmed_at"
 SESSION_PENDING = "keys.pending_change"
@@ -55,8 +55,9 @@ def requires_recent_password(view: Callable[..., HttpResponse]) -> Callable[...,
     def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.method != "POST" or password_recently_confirmed(request):
             return view(request, *args, **kwargs)
-        if any(holds_private_key(value) for value in request.POST.values()):
-            # Refused by the view without reaching NSML; a private key is never kept in the session.
+        if not _safe_to_keep(request.POST):
+            # Refused by the view without reaching NSML: a private key, or a key the portal cannot read as a
+            # public one (it may be a private key in a form no rule recognises), is never kept in the session.
             return view(request, *args, **kwargs)
         request.session[SESSION_PENDING] = {
             "path": request.path,
@@ -66,6 +67,18 @@ def requires_recent_password(view: Callable[..., HttpResponse]) -> Callable[...,
 
     guarded.requires_recent_password = True
     return guarded
+
+
+def _safe_to_keep(data) -> bool:
+    if any(holds_private_key(value) for value in data.values()):
+        return False
+    for name in ("key", "new_key"):
+        if data.get(name):
+            try:
+                parse_public_key(data[name], min_rsa_bits=settings.KEYS_MIN_RSA_BITS)
+            except InvalidKey:
+                return False
+    return True
 
 
 def pending_change(request: HttpRequest) -> dict | None:

@@ -46,9 +46,21 @@ PRIVATE_KEY_MESSAGE = gettext_noop(
 # Armour of any private key format (OpenSSH, PEM, PKCS#8, SSH2), PuTTY's .ppk fields, and the base64 of
 # OpenSSH's "openssh-key-v1" magic, which starts every OpenSSH private key body even without its armour.
 # The label is bounded so that text full of "BEGIN " costs linear time, not quadratic.
+# Traditional PEM encryption headers too: an encrypted key pasted without its BEGIN/END lines keeps them.
 _PRIVATE_KEY_MARKER = re.compile(
-    r"(?i:(?:BEGIN|END) [A-Z0-9 ]{0,40}PRIVATE KEY|PuTTY-User-Key-File-|Private-Lines:)|b3BlbnNzaC1rZXktdjE"
+    r"(?i:(?:BEGIN|END) [A-Z0-9 ]{0,40}PRIVATE KEY|PuTTY-User-Key-File-|Private-Lines:"
+    r"|Proc-Type: ?4, ?ENCRYPTED|DEK-Info:)|b3BlbnNzaC1rZXktdjE"
 )
+# Any run of spaces, tabs, line breaks, no-break and zero-width spaces: the armour read however it was pasted.
+_ANY_SPACE = re.compile(r"[\s\u00a0\u1680\u2000-\u200d\u202f\u205f\u2060\u3000\ufeff]+")
+# What quoting leaves at the start and end of a line: "> " from a mail or chat, quotes from a string.
+_QUOTING = re.compile(r"(?m)^[ \t>\"']+|[ \t\"',;]+$")
+# A run of base64 that may hold a key body, line breaks and spaces within it allowed.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=](?:[A-Za-z0-9+/=]|\s(?=[A-Za-z0-9+/=])){63,}")
+# The lines of a key file's body: PEM wraps at 64 columns, OpenSSH at 70.
+_BODY_LINE = re.compile(r"[A-Za-z0-9+/]{64}|[A-Za-z0-9+/]{70}")
+# Words that start a public key (or its RFC 4716 armour): a text with one is not a bare private body.
+_PUBLIC_KEY_WORD = re.compile(r"(?i:ssh-|ecdsa-|sk-|PUBLIC KEY)")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _FIELD_SEPARATOR = re.compile(r"[ \t]+")
 # Line breaks are gone by the time this applies; bidi controls can make a comment display as something else.
@@ -117,9 +129,77 @@ def usual_public_key_file(key_type: str) -> str:
 
 
 def holds_private_key(text: str) -> bool:
-    """True when `text` carries private-key material: the armour of any private key format, or an
-    unarmoured OpenSSH, PKCS#1, SEC1 or PKCS#8 private key body, on one line or several."""
-    return bool(_PRIVATE_KEY_MARKER.search(text)) or _is_private_der_body(text)
+    """True when `text` carries private-key material anywhere in it: the armour of any private key format
+    (with any spacing: tabs, no-break or zero-width spaces, a line break), an unarmoured OpenSSH, PKCS#1,
+    SEC1 or PKCS#8 body (whole, or cut short by a selection), quoted ("> ", quotes), inside a longer text
+    such as a public key's comment, or base64-encoded again (a Kubernetes secret's key file); or lines
+    that can only be a key file's body (full 64- or 70-column base64 lines, no public key in sight)."""
+    if len(text) > 4 * MAX_INPUT_BYTES:
+        text = text[: 4 * MAX_INPUT_BYTES]  # a text this long is refused as too long; enough is looked at
+    spaced = _ANY_SPACE.sub(" ", text)
+    if _PRIVATE_KEY_MARKER.search(text) or _PRIVATE_KEY_MARKER.search(spaced):
+        return True
+    unquoted = _QUOTING.sub("", text)
+    if _is_private_der_body(text) or _is_private_der_body(unquoted):
+        return True
+    for run in _BASE64_RUN.finditer(unquoted):
+        # The run as one body (wrapped lines), and each word of it (a body after a public key's blob).
+        if any(_holds_private_body(part) for part in (run.group(), *run.group().split()) if len(part) >= 64):
+            return True
+    return _looks_like_a_key_file_body(unquoted)
+
+
+def _holds_private_body(run: str) -> bool:
+    """A base64 run that decodes to the start of a private key's DER, or to text with private key armour."""
+    compact = "".join(run.split()).rstrip("=")
+    usable = len(compact) - len(compact) % 4
+    try:
+        data = base64.b64decode(compact[:usable], validate=True)
+    except binascii.Error:
+        return False
+    if _starts_private_der(data):
+        return True
+    if data[:10] == b"-----BEGIN" or data[:15] == b"openssh-key-v1\x00":
+        return True  # a key file, base64-encoded once more
+    return False
+
+
+def _starts_private_der(data: bytes) -> bool:
+    """The first bytes of a private key's DER, even cut short: a SEQUENCE whose first element is the
+    version INTEGER 0 (PKCS#1 RSA, PKCS#8) or 1 followed by an OCTET STRING (SEC1 EC), or an encrypted
+    PKCS#8 (a SEQUENCE of an AlgorithmIdentifier with a PKCS#5 or PKCS#12 encryption OID). A public key's
+    DER (SubjectPublicKeyInfo, PKCS#1 RSAPublicKey) and a certificate start otherwise; an SSH blob starts
+    with its length, 00 00 00."""
+    inner = _after_sequence_header(data)
+    if inner is None:
+        return False
+    if inner.startswith(b"\x02\x01\x00") or inner.startswith(b"\x02\x01\x01\x04"):
+        return True
+    algorithm = _after_sequence_header(inner)
+    return algorithm is not None and (
+        algorithm.startswith(b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x05")  # PKCS#5 (PBES1, PBES2)
+        or algorithm.startswith(b"\x06\x0a\x2a\x86\x48\x86\xf7\x0d\x01\x0c\x01")  # PKCS#12 PBE
+    )
+
+
+def _after_sequence_header(data: bytes) -> bytes | None:
+    """What follows a DER SEQUENCE's tag and length, or None when `data` does not start with one."""
+    if len(data) < 2 or data[0] != 0x30:
+        return None
+    length = data[1]
+    if length < 0x80:
+        return data[2:]
+    octets = length & 0x7F
+    return data[2 + octets :] if 1 <= octets <= 4 else None
+
+
+def _looks_like_a_key_file_body(text: str) -> bool:
+    """Three or more full-width base64 lines and no public key word: a key file's body, its first or
+    last line lost to the selection. No public key is pasted this way."""
+    if _PUBLIC_KEY_WORD.search(text):
+        return False
+    lines = [line.strip() for line in _LINE_BREAK.split(text) if line.strip()]
+    return sum(1 for line in lines if _BODY_LINE.fullmatch(line)) >= 3
 
 
 def _is_private_der_body(text: str) -> bool:

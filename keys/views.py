@@ -17,13 +17,13 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from keys import member_messages, oidc, readiness, selectors, services
 from keys.audit import Origin, record_event
-from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm, TokenForm
+from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm, PortalAuthenticationForm, TokenForm
 from keys.lockouts import tries_left
 from keys.models import AuditEvent
 from keys.ratelimit import SubmissionQuota
 from keys.reauth import mark_password_confirmed, pending_change, requires_recent_password, resume_pending_change
 from keys.services import tokens
-from keys.sshkeys import usual_public_key_file
+from keys.sshkeys import holds_private_key, usual_public_key_file
 from keys.suggest import suggest_next_title, suggest_title, title_stem
 
 logger = logging.getLogger("keys.views")
@@ -273,10 +273,11 @@ class PortalLoginView(oidc.LoginView):
 
     redirect_authenticated_user = True
     http_method_names = ["get", "head", "post"]
+    authentication_form = PortalAuthenticationForm
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        if self.request.method == "POST":
+        if self.request.method == "POST" and not holds_private_key(self.request.POST.get("username", "")):
             context["tries_left"] = tries_left(self.request.POST.get("username", ""))
             context["lockout_minutes"] = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
         return context

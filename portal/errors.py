@@ -13,7 +13,11 @@ from django.views.debug import SafeExceptionReporterFilter
 
 # user:password@ in a URL; the password goes, the rest stays readable.
 URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^/@:\s]*):[^/@\s]*@", re.IGNORECASE)
-ALWAYS_SENSITIVE_POST = frozenset({"key", "public_key", "password", "old_password", "new_password1", "new_password2"})
+# The title and the user name too: a private key is sometimes pasted into the first field of a form.
+ALWAYS_SENSITIVE_POST = frozenset(
+    {"key", "public_key", "new_key", "title", "new_title", "username", "password", "old_password"}
+    | {"new_password1", "new_password2"}
+)
 
 
 class PortalExceptionReporterFilter(SafeExceptionReporterFilter):

@@ -19,6 +19,8 @@ from functools import partial
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from keys.sshkeys import holds_private_key
+
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -28,8 +30,9 @@ logger = logging.getLogger("portal.request")
 
 
 def request_id_from(offered: str) -> str:
-    """The offered id when it is a sane token, else a new one (32 hex digits)."""
-    return offered if _SANE.fullmatch(offered) else uuid.uuid4().hex
+    """The offered id when it is a sane token, else a new one (32 hex digits). A private key's body can
+    be a sane token (64 base64 characters): it is not echoed, logged or stored."""
+    return offered if _SANE.fullmatch(offered) and not holds_private_key(offered) else uuid.uuid4().hex
 
 
 def current_request() -> HttpRequest | None:
