@@ -176,3 +176,28 @@ def test_djangos_line_for_a_refusal_a_view_returned_carries_the_request_id(clien
     [line] = lines
     assert line["message"] == "Unauthorized: /metrics"
     assert (line["request_id"], line["method"], line["path"]) == ("req-401", "GET", "/metrics")
+
+
+def test_the_reconcilers_report_is_json_lines_too(tmp_path: Path, new_public_key):
+    """Found reading a reconciler's stream with LOG_FORMAT=json: its report ("In sync: ...", "new unmanaged
+    keys: ...") came as plain lines between the JSON ones."""
+    from tests.live_portal import manage
+
+    simulator = NsmlSimulator(
+        access_key=settings.NCP_ACCESS_KEY,
+        secret_key=settings.NCP_SECRET_KEY,
+        api_key=settings.NSML_API_KEY,
+        quiet=True,
+    )
+    simulator.start()
+    try:
+        simulator.add_key("console-key", new_public_key())
+        with portal_database(tmp_path) as database_url:
+            env = portal_env(database_url, LOG_FORMAT="json", LOG_LEVEL="INFO", NSML_API_URL=simulator.base_url)
+            result = manage(database_url, "nsml_sync", "--apply", env=env, check=False)
+    finally:
+        simulator.stop()
+
+    lines = [json.loads(line) for line in result.stdout.splitlines()]  # every line parses, or this raises
+    assert any(line["logger"] == "keys.reconcile" and "console-key" in line["message"] for line in lines)
+    assert result.returncode == 1  # drift: an unmanaged key

@@ -9,9 +9,11 @@ could not be reached. A pass that finds another one running says so and exits 0.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
@@ -19,6 +21,8 @@ from keys import services
 from keys.audit import Origin
 from keys.clock import format_moment
 from nsml.client import NsmlError
+
+logger = logging.getLogger("keys.reconcile")
 
 MIN_INTERVAL_SECONDS = 5
 # A day: reminders and expiries are due by the day, and a longer wait is past what the clock can sleep.
@@ -77,7 +81,7 @@ class Command(BaseCommand):
         try:
             report = services.reconcile(origin=origin)
         except services.ReconcileBusy:
-            self.stdout.write("Another reconcile pass is running; skipped this one.")
+            self._say("Another reconcile pass is running; skipped this one.")
             return None
         except NsmlError as error:
             self._lifetimes(origin)  # reminders need no NSML; an expired key is tried, and again next pass
@@ -87,17 +91,17 @@ class Command(BaseCommand):
             ) from None
         self._lifetimes(origin)
         for line in report.lines():
-            self.stdout.write(line)
+            self._say(line)
         if report.open_unmanaged:
-            self.stdout.write(f"{report.open_unmanaged} unmanaged key(s) await an admin under Admin > Unmanaged keys.")
+            self._say(f"{report.open_unmanaged} unmanaged key(s) await an admin under Admin > Unmanaged keys.")
         if not report.drift:
-            self.stdout.write(self.style.SUCCESS("In sync: NSML and the portal hold the same keys."))
+            self._say("In sync: NSML and the portal hold the same keys.", style=self.style.SUCCESS)
         return report
 
     def _lifetimes(self, origin: Origin) -> None:
         """After the reconcile pass: revoke the keys past their expiry, send the reminders that are due."""
         for line in services.apply_lifetimes(origin=origin).lines():
-            self.stdout.write(line)
+            self._say(line)
 
     def _loop(self, every: int) -> None:
         stop = threading.Event()
@@ -107,19 +111,27 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        self.stdout.write(f"Reconciler: a pass every {every} s; SIGTERM or Ctrl-C stops it after the current pass.")
+        self._say(f"Reconciler: a pass every {every} s; SIGTERM or Ctrl-C stops it after the current pass.")
         self.stdout.flush()
         while not stop.is_set():
             close_old_connections()
             try:
                 self._pass()
             except CommandError as error:
-                self.stderr.write(str(error))
+                self._say(str(error), error=True)
             except Exception as error:  # a broken pass must not end the loop; the next one tries again
-                self.stderr.write(f"Reconcile pass failed: {error!r}")
+                self._say(f"Reconcile pass failed: {error!r}", error=True)
             self.stdout.flush()
             stop.wait(every)
-        self.stdout.write("Reconciler stopped.")
+        self._say("Reconciler stopped.")
+
+    def _say(self, text: str, *, error: bool = False, style=None) -> None:
+        """A line of the pass's report: on stdout (stderr for a failure), or with LOG_FORMAT=json as one of
+        the JSON log lines (logger keys.reconcile), so that a reconciler's stream is JSON throughout."""
+        if settings.LOG_FORMAT == "json":
+            (logger.error if error else logger.info)(text)
+        else:
+            (self.stderr if error else self.stdout).write(style(text) if style else text)
 
     def _report(self) -> None:
         try:
