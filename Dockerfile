@@ -16,9 +16,11 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
-# collectstatic needs a secret key to import settings (a long one, as debug is off); this throwaway
-# one is used for nothing else.
+# collectstatic imports the settings, which with debug off refuse to load without a long secret key,
+# NCP credentials and an email backend: throwaway values here, used for nothing else. The container
+# gets the real ones at run time (README.md, Production).
 RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    NCP_ACCESS_KEY=build-only NCP_SECRET_KEY=build-only NSML_API_KEY=build-only EMAIL_URL=dummymail:// \
     python manage.py collectstatic --noinput \
     && useradd --system --uid 10001 portal
 USER portal

@@ -119,3 +119,21 @@ def test_gunicorn_stops_on_what_the_system_checks_refuse(name, value, check_id):
     assert served.returncode != 0
     assert check_id in served.stdout + served.stderr
     assert checked.returncode != 0 and check_id in checked.stderr
+
+
+def test_the_dockerfiles_build_step_loads_the_settings_it_refuses_without():
+    """Found after production began refusing the development NCP credentials and a missing EMAIL_URL: the
+    image's collectstatic, which runs with debug off, must give them too. Runs the build step's settings
+    (its environment assignments, DJANGO_DEBUG=false from ENV) with `check` instead of collectstatic."""
+    import re
+    import shlex
+
+    dockerfile = (settings.BASE_DIR / "Dockerfile").read_text()
+    step = re.search(r"^RUN ((?:(?!^RUN ).)*?)python manage\.py collectstatic", dockerfile, re.S | re.M)[1]
+    assignments = dict(part.split("=", 1) for part in shlex.split(step.replace("\\\n", " ")))
+    assignments["DJANGO_SECRET_KEY"] = GOOD_KEY  # the step makes one with a shell command
+    unset = {name: None for name in ("NCP_ACCESS_KEY", "NCP_SECRET_KEY", "NSML_API_KEY", "EMAIL_URL")}
+
+    result = check(**{**unset, **assignments})
+
+    assert result.returncode == 0, result.stderr
