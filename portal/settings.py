@@ -389,6 +389,9 @@ if not DEBUG and not env.str("EMAIL_URL", default="").strip():
     )
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Notices are sent when the change commits, inside the request: an SMTP server that stops answering
+# holds a member's request this long at most (Django's default is no limit). The change stays made.
+EMAIL_TIMEOUT = _number(env.float, "EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NSML Key Portal <nsml-keys@localhost>")
 SECURITY_NOTIFY_EMAIL = env.str("SECURITY_NOTIFY_EMAIL", default="")
 

@@ -203,3 +203,27 @@ def test_the_probes_and_the_metrics_answer_in_their_own_form_while_the_database_
     assert "healthz 503 application/json {'status': 'fail', 'failed': ['database']}" in answered
     assert "metrics 200 text/plain" in answered
     assert "up0" in answered and "counters" in answered
+
+
+def test_an_smtp_server_that_never_answers_holds_a_submission_only_email_timeout(
+    member_client, member, nsml, new_public_key, silent_port, settings, django_capture_on_commit_callbacks
+):
+    """Notices are sent inside the request: without a timeout (Django's default) a hung SMTP server held
+    the member's request, and a worker's thread, for as long as the connection lasted."""
+    member.email = "alice@example.com"
+    member.save()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", silent_port, 1.0
+    default = shell_in_fresh_process("from django.conf import settings; print(settings.EMAIL_TIMEOUT)")
+    assert default.strip().endswith("10.0")  # what a portal gets without EMAIL_TIMEOUT
+
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = member_client.post("/keys/new/", {"title": "laptop", "key": new_public_key()})
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 302
+    assert elapsed < 5
+    from keys.models import RegisteredKey
+
+    assert RegisteredKey.objects.get().status == "active"  # the change stays made
