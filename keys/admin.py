@@ -27,6 +27,7 @@ from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.admin_filters import AuditSearchMixin, KeyTypeFilter, OwnerFilter
 from keys.audit import Origin
+from keys.forms import PortalAdminAuthenticationForm
 from keys.models import ApiToken, AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
 from keys.offboarding import deactivate_as, offboard
 from keys.pagination import EstimatedCountPaginator
@@ -37,6 +38,8 @@ from portal.logs import escape_unsafe
 User = get_user_model()
 
 admin.site.site_header = _("NSML Key Portal")
+# The admin's log-in refuses a private key typed as the user name, as the portal's does (keys/forms.py).
+admin.site.login_form = PortalAdminAuthenticationForm
 admin.site.site_title = _("NSML Key Portal")
 admin.site.index_title = _("Administration")
 # At 1280 px the sidebar leaves the lists too little room; the breadcrumbs and the index lead everywhere.

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
-_RATE = re.compile(r"[0-9]+/[0-9]*[smhd]")
+# A period of 0 (10/0m) would divide by zero in django-ratelimit at the first submission.
+_RATE = re.compile(r"[0-9]+/(?:[1-9][0-9]*)?[smhd]")
 
 
 @register(Tags.security)
@@ -82,6 +83,37 @@ def check_nsml_url(app_configs, **kwargs) -> list[Error]:
     ]
 
 
+# Numbers that parse but cannot work: (setting, its variable, the least it may be). A timeout of 0 made
+# every NSML call a 500 (requests refuses it); a failure limit of 0 locks everyone out.
+_LEAST = (
+    ("NSML_TIMEOUT", "NSML_TIMEOUT", 0.1),
+    ("NSML_CONNECT_TIMEOUT", "NSML_CONNECT_TIMEOUT", 0.1),
+    ("NSML_SYNC_TIMEOUT", "NSML_SYNC_TIMEOUT", 0.1),
+    ("OIDC_TIMEOUT", "OIDC_TIMEOUT", 0.1),
+    ("EMAIL_TIMEOUT", "EMAIL_TIMEOUT", 0.1),
+    ("NSML_PENDING_GRACE_SECONDS", "NSML_PENDING_GRACE_SECONDS", 0),
+    ("KEYS_REAUTH_MINUTES", "KEYS_REAUTH_MINUTES", 0),
+    ("API_TOKEN_MAX_DAYS", "API_TOKEN_MAX_DAYS", 1),
+    ("AXES_FAILURE_LIMIT", "LOGIN_FAILURE_LIMIT", 1),
+    ("SESSION_COOKIE_AGE", "SESSION_COOKIE_AGE", 60),
+    ("READYZ_MAX_RECONCILE_AGE_SECONDS", "READYZ_MAX_RECONCILE_AGE_SECONDS", 1),
+    ("PROXY_HOPS", "DJANGO_PROXY_HOPS", 0),
+)
+
+
+@register()
+def check_numbers(app_configs, **kwargs) -> list[Error]:
+    return [
+        Error(f"{variable} must be at least {least}, not {getattr(settings, name)}.", id="keys.E007")
+        for name, variable, least in _LEAST
+        if getattr(settings, name) < least
+    ] + (
+        []
+        if settings.AXES_COOLOFF_TIME.total_seconds() >= 60
+        else [Error("LOGIN_LOCKOUT_MINUTES must be at least 1.", id="keys.E007")]
+    )
+
+
 _SETTINGS_CHECKS = (
     check_submit_rate,
     check_key_lifetimes,
@@ -89,6 +121,7 @@ _SETTINGS_CHECKS = (
     check_log_format,
     check_metrics_token,
     check_nsml_url,
+    check_numbers,
 )
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
@@ -18,6 +19,34 @@ from nsml.titles import MAX_TITLE_LENGTH
 UNREADABLE_KEY = frozenset({"malformed", "unsupported_type", "too_long"})
 
 
+class RefusesPrivateKeys:
+    """A form mixin: a field that holds private-key material is refused with the private-key message and
+    comes back empty, whatever the field. `checked_elsewhere`: fields a service checks and audits itself."""
+
+    checked_elsewhere: tuple[str, ...] = ()
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if not self.is_bound:
+            return
+        holding = [
+            name
+            for name in self.fields
+            if name not in self.checked_elsewhere
+            and isinstance(self.data.get(name), str)
+            and holds_private_key(self.data.get(name))
+        ]
+        if not holding:
+            return
+        self.data = self.data.copy()
+        for name in holding:
+            self.data[name] = ""
+            self._errors[name] = self.error_class(
+                [ValidationError(gettext(PRIVATE_KEY_MESSAGE), code="private_key")], renderer=self.renderer
+            )
+            self.cleaned_data.pop(name, None)
+
+
 class PortalAuthenticationForm(AuthenticationForm):
     """Django's log-in form, except that private-key material typed or pasted as the user name is refused
     before anything looks it up: no failed log-in is recorded for it (the audit and the lock-out counts
@@ -32,9 +61,17 @@ class PortalAuthenticationForm(AuthenticationForm):
         return username
 
 
-class KeyForm(forms.Form):
+class PortalAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's log-in form, with the same refusal of a private key as the user name."""
+
+    clean_username = PortalAuthenticationForm.clean_username
+
+
+class KeyForm(RefusesPrivateKeys, forms.Form):
     """No rules of its own: `services.register_key` checks everything (an empty field included, so that
     a private key pasted anywhere always wins) and audits refusals; this form places its errors."""
+
+    checked_elsewhere = ("title", "key")
 
     title = forms.CharField(
         label=_("Title"),
@@ -85,7 +122,7 @@ class KeyForm(forms.Form):
     accepted_types = ACCEPTED_TYPES
 
 
-class ExpiryForm(forms.Form):
+class ExpiryForm(RefusesPrivateKeys, forms.Form):
     """A member's new expiry for one of their keys; `services.change_expiry` judges it."""
 
     expires_at = forms.CharField(label=_("Expires"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -128,7 +165,7 @@ class ConfirmPasswordForm(forms.Form):
         return password
 
 
-class TokenForm(forms.Form):
+class TokenForm(RefusesPrivateKeys, forms.Form):
     """A new access token: a name and a lifetime; `services.tokens.create_token` checks both."""
 
     name = forms.CharField(

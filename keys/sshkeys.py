@@ -47,9 +47,11 @@ PRIVATE_KEY_MESSAGE = gettext_noop(
 # OpenSSH's "openssh-key-v1" magic, which starts every OpenSSH private key body even without its armour.
 # The label is bounded so that text full of "BEGIN " costs linear time, not quadratic.
 # Traditional PEM encryption headers too: an encrypted key pasted without its BEGIN/END lines keeps them.
+# "BEGIN"/"END" as a word (not "backend private key" in a comment); the header fields at a line's start.
 _PRIVATE_KEY_MARKER = re.compile(
-    r"(?i:(?:BEGIN|END) [A-Z0-9 ]{0,40}PRIVATE KEY|PuTTY-User-Key-File-|Private-Lines:"
-    r"|Proc-Type: ?4, ?ENCRYPTED|DEK-Info:)|b3BlbnNzaC1rZXktdjE"
+    r"(?i:\b(?:BEGIN|END) [A-Z0-9 ]{0,40}PRIVATE KEY"
+    r"|(?:^|[\r\n])[ \t>\"']*(?:PuTTY-User-Key-File-|Private-Lines:|Proc-Type: ?4, ?ENCRYPTED|DEK-Info:))"
+    r"|b3BlbnNzaC1rZXktdjE"
 )
 # Any run of spaces, tabs, line breaks, no-break and zero-width spaces: the armour read however it was pasted.
 _ANY_SPACE = re.compile(r"[\s\u00a0\u1680\u2000-\u200d\u202f\u205f\u2060\u3000\ufeff]+")

@@ -33,7 +33,9 @@ def is_outage(error: BaseException | None) -> bool:
 
 def api_error(code: str, message: str, status: int) -> JsonResponse:
     """The API's JSON error form (keys/api.py), for answers made before the API's own handlers run."""
-    return JsonResponse({"error": {"code": code, "message": message, "field": None}}, status=status)
+    body = {"error": {"code": code, "message": message, "field": None}}
+    # The charset, as the API's own answers give it (django-ninja).
+    return JsonResponse(body, status=status, content_type="application/json; charset=utf-8")
 
 
 @requires_csrf_token

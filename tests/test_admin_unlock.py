@@ -119,3 +119,14 @@ def test_the_lock_out_pages_are_korean_in_the_korean_admin(admin_client, member)
     for english in ("Username", "IP Address", "Failed Logins", "Attempt Time", "User Agent"):
         assert f">{english}<" not in listing and f">{english}:<" not in detail
     assert "로그인 실패 횟수" in listing and "시도 시각" in listing
+
+
+def test_django_axes_model_names_are_korean_in_the_permission_lists(admin_client, member):
+    admin_client.cookies["django_language"] = "ko"
+
+    page = admin_client.get(reverse("admin:auth_user_change", args=[member.pk])).content.decode()
+
+    # The model's name in the reader's language; a permission's own name ("Can add ...") is stored text,
+    # English for every app, Django's included.
+    assert "| 접근 시도 |" in page
+    assert "| access attempt |" not in page

@@ -112,3 +112,10 @@ def test_a_new_keys_times_read_the_same_in_the_answer_to_its_post_and_in_a_get(c
     assert created["expires_at"] == read["expires_at"]
     assert created["created_at"] == read["created_at"]
     assert read["expires_at"].endswith("Z")
+
+
+def test_the_errors_made_outside_the_api_say_their_charset_as_the_apis_own_do(client, bearer):
+    made_outside = client.get("/api/v1/nope", **bearer)
+    made_inside = client.get("/api/v1/keys/99999", **bearer)
+
+    assert made_outside["Content-Type"] == made_inside["Content-Type"] == "application/json; charset=utf-8"

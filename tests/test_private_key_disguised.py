@@ -244,3 +244,64 @@ def test_the_access_log_leaves_query_strings_out():
 
     assert "%(r)s" not in conf["access_log_format"] and "%(q)s" not in conf["access_log_format"]
     assert "%(U)s" in conf["access_log_format"]
+
+
+def test_a_private_key_typed_as_the_admins_log_in_name_is_refused_too(client, caplog):
+    """Found on /admin/login/: the admin's own log-in form had none of the portal's refusal."""
+    caplog.set_level(logging.DEBUG)
+    secret = pem("ed25519", "openssh")
+
+    response = client.post(reverse("admin:login"), {"username": secret, "password": "anything"})
+
+    page = response.content.decode()
+    assert "This is your private key" in page
+    assert_nowhere(secret, page)
+    assert not AuditEvent.objects.exists()
+    assert not AccessAttempt.objects.exists()
+    assert_nowhere(secret, caplog.text)
+
+
+def test_a_private_key_as_a_token_name_is_refused(member_client, member):
+    """Found on /tokens/: a 64-character key body (all of an ed25519 secret) made a token's name, kept in
+    the audit and in the origin of every call made with it."""
+    body = "".join(body_lines(pem("ed25519", "pkcs8")))
+
+    response = member_client.post(reverse("tokens"), {"name": body, "days": "30"})
+
+    page = response.content.decode()
+    assert "This is your private key" in page
+    assert_nowhere(body, page)
+    assert_nowhere(body, stored_rows())
+
+
+def test_a_private_key_as_a_tokens_name_is_refused_by_the_command_too(member):
+    from django.core.management import CommandError, call_command
+
+    body = "".join(body_lines(pem("ed25519", "pkcs8")))
+    with pytest.raises(CommandError, match="private key"):
+        call_command("create_api_token", member.username, "--name", body)
+
+
+def test_a_private_key_in_the_expiry_field_is_refused_and_sent_back_empty(member_client, nsml, new_public_key):
+    secret = pem()
+
+    response = member_client.post(NEW, {"title": "laptop", "key": new_public_key(), "expires_at": secret})
+
+    assert [error.code for error in response.context["form"].errors.as_data()["expires_at"]] == ["private_key"]
+    assert_nowhere(secret, response.content.decode())
+    assert nsml.requests_seen == []
+
+
+def test_a_private_key_in_a_keys_expiry_form_is_refused_and_sent_back_empty(member_client, member, register):
+    key = register(member)
+    secret = pem()
+
+    response = member_client.post(reverse("keys:expiry", args=[key.pk]), {"expires_at": secret})
+
+    assert_nowhere(secret, response.content.decode())
+
+
+@pytest.mark.parametrize("comment", ["backend private key", "weekend PRIVATE KEY rotation", "see DEK-Info: for it"])
+def test_a_comment_that_only_mentions_a_private_key_is_not_one(comment):
+    """Found re-checking the recogniser: "backEND PRIVATE KEY" in a comment read as the armour's END line."""
+    assert not holds_private_key(public_line(generate_private_key("ed25519"), comment))

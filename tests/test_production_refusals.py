@@ -137,3 +137,24 @@ def test_the_dockerfiles_build_step_loads_the_settings_it_refuses_without():
     result = check(**{**unset, **assignments})
 
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("KEYS_SUBMIT_RATE", "10/0m"),
+        ("KEYS_SUBMIT_RATE", "10/00s"),
+        ("NSML_TIMEOUT", "0"),
+        ("NSML_CONNECT_TIMEOUT", "-1"),
+        ("EMAIL_TIMEOUT", "0"),
+        ("LOGIN_FAILURE_LIMIT", "0"),
+        ("API_TOKEN_MAX_DAYS", "0"),
+    ],
+)
+def test_a_number_that_parses_but_cannot_work_stops_gunicorn(name, value):
+    """Found with KEYS_SUBMIT_RATE=10/0m and NSML_TIMEOUT=0: each passed the checks, then every submission
+    was a 500 (a division by zero in the rate limiter; requests refusing a timeout of 0)."""
+    served = gunicorn(**{name: value})
+
+    assert served.returncode != 0
+    assert "keys.E00" in served.stdout + served.stderr

@@ -23,6 +23,7 @@ from django.utils.translation import gettext
 from keys.audit import Origin, record_event
 from keys.models import ApiToken, AuditEvent
 from keys.selectors import live_tokens_of
+from keys.sshkeys import PRIVATE_KEY_MESSAGE, holds_private_key
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -51,6 +52,9 @@ def create_token(*, user: User, name: str, days: int, origin: Origin, actor: Use
     errors = {}
     if not name:
         errors["name"] = ValidationError(gettext("Enter a name for the token."), code="name_required")
+    elif holds_private_key(name):
+        # A name is stored, audited and put in the origin of every call made with the token.
+        errors["name"] = ValidationError(gettext(PRIVATE_KEY_MESSAGE), code="private_key")
     elif len(name) > MAX_NAME_LENGTH or not name.isprintable():
         message = gettext("Use at most %(max)d printable characters for the name.") % {"max": MAX_NAME_LENGTH}
         errors["name"] = ValidationError(message, code="name_invalid")
