@@ -3,8 +3,10 @@ and path, the request's own line with status and duration, and NSML's trace id w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,28 @@ from tests.live_portal import Gunicorn, Member, create_members, portal_database,
 
 def log_lines(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if line.strip()]
+
+
+@contextlib.contextmanager
+def json_lines_of(*names: str) -> Iterator[list[dict]]:
+    """What these loggers write meanwhile, as the JSON format writes it, with the request's fields."""
+    lines: list[dict] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(self.format(record)))
+
+    handler = Collect()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestContextFilter())
+    loggers = [logging.getLogger(name) for name in names]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
 
 
 def test_the_live_portal_logs_json_lines_with_the_request_id_end_to_end(tmp_path: Path):
@@ -120,21 +144,10 @@ def test_an_unknown_log_format_stops_the_portal_at_start_up(settings):
 def test_an_api_calls_lines_name_the_tokens_user(client, member, token_for, nsml, new_public_key, settings):
     """Found with curl: a call with a token logged "user": "" on its audit line and its request line."""
     settings.LOG_REQUESTS = True
-    lines: list[dict] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(json.loads(self.format(record)))
-
     bearer = f"Bearer {token_for(member, name='ci')}"
     client.get("/api/v1/keys", HTTP_AUTHORIZATION=bearer)  # the token's first use, audited apart
-    handler = Collect()
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RequestContextFilter())
-    loggers = [logging.getLogger(name) for name in ("keys.audit", "portal.request")]
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
+
+    with json_lines_of("keys.audit", "portal.request") as lines:
         client.post(
             "/api/v1/keys",
             json.dumps({"title": "from-ci", "key": new_public_key()}),
@@ -142,9 +155,6 @@ def test_an_api_calls_lines_name_the_tokens_user(client, member, token_for, nsml
             HTTP_AUTHORIZATION=bearer,
             HTTP_X_REQUEST_ID="req-api-1",
         )
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
 
     ours = [line for line in lines if line.get("request_id") == "req-api-1"]
     assert {line["logger"] for line in ours} == {"keys.audit", "portal.request"}
@@ -156,22 +166,10 @@ def test_djangos_line_for_a_refusal_a_view_returned_carries_the_request_id(clien
     """Found reading the JSON logs: "Unauthorized: /metrics" (django.request, logged after the middleware
     returned) had no request id, user, method or path; only a raised error's line had them."""
     settings.METRICS_TOKEN = "m" * 20
-    lines: list[dict] = []
 
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(json.loads(self.format(record)))
-
-    handler = Collect()
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RequestContextFilter())
-    django_request = logging.getLogger("django.request")
-    django_request.addHandler(handler)
-    try:
+    with json_lines_of("django.request") as lines:
         client.get("/metrics", HTTP_X_REQUEST_ID="req-401")
         client.get("/healthz")  # the next request in this thread: not named by the last one's id
-    finally:
-        django_request.removeHandler(handler)
 
     [line] = lines
     assert line["message"] == "Unauthorized: /metrics"

@@ -176,16 +176,7 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
     deleted = []
     for key in [*settled_before.filter(status=Status.REVOKING), *departed]:
         if (key.title, key.nsml_name) not in held_pairs:
-            if states.mark_revoked(
-                key,
-                actor=None,
-                origin=origin,
-                reason="confirmed_absent",
-                note="",
-                reply=None,
-                started_by=_who_started(key, AuditEvent.Action.REVOKE),
-            ):
-                report.revoked.append(_label(key))
+            _confirm_revoked(key, origin, report)
         elif key.next_attempt_at is None or key.next_attempt_at <= listed_at:
             try:
                 client.delete_key(key.title, key.nsml_name)
@@ -316,16 +307,17 @@ def _confirm_deletions(client: NsmlClient, deleted: list[RegisteredKey], origin:
         if (key.title, key.nsml_name) in held_pairs:
             _back_off(key)
             report.retrying.append(_label(key))
-        elif states.mark_revoked(
-            key,
-            actor=None,
-            origin=origin,
-            reason="confirmed_absent",
-            note="",
-            reply=None,
-            started_by=_who_started(key, AuditEvent.Action.REVOKE),
-        ):
-            report.revoked.append(_label(key))
+        else:
+            _confirm_revoked(key, origin, report)
+
+
+def _confirm_revoked(key: RegisteredKey, origin: Origin, report: PassReport) -> None:
+    """NSML's list no longer holds a key being revoked: revoked, in the name of whoever asked for it."""
+    started_by = _who_started(key, AuditEvent.Action.REVOKE)
+    if states.mark_revoked(
+        key, actor=None, origin=origin, reason="confirmed_absent", note="", reply=None, started_by=started_by
+    ):
+        report.revoked.append(_label(key))
 
 
 def _who_started(key: RegisteredKey, action: str) -> tuple[User | None, Origin] | None:
