@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from nsml.simulator import NsmlSimulator
 from tests.helpers import free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,6 +49,19 @@ def portal_database(tmp_path: Path) -> Iterator[str]:
         url = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
         manage(url, "migrate", "--noinput")
         yield url
+
+
+def live_simulator() -> NsmlSimulator:
+    """The NSML simulator for the processes these tests start, with the portal's credentials: `with
+    live_simulator() as simulator:` starts it and stops it; NSML_API_URL=simulator.base_url points at it."""
+    from django.conf import settings
+
+    return NsmlSimulator(
+        access_key=settings.NCP_ACCESS_KEY,
+        secret_key=settings.NCP_SECRET_KEY,
+        api_key=settings.NSML_API_KEY,
+        quiet=True,
+    )
 
 
 def portal_env(database_url: str, **overrides: str) -> dict[str, str]:

@@ -14,10 +14,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from nsml.simulator import NsmlSimulator
 from portal.jsonlog import JsonFormatter, RequestContextFilter
 from tests.helpers import generate_private_key, public_line
-from tests.live_portal import Gunicorn, Member, create_members, portal_database, portal_env
+from tests.live_portal import Gunicorn, Member, create_members, live_simulator, manage, portal_database, portal_env
 
 
 def log_lines(log: Path) -> list[str]:
@@ -47,29 +46,19 @@ def json_lines_of(*names: str) -> Iterator[list[dict]]:
 
 
 def test_the_live_portal_logs_json_lines_with_the_request_id_end_to_end(tmp_path: Path):
-    simulator = NsmlSimulator(
-        access_key=settings.NCP_ACCESS_KEY,
-        secret_key=settings.NCP_SECRET_KEY,
-        api_key=settings.NSML_API_KEY,
-        quiet=True,
-    )
-    simulator.start()
     log = tmp_path / "gunicorn.log"
-    try:
-        with portal_database(tmp_path) as database_url:
-            create_members(database_url, ["carol"])
-            env = portal_env(database_url, LOG_FORMAT="json", LOG_LEVEL="INFO", NSML_API_URL=simulator.base_url)
-            portal = Gunicorn(env, log, workers=1, threads=4)
-            try:
-                member = Member(portal.url, "carol")
-                member.log_in()
-                member.session.headers["X-Request-ID"] = "req-e2e-1"
-                key = public_line(generate_private_key("ed25519"))
-                response = member.post("/keys/new/", {"title": "carol-laptop", "key": key})
-            finally:
-                portal.stop()
-    finally:
-        simulator.stop()
+    with live_simulator() as simulator, portal_database(tmp_path) as database_url:
+        create_members(database_url, ["carol"])
+        env = portal_env(database_url, LOG_FORMAT="json", LOG_LEVEL="INFO", NSML_API_URL=simulator.base_url)
+        portal = Gunicorn(env, log, workers=1, threads=4)
+        try:
+            member = Member(portal.url, "carol")
+            member.log_in()
+            member.session.headers["X-Request-ID"] = "req-e2e-1"
+            key = public_line(generate_private_key("ed25519"))
+            response = member.post("/keys/new/", {"title": "carol-laptop", "key": key})
+        finally:
+            portal.stop()
 
     assert response.status_code == 302
     assert response.headers["X-Request-ID"] == "req-e2e-1"
@@ -179,22 +168,10 @@ def test_djangos_line_for_a_refusal_a_view_returned_carries_the_request_id(clien
 def test_the_reconcilers_report_is_json_lines_too(tmp_path: Path, new_public_key):
     """Found reading a reconciler's stream with LOG_FORMAT=json: its report ("In sync: ...", "new unmanaged
     keys: ...") came as plain lines between the JSON ones."""
-    from tests.live_portal import manage
-
-    simulator = NsmlSimulator(
-        access_key=settings.NCP_ACCESS_KEY,
-        secret_key=settings.NCP_SECRET_KEY,
-        api_key=settings.NSML_API_KEY,
-        quiet=True,
-    )
-    simulator.start()
-    try:
+    with live_simulator() as simulator, portal_database(tmp_path) as database_url:
         simulator.add_key("console-key", new_public_key())
-        with portal_database(tmp_path) as database_url:
-            env = portal_env(database_url, LOG_FORMAT="json", LOG_LEVEL="INFO", NSML_API_URL=simulator.base_url)
-            result = manage(database_url, "nsml_sync", "--apply", env=env, check=False)
-    finally:
-        simulator.stop()
+        env = portal_env(database_url, LOG_FORMAT="json", LOG_LEVEL="INFO", NSML_API_URL=simulator.base_url)
+        result = manage(database_url, "nsml_sync", "--apply", env=env, check=False)
 
     lines = [json.loads(line) for line in result.stdout.splitlines()]  # every line parses, or this raises
     assert any(line["logger"] == "keys.reconcile" and "console-key" in line["message"] for line in lines)

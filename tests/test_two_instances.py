@@ -22,11 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from nsml.simulator import Faults, NsmlSimulator
 from tests.helpers import generate_private_key, public_line
-from tests.live_portal import BASE_DIR, Gunicorn, Member, create_members, portal_database, portal_env, read_rows
+from tests.live_portal import (
+    BASE_DIR,
+    Gunicorn,
+    Member,
+    create_members,
+    live_simulator,
+    portal_database,
+    portal_env,
+    read_rows,
+)
 
 REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('TWO_INSTANCES_REDIS_DB', '7')}"
 SUBMIT_RATE = 4
@@ -61,35 +69,25 @@ def flushed_redis() -> None:
 def portal(tmp_path_factory) -> Iterator[Portal]:
     flushed_redis()
     tmp_path = tmp_path_factory.mktemp("two_instances")
-    simulator = NsmlSimulator(
-        access_key=settings.NCP_ACCESS_KEY,
-        secret_key=settings.NCP_SECRET_KEY,
-        api_key=settings.NSML_API_KEY,
-        quiet=True,
-    )
-    simulator.start()
-    try:
-        with portal_database(tmp_path) as database_url:
-            create_members(database_url, ["ann", "ben", "cat", "dan", "eve", *[f"r{n}" for n in range(10)]])
-            env = portal_env(
-                database_url,
-                CACHE_URL=REDIS_URL,
-                NSML_API_URL=simulator.base_url,
-                KEYS_SUBMIT_RATE=f"{SUBMIT_RATE}/h",
-                LOGIN_FAILURE_LIMIT=str(LOCKOUT_AFTER),
-                # The guesses come "from" another address, so the lock-out by address spares the other tests.
-                DJANGO_PROXY_HOPS="1",
-                DATABASE_URL=database_url + "?conn_max_age=60",
-            )
-            a = Gunicorn(env, tmp_path / "a.log", workers=2, threads=8)
-            b = Gunicorn(env, tmp_path / "b.log", workers=2, threads=8)
-            try:
-                yield Portal(a, b, env, database_url, simulator, tmp_path)
-            finally:
-                a.stop()
-                b.stop()
-    finally:
-        simulator.stop()
+    with live_simulator() as simulator, portal_database(tmp_path) as database_url:
+        create_members(database_url, ["ann", "ben", "cat", "dan", "eve", *[f"r{n}" for n in range(10)]])
+        env = portal_env(
+            database_url,
+            CACHE_URL=REDIS_URL,
+            NSML_API_URL=simulator.base_url,
+            KEYS_SUBMIT_RATE=f"{SUBMIT_RATE}/h",
+            LOGIN_FAILURE_LIMIT=str(LOCKOUT_AFTER),
+            # The guesses come "from" another address, so the lock-out by address spares the other tests.
+            DJANGO_PROXY_HOPS="1",
+            DATABASE_URL=database_url + "?conn_max_age=60",
+        )
+        a = Gunicorn(env, tmp_path / "a.log", workers=2, threads=8)
+        b = Gunicorn(env, tmp_path / "b.log", workers=2, threads=8)
+        try:
+            yield Portal(a, b, env, database_url, simulator, tmp_path)
+        finally:
+            a.stop()
+            b.stop()
 
 
 def new_key() -> str:
