@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import psycopg
 import requests
@@ -57,6 +58,8 @@ SIMULATOR_PORT = 8101
 PORTAL = f"http://127.0.0.1:{PORTAL_PORT}"
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 DATABASE = "bench"
+# The portal's time zone as bench_env() hands it on (portal/settings.py's default unless TIME_ZONE is set).
+PORTAL_TIME_ZONE = os.environ.get("TIME_ZONE", "Asia/Seoul")
 DSN = f"{PG_SERVER}/{DATABASE}"
 
 # The serving model under test (README "Performance" says why): one process per core, and enough
@@ -169,13 +172,16 @@ def scale_pages() -> list[dict]:
     """The admin audit list, the views its filters link to, and a member's keys.
 
     The history ends on 2026-11-01 (load_data.NOW); the date filters' links are built as Django's
-    DateFieldListFilter builds them, for a day in that last week.
+    DateFieldListFilter builds them, for a day in that last week: midnights in the portal's time zone,
+    with their offset (a date alone would be a naive datetime, which Django warns about on every query).
     """
-    day = datetime(2026, 10, 31, tzinfo=UTC).date()
-    week = f"created_at__gte={day - timedelta(days=7)}&created_at__lt={day + timedelta(days=1)}"
-    year = (
-        f"created_at__gte={day.replace(month=1, day=1)}&created_at__lt={day.replace(year=day.year + 1, month=1, day=1)}"
-    )
+    day = datetime(2026, 10, 31, tzinfo=ZoneInfo(PORTAL_TIME_ZONE))
+
+    def since_until(since: datetime, until: datetime) -> str:
+        return f"created_at__gte={quote(str(since))}&created_at__lt={quote(str(until))}"
+
+    week = since_until(day - timedelta(days=7), day + timedelta(days=1))
+    year = since_until(day.replace(month=1, day=1), day.replace(year=day.year + 1, month=1, day=1))
     audit = "/admin/keys/auditevent/"
     pages = [
         ("audit list", audit, ADMIN_USERNAME),
