@@ -158,3 +158,21 @@ def test_a_number_that_parses_but_cannot_work_stops_gunicorn(name, value):
 
     assert served.returncode != 0
     assert "keys.E00" in served.stdout + served.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("READYZ_MAX_RECONCILE_AGE_SECONDS", "0"),
+        ("NSML_PENDING_GRACE_SECONDS", "0"),
+        ("KEYS_REAUTH_MINUTES", "0"),
+    ],
+)
+def test_the_lowest_value_the_readme_documents_starts(name, value):
+    """Found by turning the reconciler out of /readyz as the README's settings table says (0): gunicorn and
+    every manage.py command refused to start, READYZ_MAX_RECONCILE_AGE_SECONDS "must be at least 1"."""
+    served = gunicorn(**{name: value})
+    checked = check(**{name: value})
+
+    assert served.returncode == 0, served.stdout + served.stderr
+    assert checked.returncode == 0, checked.stderr
