@@ -115,6 +115,22 @@ def check_numbers(app_configs, **kwargs) -> list[Error]:
     )
 
 
+@register(Tags.caches)
+def check_shared_cache(app_configs, **kwargs) -> list[Error]:
+    # A cache in each process counts submissions per worker (KEYS_SUBMIT_RATE times the workers) and keeps
+    # /readyz's probe to itself; django-ratelimit's own error (E003) does not say which setting to change.
+    backend = settings.CACHES["default"]["BACKEND"]
+    if settings.DEBUG or not backend.endswith(("LocMemCache", "DummyCache")):
+        return []
+    return [
+        Error(
+            "CACHE_URL is not set (or names a cache each process keeps to itself) and DJANGO_DEBUG is off: "
+            "set it to the Redis every instance shares, e.g. redis://redis:6379/0.",
+            id="keys.E008",
+        )
+    ]
+
+
 _SETTINGS_CHECKS = (
     check_submit_rate,
     check_key_lifetimes,
@@ -123,6 +139,7 @@ _SETTINGS_CHECKS = (
     check_metrics_token,
     check_nsml_url,
     check_numbers,
+    check_shared_cache,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ def test_it_passes_through_the_host_check_and_the_https_redirect_of_production_s
             DJANGO_DEBUG="false",
             DJANGO_SECRET_KEY="probe-test-" + "x" * 50,
             DJANGO_ALLOWED_HOSTS=hosts,
+            CACHE_URL=os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/0"),
             **PRODUCTION_REQUIRED,
         )
         portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=2)

@@ -121,6 +121,19 @@ def test_gunicorn_stops_on_what_the_system_checks_refuse(name, value, check_id):
     assert checked.returncode != 0 and check_id in checked.stderr
 
 
+def test_gunicorn_stops_on_a_cache_each_worker_keeps_to_itself_and_names_cache_url():
+    """Found by starting gunicorn in production without CACHE_URL: `manage.py check` stopped on
+    django_ratelimit.E003 ("Use a supported cache backend"), but gunicorn served, each worker counting
+    KEYS_SUBMIT_RATE on its own."""
+    for cache_url in (None, "locmemcache://", "dummycache://"):
+        served = gunicorn(CACHE_URL=cache_url)
+        checked = check(CACHE_URL=cache_url)
+
+        assert served.returncode != 0
+        assert "CACHE_URL is not set" in served.stderr and "keys.E008" in served.stderr
+        assert checked.returncode != 0 and "keys.E008" in checked.stderr
+
+
 def test_the_dockerfiles_build_step_loads_the_settings_it_refuses_without():
     """Found after production began refusing the development NCP credentials and a missing EMAIL_URL: the
     image's collectstatic, which runs with debug off, must give them too. Runs the build step's settings
