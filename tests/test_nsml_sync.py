@@ -137,6 +137,36 @@ def test_a_key_that_left_nsml_is_marked_gone(nsml, new_public_key):
     assert UnmanagedKey.objects.get().status == "gone"
 
 
+@pytest.mark.parametrize("left_by", ["gone", "revoked"])
+def test_a_key_back_in_nsml_is_open_again_and_drift(admin_client, nsml, new_public_key, event, left_by):
+    """Found by deleting an unmanaged key in NSML, then adding it back as the NCP console would: the pass
+    kept it "Gone from NSML" (or "Revoked"), exited 0 as in sync, and the admin had no action for it, while
+    nsml_sync without --apply reported it unmanaged."""
+    public_key = new_public_key()
+    held = nsml.add_key("console-key", public_key)
+    sync("--apply")
+    if left_by == "gone":
+        nsml.remove_key("console-key", held["name"])
+        sync("--apply")
+    else:
+        record = UnmanagedKey.objects.get()
+        admin_client.post(
+            reverse("admin:keys_unmanagedkey_changelist"),
+            {"action": "revoke_selected", "_selected_action": [record.pk], "post": "yes", "reason": "not ours"},
+        )
+    assert UnmanagedKey.objects.get().status == left_by
+    nsml.add_key("console-key", public_key)
+
+    status, out = sync("--apply")
+
+    assert status == 1 and "1 unmanaged key(s) open" in out
+    assert UnmanagedKey.objects.get().status == "open"
+    row = AuditEvent.objects.filter(action="drift", reason="unmanaged").order_by("-id").first()
+    assert f"again (it was {left_by} here)" in row.detail
+    page = admin_client.get(reverse("admin:keys_unmanagedkey_changelist")).content.decode()
+    assert "console-key" in page and "revoke_selected" in page
+
+
 def test_it_exits_2_when_nsml_cannot_be_asked(nsml):
     nsml.set_faults(Faults(fail_status=401))
 

@@ -235,8 +235,16 @@ def _settle_unknown_keys(held: list[UpstreamKey], listed_at: datetime, origin: O
             defaults={"fingerprint_md5": item.fingerprint, "nsml_create_time": item.create_time},
         )
         seen.add(record.pk)
-        if created:
+        # A key marked gone, revoked or assigned that NSML holds again (added back in the NCP console, or
+        # listed again after a list that left it out) is open again, for an admin to act on.
+        reopened = not created and record.status != UnmanagedKey.Status.OPEN
+        if reopened:
+            UnmanagedKey.objects.filter(pk=record.pk).update(
+                status=UnmanagedKey.Status.OPEN, assigned_to=None, last_seen=now, nsml_create_time=item.create_time
+            )
+        if created or reopened:
             report.unmanaged.append(item.title)
+            was = f" again (it was {record.status} here)" if reopened else ""
             record_event(
                 action=AuditEvent.Action.DRIFT,
                 outcome=AuditEvent.Outcome.SUCCESS,
@@ -245,7 +253,7 @@ def _settle_unknown_keys(held: list[UpstreamKey], listed_at: datetime, origin: O
                 title=item.title[:64],
                 fingerprint=item.fingerprint,
                 reason="unmanaged",
-                detail=f"NSML holds key {item.name}, which the portal did not register",
+                detail=f"NSML holds key {item.name}{was}, which the portal did not register",
             )
         else:
             UnmanagedKey.objects.filter(pk=record.pk).update(last_seen=now)
