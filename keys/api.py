@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from datetime import UTC, date, datetime
 
 from django.core.exceptions import ValidationError
@@ -36,6 +37,8 @@ from nsml.client import Failure
 logger = logging.getLogger("keys.api")
 
 MAX_BODY_BYTES = 64 * 1024
+# NSML busy and not saying for how long: the minute the member's message names.
+BUSY_RETRY_AFTER_SECONDS = 60
 Status = RegisteredKey.Status
 
 
@@ -250,9 +253,17 @@ def revoke_key(request: HttpRequest, key_id: int):
 
 
 def upstream_error(failure: services.UpstreamFailed) -> ApiError:
-    """NSML did not do it: 422 when it refused, 503 when busy or away, 502 otherwise."""
+    """NSML did not do it: 422 when it refused, 503 when busy or away, 502 otherwise.
+
+    A 503 says when to try again as NSML said it (Retry-After, rounded up); NSML busy without saying, in
+    the minute its message names."""
     status = {Failure.REJECTED: 422, Failure.THROTTLED: 503, Failure.UNAVAILABLE: 503}.get(failure.failure, 502)
-    return ApiError(status, f"nsml_{failure.failure}", failure.message, failure.field)
+    headers = {}
+    if status == 503 and failure.retry_after is not None:
+        headers["Retry-After"] = max(1, math.ceil(failure.retry_after))
+    elif failure.failure is Failure.THROTTLED:
+        headers["Retry-After"] = BUSY_RETRY_AFTER_SECONDS
+    return ApiError(status, f"nsml_{failure.failure}", failure.message, failure.field, headers=headers)
 
 
 def body_too_large() -> ApiError:

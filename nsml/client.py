@@ -32,7 +32,8 @@ logger = logging.getLogger("nsml.client")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = 0.25
-MAX_RETRY_AFTER_SECONDS = 5.0
+MAX_RETRY_AFTER_SECONDS = 5.0  # the longest this client sleeps before a retry
+MAX_ADVISED_RETRY_AFTER_SECONDS = 3600.0  # the longest Retry-After passed on (Reply.retry_after)
 USER_AGENT = "nsml-key-portal/1"
 POOL_SIZE = 64
 
@@ -77,6 +78,8 @@ class Reply:
     detail: str = ""
     data: Any = None
     server_date: str = ""
+    # Seconds NSML's Retry-After asked for (seconds or an HTTP date), when it sent one it could read.
+    retry_after: float | None = None
 
 
 class NsmlError(Exception):
@@ -272,6 +275,7 @@ def _read(response: requests.Response, started: float, success: int) -> tuple[Re
         detail=message,
         data=payload,
         server_date=response.headers.get("Date", ""),
+        retry_after=_retry_after(response),
     )
     if status == success and not _is_html(response):
         return reply, None, 0.0
@@ -282,7 +286,8 @@ def _read(response: requests.Response, started: float, success: int) -> tuple[Re
         detail = f"{kind} where NSML answers {success}" + (f" ({message})" if message else "")
         return replace(reply, detail=detail[:500]), Failure.BAD_RESPONSE, 0.0
     failure = _failure_for(status, error_code)
-    return reply, failure, _retry_after(response)
+    wait = BACKOFF_SECONDS if reply.retry_after is None else min(reply.retry_after, MAX_RETRY_AFTER_SECONDS)
+    return reply, failure, wait
 
 
 def _is_html(response: requests.Response) -> bool:
@@ -323,17 +328,17 @@ def _parse_body(response: requests.Response) -> tuple[Any, str, str]:
     return payload, str(code)[:32], ": ".join(part for part in parts if part)[:500]
 
 
-def _retry_after(response: requests.Response) -> float:
-    """Seconds to wait, from Retry-After (seconds or an HTTP date); what cannot be parsed is ignored."""
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or an HTTP date); None when there is none it can read."""
     value = response.headers.get("Retry-After", "").strip()
-    seconds = BACKOFF_SECONDS
     if value.isascii() and value.isdigit():
         seconds = float(value)
-    elif value:
-        when = _http_date(value)
-        if when is not None:
-            seconds = when - time.time()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+    else:
+        when = _http_date(value) if value else None
+        if when is None:
+            return None
+        seconds = when - time.time()
+    return min(max(seconds, 0.0), MAX_ADVISED_RETRY_AFTER_SECONDS)
 
 
 def _http_date(value: str) -> float | None:

@@ -157,7 +157,40 @@ def test_nsml_being_away_is_a_503(api, nsml, new_public_key):
     response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
 
     assert error_of(response) == (503, "nsml_unavailable", None)
+    assert "Retry-After" not in response  # NSML named no time, and the portal does not guess one
     assert RegisteredKey.objects.get().status == "failed"
+
+
+def test_nsml_busy_is_a_503_that_says_when_to_try_again_as_nsml_said(api, member, register, nsml, new_public_key):
+    # NSML asks for longer than the call has left: the portal stops at once and passes the wait on.
+    nsml.set_faults(Faults(fail_status=429, retry_after=30))
+
+    created = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
+
+    assert error_of(created) == (503, "nsml_throttled", None)
+    assert created["Retry-After"] == "30"
+
+    nsml.set_faults(Faults())
+    key = register(member, "alice-desktop")
+    nsml.set_faults(Faults(fail_status=429, retry_after=45, fail_methods=frozenset({"DELETE"})))
+
+    revoked = api("delete", f"{KEYS}/{key.pk}")
+
+    assert error_of(revoked) == (503, "nsml_throttled", None)
+    assert revoked["Retry-After"] == "45"
+    key.refresh_from_db()
+    assert key.status == "active"
+
+
+def test_nsml_busy_without_a_time_is_a_503_with_the_minute_its_message_names(api, nsml, new_public_key, settings):
+    settings.NSML_TIMEOUT = 0.5
+    nsml.set_faults(Faults(fail_status=429, fail_methods=frozenset({"POST"})))
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
+
+    assert error_of(response) == (503, "nsml_throttled", None)
+    assert response["Retry-After"] == "60"
+    assert "minute" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize("fmt", ["openssh", "pkcs8"])

@@ -58,7 +58,9 @@ def revoke_unmanaged_key(
     except NsmlError as error:
         if error.failure is not Failure.NOT_FOUND:
             event = record_upstream_failure(Action.REVOKE, actor, record.assigned_to, origin, error, audit)
-            raise RevocationFailed(error.failure, revoke_failure_message(error), event) from error
+            raise RevocationFailed(
+                error.failure, revoke_failure_message(error), event, retry_after=error.reply.retry_after
+            ) from error
         reply = error.reply
     with transaction.atomic():
         UnmanagedKey.objects.filter(pk=record.pk).update(status=UnmanagedKey.Status.REVOKED)

@@ -8,14 +8,26 @@ from nsml.client import Failure, NsmlError, Reply
 
 
 class UpstreamFailed(Exception):
-    """NSML did not do what was asked; `message` is for the member, `event` the audit row written."""
+    """NSML did not do what was asked; `message` is for the member, `event` the audit row written.
 
-    def __init__(self, failure: Failure, message: str, event: AuditEvent | None, field: str | None = None):
+    `retry_after`: the seconds NSML's last answer asked to wait (its Retry-After), when it named any.
+    """
+
+    def __init__(
+        self,
+        failure: Failure,
+        message: str,
+        event: AuditEvent | None,
+        field: str | None = None,
+        *,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.failure = failure
         self.message = message
         self.event = event
         self.field = field  # the form field the message belongs next to, if any
+        self.retry_after = retry_after
 
 
 class RegistrationFailed(UpstreamFailed):

@@ -175,7 +175,9 @@ def _settle_failed_create(
             detail=error.reply.detail,
             reply=error.reply,
         )
-        raise RegistrationFailed(failure, _upstream_message(failure), event) from error
+        raise RegistrationFailed(
+            failure, _upstream_message(failure), event, retry_after=error.reply.retry_after
+        ) from error
 
     held = _look_up(client, intent.title)
     if held is None:
@@ -189,7 +191,9 @@ def _settle_failed_create(
                 detail=error.reply.detail,
                 reply=error.reply,
             )
-            raise RegistrationFailed(failure, _upstream_message(failure), event) from error
+            raise RegistrationFailed(
+                failure, _upstream_message(failure), event, retry_after=error.reply.retry_after
+            ) from error
         # Nobody can tell yet: the key stays pending and the reconciler settles it.
         states.audit_key(
             intent,
@@ -227,7 +231,7 @@ def _settle_failed_create(
         detail=error.reply.detail,
         reply=error.reply,
     )
-    raise RegistrationFailed(failure, message, event, field=field) from error
+    raise RegistrationFailed(failure, message, event, field=field, retry_after=error.reply.retry_after) from error
 
 
 def validate_submission(*, title: str, key_text: str, expires_on: date | str | None = None) -> PublicKey:

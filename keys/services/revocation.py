@@ -108,7 +108,9 @@ def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, e
         states.move(key, to=Status.ACTIVE, expected=(Status.REVOKING,), revoke_reason="")
         audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
         event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
-    raise RevocationFailed(error.failure, revoke_failure_message(error), event) from error
+    raise RevocationFailed(
+        error.failure, revoke_failure_message(error), event, retry_after=error.reply.retry_after
+    ) from error
 
 
 def _left_revoking(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
@@ -117,7 +119,9 @@ def _left_revoking(key: RegisteredKey, *, actor: User | None, origin: Origin, er
         RegisteredKey.objects.filter(pk=key.pk, status=Status.REVOKING).update(revoke_attempts=1)
         audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
         event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
-    raise RevocationFailed(error.failure, revoke_failure_message(error), event) from error
+    raise RevocationFailed(
+        error.failure, revoke_failure_message(error), event, retry_after=error.reply.retry_after
+    ) from error
 
 
 def _unconfirmed(key: RegisteredKey, *, actor: User | None, origin: Origin, reply: Reply, detail: str) -> None:
