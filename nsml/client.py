@@ -173,6 +173,12 @@ class NsmlClient:
         except (TypeError, KeyError) as exc:
             detail = f"key list not in the documented shape ({exc!r})"
             raise NsmlError(Failure.BAD_RESPONSE, replace(reply, detail=detail)) from exc
+        total = reply.data.get("totalCount")
+        if isinstance(total, int) and not isinstance(total, bool) and total != len(keys):
+            # Part of a list (cut short, or a page of one) read as the whole would make every key left out
+            # look deleted in NSML: no list is better than that one.
+            detail = f"the key list holds {len(keys)} keys but its totalCount says {total}"
+            raise NsmlError(Failure.BAD_RESPONSE, replace(reply, detail=detail))
         return keys, reply
 
     def delete_key(self, title: str, name: str) -> Reply:

@@ -45,6 +45,17 @@ def test_it_creates_lists_and_deletes(nsml, new_public_key):
     assert nsml.held_keys() == []
 
 
+def test_a_key_list_shorter_than_its_total_count_is_not_read_as_the_whole(nsml, new_public_key):
+    for title in ("first", "second"):
+        nsml.add_key(title, new_public_key())
+    nsml.set_faults(Faults(short_list=1))
+
+    error = failure_of(client_for(nsml).list_keys)
+
+    assert error.failure is Failure.BAD_RESPONSE
+    assert error.reply.detail == "the key list holds 1 keys but its totalCount says 2"
+
+
 def test_a_get_is_retried_after_a_503(nsml):
     nsml.set_faults(Faults(fail_status=503, fail_count=1, fail_methods=frozenset({"GET"})))
 

@@ -176,6 +176,25 @@ def test_it_exits_2_when_nsml_cannot_be_asked(nsml):
     assert "credentials" in out
 
 
+def test_a_key_list_cut_short_changes_nothing_and_exits_2(member, nsml, register):
+    """NSML's list held 1 of the 3 keys its totalCount named: read as the whole list, the pass marked the two
+    left out as revoked ("NSML no longer had this key") and mailed their owner."""
+    keys = [register(member, title) for title in ("first", "second", "third")]
+    nsml.set_faults(Faults(short_list=1))
+
+    status, out = sync("--apply")
+
+    assert status == 2
+    assert "totalCount says 3" in out
+    for key in keys:
+        key.refresh_from_db()
+        assert key.status == "active"
+    assert not AuditEvent.objects.filter(action__in=["revoke", "drift"]).exists()
+
+    nsml.set_faults(Faults())
+    assert sync("--apply")[0] == 0
+
+
 def test_an_interval_past_a_day_is_refused_before_the_first_pass():
     """Found with --every 9999999999: one pass ran, then the wait crashed with OverflowError."""
     status, said = nsml_sync("--apply", "--every", "86401")

@@ -65,6 +65,7 @@ class Faults:
     fault_rate: float = 0.0  # share of requests hit by one fault drawn from `fault_kinds`
     fault_kinds: tuple[str, ...] = RANDOM_FAULTS
     late_seconds: float = 12.0  # how late a "late" answer comes
+    short_list: int | None = None  # the key list holds at most N keys; its totalCount still counts them all
 
     def __post_init__(self) -> None:
         self.fail_methods = frozenset(method.upper() for method in self.fail_methods)
@@ -89,6 +90,8 @@ class Faults:
             raise ValueError("latency, slow_commit and late_seconds cannot be negative")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("fault_rate is a probability between 0 and 1")
+        if self.short_list is not None and self.short_list < 0:
+            raise ValueError("short_list cannot be negative")
         self.fault_kinds = tuple(self.fault_kinds)
         unknown = [kind for kind in self.fault_kinds if kind not in RANDOM_FAULTS]
         if unknown or not self.fault_kinds:
@@ -114,6 +117,8 @@ class Faults:
             parts.append(hit)
         if self.slow_commit:
             parts.append(f"slow commit {self.slow_commit:g}s")
+        if self.short_list is not None:
+            parts.append(f"key lists cut to {self.short_list}")
         if self.fault_rate:
             parts.append(f"random faults at rate {self.fault_rate:g} ({', '.join(self.fault_kinds)})")
         if parts and self.seed is not None:
@@ -156,6 +161,13 @@ def fault_response(faults: Faults) -> SimulatedResponse:
     body = error_body(error_code, GATEWAY_ERRORS[status, code], "simulated fault")
     content_type = "text/plain;charset=UTF-8" if faults.fail_body == "text-plain" else JSON_TYPE
     return SimulatedResponse(status, body, content_type, headers)
+
+
+def cut_short(listing: SimulatedResponse, keep: int) -> SimulatedResponse:
+    """A key list holding only its first `keep` keys, its totalCount unchanged: an answer cut short."""
+    data = json.loads(listing.body)
+    data["keyList"] = data["keyList"][:keep]
+    return SimulatedResponse(listing.status, json.dumps(data).encode(), listing.content_type, dict(listing.headers))
 
 
 def random_fault_response(kind: str, rng) -> SimulatedResponse:

@@ -21,6 +21,7 @@ from pathlib import Path
 from nsml.simulator.faults import (
     Faults,
     SimulatedResponse,
+    cut_short,
     fault_response,
     gateway_error,
     html_page,
@@ -250,6 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
                 reply = gateway_error(500, "900", "the simulator failed; see its log")
             if reply.status == HTTPStatus.CREATED:
                 time.sleep(faults.slow_commit)  # the key is stored; only the answer is late
+            if faults.short_list is not None and self.command == "GET" and reply.status == HTTPStatus.OK:
+                reply = cut_short(reply, faults.short_list)
             if random_fault == "drop-after":
                 self.close_connection = True
                 simulator._log(f"{self.command} {self.path} done, then dropped (random fault) trace={self.trace_id}")

@@ -98,6 +98,12 @@ class Command(BaseCommand):
             help="How late a random 'late' answer comes (default %(default)s, past the portal's 10 s timeout).",
         )
         parser.add_argument(
+            "--short-list",
+            type=int,
+            metavar="N",
+            help="Answer GET /auth-keys with at most N keys, its totalCount still counting all of them.",
+        )
+        parser.add_argument(
             "--fault-seed", "--seed", dest="seed", type=int, help="Seed for --fail-rate and --fault-rate."
         )
 
@@ -117,6 +123,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 fault_rate=options["fault_rate"],
                 late_seconds=options["late_seconds"],
+                short_list=options["short_list"],
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
