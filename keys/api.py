@@ -37,7 +37,7 @@ from nsml.client import Failure
 logger = logging.getLogger("keys.api")
 
 MAX_BODY_BYTES = 64 * 1024
-# NSML busy and not saying for how long: the minute the member's message names.
+# NSML busy or away and not saying for how long: the minute the member's message names.
 BUSY_RETRY_AFTER_SECONDS = 60
 Status = RegisteredKey.Status
 
@@ -255,14 +255,13 @@ def revoke_key(request: HttpRequest, key_id: int):
 def upstream_error(failure: services.UpstreamFailed) -> ApiError:
     """NSML did not do it: 422 when it refused, 503 when busy or away, 502 otherwise.
 
-    A 503 says when to try again as NSML said it (Retry-After, rounded up); NSML busy without saying, in
-    the minute its message names."""
+    A 503 says when to try again, as a client's retry reads it (Retry-After): as NSML said it, rounded up,
+    or else in the minute the message names."""
     status = {Failure.REJECTED: 422, Failure.THROTTLED: 503, Failure.UNAVAILABLE: 503}.get(failure.failure, 502)
     headers = {}
-    if status == 503 and failure.retry_after is not None:
-        headers["Retry-After"] = max(1, math.ceil(failure.retry_after))
-    elif failure.failure is Failure.THROTTLED:
-        headers["Retry-After"] = BUSY_RETRY_AFTER_SECONDS
+    if status == 503:
+        advised = failure.retry_after
+        headers["Retry-After"] = BUSY_RETRY_AFTER_SECONDS if advised is None else max(1, math.ceil(advised))
     return ApiError(status, f"nsml_{failure.failure}", failure.message, failure.field, headers=headers)
 
 

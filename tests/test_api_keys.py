@@ -157,7 +157,7 @@ def test_nsml_being_away_is_a_503(api, nsml, new_public_key):
     response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
 
     assert error_of(response) == (503, "nsml_unavailable", None)
-    assert "Retry-After" not in response  # NSML named no time, and the portal does not guess one
+    assert response["Retry-After"] == "60"  # NSML named no time: a client's retry waits a minute
     assert RegisteredKey.objects.get().status == "failed"
 
 
