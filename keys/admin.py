@@ -14,8 +14,8 @@ from django.contrib.admin.views.main import ERROR_FLAG
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
@@ -693,7 +693,9 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, DjangoUserAdmin):
     def unlock_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        user = get_object_or_404(User, pk=unquote(object_id))
+        user = self.get_object(request, unquote(object_id))  # None for an id no user could have, as for none
+        if user is None:
+            raise Http404
         if not self.has_change_permission(request, user):
             raise PermissionDenied
         lockouts.unlock(username=user.get_username(), actor=request.user, origin=Origin.from_request(request))

@@ -106,6 +106,17 @@ def test_unlocking_needs_a_post_and_the_change_permission(admin_client, client, 
     assert AccessAttempt.objects.filter(username="alice").exists()
 
 
+@pytest.mark.parametrize("user_id", ["abc", "1.5", "99999999999999999999", "424242"])
+def test_unlocking_a_user_id_that_names_nobody_is_not_found(admin_client, member, user_id):
+    """Found with curl: POST /admin/auth/user/abc/unlock/ was a 500 (Django's "Field 'id' expected a number")."""
+    lock_out()
+
+    response = admin_client.post(f"/admin/auth/user/{user_id}/unlock/")
+
+    assert response.status_code == 404
+    assert AccessAttempt.objects.filter(username="alice").exists()
+
+
 def test_the_lock_out_pages_are_korean_in_the_korean_admin(admin_client, member):
     """Found in the Korean admin: django-axes ships no Korean, so the columns and the row's page read
     USERNAME, IP ADDRESS, FAILED LOGINS, ATTEMPT TIME."""
