@@ -197,6 +197,11 @@ class CheckNsmlMixin:
         )
         return [check, *super().get_urls()]
 
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # The button only for those it would not answer with a 403: a staff user who may change keys.
+        extra_context = {**(extra_context or {}), "may_check_nsml": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
     def check_nsml_view(self, request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])

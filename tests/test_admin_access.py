@@ -63,6 +63,20 @@ def test_staff_with_the_view_permission_read_the_audit_log(client, staff):
     assert client.get(reverse("admin:keys_auditevent_changelist")).status_code == 200
 
 
+@pytest.mark.parametrize("model", ["registeredkey", "unmanagedkey"])
+def test_staff_who_may_only_view_keys_get_no_check_nsml_button(client, admin_client, staff, model):
+    """Found as a view-only staff user: the key lists offered *Check NSML now*, and pressing it was a 403."""
+    staff.user_permissions.add(Permission.objects.get(codename=f"view_{model}"))
+    client.force_login(staff)
+    changelist = reverse(f"admin:keys_{model}_changelist")
+
+    page = client.get(changelist).content.decode()
+
+    assert "Check NSML now" not in page
+    assert client.post(reverse(f"admin:keys_{model}_check_nsml")).status_code == 403
+    assert "Check NSML now" in admin_client.get(changelist).content.decode()
+
+
 def test_staff_log_in_to_the_admin(client, staff, event):
     response = client.post(ADMIN_LOGIN, {"username": "sam", "password": "sam-password-1", "next": "/admin/"})
 

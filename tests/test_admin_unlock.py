@@ -117,6 +117,19 @@ def test_unlocking_a_user_id_that_names_nobody_is_not_found(admin_client, member
     assert AccessAttempt.objects.filter(username="alice").exists()
 
 
+def test_staff_who_may_only_view_users_see_the_lock_out_without_an_unlock_button(client, django_user_model, member):
+    """Found as a view-only staff user: a locked-out user's page offered *Unlock log-in*, which was a 403."""
+    lock_out()
+    viewer = django_user_model.objects.create_user(username="sam", password="sam-password-1", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(viewer)
+
+    page = client.get(reverse("admin:auth_user_change", args=[member.pk])).content.decode()
+
+    assert "Locked out of log-in after 5 failed attempts." in page
+    assert "Unlock log-in" not in page
+
+
 def test_the_lock_out_pages_are_korean_in_the_korean_admin(admin_client, member):
     """Found in the Korean admin: django-axes ships no Korean, so the columns and the row's page read
     USERNAME, IP ADDRESS, FAILED LOGINS, ATTEMPT TIME."""
