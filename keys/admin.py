@@ -360,12 +360,22 @@ class ApiTokenAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
         self.message_user(request, ngettext("%d token revoked.", "%d tokens revoked.", revoked) % revoked)
 
 
+class UnmanagedKeyForm(forms.ModelForm):
+    def clean_assigned_to(self):
+        member = self.cleaned_data["assigned_to"]
+        # A refusal on the field keeps the page open: nothing saved, no "changed successfully", no history line.
+        if member is not None and "assigned_to" in self.changed_data:
+            services.check_assignable(self.instance)
+        return member
+
+
 @admin.register(UnmanagedKey)
 class UnmanagedKeyAdmin(ChangeListInputMixin, RowCheckboxMixin, CheckNsmlMixin, admin.ModelAdmin):
     list_display = ["title", "status", "assigned_to", "first_seen", "last_seen"]
     list_filter = ["status", "first_seen"]
     search_fields = ["title", "fingerprint_md5", "nsml_name", "assigned_to__username"]
     list_select_related = ["assigned_to"]
+    form = UnmanagedKeyForm
     fields = [
         "title",
         "nsml_name",

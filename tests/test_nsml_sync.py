@@ -128,6 +128,31 @@ def test_an_admin_assigns_an_unmanaged_key_to_a_member(admin_client, admin_user,
     assert (row.actor, row.subject) == (admin_user, member)
 
 
+def test_a_refused_assignment_stays_on_the_page_and_says_only_why(
+    admin_client, member, other_member, nsml, register, new_public_key
+):
+    """Found in the admin: assigning an unmanaged key whose title a member's key now holds showed the
+    refusal and, beside it, "The unmanaged key ... was changed successfully", with a history line."""
+    held = nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+    nsml.remove_key("console-key", held["name"])
+    register(member, "console-key")  # the list the admin looks at has not been refreshed since
+    change = reverse("admin:keys_unmanagedkey_change", args=[record.pk])
+
+    response = admin_client.post(change, {"assigned_to": other_member.pk})
+
+    assert response.status_code == 200  # the change page again, with the refusal on the field
+    page = response.content.decode()
+    assert "A key of the portal already has this title or this key, so it cannot be assigned." in page
+    assert "changed successfully" not in page
+    record.refresh_from_db()
+    assert (record.status, record.assigned_to) == ("open", None)
+    assert not RegisteredKey.objects.filter(owner=other_member).exists()
+    history = admin_client.get(reverse("admin:keys_unmanagedkey_history", args=[record.pk])).content.decode()
+    assert "Changed" not in history
+
+
 def test_a_key_that_left_nsml_is_marked_gone(nsml, new_public_key):
     held = nsml.add_key("console-key", new_public_key())
     sync("--apply")

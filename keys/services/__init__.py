@@ -4,7 +4,7 @@ Each validates, talks to NSML through `nsml.client`, records the outcome through
 and raises `ValidationError` (a refusal by the portal) or an `UpstreamFailed` (NSML did not do it).
 """
 
-from keys.services.drift import Drift, assign_unmanaged_key, find_drift, revoke_unmanaged_key
+from keys.services.drift import Drift, assign_unmanaged_key, check_assignable, find_drift, revoke_unmanaged_key
 from keys.services.failures import RegistrationFailed, RevocationFailed, SubmissionLimited, UpstreamFailed
 from keys.services.lifetimes import LifetimeReport, apply_lifetimes, change_expiry, set_expiry
 from keys.services.members import remember_language
@@ -30,6 +30,7 @@ __all__ = [
     "SubmissionLimited",
     "UpstreamFailed",
     "assign_unmanaged_key",
+    "check_assignable",
     "find_drift",
     "register_key",
     "describe_pass",

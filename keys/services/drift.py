@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
+from keys import selectors
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 from keys.services.failures import RevocationFailed, record_upstream_failure, upstream_fields
@@ -77,6 +78,16 @@ def revoke_unmanaged_key(
         )
 
 
+ASSIGN_REFUSED = _("A key of the portal already has this title or this key, so it cannot be assigned.")
+
+
+def check_assignable(record: UnmanagedKey) -> None:
+    """Refuse, before anything is saved, a key whose title or name a live key of the portal holds, so the
+    admin's form can say so on its field; assign_unmanaged_key refuses the same at the database."""
+    if selectors.live_keys_with_title_or_name(record.title[:64], record.nsml_name):
+        raise ValidationError(ASSIGN_REFUSED, code="duplicate")
+
+
 def assign_unmanaged_key(*, record: UnmanagedKey, member: User, actor: User, origin: Origin) -> RegisteredKey:
     """Make a key NSML holds, which no member registered here, `member`'s active key.
 
@@ -105,7 +116,5 @@ def assign_unmanaged_key(*, record: UnmanagedKey, member: User, actor: User, ori
                 fingerprint=record.fingerprint_md5,
             )
     except IntegrityError:
-        raise ValidationError(
-            _("A key of the portal already has this title or this key, so it cannot be assigned."), code="duplicate"
-        ) from None
+        raise ValidationError(ASSIGN_REFUSED, code="duplicate") from None
     return key
