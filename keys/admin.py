@@ -27,7 +27,7 @@ from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.admin_filters import AuditSearchMixin, KeyTypeFilter, OwnerFilter
 from keys.audit import Origin
-from keys.forms import PortalAdminAuthenticationForm
+from keys.forms import PortalAdminAuthenticationForm, PortalAdminPasswordChangeForm
 from keys.models import ApiToken, AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
 from keys.offboarding import deactivate_as, offboard
 from keys.pagination import EstimatedCountPaginator
@@ -604,6 +604,7 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, DjangoUserAdmin):
     readonly_fields = ["last_login", "date_joined"]
     filter_horizontal = ()
     change_form_template = "admin/auth/user/portal_change_form.html"
+    change_password_form = PortalAdminPasswordChangeForm  # its help text in the admin's language
 
     def get_urls(self):
         unlock = path(

@@ -4,8 +4,9 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AuthenticationForm, SetUnusablePasswordMixin
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -65,6 +66,20 @@ class PortalAdminAuthenticationForm(AdminAuthenticationForm):
     """The admin's log-in form, with the same refusal of a private key as the user name."""
 
     clean_username = PortalAuthenticationForm.clean_username
+
+
+class PortalAdminPasswordChangeForm(AdminPasswordChangeForm):
+    """Django's form for setting a user's password in the admin, with its help text in the admin's language.
+
+    Django joins the translatable help text and the warning under it into one English string when it is
+    imported (a lazy text plus a str), and the warning is not translatable at all: both are lazy here.
+    """
+
+    usable_password_help_text = format_lazy(
+        '{}<ul id="id_unusable_warning" class="messagelist"><li class="warning">{}</li></ul>',
+        SetUnusablePasswordMixin.usable_password_help_text,
+        _("If disabled, the current password for this user will be lost."),
+    )
 
 
 class KeyForm(RefusesPrivateKeys, forms.Form):

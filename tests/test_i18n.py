@@ -204,3 +204,18 @@ def test_title_help_text_in_korean(member_client):
     page = korean_page(member_client.get(reverse("keys:new"), HTTP_ACCEPT_LANGUAGE="ko"))
     assert "최대 64자까지" in page
     assert "English letters, digits and hyphens;" not in page
+
+
+def test_a_users_password_page_in_the_korean_admin_is_korean(admin_client, member):
+    """Found in the Korean admin: Admin > Users > a user > Set password explained *Password-based
+    authentication* and warned that the current password would be lost, in English."""
+    password_page = reverse("admin:auth_user_password_change", args=[member.pk])
+
+    korean = admin_client.get(password_page, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    english = admin_client.get(password_page, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "Whether the user will be able to authenticate" not in korean
+    assert "the current password for this user will be lost" not in korean
+    assert "사용자가 비밀번호를 사용하여 인증할 수 있는지 여부입니다." in korean
+    assert "비활성화하면 이 사용자의 현재 비밀번호는 사라집니다." in korean
+    assert "If disabled, the current password for this user will be lost." in english
