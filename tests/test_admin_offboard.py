@@ -111,3 +111,17 @@ def test_the_active_checkbox_says_unticking_it_revokes_the_keys(admin_client, me
     help_text = response.context["adminform"].form.fields["is_active"].help_text
     assert "every key they hold is revoked in NSML" in help_text
     assert "every key they hold is revoked in NSML" in response.content.decode()
+
+
+def test_an_offboarded_users_history_page_shows_the_offboarding(admin_client, member, nsml, register):
+    """Found in the admin: History on a user an admin had offboarded said "This object doesn't have a
+    change history"; who offboarded them, and when, was only in the audit log."""
+    register(member, "alice-laptop")
+    offboard(admin_client, [member], post="yes", reason="left the team")
+
+    page = admin_client.get(reverse("admin:auth_user_history", args=[member.pk])).content.decode()
+
+    assert "change history" not in page
+    offboarding = AuditEvent.objects.get(subject=member, action="offboard")
+    assert reverse("admin:keys_auditevent_change", args=[offboarding.pk]) in page
+    assert "Offboard user" in page and "Revoke key" in page

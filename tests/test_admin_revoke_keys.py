@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from keys.models import AuditEvent, RegisteredKey
@@ -119,3 +120,26 @@ def test_selecting_only_settled_keys_says_there_is_nothing_to_revoke(admin_clien
 
     assert [str(message) for message in response.context["messages"]] == ["There was no active key to revoke."]
     assert response.templates[0].name == "admin/keys/check_nsml_change_list.html"  # back on the list
+
+
+def test_a_revoked_keys_history_page_shows_its_audit_events(
+    admin_client, client, django_user_model, member, nsml, register
+):
+    """Found in the admin: History on a key an admin had just revoked said "This object doesn't have a
+    change history", though the audit log held its registration and the revocation."""
+    key = register(member, "alice-laptop")
+    revoke(admin_client, [key], post="yes", reason="left the team")
+    history = reverse("admin:keys_registeredkey_history", args=[key.pk])
+
+    page = admin_client.get(history).content.decode()
+
+    assert "change history" not in page
+    revocation = AuditEvent.objects.get(registered_key=key, action="revoke")
+    assert reverse("admin:keys_auditevent_change", args=[revocation.pk]) in page
+    assert "Revoke key" in page and "Register key" in page
+    assert f"?registered_key__id__exact={key.pk}" in page
+
+    viewer = django_user_model.objects.create_user(username="sam", password="sam-password-1", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_registeredkey"))
+    client.force_login(viewer)
+    assert "Revoke key" not in client.get(history).content.decode()  # no audit log for who may not read it
