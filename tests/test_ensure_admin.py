@@ -4,7 +4,7 @@ import io
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 pytestmark = pytest.mark.django_db
 
@@ -36,3 +36,47 @@ def test_it_creates_the_admin_named_in_the_environment(monkeypatch, client):
     assert "s3cret-pass-word" not in out
     assert client.login(username="root-admin", password="s3cret-pass-word")
     assert get_user_model().objects.get().is_superuser
+
+
+def test_it_says_how_to_log_in_as_the_named_admin_that_exists(monkeypatch, client):
+    env = {"DJANGO_SUPERUSER_USERNAME": "root-admin", "DJANGO_SUPERUSER_PASSWORD": "s3cret-pass-word"}
+    run(monkeypatch, **env)
+
+    assert "Log in as root-admin with the password in DJANGO_SUPERUSER_PASSWORD." in run(monkeypatch, **env)
+
+
+def test_it_refuses_to_call_a_member_named_in_the_environment_an_admin(monkeypatch, member):
+    """Found running it: DJANGO_SUPERUSER_USERNAME naming an existing member (not staff, another password)
+    printed "Log in as alice with the password in DJANGO_SUPERUSER_PASSWORD", which worked for neither."""
+    with pytest.raises(CommandError, match="alice, who is not an active administrator"):
+        run(monkeypatch, DJANGO_SUPERUSER_USERNAME="alice", DJANGO_SUPERUSER_PASSWORD="s3cret-pass-word")
+
+    member.refresh_from_db()
+    assert not member.is_staff
+
+
+def test_it_says_when_the_admins_password_is_not_the_one_in_the_environment(monkeypatch, client):
+    run(monkeypatch, DJANGO_SUPERUSER_USERNAME="root-admin", DJANGO_SUPERUSER_PASSWORD="s3cret-pass-word")
+
+    out = run(monkeypatch, DJANGO_SUPERUSER_USERNAME="root-admin", DJANGO_SUPERUSER_PASSWORD="another-pass-word")
+
+    assert "which is not the one in DJANGO_SUPERUSER_PASSWORD" in out
+    assert "changepassword root-admin" in out
+    assert "another-pass-word" not in out
+    assert client.login(username="root-admin", password="s3cret-pass-word")
+
+
+@pytest.mark.parametrize("username", ["x" * 151, "has space", "semi;colon"])
+def test_a_user_name_no_account_can_have_is_a_clear_error(monkeypatch, username):
+    """Found running it: a 200-character DJANGO_SUPERUSER_USERNAME ended in PostgreSQL's DataError traceback."""
+    with pytest.raises(CommandError, match="DJANGO_SUPERUSER_USERNAME is not a valid user name"):
+        run(monkeypatch, DJANGO_SUPERUSER_USERNAME=username, DJANGO_SUPERUSER_PASSWORD="s3cret-pass-word")
+
+    assert not get_user_model().objects.exists()
+
+
+def test_a_user_name_no_account_can_have_is_refused_without_a_password_too(monkeypatch):
+    with pytest.raises(CommandError, match="DJANGO_SUPERUSER_USERNAME is not a valid user name"):
+        run(monkeypatch, DJANGO_SUPERUSER_USERNAME="x" * 151)
+
+    assert not get_user_model().objects.exists()

@@ -6,7 +6,8 @@ import os
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -19,9 +20,15 @@ class Command(BaseCommand):
         users = get_user_model()
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "").strip()
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
+        if username:
+            try:
+                users._meta.get_field(users.USERNAME_FIELD).clean(username, None)
+            except ValidationError as invalid:
+                raise CommandError(f"DJANGO_SUPERUSER_USERNAME is not a valid user name: {' '.join(invalid)}") from None
         if username and password:
-            if users.objects.filter(username=username).exists():
-                self.stdout.write(f"Log in as {username} with the password in DJANGO_SUPERUSER_PASSWORD.")
+            existing = users.objects.filter(username=username).first()
+            if existing is not None:
+                self._say_how_to_log_in(existing, password)
                 return
             users.objects.create_superuser(username=username, email="", password=password)
             self.stdout.write(
@@ -43,3 +50,22 @@ class Command(BaseCommand):
         # Printed once, to the terminal of the person who ran it; it is not stored anywhere else.
         self.stdout.write(self.style.SUCCESS(f"Created administrator '{username}' with password: {password}"))
         self.stdout.write("This password is shown only now. Change it under Admin > Users.")
+
+    def _say_how_to_log_in(self, user, password: str) -> None:
+        """The account DJANGO_SUPERUSER_USERNAME names exists: say how to log in only if that is true."""
+        username = user.get_username()
+        if not (user.is_active and user.is_superuser):
+            raise CommandError(
+                f"DJANGO_SUPERUSER_USERNAME names {username}, who is not an active administrator; choose another "
+                "name, or make them one under Admin > Users."
+            )
+        if not user.check_password(password):
+            # Not an error: the admin may have changed it since, and `make run` should still start.
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Log in as {username} with its password, which is not the one in DJANGO_SUPERUSER_PASSWORD "
+                    f"(changed since?); to set it: python manage.py changepassword {username}"
+                )
+            )
+            return
+        self.stdout.write(f"Log in as {username} with the password in DJANGO_SUPERUSER_PASSWORD.")
