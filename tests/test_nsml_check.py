@@ -45,6 +45,18 @@ def test_it_says_when_the_host_is_unreachable(settings):
     assert "Host unreachable" in failing_check()
 
 
+@pytest.mark.parametrize("url", ["notaurl", "127.0.0.1:8001/nsml/v1", "ftp://nsml.example/nsml/v1", "http:///nsml/v1"])
+def test_it_says_when_the_address_is_not_one(settings, url):
+    """Found running it: NSML_API_URL=notaurl was diagnosed as "No answer within NSML_TIMEOUT: the host
+    accepted the connection but did not answer" (requests' MissingSchema), though nothing was sent."""
+    settings.NSML_API_URL = url
+
+    message = failing_check()
+
+    assert "NSML_API_URL must be an http:// or https:// address with a host" in message
+    assert "No answer within NSML_TIMEOUT" not in message
+
+
 def test_it_says_when_credentials_are_refused(nsml, settings):
     settings.NCP_SECRET_KEY = "rotated-secret-value"
 

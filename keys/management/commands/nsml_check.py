@@ -8,6 +8,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from keys.checks import check_nsml_url
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlError, Reply
 
@@ -39,6 +40,10 @@ class Command(BaseCommand):
         missing = [name for name in REQUIRED_SETTINGS if not str(getattr(settings, name, "")).strip()]
         if missing:
             raise CommandError(f"Settings missing: {', '.join(missing)}. Set them in the environment.")
+        # This command skips the system checks, so it asks the address's own: no call could diagnose it.
+        unusable = check_nsml_url(None)
+        if unusable:
+            raise CommandError(unusable[0].msg)
         self.stdout.write(f"Checking {settings.NSML_API_URL} (timeout {settings.NSML_TIMEOUT:g}s)...")
 
         try:
