@@ -328,9 +328,17 @@ class RegisteredKeyAdmin(
     list_select_related = ["owner"]
     # No date_hierarchy and one count: at 100,000 keys they read every row (bench/results.md, Scale).
     show_full_result_count = False
-    readonly_fields = [field.name for field in RegisteredKey._meta.fields]
+    # Every field, read-only; the revocation note in the reader's language, as the member's page shows it.
+    fields = readonly_fields = [
+        "revoked_note_shown" if field.name == "revoked_note" else field.name for field in RegisteredKey._meta.fields
+    ]
     actions = ["revoke_selected", "set_expiry"]  # set_expiry: keys/admin_expiry.py
     audit_field = "registered_key"
+
+    @admin.display(description=RegisteredKey._meta.get_field("revoked_note").verbose_name)
+    def revoked_note_shown(self, obj: RegisteredKey) -> str:
+        # The one note there is (keys/services), stored in English; templates/keys/key_detail.html says it too.
+        return gettext("NSML no longer had this key") if obj.revoked_note else self.get_empty_value_display()
 
     def has_add_permission(self, request) -> bool:
         # Keys are added through NSML by the register service, never typed into the database.

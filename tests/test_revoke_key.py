@@ -77,6 +77,24 @@ def test_a_key_nsml_no_longer_has_is_revoked_with_that_noted(member_client, memb
     assert "NSML no longer had this key" in page
 
 
+def test_the_korean_admin_shows_the_note_of_a_key_nsml_no_longer_had_in_korean(
+    admin_client, member_client, member, nsml, register
+):
+    """Found in the Korean admin: a key's page read "NSML no longer had this key" in English (the note is
+    stored in English), where the member's own page says it in Korean."""
+    key = register(member)
+    nsml.remove_key("laptop", key.nsml_name)
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+    page = reverse("admin:keys_registeredkey_change", args=[key.pk])
+
+    korean = admin_client.get(page, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    english = admin_client.get(page, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "NSML no longer had this key" not in korean
+    assert "NSML에 이 키가 이미 없었음" in korean
+    assert "NSML no longer had this key" in english
+
+
 def test_a_404_to_the_retry_of_a_delete_whose_answer_was_lost_is_the_members_own_revocation(
     member_client, member, nsml, register, event
 ):
