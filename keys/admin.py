@@ -386,10 +386,29 @@ class ApiTokenAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
         return super().has_change_permission(request, obj) if obj is None else False
 
     @admin.action(description=_("Revoke selected tokens"), permissions=["change"])
-    def revoke_selected(self, request, queryset) -> None:
+    def revoke_selected(self, request, queryset) -> TemplateResponse | None:
+        """As for keys, a page listing the tokens first: a revoked token stops a member's scripts at once."""
+        live = queryset.filter(revoked_at__isnull=True).select_related("user").order_by("user__username", "name")
+        if not live.exists():
+            self.message_user(request, _("There was no token left to revoke."), messages.INFO)
+            return None
+        if "post" not in request.POST:
+            opts = self.model._meta
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Revoke these tokens?"),
+                "opts": opts,
+                "queryset": queryset,
+                "tokens": live,
+                "action": request.POST.get("action", ""),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            request.current_app = self.admin_site.name
+            return TemplateResponse(request, "admin/keys/confirm_token_revocation.html", context)
         origin = Origin.from_request(request)
-        revoked = sum(tokens.revoke_token(token=token, actor=request.user, origin=origin) for token in queryset)
+        revoked = sum(tokens.revoke_token(token=token, actor=request.user, origin=origin) for token in live)
         self.message_user(request, ngettext("%d token revoked.", "%d tokens revoked.", revoked) % revoked)
+        return None
 
 
 class UnmanagedKeyForm(forms.ModelForm):

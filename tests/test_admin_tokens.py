@@ -16,7 +16,9 @@ def test_an_admin_revokes_a_members_token_and_sees_no_hash(admin_client, admin_u
     page = admin_client.get("/admin/keys/apitoken/").content.decode()
     detail = admin_client.get(f"/admin/keys/apitoken/{token.pk}/change/").content.decode()
     response = admin_client.post(
-        "/admin/keys/apitoken/", {"action": "revoke_selected", "_selected_action": [token.pk]}, follow=True
+        "/admin/keys/apitoken/",
+        {"action": "revoke_selected", "_selected_action": [token.pk], "post": "yes"},
+        follow=True,
     )
 
     assert "ci" in page and token.prefix in page
@@ -26,3 +28,45 @@ def test_an_admin_revokes_a_members_token_and_sees_no_hash(admin_client, admin_u
     assert token.revoked_at is not None
     row = event(action="token_revoke")
     assert (row.actor, row.subject) == (admin_user, member)
+
+
+def test_revoking_tokens_asks_first_and_lists_them(admin_client, member, other_member, token_for):
+    """Found in the admin: *Revoke selected tokens* revoked at once, with no page saying whose scripts would
+    stop, where revoking keys asks first."""
+    token_for(member, name="ci")
+    token_for(other_member, name="backup")
+    selection = {"action": "revoke_selected", "_selected_action": [token.pk for token in ApiToken.objects.all()]}
+
+    confirmation = admin_client.post("/admin/keys/apitoken/", selection)
+
+    assert confirmation.status_code == 200
+    page = confirmation.content.decode()
+    assert "These 2 tokens will be revoked; scripts that use them stop working at once:" in page
+    for token in ApiToken.objects.all():
+        assert token.name in page and token.prefix in page
+    assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
+
+    admin_client.post("/admin/keys/apitoken/", {**selection, "post": "yes"})
+
+    assert not ApiToken.objects.filter(revoked_at__isnull=True).exists()
+
+
+def test_the_token_confirmation_is_korean_in_the_korean_admin(admin_client, member, token_for):
+    token_for(member, name="ci")
+    selection = {"action": "revoke_selected", "_selected_action": [ApiToken.objects.get().pk]}
+
+    page = admin_client.post("/admin/keys/apitoken/", selection, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    assert "이 토큰들을 폐기하시겠습니까?" in page
+    assert "다음 토큰 1개가 폐기됩니다." in page
+    assert "will be revoked" not in page
+
+
+def test_revoking_only_revoked_tokens_says_there_was_none(admin_client, member, token_for):
+    token_for(member, name="ci")
+    selection = {"action": "revoke_selected", "_selected_action": [ApiToken.objects.get().pk], "post": "yes"}
+    admin_client.post("/admin/keys/apitoken/", selection, follow=True)
+
+    response = admin_client.post("/admin/keys/apitoken/", selection, follow=True)
+
+    assert [str(message) for message in response.context["messages"]] == ["There was no token left to revoke."]
