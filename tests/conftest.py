@@ -32,6 +32,18 @@ def _test_settings(request):
     }
 
 
+@pytest.fixture(autouse=True)
+def _no_language_left_active(request) -> Iterator[None]:
+    """A Korean page leaves Korean active in the test's thread (LocaleMiddleware activates a language and
+    nothing resets it), so the next test's commands and services would speak Korean: each test ends with
+    none active, as a fresh process starts."""
+    yield
+    if request.config.pluginmanager.hasplugin("django"):
+        from django.utils import translation
+
+        translation.deactivate()
+
+
 @pytest.fixture
 def new_public_key() -> Callable[..., str]:
     """A fresh OpenSSH public key line: new_public_key("ed25519", comment="me@laptop")."""
