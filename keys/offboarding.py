@@ -1,4 +1,6 @@
-"""Deactivating a user revokes their keys, however the user was deactivated: the one place that does.
+"""Deactivating a user revokes their keys and access tokens, however the user was deactivated: the one
+place that does. Tokens are revoked whatever KEYS_REVOKE_ON_DEACTIVATE says (it is about NSML): a token
+only stops working while its user is inactive, and would work again if the account came back.
 
 The admin names itself as the actor with `deactivate_as`; every other path (the shell, a script,
 single sign-on) is recorded with the portal as the actor.
@@ -15,6 +17,7 @@ from django.db import transaction
 from keys import selectors, services
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
+from keys.services.tokens import revoke_tokens_of
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -51,17 +54,19 @@ def offboard(user: User, *, actor: User, origin: Origin, reason: str) -> service
             origin=origin,
             detail=f"deactivated; reason given: {reason.strip()}",
         )
+        revoke_tokens_of(user, actor=actor, origin=origin)
     return services.revoke_keys(selectors.active_keys_of(user), actor=actor, origin=origin, given_reason=reason)
 
 
 def revoke_keys_of_deactivated_user(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
-    if instance.is_active or created or not settings.KEYS_REVOKE_ON_DEACTIVATE:
-        return
-    if getattr(instance, _OFFBOARDING, False):
+    if instance.is_active or created or getattr(instance, _OFFBOARDING, False):
         return
     if update_fields is not None and "is_active" not in update_fields:
         return
     actor, origin = getattr(instance, _ACTOR, (None, Origin.command("deactivation")))
+    revoke_tokens_of(instance, actor=actor, origin=origin)
+    if not settings.KEYS_REVOKE_ON_DEACTIVATE:
+        return
     report = services.revoke_keys(selectors.active_keys_of(instance), actor=actor, origin=origin)
     if report.revoked or report.failures:
         logger.warning(

@@ -125,3 +125,20 @@ def test_an_offboarded_users_history_page_shows_the_offboarding(admin_client, me
     offboarding = AuditEvent.objects.get(subject=member, action="offboard")
     assert reverse("admin:keys_auditevent_change", args=[offboarding.pk]) in page
     assert "Offboard user" in page and "Revoke key" in page
+
+
+def test_an_offboarded_members_tokens_are_revoked_and_stay_dead_if_the_account_comes_back(
+    admin_client, admin_user, member, token_for, client, event
+):
+    secret = token_for(member, name="laptop-script")
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert client.get("/api/v1/keys", **bearer).status_code == 200
+
+    offboard(admin_client, [member], post="yes", reason="left the company")
+
+    assert member.api_tokens.get().revoked_at is not None  # Admin > Access tokens shows it revoked
+    revocation = event(action="token_revoke")
+    assert (revocation.actor, revocation.subject, revocation.title) == (admin_user, member, "laptop-script")
+    member.is_active = True  # rehired, or unticked by mistake and ticked again
+    member.save()
+    assert client.get("/api/v1/keys", **bearer).status_code == 401

@@ -67,3 +67,22 @@ def test_a_login_does_not_trigger_offboarding_queries(member, nsml, register, dj
 
     with django_assert_num_queries(1):
         member.save(update_fields=["last_login"])
+
+
+@pytest.mark.parametrize("revoke_keys", [True, False])
+def test_deactivating_a_user_anywhere_revokes_their_tokens(member, token_for, client, settings, event, revoke_keys):
+    settings.KEYS_REVOKE_ON_DEACTIVATE = revoke_keys  # NSML's keys; a token is the portal's own credential
+    secret = token_for(member, name="ci")
+
+    member.is_active = False
+    member.save()
+    member.is_active = True
+    member.save()
+
+    assert client.get("/api/v1/keys", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 401
+    revocation = event(action="token_revoke")
+    assert (revocation.actor_username, revocation.subject, revocation.reason) == (
+        "manage.py deactivation",
+        member,
+        "owner_deactivated",
+    )

@@ -129,7 +129,14 @@ def _note_use(token: ApiToken, *, origin: Origin) -> None:
     token.last_used_at = now
 
 
-def revoke_token(*, token: ApiToken, actor: User, origin: Origin) -> bool:
+def revoke_tokens_of(user: User, *, actor: User | None, origin: Origin) -> int:
+    """Revoke every live token of `user` (a leaver): a deactivated user's tokens stay dead if the account
+    comes back. Returns how many this call revoked."""
+    tokens = live_tokens_of(user)
+    return sum(revoke_token(token=token, actor=actor, origin=origin, reason="owner_deactivated") for token in tokens)
+
+
+def revoke_token(*, token: ApiToken, actor: User | None, origin: Origin, reason: str = "") -> bool:
     """Revoke `token` now; True when this call revoked it (False: it was revoked already)."""
     now = timezone.now()
     with transaction.atomic():
@@ -140,9 +147,11 @@ def revoke_token(*, token: ApiToken, actor: User, origin: Origin) -> bool:
                 action=AuditEvent.Action.TOKEN_REVOKE,
                 outcome=AuditEvent.Outcome.SUCCESS,
                 actor=actor,
+                actor_username="" if actor is not None else origin.user_agent,  # no account: the command
                 subject=token.user,
                 origin=origin,
                 title=token.name,
                 fingerprint=token.prefix,
+                reason=reason,
             )
     return bool(revoked)
