@@ -233,10 +233,13 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @requires_recent_password
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """Asks first, as revoking a key does: the scripts that use a token stop working at once."""
     token = get_object_or_404(selectors.tokens_of(request.user), pk=pk)
+    if request.method != "POST":
+        return render(request, "keys/token_revoke.html", {"token": token})
     if tokens.revoke_token(token=token, actor=request.user, origin=Origin.from_request(request)):
         messages.success(
             request, gettext("The token “%(name)s” is revoked; it no longer works.") % {"name": token.name}

@@ -107,11 +107,53 @@ def test_it_checks_owner_on_revoke(member_client, other_member, token_for):
     assert token.revoked_at is None
 
 
-def test_revoking_takes_post_only(member_client, member, token_for):
-    token_for(member)
+def test_revoke_asks_first_and_changes_nothing_until_confirmed(member_client, member, token_for):
+    token_for(member, name="nightly-ci")
     token = ApiToken.objects.get()
 
-    assert member_client.get(f"/tokens/{token.pk}/revoke/").status_code == 405
+    listed = member_client.get(TOKENS).content.decode()
+    asked = member_client.get(f"/tokens/{token.pk}/revoke/")
+
+    # The list links to the question; one click there no longer revokes a token a script depends on.
+    assert f'href="/tokens/{token.pk}/revoke/"' in listed
+    assert f'action="/tokens/{token.pk}/revoke/"' not in listed
+    page = asked.content.decode()
+    assert "Revoke the token “nightly-ci”?" in page
+    assert "Scripts that use this token stop working at once." in page
+    assert f"{token.prefix}…" in page
+    assert 'method="post"' in page
+    assert 'href="/tokens/"' in page  # Cancel
+    token.refresh_from_db()
+    assert token.revoked_at is None
+    assert not AuditEvent.objects.filter(action="token_revoke").exists()
+
+
+def test_the_revoke_question_is_in_korean(member_client, member, token_for):
+    token_for(member, name="nightly-ci")
+    token = ApiToken.objects.get()
+
+    page = member_client.get(f"/tokens/{token.pk}/revoke/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    assert "“nightly-ci” 토큰을 폐기할까요?" in page
+    assert "이 토큰을 쓰는 스크립트는 즉시 동작하지 않습니다." in page
+
+
+def test_the_revoke_question_of_a_revoked_token_says_so(member_client, member, token_for):
+    token_for(member, name="old-ci")
+    token = ApiToken.objects.get()
+    member_client.post(f"/tokens/{token.pk}/revoke/")
+
+    page = member_client.get(f"/tokens/{token.pk}/revoke/").content.decode()
+
+    assert "This token is already revoked." in page
+    assert 'method="post"' not in page.split("<main", 1)[-1]
+
+
+def test_it_checks_owner_on_the_revoke_question(member_client, other_member, token_for):
+    token_for(other_member, name="theirs")
+    token = ApiToken.objects.get()
+
+    assert member_client.get(f"/tokens/{token.pk}/revoke/").status_code == 404
 
 
 def test_it_requires_sudo_mode_to_create_and_revoke(member, token_for):

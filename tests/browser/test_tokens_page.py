@@ -45,7 +45,11 @@ def test_a_member_makes_a_token_uses_it_and_revokes_it(page, portal, log_in, bro
     page.goto("/tokens/")
     expect(page.get_by_text(secret)).to_have_count(0)  # shown once, never again
     expect(page.get_by_role("row", name="provisioning")).not_to_contain_text("never")  # last used is shown
-    page.get_by_role("button", name="Revoke the token provisioning").click()
+    page.get_by_role("link", name="Revoke the token provisioning").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Revoke the token “provisioning”?")
+    check_page(page, "token-revoke")
+    assert requests.get(f"{portal}/api/v1/keys", headers=headers, timeout=10).status_code == 200  # asked, not done
+    page.get_by_role("button", name="Revoke").click()
     expect(page.get_by_role("status")).to_contain_text("is revoked")
     expect(page.get_by_role("row", name="provisioning")).to_contain_text("Revoked")
 
