@@ -19,13 +19,14 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext
-from ninja import NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema
 from ninja import Status as Answer
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaError
 from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from ninja.security import HttpBearer
+from pydantic import ConfigDict
 
 from keys import selectors, services
 from keys.audit import Origin
@@ -136,7 +137,17 @@ class ErrorOut(Schema):
     error: ErrorDetail
 
 
+def _required(schema: dict, *names: str) -> None:
+    """Say in the schema that `names` must be sent. Their defaults ("") only let a missing one be refused with
+    the form's code (title_required, malformed), as an empty one is, rather than with pydantic's."""
+    schema["required"] = list(names)
+    for name in names:
+        schema["properties"][name].pop("default", None)
+
+
 class KeyIn(Schema):
+    model_config = ConfigDict(json_schema_extra=lambda schema: _required(schema, "title", "key"))
+
     title: str = ""
     key: str = ""
     expires_at: date | None = None  # the last day the key works, in TIME_ZONE (YYYY-MM-DD)
@@ -150,9 +161,9 @@ class KeyOut(Schema):
     comment: str
     fingerprint_sha256: str
     fingerprint_md5: str
-    status: str
+    status: str = Field(json_schema_extra={"enum": Status.values})
     created_at: datetime
-    expires_at: datetime | None = None
+    expires_at: datetime | None  # always sent; null when the key never expires
 
 
 ERRORS = {code: ErrorOut for code in (400, 401, 404, 409, 413, 422, 429, 502, 503)}
