@@ -18,6 +18,8 @@ from nsml.titles import MAX_TITLE_LENGTH
 # Refusals of text the portal could not read as a public key: it is not shown back (it may be a private
 # key in a form no rule recognised).
 UNREADABLE_KEY = frozenset({"malformed", "unsupported_type", "too_long"})
+# Refusals of a secret (a private key, an access token): the field that held it comes back empty.
+SECRETS = frozenset({"private_key", "access_token"})
 
 
 class RefusesPrivateKeys:
@@ -111,13 +113,14 @@ class KeyForm(RefusesPrivateKeys, forms.Form):
         _limit_dates(self.fields["expires_at"], lifetimes.local_today(), lifetimes.latest_day_for_new_key())
 
     def add_error(self, field, error) -> None:
-        """Place a refusal (the service's ValidationError). A field that held a private key is sent back
-        empty, and so is a key the portal could not read as a public key: what it was is not known."""
+        """Place a refusal (the service's ValidationError). A field that held a private key or an access
+        token is sent back empty, and so is a key the portal could not read as a public key: what it was is
+        not known."""
         if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
             holding = [
                 name
                 for name, errors in error.error_dict.items()
-                if any(e.code == "private_key" or (name == "key" and e.code in UNREADABLE_KEY) for e in errors)
+                if any(e.code in SECRETS or (name == "key" and e.code in UNREADABLE_KEY) for e in errors)
             ]
             if holding:
                 self.data = self.data.copy()

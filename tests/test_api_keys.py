@@ -219,6 +219,42 @@ def test_a_private_key_is_refused_and_never_echoed_stored_or_logged(api, nsml, c
     assert posts_seen(nsml) == []
 
 
+def test_an_access_token_sent_as_a_title_or_in_a_key_is_refused_and_never_stored_or_logged(
+    client, member, token_for, nsml, caplog
+):
+    # A script with its arguments swapped: the token where the title goes, or after the key's text.
+    secret = token_for(member, name="provisioning")
+    caplog.set_level(logging.DEBUG)
+
+    def post(body, **extra):
+        return client.post(
+            KEYS, json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}", **extra
+        )
+
+    responses = [
+        post({"title": secret, "key": public_line(generate_private_key())}),
+        post({"title": "alice-laptop", "key": public_line(generate_private_key(), f"alice {secret}")}),
+        post({"title": secret[:30], "key": public_line(generate_private_key())}),  # a selection cut short
+        post({"title": secret, "key": "x"}, HTTP_ACCEPT_LANGUAGE="ko"),
+    ]
+
+    assert [error_of(response) for response in responses[:3]] == [
+        (422, "access_token", "title"),
+        (422, "access_token", "key"),
+        (422, "access_token", "title"),
+    ]
+    assert "액세스 토큰" in responses[3].json()["error"]["message"]
+    stored = "".join(
+        serializers.serialize("json", model.objects.all()) for model in apps.get_models() if model._meta.managed
+    )
+    secret_part = secret[len("nsmlk_") : 30]
+    assert secret_part not in stored  # the audit's refused titles included
+    assert secret_part not in caplog.text
+    assert not any(secret_part in response.content.decode() for response in responses)
+    assert RegisteredKey.objects.count() == 0
+    assert posts_seen(nsml) == []
+
+
 def test_a_body_that_is_not_json_is_a_400(client, member, token_for, nsml):
     response = client.post(
         KEYS, "{not json", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token_for(member)}"

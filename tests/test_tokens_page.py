@@ -60,6 +60,16 @@ def test_it_refuses_a_bad_name_or_lifetime(member_client, data, field, says):
     assert says in str(response.context["form"].errors[field])
 
 
+def test_a_tokens_secret_is_refused_as_another_tokens_name(member_client, member, token_for):
+    secret = token_for(member, name="ci")  # pasted into the name box of the next one by mistake
+
+    response = member_client.post(TOKENS, {"name": secret, "days": "30"})
+
+    assert "This is an access token" in str(response.context["form"].errors["name"])
+    assert list(ApiToken.objects.values_list("name", flat=True)) == ["ci"]
+    assert not AuditEvent.objects.filter(title__contains=secret[6:30]).exists()
+
+
 def test_the_longest_lifetime_comes_from_settings(member_client, settings):
     settings.API_TOKEN_MAX_DAYS = 7
 

@@ -17,6 +17,7 @@ from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
 from keys.services import lifetimes, states
 from keys.services.failures import RegistrationFailed, SubmissionLimited
+from keys.services.tokens import TOKEN_SECRET_MESSAGE, holds_token_secret
 from keys.sshkeys import PRIVATE_KEY_MESSAGE, InvalidKey, PublicKey, holds_private_key, parse_public_key
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
@@ -236,8 +237,8 @@ def _settle_failed_create(
 
 def validate_submission(*, title: str, key_text: str, expires_on: date | str | None = None) -> PublicKey:
     """The portal's rules for a new key: private-key material anywhere first (it wins, so no field that
-    held it is ever shown again), then the title, the key and the expiry together. No query: uniqueness
-    is the database's to decide when the intent is stored (`_record_intent`).
+    held it is ever shown again), an access token's secret next, then the title, the key and the expiry
+    together. No query: uniqueness is the database's to decide when the intent is stored (`_record_intent`).
 
     Messages are translated here, in the language of the request that asked.
     """
@@ -245,6 +246,10 @@ def validate_submission(*, title: str, key_text: str, expires_on: date | str | N
     if holding:
         message = gettext(PRIVATE_KEY_MESSAGE)
         raise ValidationError({name: ValidationError(message, code="private_key") for name in holding})
+    holding = [name for name, value in (("title", title), ("key", key_text)) if holds_token_secret(value)]
+    if holding:
+        message = gettext(TOKEN_SECRET_MESSAGE)
+        raise ValidationError({name: ValidationError(message, code="access_token") for name in holding})
 
     errors = {}
     problem = title_problem(title)
@@ -307,5 +312,7 @@ def _upstream_message(failure: Failure) -> str:
 
 
 def _auditable_title(title: str) -> str:
-    # A title field can receive a pasted private key by mistake: no part of it is kept.
-    return "" if holds_private_key(title) or "PRIVATE" in title.upper() else title[:MAX_TITLE_LENGTH]
+    # A title field can receive a pasted private key or access token by mistake: no part of it is kept.
+    if holds_private_key(title) or "PRIVATE" in title.upper() or holds_token_secret(title):
+        return ""
+    return title[:MAX_TITLE_LENGTH]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from keys.audit import Origin, record_event
 from keys.models import ApiToken, AuditEvent
@@ -30,6 +31,12 @@ if TYPE_CHECKING:
 
 SECRET_PREFIX = "nsmlk_"
 PREFIX_LENGTH = len(SECRET_PREFIX) + 8
+# A secret, or most of one (a selection cut short): the prefix and 20 or more of its 43 characters.
+_SECRET_IN_TEXT = re.compile(re.escape(SECRET_PREFIX) + r"[A-Za-z0-9_-]{20,}")
+TOKEN_SECRET_MESSAGE = gettext_noop(
+    "This is an access token, a secret that belongs only in the Authorization header. Nothing was kept. "
+    "If you have shared it anywhere, revoke the token on the Access tokens page."
+)
 MAX_NAME_LENGTH = 64
 # last_used_at is written at most this often per token: a script calling in a loop costs no write per call.
 LAST_USED_EVERY = timedelta(minutes=1)
@@ -39,6 +46,12 @@ LAST_USED_EVERY = timedelta(minutes=1)
 class NewToken:
     token: ApiToken
     secret: str  # shown once, to whoever created it; never stored
+
+
+def holds_token_secret(text: str) -> bool:
+    """True when `text` carries a token's secret: pasted into a title, a key or a token's name by mistake
+    (a script's arguments swapped), where it would be stored, audited and logged."""
+    return bool(_SECRET_IN_TEXT.search(text))
 
 
 def hash_secret(secret: str) -> str:
@@ -55,6 +68,8 @@ def create_token(*, user: User, name: str, days: int, origin: Origin, actor: Use
     elif holds_private_key(name):
         # A name is stored, audited and put in the origin of every call made with the token.
         errors["name"] = ValidationError(gettext(PRIVATE_KEY_MESSAGE), code="private_key")
+    elif holds_token_secret(name):
+        errors["name"] = ValidationError(gettext(TOKEN_SECRET_MESSAGE), code="access_token")
     elif len(name) > MAX_NAME_LENGTH or not name.isprintable():
         message = gettext("Use at most %(max)d printable characters for the name.") % {"max": MAX_NAME_LENGTH}
         errors["name"] = ValidationError(message, code="name_invalid")
