@@ -8,11 +8,16 @@ import sys
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
     # Django starts a command whose settings failed to load (shell, help) and fails only when it reads
-    # them; settings.py refuses some on purpose (a weak secret key), so stop every command here.
-    settings.INSTALLED_APPS  # noqa: B018
+    # them; settings.py refuses some on purpose (a weak secret key), so stop every command here, with the
+    # line that names the setting rather than a traceback through settings.py.
+    try:
+        settings.INSTALLED_APPS  # noqa: B018
+    except ImproperlyConfigured as refusal:
+        sys.exit(f"ImproperlyConfigured: {refusal}")
     execute_from_command_line(sys.argv)
 
 

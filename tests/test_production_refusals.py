@@ -100,6 +100,8 @@ def test_a_number_that_is_not_one_is_named_without_a_traceback_about_float(name)
     assert result.returncode != 0
     assert f"{name} must be a number, not 'abc'." in result.stderr
     assert "could not convert" not in result.stderr
+    # One line that names the setting, not a traceback through settings.py.
+    assert result.stderr.strip() == f"ImproperlyConfigured: {name} must be a number, not 'abc'."
 
 
 @pytest.mark.parametrize(
