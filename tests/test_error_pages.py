@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.utils import translation
 from django.views import defaults
 
@@ -49,3 +51,37 @@ def test_the_browsers_favicon_request_finds_the_icon_not_a_404(client):
     assert response["Location"].endswith("portal/icon.svg")
     page = client.get("/accounts/login/").content.decode()
     assert 'rel="icon"' in page
+
+
+def _token_in(page: str) -> str:
+    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+
+def test_a_log_in_page_left_open_in_another_tab_says_what_to_do_in_the_members_language(member):
+    """Found in a browser pass: log in in one tab, then submit the log-in page still open in a second tab.
+    Logging in renews the CSRF token, so the second tab's form is refused; the member read Django's stock
+    page ("Forbidden (403) ... More information is available with DEBUG=True"), in no layout, and no way on."""
+    browser = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="ko")
+    second_tab = browser.get("/accounts/login/").content.decode()
+    first_tab = browser.get("/accounts/login/").content.decode()
+    credentials = {"username": "alice", "password": "alice-password-1"}
+    logged_in = browser.post("/accounts/login/", {**credentials, "csrfmiddlewaretoken": _token_in(first_tab)})
+    assert logged_in.status_code == 302
+
+    response = browser.post("/accounts/login/", {**credentials, "csrfmiddlewaretoken": _token_in(second_tab)})
+
+    page = response.content.decode()
+    assert response.status_code == 403
+    assert "DEBUG" not in page
+    assert "Forbidden" not in page
+    assert '<html lang="ko">' in page
+    assert "NSML 키 포털" in page
+    assert "다른 탭" in page  # what happened: the page was opened before a log-in or log-out, perhaps in another tab
+    assert 'href="/keys/"' in page  # and the way on
+
+
+def test_an_api_client_still_gets_json_for_a_refused_csrf_token():
+    response = Client(enforce_csrf_checks=True).post("/api/v1/openapi.json")
+
+    assert response.status_code in (403, 405)
+    assert response["Content-Type"].startswith("application/json")
