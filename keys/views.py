@@ -159,11 +159,14 @@ def _tell_rotation(request: HttpRequest, rotation: services.Rotation) -> None:
 
 
 @login_required
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @requires_recent_password
 def key_expiry(request: HttpRequest, pk: int) -> HttpResponse:
     """A member shortens their key's lifetime (or lengthens it up to the maximum)."""
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
+    if request.method != "POST":
+        # A refused date is shown at this address: the language switch or a reload asks for it again with a GET.
+        return redirect("keys:detail", pk=key.pk)
     form = ExpiryForm(request.POST, key=key)
     if form.is_valid() and key.status in key.LIVE_STATUSES:
         try:

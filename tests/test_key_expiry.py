@@ -149,3 +149,26 @@ def test_a_member_cannot_change_another_members_key(client, other_member, member
     assert response.status_code == 404
     key.refresh_from_db()
     assert key.expires_at.astimezone(SEOUL).date().isoformat() == day(90)
+
+
+def test_switching_language_after_a_refused_expiry_shows_the_keys_page(member_client, member, nsml, register):
+    """Found in a browser pass: a refused expiry is shown at /keys/<id>/expiry/, a POST-only address. The
+    language switch (and a reload from the address bar) then asked for it with a GET, and the member got
+    the browser's bare "HTTP ERROR 405" page."""
+    key = register(member)
+    expiry = reverse("keys:expiry", args=[key.pk])
+    refused = member_client.post(expiry, {"expires_at": day(400)})
+    assert refused.status_code == 400
+
+    response = member_client.post(reverse("set_language"), {"language": "ko", "next": expiry}, follow=True)
+
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == reverse("keys:detail", args=[key.pk])
+    assert '<html lang="ko">' in response.content.decode()
+
+
+def test_the_expiry_address_does_not_show_another_members_key(client, other_member, member, nsml, register):
+    key = register(member)
+    client.force_login(other_member)
+
+    assert client.get(reverse("keys:expiry", args=[key.pk])).status_code == 404
