@@ -125,3 +125,23 @@ def test_on_a_phone_each_value_of_a_key_and_a_token_says_what_it_is(
         cell = page.locator("table.keys tbody td").nth(3)
         shown = page.evaluate("cell => getComputedStyle(cell, '::before').content", cell.element_handle())
         assert labels[0] in shown or labels[1] in shown, shown
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_a_title_of_64_letters_without_a_hyphen_does_not_widen_the_page(
+    browser, portal, browser_member, register, token_for, nsml, width
+):
+    """Found in a browser pass: NSML allows 64 letters with no hyphen, and in English such a title did not
+    break. The key's page, its revoke and rotate pages were 1,485 px wide at 375 px (1,645 at 1,280), and
+    the list 686 (1,336): the member scrolled sideways to find the fingerprint and the buttons."""
+    context = browser.new_context(base_url=portal, locale="en-US", viewport={"width": width, "height": 800})
+    page = context.new_page()
+    key = register(browser_member, "k" + "m" * 63)
+    token_for(browser_member, name="t" * 64)
+    log_in_as(page)
+
+    for path in ("/keys/", f"/keys/{key.pk}/", f"/keys/{key.pk}/revoke/", f"/keys/{key.pk}/rotate/", "/tokens/"):
+        page.goto(path)
+        widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert widths[0] <= widths[1], f"{path} is {widths[0]} px wide in a {widths[1]} px window"
+    context.close()
