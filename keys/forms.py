@@ -168,7 +168,10 @@ class ConfirmPasswordForm(forms.Form):
     """The member's own password, checked like a log-in: wrong ones count toward the lock-out."""
 
     password = forms.CharField(
-        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=_("Password"),
+        strip=False,
+        # The only field, and what the member came here to type: the cursor starts in it.
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )
 
     def __init__(self, request, *args, **kwargs):

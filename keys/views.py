@@ -270,6 +270,10 @@ def confirm_password(request: HttpRequest) -> HttpResponse:
         )
         return resume_pending_change(request) or redirect("keys:list")
     context = {"form": form, "pending": pending_change(request), "settings_minutes": settings.KEYS_REAUTH_MINUTES}
+    if form.is_bound:
+        # Wrong passwords here count toward the log-in lock-out: warn as the log-in page does.
+        context["tries_left"] = tries_left(request.user.get_username())
+        context["lockout_minutes"] = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
     return render(request, "registration/confirm_password.html", context)
 
 

@@ -3,6 +3,7 @@ the member confirms it on an interstitial page and the change goes ahead as subm
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -127,3 +128,26 @@ def test_only_a_guarded_view_can_be_resumed(stale_client, nsml):
     response = stale_client.post(CONFIRM, {"password": PASSWORD})
 
     assert response["Location"] == reverse("keys:list")
+
+
+def test_the_confirmation_warns_before_wrong_passwords_pause_log_ins(stale_client, nsml, new_public_key, settings):
+    """Found in a browser pass: wrong passwords here count toward the lock-out, but unlike the log-in page
+    this page never said how many tries were left; the fifth wrong one showed "Log-in paused" unannounced."""
+    stale_client.post(NEW, {"title": "laptop", "key": new_public_key()})
+    stale_client.cookies["django_language"] = "ko"
+    for _ in range(settings.AXES_FAILURE_LIMIT - 3):
+        stale_client.post(CONFIRM, {"password": "not-my-password"})
+
+    first_warning = stale_client.post(CONFIRM, {"password": "not-my-password"}).content.decode()
+    last_warning = stale_client.post(CONFIRM, {"password": "not-my-password"}).content.decode()
+
+    assert "이 이름으로 로그인을 2번 더 시도할 수 있습니다." in first_warning
+    assert "이 이름으로 로그인을 1번 더 시도할 수 있습니다." in last_warning
+
+
+def test_the_password_field_has_the_cursor(stale_client, nsml, new_public_key):
+    stale_client.post(NEW, {"title": "laptop", "key": new_public_key()})
+
+    for page in (stale_client.get(CONFIRM), stale_client.post(CONFIRM, {"password": "not-my-password"})):
+        field = re.search(r"<input[^>]*name=\"password\"[^>]*>", page.content.decode()).group(0)
+        assert "autofocus" in field
