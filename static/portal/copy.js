@@ -30,7 +30,16 @@
     });
   }
 
+  // A code element's text, or a form field's value (the new token's secret is in a read-only input).
+  function textOf(element) {
+    return ("value" in element ? element.value : element.textContent).trim();
+  }
+
   function selectContents(element) {
+    if (typeof element.select === "function") {
+      element.select();
+      return;
+    }
     var range = document.createRange();
     range.selectNodeContents(element);
     var selection = window.getSelection();
@@ -55,7 +64,7 @@
 
     button.hidden = false;
     button.addEventListener("click", function () {
-      copyText(source.textContent.trim()).then(
+      copyText(textOf(source)).then(
         function () {
           say(button.dataset.msgCopied);
         },
