@@ -128,8 +128,9 @@ ROTATE_PENDING_NOTICE = _(
     "NSML has not confirmed your new key “%(title)s” yet, so the old key “%(old)s” is still active. "
     "Revoke it yourself once the new key works."
 )
+# The reason is FAILURE_NAMES', not REVOKE_MESSAGES' ("so it is still active"): the old key is left revoking.
 ROTATE_REVOKE_FAILED = _(
-    "Your new key “%(title)s” is registered, but the old key “%(old)s” could not be revoked: %(reason)s "
+    "Your new key “%(title)s” is registered, but the old key “%(old)s” could not be revoked yet (%(reason)s). "
     "It is marked as being revoked, and the portal keeps trying by itself."
 )
 ROTATE_REVOKING_NOTICE = _(

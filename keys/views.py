@@ -152,7 +152,7 @@ def _tell_rotation(request: HttpRequest, rotation: services.Rotation) -> None:
     elif not rotation.new.is_active:
         messages.info(request, gettext(member_messages.ROTATE_PENDING_NOTICE) % names)
     elif rotation.revoke_failure is not None:
-        reason = rotation.revoke_failure.message
+        reason = str(member_messages.FAILURE_NAMES[rotation.revoke_failure.failure])
         messages.error(request, gettext(member_messages.ROTATE_REVOKE_FAILED) % {**names, "reason": reason})
     else:
         messages.info(request, gettext(member_messages.ROTATE_REVOKING_NOTICE) % names)

@@ -98,8 +98,11 @@ def test_when_the_old_key_cannot_be_revoked_it_is_left_revoking(
     assert old.status == "revoking"
     assert RegisteredKey.objects.get(title="alice-laptop-2").is_active
     page = response.content.decode()
-    assert "the old key “alice-laptop” could not be revoked" in page
-    assert "NSML refused to revoke the key" in page
+    assert "the old key “alice-laptop” could not be revoked yet (NSML refused the request)" in page
+    # Found in a browser pass: the reason was the revoke page's sentence, "so it is still active", next to
+    # "It is marked as being revoked": the key is revoking, and the page must not say otherwise.
+    assert "still active" not in page
+    assert "It is marked as being revoked" in page
     assert event(action=AuditEvent.Action.ROTATE).outcome == "failed"
 
     nsml.set_faults(Faults())
@@ -169,3 +172,20 @@ def test_it_needs_a_log_in(client, member, nsml, register):
     response = client.get(rotate_url(old))
 
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_rotation_message_in_korean_does_not_say_the_old_key_is_still_active(
+    member_client, member, nsml, register, new_public_key
+):
+    old = register(member, "alice-laptop")
+    nsml.set_faults(Faults(fail_status=401, fail_methods=frozenset({"DELETE"})))
+    member_client.cookies["django_language"] = "ko"
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": new_public_key()}, follow=True)
+
+    old.refresh_from_db()
+    assert old.status == "revoking"
+    page = response.content.decode()
+    assert "기존 “alice-laptop” 키는 아직 폐기하지 못했습니다" in page
+    assert "아직 활성 상태" not in page  # "still active"
+    assert "폐기 중으로 표시되며" in page
