@@ -102,6 +102,9 @@ REVOKING_NOTICE = _(
     "shows it as revoked once NSML confirms."
 )
 ALREADY_REVOKING = _("This key is already being revoked.")
+EXPIRY_FIXED_MESSAGE = _(
+    "The expiry of “%(title)s” can no longer change: the key is revoked or being revoked, or NSML never registered it."
+)
 
 
 def submission_limit_message(retry_after: int) -> str:

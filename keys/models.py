@@ -35,6 +35,8 @@ class RegisteredKey(models.Model):
         OUTSIDE = "outside", _("Added outside the portal")
 
     LIVE_STATUSES = LIVE_STATUSES
+    # A key whose expiry its member may still change: not one already on its way out (revoking).
+    EXPIRY_STATUSES = ("pending", "active")
 
     # PROTECT: a user who ever held a key is deactivated, never deleted, so the record stays whole.
     owner = models.ForeignKey(

@@ -99,7 +99,7 @@ def _submitted_expiry(form) -> str | None:
 @require_safe
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
-    expiry_form = ExpiryForm(key=key) if key.status in key.LIVE_STATUSES else None
+    expiry_form = ExpiryForm(key=key) if key.status in key.EXPIRY_STATUSES else None
     context = {"key": key, "expiry_form": expiry_form, "pub_file": usual_public_key_file(key.key_type)}
     return render(request, "keys/key_detail.html", context)
 
@@ -167,8 +167,11 @@ def key_expiry(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         # A refused date is shown at this address: the language switch or a reload asks for it again with a GET.
         return redirect("keys:detail", pk=key.pk)
+    if key.status not in key.EXPIRY_STATUSES:
+        messages.error(request, gettext(member_messages.EXPIRY_FIXED_MESSAGE) % {"title": key.title})
+        return redirect("keys:detail", pk=key.pk)
     form = ExpiryForm(request.POST, key=key)
-    if form.is_valid() and key.status in key.LIVE_STATUSES:
+    if form.is_valid():
         try:
             services.change_expiry(
                 key=key, value=form.cleaned_data["expires_at"], actor=request.user, origin=Origin.from_request(request)

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from keys.models import AuditEvent, RegisteredKey
 from keys.services.lifetimes import local_today
+from nsml.simulator import Faults
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +173,24 @@ def test_the_expiry_address_does_not_show_another_members_key(client, other_memb
     client.force_login(other_member)
 
     assert client.get(reverse("keys:expiry", args=[key.pk])).status_code == 404
+
+
+def test_a_key_being_revoked_offers_no_expiry_change(member_client, member, nsml, register, settings):
+    """Found in a browser: a key NSML had not yet confirmed gone still offered "Change this key's expiry"."""
+    settings.NSML_TIMEOUT = 1.0
+    key = register(member)
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"DELETE"})))
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+    key.refresh_from_db()
+    assert key.status == "revoking"
+    before = key.expires_at
+
+    page = member_client.get(reverse("keys:detail", args=[key.pk])).content.decode()
+    refused = member_client.post(reverse("keys:expiry", args=[key.pk]), {"expires_at": day(5)}, follow=True)
+
+    assert reverse("keys:expiry", args=[key.pk]) not in page
+    assert "can no longer change: the key is revoked or being revoked" in refused.content.decode()
+    assert reverse("keys:expiry", args=[key.pk]) not in refused.content.decode()
+    key.refresh_from_db()
+    assert key.expires_at == before
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.SET_EXPIRY).exists()
