@@ -151,3 +151,23 @@ def test_the_password_field_has_the_cursor(stale_client, nsml, new_public_key):
     for page in (stale_client.get(CONFIRM), stale_client.post(CONFIRM, {"password": "not-my-password"})):
         field = re.search(r"<input[^>]*name=\"password\"[^>]*>", page.content.decode()).group(0)
         assert "autofocus" in field
+
+
+@pytest.mark.parametrize(
+    ("minutes", "language", "sentence"),
+    [
+        (15, "en", "Changing your keys or access tokens needs your password from the last 15 minutes."),
+        (0, "en", "Changing your keys or access tokens needs your password each time."),
+        (0, "ko", "키나 액세스 토큰을 변경하려면 매번 비밀번호를 입력해야 합니다."),
+    ],
+)
+def test_the_confirmation_says_what_it_guards_and_for_how_long(
+    stale_client, nsml, settings, minutes, language, sentence
+):
+    """It spoke of keys only, also before a token's creation, and of "the last 0 minutes" with the rule at 0."""
+    settings.KEYS_REAUTH_MINUTES = minutes
+    stale_client.cookies["django_language"] = language
+
+    page = stale_client.get(CONFIRM).content.decode()
+
+    assert sentence in page
