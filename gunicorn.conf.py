@@ -29,6 +29,8 @@ accesslog = None if _json_logs else "-"
 # gunicorn's default line, with the path instead of the request line: a query string (an admin's search,
 # whatever a client put in one) stays out of the log, as in the JSON lines.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+# And an API token's secret a client put in a path or a referer is cut out of it (portal/access_log.py).
+logger_class = "portal.access_log.SecretFreeLogger"
 if _json_logs:
     # gunicorn's own lines (booting, worker exits, timeouts) in the portal's JSON, on the same stream.
     logconfig_dict = {

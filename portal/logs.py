@@ -1,4 +1,4 @@
-"""Log lines and audit displays that a user's input cannot forge (plain Python).
+"""Log lines and audit displays that a user's input cannot forge, and that hold no token (plain Python).
 
 A name or a title with CR/LF in it would write a line of its own that looks like any other, and
 bidirectional-override characters make text read differently from what it is. `escape_unsafe`
@@ -9,6 +9,13 @@ writes both as visible escapes; `EscapeControlCharacters`, a logging filter on e
 from __future__ import annotations
 
 import logging
+import re
+
+# An API token's secret (keys.services.tokens makes them: "nsmlk_" and 43 URL-safe characters), or most
+# of one (a selection cut short). A log line never carries it, wherever a client put it: a URL's path, a
+# query string, a referer, a field of a form.
+TOKEN_SECRET = re.compile(r"nsmlk_[A-Za-z0-9_-]{20,}")
+REDACTED_SECRET = "nsmlk_[redacted]"
 
 # Bidirectional formatting characters (Unicode's "Trojan Source" set): embeddings and overrides,
 # isolates, and the left-to-right, right-to-left and Arabic letter marks.
@@ -34,12 +41,21 @@ def escape_unsafe(text: str) -> str:
     return "".join(_escaped(char) for char in text)
 
 
+def redact_secrets(text: str) -> str:
+    """`text` with every API token secret in it cut to its prefix."""
+    return TOKEN_SECRET.sub(REDACTED_SECRET, text) if "nsmlk_" in text else text
+
+
 class EscapeControlCharacters(logging.Filter):
-    """Escapes the final message, arguments included; a traceback (exc_text) keeps its own lines."""
+    """Escapes the final message, arguments included, and cuts token secrets out of it and out of the
+    request's path (portal.jsonlog.RequestContextFilter's); a traceback (exc_text) keeps its own lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        escaped = escape_unsafe(message)
+        escaped = escape_unsafe(redact_secrets(message))
         if escaped != message or record.args:
             record.msg, record.args = escaped, None
+        path = getattr(record, "path", None)
+        if isinstance(path, str):
+            record.path = redact_secrets(path)
         return True

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -176,3 +177,26 @@ def test_the_reconcilers_report_is_json_lines_too(tmp_path: Path, new_public_key
     lines = [json.loads(line) for line in result.stdout.splitlines()]  # every line parses, or this raises
     assert any(line["logger"] == "keys.reconcile" and "console-key" in line["message"] for line in lines)
     assert result.returncode == 1  # drift: an unmanaged key
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_a_token_secret_in_a_url_is_in_no_log_line(tmp_path: Path, log_format):
+    """Found with curl: a token put in the path (/api/v1/keys/$TOKEN, a script's arguments swapped) was
+    written whole to the logs three times: the request line, its path, and django.request's "Not Found"."""
+    secret = "nsmlk_" + "Zq3" * 14 + "x"
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true")
+        portal = Gunicorn(env, log, workers=1, threads=2)
+        try:
+            answers = [
+                requests.get(f"{portal.url}/api/v1/keys/{secret}", headers={"Authorization": f"Bearer {secret}"}),
+                requests.get(f"{portal.url}/keys/{secret}/", headers={"Referer": f"{portal.url}/x/{secret}"}),
+            ]
+        finally:
+            portal.stop()
+
+    assert [answer.status_code for answer in answers] == [404, 404]
+    written = log.read_text()
+    assert "/api/v1/keys/nsmlk_[redacted]" in written  # the lines are there, the secret is not
+    assert secret not in written and secret[6:30] not in written

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,14 +24,16 @@ from keys.audit import Origin, record_event
 from keys.models import ApiToken, AuditEvent
 from keys.selectors import live_tokens_of
 from keys.sshkeys import PRIVATE_KEY_MESSAGE, holds_private_key
+from portal.logs import TOKEN_SECRET
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 SECRET_PREFIX = "nsmlk_"
 PREFIX_LENGTH = len(SECRET_PREFIX) + 8
-# A secret, or most of one (a selection cut short): the prefix and 20 or more of its 43 characters.
-_SECRET_IN_TEXT = re.compile(re.escape(SECRET_PREFIX) + r"[A-Za-z0-9_-]{20,}")
+# A secret, or most of one (a selection cut short): the prefix and 20 or more of its 43 characters. The
+# same pattern the log filter cuts out of every line.
+_SECRET_IN_TEXT = TOKEN_SECRET
 TOKEN_SECRET_MESSAGE = gettext_noop(
     "This is an access token, a secret that belongs only in the Authorization header. Nothing was kept. "
     "If you have shared it anywhere, revoke the token on the Access tokens page."
