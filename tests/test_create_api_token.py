@@ -52,6 +52,17 @@ def test_it_refuses_clearly(member, args, says):
     assert ApiToken.objects.count() == 0
 
 
+def test_a_name_in_use_is_refused_in_the_operators_words(member):
+    """It answered the operator "You already have a token with this name", the member's words."""
+    run("alice", "--name", "ci")
+
+    with pytest.raises(CommandError) as refused:
+        run("alice", "--name", "ci")
+
+    assert str(refused.value) == "alice already has a live token named 'ci'; choose another --name."
+    assert ApiToken.objects.count() == 1
+
+
 def test_it_refuses_a_deactivated_user(member):
     member.is_active = False
     member.save()

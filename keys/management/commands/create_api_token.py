@@ -59,9 +59,21 @@ class Command(BaseCommand):
             with logs_on_stderr():
                 new = tokens.create_token(user=user, name=name, days=days, origin=Origin.command("create_api_token"))
         except ValidationError as refusal:
-            raise CommandError(" ".join(str(m) for errors in refusal.message_dict.values() for m in errors)) from None
+            raise CommandError(_operator_message(refusal, username, name)) from None
         # Only the secret on stdout, so a script can capture it; the rest goes to stderr.
         self.stdout.write(new.secret)
         self.stderr.write(
             f"Token {new.token.name!r} for {username}, expires {new.token.expires_at:%Y-%m-%d %H:%M} UTC."
         )
+
+
+def _operator_message(refusal: ValidationError, username: str, name: str) -> str:
+    """The refusal in words for the operator: the service speaks to the member ("You already have...")."""
+    messages = []
+    for errors in refusal.error_dict.values():
+        for error in errors:
+            if error.code == "duplicate_name":
+                messages.append(f"{username} already has a live token named {name!r}; choose another --name.")
+            else:
+                messages.extend(error.messages)
+    return " ".join(messages)
