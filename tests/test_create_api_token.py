@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from keys.models import ApiToken
 
@@ -106,3 +109,35 @@ def test_stdout_holds_the_secret_alone_for_a_script_to_capture(member, log_forma
     assert len(result.stdout.splitlines()) == 1
     assert result.stdout.startswith("nsmlk_")
     assert "token_create" in result.stderr  # the audit's line, still written, on stderr
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
+    reason="row locks are PostgreSQL's; SQLite is the development database (CI runs this on PostgreSQL)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_one_name_created_four_times_at_once_gives_one_token(member):
+    """Found running `create_api_token alice --name race-ci` three times at once: two live tokens named
+    race-ci. The name was checked before the INSERT with nothing holding it free meanwhile."""
+    start = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def create() -> None:
+        try:
+            start.wait()
+            run("alice", "--name", "race-ci")
+            outcomes.append("created")
+        except CommandError as refused:
+            outcomes.append(str(refused))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes)[0] == "alice already has a live token named 'race-ci'; choose another --name."
+    assert outcomes.count("created") == 1
+    assert ApiToken.objects.filter(name="race-ci").count() == 1

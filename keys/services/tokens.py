@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -74,10 +75,6 @@ def create_token(*, user: User, name: str, days: int, origin: Origin, actor: Use
     elif len(name) > MAX_NAME_LENGTH or not name.isprintable():
         message = gettext("Use at most %(max)d printable characters for the name.") % {"max": MAX_NAME_LENGTH}
         errors["name"] = ValidationError(message, code="name_invalid")
-    elif live_tokens_of(user).filter(name=name).exists():
-        errors["name"] = ValidationError(
-            gettext("You already have a token with this name. Choose another name."), code="duplicate_name"
-        )
     if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
         message = gettext("A token can last from 1 to %(max)d days.") % {"max": settings.API_TOKEN_MAX_DAYS}
         errors["days"] = ValidationError(message, code="days_out_of_range")
@@ -87,6 +84,12 @@ def create_token(*, user: User, name: str, days: int, origin: Origin, actor: Use
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
+        # The user's row locked while the name is checked and the token stored: two creations of one name
+        # at once (a provisioning script run twice) would otherwise both find it free (PostgreSQL).
+        list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+        if live_tokens_of(user).filter(name=name).exists():
+            message = gettext("You already have a token with this name. Choose another name.")
+            raise ValidationError({"name": ValidationError(message, code="duplicate_name")})
         token = ApiToken.objects.create(
             user=user,
             name=name,
