@@ -220,7 +220,7 @@ class CheckNsmlMixin:
             )
         else:
             if report.changes or report.retrying:
-                for line in report.lines():
+                for line in report.lines(most=services.TITLES_ON_A_PAGE):
                     self.message_user(request, line, messages.SUCCESS)
             else:
                 self.message_user(request, _("Checked NSML: the portal and NSML agree."), messages.SUCCESS)

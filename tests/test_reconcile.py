@@ -466,6 +466,25 @@ def test_check_nsml_now_says_when_nothing_changed(admin_client, member, nsml, re
     assert "Checked NSML: the portal and NSML agree." in response.content.decode()
 
 
+def test_check_nsml_now_names_ten_keys_per_change_and_counts_the_rest(admin_client, member, nsml, register):
+    """Found against a loaded portal: the first pass changed 2,432 keys, and Check NSML now showed every
+    title in one message, as did the admin's front page (its last reconcile pass)."""
+    for number in range(12):
+        key = register(member, f"gone-{number:02d}")
+        nsml.remove_key(key.title, key.nsml_name)
+
+    page = admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), follow=True).content.decode()
+    passes = admin_client.get(reverse("admin:index")).content.decode()
+    admin_client.cookies["django_language"] = "ko"
+    korean = admin_client.get(reverse("admin:index")).content.decode()
+
+    for shown, marker in ((page, "now revoked:"), (passes, "now revoked:"), (korean, "gone-")):
+        [said] = [line for line in shown.splitlines() if marker in line and "<li" in line]
+        assert said.count("(alice)") == 10
+        assert ("외 2개" if shown is korean else "(alice) and 2 more") in said
+    assert RegisteredKey.objects.filter(status=Status.REVOKED).count() == 12
+
+
 def test_check_nsml_now_does_nothing_on_get(admin_client, member, nsml, submit_unanswered):
     key = submit_unanswered(member, reached=True)
 

@@ -8,7 +8,7 @@ from keys.services.drift import Drift, assign_unmanaged_key, check_assignable, f
 from keys.services.failures import RegistrationFailed, RevocationFailed, SubmissionLimited, UpstreamFailed
 from keys.services.lifetimes import LifetimeReport, apply_lifetimes, change_expiry, set_expiry
 from keys.services.members import remember_language
-from keys.services.reconcile import PassReport, ReconcileBusy, describe_pass, reconcile
+from keys.services.reconcile import TITLES_ON_A_PAGE, PassReport, ReconcileBusy, describe_pass, reconcile
 from keys.services.registration import register_key
 from keys.services.revocation import RevocationReport, revoke_key, revoke_keys
 from keys.services.rotation import Rotation, rotate_key
@@ -34,6 +34,7 @@ __all__ = [
     "find_drift",
     "register_key",
     "describe_pass",
+    "TITLES_ON_A_PAGE",
     "reconcile",
     "revoke_key",
     "revoke_keys",

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone, translation
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from keys import member_messages
 from keys.audit import Origin, record_event
@@ -63,9 +63,10 @@ class PassReport:
         """NSML and the portal disagreed: something was repaired, or an unmanaged key awaits an admin."""
         return bool(self.changes or self.open_unmanaged)
 
-    def lines(self) -> list[str]:
-        """One line per kind of change, in the active language."""
-        return _lines(self.as_record())
+    def lines(self, *, most: int | None = None) -> list[str]:
+        """One line per kind of change, in the active language; with `most`, each names at most that many
+        keys and counts the rest (a page's message: the first pass over a large team can change thousands)."""
+        return _lines(self.as_record(), most=most)
 
     def as_record(self) -> dict[str, list[str]]:
         """What `ReconcilePass.report` keeps: the kinds with entries."""
@@ -87,8 +88,20 @@ _LABELS = (
 )
 
 
-def _lines(record: dict) -> list[str]:
-    return [f"{label}: {', '.join(record[name])}" for name, label in _LABELS if record.get(name)]
+# Keys named per kind of change on a page (the admin's messages, its list of passes).
+TITLES_ON_A_PAGE = 10
+
+
+def _lines(record: dict, *, most: int | None = None) -> list[str]:
+    return [f"{label}: {_titles(record[name], most)}" for name, label in _LABELS if record.get(name)]
+
+
+def _titles(titles: list[str], most: int | None) -> str:
+    if most is None or len(titles) <= most:
+        return ", ".join(titles)
+    rest = len(titles) - most
+    more = ngettext("and %(count)d more", "and %(count)d more", rest) % {"count": rest}
+    return f"{', '.join(titles[:most])} {more}"
 
 
 def describe_pass(record: ReconcilePass) -> str:
@@ -102,7 +115,7 @@ def describe_pass(record: ReconcilePass) -> str:
             "detail": report.get("detail", ""),
         }
     if report:
-        return "; ".join(_lines(report))
+        return "; ".join(_lines(report, most=TITLES_ON_A_PAGE))
     if record.succeeded and record.summary in ("", "in sync"):
         return gettext("in sync")
     return record.summary
