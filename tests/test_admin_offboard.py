@@ -27,7 +27,7 @@ def test_the_confirmation_names_the_users_and_lists_their_keys_and_changes_nothi
     response = offboard(admin_client, [member, other_member])
 
     page = response.content.decode()
-    assert "These 2 users will be deactivated" in page
+    assert "These 2 users will be deactivated (no more log-ins, no new keys, their access tokens revoked)" in page
     assert "<strong>alice</strong>, <strong>bob</strong>" in page
     assert [key.title for key in response.context["keys"]] == ["alice-laptop"]
     assert "No active key: bob." in page
