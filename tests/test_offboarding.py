@@ -4,10 +4,20 @@ The admin's actions (with their confirmation pages) are in tests/test_admin_*.py
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import pytest
+from django.db import connection
 from django.urls import reverse
 
-from keys.models import AuditEvent
+from keys.audit import Origin
+from keys.models import AuditEvent, RegisteredKey
+from keys.offboarding import offboard
+from keys.services import register_key
+from nsml.simulator import Faults
+from tests.helpers import nsml_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +96,41 @@ def test_deactivating_a_user_anywhere_revokes_their_tokens(member, token_for, cl
         member,
         "owner_deactivated",
     )
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
+    reason="two connections committing at once; the suite's SQLite cannot empty an append-only audit table after "
+    "such a test (CI runs this on PostgreSQL)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_member_offboarded_while_nsml_registers_their_key_keeps_no_key_in_nsml(
+    member, admin_user, nsml, new_public_key
+):
+    """Found offboarding a member on one instance while their submission waited for NSML on another: the
+    offboarding revoked the active keys it found, then the 201 made the pending key active, and the leaver
+    kept a working key in NSML that no reconcile pass touched."""
+    nsml.set_faults(Faults(slow_commit=1.5))  # NSML holds the key 1.5 s before it answers 201
+
+    def submit() -> None:
+        try:
+            register_key(owner=member, title="laptop", key_text=new_public_key(), origin=Origin(ip="10.0.0.7"))
+        finally:
+            connection.close()
+
+    submission = threading.Thread(target=submit)
+    submission.start()
+    deadline = time.monotonic() + 10
+    while not nsml.held_keys() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    offboard(member, actor=admin_user, origin=Origin(ip="10.0.0.8"), reason="left the team")
+    submission.join(timeout=30)
+
+    key = RegisteredKey.objects.get()
+    assert key.status == "pending"  # never active for a deactivated member
+    nsml.set_faults(Faults())
+    nsml_sync("--apply")
+    key.refresh_from_db()
+    assert key.status == "revoked"
+    assert nsml.held_keys() == []
+    assert AuditEvent.objects.filter(registered_key=key, action="register", outcome="success").count() == 0

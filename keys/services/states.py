@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from keys.audit import Origin, record_change, record_event
@@ -33,11 +34,18 @@ def move(key: RegisteredKey, *, to: str, expected: tuple[str, ...], **fields) ->
 
 
 def move_audited(
-    key: RegisteredKey, *, to: str, expected: tuple[str, ...], fields: dict | None = None, **audit
+    key: RegisteredKey,
+    *,
+    to: str,
+    expected: tuple[str, ...],
+    fields: dict | None = None,
+    where: Q | None = None,
+    **audit,
 ) -> AuditEvent | None:
-    """`move`, and the audit row of it (`audit` as for `audit_key`) in the same atomic write; None if not moved."""
+    """`move`, and the audit row of it (`audit` as for `audit_key`) in the same atomic write; None if not moved.
+    `where`: a further condition the key must still meet at that moment."""
     values = _values(to, fields or {})
-    rows = RegisteredKey.objects.filter(pk=key.pk, status__in=expected)
+    rows = RegisteredKey.objects.filter(Q(pk=key.pk, status__in=expected) & (where or Q()))
     event = record_change(rows, values, **_audit_fields(key, **audit))
     if event is not None:
         _apply(key, values)
@@ -98,11 +106,15 @@ def activate(
     started_by: tuple[User | None, Origin] | None = None,
 ) -> bool:
     """pending (or failed, when NSML turns out to hold it after all) -> active, audited and notified.
-    `started_by` as for `mark_revoked`: who submitted it, when the reconciler finishes it."""
+    `started_by` as for `mark_revoked`: who submitted it, when the reconciler finishes it.
+
+    Only while its member is active: one offboarded while NSML answered keeps no working key. The key
+    stays pending, and the next reconcile pass revokes it from NSML (`_refuse_for_departed_member`)."""
     event = move_audited(
         key,
         to=Status.ACTIVE,
         expected=(Status.PENDING, Status.FAILED),
+        where=Q(owner__is_active=True),
         action=action,
         outcome=AuditEvent.Outcome.SUCCESS,
         actor=actor,
