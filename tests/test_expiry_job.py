@@ -3,15 +3,19 @@ each, even across runs) and the notice once revoked, in the member's language.""
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from keys.models import ExpiryNotice, MemberProfile, RegisteredKey
+from keys.models import AuditEvent, ExpiryNotice, MemberProfile, RegisteredKey
 from nsml.simulator import Faults
 from tests.helpers import nsml_sync
 
@@ -194,3 +198,34 @@ def test_the_language_of_a_key_submission_is_remembered(member_client, member, n
     member_client.post(reverse("keys:new"), {"title": "laptop", "key": new_public_key()}, HTTP_ACCEPT_LANGUAGE="ko")
 
     assert MemberProfile.objects.get(user=member).language == "ko"
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
+    reason="two connections committing at once; the suite's SQLite cannot empty an append-only audit table after "
+    "such a test (CI runs this on PostgreSQL)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_key_its_member_gives_a_later_expiry_while_the_job_runs_is_not_revoked(member, member_client, nsml, register):
+    """Found with two expired keys and a slow NSML: the member moved one key's expiry a month on, the page said
+    so, and a moment later the job, which had listed the expired keys before, revoked it as expired."""
+    first = expire_in(register(member, "first"), timedelta(minutes=-1))
+    second = expire_in(register(member, "second"), timedelta(minutes=-1))
+    nsml.set_faults(Faults(latency=0.5))
+    job = threading.Thread(target=lambda: (nsml_sync("--apply"), connection.close()))
+    job.start()
+    deadline = time.monotonic() + 10
+    while not RegisteredKey.objects.filter(status="revoking").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    revoking = RegisteredKey.objects.get(status="revoking")
+    kept = second if revoking.pk == first.pk else first
+    later = (timezone.localdate() + timedelta(days=30)).isoformat()
+
+    changed = member_client.post(reverse("keys:expiry", args=[kept.pk]), {"expires_at": later})
+    job.join(timeout=60)
+
+    assert changed.status_code == 302
+    kept.refresh_from_db()
+    assert (kept.status, timezone.localdate(kept.expires_at).isoformat()) == ("active", later)
+    assert [held["title"] for held in nsml.held_keys()] == [kept.title]
+    assert not AuditEvent.objects.filter(registered_key=kept, action="revoke").exists()

@@ -187,10 +187,12 @@ def apply_lifetimes(*, origin: Origin, client: NsmlClient | None = None) -> Life
         client = client or nsml_client(background=True)
     for key in expired:
         try:
-            revoke_key(key=key, actor=None, origin=origin, client=client, reason="expired")
+            revoke_key(key=key, actor=None, origin=origin, client=client, reason="expired", expired_by=now)
         except RevocationFailed as failure:
             report.failed.append(f"{_label(key)}: {failure.failure}")
             continue
+        if key.status == Status.ACTIVE:
+            continue  # its member gave it a later expiry since the list was read
         (report.expired if key.status == Status.REVOKED else report.unconfirmed).append(_label(key))
     _send_reminders(now, report)
     return report

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import Q
 
 from keys import member_messages
 from keys.audit import Origin
@@ -40,6 +42,7 @@ def revoke_key(
     reason: str = "",
     given_reason: str = "",
     keep_revoking: bool = False,
+    expired_by: datetime | None = None,
 ) -> RegisteredKey:
     """Move the key to `revoking`, DELETE it from NSML, and mark it `revoked` once NSML's list confirms.
 
@@ -49,9 +52,16 @@ def revoke_key(
     reconciler's retries instead. `reason` is the audit reason of the revocation, e.g. "expired";
     `given_reason` what an admin wrote on the confirmation page: kept on the key and in the audit.
     `actor` is None for the portal itself (deactivation outside the admin, the reconciler).
+    `expired_by` (the expiry job): only if the key's expiry is still before that moment, since its member may
+    have just moved it later; otherwise the key stays active.
     """
     if not states.move(
-        key, to=Status.REVOKING, expected=(Status.ACTIVE,), next_attempt_at=None, revoke_reason=given_reason.strip()
+        key,
+        to=Status.REVOKING,
+        expected=(Status.ACTIVE,),
+        where=Q(expires_at__lt=expired_by) if expired_by is not None else None,
+        next_attempt_at=None,
+        revoke_reason=given_reason.strip(),
     ):
         key.refresh_from_db()
         return key

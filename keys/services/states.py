@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 Status = RegisteredKey.Status
 
 
-def move(key: RegisteredKey, *, to: str, expected: tuple[str, ...], **fields) -> bool:
-    """Move `key` to `to` if it is still in one of `expected`; True when this call moved it."""
+def move(key: RegisteredKey, *, to: str, expected: tuple[str, ...], where: Q | None = None, **fields) -> bool:
+    """Move `key` to `to` if it is still in one of `expected` (and meets `where`); True when this call moved it."""
     values = _values(to, fields)
-    moved = RegisteredKey.objects.filter(pk=key.pk, status__in=expected).update(**values)
+    moved = RegisteredKey.objects.filter(Q(pk=key.pk, status__in=expected) & (where or Q())).update(**values)
     if moved:
         _apply(key, values)
     return bool(moved)
