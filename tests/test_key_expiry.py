@@ -7,9 +7,12 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from keys.audit import Origin
 from keys.models import AuditEvent, RegisteredKey
+from keys.services import change_expiry
 from keys.services.lifetimes import local_today
 from nsml.simulator import Faults
 
@@ -193,4 +196,19 @@ def test_a_key_being_revoked_offers_no_expiry_change(member_client, member, nsml
     assert reverse("keys:expiry", args=[key.pk]) not in refused.content.decode()
     key.refresh_from_db()
     assert key.expires_at == before
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.SET_EXPIRY).exists()
+
+
+def test_an_expiry_change_on_a_key_the_job_moved_on_meanwhile_is_refused(member, nsml, register):
+    """Read in the code after a race with the expiry job: the change updated the row whatever its state, so
+    a set_expiry row could land after the key's revocation had begun."""
+    key = register(member)
+    RegisteredKey.objects.filter(pk=key.pk).update(status="revoking")  # the job, between the page and the save
+    before = RegisteredKey.objects.get(pk=key.pk).expires_at
+
+    with pytest.raises(ValidationError) as refused:
+        change_expiry(key=key, value=day(5), actor=member, origin=Origin.command("test"))
+
+    assert refused.value.code == "expiry_fixed"
+    assert RegisteredKey.objects.get(pk=key.pk).expires_at == before
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.SET_EXPIRY).exists()

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from keys import member_messages, selectors
-from keys.audit import Origin, record_event
+from keys.audit import Origin, record_change
 from keys.models import AuditEvent, ExpiryNotice, RegisteredKey
 from keys.notifications import notify_expiry_reminder
 from keys.services.failures import RevocationFailed
@@ -118,7 +118,10 @@ def change_expiry(*, key: RegisteredKey, value: date | str, actor: User, origin:
     """A member's new expiry for their own active key, audited; raises ValidationError out of range."""
     first, last = member_expiry_range(key)
     expires_at = _chosen_expiry(value, first=first, last=last)
-    _record_expiry(key, expires_at, actor=actor, origin=origin)
+    if not _record_expiry(key, expires_at, actor=actor, origin=origin, statuses=RegisteredKey.EXPIRY_STATUSES):
+        # The key left pending and active meanwhile (the expiry job, a revocation elsewhere).
+        message = gettext(member_messages.EXPIRY_FIXED_MESSAGE) % {"title": key.title}
+        raise ValidationError(message, code="expiry_fixed")
     return key
 
 
@@ -132,27 +135,33 @@ def set_expiry(*, keys: Iterable[RegisteredKey], day: date | None, actor: User, 
     for key in keys:
         if key.status not in RegisteredKey.LIVE_STATUSES or key.expires_at == expires_at:
             continue
-        _record_expiry(key, expires_at, actor=actor, origin=origin)
-        changed.append(key)
+        if _record_expiry(key, expires_at, actor=actor, origin=origin, statuses=RegisteredKey.LIVE_STATUSES):
+            changed.append(key)
     return changed
 
 
-def _record_expiry(key: RegisteredKey, expires_at: datetime | None, *, actor: User, origin: Origin) -> None:
-    before = key.expires_at
-    with transaction.atomic():
-        RegisteredKey.objects.filter(pk=key.pk).update(expires_at=expires_at)
-        key.expires_at = expires_at
-        record_event(
-            action=AuditEvent.Action.SET_EXPIRY,
-            outcome=AuditEvent.Outcome.SUCCESS,
-            actor=actor,
-            subject=key.owner,
-            origin=origin,
-            registered_key=key,
-            title=key.title,
-            fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
-            detail=f"expiry {_describe(before)} -> {_describe(expires_at)}",
-        )
+def _record_expiry(
+    key: RegisteredKey, expires_at: datetime | None, *, actor: User, origin: Origin, statuses: tuple[str, ...]
+) -> bool:
+    """The new expiry and its audit row, in one step, while the key is still in one of `statuses`: a key the
+    expiry job or a revocation moved on since it was read keeps its expiry (False)."""
+    event = record_change(
+        RegisteredKey.objects.filter(pk=key.pk, status__in=statuses),
+        {"expires_at": expires_at},
+        action=AuditEvent.Action.SET_EXPIRY,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        actor=actor,
+        subject=key.owner,
+        origin=origin,
+        registered_key=key,
+        title=key.title,
+        fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
+        detail=f"expiry {_describe(key.expires_at)} -> {_describe(expires_at)}",
+    )
+    if event is None:
+        return False
+    key.expires_at = expires_at
+    return True
 
 
 def _describe(moment: datetime | None) -> str:
