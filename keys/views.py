@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext
+from django.views import i18n
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_safe
@@ -88,6 +89,17 @@ def _remember_language(request: HttpRequest) -> None:
 
 
 _LANGUAGE_KEPT = "keys.language_kept"
+
+
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The header's language switch (Django's): a member's choice is kept too, so the emails sent to them
+    later (a revoke's notice, the job's reminders) are in the language they chose, not their log-in's."""
+    response = i18n.set_language(request)
+    language = request.POST.get("language")
+    if request.method == "POST" and request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        services.remember_language(request.user, language)
+        request.session[_LANGUAGE_KEPT] = language
+    return response
 
 
 def _submitted_expiry(form) -> str | None:

@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from keys import oidc
-from keys.views import PortalLoginView, confirm_password, healthz, readyz, token_list, token_revoke
+from keys.views import PortalLoginView, confirm_password, healthz, readyz, set_language, token_list, token_revoke
 from portal.lazy_urls import lazy_include
 from portal.metrics import metrics
 
@@ -35,7 +35,8 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke/", token_revoke, name="token_revoke"),
     # django-ninja and pydantic load at the API's first request: a worker serving only pages never does.
     lazy_include("api/v1/", "keys.api_urls", app_name="ninja", namespace="api"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # Django's language switch, which also keeps a member's choice for their emails (keys.views.set_language).
+    path("i18n/setlang/", set_language, name="set_language"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),

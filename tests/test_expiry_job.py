@@ -229,3 +229,42 @@ def test_a_key_its_member_gives_a_later_expiry_while_the_job_runs_is_not_revoked
     assert (kept.status, timezone.localdate(kept.expires_at).isoformat()) == ("active", later)
     assert [held["title"] for held in nsml.held_keys()] == [kept.title]
     assert not AuditEvent.objects.filter(registered_key=kept, action="revoke").exists()
+
+
+def test_the_language_chosen_with_the_header_switch_is_remembered(
+    client, emailed_member, nsml, register, django_capture_on_commit_callbacks
+):
+    """A member who logged in in English and then chose 한국어 in the header reads the job's emails in Korean."""
+    client.post(reverse("login"), {"username": "alice", "password": "alice-password-1"}, HTTP_ACCEPT_LANGUAGE="en")
+    client.post(reverse("set_language"), {"language": "ko", "next": reverse("keys:list")})
+    expire_in(register(emailed_member, "laptop"), timedelta(days=3))
+    mail.outbox.clear()
+
+    sync(django_capture_on_commit_callbacks)
+
+    (reminder,) = mail.outbox
+    assert reminder.extra_headers["Content-Language"] == "ko"
+    assert "Hello" not in reminder.body
+
+
+def test_a_revoke_after_switching_language_is_notified_in_the_new_language(
+    client, emailed_member, nsml, register, django_capture_on_commit_callbacks
+):
+    client.post(reverse("login"), {"username": "alice", "password": "alice-password-1"}, HTTP_ACCEPT_LANGUAGE="en")
+    key = register(emailed_member, "laptop")
+    client.post(reverse("set_language"), {"language": "ko", "next": reverse("keys:list")})
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("keys:revoke", args=[key.pk]))
+
+    (notice,) = mail.outbox
+    assert notice.extra_headers["Content-Language"] == "ko"
+    assert "Hello" not in notice.body
+
+
+def test_the_header_switch_remembers_nothing_for_a_visitor_not_logged_in(client):
+    response = client.post(reverse("set_language"), {"language": "ko", "next": "/"})
+
+    assert response.status_code == 302
+    assert not MemberProfile.objects.exists()

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 
 def remember_language(user: User, language: str | None) -> None:
-    """Keep the language of the member's request (log-in, key submission) for the emails the periodic job
-    sends later, when there is no request to take it from."""
+    """Keep the language of the member's request (log-in, key submission, the language switch) for the emails
+    the periodic job sends later, when there is no request to take it from."""
     if not user.pk or language not in dict(settings.LANGUAGES):
         return
     updated = MemberProfile.objects.filter(user=user).exclude(language=language).update(language=language)
