@@ -305,9 +305,13 @@ class LoginLockout(AccessAttempt):
 class ReconcileLock(models.Model):
     """On databases without advisory locks (SQLite): a lease that one reconcile pass holds at a time."""
 
-    name = models.CharField(max_length=32, unique=True)
-    holder = models.CharField(max_length=128, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    name = models.CharField(_("name"), max_length=32, unique=True)
+    holder = models.CharField(_("holder"), max_length=128, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("reconcile lock")
+        verbose_name_plural = _("reconcile locks")
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"

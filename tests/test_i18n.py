@@ -219,3 +219,22 @@ def test_a_users_password_page_in_the_korean_admin_is_korean(admin_client, membe
     assert "사용자가 비밀번호를 사용하여 인증할 수 있는지 여부입니다." in korean
     assert "비활성화하면 이 사용자의 현재 비밀번호는 사라집니다." in korean
     assert "If disabled, the current password for this user will be lost." in english
+
+
+def test_every_model_of_the_portal_and_its_fields_have_korean_names():
+    """Found in the Korean admin's permission lists: "SSH 키 | reconcile lock | ..." (a model without a
+    translated name). Every model in the portal's apps, and each of its fields, is named in Korean."""
+    from django.apps import apps
+
+    untranslated = []
+    with translation.override("ko"):
+        for model in apps.get_app_config("keys").get_models():
+            names = [model._meta.verbose_name, model._meta.verbose_name_plural]
+            names += [field.verbose_name for field in model._meta.get_fields() if hasattr(field, "verbose_name")]
+            # "ID" and "HTTP Accept" (django-axes' name of a header) read the same in Korean.
+            untranslated += [
+                f"{model.__name__}: {name}"
+                for name in names
+                if str(name).isascii() and name not in ("ID", "HTTP Accept")
+            ]
+    assert untranslated == []
