@@ -68,6 +68,25 @@ NSML_DUPLICATE_MESSAGES = {
     "title": _("NSML already holds a key titled “%(title)s”. Choose another title."),
     "key": _("NSML already holds this key under another title. If it is yours, ask an administrator."),
 }
+# Why a key is `failed` (RegisteredKey.failure): the form's sentence, which the key's page repeats. A Failure's
+# value, NSML holding the title or key already, or the reconciler not finding a key whose outcome was unknown.
+FAILED_KEY_MESSAGES = {
+    **{str(failure): message for failure, message in UPSTREAM_MESSAGES.items()},
+    "duplicate_title": NSML_DUPLICATE_MESSAGES["title"],
+    "duplicate_key": NSML_DUPLICATE_MESSAGES["key"],
+    "not_held_after_grace": _(
+        "NSML never confirmed this key, and a later check found that NSML does not hold it, so it is not "
+        "registered. You can add it again."
+    ),
+}
+# Keys that failed before the portal recorded why.
+FAILED_KEY_FALLBACK = _("NSML did not register this key. You can add it again.")
+
+
+def failed_key_message(failure: str, *, title: str) -> str:
+    return str(FAILED_KEY_MESSAGES.get(failure, FAILED_KEY_FALLBACK)) % {"title": title}
+
+
 JOINED_NOTICE = _(
     "Your key came wrapped over several lines, so the portal joined them into one. Compare the fingerprint "
     "below with what ssh-keygen -lf prints for your .pub file."

@@ -61,6 +61,11 @@ class RegisteredKey(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
     revoked_note = models.CharField(_("revocation note"), max_length=255, blank=True)
+    # Why NSML did not register a `failed` key, as a code the member's page turns into the sentence the form
+    # showed (member_messages.failed_key_message); NSML's own words stay in the audit log.
+    failure = models.CharField(
+        _("why it failed"), max_length=32, blank=True, help_text=_("A short code, e.g. throttled.")
+    )
     # The end of the chosen day in TIME_ZONE; None: the key never expires (keys added before lifetimes existed).
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     # In the admin's own words, given on the confirmation page; stored when the key moves to `revoking`.

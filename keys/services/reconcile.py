@@ -182,6 +182,7 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
                 reason="not_found_after_grace",
                 detail=detail,
                 notify=True,
+                failure="not_held_after_grace",
             )
             if failed is not None:
                 report.failed.append(_label(key))

@@ -175,9 +175,10 @@ def _settle_failed_create(
             reason=str(failure),
             detail=error.reply.detail,
             reply=error.reply,
+            failure=str(failure),
         )
         raise RegistrationFailed(
-            failure, _upstream_message(failure), event, retry_after=error.reply.retry_after
+            failure, _failed_message(str(failure), intent), event, retry_after=error.reply.retry_after
         ) from error
 
     held = _look_up(client, intent.title)
@@ -191,9 +192,10 @@ def _settle_failed_create(
                 reason=str(failure),
                 detail=error.reply.detail,
                 reply=error.reply,
+                failure=str(failure),
             )
             raise RegistrationFailed(
-                failure, _upstream_message(failure), event, retry_after=error.reply.retry_after
+                failure, _failed_message(str(failure), intent), event, retry_after=error.reply.retry_after
             ) from error
         # Nobody can tell yet: the key stays pending and the reconciler settles it.
         states.audit_key(
@@ -216,12 +218,12 @@ def _settle_failed_create(
         )
         return intent
 
-    message, field = _upstream_message(failure), None
+    why, field = str(failure), None
     if failure is Failure.REJECTED:
         if any(item.title == intent.title for item in held):
-            message, field = str(member_messages.NSML_DUPLICATE_MESSAGES["title"]) % {"title": intent.title}, "title"
+            why, field = "duplicate_title", "title"
         elif any(item.name == intent.nsml_name for item in held):
-            message, field = str(member_messages.NSML_DUPLICATE_MESSAGES["key"]), "key"
+            why, field = "duplicate_key", "key"
     reason = str(failure) if failure is Failure.REJECTED else "settled_absent"
     event = states.fail(
         intent,
@@ -231,7 +233,9 @@ def _settle_failed_create(
         reason=reason,
         detail=error.reply.detail,
         reply=error.reply,
+        failure=why,
     )
+    message = _failed_message(why, intent)
     raise RegistrationFailed(failure, message, event, field=field, retry_after=error.reply.retry_after) from error
 
 
@@ -307,8 +311,9 @@ def _outcome(failure: Failure) -> str:
     return Outcome.REJECTED if failure is Failure.REJECTED else Outcome.FAILED
 
 
-def _upstream_message(failure: Failure) -> str:
-    return str(member_messages.UPSTREAM_MESSAGES[failure])
+def _failed_message(why: str, key: RegisteredKey) -> str:
+    # The sentence the key's page repeats later from `key.failure`, which `states.fail` recorded as `why`.
+    return member_messages.failed_key_message(why, title=key.title)
 
 
 def _auditable_title(title: str) -> str:

@@ -115,6 +115,7 @@ def activate(
         to=Status.ACTIVE,
         expected=(Status.PENDING, Status.FAILED),
         where=Q(owner__is_active=True),
+        fields={"failure": ""},
         action=action,
         outcome=AuditEvent.Outcome.SUCCESS,
         actor=actor,
@@ -141,12 +142,15 @@ def fail(
     reply: Reply | None = None,
     notify: bool = False,
     action: str = AuditEvent.Action.REGISTER,
+    failure: str = "",
 ) -> AuditEvent | None:
-    """pending -> failed (NSML refused it or certainly never got it), audited; None if already settled."""
+    """pending -> failed (NSML refused it or certainly never got it), audited; None if already settled.
+    `failure`: why, as the member's page tells it (`member_messages.FAILED_KEY_MESSAGES`)."""
     event = move_audited(
         key,
         to=Status.FAILED,
         expected=(Status.PENDING,),
+        fields={"failure": failure},
         action=action,
         outcome=outcome,
         actor=actor,
