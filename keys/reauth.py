@@ -18,11 +18,15 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.views import redirect_to_login
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from keys.sshkeys import InvalidKey, holds_private_key, parse_public_key
 
@@ -32,6 +36,29 @@ SESSION_PENDING = "keys.pending_change"
 SSO_BACKENDS = frozenset({"keys.auth.TrustedHeaderBackend", "keys.oidc.OidcBackend"})
 # What a waiting submission may carry: the add-key form's fields (no CSRF token: a new one comes).
 KEPT_FIELDS = ("title", "key", "expires_at", "new_title", "new_key", "reason", "name", "days")
+
+SESSION_ENDED = _("Your session ended before the form was sent, so nothing was changed. Log in, then try again.")
+SESSION_ENDED_WITH_KEY = _(
+    "Your session ended before the form was sent, so your key was not sent to NSML, and the portal did not keep "
+    "it. Log in, then paste your key again."
+)
+
+
+def login_required_for_changes(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """`login_required`, except that a form sent after the session ended is not dropped in silence: the log-in
+    page says it was not sent, and that a pasted key must be pasted again (it is kept nowhere, least of all in
+    the log-in page's URL)."""
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if request.method == "POST":
+            pasted = any(request.POST.get(name, "").strip() for name in ("key", "new_key"))
+            messages.error(request, gettext(SESSION_ENDED_WITH_KEY if pasted else SESSION_ENDED))
+        return redirect_to_login(request.get_full_path())
+
+    return guarded
 
 
 def mark_password_confirmed(request: HttpRequest) -> None:

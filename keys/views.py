@@ -22,7 +22,13 @@ from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm, PortalAuthentic
 from keys.lockouts import tries_left
 from keys.models import AuditEvent
 from keys.ratelimit import SubmissionQuota
-from keys.reauth import mark_password_confirmed, pending_change, requires_recent_password, resume_pending_change
+from keys.reauth import (
+    login_required_for_changes,
+    mark_password_confirmed,
+    pending_change,
+    requires_recent_password,
+    resume_pending_change,
+)
 from keys.services import tokens
 from keys.sshkeys import holds_private_key, usual_public_key_file
 from keys.suggest import suggest_next_title, suggest_title, title_stem
@@ -37,7 +43,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
     return render(request, "keys/key_list.html", {"current": current, "history": history})
 
 
-@login_required
+@login_required_for_changes
 @require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("key")
 @requires_recent_password
@@ -118,7 +124,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "keys/key_detail.html", context)
 
 
-@login_required
+@login_required_for_changes
 @require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("key")
 @requires_recent_password
@@ -172,7 +178,7 @@ def _tell_rotation(request: HttpRequest, rotation: services.Rotation) -> None:
         messages.info(request, gettext(member_messages.ROTATE_REVOKING_NOTICE) % names)
 
 
-@login_required
+@login_required_for_changes
 @require_http_methods(["GET", "HEAD", "POST"])
 @requires_recent_password
 def key_expiry(request: HttpRequest, pk: int) -> HttpResponse:
@@ -205,7 +211,7 @@ def key_expiry(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "keys/key_detail.html", context, status=400)
 
 
-@login_required
+@login_required_for_changes
 @require_http_methods(["GET", "HEAD", "POST"])
 @requires_recent_password
 def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
@@ -224,7 +230,7 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "keys/key_revoke.html", {"key": key})
 
 
-@login_required
+@login_required_for_changes
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 @requires_recent_password
@@ -252,7 +258,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
     return render(request, "keys/token_list.html", context)
 
 
-@login_required
+@login_required_for_changes
 @require_http_methods(["GET", "HEAD", "POST"])
 @requires_recent_password
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
@@ -267,7 +273,7 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("tokens")
 
 
-@login_required
+@login_required_for_changes
 @sensitive_post_parameters("password")
 @require_http_methods(["GET", "HEAD", "POST"])
 def confirm_password(request: HttpRequest) -> HttpResponse:
