@@ -90,10 +90,12 @@
   }
 
   // Refused here, the form is not sent; sent, busy-form.js (loaded after this file) sends it only once.
+  // A wrong title next to a key this page cannot judge (only an empty or private key is refused here) is
+  // sent all the same: the server checks both and names every mistake at once, not the title's alone.
   form.addEventListener("submit", function (event) {
     var keyOk = key ? checkKey(true) : true;
     var titleOk = title ? checkTitle(true) : true;
-    if (!titleOk || !keyOk) {
+    if (!keyOk) {
       event.preventDefault();
       (!titleOk ? title : key).focus();
     }

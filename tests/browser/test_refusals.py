@@ -89,3 +89,32 @@ def test_the_title_rules_are_checked_while_typing(page, log_in, nsml):
     title.fill("kim-minsu-laptop")
     expect(hint).to_be_hidden()
     expect(title).not_to_have_attribute("aria-invalid", "true")
+
+
+def test_a_wrong_title_and_a_wrong_key_are_both_named_at_once(page, log_in, nsml):
+    log_in(page)
+    fill_form(page, "my laptop", NOT_A_KEY)
+    page.get_by_role("button", name="Register key").click()
+
+    expect(page.locator("#id_title_error")).to_have_text(
+        "Use only English letters, digits and hyphens (-) in the title."
+    )
+    expect(page.locator("#id_key_error")).to_contain_text("not valid base64")
+    expect(page.get_by_label("Title", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Public key", exact=True)).to_have_attribute("aria-invalid", "true")
+    assert nsml.held_keys() == [] and posts_seen(nsml) == []
+
+
+def test_a_wrong_title_next_to_an_empty_key_is_stopped_here_with_both_messages(page, log_in, nsml):
+    log_in(page)
+    fill_form(page, "my laptop", "")
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if request.method == "POST" else None)
+    page.get_by_role("button", name="Register key").click()
+
+    expect(page.locator("#id_title_check")).to_have_text(
+        "Use only English letters, digits and hyphens (-) in the title."
+    )
+    expect(page.locator("#id_key_check")).to_have_text("Paste your public key: the contents of your .pub file.")
+    expect(page.get_by_label("Title", exact=True)).to_be_focused()
+    assert sent == []
