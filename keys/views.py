@@ -132,7 +132,10 @@ def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     """Replace a key in one step: the new key is registered, then the old one revoked."""
     old = get_object_or_404(selectors.keys_of(request.user), pk=pk)
     if not old.is_active:
-        return render(request, "keys/key_rotate.html", {"key": old, "form": None})
+        # Revoked or rotated in another tab meanwhile: a new key sent here was not registered, and the page says so.
+        sent = request.method == "POST"
+        context = {"key": old, "form": None, "sent": sent}
+        return render(request, "keys/key_rotate.html", context, status=409 if sent else 200)
     if request.method == "POST":
         form = KeyForm(request.POST)
     else:

@@ -139,6 +139,30 @@ def test_only_an_active_key_can_be_rotated(member_client, member, nsml, register
     assert not RegisteredKey.objects.filter(title="alice-laptop-2").exists()
 
 
+def test_a_new_key_sent_after_the_old_one_was_revoked_in_another_tab_is_said_to_be_lost(
+    member_client, member, nsml, register, new_public_key
+):
+    old = register(member, "alice-laptop")
+    page = member_client.get(rotate_url(old))  # the rotate form, open in one tab
+    assert page.status_code == 200
+    member_client.post(reverse("keys:revoke", args=[old.pk]))  # revoked in another tab
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": new_public_key()})
+
+    assert response.status_code == 409
+    text = response.content.decode()
+    assert "the new key was not registered and the portal did not keep it" in text
+    assert f'href="{reverse("keys:new")}"' in text
+    assert not RegisteredKey.objects.filter(title="alice-laptop-2").exists()
+    member_client.cookies["django_language"] = "ko"
+    korean = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": new_public_key()})
+    assert "새 키는 등록되지 않았고" in korean.content.decode()
+    # Opening the page (no key sent) says only that the key cannot be rotated.
+    member_client.cookies["django_language"] = "en"
+    opened = member_client.get(rotate_url(old)).content.decode()
+    assert "Only an active key can be rotated." in opened and "was not registered" not in opened
+
+
 def test_it_checks_the_owner(client, member, other_member, nsml, register, new_public_key):
     old = register(member, "alice-laptop")
     client.force_login(other_member)
