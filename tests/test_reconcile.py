@@ -98,8 +98,8 @@ def test_it_leaves_a_pending_key_nsml_lacks_pending_within_the_grace_period(memb
 
     key.refresh_from_db()
     assert key.status == Status.PENDING
-    assert status == 0
-    assert "In sync" in out
+    assert status == 0  # nothing to repair
+    assert "Not settled yet: 1 key(s) pending or being revoked; later passes settle them." in out
 
 
 def test_it_fails_a_pending_key_nsml_lacks_after_the_grace_period_and_emails_the_member(
@@ -178,10 +178,13 @@ def test_it_backs_off_when_nsml_refuses_the_delete(member, nsml, left_revoking):
     assert key.next_attempt_at is not None and key.next_attempt_at > timezone.now()
     assert deletes_seen(nsml) == deletes_before + 1
 
-    nsml_sync("--apply")  # before next_attempt_at: no DELETE
+    status, out = nsml_sync("--apply")  # before next_attempt_at: no DELETE
 
     key.refresh_from_db()
     assert deletes_seen(nsml) == deletes_before + 1
+    # Found running it: "In sync" right after an unconfirmed revocation read as "all done".
+    assert "Not settled yet: 1 key(s) pending or being revoked" in out
+    assert "In sync" not in out
     assert (key.status, key.revoke_attempts) == (Status.REVOKING, 1)
     assert [held["title"] for held in nsml.held_keys()] == ["laptop"]
 

@@ -17,9 +17,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
-from keys import services
+from keys import selectors, services
 from keys.audit import Origin
 from keys.clock import format_moment
+from keys.models import RegisteredKey
 from nsml.client import NsmlError
 
 logger = logging.getLogger("keys.reconcile")
@@ -94,7 +95,13 @@ class Command(BaseCommand):
             self._say(line)
         if report.open_unmanaged:
             self._say(f"{report.open_unmanaged} unmanaged key(s) await an admin under Admin > Unmanaged keys.")
-        if not report.drift:
+        counts = selectors.key_counts_by_status()
+        unsettled = counts[RegisteredKey.Status.PENDING] + counts[RegisteredKey.Status.REVOKING]
+        if unsettled:
+            # A key NSML has not confirmed yet (a revocation backing off, a submission in its grace period):
+            # the lists may agree on the rest, but the portal is not done.
+            self._say(f"Not settled yet: {unsettled} key(s) pending or being revoked; later passes settle them.")
+        elif not report.drift:
             self._say("In sync: NSML and the portal hold the same keys.", style=self.style.SUCCESS)
         return report
 
