@@ -59,6 +59,9 @@ MODEL_DESCRIPTIONS = {
 KEPT_FOR_HISTORY = _(
     "Users who ever held a key or appear in the audit log are deactivated, not deleted, so their history stays."
 )
+ONLY_SUPERUSERS_MANAGE_STAFF = _(
+    "Only a superuser may offboard, revoke the keys of, or delete a staff account (%(names)s)."
+)
 
 
 class RevocationReasonForm(forms.Form):
@@ -672,6 +675,8 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Djang
         if any(user.pk == request.user.pk for user in users):
             self.message_user(request, _("You cannot offboard yourself; ask another admin."), messages.ERROR)
             return None
+        if self._refuse_staff(request, users):
+            return None
         keys = selectors.active_keys(owners=queryset).order_by("owner__username", "title")
         reason, confirmation = _confirm_revocation(
             self,
@@ -693,6 +698,8 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Djang
     @admin.action(description=_("Revoke all keys of the selected users"), permissions=["change"])
     def revoke_all_keys(self, request, queryset) -> TemplateResponse | None:
         users = list(queryset.order_by("username"))
+        if self._refuse_staff(request, users):
+            return None
         keys = selectors.active_keys(owners=queryset).order_by("owner__username", "title")
         reason, confirmation = _confirm_revocation(
             self, request, queryset, title=_("Revoke every key of these users?"), keys=keys, users=users
@@ -710,6 +717,8 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Djang
 
     @admin.action(description=_("Delete selected users who never held a key"), permissions=["delete"])
     def delete_selected(self, request, queryset) -> TemplateResponse | None:
+        if self._refuse_staff(request, list(queryset.order_by("username"))):
+            return None
         kept = selectors.users_with_history(queryset)
         if kept:
             names = ", ".join(sorted(user.get_username() for user in queryset.filter(pk__in=kept)))
@@ -720,9 +729,28 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Djang
         return django_delete_selected(self, request, deletable)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None and _has_history(obj):
+        if obj is not None and (_has_history(obj) or not _may_manage(request.user, obj)):
             return False
         return super().has_delete_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Staff who may change users would otherwise set a superuser's password and log in as them.
+        if obj is not None and not _may_manage(request.user, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return fields
+        # Only a superuser hands out powers: otherwise the change permission makes anyone a superuser.
+        return [*fields, "is_superuser", "groups", "user_permissions"]
+
+    def _refuse_staff(self, request, users) -> bool:
+        refused = [user.get_username() for user in users if not _may_manage(request.user, user)]
+        if refused:
+            self.message_user(request, ONLY_SUPERUSERS_MANAGE_STAFF % {"names": ", ".join(refused)}, messages.ERROR)
+        return bool(refused)
 
     def delete_view(self, request, object_id, extra_context=None):
         user = self.get_object(request, unquote(object_id))
@@ -783,6 +811,11 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Djang
         report = getattr(obj, "offboarding_report", None)
         if deactivating and report is not None:
             _report_owner(self, request, obj, report)
+
+
+def _may_manage(actor, user) -> bool:
+    """A superuser manages everyone; other staff manage members and their own account, not other staff."""
+    return actor.is_superuser or user.pk == actor.pk or not (user.is_staff or user.is_superuser)
 
 
 def _has_history(user) -> bool:
