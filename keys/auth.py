@@ -16,7 +16,7 @@ from axes.exceptions import AxesBackendPermissionDenied
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY
+from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model
 from django.contrib.auth.backends import RemoteUserBackend
 from django.contrib.auth.middleware import RemoteUserMiddleware
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -139,7 +139,14 @@ class TrustedHeaderMiddleware(RemoteUserMiddleware):
 
 
 class TrustedHeaderBackend(RemoteUserBackend):
-    """Users named by the proxy; an unknown one is created inactive unless SSO_CREATE_USERS_ACTIVE."""
+    """Users named by the proxy; an unknown one is created inactive unless SSO_CREATE_USERS_ACTIVE.
+
+    Never a staff or superuser account, as with OIDC: whoever controls a name at the proxy (or reaches the
+    portal around it) does not become an administrator; administrators log in with their password.
+    """
+
+    def user_can_authenticate(self, user) -> bool:
+        return super().user_can_authenticate(user) and not (user.is_staff or user.is_superuser)
 
     def authenticate(self, request, remote_user):
         # The middleware refuses these first; a name cut or cleaned into shape could be someone else's.
@@ -204,6 +211,8 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
         return
     if refused:
         outcome, reason = Outcome.REFUSED, RefusalWindow.Reason.LOCKED_OUT
+    elif sso and _is_staff_name(typed):
+        outcome, reason = Outcome.REFUSED, RefusalWindow.Reason.STAFF_SSO_USER
     elif sso:
         outcome, reason = Outcome.REFUSED, RefusalWindow.Reason.INACTIVE_SSO_USER
     else:
@@ -232,6 +241,11 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
             started_at=event.created_at,
             last_at=event.created_at,
         )
+
+
+def _is_staff_name(username: str) -> bool:
+    staff = Q(is_staff=True) | Q(is_superuser=True)
+    return get_user_model()._default_manager.filter(staff, username=username).exists()
 
 
 def _counted_in_open_window(reason: str, username: str, ip: str | None) -> bool:

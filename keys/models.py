@@ -214,6 +214,7 @@ class RefusalWindow(models.Model):
     class Reason(models.TextChoices):
         LOCKED_OUT = "locked_out", _("Locked out")
         INACTIVE_SSO_USER = "inactive_sso_user", _("Inactive single sign-on user")
+        STAFF_SSO_USER = "staff_sso_user", _("Staff account named by single sign-on")
 
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
     username = models.CharField(_("username"), max_length=150, blank=True)

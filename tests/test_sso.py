@@ -214,3 +214,27 @@ def test_a_name_at_the_limit_with_dots_and_at_signs_is_accepted(sso, client):
     client.get(KEYS, **as_user(name))
 
     assert get_user_model().objects.filter(username=name).exists()
+
+
+@pytest.mark.parametrize("power", ["is_staff", "is_superuser"])
+def test_the_header_never_opens_a_staff_or_superuser_account(sso, client, django_user_model, power, event):
+    # As with OIDC: whoever controls a name at the proxy, or reaches the portal around it, is no administrator.
+    django_user_model.objects.create_user(username="root", password="root-password-1", **{power: True})
+
+    for _ in range(3):
+        response = client.get(reverse("admin:index"), **as_user("root"))
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("admin:login"))
+    assert client.get(KEYS, **as_user("root")).status_code == 302
+
+    refused = event(action="login_failed")
+    assert (refused.outcome, refused.reason, refused.actor_username) == ("refused", "staff_sso_user", "root")
+    assert AuditEvent.objects.filter(action="login_failed").count() == 1
+    assert not AuditEvent.objects.filter(action="login").exists()
+
+
+def test_an_administrator_still_logs_in_with_their_password_behind_the_proxy(sso, client, admin_user):
+    response = client.post(reverse("admin:login"), {"username": "admin", "password": "password"}, **as_user("admin"))
+
+    assert response.status_code == 302
+    assert client.get(reverse("admin:index"), **as_user("admin")).status_code == 200
