@@ -20,6 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from keys.sshkeys import holds_private_key
+from portal.logs import TOKEN_SECRET
 
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -30,9 +31,11 @@ logger = logging.getLogger("portal.request")
 
 
 def request_id_from(offered: str) -> str:
-    """The offered id when it is a sane token, else a new one (32 hex digits). A private key's body can
-    be a sane token (64 base64 characters): it is not echoed, logged or stored."""
-    return offered if _SANE.fullmatch(offered) and not holds_private_key(offered) else uuid.uuid4().hex
+    """The offered id when it is a sane token, else a new one (32 hex digits). A private key's body, or an
+    API token's secret (a script's headers mixed up), can be a sane token: neither is echoed, logged or stored
+    (an audit row keeps its request id for good)."""
+    sane = _SANE.fullmatch(offered) and not holds_private_key(offered) and not TOKEN_SECRET.search(offered)
+    return offered if sane else uuid.uuid4().hex
 
 
 def current_request() -> HttpRequest | None:

@@ -64,3 +64,15 @@ def test_the_admin_shows_it(admin_client, client, member, event):
 
     assert "shown-1" in page.content.decode()
     assert list(found.context["cl"].result_list) == [row]
+
+
+def test_an_api_tokens_secret_offered_as_the_id_is_never_echoed_or_kept(client, member, token_for, event):
+    # A script that mixed up its headers: the secret would sit on append-only audit rows every admin reads.
+    secret = token_for(member)
+
+    response = client.delete("/api/v1/keys/999", HTTP_AUTHORIZATION=f"Bearer {secret}", HTTP_X_REQUEST_ID=secret)
+
+    assert response.status_code == 404
+    made = response["X-Request-ID"]
+    assert GENERATED.fullmatch(made)
+    assert event(action="token_first_use").request_id == made
