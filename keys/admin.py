@@ -12,7 +12,9 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ERROR_FLAG
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
@@ -642,6 +644,19 @@ class LoginLockoutAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin
         self.message_user(
             request, _("Unlocked: %(names)s. They can log in again.") % {"names": ", ".join(unlocked)}, messages.SUCCESS
         )
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Django's group admin; a group's permissions are a superuser's to give, as a user's are."""
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        # Staff who may change groups would otherwise give their own group every permission.
+        return fields if request.user.is_superuser else [*fields, "permissions"]
 
 
 admin.site.unregister(User)

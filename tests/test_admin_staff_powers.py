@@ -121,3 +121,21 @@ def test_the_refusal_is_in_korean_on_a_korean_admin(client, user_manager, superu
     assert [str(message) for message in response.context["messages"]] == [
         "스태프 계정은 최고 관리자만 오프보딩하거나, 키를 폐기하거나, 삭제할 수 있습니다 (root)."
     ]
+
+
+def test_staff_who_change_groups_cannot_give_their_group_more_permissions(client, django_user_model):
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.create(name="key-admins")
+    group.permissions.set(Permission.objects.filter(codename__in=["change_group", "view_group"]))
+    sam = django_user_model.objects.create_user(username="sam", password="sam-password-1", is_staff=True)
+    sam.groups.add(group)
+    client.force_login(sam)
+    url = reverse("admin:auth_group_change", args=[group.pk])
+    assert 'name="permissions"' not in client.get(url).content.decode()
+
+    client.post(url, {"name": "key-admins", "permissions": [p.pk for p in Permission.objects.all()]})
+
+    assert group.permissions.count() == 2
+    sam = django_user_model.objects.get(pk=sam.pk)
+    assert not sam.has_perm("auth.change_user")
