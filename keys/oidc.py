@@ -69,7 +69,11 @@ def discovery() -> dict:
             try:
                 reply = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=settings.OIDC_TIMEOUT)
                 reply.raise_for_status()
-                _discovered[issuer] = reply.json()
+                document = reply.json()
+                if not isinstance(document, dict):
+                    # JSON, but not a discovery document (a list, null): asked again next time, never kept.
+                    raise ValueError(f"not a discovery document: a JSON {type(document).__name__}")
+                _discovered[issuer] = document
             except (requests.RequestException, ValueError) as error:
                 logger.warning("OIDC discovery at %s failed: %s", issuer, error)
                 return {}

@@ -3,6 +3,10 @@ The sign-in itself, against a real provider, is in tests/browser/test_oidc_login
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 from django.test import Client
 
@@ -130,3 +134,42 @@ def test_an_unknown_password_login_policy_stops_the_portal_at_start(settings):
 
     with pytest.raises(SystemCheckError, match="keys.E003"):
         call_command("check")
+
+
+def test_an_issuer_answering_json_that_is_no_discovery_document_gets_the_clear_message(client, settings):
+    # OIDC_ISSUER pointed at the wrong address, which answers JSON: a message, not a 500, and once the
+    # address answers a real document, the sign-in works without a restart.
+    served = {"body": ["not", "a", "document"]}
+
+    class Issuer(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps(served["body"]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Issuer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    issuer = f"http://127.0.0.1:{server.server_address[1]}/realms/ml"
+    settings.OIDC_ISSUER = issuer
+    settings.OIDC_RP_CLIENT_ID, settings.OIDC_RP_CLIENT_SECRET = "portal", "secret"
+    settings.OIDC_PROVIDER_NAME = "Keycloak"
+    try:
+        for wrong in (["not", "a", "document"], None, "text"):
+            served["body"] = wrong
+            response = client.get("/oidc/authenticate/", follow=True)
+            assert response.redirect_chain[-1][0] == LOGIN
+            assert "Keycloak cannot be reached right now" in response.content.decode()
+
+        served["body"] = {"issuer": issuer, "authorization_endpoint": f"{issuer}/auth"}
+        response = client.get("/oidc/authenticate/")
+        assert response.status_code == 302
+        assert response["Location"].startswith(f"{issuer}/auth?")
+    finally:
+        server.shutdown()
+        server.server_close()
