@@ -15,6 +15,7 @@ from django.http import HttpRequest
 
 from keys.models import AuditEvent
 from keys.sshkeys import holds_private_key
+from portal.logs import redact_secrets
 from portal.request_id import current_request_id
 
 logger = logging.getLogger("keys.audit")
@@ -32,8 +33,9 @@ class Origin:
 
     @classmethod
     def from_request(cls, request: HttpRequest) -> Origin:
-        agent = request.META.get("HTTP_USER_AGENT", "")[:512]
-        # Stored on every audit row: never private-key material, whatever a client sends as its agent.
+        # Stored on every audit row: never private-key material or an API token's secret, whatever a client
+        # sends as its agent (a script that put its token there).
+        agent = redact_secrets(request.META.get("HTTP_USER_AGENT", ""))[:512]
         return cls(ip=client_ip(request), user_agent=PRIVATE_KEY_REMOVED if holds_private_key(agent) else agent)
 
     @classmethod

@@ -76,3 +76,13 @@ def test_an_api_tokens_secret_offered_as_the_id_is_never_echoed_or_kept(client, 
     made = response["X-Request-ID"]
     assert GENERATED.fullmatch(made)
     assert event(action="token_first_use").request_id == made
+
+
+def test_an_api_tokens_secret_in_the_user_agent_is_cut_from_the_audit_row(client, member, token_for, event):
+    secret = token_for(member)
+
+    client.delete("/api/v1/keys/999", HTTP_AUTHORIZATION=f"Bearer {secret}", HTTP_USER_AGENT=f"sync/1.0 {secret}")
+    client.post(reverse("login"), {"username": "alice", "password": "wrong"}, HTTP_USER_AGENT=f"sync/1.0 {secret}")
+
+    assert event(action="token_first_use").user_agent == 'api token "script-1"; sync/1.0 nsmlk_[redacted]'
+    assert event(action="login_failed").user_agent == "sync/1.0 nsmlk_[redacted]"
