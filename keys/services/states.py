@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db import transaction
-from django.db.models import Q
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from keys.audit import Origin, record_change, record_event
@@ -114,7 +116,7 @@ def activate(
         key,
         to=Status.ACTIVE,
         expected=(Status.PENDING, Status.FAILED),
-        where=Q(owner__is_active=True),
+        where=_owner_is_active(),
         fields={"failure": ""},
         action=action,
         outcome=AuditEvent.Outcome.SUCCESS,
@@ -129,6 +131,19 @@ def activate(
     notify_actor, notify_origin = started_by or (actor, origin)
     transaction.on_commit(lambda: notify_key_added(key, actor=notify_actor, origin=notify_origin))
     return True
+
+
+def _owner_is_active() -> Q:
+    """The key's owner is still active, as a condition of the key's own UPDATE: an EXISTS on the owner's row.
+
+    In SQL rather than as `owner__is_active`: Django writes an UPDATE filtered across a relation as a
+    subquery over the keys table, which took 0.5 to 1 ms more per submission to compile and run
+    (bench/profile_submission.py, alternating with the code before); this costs about 0.05 ms."""
+    quote = connection.ops.quote_name
+    users, keys = quote(get_user_model()._meta.db_table), quote(RegisteredKey._meta.db_table)
+    owner = f"{users}.{quote('id')} = {keys}.{quote('owner_id')}"
+    sql = f"EXISTS (SELECT 1 FROM {users} WHERE {owner} AND {users}.{quote('is_active')})"
+    return Q(RawSQL(sql, [], output_field=BooleanField()))
 
 
 def fail(
