@@ -10,6 +10,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests import keygen
@@ -32,6 +33,16 @@ PRODUCTION_REQUIRED = {
     "NSML_API_KEY": "test-api-gateway-key",
     "EMAIL_URL": "dummymail://",
 }
+
+
+def on_postgresql() -> bool:
+    """The suite runs on PostgreSQL (CI's second run), not the development SQLite."""
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+def postgresql_only(reason: str) -> pytest.MarkDecorator:
+    """Skip on SQLite, saying why the test needs PostgreSQL (CI runs it there)."""
+    return pytest.mark.skipif(not on_postgresql(), reason=f"{reason} (CI runs this on PostgreSQL)")
 
 
 def generate_private_key(kind: str = "ed25519"):

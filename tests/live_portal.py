@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from nsml.simulator import NsmlSimulator
-from tests.helpers import free_port
+from tests.helpers import free_port, on_postgresql
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "live-portal-password-1"
@@ -31,7 +31,7 @@ PASSWORD = "live-portal-password-1"
 def portal_database(tmp_path: Path) -> Iterator[str]:
     """A migrated database of its own: the DATABASE_URL to give the processes."""
     suite_url = os.environ.get("DATABASE_URL", "")
-    if suite_url.startswith(("postgres://", "postgresql://")):
+    if on_postgresql():
         import psycopg
 
         name = f"live_{uuid.uuid4().hex[:12]}"

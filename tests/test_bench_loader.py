@@ -3,7 +3,6 @@ it must keep up with the schema, or the benchmark stops before it measures anyth
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -13,11 +12,9 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from keys.models import AuditEvent, RegisteredKey
+from tests.helpers import postgresql_only
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
-    reason="the loader COPYs into PostgreSQL, as make bench runs it (CI runs this on PostgreSQL)",
-)
+pytestmark = postgresql_only("the loader COPYs into PostgreSQL, as make bench runs it")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from keys.models import ApiToken
+from tests.helpers import postgresql_only
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +78,6 @@ def test_it_refuses_a_deactivated_user(member):
 @pytest.mark.parametrize("log_format", ["plain", "json"])
 def test_stdout_holds_the_secret_alone_for_a_script_to_capture(member, log_format, tmp_path):
     """Found with TOKEN=$(manage.py create_api_token ...): the audit's log line came first, on stdout."""
-    import os
     import subprocess
     import sys
 
@@ -111,10 +111,7 @@ def test_stdout_holds_the_secret_alone_for_a_script_to_capture(member, log_forma
     assert "token_create" in result.stderr  # the audit's line, still written, on stderr
 
 
-@pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
-    reason="row locks are PostgreSQL's; SQLite is the development database (CI runs this on PostgreSQL)",
-)
+@postgresql_only("row locks are PostgreSQL's; SQLite is the development database")
 @pytest.mark.django_db(transaction=True)
 def test_one_name_created_four_times_at_once_gives_one_token(member):
     """Found running `create_api_token alice --name race-ci` three times at once: two live tokens named

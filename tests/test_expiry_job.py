@@ -3,7 +3,6 @@ each, even across runs) and the notice once revoked, in the member's language.""
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -17,7 +16,7 @@ from django.utils import timezone
 
 from keys.models import AuditEvent, ExpiryNotice, MemberProfile, RegisteredKey
 from nsml.simulator import Faults
-from tests.helpers import nsml_sync
+from tests.helpers import nsml_sync, postgresql_only
 
 pytestmark = pytest.mark.django_db
 
@@ -200,10 +199,8 @@ def test_the_language_of_a_key_submission_is_remembered(member_client, member, n
     assert MemberProfile.objects.get(user=member).language == "ko"
 
 
-@pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
-    reason="two connections committing at once; the suite's SQLite cannot empty an append-only audit table after "
-    "such a test (CI runs this on PostgreSQL)",
+@postgresql_only(
+    "two connections committing at once; the suite's SQLite cannot empty an append-only audit table after such a test"
 )
 @pytest.mark.django_db(transaction=True)
 def test_a_key_its_member_gives_a_later_expiry_while_the_job_runs_is_not_revoked(member, member_client, nsml, register):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from tests.helpers import postgresql_only
 
 BEFORE = [("keys", "0014_reconcile_pass_report")]
 
@@ -25,10 +26,9 @@ def migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
-@pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
-    reason="a migration test flushes its tables after, and SQLite's append-only trigger refuses to delete the "
-    "audit row it wrote; PostgreSQL truncates (CI runs this on PostgreSQL)",
+@postgresql_only(
+    "a migration test flushes its tables after, and SQLite's append-only trigger refuses to delete the "
+    "audit row it wrote; PostgreSQL truncates"
 )
 @pytest.mark.django_db(transaction=True)
 def test_an_upgrade_revokes_the_tokens_a_deactivated_user_still_held_and_audits_it():

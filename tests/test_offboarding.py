@@ -4,7 +4,6 @@ The admin's actions (with their confirmation pages) are in tests/test_admin_*.py
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -17,7 +16,7 @@ from keys.models import AuditEvent, RegisteredKey
 from keys.offboarding import offboard
 from keys.services import register_key
 from nsml.simulator import Faults
-from tests.helpers import nsml_sync
+from tests.helpers import nsml_sync, postgresql_only
 
 pytestmark = pytest.mark.django_db
 
@@ -98,10 +97,8 @@ def test_deactivating_a_user_anywhere_revokes_their_tokens(member, token_for, cl
     )
 
 
-@pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
-    reason="two connections committing at once; the suite's SQLite cannot empty an append-only audit table after "
-    "such a test (CI runs this on PostgreSQL)",
+@postgresql_only(
+    "two connections committing at once; the suite's SQLite cannot empty an append-only audit table after such a test"
 )
 @pytest.mark.django_db(transaction=True)
 def test_a_member_offboarded_while_nsml_registers_their_key_keeps_no_key_in_nsml(

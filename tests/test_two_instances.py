@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from nsml.simulator import Faults, NsmlSimulator
-from tests.helpers import generate_private_key, public_line
+from tests.helpers import generate_private_key, postgresql_only, public_line
 from tests.live_portal import (
     BASE_DIR,
     Gunicorn,
@@ -40,10 +40,7 @@ REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('TWO_INSTANCES_REDIS_DB', '
 SUBMIT_RATE = 4
 LOCKOUT_AFTER = 3
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
-    reason="several instances share one PostgreSQL; on SQLite there is nothing to share (CI runs this on PostgreSQL)",
-)
+pytestmark = postgresql_only("several instances share one PostgreSQL; on SQLite there is nothing to share")
 
 
 @dataclass

@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
 SECRET_PREFIX = "nsmlk_"
 PREFIX_LENGTH = len(SECRET_PREFIX) + 8
-# A secret, or most of one (a selection cut short): the prefix and 20 or more of its 43 characters. The
-# same pattern the log filter cuts out of every line.
-_SECRET_IN_TEXT = TOKEN_SECRET
 TOKEN_SECRET_MESSAGE = gettext_noop(
     "This is an access token, a secret that belongs only in the Authorization header. Nothing was kept. "
     "If you have shared it anywhere, revoke the token on the Access tokens page."
@@ -53,7 +50,7 @@ class NewToken:
 def holds_token_secret(text: str) -> bool:
     """True when `text` carries a token's secret: pasted into a title, a key or a token's name by mistake
     (a script's arguments swapped), where it would be stored, audited and logged."""
-    return bool(_SECRET_IN_TEXT.search(text))
+    return bool(TOKEN_SECRET.search(text))  # the pattern the log filter cuts out
 
 
 def hash_secret(secret: str) -> str:
