@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from itertools import groupby
 
@@ -29,7 +30,7 @@ from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.admin_filters import AuditSearchMixin, KeyTypeFilter, OwnerFilter
 from keys.audit import Origin
-from keys.forms import PortalAdminAuthenticationForm, PortalAdminPasswordChangeForm
+from keys.forms import PasswordSummaryWidget, PortalAdminAuthenticationForm, PortalAdminPasswordChangeForm
 from keys.models import ApiToken, AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
 from keys.offboarding import deactivate_as, offboard
 from keys.pagination import EstimatedCountPaginator
@@ -776,6 +777,11 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Djang
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
+        if "password" in form.base_fields and obj is not None and not self.has_change_permission(request, obj):
+            # Its Reset password button leads to a page that answers them 403. A copy: the field is the
+            # form class's own, shared by every request.
+            form.base_fields["password"] = copy.deepcopy(form.base_fields["password"])
+            form.base_fields["password"].widget = PasswordSummaryWidget()
         if "is_active" in form.base_fields:
             form.base_fields["is_active"].help_text = (
                 _(

@@ -4,8 +4,14 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
-from django.contrib.auth.forms import AdminPasswordChangeForm, AuthenticationForm, SetUnusablePasswordMixin
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AuthenticationForm,
+    ReadOnlyPasswordHashWidget,
+    SetUnusablePasswordMixin,
+)
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
 from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -82,6 +88,23 @@ class PortalAdminPasswordChangeForm(AdminPasswordChangeForm):
         SetUnusablePasswordMixin.usable_password_help_text,
         _("If disabled, the current password for this user will be lost."),
     )
+
+
+class PasswordSummaryWidget(ReadOnlyPasswordHashWidget):
+    """A user's password as Django's admin summarises it (algorithm, iterations...), without its *Reset
+    password* button: for staff who may not change the user, to whom the password page answers 403."""
+
+    def render(self, name, value, attrs=None, renderer=None) -> str:
+        summary = self.get_context(name, value, attrs)["summary"]
+        entries = format_html_join(
+            " ",
+            "<strong>{}</strong>{}",
+            (
+                (entry["label"], format_html(": <bdi>{}</bdi>", entry["value"]) if entry.get("value") else "")
+                for entry in summary
+            ),
+        )
+        return format_html("<div><p>{}</p></div>", entries)
 
 
 class KeyForm(RefusesPrivateKeys, forms.Form):

@@ -77,6 +77,36 @@ def test_staff_who_may_only_view_keys_get_no_check_nsml_button(client, admin_cli
     assert "Check NSML now" in admin_client.get(changelist).content.decode()
 
 
+@pytest.mark.parametrize(("language", "button"), [("en", "Reset password"), ("ko", "비밀번호 초기화")])
+def test_staff_who_may_only_view_users_get_no_reset_password_button(
+    client, admin_client, staff, member, language, button
+):
+    """Found as a view-only staff user: a user's page offered *Reset password*, and following it was a 403."""
+    staff.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(staff)
+    change = reverse("admin:auth_user_change", args=[member.pk])
+
+    page = client.get(change, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    assert button not in page
+    assert 'href="../password/"' not in page
+    assert "md5" in page  # the password's summary (its algorithm) is still shown
+    assert client.get(reverse("admin:auth_user_password_change", args=[member.pk])).status_code == 403
+    assert button in admin_client.get(change, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+
+def test_staff_who_change_users_get_no_reset_password_button_on_a_superusers_page(client, django_user_model):
+    """They may change members, not a superuser: on a superuser's (read-only) page the button was a 403 too."""
+    manager = django_user_model.objects.create_user(username="sam", password="sam-password-1", is_staff=True)
+    manager.user_permissions.set(Permission.objects.filter(codename__in=["change_user", "view_user"]))
+    root = django_user_model.objects.create_superuser(username="root", password="root-password-1")
+    member = django_user_model.objects.create_user(username="alice", password="alice-password-1")
+    client.force_login(manager)
+
+    assert "Reset password" not in client.get(reverse("admin:auth_user_change", args=[root.pk])).content.decode()
+    assert "Reset password" in client.get(reverse("admin:auth_user_change", args=[member.pk])).content.decode()
+
+
 def test_staff_log_in_to_the_admin(client, staff, event):
     response = client.post(ADMIN_LOGIN, {"username": "sam", "password": "sam-password-1", "next": "/admin/"})
 
