@@ -29,6 +29,7 @@ from keys import lockouts, member_messages, selectors, services
 from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.admin_filters import AuditSearchMixin, KeyTypeFilter, OwnerFilter
+from keys.admin_permissions import PermissionNamesMixin, shown_permissions
 from keys.audit import Origin
 from keys.forms import PasswordSummaryWidget, PortalAdminAuthenticationForm, PortalAdminPasswordChangeForm
 from keys.models import ApiToken, AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
@@ -651,22 +652,23 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(DjangoGroupAdmin):
+class GroupAdmin(PermissionNamesMixin, DjangoGroupAdmin):
     """Django's group admin; a group's permissions are a superuser's to give, as a user's are."""
 
-    def get_readonly_fields(self, request, obj=None):
-        fields = list(super().get_readonly_fields(request, obj))
-        # Staff who may change groups would otherwise give their own group every permission.
-        return fields if request.user.is_superuser else [*fields, "permissions"]
+    permissions_field = "permissions"  # read-only but for superusers (PermissionNamesMixin)
+    permissions_shown = shown_permissions(Group, "permissions")
 
 
 admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, DjangoUserAdmin):
+class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, PermissionNamesMixin, DjangoUserAdmin):
     """Django's user admin, plus offboarding (revoke a leaver's keys and deactivate, in one action),
     unlocking a locked-out log-in, and no deleting of users the audit log points at."""
+
+    permissions_field = "user_permissions"  # read-only but for superusers (PermissionNamesMixin)
+    user_permissions_shown = shown_permissions(User, "user_permissions")
 
     actions = ["offboard_selected", "revoke_all_keys", "delete_selected"]
     audit_field = "subject"
@@ -760,7 +762,8 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Djang
         if request.user.is_superuser:
             return fields
         # Only a superuser hands out powers: otherwise the change permission makes anyone a superuser.
-        return [*fields, "is_superuser", "groups", "user_permissions"]
+        # (user_permissions too: PermissionNamesMixin.)
+        return [*fields, "is_superuser", "groups"]
 
     def _refuse_staff(self, request, users) -> bool:
         refused = [user.get_username() for user in users if not _may_manage(request.user, user)]
