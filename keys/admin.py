@@ -25,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from keys import lockouts, member_messages, selectors, services
+from keys import audit_display, lockouts, member_messages, selectors, services
 from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.admin_filters import AuditSearchMixin, KeyTypeFilter, OwnerFilter
@@ -549,8 +549,23 @@ class AuditEventAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditSearchMixin, 
     subject_shown = _shown_user("subject")
     actor_username_shown = _shown_text("actor_username")
     title_shown = _shown_text("title")
-    reason_shown = _shown_text("reason")
-    detail_shown = _shown_text("detail")
+
+    @admin.display(description=AuditEvent._meta.get_field("reason").verbose_name, ordering="reason")
+    def reason_shown(self, obj: AuditEvent) -> str:
+        # Stored as a code; its name in the reader's language before it (keys/audit_display.py).
+        name = audit_display.reason_name(obj.reason)
+        code = escape_unsafe(obj.reason)
+        return f"{name} ({code})" if name else code
+
+    @admin.display(description=AuditEvent._meta.get_field("detail").verbose_name, ordering="detail")
+    def detail_shown(self, obj: AuditEvent) -> str:
+        # Stored in English and never rewritten: shown in the reader's language, and as recorded below it.
+        recorded = escape_unsafe(obj.detail)
+        shown = escape_unsafe(audit_display.detail_shown(obj.detail))
+        if shown == recorded:
+            return recorded
+        return format_html('{}<br><span class="quiet">{} {}</span>', shown, gettext("As recorded:"), recorded)
+
     user_agent_shown = _shown_text("user_agent")
     upstream_error_code_shown = _shown_text("upstream_error_code")
     trace_id_shown = _shown_text("trace_id")

@@ -1,0 +1,117 @@
+"""An audit row in the Korean admin: its action, outcome, reason and detail read in Korean, from rows stored in
+English and never rewritten; an English reader reads the detail as stored."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import translation
+
+from keys import audit_display
+from keys.audit import Origin, record_event
+from keys.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+HANGUL = re.compile("[\uac00-\ud7a3]")
+READ_ONLY = re.compile(r'<div class="readonly">(.*?)</div>', re.S)
+
+
+def lock_out(username: str = "alice", ip: str = "10.9.8.7") -> None:
+    for _ in range(5):
+        Client().post(reverse("login"), {"username": username, "password": "wrong-password-42"}, REMOTE_ADDR=ip)
+
+
+def event_page(client, row: AuditEvent, language: str) -> str:
+    response = client.get(reverse("admin:keys_auditevent_change", args=[row.pk]), HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_lock_out_reads_in_korean_with_the_record_below_it(admin_client, member, event, settings):
+    lock_out()
+    row = event(action="lockout")
+    recorded = row.detail
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    assert recorded == f"5 failed log-ins for this username or from 10.9.8.7; log-ins refused for {minutes} minutes"
+
+    shown = READ_ONLY.findall(event_page(admin_client, row, "ko"))
+
+    assert "로그인 잠김" in shown  # the action
+    assert "포털에서 거부됨" in shown  # the outcome
+    assert "로그인 실패가 너무 많음 (failure_limit)" in shown  # the reason, with its code
+    assert (
+        f"이 사용자 이름 또는 10.9.8.7 주소에서 로그인 5번 실패; {minutes}분 동안 로그인 거부"
+        f'<br><span class="quiet">기록된 원문: {recorded}</span>'
+    ) in shown
+    AuditEvent.objects.get(pk=row.pk, detail=recorded)  # the row itself is as it was written
+
+
+def test_in_english_the_detail_is_shown_as_recorded(admin_client, member, event):
+    lock_out()
+    row = event(action="lockout")
+
+    shown = READ_ONLY.findall(event_page(admin_client, row, "en"))
+
+    assert row.detail in shown
+    assert "Log-in locked out" in shown
+    assert "too many failed log-ins (failure_limit)" in shown
+    assert "As recorded" not in "".join(shown)
+
+
+def test_an_unlock_and_a_privilege_change_read_in_korean(admin_client, admin_user, member, event):
+    lock_out()
+    admin_client.post(reverse("admin:auth_user_unlock", args=[member.pk]))
+    admin_client.post(
+        reverse("admin:auth_user_change", args=[member.pk]),
+        {"username": "alice", "is_active": "on", "is_staff": "on", "date_joined_0": "", "last_login_0": ""},
+    )
+
+    unlock = READ_ONLY.findall(event_page(admin_client, event(action="unlock"), "ko"))
+    privileges = READ_ONLY.findall(event_page(admin_client, event(action="privileges"), "ko"))
+
+    assert any(text.startswith("사용자 이름 alice, 주소 -; 실패 기록 1건 삭제<br>") for text in unlock)
+    assert "스태프로 지정 (staff_granted)" in privileges
+    assert any(text.startswith("스태프 권한: 아니오 → 예<br>") for text in privileges)
+
+
+def test_nsmls_own_words_stay_as_nsml_wrote_them(admin_client, member):
+    row = record_event(
+        action="register",
+        outcome="success",
+        actor=member,
+        origin=Origin(),
+        reason="settled_by_lookup",
+        detail="NSML answered 504 (Gateway Timeout); a lookup found the key",
+    )
+
+    shown = READ_ONLY.findall(event_page(admin_client, row, "ko"))
+
+    assert "NSML 조회로 확정됨 (settled_by_lookup)" in shown
+    assert any(text.startswith("NSML 응답 504 (Gateway Timeout); 조회로 키를 찾음<br>") for text in shown)
+
+
+def test_a_code_with_no_name_is_shown_as_the_code(admin_client, member):
+    row = record_event(action="register", outcome="refused", actor=member, origin=Origin(), reason="too_weak")
+
+    assert "too_weak" in READ_ONLY.findall(event_page(admin_client, row, "ko"))
+
+
+def test_the_audit_list_names_actions_and_outcomes_in_korean(admin_client, member):
+    lock_out()
+
+    page = admin_client.get(reverse("admin:keys_auditevent_changelist"), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    assert "로그인 잠김" in page
+    assert "포털에서 거부됨" in page
+    assert ">lockout<" not in page
+
+
+def test_every_reason_and_phrase_has_a_korean_translation():
+    with translation.override("ko"):
+        untranslated = [str(name) for name in audit_display.REASON_NAMES.values() if not HANGUL.search(str(name))]
+        untranslated += [str(text) for _, text in audit_display.PHRASES if not HANGUL.search(str(text))]
+    assert untranslated == ["%(field)s: %(before)s → %(after)s"]  # no words of its own to translate
