@@ -72,6 +72,24 @@ class RegisteredKey(models.Model):
     revoke_reason = models.CharField(
         _("revocation reason"), max_length=500, blank=True, help_text=_("Why an admin revoked the key.")
     )
+    # Who asked for the revocation, and from where; stored when the key moves to `revoking`. A reconcile pass that
+    # confirms it while the request still waits for NSML records it in their name, as the request would have.
+    # None with an agent: the portal itself asked (the expiry job, a deactivation outside the admin).
+    revoke_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("revocation asked by"),
+    )
+    revoke_requested_ip = models.GenericIPAddressField(_("revocation asked from"), null=True, blank=True)
+    revoke_requested_agent = models.CharField(
+        _("revocation asked with"),
+        max_length=512,
+        blank=True,
+        help_text=_("The browser, API client or command that asked for the revocation."),
+    )
 
     class Meta:
         verbose_name = _("registered key")

@@ -23,10 +23,24 @@ from django.utils import dateformat, timezone
 
 from keys import locks
 from keys.audit import Origin
-from keys.models import ReconcileLock, ReconcilePass, RegisteredKey, UnmanagedKey
-from keys.services import RegistrationFailed, register_key, revoke_key
+from keys.models import AuditEvent, ReconcileLock, ReconcilePass, RegisteredKey, UnmanagedKey
+from keys.offboarding import offboard
+from keys.services import RegistrationFailed, register_key, revoke_key, states
+from keys.services.revocation import confirm_revocation
+from keys.upstream import nsml_client
+from nsml.client import Reply
 from nsml.simulator import Faults
-from tests.helpers import nsml_sync
+from tests.helpers import generate_private_key, nsml_sync, public_line
+from tests.live_portal import (
+    Gunicorn,
+    Member,
+    create_members,
+    live_simulator,
+    manage,
+    portal_database,
+    portal_env,
+    read_rows,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -693,3 +707,167 @@ def test_the_email_for_a_members_submission_the_reconciler_settles_names_the_mem
     [notice] = [message for message in mail.outbox if member.email in message.to]
     assert f"Added by: {member.username}" in notice.body
     assert "From: 10.0.0.7" in notice.body
+
+
+# A revocation the reconciler confirms is recorded as the requester's.
+
+
+def revocation_rows(key: RegisteredKey) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(registered_key=key, action="revoke", outcome="success"))
+
+
+def test_a_pass_that_confirms_a_members_revocation_before_their_request_returns_records_it_once_as_theirs(
+    member, nsml, register, django_capture_on_commit_callbacks
+):
+    """Found revoking a key against a slow NSML: a pass listed NSML while the member's DELETE was still under
+    way, found the key gone and settled it; the audit showed only the reconciler, and the member's email read
+    "Revoked by: the portal ... This was done by someone other than you". In the order it happened, one step
+    at a time: the member's request moves the key and NSML deletes it, a pass runs, then the request's own
+    confirmation comes back."""
+    member.email = "alice@example.com"
+    member.save()
+    key = register(member)
+    # The member's request, as far as its DELETE: the key moves to revoking in their name, and NSML deletes it.
+    assert states.move(key, to=Status.REVOKING, expected=(Status.ACTIVE,), **states.asked_to_revoke(member, ORIGIN))
+    nsml.remove_key(key.title, key.nsml_name)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        status, out = nsml_sync("--apply")
+    # NSML's 200 reaches the member's request, which confirms by a list of its own.
+    with django_capture_on_commit_callbacks(execute=True):
+        confirm_revocation(
+            key, actor=member, origin=ORIGIN, reply=Reply(status=200), client=nsml_client(), deleted=True
+        )
+
+    assert "revocations confirmed: laptop (alice)" in out
+    assert key.status == Status.REVOKED  # what the member's page is told
+    [row] = revocation_rows(key)
+    assert (row.actor, row.actor_username, row.subject) == (member, "alice", member)
+    assert (row.reason, row.user_agent, row.client_ip) == ("confirmed_absent", "manage.py nsml_sync", None)
+    assert row.detail == "confirmed by a reconcile pass: NSML no longer lists the key; asked from 10.0.0.7"
+    [notice] = mail.outbox
+    assert "Revoked by: alice" in notice.body
+    assert "From: 10.0.0.7" in notice.body
+    assert "someone other than you" not in notice.body
+
+
+def test_a_revocation_the_member_left_unconfirmed_is_recorded_as_theirs_when_a_pass_confirms_it(
+    member, nsml, left_revoking
+):
+    key = left_revoking(member)
+
+    nsml_sync("--apply")
+
+    [row] = revocation_rows(key)
+    assert (row.actor, row.reason, row.user_agent) == (member, "confirmed_absent", "manage.py nsml_sync")
+    assert "confirmed by a reconcile pass" in row.detail
+
+
+def test_an_offboarding_a_pass_confirms_is_recorded_as_the_admins_with_their_reason(
+    member, admin_user, nsml, register, django_capture_on_commit_callbacks
+):
+    member.email = "alice@example.com"
+    member.save()
+    key = register(member)
+    nsml.set_faults(Faults(drop=True, fail_methods=frozenset({"DELETE"})))
+    offboard(member, actor=admin_user, origin=Origin(ip="10.0.0.8"), reason="left the team")
+    nsml.set_faults(Faults())
+    key.refresh_from_db()
+    assert key.status == Status.REVOKING
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        nsml_sync("--apply")
+
+    [row] = revocation_rows(key)
+    assert (row.actor, row.subject, row.user_agent) == (admin_user, member, "manage.py nsml_sync")
+    assert row.detail == (
+        "confirmed by a reconcile pass: NSML no longer lists the key; asked from 10.0.0.8; reason given: left the team"
+    )
+    [notice] = [message for message in mail.outbox if member.email in message.to]
+    assert f"Revoked by: {admin_user.username}" in notice.body
+    assert "From: 10.0.0.8" in notice.body
+    assert "someone other than you" in notice.body
+
+
+def test_an_expiry_a_pass_confirms_is_recorded_as_the_expiry_jobs(
+    admin_client, member, nsml, register, django_capture_on_commit_callbacks
+):
+    """The admin's Check NSML now confirms a revocation the expiry job asked for: the row names the job, not the
+    admin's browser, and the member reads that the key expired."""
+    member.email = "alice@example.com"
+    member.save()
+    key = register(member)
+    RegisteredKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    nsml.set_faults(Faults(drop=True, fail_methods=frozenset({"DELETE"})))
+    nsml_sync("--apply")  # its expiry job revokes the key; NSML's answer is lost
+    nsml.set_faults(Faults())
+    key.refresh_from_db()
+    assert key.status == Status.REVOKING
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), HTTP_USER_AGENT="Firefox/140")
+
+    [row] = revocation_rows(key)
+    assert (row.actor, row.actor_username) == (None, "manage.py nsml_sync")
+    assert (row.user_agent, row.client_ip) == ("Firefox/140", "127.0.0.1")  # where the confirming pass ran
+    assert row.detail == "confirmed by a reconcile pass: NSML no longer lists the key"
+    [notice] = [message for message in mail.outbox if member.email in message.to]
+    assert notice.subject == "Your SSH key expired and was revoked"
+
+
+def test_a_members_revocation_a_pass_confirms_while_nsml_answers_is_recorded_once_as_theirs(tmp_path):
+    """As it happens: the live portal, a slow NSML, the member's revoke in a thread, and `nsml_sync --apply`
+    run while the member's DELETE waits for NSML's answer."""
+    outbox = tmp_path / "mail"  # the emails, one file each (django-environ drops one slash: hence four)
+    with portal_database(tmp_path) as database_url, live_simulator() as simulator:
+        env = portal_env(database_url, NSML_API_URL=simulator.base_url, EMAIL_URL=f"filemail:///{outbox}")
+        create_members(database_url, ["m00"])
+        read_rows(
+            database_url,
+            "from django.contrib.auth.models import User\n"
+            "User.objects.filter(username='m00').update(email='m00@example.com')\nrows = []\n",
+        )
+        portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=4)
+        try:
+            member = Member(portal.url, "m00")
+            member.log_in()
+            added = member.post("/keys/new/", {"title": "laptop", "key": public_line(generate_private_key())})
+            assert added.status_code == 302, added.text
+            key_page = added.headers["Location"]
+            # Each NSML call takes 4 s: the pass's list arrives after the member's DELETE was made, and is
+            # answered before the member's confirming list.
+            simulator.set_faults(Faults(latency=4.0))
+            answers = []
+            request = threading.Thread(target=lambda: answers.append(member.post(f"{key_page}revoke/", {})))
+            request.start()
+            deadline = time.monotonic() + 10
+            while not any(method == "DELETE" for method, _ in simulator.requests_seen):
+                assert time.monotonic() < deadline, "the member's DELETE never reached NSML"
+                time.sleep(0.02)
+            reconciled = manage(database_url, "nsml_sync", "--apply", env=env, check=False)
+            request.join(timeout=60)
+            simulator.set_faults(Faults())
+            page = member.get(key_page).text
+        finally:
+            portal.stop()
+        rows = read_rows(
+            database_url,
+            "from keys.models import AuditEvent\n"
+            "rows = list(AuditEvent.objects.filter(action='revoke')"
+            ".values('outcome', 'actor_username', 'reason', 'user_agent', 'detail'))\n",
+        )
+
+    assert "revocations confirmed: laptop (m00)" in reconciled.stdout, reconciled.stdout + reconciled.stderr
+    assert [answer.status_code for answer in answers] == [302]
+    assert "is revoked; NSML no longer accepts it." in page
+    [row] = rows
+    assert (row["outcome"], row["actor_username"], row["reason"]) == ("success", "m00", "confirmed_absent")
+    assert row["user_agent"] == "manage.py nsml_sync"
+    assert row["detail"] == "confirmed by a reconcile pass: NSML no longer lists the key; asked from 127.0.0.1"
+    [notice] = [text for path in outbox.iterdir() if "was revoked" in (text := path.read_text())]
+    assert "Revoked by: m00" in notice
+    assert "From: 127.0.0.1" in notice
+    assert "someone other than you" not in notice

@@ -154,7 +154,9 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
     held_pairs = {(item.title, item.name) for item in held}
     report = PassReport()
     # Only keys that were in their state before the list was taken: a newer one may not be listed yet.
-    settled_before = RegisteredKey.objects.filter(status_changed_at__lt=listed_at).select_related("owner")
+    settled_before = RegisteredKey.objects.filter(status_changed_at__lt=listed_at).select_related(
+        "owner", "revoke_requested_by"
+    )
 
     grace_ends = listed_at - timedelta(seconds=settings.NSML_PENDING_GRACE_SECONDS)
     departed = []  # pending keys NSML holds whose members were deactivated meanwhile: revoked, not activated
@@ -169,7 +171,7 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
                 origin=origin,
                 reply=None,
                 reason="found_upstream",
-                started_by=_who_started(key, AuditEvent.Action.REGISTER),
+                started_by=_who_submitted(key),
             ):
                 report.activated.append(_label(key))
         elif key.status_changed_at < grace_ends:
@@ -284,7 +286,11 @@ def _refuse_for_departed_member(key: RegisteredKey, origin: Origin) -> bool:
             key,
             to=Status.REVOKING,
             expected=(Status.PENDING,),
-            fields={"next_attempt_at": None, "revoke_reason": "member deactivated"},
+            fields={
+                "next_attempt_at": None,
+                "revoke_reason": "member deactivated",
+                **states.asked_to_revoke(None, origin),
+            },
             action=AuditEvent.Action.REGISTER,
             outcome=AuditEvent.Outcome.REFUSED,
             actor=None,
@@ -311,7 +317,7 @@ def _attach(submission: RegisteredKey, origin: Origin) -> bool:
                 reply=None,
                 reason="attached",
                 detail=detail,
-                started_by=_who_started(submission, AuditEvent.Action.REGISTER),
+                started_by=_who_submitted(submission),
             )
     except IntegrityError:
         return False  # another live key has its title or key: an admin decides (it stays unmanaged)
@@ -335,19 +341,16 @@ def _confirm_deletions(client: NsmlClient, deleted: list[RegisteredKey], origin:
 
 def _confirm_revoked(key: RegisteredKey, origin: Origin, report: PassReport) -> None:
     """NSML's list no longer holds a key being revoked: revoked, in the name of whoever asked for it."""
-    started_by = _who_started(key, AuditEvent.Action.REVOKE)
-    if states.mark_revoked(
-        key, actor=None, origin=origin, reason="confirmed_absent", note="", reply=None, started_by=started_by
-    ):
+    if states.confirm_revoked(key, confirmed_from=origin):
         report.revoked.append(_label(key))
 
 
-def _who_started(key: RegisteredKey, action: str) -> tuple[User | None, Origin] | None:
-    """Who asked for what this pass finishes (a registration, a revocation), and from where: the actor of
-    the latest unfinished `action` in the key's audit (a member, an admin, the portal itself); None when
-    there is none. The member's email names them rather than "the portal"."""
+def _who_submitted(key: RegisteredKey) -> tuple[User | None, Origin] | None:
+    """Who submitted the key this pass finishes registering, and from where: the actor of the latest unfinished
+    registration in the key's audit (a member, an admin, the portal itself); None when there is none. The
+    member's email names them rather than "the portal". (A revocation's requester is stored on the key.)"""
     started = (
-        AuditEvent.objects.filter(registered_key=key, action=action)
+        AuditEvent.objects.filter(registered_key=key, action=AuditEvent.Action.REGISTER)
         .exclude(outcome=AuditEvent.Outcome.SUCCESS)
         .select_related("actor")
         .order_by("-id")

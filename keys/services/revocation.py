@@ -62,6 +62,7 @@ def revoke_key(
         where=Q(expires_at__lt=expired_by) if expired_by is not None else None,
         next_attempt_at=None,
         revoke_reason=given_reason.strip(),
+        **states.asked_to_revoke(actor, origin),
     ):
         key.refresh_from_db()
         return key
@@ -105,7 +106,8 @@ def confirm_revocation(
     if not any(item.title == key.title and item.name == key.nsml_name for item in held):
         note = "" if deleted else "NSML no longer had this key"
         reason = reason or ("" if deleted else "absent_upstream")
-        states.mark_revoked(key, actor=actor, origin=origin, reason=reason, note=note, reply=reply)
+        if not states.mark_revoked(key, actor=actor, origin=origin, reason=reason, note=note, reply=reply):
+            key.refresh_from_db()  # a reconcile pass confirmed it meanwhile, in this requester's name
         return
     if reply.status == 404:
         error = NsmlError(Failure.NOT_FOUND, reply)
@@ -115,7 +117,7 @@ def confirm_revocation(
 
 def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
     with transaction.atomic():
-        states.move(key, to=Status.ACTIVE, expected=(Status.REVOKING,), revoke_reason="")
+        states.move(key, to=Status.ACTIVE, expected=(Status.REVOKING,), revoke_reason="", **states.NOT_ASKED_TO_REVOKE)
         audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
         event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
     raise RevocationFailed(

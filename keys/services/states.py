@@ -64,7 +64,8 @@ def _apply(key: RegisteredKey, values: dict) -> None:
 
 
 def audit_key(key: RegisteredKey, **audit) -> AuditEvent:
-    """One audit row about `key`; `audit`: action, outcome, actor, origin, reason, detail, reply (`_audit_fields`)."""
+    """One audit row about `key`; `audit`: action, outcome, actor, origin, reason, detail, reply, actor_name
+    (`_audit_fields`)."""
     return record_event(**_audit_fields(key, **audit))
 
 
@@ -78,13 +79,15 @@ def _audit_fields(
     reason: str = "",
     detail: str = "",
     reply: Reply | None = None,
+    actor_name: str = "",
 ) -> dict:
-    """An audit row's columns about `key`: whose it is, what it is, and what NSML answered, if anything."""
+    """An audit row's columns about `key`: whose it is, what it is, and what NSML answered, if anything.
+    With no `actor` (the portal itself), the row names `actor_name`, or else what `origin` ran."""
     return {
         "action": action,
         "outcome": outcome,
         "actor": actor,
-        "actor_username": "" if actor is not None else origin.user_agent,
+        "actor_username": "" if actor is not None else actor_name or origin.user_agent,
         "subject": key.owner,
         "origin": origin,
         "registered_key": key,
@@ -189,13 +192,10 @@ def mark_revoked(
     reply: Reply | None,
     expected: tuple[str, ...] = (Status.REVOKING,),
     action: str = AuditEvent.Action.REVOKE,
-    started_by: tuple[User | None, Origin] | None = None,
 ) -> bool:
     """revoking (or active, when NSML lost it) -> revoked, kept for history, audited and notified.
 
     The audit detail carries the reason an admin gave (`key.revoke_reason`), whoever finishes the revocation.
-    `started_by`: who asked for it and from where, when that is not who finishes it (the reconciler
-    confirming a member's own revocation): the member's email names them, not "someone other than you".
     """
     event = move_audited(
         key,
@@ -212,9 +212,55 @@ def mark_revoked(
     )
     if event is None:
         return False
-    notify_actor, notify_origin = started_by or (actor, origin)
-    transaction.on_commit(lambda: notify_key_revoked(key, actor=notify_actor, origin=notify_origin))
+    transaction.on_commit(lambda: notify_key_revoked(key, actor=actor, origin=origin))
     return True
+
+
+def confirm_revoked(key: RegisteredKey, *, confirmed_from: Origin) -> bool:
+    """revoking -> revoked, when a reconcile pass finds NSML no longer lists the key; True when this call moved it.
+
+    Recorded in the name of whoever asked for the revocation (`requester`: a member, an admin, the portal
+    itself), as their own request would have, though it may still be waiting for NSML's answer: the audit
+    row's actor is the requester, its origin the pass that confirmed it, and the member's email names the
+    requester and their address.
+    """
+    actor, asked_from = requester(key)
+    asked = f"asked from {asked_from.ip}" if asked_from.ip else ""
+    confirmed = "confirmed by a reconcile pass: NSML no longer lists the key"
+    event = move_audited(
+        key,
+        to=Status.REVOKED,
+        expected=(Status.REVOKING,),
+        fields={"revoked_at": timezone.now(), "revoked_note": ""},
+        action=AuditEvent.Action.REVOKE,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        actor=actor,
+        actor_name=asked_from.user_agent or confirmed_from.user_agent,
+        origin=confirmed_from,
+        reason="confirmed_absent",
+        detail=revocation_detail(key, "; ".join(part for part in (confirmed, asked) if part)),
+    )
+    if event is None:
+        return False
+    transaction.on_commit(lambda: notify_key_revoked(key, actor=actor, origin=asked_from))
+    return True
+
+
+def asked_to_revoke(actor: User | None, origin: Origin) -> dict:
+    """The key's fields that record who asked for its revocation and from where (`requester` reads them)."""
+    return {
+        "revoke_requested_by": actor if actor is not None and actor.pk else None,
+        "revoke_requested_ip": origin.ip,
+        "revoke_requested_agent": origin.user_agent[:512],
+    }
+
+
+NOT_ASKED_TO_REVOKE = {"revoke_requested_by": None, "revoke_requested_ip": None, "revoke_requested_agent": ""}
+
+
+def requester(key: RegisteredKey) -> tuple[User | None, Origin]:
+    """Who asked for the key's revocation and from where, as stored when it moved to `revoking`."""
+    return key.revoke_requested_by, Origin(ip=key.revoke_requested_ip, user_agent=key.revoke_requested_agent)
 
 
 def revocation_detail(key: RegisteredKey, note: str = "") -> str:
