@@ -4,12 +4,19 @@
 # as one or more copies (one pass runs at a time: a PostgreSQL advisory lock; the others skip their
 # turn). Without it, keys whose outcome NSML left unknown stay pending and unconfirmed revokes stay
 # revoking. See README.md, "Key states and the reconciler".
+# Its NSML calls count in the web container's /metrics when both mount one volume at the metrics
+# directory (PROMETHEUS_MULTIPROC_DIR, below; README.md, "Metrics"):
+#   docker run -d --env-file portal.env -v portal-metrics:/var/lib/portal/metrics nsml-key-portal
+#   docker run -d --env-file portal.env -v portal-metrics:/var/lib/portal/metrics --no-healthcheck \
+#       nsml-key-portal python manage.py nsml_sync --apply --every 60
 FROM python:3.11-slim
 
 # MALLOC_ARENA_MAX: glibc gives each of gunicorn's 40 threads per worker a malloc arena of its own by
 # default (up to 8 per core); two hold the same work in less resident memory (bench/results.md, Memory).
+# PROMETHEUS_MULTIPROC_DIR: where gunicorn's workers, and a reconciler given the same volume, keep their
+# counters; one directory per web instance (a fresh named volume takes the portal user's ownership from here).
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    DJANGO_DEBUG=false MALLOC_ARENA_MAX=2
+    DJANGO_DEBUG=false MALLOC_ARENA_MAX=2 PROMETHEUS_MULTIPROC_DIR=/var/lib/portal/metrics
 WORKDIR /app
 
 COPY requirements.txt .
@@ -22,7 +29,8 @@ COPY . .
 RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     NCP_ACCESS_KEY=build-only NCP_SECRET_KEY=build-only NSML_API_KEY=build-only EMAIL_URL=dummymail:// \
     python manage.py collectstatic --noinput \
-    && useradd --system --uid 10001 portal
+    && useradd --system --uid 10001 portal \
+    && install -d -o portal "$PROMETHEUS_MULTIPROC_DIR"
 USER portal
 
 EXPOSE 8000

@@ -18,14 +18,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 RECONCILE_EVERY ?= 30
+# The portal and the reconciler count into one metrics directory, so /metrics (with METRICS_TOKEN set) shows
+# the reconciler's NSML calls too; emptied at each start, as gunicorn empties its own.
+METRICS_DIR ?= $(CURDIR)/var/metrics
 
 # The simulator and the reconciler run in the background; the trap stops them when the portal stops
 # (one Ctrl-C stops all three).
 run: install
 	$(PY) manage.py migrate --noinput
 	@$(PY) manage.py ensure_admin
+	@mkdir -p $(METRICS_DIR) && rm -f $(METRICS_DIR)/*.db
 	@echo "Portal: http://$(PORTAL_ADDR)/  (admin console: http://$(PORTAL_ADDR)/admin/). Ctrl-C stops all three."
 	@trap 'kill $$sim $$sync 2>/dev/null; wait $$sim $$sync 2>/dev/null' EXIT INT TERM; \
+	export PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR); \
 	$(PY) manage.py nsml_simulator --port $(SIMULATOR_PORT) --state-file var/nsml-simulator.json $(SIMULATOR_ARGS) & sim=$$!; \
 	NSML_API_URL=$(NSML_API_URL) $(PY) manage.py nsml_sync --apply --every $(RECONCILE_EVERY) & sync=$$!; \
 	NSML_API_URL=$(NSML_API_URL) $(PY) manage.py runserver $(PORTAL_ADDR)

@@ -2,7 +2,8 @@
 
 Command-line flags still win over this file. Metrics: prometheus-client's multiprocess mode, so every
 worker's counters add up in one scrape. It needs PROMETHEUS_MULTIPROC_DIR before any worker imports the
-portal; without one set, a fresh directory is made here, emptied at each start.
+portal; without one set, a fresh directory is made here, emptied at each start (and then no reconciler
+can share it: set the variable for both to count the reconciler's NSML calls in this scrape).
 """
 
 from __future__ import annotations
@@ -50,13 +51,13 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server) -> None:
-    """Counters start at zero with the server: files a previous run left behind are removed. And each
-    instance has a control socket of its own (`gunicornc`): gunicorn's default is one path per user, so a
-    second instance on the host took over the first's, and stopping either removed it."""
-    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
-    directory.mkdir(parents=True, exist_ok=True)
-    for left_over in directory.glob("*.db"):
-        left_over.unlink(missing_ok=True)
+    """Counters start at zero with the server: files a previous run left behind are removed, but not those of
+    a reconciler still running with the same directory (portal/metrics_files.py). And each instance has a
+    control socket of its own (`gunicornc`): gunicorn's default is one path per user, so a second instance on
+    the host took over the first's, and stopping either removed it."""
+    from portal.metrics_files import clear_for_start
+
+    clear_for_start(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
     if server.cfg.control_socket == _default_control_socket():
         server.cfg.set("control_socket", control_socket_for(server.cfg.bind))
 

@@ -2,28 +2,44 @@
 
 Counters and histograms live in prometheus-client's multiprocess mode when PROMETHEUS_MULTIPROC_DIR
 is set (gunicorn.conf.py sets it), so every gunicorn worker writes its own file and a scrape, whichever
-worker answers it, adds them up. Figures that are state rather than events (keys by status, the last
-successful reconcile pass) are read from the database at scrape time, so every instance tells the same.
+worker answers it, adds them up. The reconciler and `nsml_check`, run with the same directory, count
+there too (`count_as_command`, portal/metrics_files.py), so their NSML calls are in the same scrape.
+Figures that are state rather than events (keys by status, the last successful reconcile pass) are read
+from the database at scrape time, so every instance tells the same.
 
 /metrics is off (404) unless METRICS_TOKEN is set; then it wants `Authorization: Bearer <token>`.
 """
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from portal import metrics_files
 
 # NSML answers in milliseconds to tens of seconds (its timeouts are 10 s, 30 s for the reconciler).
 logger = logging.getLogger("portal.metrics")
@@ -40,6 +56,11 @@ NSML_DURATION = Histogram(
 KEY_SUBMISSIONS = Counter(
     "portal_key_submissions",
     "Key submissions by outcome: registered, pending, refused, failed, rate_limited.",
+    ["outcome"],
+)
+RECONCILE_PASSES = Counter(
+    "portal_reconcile_passes",
+    "Reconcile passes by outcome: in_sync, drift, nsml_unavailable, busy (another pass held the lock), error.",
     ["outcome"],
 )
 LOGINS = Counter("portal_logins", "Log-ins by outcome: success, failed, locked_out, lockout.", ["outcome"])
@@ -64,6 +85,46 @@ def count_submission(outcome: str) -> None:
 
 def count_login(outcome: str) -> None:
     LOGINS.labels(outcome=outcome).inc()
+
+
+def count_reconcile_pass(outcome: str) -> None:
+    RECONCILE_PASSES.labels(outcome=outcome).inc()
+
+
+def count_as_command() -> None:
+    """For a command whose NSML calls count (nsml_sync, nsml_check): with PROMETHEUS_MULTIPROC_DIR set, its
+    figures go to that directory under a command slot rather than its pid (portal/metrics_files.py), so a
+    scrape of the gunicorn sharing the directory adds them up, and one-shot runs reuse one set of files.
+    Called before the command counts anything; without the variable, the figures stay in the process."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory or getattr(values.ValueClass, "command_slot", None):
+        return  # the process's own figures, or already counting under a slot (one set of open files)
+    try:
+        identifier = metrics_files.take_command_slot(Path(directory))
+    except OSError as error:  # the command's work matters more than its figures
+        logger.warning("metrics: %s cannot be written (%s); this command's figures are not counted", directory, error)
+        values.ValueClass = values.MutexValue
+        return
+    values.ValueClass = values.MultiProcessValue(lambda: identifier)
+    values.ValueClass.command_slot = identifier
+    # A live gauge leaves with its process (on kill -9, at the next scrape: metrics_files.forget_dead_commands).
+    atexit.register(multiprocess.mark_process_dead, identifier, directory)
+
+
+_reconciler_loops: Gauge | None = None
+
+
+def reconciler_loop_running(running: bool) -> None:
+    """`nsml_sync --every` says it is running (1) or has stopped (0). Made at the first call, so only a loop
+    writes it: a process that runs none leaves `portal_reconciler_loops` out of the scrape."""
+    global _reconciler_loops
+    if _reconciler_loops is None:
+        _reconciler_loops = Gauge(
+            "portal_reconciler_loops",
+            "Reconciler loops (nsml_sync --apply --every) running with this metrics directory.",
+            multiprocess_mode="livesum",
+        )
+    _reconciler_loops.set(1 if running else 0)
 
 
 class HttpMetricsMiddleware:
@@ -121,7 +182,8 @@ class DatabaseCollector(Collector):
 
 def registry() -> CollectorRegistry:
     """Every worker's counters added up (multiprocess mode), or this process's alone, plus the database's."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_files.forget_dead_commands(Path(directory))
         scraped = CollectorRegistry()
         MultiProcessCollector(scraped)
     else:

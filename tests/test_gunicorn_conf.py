@@ -41,3 +41,20 @@ def test_two_instances_on_one_host_each_have_their_own_control_socket(tmp_path):
     assert first != second
     assert first.endswith("gunicorn-127.0.0.1-8100.ctl")
     assert Path(first).parent == Path(conf["_default_control_socket"]()).parent
+
+
+def test_a_start_empties_the_metrics_directory_but_for_a_command_still_running(tmp_path):
+    import fcntl
+
+    from portal.metrics_files import clear_for_start
+
+    names = ["counter_4242.db", "histogram_4242.db", "counter_command-0.db", "counter_command-1.db"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    with open(tmp_path / "command-1.lock", "a") as running:  # a reconciler's loop holds slot 1
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+        clear_for_start(tmp_path)
+
+    # A previous run's workers and a command that has ended start again at zero; the running one keeps counting.
+    assert sorted(path.name for path in tmp_path.glob("*.db")) == ["counter_command-1.db"]

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from keys.models import ReconcilePass, RegisteredKey
 from nsml.simulator import Faults
+from tests.helpers import nsml_sync
 from tests.live_portal import Gunicorn, portal_database, portal_env
 
 pytestmark = pytest.mark.django_db
@@ -125,6 +126,22 @@ def test_log_ins_count_by_outcome(client, member, token):
     for outcome in ("failed", "success"):
         key = ("portal_logins_total", ("outcome", outcome))
         assert after.get(key, 0) - before.get(key, 0) == 1
+
+
+def test_reconcile_passes_count_by_outcome(client, member, nsml, register, token):
+    lost = register(member)
+    nsml.remove_key("laptop", lost.nsml_name)
+    before = scrape(client)
+
+    nsml_sync("--apply")  # repairs the lost key: drift
+    nsml_sync("--apply")  # nothing left to do
+    nsml.set_faults(Faults(fail_status=503))
+    nsml_sync("--apply")  # NSML cannot be listed
+
+    after = scrape(client)
+    for outcome in ("drift", "in_sync", "nsml_unavailable"):
+        key = ("portal_reconcile_passes_total", ("outcome", outcome))
+        assert after.get(key, 0) - before.get(key, 0) == 1, outcome
 
 
 def test_every_worker_adds_up_in_one_scrape(tmp_path: Path):

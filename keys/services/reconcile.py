@@ -25,6 +25,7 @@ from keys.models import AuditEvent, ReconcilePass, RegisteredKey, UnmanagedKey
 from keys.services import states
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
+from portal import metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -123,7 +124,23 @@ def describe_pass(record: ReconcilePass) -> str:
 
 def reconcile(*, origin: Origin, client: NsmlClient | None = None) -> PassReport:
     """Run one pass. Raises NsmlError when NSML cannot be listed (nothing changes), ReconcileBusy when
-    another process holds the pass."""
+    another process holds the pass. Each pass counts in `portal_reconcile_passes_total` by its outcome."""
+    outcome = "error"  # unless the pass ends otherwise: the database went away, a bug
+    try:
+        report = _locked_pass(origin, client)
+        outcome = "drift" if report.drift else "in_sync"
+        return report
+    except ReconcileBusy:
+        outcome = "busy"
+        raise
+    except NsmlError:
+        outcome = "nsml_unavailable"
+        raise
+    finally:
+        metrics.count_reconcile_pass(outcome)
+
+
+def _locked_pass(origin: Origin, client: NsmlClient | None) -> PassReport:
     with reconcile_lock() as acquired:
         if not acquired:
             raise ReconcileBusy

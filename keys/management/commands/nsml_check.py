@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from keys.checks import check_nsml_url
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlError, Reply
+from portal import metrics
 
 # The gateway refuses timestamps 5 minutes or more away; warn well before that.
 SKEW_WARNING_SECONDS = 60
@@ -37,6 +38,7 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def handle(self, *args, **options) -> None:
+        metrics.count_as_command()  # its call, in the scrape of the gunicorn sharing the metrics directory
         missing = [name for name in REQUIRED_SETTINGS if not str(getattr(settings, name, "")).strip()]
         if missing:
             raise CommandError(f"Settings missing: {', '.join(missing)}. Set them in the environment.")

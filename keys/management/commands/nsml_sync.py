@@ -22,6 +22,7 @@ from keys.audit import Origin
 from keys.clock import format_moment
 from keys.models import RegisteredKey
 from nsml.client import NsmlError
+from portal import metrics
 
 logger = logging.getLogger("keys.reconcile")
 
@@ -54,6 +55,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, apply: bool, every: int | None, **options) -> None:
+        metrics.count_as_command()  # its NSML calls and passes, in the scrape of the gunicorn sharing the directory
         if every is not None:
             if not apply:
                 raise CommandError("--every repeats the reconciler, so it needs --apply.")
@@ -120,6 +122,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         self._say(f"Reconciler: a pass every {every} s; SIGTERM or Ctrl-C stops it after the current pass.")
         self.stdout.flush()
+        metrics.reconciler_loop_running(True)
         while not stop.is_set():
             close_old_connections()
             try:
@@ -130,6 +133,7 @@ class Command(BaseCommand):
                 self._say(f"Reconcile pass failed: {error!r}", error=True)
             self.stdout.flush()
             stop.wait(every)
+        metrics.reconciler_loop_running(False)
         self._say("Reconciler stopped.")
 
     def _say(self, text: str, *, error: bool = False, style=None) -> None:
