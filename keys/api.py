@@ -198,7 +198,19 @@ def _own_key(request: HttpRequest, key_id: int) -> RegisteredKey:
     return get_object_or_404(selectors.keys_of(request.user), pk=key_id)
 
 
-@api.get("/keys", response={200: list[KeyOut], **ERRORS}, summary="List your keys")
+def read(path: str, *, response: dict, **options):
+    """A GET operation that answers HEAD too, as Django's own views do: the same auth, status and headers, and
+    the server (gunicorn, runserver) sends no body. HEAD stays out of the schema, where it would repeat GET's
+    operationId."""
+
+    def register(view):
+        api.api_operation(["HEAD"], path, response=response, include_in_schema=False)(view)
+        return api.get(path, response=response, **options)(view)
+
+    return register
+
+
+@read("/keys", response={200: list[KeyOut], **ERRORS}, summary="List your keys")
 def list_keys(request: HttpRequest):
     """Your keys, newest first, in every state (pending, active, failed, revoking, revoked)."""
     return [_out(key) for key in selectors.keys_of(request.user)]
@@ -238,7 +250,7 @@ def create_key(request: HttpRequest, payload: KeyIn):
     return Answer(201 if key.status == Status.ACTIVE else 202, _out(key))
 
 
-@api.get("/keys/{int:key_id}", response={200: KeyOut, **ERRORS}, summary="Show one of your keys")
+@read("/keys/{int:key_id}", response={200: KeyOut, **ERRORS}, summary="Show one of your keys")
 def get_key(request: HttpRequest, key_id: int):
     return _out(_own_key(request, key_id))
 

@@ -50,6 +50,14 @@ def test_a_missing_or_wrong_token_gets_the_same_401(client, member, header):
     assert_unauthorized(client.get(KEYS, **extra))
 
 
+def test_head_asks_for_the_same_token_as_get(client, member, token_for):
+    unauthenticated = client.head(KEYS)
+
+    assert unauthenticated.status_code == 401
+    assert unauthenticated["WWW-Authenticate"].startswith("Bearer")
+    assert client.head(KEYS, **bearer(token_for(member))).status_code == 200
+
+
 def test_an_expired_token_gets_the_same_401(client, member, token_for):
     secret = token_for(member)
     assert client.get(KEYS, **bearer(secret)).status_code == 200

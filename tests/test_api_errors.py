@@ -42,7 +42,7 @@ def test_a_method_a_route_does_not_take_is_a_json_405_that_names_the_ones_it_doe
 
     error = json_error(response, 405)
     assert error["code"] == "method_not_allowed"
-    assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
 
 
 def test_csrfs_refusal_of_a_post_to_the_schema_is_json_too(bearer):

@@ -308,6 +308,20 @@ def test_it_shows_and_lists_only_the_callers_keys(api, member, other_member, reg
     assert error_of(api("get", f"{KEYS}/999999")) == (404, "not_found", None)
 
 
+def test_head_answers_as_get_does_without_the_body(api, member, other_member, register):
+    """A monitor or a script checking a key exists sends HEAD, as it may to any of Django's pages."""
+    mine = register(member, "alice-laptop")
+    theirs = register(other_member, "bob-laptop")
+
+    for path in (KEYS, f"{KEYS}/{mine.pk}"):
+        got, head = api("get", path), api("head", path)
+        assert head.status_code == got.status_code == 200
+        assert head.content == b""
+        assert head["Content-Type"] == got["Content-Type"]
+        assert head["Content-Length"] == str(len(got.content))
+    assert api("head", f"{KEYS}/{theirs.pk}").status_code == 404
+
+
 def test_it_cannot_revoke_another_members_key(api, other_member, register, nsml):
     theirs = register(other_member, "bob-laptop")
 
