@@ -334,6 +334,10 @@ def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
 
 @api.exception_handler(SchemaError)
 def on_schema_error(request: HttpRequest, error: SchemaError) -> HttpResponse:
+    if not request.body and any(tuple(each.get("loc", ()))[:1] == ("body",) for each in error.errors):
+        # ninja reads no body as no fields at all, which pydantic would call a missing payload.
+        message = gettext("The request body is empty: send one JSON object, with the fields title and key.")
+        return error_response(request, ApiError(400, "malformed_json", message))
     # Pydantic's own errors quote the input, which may be a private key: only the place is told.
     first = error.errors[0] if error.errors else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "payload", "path", "query")]

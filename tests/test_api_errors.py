@@ -95,6 +95,16 @@ def test_a_json_body_that_is_not_an_object_is_refused_as_such(client, bearer, bo
     assert not AuditEvent.objects.filter(action="register").exists()
 
 
+def test_an_empty_body_is_a_400_that_says_it_is_empty(client, bearer, nsml):
+    response = client.post(KEYS, b"", content_type="application/json", **bearer)
+
+    error = json_error(response, 400)
+    assert error["code"] == "malformed_json"
+    assert error["message"] == "The request body is empty: send one JSON object, with the fields title and key."
+    assert not RegisteredKey.objects.exists()
+    assert not AuditEvent.objects.filter(action="register").exists()
+
+
 def test_the_errors_are_in_the_clients_language(client, bearer):
     error = json_error(client.put(KEYS, HTTP_ACCEPT_LANGUAGE="ko", **bearer), 405)
 
