@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from datetime import UTC, date, datetime
 
 from django.core.exceptions import ValidationError
@@ -26,7 +27,8 @@ from ninja.errors import ValidationError as SchemaError
 from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
 
 from keys import selectors, services
 from keys.audit import Origin
@@ -145,12 +147,35 @@ def _required(schema: dict, *names: str) -> None:
         schema["properties"][name].pop("default", None)
 
 
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+NOT_A_DAY = "not_a_day"  # the type of a pydantic error on_schema_error words for the member
+
+
 class KeyIn(Schema):
     model_config = ConfigDict(json_schema_extra=lambda schema: _required(schema, "title", "key"))
 
     title: str = ""
     key: str = ""
-    expires_at: date | None = None  # the last day the key works, in TIME_ZONE (YYYY-MM-DD)
+    expires_at: date | None = Field(
+        None,
+        description="The last day the key works, in the portal's time zone: a date, YYYY-MM-DD, with no time. "
+        "Without it, the portal's default lifetime.",
+        examples=["2026-12-01"],
+    )
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _a_day_only(cls, value):
+        """A date written YYYY-MM-DD and nothing else: pydantic would take a time at midnight, or a Unix time
+        that falls on one, as a day, and a script sending a moment would believe its time was kept."""
+        if value is None:
+            return None
+        if isinstance(value, str) and DAY.fullmatch(value):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise PydanticCustomError(NOT_A_DAY, "not a date written YYYY-MM-DD")
 
 
 class KeyOut(Schema):
@@ -342,5 +367,10 @@ def on_schema_error(request: HttpRequest, error: SchemaError) -> HttpResponse:
     first = error.errors[0] if error.errors else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "payload", "path", "query")]
     field = location[0] if location else None
-    message = gettext("This field has the wrong type or format.") if field else gettext("The request is not valid.")
+    if first.get("type") == NOT_A_DAY:
+        message = gettext("%(field)s must be a date written YYYY-MM-DD, with no time.") % {"field": field}
+    elif field:
+        message = gettext("This field has the wrong type or format.")
+    else:
+        message = gettext("The request is not valid.")
     return error_response(request, ApiError(422, "invalid", message, field))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.apps import apps
@@ -274,6 +274,44 @@ def test_an_expiry_within_the_maximum_is_kept(api, nsml, new_public_key):
 
     assert response.status_code == 201
     assert response.json()["expires_at"].startswith(day)
+
+
+def _a_month_ahead() -> date:
+    return timezone.localdate() + timedelta(days=30)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        lambda day: f"{day}T10:00:00",
+        lambda day: f"{day}T00:00:00",
+        lambda day: f"{day}T00:00:00Z",
+        lambda day: f"{day} 00:00",
+        lambda day: int(datetime.combine(day, time(), tzinfo=UTC).timestamp()),  # a Unix time at midnight
+        lambda day: day.strftime("%Y%m%d"),
+        lambda day: day.strftime("%d/%m/%Y"),
+        lambda day: f"{day.year}-02-30",
+        lambda day: "",
+    ],
+    ids=["time", "midnight", "midnight-utc", "space-time", "unix-time", "basic", "day-first", "no-such-day", "empty"],
+)
+def test_an_expiry_that_is_not_a_date_alone_is_refused_naming_the_field(api, nsml, new_public_key, sent):
+    """The field is the last day the key works: a time sent with it would be dropped without a word."""
+    response = api(
+        "post", KEYS, {"title": "alice-laptop", "key": new_public_key(), "expires_at": sent(_a_month_ahead())}
+    )
+
+    assert error_of(response) == (422, "invalid", "expires_at")
+    assert response.json()["error"]["message"] == "expires_at must be a date written YYYY-MM-DD, with no time."
+    assert not RegisteredKey.objects.exists()
+    assert posts_seen(nsml) == []
+
+
+def test_an_expiry_of_null_is_the_same_as_none_sent(api, nsml, new_public_key):
+    response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key(), "expires_at": None})
+
+    assert response.status_code == 201
+    assert response.json()["expires_at"] is not None  # the default lifetime
 
 
 def test_an_expiry_beyond_the_maximum_is_refused_by_the_same_rule_as_the_form(api, nsml, new_public_key):

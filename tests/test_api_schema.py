@@ -58,6 +58,9 @@ def test_the_schema_says_what_must_be_sent_and_what_always_comes_back(client, me
     untitled = client.post("/api/v1/keys", {"key": new_public_key()}, content_type="application/json", **bearer)
 
     assert set(key_in["required"]) == {"title", "key"}
+    expiry = key_in["properties"]["expires_at"]  # a day alone, as the API takes it
+    assert {"type": "string", "format": "date"} in expiry["anyOf"]
+    assert "YYYY-MM-DD, with no time" in expiry["description"]
     assert set(key_out["required"]) == set(key_out["properties"]) == set(answers[0])
     assert key_out["properties"]["status"]["enum"] == list(RegisteredKey.Status.values)
     validator = Draft202012Validator({**key_out, "additionalProperties": False})
