@@ -5,8 +5,10 @@ Lazy strings, translated when shown. Services pick the message; forms and views 
 
 from __future__ import annotations
 
+import math
+
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, npgettext, pgettext_lazy
 
 from nsml.client import Failure
 
@@ -30,6 +32,25 @@ DUPLICATE_MESSAGES = {
     "other_key": _("This key is already registered by another member. If it is yours, ask an administrator."),
 }
 
+
+# When a message asks the member to try again and NSML named no time (no Retry-After, or one it could not read).
+TRY_IN_A_MINUTE = pgettext_lazy("try again", "in a minute")
+TRY_LATER = pgettext_lazy("try again", "later")
+UNSAID_WAITS = {str(Failure.THROTTLED): TRY_IN_A_MINUTE}
+
+
+def try_again_when(retry_after: float | None, *, unsaid=TRY_IN_A_MINUTE) -> str:
+    """How long NSML asked to wait (its Retry-After), as a member reads it: seconds under a minute, whole
+    minutes otherwise, each rounded up (a member who waits as told never comes back too early)."""
+    if retry_after is None:
+        return str(unsaid)
+    seconds = max(1, math.ceil(retry_after))
+    if seconds < 60:
+        return npgettext("try again", "in %(count)d second", "in %(count)d seconds", seconds) % {"count": seconds}
+    minutes = math.ceil(seconds / 60)
+    return npgettext("try again", "in %(count)d minute", "in %(count)d minutes", minutes) % {"count": minutes}
+
+
 UPSTREAM_MESSAGES = {
     Failure.REJECTED: _(
         "NSML refused the key, so it was not registered. An administrator can see NSML's reason in the audit log."
@@ -44,8 +65,11 @@ UPSTREAM_MESSAGES = {
     Failure.NOT_FOUND: _(
         "The portal could not find NSML's key service, so your key was not registered. Please tell an administrator."
     ),
-    Failure.THROTTLED: _("NSML is busy right now, so your key was not registered. Please try again in a minute."),
-    Failure.UNAVAILABLE: _("NSML is not available right now, so your key was not registered. Please try again later."),
+    # %(when)s: how long NSML asked to wait (try_again_when), or "in a minute" / "later" when it did not say.
+    Failure.THROTTLED: _("NSML is busy right now, so your key was not registered. Please try again %(when)s."),
+    Failure.UNAVAILABLE: _(
+        "NSML is not available right now, so your key was not registered. Please try again %(when)s."
+    ),
     Failure.BAD_RESPONSE: _(
         "NSML gave an answer the portal could not read, so your key was not registered. Please try again later."
     ),
@@ -83,8 +107,11 @@ FAILED_KEY_MESSAGES = {
 FAILED_KEY_FALLBACK = _("NSML did not register this key. You can add it again.")
 
 
-def failed_key_message(failure: str, *, title: str) -> str:
-    return str(FAILED_KEY_MESSAGES.get(failure, FAILED_KEY_FALLBACK)) % {"title": title}
+def failed_key_message(failure: str, *, title: str, retry_after: float | None = None) -> str:
+    """`retry_after`: the seconds NSML's answer asked to wait, for the form's message; the key's page, shown
+    later, has none and says the usual wait."""
+    when = try_again_when(retry_after, unsaid=UNSAID_WAITS.get(failure, TRY_LATER))
+    return str(FAILED_KEY_MESSAGES.get(failure, FAILED_KEY_FALLBACK)) % {"title": title, "when": when}
 
 
 JOINED_NOTICE = _(
@@ -112,7 +139,7 @@ REVOKE_MESSAGES = {
     Failure.PERMISSION: _(
         "The portal is not allowed to manage keys in NSML, so the key is still active. Please tell an administrator."
     ),
-    Failure.THROTTLED: _("NSML is busy right now, so the key is still active. Please try again in a minute."),
+    Failure.THROTTLED: _("NSML is busy right now, so the key is still active. Please try again %(when)s."),
 }
 REVOKE_FALLBACK_MESSAGE = _("NSML could not be asked to revoke the key, so it is still active. Please try again later.")
 REVOKED_MESSAGE = _("Your key “%(title)s” is revoked; NSML no longer accepts it.")

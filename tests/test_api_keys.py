@@ -169,6 +169,7 @@ def test_nsml_busy_is_a_503_that_says_when_to_try_again_as_nsml_said(api, member
 
     assert error_of(created) == (503, "nsml_throttled", None)
     assert created["Retry-After"] == "30"
+    assert "try again in 30 seconds." in created.json()["error"]["message"]
 
     nsml.set_faults(Faults())
     key = register(member, "alice-desktop")

@@ -154,6 +154,19 @@ def test_a_definite_refusal_leaves_the_key_active_with_a_clear_message(
     assert row.outcome in ("failed", "rejected")
 
 
+def test_nsml_busy_says_how_long_nsml_asked_to_wait(member_client, member, nsml, register, settings):
+    # NSML asks for longer than the call has left: the portal stops at once, without a retry.
+    settings.NSML_TIMEOUT = settings.NSML_CONNECT_TIMEOUT = 0.5
+    key = register(member)
+    nsml.set_faults(Faults(fail_status=429, retry_after=45, fail_methods=frozenset({"DELETE"})))
+
+    response = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
+
+    assert "NSML is busy right now, so the key is still active. Please try again in 45 seconds." in (
+        response.content.decode()
+    )
+
+
 @pytest.mark.parametrize(
     "faults",
     [

@@ -8,6 +8,7 @@ import time
 import pytest
 from django.urls import reverse
 
+from keys import member_messages
 from keys.models import RegisteredKey
 from nsml.simulator import Faults
 from tests.helpers import posts_seen
@@ -88,6 +89,70 @@ def test_each_upstream_failure_gets_a_clear_page_and_an_audit_row(
     readable = faults.fail_body.startswith("gateway") or faults.fail_body == "text-plain"
     assert bool(row.upstream_error_code) == readable
     assert row.detail
+
+
+@pytest.mark.parametrize(
+    ("faults", "says"),
+    [
+        (
+            Faults(fail_status=429, retry_after=45),
+            "NSML is busy right now, so your key was not registered. Please try again in 45 seconds.",
+        ),
+        (Faults(fail_status=429, retry_after=1), "Please try again in 1 second."),
+        (Faults(fail_status=429, retry_after=60), "Please try again in 1 minute."),
+        (Faults(fail_status=429, retry_after=90), "Please try again in 2 minutes."),
+        (Faults(fail_status=429, retry_after=1800), "Please try again in 30 minutes."),
+        (
+            Faults(fail_status=429),
+            "NSML is busy right now, so your key was not registered. Please try again in a minute.",
+        ),
+        (
+            Faults(fail_methods=POST, fail_status=503, retry_after=120),
+            "not available right now, so your key was not registered. Please try again in 2 minutes.",
+        ),
+        (Faults(fail_methods=POST, fail_status=503), "Please try again later."),
+    ],
+    ids=lambda value: value.describe() if isinstance(value, Faults) else None,
+)
+def test_nsml_busy_says_how_long_nsml_asked_to_wait(member_client, nsml, new_public_key, faults, says):
+    nsml.set_faults(faults)
+
+    response, _ = submit(member_client, new_public_key())
+
+    assert says in page_error(response)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "says"),
+    [
+        (0, "in 1 second"),
+        (0.2, "in 1 second"),
+        (59, "in 59 seconds"),
+        (59.5, "in 1 minute"),
+        (61, "in 2 minutes"),
+        (3600, "in 60 minutes"),
+    ],
+)
+def test_the_wait_is_rounded_up_never_sooner_than_nsml_asked(seconds, says):
+    assert member_messages.try_again_when(seconds) == says
+
+
+def test_the_wait_is_told_in_korean(member_client, nsml, new_public_key):
+    nsml.set_faults(Faults(fail_status=429, retry_after=90))
+
+    response = member_client.post(NEW, {"title": "laptop", "key": new_public_key()}, HTTP_ACCEPT_LANGUAGE="ko")
+
+    assert "2분 후에 다시 시도하세요." in page_error(response)
+
+
+def test_the_keys_page_later_says_the_usual_wait_not_the_one_nsml_asked_for_then(member_client, nsml, new_public_key):
+    nsml.set_faults(Faults(fail_status=429, retry_after=1800))
+    submit(member_client, new_public_key())
+
+    page = member_client.get(reverse("keys:detail", args=[RegisteredKey.objects.get().pk])).content.decode()
+
+    assert "Please try again in a minute." in page
+    assert "30 minutes" not in page
 
 
 def test_credential_failures_tell_the_admin_which_check_failed(member_client, nsml, new_public_key, settings, event):

@@ -178,7 +178,7 @@ def _settle_failed_create(
             failure=str(failure),
         )
         raise RegistrationFailed(
-            failure, _failed_message(str(failure), intent), event, retry_after=error.reply.retry_after
+            failure, _failed_message(str(failure), intent, error), event, retry_after=error.reply.retry_after
         ) from error
 
     held = _look_up(client, intent.title)
@@ -195,7 +195,7 @@ def _settle_failed_create(
                 failure=str(failure),
             )
             raise RegistrationFailed(
-                failure, _failed_message(str(failure), intent), event, retry_after=error.reply.retry_after
+                failure, _failed_message(str(failure), intent, error), event, retry_after=error.reply.retry_after
             ) from error
         # Nobody can tell yet: the key stays pending and the reconciler settles it.
         states.audit_key(
@@ -235,7 +235,7 @@ def _settle_failed_create(
         reply=error.reply,
         failure=why,
     )
-    message = _failed_message(why, intent)
+    message = _failed_message(why, intent, error)
     raise RegistrationFailed(failure, message, event, field=field, retry_after=error.reply.retry_after) from error
 
 
@@ -311,9 +311,10 @@ def _outcome(failure: Failure) -> str:
     return Outcome.REJECTED if failure is Failure.REJECTED else Outcome.FAILED
 
 
-def _failed_message(why: str, key: RegisteredKey) -> str:
-    # The sentence the key's page repeats later from `key.failure`, which `states.fail` recorded as `why`.
-    return member_messages.failed_key_message(why, title=key.title)
+def _failed_message(why: str, key: RegisteredKey, error: NsmlError) -> str:
+    # The sentence the key's page repeats later from `key.failure`, which `states.fail` recorded as `why`; only
+    # this first telling knows how long NSML asked to wait.
+    return member_messages.failed_key_message(why, title=key.title, retry_after=error.reply.retry_after)
 
 
 def _auditable_title(title: str) -> str:

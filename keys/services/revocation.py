@@ -170,4 +170,5 @@ def revoke_keys(
 
 
 def revoke_failure_message(error: NsmlError) -> str:
-    return str(member_messages.REVOKE_MESSAGES.get(error.failure, member_messages.REVOKE_FALLBACK_MESSAGE))
+    message = member_messages.REVOKE_MESSAGES.get(error.failure, member_messages.REVOKE_FALLBACK_MESSAGE)
+    return str(message) % {"when": member_messages.try_again_when(error.reply.retry_after)}
