@@ -207,7 +207,6 @@ class NsmlClient:
                 return reply
             if attempt == attempts or not retryable or time.monotonic() + wait >= deadline:
                 raise NsmlError(failure, reply, after_unknown=unknown_before)
-            unknown_before = unknown_before or failure.outcome_unknown
             logger.warning(
                 "nsml %s %s: %s (attempt %d), retrying in %.2fs",
                 method,
@@ -218,6 +217,10 @@ class NsmlClient:
                 extra={"nsml_trace_id": reply.trace_id},
             )
             time.sleep(wait)
+            if time.monotonic() >= deadline:
+                # The sleep ended late (a busy host) and no time is left to ask again: this answer stands.
+                raise NsmlError(failure, reply, after_unknown=unknown_before)
+            unknown_before = unknown_before or failure.outcome_unknown
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _without_credentials(self, reply: Reply) -> Reply:

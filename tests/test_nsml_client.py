@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -73,6 +74,21 @@ def test_a_get_honours_retry_after(nsml):
 
     assert time.monotonic() - started >= 1.0
     assert len(nsml.requests_seen) == 2
+
+
+def test_a_wait_that_ends_past_the_deadline_gives_nsmls_answer_not_a_crash(nsml, monkeypatch):
+    """A loaded host wakes a sleeping thread late: the retry the wait was for has no time left, and the
+    answer that asked for the wait is the outcome (before, requests refused the negative timeout: a 500)."""
+    nsml.set_faults(Faults(fail_status=429, retry_after=1, fail_methods=frozenset({"GET"})))
+    sleep, caller = time.sleep, threading.current_thread()
+    # Late for the client's caller only: the simulator's thread keeps its own timing.
+    monkeypatch.setattr(time, "sleep", lambda s: sleep(s + 1.5 if threading.current_thread() is caller else s))
+
+    error = failure_of(client_for(nsml).list_keys)  # 2 s in all: the 1 s wait fits, the late wake-up does not
+
+    assert error.failure is Failure.THROTTLED
+    assert error.reply.retry_after == 1
+    assert len(nsml.requests_seen) == 1
 
 
 def test_a_delete_is_retried_after_a_dropped_connection(nsml, new_public_key):
