@@ -11,12 +11,16 @@
 #       nsml-key-portal python manage.py nsml_sync --apply --every 60
 FROM python:3.11-slim
 
-# MALLOC_ARENA_MAX: glibc gives each of gunicorn's 40 threads per worker a malloc arena of its own by
-# default (up to 8 per core); two hold the same work in less resident memory (bench/results.md, Memory).
+# A worker's resident memory with 40 threads (README.md, Performance; make bench measures with these, read
+# from here): MALLOC_ARENA_MAX, glibc gives each thread a malloc arena of its own by default (up to 8 per
+# core), and two hold the same work in less memory; GLIBC_TUNABLES, no per-thread cache of freed blocks
+# (tcache), which each busy thread otherwise keeps for itself: 2-4 MiB less at the peak, no slower;
+# PYTHONNODEBUGRANGES, code objects without column positions (tracebacks lose their ^^^ marks): about 1 MiB.
 # PROMETHEUS_MULTIPROC_DIR: where gunicorn's workers, and a reconciler given the same volume, keep their
 # counters; one directory per web instance (a fresh named volume takes the portal user's ownership from here).
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    DJANGO_DEBUG=false MALLOC_ARENA_MAX=2 PROMETHEUS_MULTIPROC_DIR=/var/lib/portal/metrics
+    DJANGO_DEBUG=false PROMETHEUS_MULTIPROC_DIR=/var/lib/portal/metrics \
+    MALLOC_ARENA_MAX=2 GLIBC_TUNABLES=glibc.malloc.tcache_count=0 PYTHONNODEBUGRANGES=1
 WORKDIR /app
 
 COPY requirements.txt .

@@ -115,15 +115,29 @@ def bench_env() -> dict[str, str]:
         # The members' notices printed, as before production had to choose a backend: the same work measured.
         EMAIL_URL="consolemail://",
         KEYS_SUBMIT_RATE="100000/m",  # the per-member limit would otherwise be what is measured
-        # As the Dockerfile sets it: fewer glibc malloc arenas for 40 threads per worker (resident memory).
-        MALLOC_ARENA_MAX="2",
         LOG_LEVEL="INFO",  # as in production; gunicorn's output goes to bench/out/gunicorn.log
         PYTHONUNBUFFERED="1",
     )
+    # The image's allocator and interpreter settings, as the Dockerfile sets them (resident memory).
+    env.update(image_memory_settings())
     if port_open(6379):
         # Production shares a cache between processes (the submission rate limit counts in it).
         env["CACHE_URL"] = "redis://127.0.0.1:6379/13"
     return env
+
+
+# What the Dockerfile's ENV sets for a worker's memory: gunicorn is measured with them, read from there.
+MEMORY_SETTINGS = ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES", "PYTHONNODEBUGRANGES")
+
+
+def image_memory_settings() -> dict[str, str]:
+    """The MEMORY_SETTINGS the Dockerfile's ENV instructions give (`ENV NAME=value ...`, continued lines)."""
+    instructions = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    found: dict[str, str] = {}
+    for line in instructions.splitlines():
+        if line.startswith("ENV "):
+            found |= dict(re.findall(r"(\w+)=(\S+)", line))
+    return {name: found[name] for name in MEMORY_SETTINGS if name in found}
 
 
 def port_open(port: int) -> bool:
