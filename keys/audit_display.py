@@ -99,6 +99,11 @@ PHRASES = [
     (r"deactivated", _("deactivated")),
     (r"NSML no longer had this key", _("NSML no longer had this key")),
     (r"the list that confirms it failed: (?P<error>.*)", _("the list that confirms it failed: %(error)s")),
+    (
+        r"confirmed by a reconcile pass: NSML no longer lists the key",
+        _("confirmed by a reconcile pass: NSML no longer lists the key"),
+    ),
+    (r"asked from (?P<address>\S+)", _("asked from %(address)s")),
     (r"NSML still lists the key after the DELETE", _("NSML still lists the key after the DELETE")),
     (
         r"NSML holds key (?P<name>\S+), which the portal did not register",

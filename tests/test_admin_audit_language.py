@@ -115,3 +115,18 @@ def test_every_reason_and_phrase_has_a_korean_translation():
         untranslated = [str(name) for name in audit_display.REASON_NAMES.values() if not HANGUL.search(str(name))]
         untranslated += [str(text) for _, text in audit_display.PHRASES if not HANGUL.search(str(text))]
     assert untranslated == ["%(field)s: %(before)s → %(after)s"]  # no words of its own to translate
+
+
+def test_a_revocation_a_reconcile_pass_confirmed_reads_in_korean():
+    """The detail keys.services.states.confirm_revoked writes, with the admin's reason after it."""
+    recorded = (
+        "confirmed by a reconcile pass: NSML no longer lists the key; asked from 10.1.2.3; reason given: left the team"
+    )
+
+    with translation.override("ko"):
+        shown = audit_display.detail_shown(recorded)
+
+    assert (
+        shown
+        == "동기화 작업이 확인함: NSML 목록에 더 이상 이 키가 없음; 10.1.2.3에서 요청함; 입력한 사유: left the team"
+    )
