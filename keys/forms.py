@@ -30,7 +30,8 @@ SECRETS = frozenset({"private_key", "access_token"})
 
 class RefusesPrivateKeys:
     """A form mixin: a field that holds private-key material is refused with the private-key message and
-    comes back empty, whatever the field. `checked_elsewhere`: fields a service checks and audits itself."""
+    comes back empty, whatever the field; so does a field a service refuses as a secret (`add_error`).
+    `checked_elsewhere`: fields a service checks and audits itself."""
 
     checked_elsewhere: tuple[str, ...] = ()
 
@@ -54,6 +55,24 @@ class RefusesPrivateKeys:
                 [ValidationError(gettext(PRIVATE_KEY_MESSAGE), code="private_key")], renderer=self.renderer
             )
             self.cleaned_data.pop(name, None)
+
+    def add_error(self, field, error) -> None:
+        """Place a refusal (a service's ValidationError). A field that held a secret (a private key, an access
+        token) is sent back empty, whichever check found it."""
+        if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
+            holding = [
+                name
+                for name, errors in error.error_dict.items()
+                if any(self.keeps_nothing_of(name, e.code) for e in errors)
+            ]
+            if holding:
+                self.data = self.data.copy()
+                for name in holding:
+                    self.data[name] = ""
+        super().add_error(field, error)
+
+    def keeps_nothing_of(self, name: str, code: str) -> bool:
+        return code in SECRETS
 
 
 class PortalAuthenticationForm(AuthenticationForm):
@@ -135,21 +154,9 @@ class KeyForm(RefusesPrivateKeys, forms.Form):
         self.fields["expires_at"].initial = lifetimes.default_expiry_day().isoformat()
         _limit_dates(self.fields["expires_at"], lifetimes.local_today(), lifetimes.latest_day_for_new_key())
 
-    def add_error(self, field, error) -> None:
-        """Place a refusal (the service's ValidationError). A field that held a private key or an access
-        token is sent back empty, and so is a key the portal could not read as a public key: what it was is
-        not known."""
-        if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
-            holding = [
-                name
-                for name, errors in error.error_dict.items()
-                if any(e.code in SECRETS or (name == "key" and e.code in UNREADABLE_KEY) for e in errors)
-            ]
-            if holding:
-                self.data = self.data.copy()
-                for name in holding:
-                    self.data[name] = ""
-        super().add_error(field, error)
+    def keeps_nothing_of(self, name: str, code: str) -> bool:
+        """A key the portal could not read as a public key is not shown back either: what it was is not known."""
+        return super().keeps_nothing_of(name, code) or (name == "key" and code in UNREADABLE_KEY)
 
     @property
     def title_rules(self) -> dict[str, str]:

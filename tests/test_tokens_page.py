@@ -70,6 +70,18 @@ def test_a_tokens_secret_is_refused_as_another_tokens_name(member_client, member
     assert not AuditEvent.objects.filter(title__contains=secret[6:30]).exists()
 
 
+def test_a_tokens_secret_refused_as_a_name_is_not_shown_back_in_the_name_box(member_client, member, token_for):
+    """Found on the page: the refusal said "Nothing was kept", and the name box below it held the secret."""
+    secret = token_for(member, name="ci")
+
+    response = member_client.post(TOKENS, {"name": secret, "days": "30"})
+
+    page = response.content.decode()
+    assert "This is an access token" in page
+    assert secret not in page
+    assert secret[6:20] not in page  # not even in part
+
+
 def test_the_longest_lifetime_comes_from_settings(member_client, settings):
     settings.API_TOKEN_MAX_DAYS = 7
 
