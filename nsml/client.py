@@ -32,7 +32,9 @@ logger = logging.getLogger("nsml.client")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_ATTEMPTS = 3
 BACKOFF_SECONDS = 0.25
-MAX_RETRY_AFTER_SECONDS = 5.0  # the longest this client sleeps before a retry
+# The longest Retry-After this client waits out before a retry. NSML asking for longer ends the call with its
+# answer at once: asking again sooner would only hear the same, and keep a member waiting for it.
+MAX_RETRY_AFTER_SECONDS = 5.0
 MAX_ADVISED_RETRY_AFTER_SECONDS = 3600.0  # the longest Retry-After passed on (Reply.retry_after)
 USER_AGENT = "nsml-key-portal/1"
 POOL_SIZE = 64
@@ -205,7 +207,8 @@ class NsmlClient:
             retryable = failure in (Failure.UNREACHABLE, Failure.NO_ANSWER) or reply.status in RETRY_STATUSES
             if failure is None:
                 return reply
-            if attempt == attempts or not retryable or time.monotonic() + wait >= deadline:
+            asked_to_wait_longer = reply.retry_after is not None and reply.retry_after > MAX_RETRY_AFTER_SECONDS
+            if attempt == attempts or not retryable or asked_to_wait_longer or time.monotonic() + wait >= deadline:
                 raise NsmlError(failure, reply, after_unknown=unknown_before)
             logger.warning(
                 "nsml %s %s: %s (attempt %d), retrying in %.2fs",
@@ -295,7 +298,7 @@ def _read(response: requests.Response, started: float, success: int) -> tuple[Re
         detail = f"{kind} where NSML answers {success}" + (f" ({message})" if message else "")
         return replace(reply, detail=detail[:500]), Failure.BAD_RESPONSE, 0.0
     failure = _failure_for(status, error_code)
-    wait = BACKOFF_SECONDS if reply.retry_after is None else min(reply.retry_after, MAX_RETRY_AFTER_SECONDS)
+    wait = BACKOFF_SECONDS if reply.retry_after is None else reply.retry_after
     return reply, failure, wait
 
 

@@ -76,6 +76,17 @@ def test_a_get_honours_retry_after(nsml):
     assert len(nsml.requests_seen) == 2
 
 
+def test_a_retry_after_longer_than_the_client_waits_ends_the_call_with_nsmls_answer(nsml):
+    nsml.set_faults(Faults(fail_status=503, retry_after=120, fail_methods=frozenset({"GET"})))
+
+    started = time.monotonic()
+    error = failure_of(client_for(nsml, read_timeout=30.0).list_keys)  # the reconciler's timeout: time to spare
+
+    assert time.monotonic() - started < 2
+    assert (error.failure, error.reply.retry_after) == (Failure.UNAVAILABLE, 120)
+    assert len(nsml.requests_seen) == 1
+
+
 def test_a_wait_that_ends_past_the_deadline_gives_nsmls_answer_not_a_crash(nsml, monkeypatch):
     """A loaded host wakes a sleeping thread late: the retry the wait was for has no time left, and the
     answer that asked for the wait is the outcome (before, requests refused the negative timeout: a 500)."""

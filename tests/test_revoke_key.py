@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.core import mail
 from django.urls import reverse
@@ -165,6 +167,22 @@ def test_nsml_busy_says_how_long_nsml_asked_to_wait(member_client, member, nsml,
     assert "NSML is busy right now, so the key is still active. Please try again in 45 seconds." in (
         response.content.decode()
     )
+
+
+def test_nsml_busy_for_longer_than_the_portal_waits_answers_at_once_without_asking_again(
+    member_client, member, nsml, register
+):
+    """Found in the browser with NSML answering 429 and Retry-After: 45: the member's revoke took 10 s (two more
+    DELETEs, 5 s apart, long before the 45 s NSML asked for) to end with the same "try again in 45 seconds"."""
+    key = register(member)  # with the portal's usual timeouts
+    nsml.set_faults(Faults(fail_status=429, retry_after=45, fail_methods=frozenset({"DELETE"})))
+
+    started = time.monotonic()
+    response = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
+
+    assert time.monotonic() - started < 3
+    assert "Please try again in 45 seconds." in response.content.decode()
+    assert [method for method, _ in nsml.requests_seen].count("DELETE") == 1
 
 
 @pytest.mark.parametrize(
