@@ -752,6 +752,34 @@ def test_a_pass_that_confirms_a_members_revocation_before_their_request_returns_
     assert "someone other than you" not in notice.body
 
 
+def test_a_revocation_a_pass_confirms_before_the_members_own_list_fails_reads_revoked_and_is_recorded_once(
+    member, nsml, register
+):
+    """Found in the browser with NSML answering in 15 s: while the member's revoke waited, a pass confirmed it;
+    then the request's own confirming list timed out, and the member's page said "NSML has not confirmed the
+    deletion yet" above the status *Revoked*, and the audit added "unconfirmed" after the pass's success."""
+    key = register(member)
+    # The member's request, as far as its DELETE: the key moves to revoking in their name, and NSML deletes it.
+    assert states.move(key, to=Status.REVOKING, expected=(Status.ACTIVE,), **states.asked_to_revoke(member, ORIGIN))
+    nsml.remove_key(key.title, key.nsml_name)
+    nsml_sync("--apply")
+    # NSML's answer to the DELETE never reached the request, and its confirming list fails too.
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"GET"})))
+
+    confirm_revocation(
+        key,
+        actor=member,
+        origin=ORIGIN,
+        reply=Reply(status=None, detail="NSML did not answer within the read timeout"),
+        client=nsml_client(),
+        deleted=False,
+    )
+
+    assert key.status == Status.REVOKED  # what the member's page is told
+    rows = AuditEvent.objects.filter(registered_key=key, action="revoke")
+    assert [(row.outcome, row.reason) for row in rows] == [("success", "confirmed_absent")]
+
+
 def test_a_revocation_the_member_left_unconfirmed_is_recorded_as_theirs_when_a_pass_confirms_it(
     member, nsml, left_revoking
 ):

@@ -125,7 +125,8 @@ def _register(
         reply = client.create_key(title, key.normalized)
     except NsmlError as error:
         return _settle_failed_create(intent, error, client=client, origin=origin)
-    states.activate(intent, actor=owner, origin=origin, reply=reply)
+    if not states.activate(intent, actor=owner, origin=origin, reply=reply):
+        intent.refresh_from_db()  # a reconcile pass found it in NSML while NSML answered, and settled it
     return intent
 
 
@@ -197,9 +198,10 @@ def _settle_failed_create(
             raise RegistrationFailed(
                 failure, _failed_message(str(failure), intent, error), event, retry_after=error.reply.retry_after
             ) from error
-        # Nobody can tell yet: the key stays pending and the reconciler settles it.
-        states.audit_key(
+        # Nobody can tell yet: the key stays pending and the reconciler settles it (unless it did meanwhile).
+        states.audit_unsettled(
             intent,
+            still=RegisteredKey.Status.PENDING,
             action=Action.REGISTER,
             outcome=Outcome.UNKNOWN,
             actor=owner,
@@ -213,9 +215,10 @@ def _settle_failed_create(
     holds_ours = any(item.title == intent.title and item.name == intent.nsml_name for item in held)
     if holds_ours:
         detail = f"NSML answered {error.reply.status or 'nothing'} ({error.reply.detail}); a lookup found the key"
-        states.activate(
+        if not states.activate(
             intent, actor=owner, origin=origin, reply=error.reply, reason="settled_by_lookup", detail=detail
-        )
+        ):
+            intent.refresh_from_db()
         return intent
 
     why, field = str(failure), None

@@ -137,8 +137,10 @@ def _left_revoking(key: RegisteredKey, *, actor: User | None, origin: Origin, er
 
 
 def _unconfirmed(key: RegisteredKey, *, actor: User | None, origin: Origin, reply: Reply, detail: str) -> None:
-    states.audit_key(
+    """The key stays `revoking` for the reconciler; one of its passes may have confirmed it meanwhile."""
+    states.audit_unsettled(
         key,
+        still=Status.REVOKING,
         action=AuditEvent.Action.REVOKE,
         outcome=AuditEvent.Outcome.UNKNOWN,
         actor=actor,

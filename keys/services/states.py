@@ -69,6 +69,18 @@ def audit_key(key: RegisteredKey, **audit) -> AuditEvent:
     return record_event(**_audit_fields(key, **audit))
 
 
+def audit_unsettled(key: RegisteredKey, *, still: str, **audit) -> bool:
+    """The audit row of an outcome a request could not settle, written only while the key is still `still`
+    (pending, revoking), as one step with that check. A reconcile pass that settled it meanwhile wrote the row
+    that counts: then none is written, and the key is read again, so its member is told what is true now.
+    `audit` as for `audit_key`; True when the row was written."""
+    rows = RegisteredKey.objects.filter(pk=key.pk, status=still)
+    if record_change(rows, {"status": still}, **_audit_fields(key, **audit)) is not None:
+        return True
+    key.refresh_from_db()
+    return False
+
+
 def _audit_fields(
     key: RegisteredKey,
     *,

@@ -4,12 +4,13 @@ pass settles it, a revoke button that sends once, and a key left being revoked."
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from keys.models import RegisteredKey
+from keys.models import AuditEvent, RegisteredKey
 from nsml.simulator import Faults
 from tests.helpers import generate_private_key, nsml_sync, public_line
 
@@ -146,3 +147,27 @@ def test_my_keys_shows_a_key_left_being_revoked(page, log_in, register, browser_
 
     expect(row.locator(".status.revoking")).to_be_visible()
     check_page(page, "keys-list-revoking")
+
+
+def test_a_submission_a_pass_settles_while_nsml_answers_reads_registered(page, log_in, browser_member, nsml):
+    """Found in the browser with a slow NSML: a reconcile pass found the member's key in NSML while their
+    request still waited for NSML's answer, and activated it; the request came back to "NSML has not
+    confirmed the registration yet" above the status *Active*, and the audit added "not settled yet"."""
+    log_in(page)
+    nsml.set_faults(Faults(slow_commit=3.0))  # NSML holds the key at once, and answers 201 3 s later
+    page.goto("/keys/new/")
+    page.get_by_label("Title", exact=True).fill("kim-minsu-laptop")
+    page.get_by_label("Public key", exact=True).fill(public_line(generate_private_key()))
+    page.get_by_role("button", name="Register key").click(no_wait_after=True)
+    deadline = time.monotonic() + 5
+    while not nsml.held_keys():
+        assert time.monotonic() < deadline, "the member's key never reached NSML"
+        page.wait_for_timeout(20)
+    nsml_sync("--apply")  # the pass, while the member's request waits for NSML's 201
+
+    page.wait_for_url(re.compile(r"/keys/\d+/$"), timeout=10_000)
+    expect(page.locator(".status.active")).to_have_text("Active")
+    expect(page.get_by_text("Your key “kim-minsu-laptop” is registered with NSML.")).to_be_visible()
+    expect(page.get_by_text("has not confirmed")).to_have_count(0)
+    rows = AuditEvent.objects.filter(registered_key=RegisteredKey.objects.get(), action="register")
+    assert [(row.outcome, row.reason) for row in rows] == [("success", "found_upstream")]
