@@ -194,7 +194,14 @@ def _value(name: str, value: str) -> str:
         return _status(UnmanagedKey.Status, value)
     if name == "code" and value == "nothing":
         return gettext("nothing")
+    if name == "error" and (failed := _FAILED_CALL.fullmatch(value)) and failed["failure"] in _FAILURES:
+        return f"{_FAILURES[failed['failure']]} ({_phrase(failed['detail'])})"
     return value
+
+
+# A failed NSML call as the portal writes it into a detail (str(NsmlError)): "NSML <failure>: <its detail>".
+_FAILED_CALL = re.compile(r"NSML (?P<failure>[a-z_]+): (?P<detail>.*)")
+_FAILURES = {str(failure): name for failure, name in FAILURE_NAMES.items()}
 
 
 def _status(choices, code: str) -> str:

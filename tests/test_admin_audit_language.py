@@ -13,6 +13,8 @@ from django.utils import translation
 from keys import audit_display
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
+from keys.services import revoke_key
+from nsml.simulator import Faults
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +132,20 @@ def test_a_revocation_a_reconcile_pass_confirmed_reads_in_korean():
         shown
         == "동기화 작업이 확인함: NSML 목록에 더 이상 이 키가 없음; 10.1.2.3에서 요청함; 입력한 사유: left the team"
     )
+
+
+def test_a_revocation_whose_confirming_list_failed_reads_in_korean(member, nsml, register, settings):
+    """Found in the Korean admin after a revoke against a slow NSML: the detail read "확인용 목록 조회 실패:
+    NSML no_answer: NSML did not answer within the read timeout", the failed call left in English."""
+    settings.NSML_TIMEOUT = 0.5
+    key = register(member)
+    nsml.set_faults(Faults(drop=True))  # the DELETE's answer is lost, and so is the list that would confirm it
+    revoke_key(key=key, actor=member, origin=Origin(ip="10.1.2.3"))
+    row = AuditEvent.objects.get(registered_key=key, action="revoke", reason="unconfirmed")
+    assert "; the list that confirms it failed: NSML " in row.detail
+
+    with translation.override("ko"):
+        shown = audit_display.detail_shown(row.detail)
+
+    assert "확인용 목록 조회 실패: NSML" in shown
+    assert not re.search(r"NSML [a-z_]+:|did not|timed out|lost \(", shown), shown
