@@ -126,8 +126,16 @@ def _register(
     except NsmlError as error:
         return _settle_failed_create(intent, error, client=client, origin=origin)
     if not states.activate(intent, actor=owner, origin=origin, reply=reply):
-        intent.refresh_from_db()  # a reconcile pass found it in NSML while NSML answered, and settled it
+        _settled_meanwhile(intent)
     return intent
+
+
+def _settled_meanwhile(key: RegisteredKey) -> bool:
+    """Read the key's state when this request could not move it: a reconcile pass lists NSML while NSML answers
+    the create, and may have settled the key first. The member is then told what the pass decided (not
+    "checking", nor "not registered" for a key NSML holds). True when the key is active."""
+    key.refresh_from_db(fields=["status", "status_changed_at", "failure"])
+    return key.is_active
 
 
 def _record_intent(*, owner: User, title: str, key: PublicKey, expires_at: datetime | None) -> RegisteredKey:
@@ -178,6 +186,8 @@ def _settle_failed_create(
             reply=error.reply,
             failure=str(failure),
         )
+        if event is None and _settled_meanwhile(intent):
+            return intent
         raise RegistrationFailed(
             failure, _failed_message(str(failure), intent, error), event, retry_after=error.reply.retry_after
         ) from error
@@ -195,6 +205,8 @@ def _settle_failed_create(
                 reply=error.reply,
                 failure=str(failure),
             )
+            if event is None and _settled_meanwhile(intent):
+                return intent
             raise RegistrationFailed(
                 failure, _failed_message(str(failure), intent, error), event, retry_after=error.reply.retry_after
             ) from error
@@ -218,7 +230,7 @@ def _settle_failed_create(
         if not states.activate(
             intent, actor=owner, origin=origin, reply=error.reply, reason="settled_by_lookup", detail=detail
         ):
-            intent.refresh_from_db()
+            _settled_meanwhile(intent)
         return intent
 
     why, field = str(failure), None
@@ -238,6 +250,8 @@ def _settle_failed_create(
         reply=error.reply,
         failure=why,
     )
+    if event is None and _settled_meanwhile(intent):
+        return intent
     message = _failed_message(why, intent, error)
     raise RegistrationFailed(failure, message, event, field=field, retry_after=error.reply.retry_after) from error
 

@@ -1,0 +1,74 @@
+"""A reconcile pass lists NSML while NSML is still answering a member's create, finds the key there and makes it
+active: the member's own request must then report the key as registered, as it is, not as "Checking with
+NSML". Found running the portal with a reconciler every 5 s and the simulator's --slow-commit: the API
+answered 202 `pending` (and /metrics counted a `pending` submission) for a key already active."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from nsml.simulator import Faults
+from tests.helpers import generate_private_key, public_line
+from tests.live_portal import Gunicorn, create_members, live_simulator, manage, portal_database, portal_env, read_rows
+from tests.test_metrics import METRICS, TOKEN, samples
+
+SUBMITTED = ("portal_key_submissions_total", ("outcome", "registered"))
+PENDING = ("portal_key_submissions_total", ("outcome", "pending"))
+
+
+def test_a_key_a_pass_settles_while_nsml_answers_is_reported_registered(tmp_path: Path):
+    with live_simulator() as simulator, portal_database(tmp_path) as database_url:
+        env = portal_env(
+            database_url,
+            METRICS_TOKEN=TOKEN,
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+            NSML_API_URL=simulator.base_url,
+        )
+        create_members(database_url, ["alice"])
+        secret = manage(database_url, "create_api_token", "alice", "--name", "laptop", env=env).stdout.strip()
+        # NSML stores the key at once and answers 201 six seconds later, within the portal's 10 s timeout.
+        simulator.set_faults(Faults(slow_commit=6.0))
+        portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=4)
+        answers: list[requests.Response] = []
+        try:
+            submission = threading.Thread(
+                target=lambda: answers.append(
+                    requests.post(
+                        f"{portal.url}/api/v1/keys",
+                        json={"title": "alice-laptop", "key": public_line(generate_private_key("ed25519"))},
+                        headers={"Authorization": f"Bearer {secret}"},
+                        timeout=60,
+                    )
+                )
+            )
+            submission.start()
+            deadline = time.monotonic() + 5
+            while not any(held["title"] == "alice-laptop" for held in simulator.held_keys()):
+                assert time.monotonic() < deadline, "NSML never received the key"
+                time.sleep(0.05)
+            pass_run = manage(database_url, "nsml_sync", "--apply", env=env, check=False)  # as the loop does
+            submission.join(timeout=60)
+            found = samples(
+                requests.get(f"{portal.url}{METRICS}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).text
+            )
+        finally:
+            portal.stop()
+        rows = read_rows(
+            database_url,
+            "from keys.models import AuditEvent, RegisteredKey\n"
+            "rows = [list(RegisteredKey.objects.values_list('status', flat=True)),\n"
+            "        list(AuditEvent.objects.filter(action='register').values_list('outcome', 'reason'))]\n",
+        )
+
+    assert "now active: alice-laptop" in pass_run.stdout  # the pass settled it first
+    assert rows[0] == ["active"]
+    assert answers[0].status_code == 201
+    assert answers[0].json()["status"] == "active"
+    assert found.get(SUBMITTED) == 1
+    assert found.get(PENDING, 0) == 0
+    # The pass recorded the activation; the request, which moved nothing, added no row of its own.
+    assert rows[1] == [["success", "found_upstream"]]
