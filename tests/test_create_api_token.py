@@ -11,7 +11,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from keys.models import ApiToken
-from tests.helpers import postgresql_only
+from tests.helpers import free_port, postgresql_only
+from tests.live_portal import manage
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +139,16 @@ def test_one_name_created_four_times_at_once_gives_one_token(member):
     assert sorted(outcomes)[0] == "alice already has a live token named 'race-ci'; choose another --name."
     assert outcomes.count("created") == 1
     assert ApiToken.objects.filter(name="race-ci").count() == 1
+
+
+def test_a_database_it_cannot_reach_is_one_line_not_a_traceback():
+    """Found running it beside a stopped PostgreSQL: psycopg's traceback, exit status 1."""
+    unreachable = f"postgres://portal:db-password-9@127.0.0.1:{free_port()}/portal"
+    result = manage(unreachable, "create_api_token", "alice", "--name", "ci", check=False)
+
+    assert result.returncode == 3  # as nsml_sync's: the database could not be reached
+    assert result.stdout == ""  # nothing a provisioning script could take for a secret
+    assert "The database could not be reached (OperationalError): no token was created." in result.stderr
+    assert "DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "db-password-9" not in result.stderr

@@ -6,6 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from tests.helpers import free_port
+from tests.live_portal import manage
+
 pytestmark = pytest.mark.django_db
 
 
@@ -80,3 +83,14 @@ def test_a_user_name_no_account_can_have_is_refused_without_a_password_too(monke
         run(monkeypatch, DJANGO_SUPERUSER_USERNAME="x" * 151)
 
     assert not get_user_model().objects.exists()
+
+
+def test_a_database_it_cannot_reach_is_one_line_not_a_traceback():
+    """Found running it before the database was up: psycopg's traceback, exit status 1."""
+    unreachable = f"postgres://portal:db-password-9@127.0.0.1:{free_port()}/portal"
+    result = manage(unreachable, "ensure_admin", check=False)
+
+    assert result.returncode == 3  # as nsml_sync's: the database could not be reached
+    assert "The database could not be reached (OperationalError): no administrator was created." in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "db-password-9" not in result.stderr

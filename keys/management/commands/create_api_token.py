@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from keys.audit import Origin
+from keys.management.database import database_reachable
 from keys.services import tokens
 
 
@@ -48,6 +49,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, username: str, name: str, days: int | None, **options) -> None:
+        with database_reachable("no token was created."):
+            self._create(username, name, days)
+
+    def _create(self, username: str, name: str, days: int | None) -> None:
         try:
             user = get_user_model().objects.get(username=username)
         except get_user_model().DoesNotExist:

@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from keys.management.database import database_reachable
+
 
 class Command(BaseCommand):
     help = (
@@ -17,6 +19,10 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
+        with database_reachable("no administrator was created."):
+            self._ensure_admin()
+
+    def _ensure_admin(self) -> None:
         users = get_user_model()
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "").strip()
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
