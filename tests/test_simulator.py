@@ -497,3 +497,29 @@ def test_the_command_serves_signed_requests_until_terminated(tmp_path):
     for secret in (settings.NCP_SECRET_KEY, settings.NSML_API_KEY, headers["x-ncp-apigw-signature-v2"]):
         assert secret not in out + err
     assert state_file.parent.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--port", "99999"], "argument --port: '99999' is not a TCP port (0 to 65535)"),
+        (["--port", "eighty"], "argument --port: 'eighty' is not a TCP port (0 to 65535)"),
+        (
+            ["--state-file", "/proc/no-such-folder/nsml.json"],
+            "Cannot keep the state file /proc/no-such-folder/nsml.json",
+        ),
+    ],
+)
+def test_the_command_refuses_a_port_or_state_folder_it_cannot_use_in_one_line(args, says):
+    """Found trying them: an out-of-range port and a state folder it cannot make ended in tracebacks."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "nsml_simulator", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 from pathlib import Path
 
@@ -13,6 +14,12 @@ from nsml.simulator import FAULT_BODIES, Faults, NsmlSimulator
 
 def _methods(text: str) -> frozenset[str]:
     return frozenset(method.strip().upper() for method in text.split(",") if method.strip())
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 0 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0 to 65535)")
+    return int(text)
 
 
 def _stop(signum, frame) -> None:
@@ -29,7 +36,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default %(default)s).")
-        parser.add_argument("--port", type=int, default=8001, help="Port to listen on (default %(default)s).")
+        parser.add_argument("--port", type=_port, default=8001, help="Port to listen on (default %(default)s).")
         parser.add_argument(
             "--state-file",
             type=Path,
@@ -128,7 +135,10 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from error
         state_file: Path = options["state_file"]
-        state_file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CommandError(f"Cannot keep the state file {state_file}: {error.strerror}") from error
         try:
             simulator = NsmlSimulator(
                 access_key=settings.NCP_ACCESS_KEY,
