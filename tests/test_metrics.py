@@ -3,6 +3,7 @@ under gunicorn, every worker's counters in one scrape."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -174,3 +175,19 @@ def test_a_short_token_stops_the_portal_at_start_up(settings):
 
     with pytest.raises(SystemCheckError, match="keys.E005"):
         call_command("check")
+
+
+def test_every_metric_a_scrape_serves_is_in_the_readme(member_client, member, register, token):
+    """The README's table is what an operator writes alerts from: portal_database_up was served and not named."""
+    register(member)
+    nsml_sync("--apply")
+    response = member_client.get(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    families = {family.name for family in text_string_to_metric_families(response.content.decode())}
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("| metric | what |")[1].split("\n\n")[0]
+
+    # `_created` series come only from a registry without PROMETHEUS_MULTIPROC_DIR, as in this test process.
+    portal_families = sorted(name for name in families if name.startswith("portal_") and not name.endswith("_created"))
+    assert "portal_database_up" in portal_families
+    unnamed = [name for name in portal_families if not re.search(rf"`{name}(_total)?[{{`]", table)]
+    assert unnamed == [], unnamed
