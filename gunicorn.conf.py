@@ -14,13 +14,22 @@ import re
 import tempfile
 from pathlib import Path
 
+
+def _count(name: str, default: str) -> int:
+    """A whole number of at least 1 from the environment; anything else stops gunicorn with one line naming it."""
+    text = os.environ.get(name, default).strip()
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise SystemExit(f"{name} must be a whole number of at least 1, not {text!r}.")
+    return int(text)
+
+
 # gthread: a slow NSML call ties up a thread, not a worker. 40 threads per worker so 32 members waiting
 # on a slow NSML cannot take every thread even when their connections land on one worker (README.md,
 # Performance). PostgreSQL's max_connections must exceed instances x workers x threads (README.md).
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 worker_class = "gthread"
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "40"))
+workers = _count("GUNICORN_WORKERS", "2")
+threads = _count("GUNICORN_THREADS", "40")
 timeout = 60
 keepalive = 5
 # With JSON logs the portal writes one line per request itself (LOG_REQUESTS); gunicorn's plain access

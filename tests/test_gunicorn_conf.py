@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
@@ -58,3 +61,21 @@ def test_a_start_empties_the_metrics_directory_but_for_a_command_still_running(t
 
     # A previous run's workers and a command that has ended start again at zero; the running one keeps counting.
     assert sorted(path.name for path in tmp_path.glob("*.db")) == ["counter_command-1.db"]
+
+
+@pytest.mark.parametrize(("name", "value"), [("GUNICORN_THREADS", "forty"), ("GUNICORN_WORKERS", "0")])
+def test_a_worker_or_thread_count_that_is_not_one_stops_gunicorn_in_one_line(tmp_path, name, value):
+    """Found starting it with GUNICORN_THREADS=x: a traceback from the config file, ending in int()'s words."""
+    env = {**os.environ, name: value, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "GUNICORN_BIND": "127.0.0.1:0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(CONF)],
+        cwd=CONF.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert f"{name} must be a whole number of at least 1, not {value!r}." in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
