@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tests.browser.conftest import ACTION_TIMEOUT_MS
+
 ADMIN_PASSWORD = "admin-password-1"
 WIDTH = 1280
 
@@ -16,7 +18,7 @@ def admin_tab(browser, base_url: str, lang: str, username: str = "root") -> Iter
         base_url=base_url, locale="ko-KR" if lang == "ko" else "en-US", viewport={"width": WIDTH, "height": 900}
     )
     page = context.new_page()
-    page.set_default_timeout(5_000)
+    page.set_default_timeout(ACTION_TIMEOUT_MS)
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
 

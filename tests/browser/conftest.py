@@ -34,6 +34,9 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 PASSWORD = "browser-password-1"
+# How long a click or a navigation may take: generous, as CI's two cores run the portal, PostgreSQL and the
+# browser at once (a loaded machine took more than 5 s to finish one OIDC navigation).
+ACTION_TIMEOUT_MS = 15_000
 FAILING_IMPACTS = ("serious", "critical")
 
 
@@ -104,7 +107,7 @@ def context(browser, portal) -> Iterator:
 def page(context) -> Iterator:
     """A tab that fails the test on a script error or a Content-Security-Policy refusal."""
     opened = context.new_page()
-    opened.set_default_timeout(5_000)
+    opened.set_default_timeout(ACTION_TIMEOUT_MS)
     problems: list[str] = []
 
     def on_console(message) -> None:
@@ -122,7 +125,7 @@ def page_without_script(browser, portal) -> Iterator:
     """A tab in a browser with JavaScript off: what the server does on its own."""
     made = browser.new_context(base_url=portal, locale="en-US", java_script_enabled=False)
     opened = made.new_page()
-    opened.set_default_timeout(5_000)
+    opened.set_default_timeout(ACTION_TIMEOUT_MS)
     yield opened
     made.close()
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from keys.models import RegisteredKey
 from keys.services.lifetimes import local_today
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import ACTION_TIMEOUT_MS, PASSWORD
 from tests.helpers import generate_private_key, public_line
 
 pytestmark = pytest.mark.browser
@@ -23,7 +23,7 @@ LOCALES = {"en": "en-US", "ko": "ko-KR"}
 def lang_page(request, browser, portal, browser_member):
     made = browser.new_context(base_url=portal, locale=LOCALES[request.param], viewport={"width": 1100, "height": 900})
     opened = made.new_page()
-    opened.set_default_timeout(5_000)
+    opened.set_default_timeout(ACTION_TIMEOUT_MS)
     problems: list[str] = []
     opened.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     opened.on(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import ACTION_TIMEOUT_MS
 from tests.helpers import generate_private_key, public_line
 
 pytestmark = pytest.mark.browser
@@ -18,7 +19,7 @@ def localized_page(request, browser, portal):
     """A tab whose browser asks for English or Korean, at a phone's width."""
     context = browser.new_context(base_url=portal, locale=request.param, viewport={"width": 375, "height": 800})
     opened = context.new_page()
-    opened.set_default_timeout(5_000)
+    opened.set_default_timeout(ACTION_TIMEOUT_MS)
     yield opened
     context.close()
 
