@@ -31,7 +31,7 @@ RUNS = int(os.environ.get("RUNS", "40"))
 
 
 def main() -> None:
-    setup_test_environment()
+    setup_test_environment(debug=False)  # as in production: no SQL kept and formatted for a debug log
     from django.test.utils import get_runner
 
     runner = get_runner(settings)(verbosity=0, interactive=False)
