@@ -117,3 +117,23 @@ def with_a_rate_window_ahead(member_pk: object, margin_s: float = 15.0) -> None:
     if ends - time.time() < margin_s:
         # The window is still this one through its last whole second (`ends` itself, which may be now).
         time.sleep(max(ends - time.time(), 0.0) + 1.1)
+
+
+def migrate_to(targets: list[tuple[str, str]]):
+    """The database migrated (forwards or back) to `targets`; the apps registry of that state, for a migration
+    test to make rows with the models as they were then."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def latest_migrations() -> list[tuple[str, str]]:
+    """Every app's last migration: a migration test ends there, leaving the database as the suite found it."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    return MigrationExecutor(connection).loader.graph.leaf_nodes()

@@ -4,25 +4,11 @@ reconciler that confirms it records it in their name."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from keys.models import AuditEvent, RegisteredKey
-from tests.helpers import nsml_sync, postgresql_only
+from tests.helpers import latest_migrations, migrate_to, nsml_sync, postgresql_only
 
 BEFORE = [("keys", "0018_refusalwindow_staff_sso_user")]
-
-
-def latest():
-    """Every app's last migration: the test leaves the database as the suite found it."""
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @postgresql_only(
@@ -31,7 +17,7 @@ def migrate(targets):
 )
 @pytest.mark.django_db(transaction=True)
 def test_a_revocation_left_unconfirmed_before_the_upgrade_is_confirmed_in_its_members_name(nsml):
-    old = migrate(BEFORE)
+    old = migrate_to(BEFORE)
     User, Key, Event = (
         old.get_model("auth", "User"),
         old.get_model("keys", "RegisteredKey"),
@@ -56,7 +42,7 @@ def test_a_revocation_left_unconfirmed_before_the_upgrade_is_confirmed_in_its_me
         reason="unconfirmed",
     )
 
-    migrate(latest())
+    migrate_to(latest_migrations())
 
     key = RegisteredKey.objects.get(pk=asked.pk)
     assert (key.revoke_requested_by.username, key.revoke_requested_ip) == ("alice", "10.0.0.7")

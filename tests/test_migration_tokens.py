@@ -5,25 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from tests.helpers import postgresql_only
+from tests.helpers import latest_migrations, migrate_to, postgresql_only
 
 BEFORE = [("keys", "0014_reconcile_pass_report")]
-
-
-def latest():
-    """Every app's last migration: the test leaves the database as the suite found it."""
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @postgresql_only(
@@ -32,7 +18,7 @@ def migrate(targets):
 )
 @pytest.mark.django_db(transaction=True)
 def test_an_upgrade_revokes_the_tokens_a_deactivated_user_still_held_and_audits_it():
-    old = migrate(BEFORE)
+    old = migrate_to(BEFORE)
     User, ApiToken = old.get_model("auth", "User"), old.get_model("keys", "ApiToken")
     leaver = User.objects.create(username="leaver", is_active=False)
     staying = User.objects.create(username="staying", is_active=True)
@@ -40,7 +26,7 @@ def test_an_upgrade_revokes_the_tokens_a_deactivated_user_still_held_and_audits_
     ApiToken.objects.create(user=leaver, name="old-ci", prefix="nsmlk_aaaa", secret_sha256="a" * 64, expires_at=expires)
     ApiToken.objects.create(user=staying, name="ci", prefix="nsmlk_bbbb", secret_sha256="b" * 64, expires_at=expires)
 
-    new = migrate(latest())
+    new = migrate_to(latest_migrations())
 
     ApiToken, AuditEvent = new.get_model("keys", "ApiToken"), new.get_model("keys", "AuditEvent")
     assert ApiToken.objects.get(name="old-ci").revoked_at is not None
