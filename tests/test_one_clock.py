@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from keys.audit import Origin
-from keys.models import AuditEvent
+from keys.models import ApiToken, AuditEvent
 from keys.notifications import notify_key_added
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,31 @@ def test_my_keys_shows_local_time_with_seconds_and_zone(member_client, key_added
 
     assert LOCAL in list_page
     assert LOCAL in detail_page
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_the_access_tokens_page_uses_the_same_local_time(member_client, member, token_for, language):
+    """Found in a browser pass: the tokens page wrote 2026-11-28 15:56 with no seconds and no zone, where the
+    key pages beside it say 2026-11-28 15:56:52 KST."""
+    member_client.cookies["django_language"] = language
+    token_for(member, name="deploy")
+    ApiToken.objects.update(created_at=MOMENT, last_used_at=MOMENT, expires_at=MOMENT)
+
+    page = member_client.get(reverse("tokens")).content.decode()
+
+    assert page.count(LOCAL) == 3  # created, last used, expires
+    assert "2026-11-28 15:56<" not in page
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_a_new_tokens_expiry_names_the_zone(member_client, language):
+    member_client.cookies["django_language"] = language
+
+    page = member_client.post(reverse("tokens"), {"name": "deploy", "days": "30"}).content.decode()
+
+    expires = timezone.localtime(ApiToken.objects.get().expires_at).strftime("%Y-%m-%d %H:%M:%S KST")
+    assert expires in page
+    assert page.count(" KST") == 3  # the notice above, then the table's created and expires
 
 
 @pytest.mark.parametrize("language", ["en", "ko"])
