@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from django.contrib.auth import get_user_model
-from django.utils.translation import get_language, gettext
+from django.utils.translation import get_language, gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from keys.member_messages import FAILURE_NAMES
@@ -136,6 +136,12 @@ PHRASES = [
         r"(?P<field>is_staff|is_superuser|is_active): (?P<before>True|False) → (?P<after>True|False)",
         "%(field)s: %(before)s → %(after)s",
     ),
+    (
+        # A new account as keys.account_audit records it.
+        r"active=(?P<active>True|False) staff=(?P<staff>True|False) superuser=(?P<superuser>True|False) "
+        r"password=(?P<password>set|unusable)",
+        _("active: %(active)s, staff: %(staff)s, superuser: %(superuser)s, password: %(password)s"),
+    ),
     (r"a new password was set", _("a new password was set")),
     (
         r"password log-in turned off \(unusable password\)",
@@ -180,10 +186,19 @@ def _phrase(text: str) -> str:
     return text
 
 
+# A new account's password, as its audit row names it ("password=set").
+PASSWORD_STATES = {
+    "set": pgettext_lazy("a new account's password", "set"),
+    "unusable": pgettext_lazy("a new account's password", "unusable (no password log-in)"),
+}
+
+
 def _value(name: str, value: str) -> str:
     """A placeholder's value as the reader reads it: the words and codes of the pattern translated."""
-    if name in ("before", "after") and value in ("True", "False"):
+    if name in ("before", "after", "active", "staff", "superuser") and value in ("True", "False"):
         return gettext("Yes") if value == "True" else gettext("No")
+    if name == "password" and value in PASSWORD_STATES:
+        return str(PASSWORD_STATES[value])
     if name in ("before", "after") and value == "never":
         return gettext("never")
     if name == "field":

@@ -80,6 +80,43 @@ def test_an_unlock_and_a_privilege_change_read_in_korean(admin_client, admin_use
     assert any(text.startswith("스태프 권한: 아니오 → 예<br>") for text in privileges)
 
 
+@pytest.mark.parametrize(
+    ("usable_password", "recorded", "korean"),
+    [
+        (
+            "true",
+            "active=True staff=False superuser=False password=set",
+            "활성: 예, 스태프 권한: 아니오, 최상위 사용자 권한: 아니오, 비밀번호: 설정됨",
+        ),
+        (
+            "false",
+            "active=True staff=False superuser=False password=unusable",
+            "활성: 예, 스태프 권한: 아니오, 최상위 사용자 권한: 아니오, "
+            "비밀번호: 사용할 수 없음(비밀번호 로그인 사용 안 함)",
+        ),
+    ],
+    ids=["with a password", "without a password"],
+)
+def test_a_user_an_admin_created_reads_in_korean(admin_client, event, usable_password, recorded, korean):
+    """Found in the Korean admin: a new account's detail stayed "active=True staff=True superuser=False
+    password=set"."""
+    password = {"password1": "carols-long-password-3", "password2": "carols-long-password-3"}
+    response = admin_client.post(
+        reverse("admin:auth_user_add"),
+        {"username": "carol", "usable_password": usable_password, **(password if usable_password == "true" else {})},
+        HTTP_ACCEPT_LANGUAGE="ko",
+    )
+    assert response.status_code == 302
+    row = event(action="user_create", subject__username="carol")
+    assert row.detail == recorded
+
+    shown = READ_ONLY.findall(event_page(admin_client, row, "ko"))
+
+    assert "계정 생성 (created)" in shown
+    assert f'{korean}<br><span class="quiet">기록된 원문: {recorded}</span>' in shown
+    assert READ_ONLY.findall(event_page(admin_client, row, "en")).count(recorded) == 1  # English: as recorded
+
+
 def test_nsmls_own_words_stay_as_nsml_wrote_them(admin_client, member):
     row = record_event(
         action="register",
