@@ -129,6 +129,10 @@ PHRASES = [
     (r"a lookup found the key", _("a lookup found the key")),
     (r"the lookup that should settle it failed too", _("the lookup that should settle it failed too")),
     (
+        r"the create used up the member's wait, and the lookup had (?P<seconds>[\d.]+) s",
+        _("the create used up the member's wait, and the lookup had %(seconds)s s"),
+    ),
+    (
         r"replaces key #(?P<pk>\d+) “(?P<title>.*)” \((?P<fingerprint>[^)]*)\), now (?P<status>\w+)",
         _("replaces key #%(pk)s “%(title)s” (%(fingerprint)s), now %(status)s"),
     ),

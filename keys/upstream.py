@@ -24,8 +24,8 @@ class PortalNsmlClient(NsmlClient):
         return super().create_key(title, key)
 
     @_hide_credentials
-    def list_keys(self, *, retry: bool = True) -> tuple[list[UpstreamKey], Reply]:
-        return super().list_keys(retry=retry)
+    def list_keys(self, *, retry: bool = True, within: float | None = None) -> tuple[list[UpstreamKey], Reply]:
+        return super().list_keys(retry=retry, within=within)
 
     @_hide_credentials
     def delete_key(self, title: str, name: str) -> Reply:

@@ -160,8 +160,11 @@ class NsmlClient:
         """POST /auth-keys. Never retried: a lost answer is settled by a lookup, not a second POST."""
         return self._call("POST", "/auth-keys", body={"title": title, "key": key}, attempts=1, success=201)
 
-    def list_keys(self, *, retry: bool = True) -> tuple[list[UpstreamKey], Reply]:
-        reply = self._call("GET", "/auth-keys", attempts=MAX_ATTEMPTS if retry else 1, success=200)
+    def list_keys(self, *, retry: bool = True, within: float | None = None) -> tuple[list[UpstreamKey], Reply]:
+        """`within`: the seconds the whole call may take, when they are fewer than its own deadline allows (a
+        lookup that must not keep a member waiting much longer than one timeout)."""
+        attempts = MAX_ATTEMPTS if retry else 1
+        reply = self._call("GET", "/auth-keys", attempts=attempts, success=200, within=within)
         try:
             keys = [
                 UpstreamKey(
@@ -187,14 +190,25 @@ class NsmlClient:
         path = f"/auth-keys/title/{quote(title, safe='')}/name/{quote(name, safe='')}"
         return self._call("DELETE", path, attempts=MAX_ATTEMPTS, success=200)
 
-    def _call(self, method: str, path: str, *, body: dict | None = None, attempts: int, success: int) -> Reply:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict | None = None,
+        attempts: int,
+        success: int,
+        within: float | None = None,
+    ) -> Reply:
         """Only `success`, NSML's documented answer, counts as done; any other 2xx is BAD_RESPONSE.
 
         The whole call, retries included, ends by its deadline: the read timeout plus the connect timeout
-        after it began. A retry gets only the time left, so a slow NSML costs a member one timeout and a
-        little, not one per attempt."""
+        after it began, or `within` seconds when that is sooner. A retry gets only the time left, so a slow
+        NSML costs a member one timeout and a little, not one per attempt."""
         started = time.monotonic()
         deadline = started + self.config.read_timeout + self.config.connect_timeout
+        if within is not None:
+            deadline = min(deadline, started + within)
         unknown_before = False
         for attempt in range(1, attempts + 1):
             sent = time.perf_counter()

@@ -287,3 +287,16 @@ def test_a_slow_nsml_costs_one_timeout_and_the_connect_time_not_one_per_attempt(
     assert error.failure is Failure.NO_ANSWER
     assert len(nsml.requests_seen) >= 2  # it did retry, within the time left
     assert elapsed < 2.5 + 0.4  # the deadline: read timeout + connect timeout, and a little (4.25 s before)
+
+
+def test_a_list_given_less_time_ends_by_it(nsml):
+    """The lookup after a create that used up a member's wait gets a short grace, not a timeout of its own."""
+    nsml.set_faults(Faults(latency=3.0))
+    client = client_for(nsml, read_timeout=2.0, connect_timeout=0.5)
+
+    started = time.monotonic()
+    error = failure_of(lambda: client.list_keys(within=0.3))
+    elapsed = time.monotonic() - started
+
+    assert error.failure is Failure.NO_ANSWER
+    assert elapsed < 0.3 + 0.3  # not the 2.5 s its own deadline allows

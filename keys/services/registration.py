@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from contextlib import nullcontext
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 logger = logging.getLogger("keys.services")
+
+# A member waits for one NSML timeout, and a little more: the lookup that settles a create NSML left unknown
+# gets what the create left of NSML_TIMEOUT, and at least this grace (a quarter of the timeout, at most a
+# second), enough for one list from an NSML that is only slow to create. A lookup that needs longer fails, and
+# the key stays pending for the reconciler.
+LOOKUP_GRACE_SECONDS = 1.0
+LOOKUP_GRACE_SHARE = 0.25
 
 Action = AuditEvent.Action
 Outcome = AuditEvent.Outcome
@@ -121,10 +129,13 @@ def _register(
         raise
 
     client = client or nsml_client()
+    sent = time.monotonic()
     try:
         reply = client.create_key(title, key.normalized)
     except NsmlError as error:
-        return _settle_failed_create(intent, error, client=client, origin=origin)
+        return _settle_failed_create(
+            intent, error, client=client, origin=origin, lookup_within=_lookup_time(client, sent)
+        )
     if not states.activate(intent, actor=owner, origin=origin, reply=reply):
         _settled_meanwhile(intent)
     return intent
@@ -169,10 +180,20 @@ def _record_intent(*, owner: User, title: str, key: PublicKey, expires_at: datet
         raise refusal from None
 
 
+def _lookup_time(client: NsmlClient, sent: float) -> float:
+    """Seconds the lookup after a create sent at `sent` may take (LOOKUP_GRACE_SECONDS)."""
+    return max(client.config.read_timeout - (time.monotonic() - sent), _lookup_grace(client))
+
+
+def _lookup_grace(client: NsmlClient) -> float:
+    return min(LOOKUP_GRACE_SECONDS, client.config.read_timeout * LOOKUP_GRACE_SHARE)
+
+
 def _settle_failed_create(
-    intent: RegisteredKey, error: NsmlError, *, client: NsmlClient, origin: Origin
+    intent: RegisteredKey, error: NsmlError, *, client: NsmlClient, origin: Origin, lookup_within: float
 ) -> RegisteredKey:
-    """NSML did not answer 201. A definite failure fails the key; anything else is settled by one lookup."""
+    """NSML did not answer 201. A definite failure fails the key; anything else is settled by one lookup, which
+    gets `lookup_within` seconds."""
     owner = intent.owner
     failure = error.failure
     if not (failure.outcome_unknown or failure is Failure.REJECTED):
@@ -192,7 +213,7 @@ def _settle_failed_create(
             failure, _failed_message(str(failure), intent, error), event, retry_after=error.reply.retry_after
         ) from error
 
-    held = _look_up(client, intent.title)
+    held = _look_up(client, intent.title, within=lookup_within)
     if held is None:
         if failure is Failure.REJECTED:
             event = states.fail(
@@ -211,6 +232,7 @@ def _settle_failed_create(
                 failure, _failed_message(str(failure), intent, error), event, retry_after=error.reply.retry_after
             ) from error
         # Nobody can tell yet: the key stays pending and the reconciler settles it (unless it did meanwhile).
+        lookup = "the lookup that should settle it failed too" + _cut_short(client, lookup_within)
         states.audit_unsettled(
             intent,
             still=RegisteredKey.Status.PENDING,
@@ -219,7 +241,7 @@ def _settle_failed_create(
             actor=owner,
             origin=origin,
             reason="unsettled",
-            detail=f"{error.reply.detail}; the lookup that should settle it failed too",
+            detail=f"{error.reply.detail}; {lookup}",
             reply=error.reply,
         )
         return intent
@@ -314,14 +336,22 @@ def refusal_code(refusal: ValidationError) -> str:
     return next(iter(refusal.error_dict.values()))[0].code or "invalid"
 
 
-def _look_up(client: NsmlClient, title: str) -> list[UpstreamKey] | None:
+def _look_up(client: NsmlClient, title: str, *, within: float) -> list[UpstreamKey] | None:
     """One lookup to settle a create NSML did not answer with 201; None when the lookup failed too."""
     try:
-        held, _reply = client.list_keys(retry=False)
+        held, _reply = client.list_keys(retry=False, within=within)
     except NsmlError as lookup_error:
         logger.warning("settling the create of %s failed: %s", title, lookup_error)
         return None
     return held
+
+
+def _cut_short(client: NsmlClient, within: float) -> str:
+    """The audit's note that the create used up the member's wait and the lookup had only the grace, so an
+    operator does not read the lookup's failure as NSML's list being broken."""
+    if within > _lookup_grace(client):
+        return ""
+    return f"; the create used up the member's wait, and the lookup had {within:.2f} s"
 
 
 def _outcome(failure: Failure) -> str:
