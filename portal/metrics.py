@@ -60,7 +60,8 @@ KEY_SUBMISSIONS = Counter(
 )
 RECONCILE_PASSES = Counter(
     "portal_reconcile_passes",
-    "Reconcile passes by outcome: in_sync, drift, nsml_unavailable, busy (another pass held the lock), error.",
+    "Reconcile passes by outcome: in_sync, drift, unsettled (keys still wait on NSML), nsml_unavailable, "
+    "busy (another pass held the lock), error.",
     ["outcome"],
 )
 LOGINS = Counter("portal_logins", "Log-ins by outcome: success, failed, locked_out, lockout.", ["outcome"])

@@ -51,6 +51,8 @@ class PassReport:
     unmanaged: list[str] = field(default_factory=list)
     retrying: list[str] = field(default_factory=list)
     open_unmanaged: int = 0
+    # Keys still pending or being revoked when the pass ended: later passes settle them.
+    unsettled: int = 0
 
     @property
     def changes(self) -> int:
@@ -124,11 +126,12 @@ def describe_pass(record: ReconcilePass) -> str:
 
 def reconcile(*, origin: Origin, client: NsmlClient | None = None) -> PassReport:
     """Run one pass. Raises NsmlError when NSML cannot be listed (nothing changes), ReconcileBusy when
-    another process holds the pass. Each pass counts in `portal_reconcile_passes_total` by its outcome."""
+    another process holds the pass. Each pass counts in `portal_reconcile_passes_total` by its outcome:
+    drift first, then `unsettled` (keys still wait on NSML), then in_sync."""
     outcome = "error"  # unless the pass ends otherwise: the database went away, a bug
     try:
         report = _locked_pass(origin, client)
-        outcome = "drift" if report.drift else "in_sync"
+        outcome = "drift" if report.drift else "unsettled" if report.unsettled else "in_sync"
         return report
     except ReconcileBusy:
         outcome = "busy"
@@ -238,6 +241,7 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
     if deleted:
         _confirm_deletions(client, deleted, origin, report)
     report.open_unmanaged = UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).count()
+    report.unsettled = RegisteredKey.objects.filter(status__in=(Status.PENDING, Status.REVOKING)).count()
     return report
 
 

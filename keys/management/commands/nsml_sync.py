@@ -17,10 +17,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections
 
-from keys import selectors, services
+from keys import services
 from keys.audit import Origin
 from keys.clock import format_moment
-from keys.models import RegisteredKey
 from nsml.client import NsmlError
 from portal import metrics
 
@@ -92,25 +91,26 @@ class Command(BaseCommand):
                 f"Could not list NSML's keys: {error.failure} ({error.reply.detail}). Nothing was changed.",
                 returncode=2,
             ) from None
-        self._lifetimes(origin)
+        lifetimes = self._lifetimes(origin)
         for line in report.lines():
             self._say(line)
         if report.open_unmanaged:
             self._say(f"{report.open_unmanaged} unmanaged key(s) await an admin under Admin > Unmanaged keys.")
-        counts = selectors.key_counts_by_status()
-        unsettled = counts[RegisteredKey.Status.PENDING] + counts[RegisteredKey.Status.REVOKING]
+        # A key NSML has not confirmed yet (a revocation backing off, a submission in its grace period, an
+        # expired key's revocation): the lists may agree on the rest, but the portal is not done.
+        unsettled = report.unsettled + len(lifetimes.unconfirmed)
         if unsettled:
-            # A key NSML has not confirmed yet (a revocation backing off, a submission in its grace period):
-            # the lists may agree on the rest, but the portal is not done.
             self._say(f"Not settled yet: {unsettled} key(s) pending or being revoked; later passes settle them.")
         elif not report.drift:
             self._say("In sync: NSML and the portal hold the same keys.", style=self.style.SUCCESS)
         return report
 
-    def _lifetimes(self, origin: Origin) -> None:
+    def _lifetimes(self, origin: Origin) -> services.LifetimeReport:
         """After the reconcile pass: revoke the keys past their expiry, send the reminders that are due."""
-        for line in services.apply_lifetimes(origin=origin).lines():
+        report = services.apply_lifetimes(origin=origin)
+        for line in report.lines():
             self._say(line)
+        return report
 
     def _loop(self, every: int) -> None:
         stop = threading.Event()
