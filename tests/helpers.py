@@ -137,3 +137,21 @@ def latest_migrations() -> list[tuple[str, str]]:
     from django.db.migrations.executor import MigrationExecutor
 
     return MigrationExecutor(connection).loader.graph.leaf_nodes()
+
+
+def command_help(command: str) -> str:
+    """`manage.py COMMAND --help` as an operator runs it, its words on one line (argparse wraps them)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "manage.py", command, "--help"], cwd=root, capture_output=True, text=True, check=True
+    )
+    return " ".join(result.stdout.split())
+
+
+def readme_command_row(command: str) -> str:
+    """The row of README's Operating table for `python manage.py COMMAND`, without its backticks."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as readme:
+        rows = [line for line in readme if line.startswith(f"| `python manage.py {command}")]
+    assert len(rows) == 1, rows
+    return rows[0].replace("`", "")

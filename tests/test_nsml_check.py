@@ -6,8 +6,9 @@ import time
 import pytest
 from django.core.management import CommandError, call_command
 
+from keys.management.commands.nsml_check import EXIT_STATUS
 from nsml.simulator import Faults, NsmlSimulator
-from tests.helpers import free_port
+from tests.helpers import command_help, free_port, readme_command_row
 
 
 def check() -> tuple[str, str]:
@@ -89,3 +90,12 @@ def test_it_diagnoses_clock_skew(settings, tmp_path):
 
     assert "Clock skew" in str(caught.value)
     assert "-600 s" in err.getvalue() or "-599 s" in err.getvalue()
+
+
+def test_its_help_lists_the_exit_statuses_as_the_readme_does():
+    """Found running it: `nsml_check --help` did not say what its exit status means to a script."""
+    shown = command_help("nsml_check")
+
+    assert "Exit status: 0 when NSML answered" in shown
+    assert "1 when it did not, or a setting is missing or unusable" in shown
+    assert EXIT_STATUS.rstrip(".") in readme_command_row("nsml_check")

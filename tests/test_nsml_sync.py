@@ -8,9 +8,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from keys.management.commands.nsml_sync import EXIT_STATUS
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 from nsml.simulator import Faults
-from tests.helpers import free_port, nsml_sync, shell_in_fresh_process
+from tests.helpers import command_help, free_port, nsml_sync, readme_command_row, shell_in_fresh_process
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +239,18 @@ def test_one_pass_with_the_database_away_says_so_and_exits_3():
     )
 
     assert "status 3 The database could not be reached (OperationalError)" in answered
+
+
+def test_its_help_lists_the_exit_statuses_as_the_readme_does():
+    """Found running it: `nsml_sync --help` said nothing of what cron's exit status would mean."""
+    shown = command_help("nsml_sync")
+
+    for status in (
+        "0 in sync, not settled yet",
+        "1 drift found",
+        "2 NSML could not be listed",
+        "3 the database could not be reached",
+    ):
+        assert status in shown
+    assert EXIT_STATUS in shown
+    assert EXIT_STATUS.rstrip(".") in readme_command_row("nsml_sync")

@@ -33,8 +33,14 @@ ADVICE = {
 }
 
 
+EXIT_STATUS = (
+    "Exit status: 0 when NSML answered (a clock-skew warning on stderr does not change it); 1 when it did not, "
+    "or a setting is missing or unusable: the message says which."
+)
+
+
 class Command(BaseCommand):
-    help = "Check the NSML settings, connectivity, clock and credentials with one signed GET /auth-keys."
+    help = "Check the NSML settings, connectivity, clock and credentials with one signed GET /auth-keys. " + EXIT_STATUS
     requires_system_checks = []
 
     def handle(self, *args, **options) -> None:

@@ -2,9 +2,7 @@
 settles every unknown outcome and repairs drift, then revokes expired keys and sends expiry reminders
 (keys/services/lifetimes.py); with --every N, a pass every N seconds until SIGTERM.
 
-Exit status (one pass): 0 when NSML and the portal agree, 1 when drift was found (and, with --apply,
-repaired as far as a pass can), 2 when NSML could not be listed (nothing changed), 3 when the database
-could not be reached. A pass that finds another one running says so and exits 0.
+Exit status: EXIT_STATUS below, which --help shows and README's Operating table repeats.
 """
 
 from __future__ import annotations
@@ -29,12 +27,19 @@ MIN_INTERVAL_SECONDS = 5
 # A day: reminders and expiries are due by the day, and a longer wait is past what the clock can sleep.
 MAX_INTERVAL_SECONDS = 24 * 60 * 60
 
+EXIT_STATUS = (
+    "Exit status: 0 in sync, not settled yet (keys still wait on NSML), or another pass was running (with "
+    "--every: once stopped); 1 drift found (with --apply, repaired as far as a pass can); 2 NSML could not be "
+    "listed (nothing changed); 3 the database could not be reached. Options it cannot use are refused before "
+    "anything runs (status 1 or 2, with a line saying why)."
+)
+
 
 class Command(BaseCommand):
     help = (
         "Reconcile the portal with NSML. Without --apply, report 'unmanaged' keys NSML holds that the portal "
         "did not register and 'missing' keys the portal shows active that NSML lacks. With --apply, settle "
-        "pending and revoking keys and repair drift (audited); --every N repeats the pass until SIGTERM."
+        "pending and revoking keys and repair drift (audited); --every N repeats the pass until SIGTERM. " + EXIT_STATUS
     )
 
     def add_arguments(self, parser) -> None:
