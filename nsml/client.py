@@ -59,6 +59,28 @@ class Failure(StrEnum):
         return self in (Failure.NO_ANSWER, Failure.UNAVAILABLE, Failure.BAD_RESPONSE)
 
 
+class Cause(StrEnum):
+    """What happened to a call that got no HTTP answer: UNREACHABLE's causes, then NO_ANSWER's."""
+
+    REFUSED = "refused"  # nothing listens at the host and port, or a firewall rejects the connection
+    DNS = "dns"  # the host name could not be resolved
+    CONNECT_TIMEOUT = "connect_timeout"  # no reply to the connection attempt in time
+    TLS = "tls"  # the TLS handshake failed
+    PROXY_REFUSED = "proxy_refused"  # the proxy (HTTPS_PROXY, HTTP_PROXY) refused the connection
+    READ_TIMEOUT = "read_timeout"  # the request was sent; no answer within the read timeout
+    DROPPED = "dropped"  # the request was sent; the connection closed without a (whole) answer
+
+
+_CAUSE_DETAILS = {
+    Cause.REFUSED: "connection to NSML refused",
+    Cause.DNS: "NSML's host name could not be resolved",
+    Cause.CONNECT_TIMEOUT: "connecting to NSML timed out",
+    Cause.TLS: "TLS handshake with NSML failed",
+    Cause.PROXY_REFUSED: "connection to the proxy refused (HTTPS_PROXY or HTTP_PROXY)",
+    Cause.READ_TIMEOUT: "NSML did not answer within the read timeout",
+}
+
+
 @dataclass(frozen=True)
 class NsmlConfig:
     base_url: str
@@ -82,6 +104,8 @@ class Reply:
     server_date: str = ""
     # Seconds NSML's Retry-After asked for (seconds or an HTTP date), when it sent one it could read.
     retry_after: float | None = None
+    # With no HTTP answer, what happened to the connection (`Cause`); empty when NSML answered.
+    cause: str = ""
 
 
 class NsmlError(Exception):
@@ -282,7 +306,10 @@ class NsmlClient:
             )
         except requests.RequestException as exc:
             failure = Failure.UNREACHABLE if _never_sent(exc) else Failure.NO_ANSWER
-            reply = Reply(status=None, duration_ms=_ms_since(started), detail=_describe(exc))
+            cause = _cause(exc)
+            # The detail's words are the audit's (keys/audit_display.py translates them): kept as they were.
+            detail = _CAUSE_DETAILS.get(cause) or f"connection to NSML lost ({type(exc).__name__})"
+            reply = Reply(status=None, duration_ms=_ms_since(started), detail=detail, cause=cause)
             return reply, failure, BACKOFF_SECONDS
         finally:
             if self.on_wait is not None:
@@ -389,21 +416,21 @@ def _proxy_refused(reason: object) -> bool:
     return isinstance(reason, UrllibProxyError) and isinstance(reason.original_error, NewConnectionError)
 
 
-def _describe(exc: requests.RequestException) -> str:
+def _cause(exc: requests.RequestException) -> Cause:
     if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS handshake with NSML failed"
+        return Cause.TLS
     if isinstance(exc, requests.ConnectTimeout):
-        return "connecting to NSML timed out"
+        return Cause.CONNECT_TIMEOUT
     if isinstance(exc, requests.ReadTimeout):
-        return "NSML did not answer within the read timeout"
+        return Cause.READ_TIMEOUT
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     if reason is not None and "NameResolution" in type(reason).__name__:
-        return "NSML's host name could not be resolved"
+        return Cause.DNS
     if isinstance(reason, NewConnectionError):
-        return "connection to NSML refused"
+        return Cause.REFUSED
     if _proxy_refused(reason):
-        return "connection to the proxy refused (HTTPS_PROXY or HTTP_PROXY)"
-    return f"connection to NSML lost ({type(exc).__name__})"
+        return Cause.PROXY_REFUSED
+    return Cause.DROPPED
 
 
 def _request_target(url: str) -> str:

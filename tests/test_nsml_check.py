@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -9,6 +13,7 @@ from django.core.management import CommandError, call_command
 from keys.management.commands.nsml_check import EXIT_STATUS
 from nsml.simulator import Faults, NsmlSimulator
 from tests.helpers import command_help, free_port, readme_command_row
+from tests.live_portal import BASE_DIR
 
 
 def check() -> tuple[str, str]:
@@ -99,3 +104,66 @@ def test_its_help_lists_the_exit_statuses_as_the_readme_does():
     assert "Exit status: 0 when NSML answered" in shown
     assert "1 when it did not, or a setting is missing or unusable" in shown
     assert EXIT_STATUS.rstrip(".") in readme_command_row("nsml_check")
+
+
+def test_a_dropped_connection_is_called_dropped_not_a_timeout(settings):
+    """Found running it: against `nsml_simulator --drop`, nsml_check said "No answer within NSML_TIMEOUT",
+    though the connection closed at once; the operator went looking at timeouts."""
+    port = free_port()
+    simulator = subprocess.Popen(
+        [sys.executable, "manage.py", "nsml_simulator", "--port", str(port), "--drop"],
+        cwd=BASE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "nsml_simulator did not start"
+                time.sleep(0.05)
+        env = {**os.environ, "NSML_API_URL": f"http://127.0.0.1:{port}/nsml/v1"}
+        result = subprocess.run(
+            [sys.executable, "manage.py", "nsml_check"], cwd=BASE_DIR, env=env, capture_output=True, text=True
+        )
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+
+    assert result.returncode == 1
+    assert "Connection dropped: the host accepted the request, then closed the connection" in result.stderr
+    assert "NSML_TIMEOUT" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("faults", "says"),
+    [
+        (Faults(drop=True), "Connection dropped"),
+        (Faults(fault_rate=1.0, fault_kinds=("drop-before",)), "Connection dropped"),
+        (Faults(latency=3), "Timed out: the host accepted the request but did not answer within NSML_TIMEOUT (0.5s)"),
+        (Faults(fault_rate=1.0, fault_kinds=("late",), late_seconds=3), "Timed out"),
+        (Faults(fail_status=503), "NSML is unavailable"),
+        (Faults(fault_rate=1.0, fault_kinds=("html-error",)), "NSML is unavailable"),
+    ],
+)
+def test_it_says_what_happened_for_each_fault(nsml, settings, faults, says):
+    settings.NSML_TIMEOUT = 0.5
+    nsml.set_faults(faults)
+
+    message = failing_check()
+
+    assert message.startswith(says), message
+    others = {"Connection dropped", "Timed out", "Host unreachable", "NSML is unavailable"} - {says.split(":")[0]}
+    assert not [other for other in others if other in message]
+
+
+def test_a_refused_connection_says_so(settings):
+    settings.NSML_API_URL = f"http://127.0.0.1:{free_port()}/nsml/v1"
+
+    message = failing_check()
+
+    assert message.startswith("Host unreachable: the connection was refused"), message
+    assert "(no HTTP answer: connection to NSML refused)" in message

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from keys.checks import check_nsml_url
 from keys.upstream import nsml_client
-from nsml.client import Failure, NsmlError, Reply
+from nsml.client import Cause, Failure, NsmlError, Reply
 from portal import metrics
 
 # The gateway refuses timestamps 5 minutes or more away; warn well before that.
@@ -28,8 +28,24 @@ ADVICE = {
     Failure.UNAVAILABLE: "NSML is unavailable: the gateway or NSML answered with a server error.",
     Failure.BAD_RESPONSE: "NSML answered in an unexpected shape: is NSML_API_URL really NSML?",
     Failure.UNREACHABLE: "Host unreachable: check NSML_API_URL, DNS, the VPC route and any firewall.",
-    Failure.NO_ANSWER: "No answer within NSML_TIMEOUT: the host accepted the connection but did not answer.",
+    Failure.NO_ANSWER: "No answer: the request was sent, and the connection ended without NSML's answer.",
     Failure.REJECTED: "The request was refused.",
+}
+
+# A call with no HTTP answer: what happened to the connection, which says where to look.
+CAUSE_ADVICE = {
+    Cause.REFUSED: "Host unreachable: the connection was refused, or no route led to the host: check NSML_API_URL's "
+    "host and port, the VPC route and any firewall.",
+    Cause.DNS: "Host unreachable: NSML_API_URL's host name could not be resolved: check it, and this host's DNS.",
+    Cause.CONNECT_TIMEOUT: "Host unreachable: connecting timed out after NSML_CONNECT_TIMEOUT ({connect:g}s) with no "
+    "reply: a firewall dropping the packets, or no route (check the VPC route and security groups).",
+    Cause.TLS: "Host unreachable: the TLS handshake failed: check that NSML_API_URL's scheme is right and that this "
+    "host trusts the certificate.",
+    Cause.PROXY_REFUSED: "Host unreachable: the proxy (HTTPS_PROXY or HTTP_PROXY) refused the connection.",
+    Cause.READ_TIMEOUT: "Timed out: the host accepted the request but did not answer within NSML_TIMEOUT "
+    "({timeout:g}s).",
+    Cause.DROPPED: "Connection dropped: the host accepted the request, then closed the connection without an "
+    "answer (a proxy or load balancer in between, or NSML restarting).",
 }
 
 
@@ -58,7 +74,7 @@ class Command(BaseCommand):
             keys, reply = nsml_client().list_keys(retry=False)
         except NsmlError as error:
             skew = self._report_clock(error.reply)
-            advice = ADVICE[error.failure]
+            advice = self._advice(error)
             if error.failure is Failure.CREDENTIALS and skew is not None and abs(skew) >= SKEW_LIMIT_SECONDS:
                 advice = "Clock skew: this host's clock is off by 5 minutes or more; fix NTP before anything else."
             status = f"HTTP {error.reply.status}" if error.reply.status else "no HTTP answer"
@@ -70,6 +86,14 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"OK: NSML answered in {reply.duration_ms} ms and holds {len(keys)} key(s).")
         )
+
+    @staticmethod
+    def _advice(error: NsmlError) -> str:
+        if error.reply.cause in CAUSE_ADVICE:
+            return CAUSE_ADVICE[Cause(error.reply.cause)].format(
+                connect=settings.NSML_CONNECT_TIMEOUT, timeout=settings.NSML_TIMEOUT
+            )
+        return ADVICE[error.failure]
 
     def _report_clock(self, reply: Reply) -> float | None:
         """Compare NSML's Date header with this host's clock; returns the skew in seconds."""
