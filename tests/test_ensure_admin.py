@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from tests.helpers import free_port
-from tests.live_portal import manage
+from tests.live_portal import manage, portal_database, portal_env
+from tests.test_headers import PRODUCTION
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +96,62 @@ def test_a_database_it_cannot_reach_is_one_line_not_a_traceback():
     assert "The database could not be reached (OperationalError): no administrator was created." in result.stderr
     assert "Traceback" not in result.stderr
     assert "db-password-9" not in result.stderr
+
+
+@pytest.mark.parametrize("password", ["x", "hunter2", "root-admin-1"])
+def test_a_password_the_rules_refuse_creates_no_one_and_is_not_shown(password, tmp_path: Path):
+    """Found running it: DJANGO_SUPERUSER_PASSWORD=x with DJANGO_DEBUG=false made an administrator "x" guards."""
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(
+            database_url,
+            **PRODUCTION,
+            DJANGO_SUPERUSER_USERNAME="root-admin",
+            DJANGO_SUPERUSER_PASSWORD=password,
+        )
+        result = manage(database_url, "ensure_admin", env=env, check=False)
+        listed = manage(
+            database_url,
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; print(User.objects.count())",
+            env=env,
+        )
+
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("CommandError: DJANGO_SUPERUSER_PASSWORD is refused by the password rules: ")
+    assert "No administrator was created" in lines[0]
+    assert f" {password}" not in result.stderr + result.stdout
+    assert listed.stdout.strip().splitlines()[-1] == "0"
+
+
+def test_the_rules_name_what_is_wrong(monkeypatch):
+    with pytest.raises(CommandError) as refused:
+        run(monkeypatch, DJANGO_SUPERUSER_USERNAME="root-admin", DJANGO_SUPERUSER_PASSWORD="x")
+
+    assert "This password is too short. It must contain at least 8 characters." in str(refused.value)
+    assert not get_user_model().objects.exists()
+
+
+def test_it_creates_no_second_admin_and_says_so(monkeypatch, client):
+    """Found running it: with an administrator there, DJANGO_SUPERUSER_USERNAME=bob made bob a second one,
+    though the command and the README promise only the first."""
+    first = run(monkeypatch)
+    password = first.split("password: ")[1].split()[0]
+
+    out = run(monkeypatch, DJANGO_SUPERUSER_USERNAME="bob", DJANGO_SUPERUSER_PASSWORD="s3cret-pass-word")
+
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["admin"]
+    assert "Not creating bob (DJANGO_SUPERUSER_USERNAME): administrators exist already" in out
+    assert "python manage.py createsuperuser --username bob" in out
+    assert "Log in as admin" in out  # what `make run` prints before it serves the portal
+    assert "s3cret-pass-word" not in out
+    assert client.login(username="admin", password=password)
+
+
+def test_a_member_named_without_a_password_is_refused_not_a_crash(monkeypatch, member):
+    with pytest.raises(CommandError, match="alice, who is not an active administrator"):
+        run(monkeypatch, DJANGO_SUPERUSER_USERNAME="alice")
+
+    assert not get_user_model().objects.filter(is_superuser=True).exists()
