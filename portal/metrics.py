@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -137,12 +138,31 @@ class HttpMetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        match = getattr(request, "resolver_match", None)
-        view = (match.view_name or "unnamed") if match is not None else "unmatched"
+        view = _view_label(request, response)
         status = str(response.status_code)
         HTTP_REQUESTS.labels(view=view, method=_method(request.method), status=status).inc()
         HTTP_DURATION.labels(view=view, status=status).observe(time.perf_counter() - started)
         return response
+
+
+def _view_label(request: HttpRequest, response: HttpResponse) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        return match.view_name or "unnamed"
+    if _https_redirect(request, response):
+        return "https_redirect"  # SecurityMiddleware sent a plain-HTTP request to https:// before any view
+    return "unmatched"
+
+
+def _https_redirect(request: HttpRequest, response: HttpResponse) -> bool:
+    """SecurityMiddleware's answer to plain HTTP (SECURE_SSL_REDIRECT): a 301 to the same URL over https."""
+    if not settings.SECURE_SSL_REDIRECT or response.status_code != 301 or request.is_secure():
+        return False
+    try:
+        host = settings.SECURE_SSL_HOST or request.get_host()
+    except DisallowedHost:  # then the 301 came from somewhere else: SecurityMiddleware reads the host first
+        return False
+    return response.get("Location") == f"https://{host}{request.get_full_path()}"
 
 
 def _method(method: str | None) -> str:

@@ -71,6 +71,31 @@ def test_it_refuses_a_wrong_token(client, token):
     assert client.get(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}x").status_code == 403
 
 
+def test_the_https_redirect_is_labelled_as_one(client, settings, token):
+    """Found reading a scrape with DJANGO_HTTPS=true: every plain-HTTP request answered with the redirect to
+    https:// was counted as view="unmatched", as if no page had that address."""
+    settings.SECURE_SSL_REDIRECT = True
+
+    def scrape_over_https() -> dict[tuple, float]:
+        return samples(client.get(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}", secure=True).content.decode())
+
+    before = scrape_over_https()
+    redirected = client.get(reverse("keys:list"))
+    missing = client.get("/no-such-page/", secure=True)
+    after = scrape_over_https()
+
+    assert (redirected.status_code, redirected["Location"]) == (301, "https://testserver/keys/")
+    assert missing.status_code == 404
+
+    def moved(view: str, status: str) -> float:
+        key = ("portal_http_requests_total", ("method", "GET"), ("status", status), ("view", view))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert moved("https_redirect", "301") == 1
+    assert moved("unmatched", "301") == 0
+    assert moved("unmatched", "404") == 1  # no route stays unmatched
+
+
 def test_a_submission_moves_its_counters_and_nsml_s(member_client, nsml, new_public_key, token):
     before = scrape(member_client)
 
