@@ -226,10 +226,21 @@ class CheckNsmlMixin:
                 messages.ERROR,
             )
         else:
-            if report.changes or report.retrying:
-                for line in report.lines(most=services.TITLES_ON_A_PAGE):
-                    self.message_user(request, line, messages.SUCCESS)
-            else:
+            for line in report.lines(most=services.TITLES_ON_A_PAGE):
+                self.message_user(request, line, messages.SUCCESS)
+            # As nsml_sync says it: keys still pending or being revoked are not "in sync", whatever the lists hold.
+            if report.unsettled:
+                self.message_user(
+                    request,
+                    ngettext(
+                        "Not settled yet: %d key pending or being revoked; later passes settle it.",
+                        "Not settled yet: %d keys pending or being revoked; later passes settle them.",
+                        report.unsettled,
+                    )
+                    % report.unsettled,
+                    messages.WARNING,
+                )
+            elif report.outcome == "in_sync":
                 self.message_user(request, _("Checked NSML: the portal and NSML agree."), messages.SUCCESS)
             if report.open_unmanaged:
                 self.message_user(

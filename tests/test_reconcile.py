@@ -483,6 +483,28 @@ def test_check_nsml_now_says_when_nothing_changed(admin_client, member, nsml, re
     assert "Checked NSML: the portal and NSML agree." in response.content.decode()
 
 
+def test_check_nsml_now_says_keys_still_wait_on_nsml_as_nsml_sync_does(
+    admin_client, member, nsml, submit_unanswered, left_revoking
+):
+    """Found in review: with a submission in its grace period and a revocation NSML never answered, Check
+    NSML now said "the portal and NSML agree" while nsml_sync said "Not settled yet" and the metrics counted
+    the pass as unsettled."""
+    submit_unanswered(member, "fresh", reached=False)
+    left_revoking(member, "old")
+    RegisteredKey.objects.filter(status=Status.REVOKING).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+
+    page = admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), follow=True).content.decode()
+    admin_client.cookies["django_language"] = "ko"
+    korean = admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), follow=True).content.decode()
+    _status, said = nsml_sync("--apply")
+
+    assert "Not settled yet: 2 keys pending or being revoked; later passes settle them." in page
+    assert "agree" not in page
+    assert "아직 정리되지 않았습니다: 키 2개" in korean
+    assert "일치합니다" not in korean
+    assert "Not settled yet: 2 key(s) pending or being revoked" in said
+
+
 def test_check_nsml_now_names_ten_keys_per_change_and_counts_the_rest(admin_client, member, nsml, register):
     """Found against a loaded portal: the first pass changed 2,432 keys, and Check NSML now showed every
     title in one message, as did the admin's front page (its last reconcile pass)."""

@@ -66,6 +66,12 @@ class PassReport:
         """NSML and the portal disagreed: something was repaired, or an unmanaged key awaits an admin."""
         return bool(self.changes or self.open_unmanaged)
 
+    @property
+    def outcome(self) -> str:
+        """The pass in one word, as `portal_reconcile_passes_total` counts it and the admin's message says it:
+        drift first, then `unsettled` (keys still wait on NSML), then in_sync."""
+        return "drift" if self.drift else "unsettled" if self.unsettled else "in_sync"
+
     def lines(self, *, most: int | None = None) -> list[str]:
         """One line per kind of change, in the active language; with `most`, each names at most that many
         keys and counts the rest (a page's message: the first pass over a large team can change thousands)."""
@@ -126,12 +132,12 @@ def describe_pass(record: ReconcilePass) -> str:
 
 def reconcile(*, origin: Origin, client: NsmlClient | None = None) -> PassReport:
     """Run one pass. Raises NsmlError when NSML cannot be listed (nothing changes), ReconcileBusy when
-    another process holds the pass. Each pass counts in `portal_reconcile_passes_total` by its outcome:
-    drift first, then `unsettled` (keys still wait on NSML), then in_sync."""
+    another process holds the pass. Each pass counts in `portal_reconcile_passes_total` by its outcome
+    (`PassReport.outcome`)."""
     outcome = "error"  # unless the pass ends otherwise: the database went away, a bug
     try:
         report = _locked_pass(origin, client)
-        outcome = "drift" if report.drift else "unsettled" if report.unsettled else "in_sync"
+        outcome = report.outcome
         return report
     except ReconcileBusy:
         outcome = "busy"
