@@ -106,6 +106,10 @@ PHRASES = [
     (r"asked from (?P<address>\S+)", _("asked from %(address)s")),
     (r"NSML still lists the key after the DELETE", _("NSML still lists the key after the DELETE")),
     (
+        r"the DELETE used up the member's wait, and the list had (?P<seconds>[\d.]+) s",
+        _("the DELETE used up the member's wait, and the list had %(seconds)s s"),
+    ),
+    (
         r"NSML holds key (?P<name>\S+), which the portal did not register",
         _("NSML holds key %(name)s, which the portal did not register"),
     ),

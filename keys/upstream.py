@@ -3,6 +3,8 @@ and counted in the metrics."""
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
@@ -10,6 +12,13 @@ from django.views.decorators.debug import sensitive_variables
 from nsml.client import NsmlClient, NsmlConfig, Reply, UpstreamKey
 from portal.metrics import observe_nsml
 from portal.timing import add_upstream_time
+
+# A member waits for one NSML timeout, and a little more: the list that settles a call NSML left unknown (a
+# create, a DELETE) gets what that call left of NSML_TIMEOUT, and at least this grace (a quarter of the timeout,
+# at most a second), enough for one list from an NSML that is only slow to make changes. A list that needs
+# longer fails, and the key is left for the reconciler.
+LOOKUP_GRACE_SECONDS = 1.0
+LOOKUP_GRACE_SHARE = 0.25
 
 # Every frame beneath these calls holds the API Gateway key, the access key or a signature (the request's
 # headers, the signing inputs): error reports and the debug page show none of their variables.
@@ -48,3 +57,12 @@ def nsml_client(*, background: bool = False) -> NsmlClient:
     """A client for the NSML in settings; its waits count in the current request's Server-Timing, and each
     exchange in the portal's metrics."""
     return PortalNsmlClient(nsml_config(background=background), on_wait=add_upstream_time, observe=observe_nsml)
+
+
+def lookup_time(client: NsmlClient, sent: float) -> float:
+    """Seconds the list after a call sent at `sent` (time.monotonic()) may take (LOOKUP_GRACE_SECONDS)."""
+    return max(client.config.read_timeout - (time.monotonic() - sent), lookup_grace(client))
+
+
+def lookup_grace(client: NsmlClient) -> float:
+    return min(LOOKUP_GRACE_SECONDS, client.config.read_timeout * LOOKUP_GRACE_SHARE)

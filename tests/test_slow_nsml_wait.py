@@ -19,7 +19,7 @@ from tests.helpers import nsml_sync, posts_seen
 pytestmark = pytest.mark.django_db
 
 TIMEOUT = 1.0
-GRACE = 0.25  # a quarter of the timeout: keys.services.registration.LOOKUP_GRACE_SHARE
+GRACE = 0.25  # a quarter of the timeout: keys.upstream.LOOKUP_GRACE_SHARE
 # What a member may wait: the create's timeout, the lookup's grace, and the portal's own work on a busy machine.
 # Before, the lookup waited a second timeout: 2 s at least.
 MOST_A_MEMBER_WAITS = TIMEOUT + GRACE + 0.35

@@ -20,7 +20,7 @@ from keys.services import lifetimes, states
 from keys.services.failures import RegistrationFailed, SubmissionLimited
 from keys.services.tokens import TOKEN_SECRET_MESSAGE, holds_token_secret
 from keys.sshkeys import PRIVATE_KEY_MESSAGE, InvalidKey, PublicKey, holds_private_key, parse_public_key
-from keys.upstream import nsml_client
+from keys.upstream import lookup_grace, lookup_time, nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 from nsml.titles import MAX_TITLE_LENGTH, title_problem
 from portal import metrics
@@ -29,13 +29,6 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 logger = logging.getLogger("keys.services")
-
-# A member waits for one NSML timeout, and a little more: the lookup that settles a create NSML left unknown
-# gets what the create left of NSML_TIMEOUT, and at least this grace (a quarter of the timeout, at most a
-# second), enough for one list from an NSML that is only slow to create. A lookup that needs longer fails, and
-# the key stays pending for the reconciler.
-LOOKUP_GRACE_SECONDS = 1.0
-LOOKUP_GRACE_SHARE = 0.25
 
 Action = AuditEvent.Action
 Outcome = AuditEvent.Outcome
@@ -134,7 +127,7 @@ def _register(
         reply = client.create_key(title, key.normalized)
     except NsmlError as error:
         return _settle_failed_create(
-            intent, error, client=client, origin=origin, lookup_within=_lookup_time(client, sent)
+            intent, error, client=client, origin=origin, lookup_within=lookup_time(client, sent)
         )
     if not states.activate(intent, actor=owner, origin=origin, reply=reply):
         _settled_meanwhile(intent)
@@ -178,15 +171,6 @@ def _record_intent(*, owner: User, title: str, key: PublicKey, expires_at: datet
             # The key holding the title or key left the live states between the INSERT and this query.
             refusal = ValidationError({"key": ValidationError(str(member_messages.PENDING_MESSAGE), code="pending")})
         raise refusal from None
-
-
-def _lookup_time(client: NsmlClient, sent: float) -> float:
-    """Seconds the lookup after a create sent at `sent` may take (LOOKUP_GRACE_SECONDS)."""
-    return max(client.config.read_timeout - (time.monotonic() - sent), _lookup_grace(client))
-
-
-def _lookup_grace(client: NsmlClient) -> float:
-    return min(LOOKUP_GRACE_SECONDS, client.config.read_timeout * LOOKUP_GRACE_SHARE)
 
 
 def _settle_failed_create(
@@ -349,7 +333,7 @@ def _look_up(client: NsmlClient, title: str, *, within: float) -> list[UpstreamK
 def _cut_short(client: NsmlClient, within: float) -> str:
     """The audit's note that the create used up the member's wait and the lookup had only the grace, so an
     operator does not read the lookup's failure as NSML's list being broken."""
-    if within > _lookup_grace(client):
+    if within > lookup_grace(client):
         return ""
     return f"; the create used up the member's wait, and the lookup had {within:.2f} s"
 

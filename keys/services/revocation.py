@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,7 @@ from keys.audit import Origin
 from keys.models import AuditEvent, RegisteredKey
 from keys.services import states
 from keys.services.failures import RevocationFailed, record_upstream_failure
-from keys.upstream import nsml_client
+from keys.upstream import lookup_grace, lookup_time, nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, Reply
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ def revoke_key(
         key.refresh_from_db()
         return key
     client = client or nsml_client()
+    sent = time.monotonic()
     try:
         reply = client.delete_key(key.title, key.nsml_name)
     except NsmlError as error:
@@ -79,7 +81,16 @@ def revoke_key(
         deleted = error.failure is Failure.NOT_FOUND and error.after_unknown
     else:
         deleted = True
-    confirm_revocation(key, actor=actor, origin=origin, reply=reply, client=client, deleted=deleted, reason=reason)
+    confirm_revocation(
+        key,
+        actor=actor,
+        origin=origin,
+        reply=reply,
+        client=client,
+        deleted=deleted,
+        reason=reason,
+        within=lookup_time(client, sent),
+    )
     return key
 
 
@@ -92,16 +103,19 @@ def confirm_revocation(
     client: NsmlClient,
     deleted: bool,
     reason: str = "",
+    within: float | None = None,
 ) -> None:
-    """One signed GET after the DELETE: only NSML's list proves the key is gone.
+    """One signed GET after the DELETE: only NSML's list proves the key is gone. `within`: the seconds the list
+    may take (what the DELETE left of the member's wait, `keys.upstream.lookup_time`), or its own deadline.
 
     A 404 that the list contradicts came from a wrong URL, not a missing key: the key is active again.
     Anything else unconfirmed leaves the key `revoking` for the reconciler.
     """
     try:
-        held, _list_reply = client.list_keys()
+        held, _list_reply = client.list_keys(within=within)
     except NsmlError as error:
-        _unconfirmed(key, actor=actor, origin=origin, reply=reply, detail=f"the list that confirms it failed: {error}")
+        detail = f"the list that confirms it failed: {error}" + _cut_short(client, within)
+        _unconfirmed(key, actor=actor, origin=origin, reply=reply, detail=detail)
         return
     if not any(item.title == key.title and item.name == key.nsml_name for item in held):
         note = "" if deleted else "NSML no longer had this key"
@@ -113,6 +127,14 @@ def confirm_revocation(
         error = NsmlError(Failure.NOT_FOUND, reply)
         _back_to_active(key, actor=actor, origin=origin, error=error)
     _unconfirmed(key, actor=actor, origin=origin, reply=reply, detail="NSML still lists the key after the DELETE")
+
+
+def _cut_short(client: NsmlClient, within: float | None) -> str:
+    """The audit's note that the DELETE used up the member's wait and the list had only the grace, so an
+    operator does not read the list's failure as NSML's list being broken."""
+    if within is None or within > lookup_grace(client):
+        return ""
+    return f"; the DELETE used up the member's wait, and the list had {within:.2f} s"
 
 
 def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
