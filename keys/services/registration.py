@@ -181,40 +181,12 @@ def _settle_failed_create(
     owner = intent.owner
     failure = error.failure
     if not (failure.outcome_unknown or failure is Failure.REJECTED):
-        event = states.fail(
-            intent,
-            actor=owner,
-            origin=origin,
-            outcome=_outcome(failure),
-            reason=str(failure),
-            detail=error.reply.detail,
-            reply=error.reply,
-            failure=str(failure),
-        )
-        if event is None and _settled_meanwhile(intent):
-            return intent
-        raise RegistrationFailed(
-            failure, _failed_message(str(failure), intent, error), event, retry_after=error.reply.retry_after
-        ) from error
+        return _fail_unless_settled(intent, error, origin=origin, reason=str(failure), why=str(failure))
 
     held = _look_up(client, intent.title, within=lookup_within)
     if held is None:
         if failure is Failure.REJECTED:
-            event = states.fail(
-                intent,
-                actor=owner,
-                origin=origin,
-                outcome=Outcome.REJECTED,
-                reason=str(failure),
-                detail=error.reply.detail,
-                reply=error.reply,
-                failure=str(failure),
-            )
-            if event is None and _settled_meanwhile(intent):
-                return intent
-            raise RegistrationFailed(
-                failure, _failed_message(str(failure), intent, error), event, retry_after=error.reply.retry_after
-            ) from error
+            return _fail_unless_settled(intent, error, origin=origin, reason=str(failure), why=str(failure))
         # Nobody can tell yet: the key stays pending and the reconciler settles it (unless it did meanwhile).
         lookup = "the lookup that should settle it failed too" + _cut_short(client, lookup_within)
         states.audit_unsettled(
@@ -246,9 +218,18 @@ def _settle_failed_create(
         elif any(item.name == intent.nsml_name for item in held):
             why, field = "duplicate_key", "key"
     reason = str(failure) if failure is Failure.REJECTED else "settled_absent"
+    return _fail_unless_settled(intent, error, origin=origin, reason=reason, why=why, field=field)
+
+
+def _fail_unless_settled(
+    intent: RegisteredKey, error: NsmlError, *, origin: Origin, reason: str, why: str, field: str | None = None
+) -> RegisteredKey:
+    """The key fails for `why` and its member is told so (RegistrationFailed), unless a reconcile pass settled it
+    meanwhile and found it in NSML: then the key, as the pass left it, is the answer."""
+    failure = error.failure
     event = states.fail(
         intent,
-        actor=owner,
+        actor=intent.owner,
         origin=origin,
         outcome=_outcome(failure),
         reason=reason,
