@@ -66,3 +66,11 @@ def lookup_time(client: NsmlClient, sent: float) -> float:
 
 def lookup_grace(client: NsmlClient) -> float:
     return min(LOOKUP_GRACE_SECONDS, client.config.read_timeout * LOOKUP_GRACE_SHARE)
+
+
+def wait_used_up(client: NsmlClient, within: float | None, *, call: str, lookup: str) -> str:
+    """The audit's note that `call` used up the member's wait and `lookup` had only the grace, so an operator does
+    not read the lookup's failure as NSML's list being broken; "" when it had more time than that."""
+    if within is None or within > lookup_grace(client):
+        return ""
+    return f"; the {call} used up the member's wait, and the {lookup} had {within:.2f} s"

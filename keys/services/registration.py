@@ -20,7 +20,7 @@ from keys.services import lifetimes, states
 from keys.services.failures import RegistrationFailed, SubmissionLimited
 from keys.services.tokens import TOKEN_SECRET_MESSAGE, holds_token_secret
 from keys.sshkeys import PRIVATE_KEY_MESSAGE, InvalidKey, PublicKey, holds_private_key, parse_public_key
-from keys.upstream import lookup_grace, lookup_time, nsml_client
+from keys.upstream import lookup_time, nsml_client, wait_used_up
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 from nsml.titles import MAX_TITLE_LENGTH, title_problem
 from portal import metrics
@@ -188,7 +188,9 @@ def _settle_failed_create(
         if failure is Failure.REJECTED:
             return _fail_unless_settled(intent, error, origin=origin, reason=str(failure), why=str(failure))
         # Nobody can tell yet: the key stays pending and the reconciler settles it (unless it did meanwhile).
-        lookup = "the lookup that should settle it failed too" + _cut_short(client, lookup_within)
+        lookup = "the lookup that should settle it failed too" + wait_used_up(
+            client, lookup_within, call="create", lookup="lookup"
+        )
         states.audit_unsettled(
             intent,
             still=RegisteredKey.Status.PENDING,
@@ -309,14 +311,6 @@ def _look_up(client: NsmlClient, title: str, *, within: float) -> list[UpstreamK
         logger.warning("settling the create of %s failed: %s", title, lookup_error)
         return None
     return held
-
-
-def _cut_short(client: NsmlClient, within: float) -> str:
-    """The audit's note that the create used up the member's wait and the lookup had only the grace, so an
-    operator does not read the lookup's failure as NSML's list being broken."""
-    if within > lookup_grace(client):
-        return ""
-    return f"; the create used up the member's wait, and the lookup had {within:.2f} s"
 
 
 def _outcome(failure: Failure) -> str:

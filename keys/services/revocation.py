@@ -16,7 +16,7 @@ from keys.audit import Origin
 from keys.models import AuditEvent, RegisteredKey
 from keys.services import states
 from keys.services.failures import RevocationFailed, record_upstream_failure
-from keys.upstream import lookup_grace, lookup_time, nsml_client
+from keys.upstream import lookup_time, nsml_client, wait_used_up
 from nsml.client import Failure, NsmlClient, NsmlError, Reply
 
 if TYPE_CHECKING:
@@ -114,7 +114,9 @@ def confirm_revocation(
     try:
         held, _list_reply = client.list_keys(within=within)
     except NsmlError as error:
-        detail = f"the list that confirms it failed: {error}" + _cut_short(client, within)
+        detail = f"the list that confirms it failed: {error}" + wait_used_up(
+            client, within, call="DELETE", lookup="list"
+        )
         _unconfirmed(key, actor=actor, origin=origin, reply=reply, detail=detail)
         return
     if not any(item.title == key.title and item.name == key.nsml_name for item in held):
@@ -127,14 +129,6 @@ def confirm_revocation(
         error = NsmlError(Failure.NOT_FOUND, reply)
         _back_to_active(key, actor=actor, origin=origin, error=error)
     _unconfirmed(key, actor=actor, origin=origin, reply=reply, detail="NSML still lists the key after the DELETE")
-
-
-def _cut_short(client: NsmlClient, within: float | None) -> str:
-    """The audit's note that the DELETE used up the member's wait and the list had only the grace, so an
-    operator does not read the list's failure as NSML's list being broken."""
-    if within is None or within > lookup_grace(client):
-        return ""
-    return f"; the DELETE used up the member's wait, and the list had {within:.2f} s"
 
 
 def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
