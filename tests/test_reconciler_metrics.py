@@ -23,6 +23,13 @@ IN_SYNC = ("portal_reconcile_passes_total", ("outcome", "in_sync"))
 LOOPS = ("portal_reconciler_loops",)
 
 
+def counting_env(database_url: str, simulator, metrics_dir: Path) -> dict[str, str]:
+    """A portal's and its commands' environment: metrics on, in `metrics_dir`, against `simulator`."""
+    return portal_env(
+        database_url, METRICS_TOKEN=TOKEN, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), NSML_API_URL=simulator.base_url
+    )
+
+
 def scrape(portal: Gunicorn) -> dict[tuple, float]:
     response = requests.get(
         f"{portal.url}{METRICS}", headers={"Authorization": f"Bearer {TOKEN}", "Connection": "close"}, timeout=10
@@ -45,12 +52,7 @@ def wait_for(portal: Gunicorn, check, timeout: float = 30.0) -> dict[tuple, floa
 def test_one_shot_runs_count_in_the_portals_scrape_and_reuse_one_set_of_files(tmp_path: Path):
     metrics_dir = tmp_path / "metrics"
     with live_simulator() as simulator, portal_database(tmp_path) as database_url:
-        env = portal_env(
-            database_url,
-            METRICS_TOKEN=TOKEN,
-            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-            NSML_API_URL=simulator.base_url,
-        )
+        env = counting_env(database_url, simulator, metrics_dir)
         # One worker, which has written its files by now (it answered Gunicorn()'s /healthz): any file that
         # comes later is a command's.
         portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=4)
@@ -78,12 +80,7 @@ def test_one_shot_runs_count_in_the_portals_scrape_and_reuse_one_set_of_files(tm
 def test_a_reconciler_loop_counts_across_the_portals_restart_and_not_once_killed(tmp_path: Path):
     metrics_dir = tmp_path / "metrics"
     with live_simulator() as simulator, portal_database(tmp_path) as database_url:
-        env = portal_env(
-            database_url,
-            METRICS_TOKEN=TOKEN,
-            PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-            NSML_API_URL=simulator.base_url,
-        )
+        env = counting_env(database_url, simulator, metrics_dir)
         portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=4)
         loop = subprocess.Popen(
             [sys.executable, "manage.py", "nsml_sync", "--apply", "--every", "5"],
