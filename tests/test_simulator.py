@@ -244,6 +244,26 @@ def test_it_refuses_a_duplicate_key_under_another_title(simulator):
     assert [key["title"] for key in simulator.held_keys()] == ["alice-laptop"]
 
 
+def test_a_deleted_key_may_be_registered_again_under_another_title(simulator):
+    create(simulator, "alice-laptop", ALICE_KEY)
+    name = simulator.held_keys()[0]["name"]
+    assert call(simulator, "DELETE", f"/auth-keys/title/alice-laptop/name/{name}").status_code == 200
+
+    assert create(simulator, "alice-desktop", ALICE_KEY).status_code == 201
+    assert [key["title"] for key in simulator.held_keys()] == ["alice-desktop"]
+
+
+def test_a_restarted_simulator_still_refuses_a_key_it_holds(simulator, tmp_path):
+    create(simulator, "alice-laptop", ALICE_KEY)
+    simulator.stop()
+
+    restarted = NsmlSimulator(
+        access_key=ACCESS_KEY, secret_key=SECRET_KEY, api_key=API_KEY, state_path=tmp_path / "nsml.json", quiet=True
+    )
+    with restarted:
+        assert "key" in gateway_error(create(restarted, "alice-desktop", ALICE_KEY), 400, "100")
+
+
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [("not json", "application/json"), ('["alice-laptop"]', "application/json"), ("{}", "text/plain")],

@@ -235,7 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             simulator._log(f"{self.command} {self.path} dropped (random fault) trace={self.trace_id}")
             return
-        time.sleep(faults.latency)
+        if faults.latency:  # time.sleep(0) still gives up the GIL and waits to get it back
+            time.sleep(faults.latency)
         body, problem = self._read_body()
         if hit:
             reply = fault_response(faults)
@@ -249,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception:
                 simulator._log(traceback.format_exc().rstrip())
                 reply = gateway_error(500, "900", "the simulator failed; see its log")
-            if reply.status == HTTPStatus.CREATED:
+            if reply.status == HTTPStatus.CREATED and faults.slow_commit:
                 time.sleep(faults.slow_commit)  # the key is stored; only the answer is late
             if faults.short_list is not None and self.command == "GET" and reply.status == HTTPStatus.OK:
                 reply = cut_short(reply, faults.short_list)

@@ -88,6 +88,7 @@ class SimulatedNsml:
         self.clock = clock
         self._lock = threading.Lock()
         self._keys: dict[str, dict] = self._load()  # by title, in the order they were added
+        self._names = {entry["name"] for entry in self._keys.values()}  # a key is held once, whatever its title
 
     def held_keys(self) -> list[dict]:
         """What NSML holds now: name, title, fingerprint, createTime and key."""
@@ -171,7 +172,7 @@ class SimulatedNsml:
         with self._lock:
             if title in self._keys:
                 raise KeyRejected(f"the title {title} is already registered")
-            if any(entry["name"] == name for entry in self._keys.values()):
+            if name in self._names:
                 raise KeyRejected("this key is already registered")
             entry = {
                 "name": name,
@@ -181,6 +182,7 @@ class SimulatedNsml:
                 "key": key,
             }
             self._keys[title] = entry
+            self._names.add(name)
             self._save()
             return entry
 
@@ -190,6 +192,7 @@ class SimulatedNsml:
             if entry is None or entry["name"] != name:
                 return False
             del self._keys[title]
+            self._names.discard(name)
             self._save()
             return True
 
