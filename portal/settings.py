@@ -122,6 +122,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, but `conn_health_checks` costs no round trip on a connection in steady use
+    # (portal/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "portal.postgresql"
     _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
     # libpq waits for the operating system (minutes) on a database host that does not answer; the request
     # fails in seconds instead, as a 503 (portal/outages.py). DATABASE_URL's ?connect_timeout=N overrides.
