@@ -155,3 +155,13 @@ def test_a_member_named_without_a_password_is_refused_not_a_crash(monkeypatch, m
         run(monkeypatch, DJANGO_SUPERUSER_USERNAME="alice")
 
     assert not get_user_model().objects.filter(is_superuser=True).exists()
+
+
+def test_a_password_without_a_user_name_is_the_admins_not_ignored(monkeypatch, client):
+    out = run(monkeypatch, DJANGO_SUPERUSER_PASSWORD="s3cret-pass-word")
+
+    assert "s3cret-pass-word" not in out
+    assert client.login(username="admin", password="s3cret-pass-word")
+    again = run(monkeypatch, DJANGO_SUPERUSER_PASSWORD="s3cret-pass-word")
+    assert "Log in as admin with the password in DJANGO_SUPERUSER_PASSWORD" in again
+    assert get_user_model().objects.count() == 1

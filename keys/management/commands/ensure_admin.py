@@ -2,7 +2,8 @@
 
 It creates only the first administrator: with administrators already there it says whom to log in as and
 creates no one, though DJANGO_SUPERUSER_USERNAME names someone else (`createsuperuser` adds more). A password
-from DJANGO_SUPERUSER_PASSWORD must pass AUTH_PASSWORD_VALIDATORS, as one set in the admin must.
+from DJANGO_SUPERUSER_PASSWORD must pass AUTH_PASSWORD_VALIDATORS, as one set in the admin must; without
+DJANGO_SUPERUSER_USERNAME it is the password of 'admin'.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from keys.management.database import database_reachable
 class Command(BaseCommand):
     help = (
         "Create the first administrator if there is none: from DJANGO_SUPERUSER_USERNAME and "
-        "DJANGO_SUPERUSER_PASSWORD when set (the password must pass the portal's password rules), otherwise "
-        "'admin' with a generated password printed once. With administrators already there, say whom to log in "
+        "DJANGO_SUPERUSER_PASSWORD when set (the password must pass the portal's password rules; the user name "
+        "defaults to 'admin'), otherwise 'admin' with a generated password printed once. With administrators already there, say whom to log in "
         "as and create no one."
     )
 
@@ -33,6 +34,8 @@ class Command(BaseCommand):
         users = get_user_model()
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "").strip()
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
+        if password and not username:
+            username = "admin"  # the account it would create anyway: the password set is for it, not ignored
         if username:
             try:
                 users._meta.get_field(users.USERNAME_FIELD).clean(username, None)
