@@ -35,6 +35,7 @@ from keys.audit import Origin
 from keys.models import ApiToken, RegisteredKey
 from keys.ratelimit import SubmissionQuota
 from keys.services import tokens
+from keys.sshkeys import PRIVATE_KEY_MESSAGE, holds_private_key
 from nsml.client import Failure
 
 logger = logging.getLogger("keys.api")
@@ -149,10 +150,15 @@ def _required(schema: dict, *names: str) -> None:
 
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 NOT_A_DAY = "not_a_day"  # the type of a pydantic error on_schema_error words for the member
+# An unknown field is named back only when it reads as a field's name: any other text a client put there
+# (a private key, a token's secret) is never echoed.
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}", re.ASCII)
 
 
 class KeyIn(Schema):
-    model_config = ConfigDict(json_schema_extra=lambda schema: _required(schema, "title", "key"))
+    # extra="forbid": a misspelt field ("expires" for expires_at) would otherwise be dropped without a word,
+    # and the key registered with the default lifetime the script meant to shorten.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _required(schema, "title", "key"))
 
     title: str = ""
     key: str = ""
@@ -357,6 +363,16 @@ def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
     return error_response(request, ApiError(error.status_code, "error", str(error)))
 
 
+def unknown_field(name: str | None, value) -> ApiError:
+    """A field the call does not take, named back when it reads as a name. A private key sent in it is
+    refused as one, as in title or key: a script that sent it as "private_key" is told what it sent."""
+    if any(isinstance(text, str) and holds_private_key(text) for text in (name, value)):
+        return ApiError(422, "private_key", gettext(PRIVATE_KEY_MESSAGE))
+    named = name if name and FIELD_NAME.fullmatch(name) and not tokens.holds_token_secret(name) else None
+    message = gettext("This call takes no such field: send title and key, and expires_at if you want.")
+    return ApiError(422, "unknown_field", message, named)
+
+
 @api.exception_handler(SchemaError)
 def on_schema_error(request: HttpRequest, error: SchemaError) -> HttpResponse:
     if not request.body and any(tuple(each.get("loc", ()))[:1] == ("body",) for each in error.errors):
@@ -367,6 +383,9 @@ def on_schema_error(request: HttpRequest, error: SchemaError) -> HttpResponse:
     first = error.errors[0] if error.errors else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "payload", "path", "query")]
     field = location[0] if location else None
+    if first.get("type") == "extra_forbidden":
+        # ninja drops the value from its errors; the body is a JSON object of at most 64 KiB (LimitedParser).
+        return error_response(request, unknown_field(field, json.loads(request.body).get(field)))
     if first.get("type") == NOT_A_DAY:
         message = gettext("%(field)s must be a date written YYYY-MM-DD, with no time.") % {"field": field}
     elif field:

@@ -268,6 +268,45 @@ def test_a_field_of_the_wrong_type_names_the_field(api, nsml):
     assert error_of(api("post", KEYS, {"title": ["a"], "key": "x"})) == (422, "invalid", "title")
 
 
+def test_a_field_the_call_does_not_take_is_refused_and_named_not_dropped(api, nsml, new_public_key):
+    """A misspelt expires_at was dropped without a word, and the key registered with the default lifetime
+    the script meant to shorten (found by sending {"expires": ...} with curl)."""
+    day = (timezone.localdate() + timedelta(days=7)).isoformat()
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key(), "expires": day})
+
+    assert error_of(response) == (422, "unknown_field", "expires")
+    assert "expires_at" in response.json()["error"]["message"]
+    assert not RegisteredKey.objects.exists()
+    assert posts_seen(nsml) == []
+
+
+def test_an_unknown_field_is_named_back_only_when_it_reads_as_a_name(api, member, token_for, nsml, new_public_key):
+    other_secret = token_for(member, name="other")
+    names = ["a field with spaces", "x" * 40, other_secret, "<script>", "é"]
+
+    responses = [api("post", KEYS, {"title": "alice-laptop", "key": new_public_key(), name: 1}) for name in names]
+
+    assert [error_of(response) for response in responses] == [(422, "unknown_field", None)] * len(names)
+    assert not any(other_secret[6:30] in response.content.decode() for response in responses)
+
+
+def test_a_private_key_sent_in_a_field_the_call_does_not_take_is_refused_as_one(api, nsml, caplog):
+    secret = private_text(generate_private_key("ed25519"))
+    body_line = next(line for line in secret.splitlines() if line and "-----" not in line)
+    caplog.set_level(logging.DEBUG)
+
+    responses = [
+        api("post", KEYS, {"title": "alice-laptop", "private_key": secret}),
+        api("post", KEYS, {"title": "alice-laptop", "key": "x", secret: 1}),
+    ]
+
+    assert [error_of(response) for response in responses] == [(422, "private_key", None)] * 2
+    assert not any(body_line in response.content.decode() for response in responses)
+    assert body_line not in caplog.text
+    assert posts_seen(nsml) == []
+
+
 def test_an_expiry_within_the_maximum_is_kept(api, nsml, new_public_key):
     day = (timezone.localdate() + timedelta(days=30)).isoformat()
 

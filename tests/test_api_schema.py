@@ -58,6 +58,7 @@ def test_the_schema_says_what_must_be_sent_and_what_always_comes_back(client, me
     untitled = client.post("/api/v1/keys", {"key": new_public_key()}, content_type="application/json", **bearer)
 
     assert set(key_in["required"]) == {"title", "key"}
+    assert key_in["additionalProperties"] is False  # a misspelt field is refused (unknown_field), not dropped
     expiry = key_in["properties"]["expires_at"]  # a day alone, as the API takes it
     assert {"type": "string", "format": "date"} in expiry["anyOf"]
     assert "YYYY-MM-DD, with no time" in expiry["description"]
