@@ -65,20 +65,37 @@ def check_metrics_token(app_configs, **kwargs) -> list[Error]:
     return [Error("METRICS_TOKEN must be at least 16 characters (or unset, which turns /metrics off).", id="keys.E005")]
 
 
+def _web_address(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number
+        return False
+
+
 @register()
 def check_nsml_url(app_configs, **kwargs) -> list[Error]:
-    try:
-        parts = urlsplit(settings.NSML_API_URL)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # a port that is not a number
-        usable = False
-    if usable:
+    if _web_address(settings.NSML_API_URL):
         return []
     return [
         Error(
             f"NSML_API_URL must be an http:// or https:// address with a host, such as "
             f"https://nsml.apigw.ntruss.com/nsml/v1, not {settings.NSML_API_URL!r}.",
             id="keys.E006",
+        )
+    ]
+
+
+@register()
+def check_portal_url(app_configs, **kwargs) -> list[Error]:
+    # The links in the reminders the job emails: an empty or relative one reaches no one.
+    if _web_address(settings.PORTAL_URL):
+        return []
+    return [
+        Error(
+            f"PORTAL_URL must be the http:// or https:// address members reach the portal at, such as "
+            f"https://keys.example.internal, not {settings.PORTAL_URL!r}.",
+            id="keys.E009",
         )
     ]
 
@@ -138,6 +155,7 @@ _SETTINGS_CHECKS = (
     check_log_format,
     check_metrics_token,
     check_nsml_url,
+    check_portal_url,
     check_numbers,
     check_shared_cache,
 )

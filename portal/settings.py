@@ -6,6 +6,7 @@ Every knob has a default that works for development; README.md lists them all.
 from __future__ import annotations
 
 import importlib.util
+import zoneinfo
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,7 +29,23 @@ def _number(read, name: str, default):
         raise ImproperlyConfigured(f"{name} must be a number, not {env.str(name)!r}.") from None
 
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# django-environ reads any word it does not know as false: DJANGO_HTTPS=ture turned HTTPS off in production,
+# KEYS_REVOKE_ON_DEACTIVATE=ture kept a leaver's keys in NSML. Only these words are read, either way.
+_TRUE_WORDS = ("true", "on", "yes", "y", "1")
+_FALSE_WORDS = ("false", "off", "no", "n", "0")
+
+
+def _bool(name: str, default: bool) -> bool:
+    """A true or false word from the environment; any other stops the portal with a message naming the setting."""
+    if name not in env.ENVIRON:
+        return default
+    word = env.str(name).strip().lower()
+    if word not in _TRUE_WORDS + _FALSE_WORDS:
+        raise ImproperlyConfigured(f"{name} must be true or false, not {env.str(name)!r}.")
+    return word in _TRUE_WORDS
+
+
+DEBUG = _bool("DJANGO_DEBUG", default=True)
 # Public in this repository: whoever has it can sign session and messages cookies.
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
@@ -45,7 +62,17 @@ if not DEBUG and (
         "DJANGO_DEBUG is off. Set DJANGO_SECRET_KEY to a long random value, e.g. the output of: "
         "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+    if host.strip()
+]
+# With debug off and no host, Django answers every request 400, /healthz included: say so at start instead.
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "DJANGO_ALLOWED_HOSTS is empty and DJANGO_DEBUG is off: every request would be refused. "
+        "Set it to the host names the portal answers to, e.g. keys.example.internal."
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -110,7 +137,18 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+_DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# An empty DATABASE_URL was a KeyError, an unknown scheme a warning that printed the address's password and a
+# traceback through Django's backend loader: the scheme is read first, and the address never repeated.
+if environ.Env.DB_SCHEMES.get(_DATABASE_URL.partition(":")[0]) not in (
+    "django.db.backends.sqlite3",
+    "django.db.backends.postgresql",
+):
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be a PostgreSQL or SQLite address, such as postgres://user:password@host:5432/name "
+        "or sqlite:///db.sqlite3; it is empty or names another database."
+    )
+DATABASES = {"default": env.db_url_config(_DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes write at once (the portal's threads, the reconciler): a transaction takes the
     # write lock when it begins, so two never deadlock upgrading a read lock, and waits rather than fails.
@@ -129,7 +167,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # libpq waits for the operating system (minutes) on a database host that does not answer; the request
     # fails in seconds instead, as a 503 (portal/outages.py). DATABASE_URL's ?connect_timeout=N overrides.
     _pg_options.setdefault("connect_timeout", 5)
-    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    if _bool("DATABASE_PREPARED_STATEMENTS", default=True):
         # The parameters travel apart from the SQL (server-side binding), and a statement a connection has
         # run five times is prepared: PostgreSQL then parses and plans it once per connection, not on every
         # request, and psycopg no longer quotes every value into the SQL text in Python (README,
@@ -161,6 +199,13 @@ LANGUAGES = [("en", "English"), ("ko", "한국어")]
 # locale_overrides/: better Korean for a few of Django's own admin and log-in messages.
 LOCALE_PATHS = [BASE_DIR / "locale_overrides", BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Seoul")
+# An unknown zone was a traceback at start; an empty one was taken, and dates shown in the server's zone.
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+    raise ImproperlyConfigured(
+        f"TIME_ZONE must be a time zone name such as Asia/Seoul or UTC, not {TIME_ZONE!r}."
+    ) from None
 # One date and time format in every language (portal/formats/): 2026-11-28 15:56:52 KST.
 FORMAT_MODULE_PATH = ["portal.formats"]
 USE_I18N = True
@@ -175,7 +220,7 @@ STORAGES = {
 }
 
 # HTTPS: on by default whenever debug is off, so a production deploy cannot forget it.
-HTTPS = env.bool("DJANGO_HTTPS", default=not DEBUG)
+HTTPS = _bool("DJANGO_HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
@@ -259,7 +304,7 @@ PROXY_HOPS = _number(env.int, "DJANGO_PROXY_HOPS", default=0)
 # Single sign-on behind an authenticating proxy (oauth2-proxy and the like): off unless a header is
 # named. The proxy must drop the header from clients' requests; README.md says how.
 SSO_REMOTE_USER_HEADER = env.str("SSO_REMOTE_USER_HEADER", default="")
-SSO_CREATE_USERS_ACTIVE = env.bool("SSO_CREATE_USERS_ACTIVE", default=False)
+SSO_CREATE_USERS_ACTIVE = _bool("SSO_CREATE_USERS_ACTIVE", default=False)
 if SSO_REMOTE_USER_HEADER:
     _auth = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
     MIDDLEWARE.insert(_auth + 1, "keys.auth.TrustedHeaderMiddleware")
@@ -326,7 +371,7 @@ OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGO", default="RS256")
 OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
 OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
 OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
-OIDC_CREATE_USERS_ACTIVE = env.bool("OIDC_CREATE_USERS_ACTIVE", default=False)
+OIDC_CREATE_USERS_ACTIVE = _bool("OIDC_CREATE_USERS_ACTIVE", default=False)
 OIDC_TIMEOUT = _number(env.float, "OIDC_TIMEOUT", default=10.0)
 # The ID token is kept in the (server-side) session only to end the provider's session at log-out.
 OIDC_STORE_ID_TOKEN = True
@@ -335,12 +380,17 @@ OIDC_CALLBACK_CLASS = "keys.oidc.CallbackView"
 OIDC_AUTHENTICATE_CLASS = "keys.oidc.AuthenticateView"
 LOGIN_REDIRECT_URL_FAILURE = "login"
 
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper()
+# logging's own refusal is a traceback ending in "Unable to configure logger 'django'".
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {env.str('LOG_LEVEL')!r}."
+    )
 # "plain" (the default) or "json": one object per line with the request id, user, method and path.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain").strip().lower()
 # One line per request (status, duration), on by default with JSON logs, where it replaces gunicorn's
 # access log (gunicorn.conf.py).
-LOG_REQUESTS = env.bool("LOG_REQUESTS", default=LOG_FORMAT == "json")
+LOG_REQUESTS = _bool("LOG_REQUESTS", default=LOG_FORMAT == "json")
 # Every handler escapes control and bidirectional characters, so a user name or a title with a line
 # break in it cannot write a line of its own (portal/logs.py); tracebacks keep their lines.
 LOGGING = {
@@ -399,7 +449,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NSML Key Portal <nsm
 SECURITY_NOTIFY_EMAIL = env.str("SECURITY_NOTIFY_EMAIL", default="")
 
 # Offboarding: deactivating a user revokes their keys in NSML unless this is off.
-KEYS_REVOKE_ON_DEACTIVATE = env.bool("KEYS_REVOKE_ON_DEACTIVATE", default=True)
+KEYS_REVOKE_ON_DEACTIVATE = _bool("KEYS_REVOKE_ON_DEACTIVATE", default=True)
 
 # Metrics for Prometheus at /metrics (portal/metrics.py): off (404) unless a token is set; then a scrape
 # sends `Authorization: Bearer <token>`.

@@ -191,3 +191,47 @@ def test_the_lowest_value_the_readme_documents_starts(name, value):
 
     assert served.returncode == 0, served.stdout + served.stderr
     assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("DJANGO_HTTPS", "flase", "DJANGO_HTTPS must be true or false, not 'flase'."),
+        ("KEYS_REVOKE_ON_DEACTIVATE", "ture", "KEYS_REVOKE_ON_DEACTIVATE must be true or false, not 'ture'."),
+        ("DJANGO_DEBUG", "", "DJANGO_DEBUG must be true or false, not ''."),
+        ("DATABASE_URL", "", "DATABASE_URL must be a PostgreSQL or SQLite address"),
+        ("DATABASE_URL", "postgress://portal:Db-Pass-123@db/portal", "DATABASE_URL must be a PostgreSQL or SQLite"),
+        ("TIME_ZONE", "Asia/Busan", "TIME_ZONE must be a time zone name such as Asia/Seoul or UTC, not 'Asia/Busan'."),
+        ("TIME_ZONE", "", "TIME_ZONE must be a time zone name"),
+        ("LOG_LEVEL", "VERBOSE", "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not 'VERBOSE'."),
+        ("DJANGO_ALLOWED_HOSTS", "", "DJANGO_ALLOWED_HOSTS is empty and DJANGO_DEBUG is off"),
+    ],
+)
+def test_a_setting_it_cannot_use_stops_every_command_in_one_line(name, value, says):
+    """Found by starting the portal in production with each setting of the README's table misspelt: a word
+    that is not true or false was read as false (DJANGO_HTTPS=flase served plain HTTP, KEYS_REVOKE_ON_DEACTIVATE=
+    ture kept a leaver's keys in NSML), an empty DATABASE_URL was a KeyError, an unknown time zone or log level a
+    traceback, an empty TIME_ZONE showed dates in the server's zone, and no allowed host a 400 for every request.
+    A misspelt DATABASE_URL scheme printed django-environ's warning with the address's password in it."""
+    result = check(**{name: value})
+
+    assert result.returncode != 0
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Db-Pass-123" not in result.stderr
+
+
+def test_a_log_level_in_lower_case_is_read():
+    result = check(LOG_LEVEL="debug", DJANGO_HTTPS="TRUE")
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("value", ["", "keys.example.internal", "ftp://keys.example.internal"])
+def test_gunicorn_stops_on_a_portal_url_no_member_could_follow(value):
+    """Found with PORTAL_URL empty: the reminders' links were a bare path, which no mail reader opens."""
+    served = gunicorn(PORTAL_URL=value)
+    checked = check(PORTAL_URL=value)
+
+    assert served.returncode != 0 and "keys.E009" in served.stdout + served.stderr
+    assert checked.returncode != 0 and "PORTAL_URL must be the http:// or https:// address" in checked.stderr

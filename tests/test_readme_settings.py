@@ -13,7 +13,7 @@ READERS = [
     ROOT / "gunicorn.conf.py",
     ROOT / "keys/management/commands/ensure_admin.py",
 ]
-READ = re.compile(r'(?:env\.\w+\(|_number\(env\.\w+, |_count\(|os\.environ\.get\()"([A-Z][A-Z0-9_]+)"')
+READ = re.compile(r'(?:env\.\w+\(|_number\(env\.\w+, |_count\(|_bool\(|os\.environ\.get\()"([A-Z][A-Z0-9_]+)"')
 
 
 def variables_read() -> set[str]:
