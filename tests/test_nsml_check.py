@@ -63,6 +63,15 @@ def test_it_says_when_the_address_is_not_one(settings, url):
     assert "No answer within NSML_TIMEOUT" not in message
 
 
+@pytest.mark.parametrize(("name", "value"), [("NSML_TIMEOUT", 0.0), ("NSML_CONNECT_TIMEOUT", -1.0)])
+def test_it_names_a_timeout_it_cannot_use(settings, name, value):
+    """Found by running it with NSML_TIMEOUT=0, as an operator checking a setting might: the command skips
+    the system checks, and the answer was requests' traceback ("Invalid timeout (3.05, 0.0)")."""
+    setattr(settings, name, value)
+
+    assert failing_check() == f"{name} must be at least 0.1, not {value}."
+
+
 def test_it_says_when_credentials_are_refused(nsml, settings):
     settings.NCP_SECRET_KEY = "rotated-secret-value"
 

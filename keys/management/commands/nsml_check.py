@@ -8,7 +8,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from keys.checks import check_nsml_url
+from keys.checks import check_nsml_url, check_numbers
 from keys.upstream import nsml_client
 from nsml.client import Cause, Failure, NsmlError, Reply
 from portal import metrics
@@ -64,8 +64,11 @@ class Command(BaseCommand):
         missing = [name for name in REQUIRED_SETTINGS if not str(getattr(settings, name, "")).strip()]
         if missing:
             raise CommandError(f"Settings missing: {', '.join(missing)}. Set them in the environment.")
-        # This command skips the system checks, so it asks the address's own: no call could diagnose it.
-        unusable = check_nsml_url(None)
+        # This command skips the system checks, so it asks those of the address and of its two timeouts:
+        # no call could diagnose them (a timeout of 0 was requests' ValueError, a traceback).
+        unusable = check_nsml_url(None) + [
+            error for error in check_numbers(None) if error.msg.startswith(("NSML_TIMEOUT ", "NSML_CONNECT_TIMEOUT "))
+        ]
         if unusable:
             raise CommandError(unusable[0].msg)
         self.stdout.write(f"Checking {settings.NSML_API_URL} (timeout {settings.NSML_TIMEOUT:g}s)...")
