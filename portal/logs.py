@@ -17,6 +17,11 @@ import re
 TOKEN_SECRET = re.compile(r"nsmlk_[A-Za-z0-9_-]{20,}")
 REDACTED_SECRET = "nsmlk_[redacted]"
 
+# Secrets of the portal's own that a client may also write where a log line carries it: METRICS_TOKEN, in a
+# scraper's path (/metrics/<token>) or query string. The settings name them (hide_in_logs), once.
+_SETTINGS_SECRETS: list[str] = []
+REDACTED = "[redacted]"
+
 # Bidirectional formatting characters (Unicode's "Trojan Source" set): embeddings and overrides,
 # isolates, and the left-to-right, right-to-left and Arabic letter marks.
 BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -41,9 +46,19 @@ def escape_unsafe(text: str) -> str:
     return "".join(_escaped(char) for char in text)
 
 
+def hide_in_logs(*secrets: str) -> None:
+    """From now on, `redact_secrets` cuts each of these (an empty one means the setting is off) out of a text."""
+    _SETTINGS_SECRETS.extend(secret for secret in secrets if secret)
+
+
 def redact_secrets(text: str) -> str:
-    """`text` with every API token secret in it cut to its prefix."""
-    return TOKEN_SECRET.sub(REDACTED_SECRET, text) if "nsmlk_" in text else text
+    """`text` with every API token secret in it cut to its prefix, and the secrets `hide_in_logs` named cut."""
+    if "nsmlk_" in text:
+        text = TOKEN_SECRET.sub(REDACTED_SECRET, text)
+    for secret in _SETTINGS_SECRETS:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 class EscapeControlCharacters(logging.Filter):

@@ -14,6 +14,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.logs import hide_in_logs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -454,5 +456,7 @@ KEYS_REVOKE_ON_DEACTIVATE = _bool("KEYS_REVOKE_ON_DEACTIVATE", default=True)
 # Metrics for Prometheus at /metrics (portal/metrics.py): off (404) unless a token is set; then a scrape
 # sends `Authorization: Bearer <token>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# A scraper configured with the token in its URL (/metrics/<token>) wrote it into the request's log lines.
+hide_in_logs(METRICS_TOKEN)
 # /readyz fails when the last successful reconcile pass finished longer ago than this (seconds).
 READYZ_MAX_RECONCILE_AGE_SECONDS = _number(env.int, "READYZ_MAX_RECONCILE_AGE_SECONDS", default=600)

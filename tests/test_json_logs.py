@@ -200,3 +200,28 @@ def test_a_token_secret_in_a_url_is_in_no_log_line(tmp_path: Path, log_format):
     written = log.read_text()
     assert "/api/v1/keys/nsmlk_[redacted]" in written  # the lines are there, the secret is not
     assert secret not in written and secret[6:30] not in written
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_the_metrics_token_in_a_url_is_in_no_log_line(tmp_path: Path, log_format):
+    """Found by scraping with the token in the path (/metrics/<token>, a scraper's metrics_path written
+    wrong): the 404 wrote METRICS_TOKEN whole in the request's line, its path and django.request's line."""
+    token = "Scrape-Token-4f1c9a7e2b"
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(
+            database_url, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true", METRICS_TOKEN=token
+        )
+        portal = Gunicorn(env, log, workers=1, threads=2)
+        try:
+            answers = [
+                requests.get(f"{portal.url}/metrics/{token}"),
+                requests.get(f"{portal.url}/metrics", headers={"Authorization": f"Bearer {token}"}),
+            ]
+        finally:
+            portal.stop()
+
+    assert [answer.status_code for answer in answers] == [404, 200]
+    written = log.read_text()
+    assert "/metrics/[redacted]" in written  # the lines are there, the token is not
+    assert token not in written
