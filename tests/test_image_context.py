@@ -1,0 +1,33 @@
+"""What `docker build .` sends into the image: never the operator's settings. COPY . . takes the whole
+directory but for what .dockerignore names, and the README keeps settings in a `.env` beside manage.py or
+in `portal.env` for `docker run --env-file`. No daemon is needed: the patterns are read as Docker reads a
+top-level name (Go's filepath.Match, which fnmatch follows for these)."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ignored(name: str, ignore_file: str) -> bool:
+    patterns = [line.strip() for line in (ROOT / ignore_file).read_text().splitlines()]
+    return any(
+        fnmatch.fnmatchcase(name, pattern.strip("/")) for pattern in patterns if pattern and not pattern.startswith("#")
+    )
+
+
+@pytest.mark.parametrize("name", [".env", "portal.env"])
+def test_the_settings_files_the_readme_names_stay_out_of_the_image_and_the_repository(name):
+    """Found reading the Dockerfile beside the README: a `.env` (read by settings.py) or the `portal.env`
+    given to `docker run --env-file`, kept in the checkout, was copied into the image with the NCP keys and
+    the secret key in it, and the baked `.env` was read at run time for whatever the container left unset."""
+    assert ignored(name, ".dockerignore")
+    assert ignored(name, ".gitignore")
+
+
+def test_the_portals_own_files_still_go_in():
+    assert not any(ignored(name, ".dockerignore") for name in ("manage.py", "gunicorn.conf.py", "portal", "keys"))
