@@ -4,6 +4,7 @@ succeeded lately; otherwise 503, naming each part that failed. /healthz stays th
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -125,6 +126,37 @@ def test_it_fails_when_the_database_is_unreachable():
     assert "database" in body["failed"]
     assert body["checks"]["database"] == "database: OperationalError"
     assert "cache" not in body["failed"]
+
+
+def test_a_database_that_does_not_answer_holds_it_for_one_connect_timeout_not_two():
+    """Found by making PostgreSQL hang (a port that accepts connections and says nothing) under gunicorn:
+    /readyz took 10 s, the database check's 5 s connect timeout and then the reconcile check's, again."""
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel's backlog), never answers
+    script = (
+        "import django, json, os, time\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'portal.settings')\n"
+        "django.setup()\n"
+        "from django.test import Client\n"
+        "started = time.monotonic()\n"
+        "response = Client().get('/readyz')\n"
+        "print(json.dumps([response.status_code, response.json(), time.monotonic() - started]))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": f"postgres://portal@127.0.0.1:{silent.getsockname()[1]}/portal?connect_timeout=2",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        "LOG_LEVEL": "CRITICAL",
+    }
+    with silent:
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    status, body, seconds = json.loads(result.stdout.strip().splitlines()[-1])
+    assert status == 503
+    assert body["failed"] == ["database", "reconcile"]
+    assert body["checks"]["reconcile"] == "reconcile: not checked, the database did not answer"
+    assert 2 <= seconds < 3.5
 
 
 def test_healthz_stays_the_liveness_check(client, settings):
