@@ -66,7 +66,16 @@ def on_starting(server) -> None:
     the host took over the first's, and stopping either removed it."""
     from portal.metrics_files import clear_for_start
 
-    clear_for_start(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    try:
+        clear_for_start(directory)
+        # Every worker counts every request here: one that cannot write answered each request 500, /healthz too.
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as error:
+        raise SystemExit(
+            f"PROMETHEUS_MULTIPROC_DIR cannot be written ({error.strerror}: {directory}); give the portal's "
+            "user a directory it can write, or leave the variable unset for a fresh one."
+        ) from None
     if server.cfg.control_socket == _default_control_socket():
         server.cfg.set("control_socket", control_socket_for(server.cfg.bind))
 

@@ -79,3 +79,41 @@ def test_a_worker_or_thread_count_that_is_not_one_stops_gunicorn_in_one_line(tmp
     assert result.returncode != 0
     assert f"{name} must be a whole number of at least 1, not {value!r}." in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def start_with_metrics_in(directory: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory), "GUNICORN_BIND": "127.0.0.1:0"}
+    return subprocess.run(
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(CONF)],
+        cwd=CONF.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_metrics_directory_that_cannot_be_made_stops_gunicorn_in_one_line(tmp_path):
+    """Found starting gunicorn with PROMETHEUS_MULTIPROC_DIR where no directory can be: a traceback from
+    on_starting's mkdir."""
+    (tmp_path / "a-file").write_text("")
+
+    result = start_with_metrics_in(tmp_path / "a-file" / "metrics")
+
+    assert result.returncode != 0
+    assert "PROMETHEUS_MULTIPROC_DIR cannot be written (Not a directory" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes a directory whatever its mode")
+def test_a_metrics_directory_it_may_not_write_stops_gunicorn_rather_than_fail_every_request(tmp_path):
+    """Found with the directory on a read-only mount (as a volume owned by another user is for the image's
+    portal user): gunicorn started, and every request, /healthz included, was a 500 from the metrics."""
+    tmp_path.chmod(0o555)
+    try:
+        result = start_with_metrics_in(tmp_path)
+    finally:
+        tmp_path.chmod(0o755)
+
+    assert result.returncode != 0
+    assert "PROMETHEUS_MULTIPROC_DIR cannot be written (Permission denied" in result.stderr
