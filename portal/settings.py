@@ -6,6 +6,7 @@ Every knob has a default that works for development; README.md lists them all.
 from __future__ import annotations
 
 import importlib.util
+import math
 import zoneinfo
 from datetime import timedelta
 from pathlib import Path
@@ -25,10 +26,18 @@ environ.Env.read_env(BASE_DIR / ".env") if (BASE_DIR / ".env").exists() else Non
 def _number(read, name: str, default):
     """env.int or env.float, refusing a value that is not a number with a message that names the setting
     (django-environ's own is a traceback about float(''))."""
+    if name not in env.ENVIRON:
+        return default
+    text = env.str(name)
     try:
-        return read(name, default=default)
+        # As Python reads it: django-environ's float drops every character that is not a digit, a comma or a
+        # point, so NSML_TIMEOUT=1e3 was 13 s, 2.5.1 was 25.1 and 10s was 10, without a word.
+        value = (int if read == env.int else float)(text)
+        if not math.isfinite(value):
+            raise ValueError(text)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {env.str(name)!r}.") from None
+        raise ImproperlyConfigured(f"{name} must be a number, not {text!r}.") from None
+    return value
 
 
 # django-environ reads any word it does not know as false: DJANGO_HTTPS=ture turned HTTPS off in production,

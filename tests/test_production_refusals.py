@@ -235,3 +235,49 @@ def test_gunicorn_stops_on_a_portal_url_no_member_could_follow(value):
 
     assert served.returncode != 0 and "keys.E009" in served.stdout + served.stderr
     assert checked.returncode != 0 and "PORTAL_URL must be the http:// or https:// address" in checked.stderr
+
+
+def read_setting(name: str, **changes: str | None) -> subprocess.CompletedProcess:
+    code = f"from django.conf import settings; print(settings.{name})"
+    return run(sys.executable, "manage.py", "shell", "--no-imports", "-c", code, **changes)
+
+
+def test_a_number_is_read_as_python_reads_it():
+    """Found probing NSML_TIMEOUT with odd values: django-environ's float drops every character that is not a
+    digit, a comma or a point, so 1e1 was read as 11 seconds, 2.5.1 as 25.1 and 10s as 10, without a word."""
+    assert read_setting("NSML_TIMEOUT", NSML_TIMEOUT="1e1").stdout.strip() == "10.0"
+    assert read_setting("NSML_TIMEOUT", NSML_TIMEOUT=" 7.5 ").stdout.strip() == "7.5"
+    for value in ("2.5.1", "10s", "1e400", "inf"):
+        result = check(NSML_TIMEOUT=value)
+        assert result.returncode != 0
+        assert result.stderr.strip() == f"ImproperlyConfigured: NSML_TIMEOUT must be a number, not {value!r}."
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("KEYS_MAX_LIFETIME_DAYS", "99999999", "KEYS_MAX_LIFETIME_DAYS must be at most 36,500, not 99,999,999."),
+        ("API_TOKEN_MAX_DAYS", "99999999", "API_TOKEN_MAX_DAYS must be at most 36,500"),
+        ("SESSION_COOKIE_AGE", "999999999999", "SESSION_COOKIE_AGE must be at most 3,153,600,000"),
+        ("LOGIN_LOCKOUT_MINUTES", "99999999999", "LOGIN_LOCKOUT_MINUTES must be at most 52,560,000."),
+        ("NSML_TIMEOUT", "86401", "NSML_TIMEOUT must be at most 86,400"),
+    ],
+)
+def test_a_number_past_what_dates_can_hold_stops_it(name, value, says):
+    """Found with KEYS_MAX_LIFETIME_DAYS=99999999 and LOGIN_LOCKOUT_MINUTES=99999999999: each started, then
+    the add-key page, or every log-in, was a 500 (OverflowError: date value out of range)."""
+    result = check(**{name: value})
+
+    assert result.returncode != 0
+    assert says in result.stderr and "keys.E007" in result.stderr
+
+
+def test_gunicorn_stops_on_a_number_past_what_dates_can_hold():
+    served = gunicorn(KEYS_MAX_LIFETIME_DAYS="99999999")
+
+    assert served.returncode != 0
+    assert "KEYS_MAX_LIFETIME_DAYS must be at most 36,500" in served.stdout + served.stderr
+
+
+def test_a_century_is_allowed():
+    assert check(KEYS_MAX_LIFETIME_DAYS="36500", KEYS_DEFAULT_LIFETIME_DAYS="36500").returncode == 0
