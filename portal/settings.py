@@ -451,7 +451,12 @@ if not DEBUG and not env.str("EMAIL_URL", default="").strip():
         "EMAIL_URL is not set and DJANGO_DEBUG is off: set it to the SMTP server that sends the members' "
         "notices (smtp+tls://user:password@host:587), or to dummymail:// to send none."
     )
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+try:
+    EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+except ValueError:  # a port that is not one: urllib's words, a traceback; the address (a password) is not repeated
+    raise ImproperlyConfigured(
+        "EMAIL_URL's port is not a number from 1 to 65535: smtp+tls://user:password@host:587, or dummymail://."
+    ) from None
 vars().update(EMAIL_CONFIG)
 # Notices are sent when the change commits, inside the request: an SMTP server that stops answering
 # holds a member's request this long at most (Django's default is no limit). The change stays made.

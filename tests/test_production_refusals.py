@@ -205,6 +205,8 @@ def test_the_lowest_value_the_readme_documents_starts(name, value):
         ("TIME_ZONE", "", "TIME_ZONE must be a time zone name"),
         ("LOG_LEVEL", "VERBOSE", "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not 'VERBOSE'."),
         ("DJANGO_ALLOWED_HOSTS", "", "DJANGO_ALLOWED_HOSTS is empty and DJANGO_DEBUG is off"),
+        # Found later, the same way: a port that is not one was urllib's ValueError, a traceback.
+        ("EMAIL_URL", "smtp://mailer:Db-Pass-123@smtp.example.com:58x7", "EMAIL_URL's port is not a number"),
     ],
 )
 def test_a_setting_it_cannot_use_stops_every_command_in_one_line(name, value, says):
