@@ -122,20 +122,20 @@ _LEAST = (
 # And above what dates can hold (Python's end at the year 9999): a lifetime of 99,999,999 days made the add-key
 # page a 500, a lock-out of that many minutes every log-in; an infinite timeout (1e400) was taken. A hundred
 # years, or a day for a timeout, is more than anyone means. (setting, its variable, the most it may be)
-_CENTURY_DAYS = 36_500
+CENTURY_DAYS = 36_500
 _MOST = (
     ("NSML_TIMEOUT", "NSML_TIMEOUT", 86_400),
     ("NSML_CONNECT_TIMEOUT", "NSML_CONNECT_TIMEOUT", 86_400),
     ("NSML_SYNC_TIMEOUT", "NSML_SYNC_TIMEOUT", 86_400),
     ("OIDC_TIMEOUT", "OIDC_TIMEOUT", 86_400),
     ("EMAIL_TIMEOUT", "EMAIL_TIMEOUT", 86_400),
-    ("NSML_PENDING_GRACE_SECONDS", "NSML_PENDING_GRACE_SECONDS", _CENTURY_DAYS * 86_400),
-    ("KEYS_REAUTH_MINUTES", "KEYS_REAUTH_MINUTES", _CENTURY_DAYS * 1_440),
-    ("API_TOKEN_MAX_DAYS", "API_TOKEN_MAX_DAYS", _CENTURY_DAYS),
-    ("KEYS_DEFAULT_LIFETIME_DAYS", "KEYS_DEFAULT_LIFETIME_DAYS", _CENTURY_DAYS),
-    ("KEYS_MAX_LIFETIME_DAYS", "KEYS_MAX_LIFETIME_DAYS", _CENTURY_DAYS),
-    ("SESSION_COOKIE_AGE", "SESSION_COOKIE_AGE", _CENTURY_DAYS * 86_400),
-    ("READYZ_MAX_RECONCILE_AGE_SECONDS", "READYZ_MAX_RECONCILE_AGE_SECONDS", _CENTURY_DAYS * 86_400),
+    ("NSML_PENDING_GRACE_SECONDS", "NSML_PENDING_GRACE_SECONDS", CENTURY_DAYS * 86_400),
+    ("KEYS_REAUTH_MINUTES", "KEYS_REAUTH_MINUTES", CENTURY_DAYS * 1_440),
+    ("API_TOKEN_MAX_DAYS", "API_TOKEN_MAX_DAYS", CENTURY_DAYS),
+    ("KEYS_DEFAULT_LIFETIME_DAYS", "KEYS_DEFAULT_LIFETIME_DAYS", CENTURY_DAYS),
+    ("KEYS_MAX_LIFETIME_DAYS", "KEYS_MAX_LIFETIME_DAYS", CENTURY_DAYS),
+    ("SESSION_COOKIE_AGE", "SESSION_COOKIE_AGE", CENTURY_DAYS * 86_400),
+    ("READYZ_MAX_RECONCILE_AGE_SECONDS", "READYZ_MAX_RECONCILE_AGE_SECONDS", CENTURY_DAYS * 86_400),
 )
 
 
@@ -159,8 +159,8 @@ def check_numbers(app_configs, **kwargs) -> list[Error]:
         )
         + (
             []
-            if settings.AXES_COOLOFF_TIME.days <= _CENTURY_DAYS
-            else [Error(f"LOGIN_LOCKOUT_MINUTES must be at most {_CENTURY_DAYS * 1_440:,}.", id="keys.E007")]
+            if settings.AXES_COOLOFF_TIME.days <= CENTURY_DAYS
+            else [Error(f"LOGIN_LOCKOUT_MINUTES must be at most {CENTURY_DAYS * 1_440:,}.", id="keys.E007")]
         )
     )
 

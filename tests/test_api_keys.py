@@ -12,6 +12,7 @@ from django.apps import apps
 from django.core import mail, serializers
 from django.utils import timezone
 
+from keys.checks import CENTURY_DAYS
 from keys.models import RegisteredKey
 from nsml.simulator import Faults
 from tests.helpers import generate_private_key, posts_seen, private_text, public_line, with_a_rate_window_ahead
@@ -314,6 +315,16 @@ def test_an_expiry_within_the_maximum_is_kept(api, nsml, new_public_key):
 
     assert response.status_code == 201
     assert response.json()["expires_at"].startswith(day)
+
+
+def test_the_longest_lifetime_the_checks_allow_can_be_chosen(api, nsml, new_public_key, member_client, settings):
+    settings.KEYS_MAX_LIFETIME_DAYS = settings.KEYS_DEFAULT_LIFETIME_DAYS = CENTURY_DAYS  # keys.E007's most
+    day = (timezone.localdate() + timedelta(days=CENTURY_DAYS)).isoformat()
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key(), "expires_at": day})
+
+    assert response.status_code == 201 and response.json()["expires_at"].startswith(day)
+    assert member_client.get("/keys/new/").status_code == 200
 
 
 def _a_month_ahead() -> date:

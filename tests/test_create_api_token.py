@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from keys.checks import CENTURY_DAYS
 from keys.models import ApiToken
 from tests.helpers import free_port, postgresql_only
 from tests.live_portal import manage
@@ -41,6 +42,14 @@ def test_the_lifetime_defaults_to_the_longest_allowed(member, settings):
 
     token = ApiToken.objects.get()
     assert round((token.expires_at - token.created_at).total_seconds() / 86400) == 5
+
+
+def test_the_longest_lifetime_the_checks_allow_makes_a_token_that_works(client, member, settings):
+    settings.API_TOKEN_MAX_DAYS = CENTURY_DAYS  # keys.E007 refuses more: its end would pass year 9999
+
+    secret = run("alice", "--name", "ansible")[0].strip()
+
+    assert client.get("/api/v1/keys", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
 
 
 @pytest.mark.parametrize(
