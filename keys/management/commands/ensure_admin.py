@@ -22,8 +22,8 @@ class Command(BaseCommand):
     help = (
         "Create the first administrator if there is none: from DJANGO_SUPERUSER_USERNAME and "
         "DJANGO_SUPERUSER_PASSWORD when set (the password must pass the portal's password rules; the user name "
-        "defaults to 'admin'), otherwise 'admin' with a generated password printed once. With administrators already there, say whom to log in "
-        "as and create no one."
+        "defaults to 'admin'), otherwise 'admin' with a generated password printed once. With administrators "
+        "already there, say whom to log in as and create no one."
     )
 
     def handle(self, *args, **options) -> None:
