@@ -148,10 +148,25 @@ class HttpMetricsMiddleware:
 def _view_label(request: HttpRequest, response: HttpResponse) -> str:
     match = getattr(request, "resolver_match", None)
     if match is not None:
-        return match.view_name or "unnamed"
+        return _api_operation(match, request) or match.view_name or "unnamed"
     if _https_redirect(request, response):
         return "https_redirect"  # SecurityMiddleware sent a plain-HTTP request to https:// before any view
     return "unmatched"
+
+
+def _api_operation(match, request: HttpRequest) -> str | None:
+    """`api:create_key` for the API's POST /api/v1/keys: django-ninja serves every method at an address with
+    one view, named after the address's first operation (`api:list_keys`), so the name is the operation's."""
+    if "api" not in match.namespaces:
+        return None
+    # ninja's view is a closure over its PathView, which holds the operations and picks one by method.
+    for cell in getattr(match.func, "__closure__", None) or ():
+        operations = getattr(cell.cell_contents, "operations", None)
+        if operations is not None:
+            for operation in operations:
+                if request.method in operation.methods:
+                    return f"{':'.join(match.namespaces)}:{operation.view_func.__name__}"
+    return None
 
 
 def _https_redirect(request: HttpRequest, response: HttpResponse) -> bool:
@@ -167,7 +182,7 @@ def _https_redirect(request: HttpRequest, response: HttpResponse) -> bool:
 
 def _method(method: str | None) -> str:
     # A client can send any method name; only the ones the portal answers become a label.
-    return method if method in ("GET", "HEAD", "POST", "OPTIONS") else "other"
+    return method if method in ("GET", "HEAD", "POST", "DELETE", "OPTIONS") else "other"
 
 
 class DatabaseCollector(Collector):

@@ -98,6 +98,38 @@ def test_the_https_redirect_is_labelled_as_one(client, settings, token):
     assert moved("unmatched", "404") == 1  # no route stays unmatched
 
 
+def test_api_requests_are_labelled_by_the_operation_that_served_them(
+    client, member, nsml, new_public_key, token, token_for
+):
+    """Found by an operator reading a scrape: the API's POST /api/v1/keys was counted, and timed, as
+    view="api:list_keys" and its DELETE as "api:get_key", the names of the first operation at each address."""
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {token_for(member)}"}
+    before = scrape(client)
+    created = client.post(
+        "/api/v1/keys", {"title": "alice-laptop", "key": new_public_key()}, "application/json", **bearer
+    )
+    listed = client.get("/api/v1/keys", **bearer)
+    revoked = client.delete(f"/api/v1/keys/{created.json()['id']}", **bearer)
+    read = client.get(f"/api/v1/keys/{created.json()['id']}", **bearer)
+    after = scrape(client)
+
+    assert [created.status_code, listed.status_code, revoked.status_code, read.status_code] == [201, 200, 200, 200]
+
+    def moved(view: str, method: str, status: str) -> float:
+        key = ("portal_http_requests_total", ("method", method), ("status", status), ("view", view))
+        return after.get(key, 0) - before.get(key, 0)
+
+    def timed(view: str, status: str) -> float:
+        key = ("portal_http_request_duration_seconds_count", ("status", status), ("view", view))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert moved("api:create_key", "POST", "201") == 1 and timed("api:create_key", "201") == 1
+    assert moved("api:list_keys", "GET", "200") == 1 and timed("api:list_keys", "200") == 1
+    assert moved("api:revoke_key", "DELETE", "200") == 1 and timed("api:revoke_key", "200") == 1
+    assert moved("api:get_key", "GET", "200") == 1 and timed("api:get_key", "200") == 1
+    assert moved("api:list_keys", "POST", "201") == 0
+
+
 def test_a_submission_moves_its_counters_and_nsml_s(member_client, nsml, new_public_key, token):
     before = scrape(member_client)
 
