@@ -22,7 +22,7 @@ TIMEOUT = 1.0
 GRACE = 0.25  # a quarter of the timeout: keys.upstream.LOOKUP_GRACE_SHARE
 # What a member may wait: the DELETE's timeout, the list's grace, and the portal's own work on a busy machine.
 # Before, the confirming list waited a second timeout: 2 s at least.
-MOST_A_MEMBER_WAITS = TIMEOUT + GRACE + 0.35
+MOST_A_MEMBER_WAITS = TIMEOUT + GRACE + 0.6  # still under the 2 s of before, with room for a loaded CI machine
 
 
 @pytest.fixture
