@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from keys.models import RegisteredKey
 from keys.reauth import SESSION_CONFIRMED_AT
+from nsml.simulator.faults import Faults
 from tests.helpers import generate_private_key, private_text
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +172,43 @@ def test_the_confirmation_says_what_it_guards_and_for_how_long(
     page = stale_client.get(CONFIRM).content.decode()
 
     assert sentence in page
+
+
+def _form_action(page: str) -> str:
+    """Where the browser sends the page's form: its action, or without one the address it was served at, which
+    after a confirmation is the confirmation's."""
+    found = re.search(r'<form method="post"(?: action="([^"]*)")? class="card (?:key-form|narrow)"', page)
+    return found.group(1) or CONFIRM
+
+
+def test_a_submission_refused_after_the_password_is_sent_again_to_its_own_page(stale_client, nsml, new_public_key):
+    # NSML busy once: the resumed submission is refused, and its form comes back under the confirmation's address.
+    nsml.set_faults(Faults(fail_status=503, retry_after=20, fail_methods={"POST"}, fail_count=1))
+    line = new_public_key()
+    stale_client.post(NEW, {"title": "laptop", "key": line})
+    refused = stale_client.post(CONFIRM, {"password": PASSWORD}).content.decode()
+    assert "try again in 20 seconds" in refused
+
+    # Sending it again as the browser would (the form's action) registers the key; it is not a password prompt.
+    response = stale_client.post(_form_action(refused), {"title": "laptop", "key": line})
+
+    assert response.status_code == 302
+    assert RegisteredKey.objects.get(status="active").title == "laptop"
+
+
+def test_a_rotation_or_a_token_refused_after_the_password_comes_back_to_its_own_page(
+    stale_client, member, nsml, register, new_public_key
+):
+    old = register(member, "laptop")
+    rotate = reverse("keys:rotate", args=[old.pk])
+    stale_client.post(rotate, {"title": "laptop", "key": new_public_key()})  # the title is taken: refused
+    refused = stale_client.post(CONFIRM, {"password": PASSWORD}).content.decode()
+    assert _form_action(refused) == rotate
+
+    tokens = reverse("tokens")
+    session = stale_client.session
+    session[SESSION_CONFIRMED_AT] = time.time() - 16 * 60
+    session.save()
+    stale_client.post(tokens, {"name": "", "days": "30"})
+    refused = stale_client.post(CONFIRM, {"password": PASSWORD}).content.decode()
+    assert _form_action(refused) == tokens
