@@ -113,6 +113,66 @@ def test_an_unmanaged_key_is_not_revoked_without_a_reason(admin_client, nsml, ne
     assert [held["title"] for held in nsml.held_keys()] == ["console-key"]
 
 
+def _revoke_unmanaged(admin_client, record) -> str:
+    """The admin's revoke action on one unmanaged key, confirmed with a reason: the messages page it ends on."""
+    selection = {"action": "revoke_selected", "_selected_action": [record.pk], "post": "yes", "reason": "not ours"}
+    return admin_client.post(reverse("admin:keys_unmanagedkey_changelist"), selection, follow=True).content.decode()
+
+
+def test_an_unmanaged_key_nsml_deleted_without_answering_in_time_is_not_called_still_active(
+    admin_client, nsml, new_public_key, event
+):
+    """Found in the admin against a slow NSML: the DELETE ran out of time while NSML went on to delete the key,
+    and the admin read "the key is still active", which was false."""
+    nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+    nsml.set_faults(Faults(latency=2.5))  # past the tests' NSML_TIMEOUT (2 s); NSML deletes it after 2.5 s
+
+    page = _revoke_unmanaged(admin_client, record)
+
+    assert "still active" not in page
+    assert "NSML did not confirm that the key is revoked; it may be gone already." in page
+    row = event(action="revoke")
+    assert (row.outcome, row.reason) == ("unknown", "unconfirmed")
+    nsml.set_faults(Faults())
+    assert nsml.held_keys() == []
+    sync("--apply")
+    record.refresh_from_db()
+    assert record.status == "gone"
+
+
+def test_an_unmanaged_key_is_revoked_when_nsml_answers_503_but_no_longer_lists_it(
+    admin_client, nsml, new_public_key, event
+):
+    held = nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+    nsml.remove_key("console-key", held["name"])  # gone already (another console, an earlier DELETE)
+    nsml.set_faults(Faults(fail_status=503, fail_methods={"DELETE"}))
+
+    page = _revoke_unmanaged(admin_client, record)
+
+    assert "1 key revoked." in page and "still active" not in page
+    record.refresh_from_db()
+    assert record.status == "revoked"
+    assert (event(action="revoke").outcome, event(action="revoke").reason) == ("success", "unmanaged")
+
+
+def test_an_unmanaged_key_nsml_still_lists_after_a_503_is_still_active(admin_client, nsml, new_public_key):
+    nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+    nsml.set_faults(Faults(fail_status=503, fail_methods={"DELETE"}))
+
+    page = _revoke_unmanaged(admin_client, record)
+
+    assert "so it is still active" in page
+    record.refresh_from_db()
+    assert record.status == "open"
+    assert [key["title"] for key in nsml.held_keys()] == ["console-key"]
+
+
 def test_an_admin_assigns_an_unmanaged_key_to_a_member(admin_client, admin_user, member, nsml, new_public_key, event):
     nsml.add_key("console-key", new_public_key())
     sync("--apply")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 from keys.services.failures import RevocationFailed, record_upstream_failure, upstream_fields
 from keys.services.revocation import revoke_failure_message
-from keys.upstream import nsml_client
+from keys.upstream import lookup_time, nsml_client, wait_used_up
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 
 if TYPE_CHECKING:
@@ -54,10 +55,12 @@ def revoke_unmanaged_key(
     admin wrote on the confirmation page, goes in the audit."""
     client = client or nsml_client()
     audit = {"title": record.title[:64], "fingerprint": record.fingerprint_md5}
+    sent = time.monotonic()
     try:
         reply = client.delete_key(record.title, record.nsml_name)
     except NsmlError as error:
-        if error.failure is not Failure.NOT_FOUND:
+        gone = error.failure is Failure.NOT_FOUND or _gone_after(client, record, sent, error, actor, origin, audit)
+        if not gone:
             event = record_upstream_failure(Action.REVOKE, actor, record.assigned_to, origin, error, audit)
             raise RevocationFailed(
                 error.failure, revoke_failure_message(error), event, retry_after=error.reply.retry_after
@@ -76,6 +79,40 @@ def revoke_unmanaged_key(
             **upstream_fields(reply),
             **audit,
         )
+
+
+UNMANAGED_REVOKE_UNCONFIRMED = _(
+    "NSML did not confirm that the key is revoked; it may be gone already. The next reconcile pass shows it as "
+    "Gone from NSML if it is, or leaves it open to revoke again."
+)
+
+
+def _gone_after(
+    client: NsmlClient, record: UnmanagedKey, sent: float, error: NsmlError, actor: User, origin: Origin, audit: dict
+) -> bool:
+    """After a DELETE that failed: whether its outcome was unknown (no answer in time, a 503) and one list, as
+    after a member's DELETE, no longer holds the key. When that list fails too, RevocationFailed says that it is
+    not known, audited as unknown: a reconcile pass marks the key Gone from NSML if it is."""
+    if not error.failure.outcome_unknown:
+        return False
+    within = lookup_time(client, sent)
+    try:
+        held, _reply = client.list_keys(within=within)
+    except NsmlError as lookup_error:
+        detail = f"{error.reply.detail}; the list that confirms it failed: {lookup_error}"
+        event = record_event(
+            action=Action.REVOKE,
+            outcome=Outcome.UNKNOWN,
+            actor=actor,
+            subject=record.assigned_to,
+            origin=origin,
+            reason="unconfirmed",
+            detail=detail + wait_used_up(client, within, call="DELETE", lookup="list"),
+            **upstream_fields(error.reply),
+            **audit,
+        )
+        raise RevocationFailed(error.failure, str(UNMANAGED_REVOKE_UNCONFIRMED), event) from error
+    return not any(item.title == record.title and item.name == record.nsml_name for item in held)
 
 
 ASSIGN_REFUSED = _("A key of the portal already has this title or this key, so it cannot be assigned.")
