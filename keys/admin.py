@@ -504,7 +504,7 @@ class UnmanagedKeyAdmin(ChangeListInputMixin, RowCheckboxMixin, CheckNsmlMixin, 
                 services.revoke_unmanaged_key(record=record, actor=request.user, origin=origin, given_reason=reason)
                 report.revoked += 1
             except services.RevocationFailed as failure:
-                report.failures.append(f"{record.title}: {failure.message}")
+                report.failures.append(f"“{record.title}”: {failure.message}")
         _report(self, request, report)
 
 

@@ -143,3 +143,15 @@ def test_a_revoked_keys_history_page_shows_its_audit_events(
     viewer.user_permissions.add(Permission.objects.get(codename="view_registeredkey"))
     client.force_login(viewer)
     assert "Revoke key" not in client.get(history).content.decode()  # no audit log for who may not read it
+
+
+def test_a_refused_revocation_names_the_key_by_its_title_as_typed(admin_client, member, nsml, register):
+    """Found in the admin: the admin's messages begin with a capital letter (Django's capfirst), so a refusal
+    read "Alice-laptop: NSML refused ..." for the key alice-laptop."""
+    key = register(member, "alice-laptop")
+    nsml.set_faults(Faults(fail_status=400, fail_methods={"DELETE"}))
+
+    page = revoke(admin_client, [key], post="yes", reason="leaving").content.decode()
+
+    assert "“alice-laptop”: NSML refused to revoke the key, so it is still active." in page
+    assert "Alice-laptop" not in page

@@ -180,7 +180,7 @@ def revoke_keys(
             revoke_key(key=key, actor=actor, origin=origin, given_reason=given_reason, client=client)
             report.revoked += key.status == Status.REVOKED
         except RevocationFailed as failure:
-            report.failures.append(f"{key.title}: {failure.message}")
+            report.failures.append(f"“{key.title}”: {failure.message}")
         else:
             if key.status == Status.REVOKING:
                 report.unconfirmed += 1
