@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable
 from itertools import groupby
 
@@ -35,6 +36,7 @@ from keys.forms import PasswordSummaryWidget, PortalAdminAuthenticationForm, Por
 from keys.models import ApiToken, AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
 from keys.offboarding import deactivate_as, offboard
 from keys.pagination import EstimatedCountPaginator
+from keys.reauth import SESSION_ENDED
 from keys.services import tokens
 from nsml.client import NsmlError
 from portal.logs import escape_unsafe
@@ -48,6 +50,31 @@ admin.site.site_title = _("NSML Key Portal")
 admin.site.index_title = _("Administration")
 # At 1280 px the sidebar leaves the lists too little room; the breadcrumbs and the index lead everywhere.
 admin.site.enable_nav_sidebar = False
+
+
+def _saying_a_lost_form(admin_view):
+    """The admin site's `admin_view`, except that a form sent after the session ended is not dropped in silence:
+    the log-in page it leads to says that nothing was changed, as the portal's own log-in page does."""
+
+    @functools.wraps(admin_view)
+    def wrapped(view, cacheable=False):
+        guarded = admin_view(view, cacheable)
+
+        @functools.wraps(guarded)
+        def inner(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            response = guarded(request, *args, **kwargs)
+            lost = request.method == "POST" and not request.user.is_authenticated
+            if lost and response.status_code == 302 and response["Location"].startswith(reverse("admin:login")):
+                messages.error(request, gettext(SESSION_ENDED))
+            return response
+
+        return inner
+
+    return wrapped
+
+
+admin.site.admin_view = _saying_a_lost_form(admin.site.admin_view)
+
 
 # One line under each model on the admin index (templates/admin/portal_index.html), by model label.
 MODEL_DESCRIPTIONS = {

@@ -155,3 +155,24 @@ def test_a_refused_revocation_names_the_key_by_its_title_as_typed(admin_client, 
 
     assert "“alice-laptop”: NSML refused to revoke the key, so it is still active." in page
     assert "Alice-laptop" not in page
+
+
+def test_a_confirmation_sent_after_the_session_ended_says_nothing_was_revoked(admin_client, member, nsml, register):
+    """Found in the Korean admin: an admin whose session ended while the revocation page was open confirmed it,
+    and landed on the admin's log-in page with no word of what happened to the keys."""
+    key = register(member, "alice-laptop")
+    admin_client.logout()
+
+    data = {"action": "revoke_selected", ACTION_CHECKBOX_NAME: [key.pk], "post": "yes", "reason": "leaving"}
+    response = admin_client.post(KEYS, data, follow=True, headers={"Accept-Language": "ko"})
+
+    assert response.redirect_chain[-1][0].startswith(reverse("admin:login"))
+    assert "양식을 보내기 전에 세션이 끝나서 아무것도 바뀌지 않았습니다." in response.content.decode()
+    key.refresh_from_db()
+    assert key.status == "active" and held_titles(nsml) == ["alice-laptop"]
+
+
+def test_opening_an_admin_page_logged_out_says_nothing_about_a_lost_form(client):
+    page = client.get(KEYS, follow=True).content.decode()
+
+    assert "Your session ended" not in page
