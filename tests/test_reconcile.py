@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.db import connection
 from django.urls import reverse
@@ -550,6 +551,26 @@ def test_the_admin_index_shows_what_needs_attention(admin_client, member, nsml, 
     last = ReconcilePass.objects.get()
     when = dateformat.format(timezone.localtime(last.started_at), "Y-m-d H:i:s T")
     assert f"Last reconcile pass: {when}, new unmanaged keys: console-key." in page
+
+
+def test_a_staff_member_sees_what_needs_attention_linked_only_where_they_may_look(
+    client, django_user_model, member, nsml, new_public_key, submit_unanswered
+):
+    """Found in the Korean admin as a staff member who may view keys but not unmanaged keys: the index linked
+    "1 unmanaged key in NSML awaits ..." to a list that answered 403."""
+    nsml.add_key("console-key", new_public_key())
+    nsml_sync("--apply")
+    age(submit_unanswered(member, "stuck", reached=False), django_settings.NSML_PENDING_GRACE_SECONDS + 60)
+    staff = django_user_model.objects.create_user("keyviewer", password="keyviewer-password-1", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename="view_registeredkey"))
+    client.force_login(staff)
+
+    page = client.get(reverse("admin:index")).content.decode()
+
+    pending = reverse("admin:keys_registeredkey_changelist") + "?status__exact=pending"
+    assert f'<a href="{pending}">1 key has been waiting for NSML longer than the grace period</a>' in page
+    assert "<li>1 unmanaged key in NSML awaits an owner or a revocation</li>" in page
+    assert reverse("admin:keys_unmanagedkey_changelist") not in page
 
 
 def test_the_admin_index_shows_a_failed_pass(admin_client, nsml):
