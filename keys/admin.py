@@ -461,7 +461,7 @@ class UnmanagedKeyForm(forms.ModelForm):
         member = self.cleaned_data["assigned_to"]
         # A refusal on the field keeps the page open: nothing saved, no "changed successfully", no history line.
         if member is not None and "assigned_to" in self.changed_data:
-            services.check_assignable(self.instance)
+            services.check_assignable(self.instance, member)
         return member
 
 

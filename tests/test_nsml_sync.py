@@ -214,6 +214,27 @@ def test_a_refused_assignment_stays_on_the_page_and_says_only_why(
     assert "Changed" not in history
 
 
+def test_an_unmanaged_key_is_not_assigned_to_a_deactivated_member(admin_client, member, nsml, new_public_key):
+    """Found in the Korean admin: the owner box suggested offboarded users too, and choosing one made the key
+    NSML holds their *active* key, which nobody could use or revoke from the member's side, while offboarding
+    promises that a deactivated user holds no working key."""
+    nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+    member.is_active = False
+    member.save()
+    change = reverse("admin:keys_unmanagedkey_change", args=[record.pk])
+
+    response = admin_client.post(change, {"assigned_to": member.pk}, headers={"Accept-Language": "ko"})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "alice 계정은 비활성화되어 키를 가질 수 없습니다." in page
+    record.refresh_from_db()
+    assert (record.status, record.assigned_to) == ("open", None)
+    assert not RegisteredKey.objects.exists()
+
+
 def test_a_key_that_left_nsml_is_marked_gone(nsml, new_public_key):
     held = nsml.add_key("console-key", new_public_key())
     sync("--apply")

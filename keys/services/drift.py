@@ -116,11 +116,15 @@ def _gone_after(
 
 
 ASSIGN_REFUSED = _("A key of the portal already has this title or this key, so it cannot be assigned.")
+ASSIGN_INACTIVE = _("%(member)s is deactivated and cannot hold a key. Reactivate the account first, or revoke the key.")
 
 
-def check_assignable(record: UnmanagedKey) -> None:
-    """Refuse, before anything is saved, a key whose title or name a live key of the portal holds, so the
-    admin's form can say so on its field; assign_unmanaged_key refuses the same at the database."""
+def check_assignable(record: UnmanagedKey, member: User) -> None:
+    """Refuse, before anything is saved, a member who is deactivated (their keys are revoked, and a key given to
+    them would stay active in NSML with nobody to manage it), or a key whose title or name a live key of the
+    portal holds, so the admin's form can say so on its field; assign_unmanaged_key refuses the same."""
+    if not member.is_active:
+        raise ValidationError(ASSIGN_INACTIVE, code="inactive", params={"member": member.get_username()})
     if selectors.live_keys_with_title_or_name(record.title[:64], record.nsml_name):
         raise ValidationError(ASSIGN_REFUSED, code="duplicate")
 
@@ -129,8 +133,11 @@ def assign_unmanaged_key(*, record: UnmanagedKey, member: User, actor: User, ori
     """Make a key NSML holds, which no member registered here, `member`'s active key.
 
     NSML's list tells only the title and the MD5 name, so that is what the member's key shows, marked
-    "added outside the portal". Raises ValidationError when a key of the portal already has its title.
+    "added outside the portal". Raises ValidationError when the member is deactivated, or a key of the portal
+    already has its title.
     """
+    if not member.is_active:
+        raise ValidationError(ASSIGN_INACTIVE, code="inactive", params={"member": member.get_username()})
     try:
         with transaction.atomic():
             key = RegisteredKey.objects.create(
