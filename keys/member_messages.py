@@ -29,6 +29,15 @@ DUPLICATE_MESSAGES = {
     "own_title": _("You already have an active key titled “%(title)s”. Choose another title."),
     "other_title": _("This title is already in use. Choose another title."),
     "own_key": _("This key is already registered as your key “%(title)s”."),
+    # The member's own key, still being revoked: NSML may hold it until the portal's DELETE is confirmed.
+    "revoking_title": _(
+        "Your key “%(title)s” is still being revoked; you can use its title again once NSML confirms it is gone "
+        "(the portal keeps trying by itself). Choose another title to add this key now."
+    ),
+    "revoking_key": _(
+        "This key is still being revoked as your key “%(title)s”; you can add it again once NSML confirms it is "
+        "gone (the portal keeps trying by itself)."
+    ),
     "other_key": _("This key is already registered by another member. If it is yours, ask an administrator."),
 }
 

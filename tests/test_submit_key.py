@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from keys.models import RegisteredKey
+from nsml.simulator import Faults
 from tests.helpers import generate_private_key, posts_seen, private_text
 
 pytestmark = pytest.mark.django_db
@@ -158,6 +159,30 @@ def test_it_refuses_a_key_already_registered(member_client, nsml, new_public_key
 
     assert "already registered as your key “laptop”" in str(response.context["form"].errors["key"])
     assert len(nsml.held_keys()) == 1
+
+
+def test_a_title_or_key_still_being_revoked_is_not_called_active(member_client, nsml, new_public_key):
+    """Found in a browser while NSML answered DELETEs with 503: the member revoked "laptop", read that it was
+    being revoked, added a new key titled "laptop" and read "You already have an active key titled laptop";
+    sending the revoked key again read "already registered as your key"."""
+    line = new_public_key()
+    member_client.post(NEW, {"title": "laptop", "key": line})
+    key = RegisteredKey.objects.get()
+    nsml.set_faults(Faults(fail_status=503, fail_methods={"DELETE"}))
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+    key.refresh_from_db()
+    assert key.status == "revoking"
+
+    same_title = member_client.post(
+        NEW, {"title": "laptop", "key": new_public_key()}, headers={"Accept-Language": "ko"}
+    )
+    same_key = member_client.post(NEW, {"title": "desktop", "key": line})
+
+    title_error = str(same_title.context["form"].errors["title"])
+    assert "“laptop” 키는 아직 폐기 중입니다" in title_error and "활성" not in title_error
+    key_error = str(same_key.context["form"].errors["key"])
+    assert "This key is still being revoked as your key “laptop”" in key_error
+    assert "already registered" not in key_error
 
 
 def test_it_refuses_a_key_another_member_registered(client, member, other_member, nsml, new_public_key):

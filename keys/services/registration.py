@@ -292,6 +292,8 @@ def _uniqueness_refusal(*, owner: User, title: str, key: PublicKey) -> Validatio
         if own and holder.status == RegisteredKey.Status.PENDING:
             return ValidationError({field: ValidationError(str(member_messages.PENDING_MESSAGE), code="pending")})
         kind = ("own_" if own else "other_") + field
+        if own and holder.status == RegisteredKey.Status.REVOKING:
+            kind = "revoking_" + field
         message = str(member_messages.DUPLICATE_MESSAGES[kind])
         code = "duplicate_title" if field == "title" else "duplicate_key"
         return ValidationError({field: ValidationError(message, code=code, params={"title": holder.title})})
