@@ -272,6 +272,16 @@ class LogoutView(auth_views.LogoutView):
         context = {"end_session_url": end_session, "provider": settings.OIDC_PROVIDER_NAME}
         return render(request, "registration/logged_out_oidc.html", context)
 
+    def http_method_not_allowed(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        """The log-out address opened in the address bar: still a 405 (only a POST logs out), but with a page in
+        the member's language that has the log-out button, not the browser's empty error page."""
+        refusal = super().http_method_not_allowed(request, *args, **kwargs)
+        if request.method not in ("GET", "HEAD"):
+            return refusal
+        page = render(request, "registration/logout_get.html", status=405)
+        page["Allow"] = refusal["Allow"]
+        return page
+
 
 def provider_logout_url(request: HttpRequest) -> str:
     """The provider's end-session URL for this session (RP-initiated logout), or "" when it has none."""

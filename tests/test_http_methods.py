@@ -59,6 +59,19 @@ def test_log_out_takes_only_post(member_client, method):
     assert member_client.get(reverse("keys:list")).status_code == 200
 
 
+def test_the_log_out_address_opened_in_the_browser_offers_the_log_out_button(member_client):
+    """Found in a browser: /accounts/logout/ typed in the address bar answered a 405 with no body, so Chromium
+    showed its own "HTTP ERROR 405" page, in the browser's language, with no way on."""
+    response = member_client.get(reverse("logout"), headers={"Accept-Language": "ko"})
+
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    page = response.content.decode()
+    assert f'<form method="post" action="{reverse("logout")}"' in page
+    assert "<title>로그아웃 · NSML 키 포털</title>" in page
+    member_client.post(reverse("logout"))
+    assert member_client.get(reverse("keys:list")).status_code == 302
+
+
 @pytest.mark.parametrize("path", ["/", reverse("healthz")])
 @pytest.mark.parametrize("method", ["post", *UNUSED])
 def test_the_front_page_and_healthz_take_only_get_and_head(client, path, method):
