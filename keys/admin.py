@@ -19,7 +19,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -74,6 +74,25 @@ def _saying_a_lost_form(admin_view):
 
 
 admin.site.admin_view = _saying_a_lost_form(admin.site.admin_view)
+
+
+def _log_out_page_on_get(logout):
+    """The admin's log-out address opened in the address bar: still a 405 (only a POST logs out), but with the
+    portal's page that has the log-out button (as /accounts/logout/ answers), not the browser's empty error."""
+
+    @functools.wraps(logout)
+    def wrapped(request: HttpRequest, extra_context=None) -> HttpResponse:
+        response = logout(request, extra_context)
+        if response.status_code != 405 or request.method not in ("GET", "HEAD"):
+            return response
+        page = render(request, "registration/logout_get.html", status=405)
+        page["Allow"] = response["Allow"]
+        return page
+
+    return wrapped
+
+
+admin.site.logout = _log_out_page_on_get(admin.site.logout)
 
 
 # One line under each model on the admin index (templates/admin/portal_index.html), by model label.

@@ -72,6 +72,18 @@ def test_the_log_out_address_opened_in_the_browser_offers_the_log_out_button(mem
     assert member_client.get(reverse("keys:list")).status_code == 302
 
 
+def test_the_admins_log_out_address_opened_in_the_browser_offers_the_log_out_button(admin_client):
+    response = admin_client.get(reverse("admin:logout"), headers={"Accept-Language": "ko"})
+
+    assert response.status_code == 405 and response["Allow"] == "POST, OPTIONS"  # Django's admin log-out
+    page = response.content.decode()
+    assert f'<form method="post" action="{reverse("logout")}"' in page
+    assert "<title>로그아웃 · NSML 키 포털</title>" in page
+    assert admin_client.get(reverse("admin:index")).status_code == 200  # still logged in
+    admin_client.post(reverse("admin:logout"))  # Django's own log-out, by POST
+    assert admin_client.get(reverse("admin:index")).status_code == 302
+
+
 @pytest.mark.parametrize("path", ["/", reverse("healthz")])
 @pytest.mark.parametrize("method", ["post", *UNUSED])
 def test_the_front_page_and_healthz_take_only_get_and_head(client, path, method):
