@@ -37,8 +37,8 @@ class PortalNsmlClient(NsmlClient):
         return super().list_keys(retry=retry, within=within)
 
     @_hide_credentials
-    def delete_key(self, title: str, name: str) -> Reply:
-        return super().delete_key(title, name)
+    def delete_key(self, title: str, name: str, *, within: float | None = None) -> Reply:
+        return super().delete_key(title, name, within=within)
 
 
 def nsml_config(*, background: bool = False) -> NsmlConfig:

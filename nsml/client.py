@@ -210,9 +210,10 @@ class NsmlClient:
             raise NsmlError(Failure.BAD_RESPONSE, replace(reply, detail=detail))
         return keys, reply
 
-    def delete_key(self, title: str, name: str) -> Reply:
+    def delete_key(self, title: str, name: str, *, within: float | None = None) -> Reply:
+        """DELETE one key; `within` as for `list_keys`."""
         path = f"/auth-keys/title/{quote(title, safe='')}/name/{quote(name, safe='')}"
-        return self._call("DELETE", path, attempts=MAX_ATTEMPTS, success=200)
+        return self._call("DELETE", path, attempts=MAX_ATTEMPTS, success=200, within=within)
 
     def _call(
         self,

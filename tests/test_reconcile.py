@@ -506,6 +506,32 @@ def test_check_nsml_now_says_keys_still_wait_on_nsml_as_nsml_sync_does(
     assert "Not settled yet: 2 key(s) pending or being revoked" in said
 
 
+def test_check_nsml_now_takes_about_one_nsml_timeout_and_leaves_the_rest_to_the_next_pass(
+    admin_client, member, nsml, register, settings
+):
+    """Found by the browser QA pass with a slow NSML: the button ran a whole pass inside the admin's request,
+    each call with the reconciler's 30 s timeout, and took 80 s with two keys being revoked."""
+    keys = [register(member, f"old-{number}") for number in range(3)]
+    nsml.set_faults(Faults(drop=True, fail_methods=frozenset({"DELETE"})))  # left revoking, NSML holds them
+    for key in keys:
+        revoke_key(key=key, actor=member, origin=ORIGIN)
+    settings.NSML_TIMEOUT = 1.0
+    nsml.set_faults(Faults(latency=0.4))  # the list, three DELETEs and the confirming list: 2 s in all
+
+    started = time.monotonic()
+    page = admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), follow=True).content.decode()
+    waited = time.monotonic() - started
+
+    assert waited < 1.6
+    assert "Not settled yet: 3 keys pending or being revoked; later passes settle them." in page
+    nsml.set_faults(Faults())
+    time.sleep(0.5)  # a DELETE the button stopped waiting for still reaches NSML
+    _status, said = nsml_sync("--apply")
+    assert "revocations confirmed: old-2 (alice), old-1 (alice), old-0 (alice)" in said
+    assert {key.status for key in RegisteredKey.objects.filter(pk__in=[key.pk for key in keys])} == {Status.REVOKED}
+    assert nsml.held_keys() == []
+
+
 def test_check_nsml_now_names_ten_keys_per_change_and_counts_the_rest(admin_client, member, nsml, register):
     """Found against a loaded portal: the first pass changed 2,432 keys, and Check NSML now showed every
     title in one message, as did the admin's front page (its last reconcile pass)."""

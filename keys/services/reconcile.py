@@ -8,6 +8,7 @@ submission they match, and records the rest as unmanaged. Every change is audite
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -130,13 +131,17 @@ def describe_pass(record: ReconcilePass) -> str:
     return record.summary
 
 
-def reconcile(*, origin: Origin, client: NsmlClient | None = None) -> PassReport:
+def reconcile(*, origin: Origin, client: NsmlClient | None = None, within: float | None = None) -> PassReport:
     """Run one pass. Raises NsmlError when NSML cannot be listed (nothing changes), ReconcileBusy when
     another process holds the pass. Each pass counts in `portal_reconcile_passes_total` by its outcome
-    (`PassReport.outcome`)."""
+    (`PassReport.outcome`).
+
+    `within`: the seconds its calls to NSML may take in all, for a pass someone waits for (the admin's *Check
+    NSML now*): past them it sends no more DELETEs and no confirming list, and the keys still being revoked
+    are left to the next pass. Without it each call has the reconciler's own timeout, however many there are."""
     outcome = "error"  # unless the pass ends otherwise: the database went away, a bug
     try:
-        report = _locked_pass(origin, client)
+        report = _locked_pass(origin, client, _Budget(within))
         outcome = report.outcome
         return report
     except ReconcileBusy:
@@ -149,13 +154,27 @@ def reconcile(*, origin: Origin, client: NsmlClient | None = None) -> PassReport
         metrics.count_reconcile_pass(outcome)
 
 
-def _locked_pass(origin: Origin, client: NsmlClient | None) -> PassReport:
+class _Budget:
+    """What is left of a pass's `within` seconds for NSML; None for each call when the pass has no limit."""
+
+    def __init__(self, within: float | None) -> None:
+        self.ends = None if within is None else time.monotonic() + within
+
+    def left(self) -> float | None:
+        # A call begun just before the end still gets a moment: a timeout of 0 is no timeout to requests.
+        return None if self.ends is None else max(self.ends - time.monotonic(), 0.1)
+
+    def used_up(self) -> bool:
+        return self.ends is not None and time.monotonic() >= self.ends
+
+
+def _locked_pass(origin: Origin, client: NsmlClient | None, budget: _Budget) -> PassReport:
     with reconcile_lock() as acquired:
         if not acquired:
             raise ReconcileBusy
         record = ReconcilePass.objects.create()
         try:
-            report = _run_pass(client or nsml_client(background=True), origin)
+            report = _run_pass(client or nsml_client(background=True), origin, budget)
         except NsmlError as error:
             _finish(
                 record,
@@ -174,9 +193,9 @@ def _finish(record: ReconcilePass, *, succeeded: bool, summary: str, report: dic
     )
 
 
-def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
+def _run_pass(client: NsmlClient, origin: Origin, budget: _Budget) -> PassReport:
     listed_at = timezone.now()
-    held, _reply = client.list_keys()
+    held, _reply = client.list_keys(within=budget.left())
     held_pairs = {(item.title, item.name) for item in held}
     report = PassReport()
     # Only keys that were in their state before the list was taken: a newer one may not be listed yet.
@@ -219,9 +238,11 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
     for key in [*settled_before.filter(status=Status.REVOKING), *departed]:
         if (key.title, key.nsml_name) not in held_pairs:
             _confirm_revoked(key, origin, report)
+        elif budget.used_up():
+            continue  # still revoking: the next pass sends its DELETE
         elif key.next_attempt_at is None or key.next_attempt_at <= listed_at:
             try:
-                client.delete_key(key.title, key.nsml_name)
+                client.delete_key(key.title, key.nsml_name, within=budget.left())
             except NsmlError as error:
                 if not (error.failure is Failure.NOT_FOUND or error.failure.outcome_unknown):
                     _back_off(key)
@@ -245,7 +266,7 @@ def _run_pass(client: NsmlClient, origin: Origin) -> PassReport:
     _settle_unknown_keys(held, listed_at, origin, report)
 
     if deleted:
-        _confirm_deletions(client, deleted, origin, report)
+        _confirm_deletions(client, deleted, origin, report, budget)
     report.open_unmanaged = UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).count()
     report.unsettled = RegisteredKey.objects.filter(status__in=(Status.PENDING, Status.REVOKING)).count()
     return report
@@ -350,10 +371,15 @@ def _attach(submission: RegisteredKey, origin: Origin) -> bool:
         return False  # another live key has its title or key: an admin decides (it stays unmanaged)
 
 
-def _confirm_deletions(client: NsmlClient, deleted: list[RegisteredKey], origin: Origin, report: PassReport) -> None:
+def _confirm_deletions(
+    client: NsmlClient, deleted: list[RegisteredKey], origin: Origin, report: PassReport, budget: _Budget
+) -> None:
     """One list after this pass's DELETEs: a key is revoked only once NSML no longer lists it."""
+    if budget.used_up():
+        report.retrying.extend(_label(key) for key in deleted)  # the next pass's list confirms them
+        return
     try:
-        held, _reply = client.list_keys()
+        held, _reply = client.list_keys(within=budget.left())
     except NsmlError:
         report.retrying.extend(_label(key) for key in deleted)
         return
