@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import translation
 
+from keys import audit_display
 from keys.models import AuditEvent, RegisteredKey
 from nsml.simulator import Faults
 from tests.helpers import nsml_sync
@@ -110,6 +114,37 @@ def test_an_unconfirmed_revocation_names_the_owner_and_the_reconciler_keeps_the_
     key.refresh_from_db()
     assert key.status == "revoked"
     assert event(action="revoke", outcome="success").detail.endswith("reason given: left the team")
+
+
+def test_with_a_slow_nsml_the_admin_waits_about_one_timeout_and_the_reconciler_sends_the_rest(
+    admin_client, member, nsml, register, settings
+):
+    """Found by the browser QA pass: with NSML at 12 s a call, revoking selected keys took about 14 s per key,
+    one DELETE and its confirming list each, while the admin's browser waited for the whole selection."""
+    keys = [register(member, f"old-{number}") for number in range(4)]
+    settings.NSML_TIMEOUT = 1.0
+    nsml.set_faults(Faults(latency=0.4))  # a DELETE and its list: 0.8 s a key, 3.2 s for the four
+
+    started = time.monotonic()
+    response = revoke(admin_client, keys, post="yes", reason="left the team")
+    waited = time.monotonic() - started
+
+    assert waited < 2.2  # the keys begun within the 1 s, each with its own timeout
+    messages = [str(message) for message in response.context["messages"]]
+    statuses = sorted(RegisteredKey.objects.values_list("status", flat=True))
+    assert statuses.count("revoking") >= 2, (statuses, messages)
+    not_sent = AuditEvent.objects.filter(action="revoke", outcome="unknown", detail__startswith="not sent yet")
+    assert not_sent.count() >= 2
+    assert all(row.detail.endswith("reason given: left the team") for row in not_sent)
+    with translation.override("ko"):
+        assert audit_display.detail_shown(not_sent[0].detail).startswith("아직 보내지 않음: ")
+
+    nsml.set_faults(Faults())
+    time.sleep(0.5)  # a DELETE the admin stopped waiting for still reaches NSML
+    nsml_sync("--apply")
+    assert set(RegisteredKey.objects.values_list("status", flat=True)) == {"revoked"}
+    assert held_titles(nsml) == []
+    assert RegisteredKey.objects.filter(revoke_reason="left the team").count() == 4
 
 
 def test_selecting_only_settled_keys_says_there_is_nothing_to_revoke(admin_client, member, nsml, register):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 Status = RegisteredKey.Status
+
+# The audit's detail for a key `revoke_keys` recorded without calling NSML (keys.audit_display translates it).
+NOT_SENT = "not sent yet: the keys before it used up the admin's wait, so the reconciler sends the DELETE"
 
 
 @dataclass
@@ -44,6 +48,7 @@ def revoke_key(
     given_reason: str = "",
     keep_revoking: bool = False,
     expired_by: datetime | None = None,
+    send: bool = True,
 ) -> RegisteredKey:
     """Move the key to `revoking`, DELETE it from NSML, and mark it `revoked` once NSML's list confirms.
 
@@ -54,7 +59,8 @@ def revoke_key(
     `given_reason` what an admin wrote on the confirmation page: kept on the key and in the audit.
     `actor` is None for the portal itself (deactivation outside the admin, the reconciler).
     `expired_by` (the expiry job): only if the key's expiry is still before that moment, since its member may
-    have just moved it later; otherwise the key stays active.
+    have just moved it later; otherwise the key stays active. `send=False` records the revocation and leaves
+    the DELETE to the reconciler (`revoke_keys` past the admin's wait).
     """
     if not states.move(
         key,
@@ -66,6 +72,9 @@ def revoke_key(
         **states.asked_to_revoke(actor, origin),
     ):
         key.refresh_from_db()
+        return key
+    if not send:
+        _unconfirmed(key, actor=actor, origin=origin, reply=Reply(None), detail=NOT_SENT)
         return key
     client = client or nsml_client()
     sent = time.monotonic()
@@ -170,14 +179,20 @@ def _unconfirmed(key: RegisteredKey, *, actor: User | None, origin: Origin, repl
 def revoke_keys(
     keys: Iterable[RegisteredKey], *, actor: User | None, origin: Origin, given_reason: str = ""
 ) -> RevocationReport:
-    """Revoke each active key of `keys` (an admin action, an offboarding); one failure stops no other."""
+    """Revoke each active key of `keys` (an admin action, an offboarding); one failure stops no other.
+
+    The admin waits for it: once NSML's calls have taken NSML_TIMEOUT in all, the remaining keys are recorded as
+    being revoked and their DELETEs left to the reconciler, so a slow NSML costs about one timeout, not one per key.
+    """
     client = nsml_client()
     report = RevocationReport()
+    waits_until = time.monotonic() + settings.NSML_TIMEOUT
     for key in keys:
         if not key.is_active:
             continue
         try:
-            revoke_key(key=key, actor=actor, origin=origin, given_reason=given_reason, client=client)
+            send = time.monotonic() < waits_until
+            revoke_key(key=key, actor=actor, origin=origin, given_reason=given_reason, client=client, send=send)
             report.revoked += key.status == Status.REVOKED
         except RevocationFailed as failure:
             report.failures.append(f"“{key.title}”: {failure.message}")
