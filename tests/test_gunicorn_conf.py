@@ -63,26 +63,9 @@ def test_a_start_empties_the_metrics_directory_but_for_a_command_still_running(t
     assert sorted(path.name for path in tmp_path.glob("*.db")) == ["counter_command-1.db"]
 
 
-@pytest.mark.parametrize(("name", "value"), [("GUNICORN_THREADS", "forty"), ("GUNICORN_WORKERS", "0")])
-def test_a_worker_or_thread_count_that_is_not_one_stops_gunicorn_in_one_line(tmp_path, name, value):
-    """Found starting it with GUNICORN_THREADS=x: a traceback from the config file, ending in int()'s words."""
-    env = {**os.environ, name: value, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "GUNICORN_BIND": "127.0.0.1:0"}
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(CONF)],
-        cwd=CONF.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-    assert result.returncode != 0
-    assert f"{name} must be a whole number of at least 1, not {value!r}." in result.stderr + result.stdout
-    assert "Traceback" not in result.stderr + result.stdout
-
-
-def start_with_metrics_in(directory: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory), "GUNICORN_BIND": "127.0.0.1:0"}
+def start_with_metrics_in(directory: Path, **environment: str) -> subprocess.CompletedProcess:
+    """gunicorn started with gunicorn.conf.py, as far as it gets: these tests expect it to stop at start."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory), "GUNICORN_BIND": "127.0.0.1:0", **environment}
     return subprocess.run(
         [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(CONF)],
         cwd=CONF.parent,
@@ -91,6 +74,16 @@ def start_with_metrics_in(directory: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=60,
     )
+
+
+@pytest.mark.parametrize(("name", "value"), [("GUNICORN_THREADS", "forty"), ("GUNICORN_WORKERS", "0")])
+def test_a_worker_or_thread_count_that_is_not_one_stops_gunicorn_in_one_line(tmp_path, name, value):
+    """Found starting it with GUNICORN_THREADS=x: a traceback from the config file, ending in int()'s words."""
+    result = start_with_metrics_in(tmp_path, **{name: value})
+
+    assert result.returncode != 0
+    assert f"{name} must be a whole number of at least 1, not {value!r}." in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_a_metrics_directory_that_cannot_be_made_stops_gunicorn_in_one_line(tmp_path):
