@@ -104,6 +104,8 @@ PHRASES = [
         _("confirmed by a reconcile pass: NSML no longer lists the key"),
     ),
     (r"asked from (?P<address>\S+)", _("asked from %(address)s")),
+    (r"found in NSML by a reconcile pass", _("found in NSML by a reconcile pass")),
+    (r"submitted from (?P<address>\S+)", _("submitted from %(address)s")),
     (r"NSML still lists the key after the DELETE", _("NSML still lists the key after the DELETE")),
     (
         r"not sent yet: the keys before it used up the admin's wait, so the reconciler sends the DELETE",

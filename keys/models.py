@@ -90,6 +90,15 @@ class RegisteredKey(models.Model):
         blank=True,
         help_text=_("The browser, API client or command that asked for the revocation."),
     )
+    # Where the submission came from; stored with the pending key. A reconcile pass that settles the submission
+    # (its request still waiting for NSML, or gone) records it in its member's name and says from where.
+    submitted_ip = models.GenericIPAddressField(_("submitted from"), null=True, blank=True)
+    submitted_agent = models.CharField(
+        _("submitted with"),
+        max_length=512,
+        blank=True,
+        help_text=_("The browser, API client or command that submitted the key."),
+    )
 
     class Meta:
         verbose_name = _("registered key")

@@ -103,7 +103,12 @@ def test_it_activates_a_pending_key_nsml_holds(member, nsml, submit_unanswered, 
     assert status == 1
     assert "pending keys found in NSML, now active: laptop (alice)" in out
     row = event(action="register", registered_key=key, outcome="success")
-    assert (row.reason, row.actor_username) == ("found_upstream", "manage.py nsml_sync")
+    assert row.reason == "found_upstream"
+    # Found on the load run with random faults: the pass recorded the registration in its own name, and when it
+    # settled the key while the member's request still waited, nothing said who had submitted it or from where.
+    assert (row.actor, row.actor_username, row.subject) == (member, "alice", member)
+    assert row.user_agent == "manage.py nsml_sync"  # the pass settled it
+    assert row.detail == "found in NSML by a reconcile pass; submitted from 10.0.0.7"
 
 
 def test_it_leaves_a_pending_key_nsml_lacks_pending_within_the_grace_period(member, nsml, submit_unanswered):
@@ -136,6 +141,8 @@ def test_it_fails_a_pending_key_nsml_lacks_after_the_grace_period_and_emails_the
     assert "now failed: laptop (alice)" in out
     row = event(action="register", registered_key=key, outcome="failed")
     assert row.reason == "not_found_after_grace"
+    assert (row.actor, row.user_agent) == (member, "manage.py nsml_sync")
+    assert row.detail == "NSML did not hold the key 0 s after it was submitted; submitted from 10.0.0.7"
     [notice] = mail.outbox
     assert notice.to == ["alice@example.com"]
     assert notice.subject == "Your SSH key was not registered with NSML"
@@ -236,7 +243,9 @@ def test_it_attaches_a_key_nsml_holds_to_the_member_whose_submission_failed(memb
     assert key.status == Status.ACTIVE
     assert key.owner == member
     assert not UnmanagedKey.objects.exists()
-    assert event(action="register", registered_key=key, outcome="success").reason == "attached"
+    row = event(action="register", registered_key=key, outcome="success")
+    assert (row.reason, row.actor) == ("attached", member)
+    assert row.detail.endswith("; submitted from 10.0.0.7")
     assert "attached to the member who submitted them: laptop (alice)" in out
 
 

@@ -61,7 +61,8 @@ def test_a_key_a_pass_settles_while_nsml_answers_is_reported_registered(tmp_path
             database_url,
             "from keys.models import AuditEvent, RegisteredKey\n"
             "rows = [list(RegisteredKey.objects.values_list('status', flat=True)),\n"
-            "        list(AuditEvent.objects.filter(action='register').values_list('outcome', 'reason'))]\n",
+            "        list(AuditEvent.objects.filter(action='register').values_list('outcome', 'reason')),\n"
+            "        list(AuditEvent.objects.filter(action='register').values_list('actor_username', 'detail'))]\n",
         )
 
     assert "now active: alice-laptop" in pass_run.stdout  # the pass settled it first
@@ -72,3 +73,6 @@ def test_a_key_a_pass_settles_while_nsml_answers_is_reported_registered(tmp_path
     assert found.get(PENDING, 0) == 0
     # The pass recorded the activation; the request, which moved nothing, added no row of its own.
     assert rows[1] == [["success", "found_upstream"]]
+    # That row is the only one of the submission: it names the member, and where they submitted it from (it named
+    # the reconciler, and nothing recorded the member's address or token).
+    assert rows[2] == [["alice", "found in NSML by a reconcile pass; submitted from 127.0.0.1"]]

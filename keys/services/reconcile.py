@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -27,9 +26,6 @@ from keys.services import states
 from keys.upstream import nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 from portal import metrics
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import User
 
 Status = RegisteredKey.Status
 BACKOFF_SECONDS = 30
@@ -212,22 +208,23 @@ def _run_pass(client: NsmlClient, origin: Origin, budget: _Budget) -> PassReport
                     departed.append(key)
             elif states.activate(
                 key,
-                actor=None,
+                actor=key.owner,
                 origin=origin,
                 reply=None,
                 reason="found_upstream",
-                started_by=_who_submitted(key),
+                detail=states.settled_by_pass(key, "found in NSML by a reconcile pass"),
+                started_by=states.submitter(key),
             ):
                 report.activated.append(_label(key))
         elif key.status_changed_at < grace_ends:
             detail = f"NSML did not hold the key {settings.NSML_PENDING_GRACE_SECONDS} s after it was submitted"
             failed = states.fail(
                 key,
-                actor=None,
+                actor=key.owner,
                 origin=origin,
                 outcome=AuditEvent.Outcome.FAILED,
                 reason="not_found_after_grace",
-                detail=detail,
+                detail=states.settled_by_pass(key, detail),
                 notify=True,
                 failure="not_held_after_grace",
             )
@@ -360,12 +357,12 @@ def _attach(submission: RegisteredKey, origin: Origin) -> bool:
         with transaction.atomic():
             return states.activate(
                 submission,
-                actor=None,
+                actor=submission.owner,
                 origin=origin,
                 reply=None,
                 reason="attached",
-                detail=detail,
-                started_by=_who_submitted(submission),
+                detail=states.settled_by_pass(submission, detail),
+                started_by=states.submitter(submission),
             )
     except IntegrityError:
         return False  # another live key has its title or key: an admin decides (it stays unmanaged)
@@ -396,22 +393,6 @@ def _confirm_revoked(key: RegisteredKey, origin: Origin, report: PassReport) -> 
     """NSML's list no longer holds a key being revoked: revoked, in the name of whoever asked for it."""
     if states.confirm_revoked(key, confirmed_from=origin):
         report.revoked.append(_label(key))
-
-
-def _who_submitted(key: RegisteredKey) -> tuple[User | None, Origin] | None:
-    """Who submitted the key this pass finishes registering, and from where: the actor of the latest unfinished
-    registration in the key's audit (a member, an admin, the portal itself); None when there is none. The
-    member's email names them rather than "the portal". (A revocation's requester is stored on the key.)"""
-    started = (
-        AuditEvent.objects.filter(registered_key=key, action=AuditEvent.Action.REGISTER)
-        .exclude(outcome=AuditEvent.Outcome.SUCCESS)
-        .select_related("actor")
-        .order_by("-id")
-        .first()
-    )
-    if started is None:
-        return None
-    return started.actor, Origin(ip=started.client_ip, user_agent=started.user_agent)
 
 
 def _back_off(key: RegisteredKey) -> None:

@@ -103,7 +103,7 @@ def _register(
         if quota is not None:
             quota.take()
         try:
-            intent = _record_intent(owner=owner, title=title, key=key, expires_at=expires_at)
+            intent = _record_intent(owner=owner, title=title, key=key, expires_at=expires_at, origin=origin)
         except ValidationError:
             if quota is not None:
                 quota.give_back()
@@ -142,8 +142,11 @@ def _settled_meanwhile(key: RegisteredKey) -> bool:
     return key.is_active
 
 
-def _record_intent(*, owner: User, title: str, key: PublicKey, expires_at: datetime | None) -> RegisteredKey:
-    """Store the submission as `pending`, committed, before NSML hears of it.
+def _record_intent(
+    *, owner: User, title: str, key: PublicKey, expires_at: datetime | None, origin: Origin
+) -> RegisteredKey:
+    """Store the submission as `pending`, committed, before NSML hears of it, with where it came from (a pass
+    that settles it records it in the member's name, from there).
 
     The unique constraints on live keys (title, MD5 name, fingerprint) decide whether it may be stored: no
     query before the INSERT asks, and only a refused INSERT is followed by the query that explains it.
@@ -164,6 +167,8 @@ def _record_intent(*, owner: User, title: str, key: PublicKey, expires_at: datet
                 nsml_name=key.md5_name,
                 status=RegisteredKey.Status.PENDING,
                 expires_at=expires_at,
+                submitted_ip=origin.ip,
+                submitted_agent=origin.user_agent[:512],
             )
     except IntegrityError:
         refusal = _uniqueness_refusal(owner=owner, title=title, key=key)

@@ -275,6 +275,19 @@ def requester(key: RegisteredKey) -> tuple[User | None, Origin]:
     return key.revoke_requested_by, Origin(ip=key.revoke_requested_ip, user_agent=key.revoke_requested_agent)
 
 
+def submitter(key: RegisteredKey) -> tuple[User, Origin]:
+    """Who submitted the key and from where, as stored with its pending row: its member (members submit only
+    their own keys), and the address and agent of the submission."""
+    return key.owner, Origin(ip=key.submitted_ip, user_agent=key.submitted_agent)
+
+
+def settled_by_pass(key: RegisteredKey, what: str) -> str:
+    """The audit detail of a submission a reconcile pass settled: what the pass found, then where it came from."""
+    _member, submitted_from = submitter(key)
+    submitted = f"submitted from {submitted_from.ip}" if submitted_from.ip else ""
+    return "; ".join(part for part in (what, submitted) if part)
+
+
 def revocation_detail(key: RegisteredKey, note: str = "") -> str:
     """The audit detail of a revocation: the portal's note, then the admin's reason, if any."""
     given = f"reason given: {key.revoke_reason}" if key.revoke_reason else ""
