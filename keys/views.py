@@ -172,8 +172,10 @@ def _tell_rotation(request: HttpRequest, rotation: services.Rotation) -> None:
     names = {"title": rotation.new.title, "old": rotation.old.title}
     if rotation.complete:
         messages.success(request, gettext(member_messages.ROTATED_MESSAGE) % names)
-    elif not rotation.new.is_active:
+    elif not rotation.new.is_active and rotation.old.is_active:
         messages.info(request, gettext(member_messages.ROTATE_PENDING_NOTICE) % names)
+    elif not rotation.new.is_active:  # the old key was revoked meanwhile, elsewhere: only the new key is news
+        messages.info(request, gettext(member_messages.PENDING_NOTICE) % names)
     elif rotation.revoke_failure is not None:
         reason = str(member_messages.FAILURE_NAMES[rotation.revoke_failure.failure])
         messages.error(request, gettext(member_messages.ROTATE_REVOKE_FAILED) % {**names, "reason": reason})

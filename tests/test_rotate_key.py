@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 import pytest
+import requests
 from django.urls import reverse
 
 from keys.models import AuditEvent, RegisteredKey
 from keys.reauth import SESSION_CONFIRMED_AT
 from nsml.simulator import Faults
+from tests.helpers import generate_private_key, public_line
+from tests.live_portal import (
+    Gunicorn,
+    Member,
+    create_members,
+    live_simulator,
+    manage,
+    portal_database,
+    portal_env,
+    read_rows,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -213,3 +226,61 @@ def test_the_rotation_message_in_korean_does_not_say_the_old_key_is_still_active
     assert "기존 “alice-laptop” 키는 아직 폐기하지 못했습니다" in page
     assert "아직 활성 상태" not in page  # "still active"
     assert "폐기 중으로 표시되며" in page
+
+
+def test_an_old_key_revoked_elsewhere_while_nsml_is_silent_about_the_new_one_is_not_called_active(tmp_path):
+    """Found on the load run with random faults (a member rotating a key in one tab and revoking it over the API
+    in another): NSML answered the rotation's new key late, and meanwhile the old key was revoked; the member read
+    "so the old key is still active. Revoke it yourself", and the audit's rotate row said "now active", of a key
+    revoked seconds before."""
+    with live_simulator() as simulator, portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, NSML_API_URL=simulator.base_url, NSML_TIMEOUT="2")
+        create_members(database_url, ["alice"])
+        secret = manage(database_url, "create_api_token", "alice", "--name", "laptop", env=env).stdout.strip()
+        api = {"Authorization": f"Bearer {secret}"}
+        portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=4)
+        try:
+            created = requests.post(
+                f"{portal.url}/api/v1/keys",
+                json={"title": "alice-laptop", "key": public_line(generate_private_key())},
+                headers=api,
+                timeout=30,
+            )
+            old = created.json()["id"]
+            member = Member(portal.url, "alice")
+            member.log_in()
+            # NSML holds the new key at once and answers 6 s later, past the portal's 2 s.
+            simulator.set_faults(Faults(slow_commit=6.0))
+            answers: list[requests.Response] = []
+            rotation = threading.Thread(
+                target=lambda: answers.append(
+                    member.post(
+                        f"/keys/{old}/rotate/",
+                        {"title": "alice-laptop-2", "key": public_line(generate_private_key())},
+                    )
+                )
+            )
+            rotation.start()
+            deadline = time.monotonic() + 5
+            while not any(held["title"] == "alice-laptop-2" for held in simulator.held_keys()):
+                assert time.monotonic() < deadline, "NSML never received the new key"
+                time.sleep(0.05)
+            revoked = requests.delete(f"{portal.url}/api/v1/keys/{old}", headers=api, timeout=30)  # another tab
+            assert revoked.json()["status"] == "revoked"
+            # The lookup that should settle the new key fails: the new key stays pending.
+            simulator.set_faults(Faults(fail_status=503, fail_methods=frozenset({"GET"})))
+            rotation.join(timeout=60)
+            page = member.get(answers[0].headers["Location"]).text
+        finally:
+            portal.stop()
+        rows = read_rows(
+            database_url,
+            "from keys.models import AuditEvent\n"
+            "rows = list(AuditEvent.objects.filter(action='rotate').values_list('reason', 'detail'))\n",
+        )
+
+    assert "is still active" not in page
+    assert "NSML has not confirmed your key “alice-laptop-2” yet." in page
+    [(reason, detail)] = rows
+    assert reason == "old_key_revoked"
+    assert detail.endswith(", now revoked")

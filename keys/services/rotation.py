@@ -67,6 +67,10 @@ def rotate_key(
             revoke_key(key=old, actor=actor, origin=origin, client=client, reason="rotated", keep_revoking=True)
         except RevocationFailed as failure:
             rotation.revoke_failure = failure
+    else:
+        # The old key as it is now, not as it was before NSML's wait: another tab, an admin or a reconcile pass may
+        # have revoked it meanwhile, and the member must not read that it is still active.
+        old.refresh_from_db()
     if rotation.complete:
         outcome = AuditEvent.Outcome.SUCCESS
     elif old.status in (Status.ACTIVE, Status.REVOKING) and rotation.revoke_failure is not None:
