@@ -110,7 +110,7 @@ def key_lines(keys: int, members: int, rng: random.Random):
         yield (
             f"{index + 1}\t{key_owner(index, members)}\tk{index + 1}\tssh-ed25519\t256\tssh-ed25519 {blob}\t"
             f"laptop-{index % 97}\t{sha}\t{md5}\t{name}\t{status}\t{timestamp(created)}\t{revoked_at}\t\t"
-            f"portal\t{revoked_at if revoked else timestamp(created)}\t0\t\t\t\n"
+            f"portal\t{revoked_at if revoked else timestamp(created)}\t0\t\t\t\t\n"
         )
 
 
@@ -165,7 +165,7 @@ AUDIT_COLUMNS = (
 KEY_COLUMNS = (
     "id, owner_id, title, key_type, bits, public_key, comment, fingerprint_sha256, fingerprint_md5, nsml_name, "
     "status, created_at, revoked_at, revoked_note, source, status_changed_at, revoke_attempts, revoke_reason, "
-    "failure, revoke_requested_agent"
+    "failure, revoke_requested_agent, submitted_agent"
 )
 USER_COLUMNS = (
     "id, password, last_login, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined"
