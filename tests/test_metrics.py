@@ -254,8 +254,13 @@ def test_every_worker_adds_up_in_one_scrape(tmp_path: Path):
     assert [found[healthz] - before[healthz] for found in scraped] == [float(sent)] * 6
 
 
-def test_a_short_token_stops_the_portal_at_start_up(settings):
-    settings.METRICS_TOKEN = "short-token"
+@pytest.mark.parametrize(
+    "value", ["short-token", " " * 20, "metrics token with spaces"], ids=["short", "blank", "spaces"]
+)
+def test_a_token_no_scrape_could_safely_send_stops_the_portal_at_start_up(settings, value):
+    """The blank one found by the operator QA pass: twenty spaces passed the length check, and no scrape could
+    ever match it."""
+    settings.METRICS_TOKEN = value
 
     with pytest.raises(SystemCheckError, match="keys.E005"):
         call_command("check")
