@@ -161,12 +161,12 @@ def check_numbers(app_configs, **kwargs) -> list[Error]:
         ]
         + (
             []
-            if settings.AXES_COOLOFF_TIME.total_seconds() >= 60
+            if settings.LOGIN_LOCKOUT_MINUTES >= 1
             else [Error("LOGIN_LOCKOUT_MINUTES must be at least 1.", id="keys.E007")]
         )
         + (
             []
-            if settings.AXES_COOLOFF_TIME.days <= CENTURY_DAYS
+            if settings.LOGIN_LOCKOUT_MINUTES <= CENTURY_DAYS * 1_440
             else [Error(f"LOGIN_LOCKOUT_MINUTES must be at most {CENTURY_DAYS * 1_440:,}.", id="keys.E007")]
         )
     )

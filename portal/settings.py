@@ -291,7 +291,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends." + ("db" if _PER_PROCESS_CAC
 # address, every log-in for it is refused for LOGIN_LOCKOUT_MINUTES, a correct password included.
 AXES_ENABLED = True
 AXES_FAILURE_LIMIT = _number(env.int, "LOGIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(minutes=_number(env.int, "LOGIN_LOCKOUT_MINUTES", default=15))
+LOGIN_LOCKOUT_MINUTES = _number(env.int, "LOGIN_LOCKOUT_MINUTES", default=15)
+# Held within what a timedelta can hold (a billion days), so that keys.E007 names a lock-out past a century
+# rather than an OverflowError here.
+AXES_COOLOFF_TIME = timedelta(minutes=max(-1, min(LOGIN_LOCKOUT_MINUTES, 10**12)))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
 # Not axes' reset: it also wipes the address's count, so anyone sharing an address with a member could
 # guess at every other account without end. keys.auth.forgive_own_failures resets the username only.

@@ -274,6 +274,23 @@ def test_a_number_past_what_dates_can_hold_stops_it(name, value, says):
     assert says in result.stderr and "keys.E007" in result.stderr
 
 
+@pytest.mark.parametrize("value", ["2000000000000", "-2000000000000", "52561000"])
+def test_a_lock_out_past_a_century_stops_it_in_one_line(value):
+    """Found reviewing keys.E007: LOGIN_LOCKOUT_MINUTES=2000000000000 (past what a timedelta holds) stopped every
+    command with an OverflowError traceback from settings.py, not the check's line; and 52,561,000 minutes, past
+    the 52,560,000 the check names, was taken (it compared whole days only)."""
+    result = check(LOGIN_LOCKOUT_MINUTES=value)
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    least_or_most = "at least 1" if value.startswith("-") else "at most 52,560,000"
+    assert f"LOGIN_LOCKOUT_MINUTES must be {least_or_most}" in result.stderr and "keys.E007" in result.stderr
+
+
+def test_a_lock_out_of_a_century_is_allowed():
+    assert check(LOGIN_LOCKOUT_MINUTES="52560000").returncode == 0
+
+
 def test_gunicorn_stops_on_a_number_past_what_dates_can_hold():
     served = gunicorn(KEYS_MAX_LIFETIME_DAYS="99999999")
 
