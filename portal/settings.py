@@ -36,7 +36,9 @@ def _number(read, name: str, default):
         if not math.isfinite(value):
             raise ValueError(text)
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {text!r}.") from None
+        # A count (env.int) is told so: "must be a number, not '1e3'" denied what README calls a number.
+        kind = "a whole number" if read == env.int else "a number"
+        raise ImproperlyConfigured(f"{name} must be {kind}, not {text!r}.") from None
     return value
 
 

@@ -93,15 +93,28 @@ def test_development_keeps_its_defaults():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("name", ["NSML_TIMEOUT", "KEYS_MIN_RSA_BITS", "SESSION_COOKIE_AGE"])
-def test_a_number_that_is_not_one_is_named_without_a_traceback_about_float(name):
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("NSML_TIMEOUT", "a number"), ("KEYS_MIN_RSA_BITS", "a whole number"), ("SESSION_COOKIE_AGE", "a whole number")],
+)
+def test_a_number_that_is_not_one_is_named_without_a_traceback_about_float(name, kind):
     result = check(**{name: "abc"})
 
     assert result.returncode != 0
-    assert f"{name} must be a number, not 'abc'." in result.stderr
+    assert f"{name} must be {kind}, not 'abc'." in result.stderr
     assert "could not convert" not in result.stderr
     # One line that names the setting, not a traceback through settings.py.
-    assert result.stderr.strip() == f"ImproperlyConfigured: {name} must be a number, not 'abc'."
+    assert result.stderr.strip() == f"ImproperlyConfigured: {name} must be {kind}, not 'abc'."
+
+
+@pytest.mark.parametrize("value", ["1e3", "15.0"])
+def test_a_count_written_as_a_fraction_is_refused_as_not_a_whole_number(value):
+    """Found reviewing 195ff61: README says a number is read as Python reads one, 1e3 being 1000, but
+    KEYS_REAUTH_MINUTES=1e3 (or 15.0) stopped the portal saying it must be a number, not '1e3'."""
+    result = check(KEYS_REAUTH_MINUTES=value)
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"ImproperlyConfigured: KEYS_REAUTH_MINUTES must be a whole number, not {value!r}."
 
 
 @pytest.mark.parametrize(
