@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from keys import services
+from keys.audit import Origin
 from keys.management.commands.nsml_sync import EXIT_STATUS
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 from nsml.simulator import Faults
@@ -233,6 +236,28 @@ def test_an_unmanaged_key_is_not_assigned_to_a_deactivated_member(admin_client, 
     record.refresh_from_db()
     assert (record.status, record.assigned_to) == ("open", None)
     assert not RegisteredKey.objects.exists()
+
+
+def test_an_unmanaged_key_is_not_assigned_to_a_member_offboarded_while_the_admin_assigned_it(
+    admin_user, member, nsml, new_public_key
+):
+    """Found reviewing c35d111: the deactivated-member check read the member as the admin's form had loaded
+    them, outside the assignment's transaction. Another admin's offboarding committed in between (its
+    revocations already done) left the key NSML holds active for a deactivated user, which offboarding
+    promises never happens."""
+    nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+    loaded = type(member).objects.get(pk=member.pk)  # as the admin's form read it: still active
+    type(member).objects.filter(pk=member.pk).update(is_active=False)  # another admin's offboarding commits
+
+    with pytest.raises(ValidationError) as refusal:
+        services.assign_unmanaged_key(record=record, member=loaded, actor=admin_user, origin=Origin(ip="10.0.0.9"))
+
+    assert refusal.value.code == "inactive"
+    assert not RegisteredKey.objects.exists()
+    record.refresh_from_db()
+    assert (record.status, record.assigned_to) == ("open", None)
 
 
 def test_a_key_that_left_nsml_is_marked_gone(nsml, new_public_key):

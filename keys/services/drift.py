@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
@@ -136,10 +137,15 @@ def assign_unmanaged_key(*, record: UnmanagedKey, member: User, actor: User, ori
     "added outside the portal". Raises ValidationError when the member is deactivated, or a key of the portal
     already has its title.
     """
+    inactive = ValidationError(ASSIGN_INACTIVE, code="inactive", params={"member": member.get_username()})
     if not member.is_active:
-        raise ValidationError(ASSIGN_INACTIVE, code="inactive", params={"member": member.get_username()})
+        raise inactive
     try:
         with transaction.atomic():
+            # Read again, and held, in this transaction: an offboarding that committed since the admin's form
+            # read the member has revoked their keys already, and one that commits after this sees the key.
+            if not get_user_model().objects.select_for_update().filter(pk=member.pk, is_active=True).exists():
+                raise inactive
             key = RegisteredKey.objects.create(
                 owner=member,
                 title=record.title[:64],
