@@ -33,11 +33,14 @@ def deactivate_as(user: User, *, actor: User, origin: Origin) -> None:
     setattr(user, _ACTOR, (actor, origin))
 
 
-def offboard(user: User, *, actor: User, origin: Origin, reason: str) -> services.RevocationReport:
+def offboard(
+    user: User, *, actor: User, origin: Origin, reason: str, waits_until: float | None = None
+) -> services.RevocationReport:
     """A leaver, in one step: deactivate `user` (no new key can be added meanwhile), then revoke every key
     they hold in NSML with the admin's `reason`. Audited as one offboarding, then one row per key.
 
-    Revokes whatever KEYS_REVOKE_ON_DEACTIVATE says: the admin asked for it by name.
+    Revokes whatever KEYS_REVOKE_ON_DEACTIVATE says: the admin asked for it by name. `waits_until` as for
+    `services.revoke_keys`: an admin offboarding several users waits for NSML once.
     """
     with transaction.atomic():
         setattr(user, _OFFBOARDING, True)  # the receiver below leaves the keys to this function
@@ -55,7 +58,9 @@ def offboard(user: User, *, actor: User, origin: Origin, reason: str) -> service
             detail=f"deactivated; reason given: {reason.strip()}",
         )
         revoke_tokens_of(user, actor=actor, origin=origin)
-    return services.revoke_keys(selectors.active_keys_of(user), actor=actor, origin=origin, given_reason=reason)
+    return services.revoke_keys(
+        selectors.active_keys_of(user), actor=actor, origin=origin, given_reason=reason, waits_until=waits_until
+    )
 
 
 def revoke_keys_of_deactivated_user(sender, instance, created: bool, update_fields=None, **kwargs) -> None:

@@ -147,6 +147,27 @@ def test_with_a_slow_nsml_the_admin_waits_about_one_timeout_and_the_reconciler_s
     assert RegisteredKey.objects.filter(revoke_reason="left the team").count() == 4
 
 
+def test_with_a_slow_nsml_keys_of_several_members_cost_about_one_timeout_too(
+    admin_client, member, other_member, nsml, register, settings
+):
+    """Found reviewing e1b6197: the wait was counted afresh for each member whose keys were selected, so two
+    members' keys took two timeouts, and a selection across twenty members twenty, for the one admin."""
+    keys = [register(owner, f"{owner.username}-{number}") for owner in (member, other_member) for number in range(2)]
+    settings.NSML_TIMEOUT = 1.0
+    nsml.set_faults(Faults(latency=0.4))  # a DELETE and its list: 0.8 s a key, 1.6 s for each member's two
+
+    started = time.monotonic()
+    revoke(admin_client, keys, post="yes", reason="left the team")
+    waited = time.monotonic() - started
+
+    assert waited < 2.2  # the keys begun within the 1 s, whoever's they are; 3.2 s counted per member
+    nsml.set_faults(Faults())
+    time.sleep(0.5)  # a DELETE the admin stopped waiting for still reaches NSML
+    nsml_sync("--apply")
+    assert set(RegisteredKey.objects.values_list("status", flat=True)) == {"revoked"}
+    assert held_titles(nsml) == []
+
+
 def test_selecting_only_settled_keys_says_there_is_nothing_to_revoke(admin_client, member, nsml, register):
     key = register(member, "alice-laptop")
     RegisteredKey.objects.filter(pk=key.pk).update(status="revoked")

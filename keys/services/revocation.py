@@ -177,16 +177,23 @@ def _unconfirmed(key: RegisteredKey, *, actor: User | None, origin: Origin, repl
 
 
 def revoke_keys(
-    keys: Iterable[RegisteredKey], *, actor: User | None, origin: Origin, given_reason: str = ""
+    keys: Iterable[RegisteredKey],
+    *,
+    actor: User | None,
+    origin: Origin,
+    given_reason: str = "",
+    waits_until: float | None = None,
 ) -> RevocationReport:
     """Revoke each active key of `keys` (an admin action, an offboarding); one failure stops no other.
 
     The admin waits for it: once NSML's calls have taken NSML_TIMEOUT in all, the remaining keys are recorded as
     being revoked and their DELETEs left to the reconciler, so a slow NSML costs about one timeout, not one per key.
+    `waits_until` (time.monotonic()): the end of that wait when one admin action calls this for several members,
+    so that they share it (`wait_for_nsml`); by default NSML_TIMEOUT from now.
     """
     client = nsml_client()
     report = RevocationReport()
-    waits_until = time.monotonic() + settings.NSML_TIMEOUT
+    waits_until = wait_for_nsml() if waits_until is None else waits_until
     for key in keys:
         if not key.is_active:
             continue
@@ -200,6 +207,11 @@ def revoke_keys(
             if key.status == Status.REVOKING:
                 report.unconfirmed += 1
     return report
+
+
+def wait_for_nsml() -> float:
+    """The moment (time.monotonic()) an admin's wait for NSML ends, for `revoke_keys`: NSML_TIMEOUT from now."""
+    return time.monotonic() + settings.NSML_TIMEOUT
 
 
 def revoke_failure_message(error: NsmlError) -> str:
