@@ -108,8 +108,8 @@ PHRASES = [
     (r"submitted from (?P<address>\S+)", _("submitted from %(address)s")),
     (r"NSML still lists the key after the DELETE", _("NSML still lists the key after the DELETE")),
     (
-        r"not sent yet: the keys before it used up the admin's wait, so the reconciler sends the DELETE",
-        _("not sent yet: the keys before it used up the admin's wait, so the reconciler sends the DELETE"),
+        r"not sent yet: the keys before it used up the wait for NSML, so the reconciler sends the DELETE",
+        _("not sent yet: the keys before it used up the wait for NSML, so the reconciler sends the DELETE"),
     ),
     (
         r"the DELETE used up the member's wait, and the list had (?P<seconds>[\d.]+) s",

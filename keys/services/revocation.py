@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 Status = RegisteredKey.Status
 
 # The audit's detail for a key `revoke_keys` recorded without calling NSML (keys.audit_display translates it).
-NOT_SENT = "not sent yet: the keys before it used up the admin's wait, so the reconciler sends the DELETE"
+NOT_SENT = "not sent yet: the keys before it used up the wait for NSML, so the reconciler sends the DELETE"
 
 
 @dataclass
