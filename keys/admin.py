@@ -38,6 +38,7 @@ from keys.offboarding import deactivate_as, offboard
 from keys.pagination import EstimatedCountPaginator
 from keys.reauth import SESSION_ENDED
 from keys.services import tokens
+from keys.upstream import NsmlWait
 from nsml.client import NsmlError
 from portal.logs import escape_unsafe
 
@@ -208,12 +209,10 @@ def _report_owner(
 def _revoke_by_owner(modeladmin: admin.ModelAdmin, request, keys: Iterable[RegisteredKey], reason: str) -> None:
     origin = Origin.from_request(request)
     ordered = sorted(keys, key=lambda key: (key.owner.get_username(), key.pk))
-    waits_until = services.wait_for_nsml()  # one wait for the whole selection, not one per member
+    wait = NsmlWait.of_admin()  # one wait for the whole selection, not one per member
     for _owner_id, owned in groupby(ordered, key=lambda key: key.owner_id):
         owned = list(owned)
-        report = services.revoke_keys(
-            owned, actor=request.user, origin=origin, given_reason=reason, waits_until=waits_until
-        )
+        report = services.revoke_keys(owned, actor=request.user, origin=origin, given_reason=reason, wait=wait)
         _report_owner(modeladmin, request, owned[0].owner, report)
 
 
@@ -784,9 +783,9 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
         if confirmation is not None:
             return confirmation
         origin = Origin.from_request(request)
-        waits_until = services.wait_for_nsml()  # one wait for the whole selection, not one per user
+        wait = NsmlWait.of_admin()  # one wait for the whole selection, not one per user
         for user in users:
-            report = offboard(user, actor=request.user, origin=origin, reason=reason, waits_until=waits_until)
+            report = offboard(user, actor=request.user, origin=origin, reason=reason, wait=wait)
             _report_owner(self, request, user, report, offboarded=True)
         return None
 

@@ -22,6 +22,8 @@ from keys.services.tokens import revoke_tokens_of
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
+    from keys.upstream import NsmlWait
+
 logger = logging.getLogger("keys.offboarding")
 
 _ACTOR = "_offboarding_actor"
@@ -34,12 +36,12 @@ def deactivate_as(user: User, *, actor: User, origin: Origin) -> None:
 
 
 def offboard(
-    user: User, *, actor: User, origin: Origin, reason: str, waits_until: float | None = None
+    user: User, *, actor: User, origin: Origin, reason: str, wait: NsmlWait | None = None
 ) -> services.RevocationReport:
     """A leaver, in one step: deactivate `user` (no new key can be added meanwhile), then revoke every key
     they hold in NSML with the admin's `reason`. Audited as one offboarding, then one row per key.
 
-    Revokes whatever KEYS_REVOKE_ON_DEACTIVATE says: the admin asked for it by name. `waits_until` as for
+    Revokes whatever KEYS_REVOKE_ON_DEACTIVATE says: the admin asked for it by name. `wait` as for
     `services.revoke_keys`: an admin offboarding several users waits for NSML once.
     """
     with transaction.atomic():
@@ -59,7 +61,7 @@ def offboard(
         )
         revoke_tokens_of(user, actor=actor, origin=origin)
     return services.revoke_keys(
-        selectors.active_keys_of(user), actor=actor, origin=origin, given_reason=reason, waits_until=waits_until
+        selectors.active_keys_of(user), actor=actor, origin=origin, given_reason=reason, wait=wait
     )
 
 

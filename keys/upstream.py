@@ -59,6 +59,28 @@ def nsml_client(*, background: bool = False) -> NsmlClient:
     return PortalNsmlClient(nsml_config(background=background), on_wait=add_upstream_time, observe=observe_nsml)
 
 
+class NsmlWait:
+    """How long someone still waits for NSML, shared by every call made for them: an admin revoking the keys of
+    several members, or a reconcile pass the admin started (*Check NSML now*). `seconds` None: nobody waits
+    for the whole, and each call has its client's own timeout."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.ends = None if seconds is None else time.monotonic() + seconds
+
+    @classmethod
+    def of_admin(cls) -> NsmlWait:
+        """An admin's action waits for NSML one NSML_TIMEOUT in all, however many keys and members it covers."""
+        return cls(settings.NSML_TIMEOUT)
+
+    def left(self) -> float | None:
+        """The timeout for the next call. One begun just before the end still gets a moment: a timeout of 0 is
+        no timeout to requests."""
+        return None if self.ends is None else max(self.ends - time.monotonic(), 0.1)
+
+    def used_up(self) -> bool:
+        return self.ends is not None and time.monotonic() >= self.ends
+
+
 def lookup_time(client: NsmlClient, sent: float) -> float:
     """Seconds the list after a call sent at `sent` (time.monotonic()) may take (LOOKUP_GRACE_SECONDS)."""
     return max(client.config.read_timeout - (time.monotonic() - sent), lookup_grace(client))

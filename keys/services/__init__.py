@@ -10,7 +10,7 @@ from keys.services.lifetimes import LifetimeReport, apply_lifetimes, change_expi
 from keys.services.members import remember_language
 from keys.services.reconcile import TITLES_ON_A_PAGE, PassReport, ReconcileBusy, describe_pass, reconcile
 from keys.services.registration import register_key
-from keys.services.revocation import RevocationReport, revoke_key, revoke_keys, wait_for_nsml
+from keys.services.revocation import RevocationReport, revoke_key, revoke_keys
 from keys.services.rotation import Rotation, rotate_key
 
 __all__ = [
@@ -39,5 +39,4 @@ __all__ = [
     "revoke_key",
     "revoke_keys",
     "revoke_unmanaged_key",
-    "wait_for_nsml",
 ]

@@ -8,7 +8,6 @@ submission they match, and records the rest as unmanaged. Every change is audite
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,7 +22,7 @@ from keys.audit import Origin, record_event
 from keys.locks import reconcile_lock
 from keys.models import AuditEvent, ReconcilePass, RegisteredKey, UnmanagedKey
 from keys.services import states
-from keys.upstream import nsml_client
+from keys.upstream import NsmlWait, nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 from portal import metrics
 
@@ -137,7 +136,7 @@ def reconcile(*, origin: Origin, client: NsmlClient | None = None, within: float
     are left to the next pass. Without it each call has the reconciler's own timeout, however many there are."""
     outcome = "error"  # unless the pass ends otherwise: the database went away, a bug
     try:
-        report = _locked_pass(origin, client, _Budget(within))
+        report = _locked_pass(origin, client, NsmlWait(within))
         outcome = report.outcome
         return report
     except ReconcileBusy:
@@ -150,27 +149,13 @@ def reconcile(*, origin: Origin, client: NsmlClient | None = None, within: float
         metrics.count_reconcile_pass(outcome)
 
 
-class _Budget:
-    """What is left of a pass's `within` seconds for NSML; None for each call when the pass has no limit."""
-
-    def __init__(self, within: float | None) -> None:
-        self.ends = None if within is None else time.monotonic() + within
-
-    def left(self) -> float | None:
-        # A call begun just before the end still gets a moment: a timeout of 0 is no timeout to requests.
-        return None if self.ends is None else max(self.ends - time.monotonic(), 0.1)
-
-    def used_up(self) -> bool:
-        return self.ends is not None and time.monotonic() >= self.ends
-
-
-def _locked_pass(origin: Origin, client: NsmlClient | None, budget: _Budget) -> PassReport:
+def _locked_pass(origin: Origin, client: NsmlClient | None, wait: NsmlWait) -> PassReport:
     with reconcile_lock() as acquired:
         if not acquired:
             raise ReconcileBusy
         record = ReconcilePass.objects.create()
         try:
-            report = _run_pass(client or nsml_client(background=True), origin, budget)
+            report = _run_pass(client or nsml_client(background=True), origin, wait)
         except NsmlError as error:
             _finish(
                 record,
@@ -189,9 +174,9 @@ def _finish(record: ReconcilePass, *, succeeded: bool, summary: str, report: dic
     )
 
 
-def _run_pass(client: NsmlClient, origin: Origin, budget: _Budget) -> PassReport:
+def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait) -> PassReport:
     listed_at = timezone.now()
-    held, _reply = client.list_keys(within=budget.left())
+    held, _reply = client.list_keys(within=wait.left())
     held_pairs = {(item.title, item.name) for item in held}
     report = PassReport()
     # Only keys that were in their state before the list was taken: a newer one may not be listed yet.
@@ -235,11 +220,11 @@ def _run_pass(client: NsmlClient, origin: Origin, budget: _Budget) -> PassReport
     for key in [*settled_before.filter(status=Status.REVOKING), *departed]:
         if (key.title, key.nsml_name) not in held_pairs:
             _confirm_revoked(key, origin, report)
-        elif budget.used_up():
+        elif wait.used_up():
             continue  # still revoking: the next pass sends its DELETE
         elif key.next_attempt_at is None or key.next_attempt_at <= listed_at:
             try:
-                client.delete_key(key.title, key.nsml_name, within=budget.left())
+                client.delete_key(key.title, key.nsml_name, within=wait.left())
             except NsmlError as error:
                 if not (error.failure is Failure.NOT_FOUND or error.failure.outcome_unknown):
                     _back_off(key)
@@ -263,7 +248,7 @@ def _run_pass(client: NsmlClient, origin: Origin, budget: _Budget) -> PassReport
     _settle_unknown_keys(held, listed_at, origin, report)
 
     if deleted:
-        _confirm_deletions(client, deleted, origin, report, budget)
+        _confirm_deletions(client, deleted, origin, report, wait)
     report.open_unmanaged = UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).count()
     report.unsettled = RegisteredKey.objects.filter(status__in=(Status.PENDING, Status.REVOKING)).count()
     return report
@@ -369,14 +354,14 @@ def _attach(submission: RegisteredKey, origin: Origin) -> bool:
 
 
 def _confirm_deletions(
-    client: NsmlClient, deleted: list[RegisteredKey], origin: Origin, report: PassReport, budget: _Budget
+    client: NsmlClient, deleted: list[RegisteredKey], origin: Origin, report: PassReport, wait: NsmlWait
 ) -> None:
     """One list after this pass's DELETEs: a key is revoked only once NSML no longer lists it."""
-    if budget.used_up():
+    if wait.used_up():
         report.retrying.extend(_label(key) for key in deleted)  # the next pass's list confirms them
         return
     try:
-        held, _reply = client.list_keys(within=budget.left())
+        held, _reply = client.list_keys(within=wait.left())
     except NsmlError:
         report.retrying.extend(_label(key) for key in deleted)
         return

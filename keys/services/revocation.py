@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
@@ -17,7 +16,7 @@ from keys.audit import Origin
 from keys.models import AuditEvent, RegisteredKey
 from keys.services import states
 from keys.services.failures import RevocationFailed, record_upstream_failure
-from keys.upstream import lookup_time, nsml_client, wait_used_up
+from keys.upstream import NsmlWait, lookup_time, nsml_client, wait_used_up
 from nsml.client import Failure, NsmlClient, NsmlError, Reply
 
 if TYPE_CHECKING:
@@ -182,24 +181,30 @@ def revoke_keys(
     actor: User | None,
     origin: Origin,
     given_reason: str = "",
-    waits_until: float | None = None,
+    wait: NsmlWait | None = None,
 ) -> RevocationReport:
     """Revoke each active key of `keys` (an admin action, an offboarding); one failure stops no other.
 
     The admin waits for it: once NSML's calls have taken NSML_TIMEOUT in all, the remaining keys are recorded as
     being revoked and their DELETEs left to the reconciler, so a slow NSML costs about one timeout, not one per key.
-    `waits_until` (time.monotonic()): the end of that wait when one admin action calls this for several members,
-    so that they share it (`wait_for_nsml`); by default NSML_TIMEOUT from now.
+    `wait`: that wait when one admin action calls this for several members, so that they share it
+    (`NsmlWait.of_admin()`); by default a new one.
     """
     client = nsml_client()
     report = RevocationReport()
-    waits_until = wait_for_nsml() if waits_until is None else waits_until
+    wait = wait or NsmlWait.of_admin()
     for key in keys:
         if not key.is_active:
             continue
         try:
-            send = time.monotonic() < waits_until
-            revoke_key(key=key, actor=actor, origin=origin, given_reason=given_reason, client=client, send=send)
+            revoke_key(
+                key=key,
+                actor=actor,
+                origin=origin,
+                given_reason=given_reason,
+                client=client,
+                send=not wait.used_up(),
+            )
             report.revoked += key.status == Status.REVOKED
         except RevocationFailed as failure:
             report.failures.append(f"“{key.title}”: {failure.message}")
@@ -207,11 +212,6 @@ def revoke_keys(
             if key.status == Status.REVOKING:
                 report.unconfirmed += 1
     return report
-
-
-def wait_for_nsml() -> float:
-    """The moment (time.monotonic()) an admin's wait for NSML ends, for `revoke_keys`: NSML_TIMEOUT from now."""
-    return time.monotonic() + settings.NSML_TIMEOUT
 
 
 def revoke_failure_message(error: NsmlError) -> str:
