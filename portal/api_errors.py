@@ -14,14 +14,15 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext
 
-from portal.outages import API_PREFIX, api_error
+from portal.outages import API_DOCS, API_PREFIX, api_error
 
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "X-Request-ID")
 
 
 def _error(status: int) -> tuple[str, str]:
     if status == 404:
-        return "not_found", gettext("There is nothing at this address in the API.")
+        message = gettext("There is nothing at this address in the API. Its addresses are listed at %(docs)s.")
+        return "not_found", message % {"docs": API_DOCS}
     if status == 405:
         message = gettext("This address does not take this method; the Allow header lists those it does.")
         return "method_not_allowed", message

@@ -20,6 +20,8 @@ from django.views.decorators.csrf import requires_csrf_token
 
 RETRY_AFTER_SECONDS = 30
 API_PREFIX = "/api/"
+# Where the API lists its addresses (keys/api.py, docs_url), for an API client that asked for one it lacks.
+API_DOCS = "/api/v1/docs"
 
 
 def is_outage(error: BaseException | None) -> bool:

@@ -1,5 +1,5 @@
 """Under /api/ every error is the API's JSON form, whoever makes it (portal/api_errors.py): an address no
-route matches, a method a route does not take, CSRF's 403, a 500, a body sent in chunks, a JSON body that
+route matches, a method a route does not take (the schema's too), a 500, a body sent in chunks, a JSON body that
 is not an object. Found by calling the API as a script would, with curl."""
 
 from __future__ import annotations
@@ -45,12 +45,24 @@ def test_a_method_a_route_does_not_take_is_a_json_405_that_names_the_ones_it_doe
     assert set(response["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
 
 
-def test_csrfs_refusal_of_a_post_to_the_schema_is_json_too(bearer):
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+@pytest.mark.parametrize("path", ["/api/v1/openapi.json", "/api/v1/docs"])
+def test_the_schema_and_its_docs_take_only_reads_a_json_405_not_csrfs_403(bearer, method, path):
+    # A script's POST carries no CSRF cookie: it used to get "not allowed" (403), which hid the real answer.
     client = Client(enforce_csrf_checks=True)
 
-    error = json_error(client.post("/api/v1/openapi.json", **bearer), 403)
+    error = json_error(client.generic(method, path, **bearer), 405)
 
-    assert error["code"] == "forbidden"
+    assert error["code"] == "method_not_allowed"
+    assert set(client.generic(method, path)["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+    assert client.head(path).status_code == 200
+
+
+def test_a_json_404_points_to_the_list_of_the_apis_addresses(client, bearer):
+    error = json_error(client.get("/api/v1/", **bearer), 404)
+
+    assert "/api/v1/docs" in error["message"]
+    assert client.get("/api/v1/docs").status_code == 200
 
 
 def test_a_bug_under_the_api_is_a_json_500(client, bearer, new_public_key):
