@@ -263,8 +263,9 @@ def list_keys(request: HttpRequest):
     openapi_extra={"responses": {202: {"description": "NSML has not confirmed yet: the key is pending"}}},
 )
 def create_key(request: HttpRequest, payload: KeyIn):
-    """Register a public key (the contents of a .pub file) under a title. 201 when NSML registered it;
-    202 when NSML's answer is not known yet (status `pending`; the portal keeps checking by itself)."""
+    """Register a public key (the contents of a .pub file) under a title. 201 when NSML registered it (its
+    `status` is what it is now: `active`, or `revoking`/`revoked` when a revocation reached it before NSML's
+    answer); 202 when NSML's answer is not known yet (status `pending`; the portal keeps checking by itself)."""
     try:
         key = services.register_key(
             owner=request.user,
@@ -287,7 +288,7 @@ def create_key(request: HttpRequest, payload: KeyIn):
         raise ApiError(422, error.code or "invalid", str(message), field) from None
     except services.RegistrationFailed as failure:
         raise upstream_error(failure) from None
-    return Answer(201 if key.status == Status.ACTIVE else 202, _out(key))
+    return Answer(202 if key.status == Status.PENDING else 201, _out(key))
 
 
 @read("/keys/{int:key_id}", response={200: KeyOut, **ERRORS}, summary="Show one of your keys")

@@ -136,6 +136,10 @@ PENDING_NOTICE = _(
     "NSML has not confirmed your key “%(title)s” yet. The portal keeps checking by itself; this page shows "
     "the result. There is no need to submit it again."
 )
+# NSML registered the key, and a revocation (an administrator's) reached it before NSML's answer did.
+REVOKED_MEANWHILE_NOTICE = _(
+    "NSML registered your key “%(title)s”, but it was revoked while NSML answered; this page shows the details."
+)
 
 REVOKE_MESSAGES = {
     Failure.REJECTED: _(

@@ -78,8 +78,10 @@ def key_new(request: HttpRequest) -> HttpResponse:
             if key.is_active:
                 messages.success(request, gettext(member_messages.REGISTERED_MESSAGE) % {"title": key.title})
                 messages.info(request, gettext(member_messages.NEXT_STEPS))
-            else:  # NSML's answer is unknown: the key's page shows it as pending until it is settled
+            elif key.status == key.Status.PENDING:  # the key's page shows it pending until it is settled
                 messages.info(request, gettext(member_messages.PENDING_NOTICE) % {"title": key.title})
+            else:  # revoked (or being revoked) before NSML's answer came back
+                messages.warning(request, gettext(member_messages.REVOKED_MEANWHILE_NOTICE) % {"title": key.title})
             if key.joined_lines:
                 messages.info(request, gettext(member_messages.JOINED_NOTICE))
             return redirect("keys:detail", pk=key.pk)
@@ -121,6 +123,10 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {"key": key, "expiry_form": expiry_form, "pub_file": usual_public_key_file(key.key_type)}
     if key.status == key.Status.FAILED:
         context["failure_message"] = member_messages.failed_key_message(key.failure, title=key.title)
+    revoked = key.status in (key.Status.REVOKING, key.Status.REVOKED)
+    if revoked and key.revoke_requested_by_id not in (None, key.owner_id):
+        # Someone else revoked it (an administrator): the member's email names them, and so does this page.
+        context["revoked_by"] = key.revoke_requested_by.get_username()
     return render(request, "keys/key_detail.html", context)
 
 

@@ -111,12 +111,12 @@ def create_members(database_url: str, usernames: list[str]) -> None:
     )
 
 
-def read_rows(database_url: str, script: str) -> list[dict]:
-    """Run `script` (which sets `rows`, a JSON-able list) against the portal's database."""
+def read_rows(database_url: str, script: str, env: dict[str, str] | None = None) -> list[dict]:
+    """Run `script` (which sets `rows`, a JSON-able list) against the portal's database; `env` as for `manage`."""
     result = subprocess.run(
         [sys.executable, "-c", _django(script + "\nprint(json.dumps(rows, default=str))\n")],
         cwd=BASE_DIR,
-        env=portal_env(database_url),
+        env=env or portal_env(database_url),
         capture_output=True,
         text=True,
         check=True,

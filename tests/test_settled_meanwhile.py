@@ -13,7 +13,16 @@ import requests
 
 from nsml.simulator import Faults
 from tests.helpers import generate_private_key, public_line
-from tests.live_portal import Gunicorn, create_members, live_simulator, manage, portal_database, portal_env, read_rows
+from tests.live_portal import (
+    Gunicorn,
+    Member,
+    create_members,
+    live_simulator,
+    manage,
+    portal_database,
+    portal_env,
+    read_rows,
+)
 from tests.test_metrics import METRICS, TOKEN, samples
 
 SUBMITTED = ("portal_key_submissions_total", ("outcome", "registered"))
@@ -76,3 +85,51 @@ def test_a_key_a_pass_settles_while_nsml_answers_is_reported_registered(tmp_path
     # That row is the only one of the submission: it names the member, and where they submitted it from (it named
     # the reconciler, and nothing recorded the member's address or token).
     assert rows[2] == [["alice", "found in NSML by a reconcile pass; submitted from 127.0.0.1"]]
+
+
+def test_a_key_an_admin_revokes_while_nsml_answers_is_reported_revoked_not_unconfirmed(tmp_path: Path):
+    """Seen once under load: a pass made the key active while NSML still answered the member's create, an
+    administrator revoked it at once, and the member read that NSML had not confirmed the key yet."""
+    with live_simulator() as simulator, portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, NSML_API_URL=simulator.base_url)
+        create_members(database_url, ["alice", "root"])
+        # NSML stores the key at once and answers 201 eight seconds later, within the portal's 10 s timeout.
+        simulator.set_faults(Faults(slow_commit=8.0))
+        portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=4)
+        alice = Member(portal.url, "alice")
+        answers: list[requests.Response] = []
+        try:
+            alice.log_in()
+            key = public_line(generate_private_key("ed25519"))
+            submission = threading.Thread(
+                target=lambda: answers.append(alice.post("/keys/new/", {"title": "alice-laptop", "key": key}))
+            )
+            submission.start()
+            deadline = time.monotonic() + 7
+            while not any(held["title"] == "alice-laptop" for held in simulator.held_keys()):
+                assert time.monotonic() < deadline, "NSML never received the key"
+                time.sleep(0.05)
+            manage(database_url, "nsml_sync", "--apply", env=env, check=False)  # the pass makes it active
+            revoked = read_rows(
+                database_url,
+                "from django.contrib.auth.models import User\n"
+                "from keys import services\n"
+                "from keys.audit import Origin\n"
+                "from keys.models import RegisteredKey\n"
+                "key = RegisteredKey.objects.get(title='alice-laptop')\n"
+                "root = User.objects.get(username='root')\n"
+                "reason = 'left the project'\n"
+                "services.revoke_key(key=key, actor=root, origin=Origin.command('admin'), given_reason=reason)\n"
+                "rows = [key.status]\n",
+                env=env,
+            )
+            submission.join(timeout=60)
+            page = alice.get(answers[0].headers["Location"])
+        finally:
+            portal.stop()
+
+    assert revoked == ["revoked"]
+    assert answers[0].status_code == 302
+    assert "but it was revoked while NSML answered" in page.text
+    assert "has not confirmed your key" not in page.text
+    assert "root" in page.text and "left the project" in page.text  # the page says who revoked it, and why
