@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from keys import audit_display, lockouts, member_messages, selectors, services
 from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
-from keys.admin_filters import AuditSearchMixin, KeyTypeFilter, OwnerFilter
+from keys.admin_filters import AuditSearchMixin, KeySearchMixin, KeyTypeFilter, OwnerFilter
 from keys.admin_permissions import PermissionNamesMixin, shown_permissions
 from keys.audit import Origin
 from keys.forms import PasswordSummaryWidget, PortalAdminAuthenticationForm, PortalAdminPasswordChangeForm
@@ -385,12 +385,19 @@ class AuditHistoryMixin:
 
 @admin.register(RegisteredKey)
 class RegisteredKeyAdmin(
-    ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, SetExpiryMixin, CheckNsmlMixin, admin.ModelAdmin
+    ChangeListInputMixin,
+    RowCheckboxMixin,
+    AuditHistoryMixin,
+    SetExpiryMixin,
+    CheckNsmlMixin,
+    KeySearchMixin,
+    admin.ModelAdmin,
 ):
     # Six columns fit 1280 px; fingerprints, bits and the rest are on the key's page.
     list_display = ["title", "owner", "key_type", "status", "status_changed_at", "expires_at"]
     # Filters that scale to 100,000 keys: the owner by autocomplete, the key types from the portal's list.
     list_filter = ["status", "source", KeyTypeFilter, OwnerFilter, "created_at", ExpiryFilter]
+    # What the search looks in (keys/admin_filters.py, KeySearchMixin: prefixes, each on an index).
     search_fields = ["title", "owner__username", "owner__email", "fingerprint_sha256", "fingerprint_md5", "nsml_name"]
     list_select_related = ["owner"]
     # No date_hierarchy and one count: at 100,000 keys they read every row (bench/results.md, Scale).

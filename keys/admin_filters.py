@@ -5,10 +5,17 @@
   owner in the sidebar (10,000 links at 10,000 members).
 - `AuditSearchMixin`: the audit list's search as the searches an admin runs (a user name, a title,
   a fingerprint, an NSML trace id, a request id), each answered by an index on PostgreSQL
-  (keys/migrations/0006_audit_search_indexes.py) instead of a substring scan of every row.
+  (keys/migrations/0012_audit_search_indexes.py) instead of a substring scan of every row.
+- `KeySearchMixin`: the key list's search the same way (an owner's user name or email, a title, a fingerprint,
+  an NSML name; keys/migrations/0021_key_search_indexes.py).
+
+A fingerprint is found as an admin pastes it: `SHA256:…`, what `ssh-keygen -l` prints around it, or the part
+after `SHA256:` alone.
 """
 
 from __future__ import annotations
+
+import re
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -54,20 +61,45 @@ class OwnerFilter(admin.SimpleListFilter):
 def audit_search(term: str) -> Q:
     """Rows an admin means by `term`: a user name (actor or subject) or title starting with it, a fingerprint
     starting with it, or exactly this NSML trace id or request id."""
-    users = list(
-        get_user_model()
-        .objects.filter(username__istartswith=term)
-        .order_by()
-        .values_list("pk", flat=True)[:MAX_MATCHING_USERS]
-    )
     return (
         Q(actor_username__istartswith=term)
-        | Q(subject_id__in=users)
+        | Q(subject_id__in=_users_starting_with(term))
         | Q(title__istartswith=term)
-        | Q(fingerprint__startswith=term)
+        | _starts_with_fingerprint("fingerprint", term)
         | Q(trace_id=term)
         | Q(request_id=term)
     )
+
+
+def key_search(term: str) -> Q:
+    """Keys an admin means by `term`: an owner's user name or email, or a title, starting with it; a fingerprint
+    (SHA256 or MD5) or an NSML name starting with it."""
+    md5 = term.removeprefix("MD5:").lower()
+    return (
+        Q(owner_id__in=_users_starting_with(term, email=True))
+        | Q(title__istartswith=term)
+        | _starts_with_fingerprint("fingerprint_sha256", term)
+        | Q(fingerprint_md5__startswith=md5)
+        | Q(nsml_name__startswith=md5.replace(":", ""))
+    )
+
+
+def _users_starting_with(term: str, *, email: bool = False) -> list[int]:
+    matching = Q(username__istartswith=term) | (Q(email__istartswith=term) if email else Q())
+    return list(get_user_model().objects.filter(matching).order_by().values_list("pk", flat=True)[:MAX_MATCHING_USERS])
+
+
+# A SHA256 fingerprint as ssh-keygen writes it (unpadded base64), wherever it stands in what was pasted.
+_SHA256_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]+")
+_BASE64_PART = re.compile(r"[A-Za-z0-9+/]{8,}=*")
+
+
+def _starts_with_fingerprint(field: str, term: str) -> Q:
+    if found := _SHA256_FINGERPRINT.search(term):
+        return Q(**{f"{field}__startswith": found.group()})
+    if _BASE64_PART.fullmatch(term):  # the part after "SHA256:", padded or not
+        return Q(**{f"{field}__startswith": term}) | Q(**{f"{field}__startswith": "SHA256:" + term.rstrip("=")})
+    return Q(**{f"{field}__startswith": term})
 
 
 class AuditSearchMixin:
@@ -80,6 +112,18 @@ class AuditSearchMixin:
         if not term:
             return queryset, False
         return queryset.filter(audit_search(term)), False
+
+
+class KeySearchMixin:
+    search_help_text = _(
+        "Starts with: an owner's user name or email, a title, a fingerprint (SHA256 or MD5) or an NSML name."
+    )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(key_search(term)), False
 
 
 class KeyTypeFilter(admin.SimpleListFilter):
