@@ -220,7 +220,13 @@ def scale_pages() -> list[dict]:
         ("search: a request id", f"{audit}?q={request_id}"),
     ]
     keys = "/admin/keys/registeredkey/"
-    key_pages = [("admin key list", keys), ("admin key list, one owner", f"{keys}?owner=member04242")]
+    key_pages = [
+        ("admin key list", keys),
+        ("admin key list, one owner", f"{keys}?owner=member04242"),
+        ("admin key list, search: a user name", f"{keys}?q=member04242"),
+        ("admin key list, search: a title's start", f"{keys}?q=k4242"),
+        ("admin key list, search: a fingerprint's start", f"{keys}?q={quote(fingerprint)}"),
+    ]
     pages += [(name, url, ADMIN_USERNAME) for name, url in searches + key_pages]
     return [{"name": name, "url": url, "user": user} for name, url, user in pages]
 
