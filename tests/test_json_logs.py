@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from nsml.simulator.faults import Faults
 from portal.jsonlog import JsonFormatter, RequestContextFilter
 from tests.helpers import generate_private_key, public_line
 from tests.live_portal import Gunicorn, Member, create_members, live_simulator, manage, portal_database, portal_env
@@ -174,9 +175,28 @@ def test_the_reconcilers_report_is_json_lines_too(tmp_path: Path, new_public_key
         env = portal_env(database_url, LOG_FORMAT="json", LOG_LEVEL="INFO", NSML_API_URL=simulator.base_url)
         result = manage(database_url, "nsml_sync", "--apply", env=env, check=False)
 
-    lines = [json.loads(line) for line in result.stdout.splitlines()]  # every line parses, or this raises
+    # Every line parses, or this raises: the report's, and the one the run ends with (Django's "CommandError: ...")
+    lines = [json.loads(line) for line in (result.stdout + result.stderr).splitlines()]
     assert any(line["logger"] == "keys.reconcile" and "console-key" in line["message"] for line in lines)
     assert result.returncode == 1  # drift: an unmanaged key
+    assert (lines[-1]["level"], lines[-1]["logger"]) == ("ERROR", "keys.reconcile")
+    assert lines[-1]["message"].startswith("Drift found: ")
+
+
+def test_a_one_shot_pass_that_cannot_list_nsml_ends_with_a_json_line(tmp_path: Path):
+    """Found running `nsml_sync --apply` from cron with LOG_FORMAT=json against an NSML that answered 503: the
+    retries were JSON lines, but the line saying the pass failed, the one an alert looks for, was Django's plain
+    "CommandError: Could not list NSML's keys: ..." on stderr."""
+    with live_simulator() as simulator, portal_database(tmp_path) as database_url:
+        simulator.set_faults(Faults(fail_status=503, retry_after=0))
+        env = portal_env(database_url, LOG_FORMAT="json", LOG_LEVEL="INFO", NSML_API_URL=simulator.base_url)
+        result = manage(database_url, "nsml_sync", "--apply", env=env, check=False)
+
+    assert result.returncode == 2  # NSML could not be listed
+    lines = [json.loads(line) for line in (result.stdout + result.stderr).splitlines()]
+    failed = [line for line in lines if line["logger"] == "keys.reconcile"]
+    assert [line["level"] for line in failed] == ["ERROR"]
+    assert failed[0]["message"].startswith("Could not list NSML's keys: ")
 
 
 @pytest.mark.parametrize("log_format", ["plain", "json"])

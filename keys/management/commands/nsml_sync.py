@@ -7,12 +7,13 @@ Exit status: EXIT_STATUS below, which --help shows and README's Operating table 
 
 from __future__ import annotations
 
+import io
 import logging
 import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.db import DatabaseError, close_old_connections
 
 from keys import services
@@ -57,6 +58,13 @@ class Command(BaseCommand):
             "SIGTERM or "
             "Ctrl-C; a pass under way finishes first.",
         )
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        """With LOG_FORMAT=json, what Django writes to stderr when a run fails ("CommandError: Could not list
+        NSML's keys...", the line an alert looks for) is a JSON line of keys.reconcile too, the status unchanged."""
+        if settings.LOG_FORMAT == "json":
+            self.stderr = OutputWrapper(_ErrorLog())
+        super().run_from_argv(argv)
 
     def handle(self, *args, apply: bool, every: int | None, **options) -> None:
         metrics.count_as_command()  # its NSML calls and passes, in the scrape of the gunicorn sharing the directory
@@ -181,3 +189,12 @@ class Command(BaseCommand):
             self.stdout.write(
                 "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             )
+
+
+class _ErrorLog(io.TextIOBase):
+    """A stream whose every write is an error line of keys.reconcile (a failed run's last words)."""
+
+    def write(self, text: str) -> int:
+        if message := text.strip().removeprefix("CommandError: "):
+            logger.error(message)
+        return len(text)
