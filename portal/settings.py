@@ -109,6 +109,8 @@ MIDDLEWARE = [
     # First, so every later middleware, the view and their log lines know the request id.
     "portal.request_id.RequestIdMiddleware",
     "portal.metrics.HttpMetricsMiddleware",
+    # A HEAD answer's body goes here, not in gunicorn, which logs a warning for each one it drops.
+    "portal.head.HeadWithoutBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.timing.ServerTimingMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

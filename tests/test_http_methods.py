@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from django.urls import reverse
+
+from tests.live_portal import Gunicorn, portal_database, portal_env
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +96,25 @@ def test_the_front_page_and_healthz_take_only_get_and_head(client, path, method)
 @pytest.mark.parametrize("method", ["get", "head"])
 def test_healthz_answers_get_and_head(client, method):
     assert getattr(client, method)(reverse("healthz")).status_code == 200
+
+
+def test_a_head_answer_under_gunicorn_has_gets_headers_and_logs_no_warning(tmp_path):
+    """Found with curl -I against gunicorn (27): every HEAD to a page with a body (/readyz, /healthz, the log-in
+    page) wrote a WARNING, "WSGI app sent body bytes on a no-body response", gunicorn dropping the body itself;
+    a load balancer's HEAD probe every few seconds filled the log with them."""
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        portal = Gunicorn(portal_env(database_url, LOG_FORMAT="json", LOG_LEVEL="INFO"), log, workers=1, threads=2)
+        try:
+            answers = {
+                path: (requests.get(portal.url + path), requests.head(portal.url + path))
+                for path in ("/healthz", "/readyz", "/accounts/login/")
+            }
+        finally:
+            portal.stop()
+
+    for path, (get, head) in answers.items():
+        assert (head.status_code, head.content) == (get.status_code, b""), path
+        assert head.headers["Content-Length"] == get.headers["Content-Length"] == str(len(get.content)), path
+    warnings = [line for line in log.read_text().splitlines() if '"WARNING"' in line]
+    assert not warnings
