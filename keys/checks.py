@@ -60,13 +60,16 @@ def check_log_format(app_configs, **kwargs) -> list[Error]:
 @register(Tags.security)
 def check_metrics_token(app_configs, **kwargs) -> list[Error]:
     # A short token can be guessed; the metrics say how many keys and members there are. One with spaces could
-    # never be sent: an Authorization header's value loses them at its ends, and a scraper's config too.
+    # never be sent: an Authorization header's value loses them at its ends, and a scraper's config too. Nor one
+    # beyond ASCII (a typographic quote pasted with it): the scraper sends its UTF-8 bytes, which the server
+    # reads as Latin-1 (WSGI), so it never matched.
     token = settings.METRICS_TOKEN
-    if not token or (len(token) >= 16 and not any(character.isspace() for character in token)):
+    if not token or (len(token) >= 16 and all("!" <= character <= "~" for character in token)):
         return []
     return [
         Error(
-            "METRICS_TOKEN must be at least 16 characters without spaces (or unset, which turns /metrics off).",
+            "METRICS_TOKEN must be at least 16 characters, ASCII letters, digits and punctuation without spaces "
+            "(or unset, which turns /metrics off).",
             id="keys.E005",
         )
     ]

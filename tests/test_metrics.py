@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from keys.checks import check_metrics_token
 from keys.models import ReconcilePass, RegisteredKey
 from nsml.simulator import Faults
 from tests.helpers import nsml_sync
@@ -255,15 +256,33 @@ def test_every_worker_adds_up_in_one_scrape(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "value", ["short-token", " " * 20, "metrics token with spaces"], ids=["short", "blank", "spaces"]
+    "value",
+    [
+        "short-token",
+        " " * 20,
+        "metrics token with spaces",
+        "\u201cmetrics-token-0123456789\u201d",
+        "metrics-t\u00f6ken-0123456",
+    ],
+    ids=["short", "blank", "spaces", "typographic-quotes", "beyond-ascii"],
 )
 def test_a_token_no_scrape_could_safely_send_stops_the_portal_at_start_up(settings, value):
     """The blank one found by the operator QA pass: twenty spaces passed the length check, and no scrape could
-    ever match it."""
+    ever match it. Those beyond ASCII found by another: the portal started, and a scrape sending the token (as
+    UTF-8, as curl and Prometheus do) was refused 403 for ever."""
     settings.METRICS_TOKEN = value
 
     with pytest.raises(SystemCheckError, match="keys.E005"):
         call_command("check")
+
+
+def test_a_token_of_ascii_punctuation_is_accepted_and_lets_a_scrape_in(client, settings):
+    settings.METRICS_TOKEN = "Tok~en!#$%&'*+-.^_`|0123456789"
+    assert check_metrics_token(None) == []
+
+    response = client.get(METRICS, headers={"Authorization": f"Bearer {settings.METRICS_TOKEN}"})
+
+    assert response.status_code == 200
 
 
 def test_every_metric_a_scrape_serves_is_in_the_readme(member_client, member, register, token):
