@@ -27,10 +27,13 @@ def check_database() -> str:
 
 
 def check_cache() -> str:
+    # A key of its own: under one shared key, another probe (a thread, another instance on the same Redis) could
+    # write between this one's set and get, and a healthy cache read as one that lost what it was given.
     probe = uuid.uuid4().hex
+    key = f"readyz-probe:{probe}"
     try:
-        cache.set("readyz-probe", probe, timeout=10)
-        kept = cache.get("readyz-probe")
+        cache.set(key, probe, timeout=10)
+        kept = cache.get(key)
     except Exception as error:
         return f"cache: {type(error).__name__}"
     return "" if kept == probe else "cache: did not keep what it was given"
