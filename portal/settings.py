@@ -464,6 +464,9 @@ except ValueError:  # a port that is not one: urllib's words, a traceback; the a
     raise ImproperlyConfigured(
         "EMAIL_URL's port is not a number from 1 to 65535: smtp+tls://user:password@host:587, or dummymail://."
     ) from None
+# consolemail:// with JSON logs: each notice one JSON line, not the message's own lines among them.
+if LOG_FORMAT == "json" and EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    EMAIL_CONFIG["EMAIL_BACKEND"] = "portal.console_mail.LoggedEmailBackend"
 vars().update(EMAIL_CONFIG)
 # Notices are sent when the change commits, inside the request: an SMTP server that stops answering
 # holds a member's request this long at most (Django's default is no limit). The change stays made.

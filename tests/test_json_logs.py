@@ -18,7 +18,16 @@ from django.core.management.base import SystemCheckError
 from nsml.simulator.faults import Faults
 from portal.jsonlog import JsonFormatter, RequestContextFilter
 from tests.helpers import generate_private_key, public_line
-from tests.live_portal import Gunicorn, Member, create_members, live_simulator, manage, portal_database, portal_env
+from tests.live_portal import (
+    Gunicorn,
+    Member,
+    create_members,
+    live_simulator,
+    manage,
+    portal_database,
+    portal_env,
+    read_rows,
+)
 
 
 def log_lines(log: Path) -> list[str]:
@@ -86,6 +95,40 @@ def test_the_live_portal_logs_json_lines_with_the_request_id_end_to_end(tmp_path
     assert "action=register outcome=success" in audit["message"]
     assert len(audit["nsml_trace_id"]) == 32
     assert audit["nsml_trace_id"] in audit["message"]
+
+
+def test_a_notice_sent_to_the_console_is_one_json_line(tmp_path: Path):
+    """Found with EMAIL_URL=consolemail:// and LOG_FORMAT=json, as a QA set-up runs: the key-added notice came as
+    its twenty-odd raw lines (headers, the greeting, a row of dashes) between the JSON ones."""
+    log = tmp_path / "gunicorn.log"
+    with live_simulator() as simulator, portal_database(tmp_path) as database_url:
+        create_members(database_url, ["dora"])
+        read_rows(
+            database_url,
+            "from django.contrib.auth.models import User\n"
+            "User.objects.filter(username='dora').update(email='dora@example.com')\nrows = []\n",
+        )
+        env = portal_env(
+            database_url,
+            LOG_FORMAT="json",
+            LOG_LEVEL="INFO",
+            EMAIL_URL="consolemail://",
+            NSML_API_URL=simulator.base_url,
+        )
+        portal = Gunicorn(env, log, workers=1, threads=4)
+        try:
+            member = Member(portal.url, "dora")
+            member.log_in()
+            key = public_line(generate_private_key("ed25519"))
+            response = member.post("/keys/new/", {"title": "dora-laptop", "key": key})
+        finally:
+            portal.stop()
+
+    assert response.status_code == 302
+    lines = [json.loads(line) for line in log_lines(log)]  # every line parses, or this raises
+    [notice] = [line for line in lines if line["logger"] == "portal.email"]
+    assert "To: dora@example.com" in notice["message"]
+    assert 'The SSH key "dora-laptop" was added to NSML for your account.' in notice["message"]
 
 
 def test_a_line_outside_any_request_has_no_request_fields_and_keeps_its_traceback():
