@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -236,6 +237,7 @@ class _ProcessMetrics(Collector):
         yield from REGISTRY.collect()
 
 
+@csrf_exempt  # a scrape sends no cookie: a POST is told 405, not a 403 that reads as a wrong token
 @require_GET
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from django.test import Client
 from django.urls import reverse
 
 from tests.live_portal import Gunicorn, portal_database, portal_env
@@ -91,6 +92,21 @@ def test_the_admins_log_out_address_opened_in_the_browser_offers_the_log_out_but
 @pytest.mark.parametrize("method", ["post", *UNUSED])
 def test_the_front_page_and_healthz_take_only_get_and_head(client, path, method):
     assert getattr(client, method)(path).status_code == 405
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_a_probe_or_scrape_with_another_method_is_told_405_not_that_its_page_is_out_of_date(settings, path, method):
+    """Found with curl -X POST against gunicorn: Django's test client skips the CSRF check, so the 405s above
+    held only here; a real client was answered 403 with the HTML "This page is out of date" (for /metrics, with
+    the right token: the status that says the token is wrong)."""
+    settings.METRICS_TOKEN = "metrics-token-0123456789"
+    client = Client(enforce_csrf_checks=True)
+
+    response = getattr(client, method)(path, headers={"Authorization": f"Bearer {settings.METRICS_TOKEN}"})
+
+    assert response.status_code == 405
+    assert response["Allow"] in ("GET", "GET, HEAD")
 
 
 @pytest.mark.parametrize("method", ["get", "head"])
