@@ -6,6 +6,7 @@ Every knob has a default that works for development; README.md lists them all.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 import zoneinfo
 from datetime import timedelta
@@ -409,6 +410,9 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain").strip().lower()
 # One line per request (status, duration), on by default with JSON logs, where it replaces gunicorn's
 # access log (gunicorn.conf.py).
 LOG_REQUESTS = _bool("LOG_REQUESTS", default=LOG_FORMAT == "json")
+# With JSON logs, a warning Python writes (a library's UserWarning, a RuntimeWarning) is a log line (logger
+# py.warnings) rather than two plain lines on stderr.
+logging.captureWarnings(LOG_FORMAT == "json")
 # Every handler escapes control and bidirectional characters, so a user name or a title with a line
 # break in it cannot write a line of its own (portal/logs.py); tracebacks keep their lines.
 LOGGING = {

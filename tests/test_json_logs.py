@@ -131,6 +131,19 @@ def test_a_notice_sent_to_the_console_is_one_json_line(tmp_path: Path):
     assert 'The SSH key "dora-laptop" was added to NSML for your account.' in notice["message"]
 
 
+def test_a_warning_python_writes_is_a_json_line_too(tmp_path: Path):
+    """Found starting gunicorn before collectstatic with LOG_FORMAT=json: whitenoise's warning ("No directory at:
+    .../staticfiles/") came on stderr as two plain lines, the warning and the line of code that raised it."""
+    database_url = f"sqlite:///{tmp_path / 'unused.sqlite3'}"
+    script = "import warnings; warnings.warn('a warning from the portal')"
+    result = manage(database_url, "shell", "-v", "0", "-c", script, env=portal_env(database_url, LOG_FORMAT="json"))
+
+    assert result.stderr == ""
+    [line] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (line["level"], line["logger"]) == ("WARNING", "py.warnings")
+    assert "UserWarning: a warning from the portal" in line["message"]
+
+
 def test_a_line_outside_any_request_has_no_request_fields_and_keeps_its_traceback():
     record = logging.LogRecord("keys.reconcile", logging.ERROR, __file__, 1, "pass failed: %s", ("boom",), None)
     try:
