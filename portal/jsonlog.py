@@ -12,6 +12,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from django.utils.functional import LazyObject
+
 from portal.request_id import current_request
 
 _OPTIONAL = ("status", "duration_ms", "nsml_trace_id")
@@ -31,8 +33,11 @@ class RequestContextFilter(logging.Filter):
 
 
 def _username(request) -> str:
-    # Only a user the request has already loaded: a log line must not cost a query, or recurse into one.
-    user = getattr(request, "_cached_user", None)
+    # Only a user the request has already loaded: a log line must not cost a query, or recurse into one. One
+    # that log-in (or log-out) put on the request counts from then on: a log-in's own line names who logged in.
+    user = request.__dict__.get("user")
+    if user is None or isinstance(user, LazyObject):
+        user = getattr(request, "_cached_user", None)
     return user.get_username() if user is not None and user.is_authenticated else ""
 
 

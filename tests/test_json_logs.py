@@ -208,6 +208,21 @@ def test_an_api_calls_lines_name_the_tokens_user(client, member, token_for, nsml
     assert all(line["user"] == member.username for line in ours), ours
 
 
+def test_a_log_ins_own_request_line_names_who_logged_in(client, member, settings):
+    """Found in QA: the request line of a successful log-in said "user": "", though the session was theirs."""
+    settings.LOG_REQUESTS = True
+    client.logout()
+
+    with json_lines_of("portal.request") as lines:
+        client.post("/accounts/login/", {"username": member.username, "password": "alice-password-1"})
+        client.post("/accounts/logout/")
+
+    assert [(line["path"], line["status"], line["user"]) for line in lines] == [
+        ("/accounts/login/", 302, member.username),
+        ("/accounts/logout/", 302, ""),
+    ]
+
+
 @pytest.mark.django_db
 def test_djangos_line_for_a_refusal_a_view_returned_carries_the_request_id(client, settings):
     """Found reading the JSON logs: "Unauthorized: /metrics" (django.request, logged after the middleware
