@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -55,8 +56,9 @@ if _json_logs:
         "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False}},
     }
 
+_FRESH_METRICS_PREFIX = "portal-metrics-"
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="portal-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=_FRESH_METRICS_PREFIX)
 
 
 def on_starting(server) -> None:
@@ -78,6 +80,14 @@ def on_starting(server) -> None:
         ) from None
     if server.cfg.control_socket == _default_control_socket():
         server.cfg.set("control_socket", control_socket_for(server.cfg.bind))
+
+
+def on_exit(server) -> None:
+    """A fresh metrics directory made above goes with the server (each start made one, and none was removed);
+    told by its place and name, as a reload reads this file again with the variable already set."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    if directory.parent == Path(tempfile.gettempdir()) and directory.name.startswith(_FRESH_METRICS_PREFIX):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _default_control_socket() -> str:

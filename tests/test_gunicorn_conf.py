@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
+
+from tests.helpers import free_port
 
 CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
@@ -110,3 +114,36 @@ def test_a_metrics_directory_it_may_not_write_stops_gunicorn_rather_than_fail_ev
 
     assert result.returncode != 0
     assert "PROMETHEUS_MULTIPROC_DIR cannot be written (Permission denied" in result.stderr
+
+
+def test_a_metrics_directory_it_made_itself_goes_when_it_stops(tmp_path):
+    """Found in QA: without PROMETHEUS_MULTIPROC_DIR every start left a portal-metrics-* directory in /tmp."""
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(CONF), "--workers", "1"],
+        cwd=CONF.parent,
+        env={**env, "TMPDIR": str(tmp_path), "GUNICORN_BIND": f"127.0.0.1:{port}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(f"http://127.0.0.1:{port}/healthz"):
+            assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
+            time.sleep(0.2)
+        made = list(tmp_path.glob("portal-metrics-*"))
+        counted = [path.name for directory in made for path in directory.glob("*.db")]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    assert len(made) == 1 and counted  # the workers' directory: /healthz was counted there
+    assert not made[0].exists()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
