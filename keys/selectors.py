@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from keys.locks import LEASE
 from keys.models import ApiToken, AuditEvent, MemberProfile, ReconcilePass, RegisteredKey, UnmanagedKey
 
 
@@ -89,16 +90,25 @@ class Attention:
     stuck_revoking: int
     open_unmanaged: int
     last_pass: ReconcilePass | None
+    # When the pass running now started: its row is not finished yet, so it says nothing of how it went.
+    pass_under_way_since: datetime | None = None
 
 
 def attention() -> Attention:
     stuck_before = timezone.now() - timedelta(seconds=settings.NSML_PENDING_GRACE_SECONDS)
     stuck = RegisteredKey.objects.filter(status_changed_at__lt=stuck_before)
+    last_pass = ReconcilePass.objects.first()
+    under_way_since = None
+    # A pass not finished within the lock's lease has let go of the lock: it died, and is shown as not finished.
+    if last_pass is not None and last_pass.finished_at is None and last_pass.started_at > timezone.now() - LEASE:
+        under_way_since = last_pass.started_at
+        last_pass = ReconcilePass.objects.exclude(pk=last_pass.pk).first()
     return Attention(
         stuck_pending=stuck.filter(status=RegisteredKey.Status.PENDING).count(),
         stuck_revoking=stuck.filter(status=RegisteredKey.Status.REVOKING).count(),
         open_unmanaged=UnmanagedKey.objects.filter(status=UnmanagedKey.Status.OPEN).count(),
-        last_pass=ReconcilePass.objects.first(),
+        last_pass=last_pass,
+        pass_under_way_since=under_way_since,
     )
 
 

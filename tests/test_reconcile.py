@@ -977,3 +977,50 @@ def test_a_members_revocation_a_pass_confirms_while_nsml_answers_is_recorded_onc
     assert "Revoked by: m00" in notice
     assert "From: 127.0.0.1" in notice
     assert "someone other than you" not in notice
+
+
+def test_the_admin_index_shows_a_pass_under_way_as_under_way_not_failed(admin_client, nsml):
+    """Found in the admin with a slow NSML: while the reconciler's pass waited for NSML's list (its row not finished
+    yet), the index said in bold "Last reconcile pass failed: <time>, ." with no reason."""
+    nsml_sync("--apply")
+    finished = ReconcilePass.objects.get()
+    running = ReconcilePass.objects.create()
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert "Last reconcile pass failed" not in page
+    finished_when = dateformat.format(timezone.localtime(finished.started_at), "Y-m-d H:i:s T")
+    running_when = dateformat.format(timezone.localtime(running.started_at), "Y-m-d H:i:s T")
+    assert f"Last reconcile pass: {finished_when}, in sync." in page
+    assert f"A reconcile pass is under way, since {running_when}." in page
+
+
+def test_the_admin_index_says_the_first_pass_is_under_way(admin_client):
+    ReconcilePass.objects.create()
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert "A reconcile pass is under way, since" in page
+    assert "No reconcile pass has run yet" not in page
+    assert "Last reconcile pass failed" not in page
+
+
+def test_the_admin_index_says_a_pass_that_never_finished_did_not_finish(admin_client):
+    ReconcilePass.objects.create(started_at=timezone.now() - locks.LEASE - timedelta(minutes=1))
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert "Last reconcile pass failed:" in page
+    assert "it did not finish." in page
+    assert ", ." not in page
+
+
+def test_the_korean_admin_index_says_a_pass_is_under_way(admin_client):
+    ReconcilePass.objects.create(started_at=timezone.now() - locks.LEASE - timedelta(minutes=1))
+    ReconcilePass.objects.create()
+
+    page = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    assert "마지막 동기화 실행 실패:" in page
+    assert "완료되지 않음." in page
+    assert "동기화 실행이 진행 중입니다(" in page

@@ -123,6 +123,8 @@ def describe_pass(record: ReconcilePass) -> str:
         return "; ".join(_lines(report, most=TITLES_ON_A_PAGE))
     if record.succeeded and record.summary in ("", "in sync"):
         return gettext("in sync")
+    if record.finished_at is None and not record.summary:
+        return gettext("it did not finish")
     return record.summary
 
 
