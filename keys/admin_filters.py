@@ -74,7 +74,8 @@ def audit_search(term: str) -> Q:
 def key_search(term: str) -> Q:
     """Keys an admin means by `term`: an owner's user name or email, or a title, starting with it; a fingerprint
     (SHA256 or MD5) or an NSML name starting with it."""
-    md5 = term.removeprefix("MD5:").lower()
+    found = _MD5_FINGERPRINT.search(term)
+    md5 = (found.group(1) if found else term).lower()
     return (
         Q(owner_id__in=_users_starting_with(term, email=True))
         | Q(title__istartswith=term)
@@ -92,6 +93,8 @@ def _users_starting_with(term: str, *, email: bool = False) -> list[int]:
 # A SHA256 fingerprint as ssh-keygen writes it (unpadded base64), wherever it stands in what was pasted.
 _SHA256_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]+")
 _BASE64_PART = re.compile(r"[A-Za-z0-9+/]{8,}=*")
+# An MD5 fingerprint as `ssh-keygen -l -E md5` writes it, wherever it stands in what was pasted.
+_MD5_FINGERPRINT = re.compile(r"MD5:([0-9a-f:]*)", re.IGNORECASE)
 
 
 def _starts_with_fingerprint(field: str, term: str) -> Q:

@@ -137,6 +137,9 @@ def keys(member, other_member):
         ("Q2xvdmFOU01M", {"laptop"}),  # the part after SHA256:
         (f"256 {FINGERPRINT} alice@laptop (ED25519)", {"laptop"}),  # what ssh-keygen -l prints
         ("MD5:0a:1b:2c", {"laptop"}),  # ssh-keygen -E md5
+        # what ssh-keygen -l -E md5 prints (found in the browser: nothing matched the whole line)
+        ("256 MD5:0a:1b:2c:3d:4e:5f:60:71:82:93:a4:b5:c6:d7:e8:f9 alice@laptop (ED25519)", {"laptop"}),
+        ("md5:0A:1B:2C", {"laptop"}),
         ("0A:1B", {"laptop"}),
         ("0a1b2c3d", {"laptop"}),  # the NSML name's start
         ("laptop", set()),  # in the middle of a title: starts only, as the audit search
