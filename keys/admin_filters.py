@@ -74,8 +74,7 @@ def audit_search(term: str) -> Q:
 def key_search(term: str) -> Q:
     """Keys an admin means by `term`: an owner's user name or email, or a title, starting with it; a fingerprint
     (SHA256 or MD5) or an NSML name starting with it."""
-    found = _MD5_FINGERPRINT.search(term)
-    md5 = (found.group(1) if found else term).lower()
+    md5 = (_md5_fingerprint(term) or term).lower()
     return (
         Q(owner_id__in=_users_starting_with(term, email=True))
         | Q(title__istartswith=term)
@@ -97,11 +96,19 @@ _BASE64_PART = re.compile(r"[A-Za-z0-9+/]{8,}=*")
 _MD5_FINGERPRINT = re.compile(r"MD5:([0-9a-f:]*)", re.IGNORECASE)
 
 
+def _md5_fingerprint(term: str) -> str | None:
+    """The colon-separated hex of an `MD5:` fingerprint wherever it stands in `term`, lower case; None without one."""
+    found = _MD5_FINGERPRINT.search(term)
+    return found.group(1).lower() if found else None
+
+
 def _starts_with_fingerprint(field: str, term: str) -> Q:
     if found := _SHA256_FINGERPRINT.search(term):
         return Q(**{f"{field}__startswith": found.group()})
     if _BASE64_PART.fullmatch(term):  # the part after "SHA256:", padded or not
         return Q(**{f"{field}__startswith": term}) | Q(**{f"{field}__startswith": "SHA256:" + term.rstrip("=")})
+    if (md5 := _md5_fingerprint(term)) is not None:  # stored without its "MD5:", as NSML gives it
+        return Q(**{f"{field}__startswith": md5})
     return Q(**{f"{field}__startswith": term})
 
 

@@ -110,6 +110,16 @@ def test_a_fingerprint_is_found_as_an_admin_pastes_it(admin_client, member):
         assert found(admin_client, pasted) == {row.pk}, pasted
 
 
+def test_an_md5_fingerprint_is_found_as_ssh_keygen_prints_it(admin_client, member):
+    """Found in the browser: an unmanaged key's rows (drift, assign) hold its MD5 fingerprint, as NSML gives it;
+    what `ssh-keygen -l -E md5` prints, or its `MD5:` part, found nothing."""
+    md5 = "0a:1b:2c:3d:4e:5f:60:71:82:93:a4:b5:c6:d7:e8:f9"
+    row = record_event(action="assign", outcome="success", origin=Origin(), actor=member, fingerprint=md5)
+
+    for pasted in (md5, f"MD5:{md5}", f"MD5:{md5[:8]}", f"256 MD5:{md5} a@b (ED25519)", f"md5:{md5.upper()}"):
+        assert found(admin_client, pasted) == {row.pk}, pasted
+
+
 @pytest.fixture
 def keys(member, other_member):
     other_member.email = "bob.kim@example.com"
