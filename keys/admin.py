@@ -13,6 +13,7 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ERROR_FLAG
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -494,6 +495,21 @@ class UnmanagedKeyForm(forms.ModelForm):
         return member
 
 
+class MemberAutocomplete(AutocompleteSelect):
+    """Django's autocomplete box, saying what to type while it is empty; static/portal/autocomplete-names.js names
+    it by its label too (select2 names it only by the text it shows, and an empty one had no name: axe's
+    aria-input-field-name)."""
+
+    def build_attrs(self, base_attrs, extra_attrs=None):
+        attrs = super().build_attrs(base_attrs, extra_attrs=extra_attrs)
+        attrs["data-placeholder"] = gettext("Type a member's user name")
+        return attrs
+
+    @property
+    def media(self):
+        return super().media + forms.Media(js=["portal/autocomplete-names.js"])
+
+
 @admin.register(UnmanagedKey)
 class UnmanagedKeyAdmin(ChangeListInputMixin, RowCheckboxMixin, CheckNsmlMixin, admin.ModelAdmin):
     list_display = ["title", "status", "assigned_to", "first_seen", "last_seen"]
@@ -514,6 +530,11 @@ class UnmanagedKeyAdmin(ChangeListInputMixin, RowCheckboxMixin, CheckNsmlMixin, 
     readonly_fields = ["title", "nsml_name", "fingerprint_md5", "nsml_create_time", "status", "first_seen", "last_seen"]
     autocomplete_fields = ["assigned_to"]
     actions = ["revoke_selected"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "assigned_to":
+            kwargs["widget"] = MemberAutocomplete(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_add_permission(self, request) -> bool:
         return False  # found by `manage.py nsml_sync --apply`

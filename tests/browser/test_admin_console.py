@@ -7,6 +7,7 @@ import pytest
 from axes.models import AccessAttempt
 from playwright.sync_api import expect
 
+from keys.models import UnmanagedKey
 from tests.browser.admin_session import ADMIN_PASSWORD, admin_tab, fits_the_width
 
 pytestmark = pytest.mark.browser
@@ -67,3 +68,29 @@ def test_an_admin_unlocks_a_locked_out_member_from_their_page(browser, portal, r
         expect(page.locator(".messagelist .success")).to_contain_text("kim.minsu")
         expect(page.locator("form.unlock-login")).to_have_count(0)
     assert not AccessAttempt.objects.filter(username="kim.minsu").exists()
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_member_box_of_an_unmanaged_key_has_a_name(browser, portal, root, browser_member, check_page, lang):
+    """Found with axe on an open unmanaged key's page: the autocomplete box that assigns it to a member (select2,
+    named by what it shows) had no accessible name while empty (aria-input-field-name, serious)."""
+    record = UnmanagedKey.objects.create(
+        title="console-key", nsml_name="0a1b2c3d4e5f60718293a4b5c6d7e8f9", fingerprint_md5="0a:1b:2c:3d"
+    )
+
+    with admin_tab(browser, portal, lang) as page:
+        page.goto(f"/admin/keys/unmanagedkey/{record.pk}/change/")
+        combobox = page.locator(".field-assigned_to [role=combobox]")
+        expect(combobox).to_have_accessible_name(
+            "Assigned to: Type a member's user name" if lang == "en" else "할당 대상: 구성원의 사용자 이름을 입력하세요"
+        )
+        check_page(page, "admin-unmanaged-key")
+
+        combobox.click()
+        page.locator(".select2-search__field").fill("kim")
+        page.locator(".select2-results__option", has_text="kim.minsu").click()
+        page.locator("input[name=_save]").click()
+
+        expect(page.locator(".messagelist .success").first).to_contain_text("kim.minsu")
+    record.refresh_from_db()
+    assert record.assigned_to == browser_member
