@@ -94,3 +94,20 @@ def test_the_member_box_of_an_unmanaged_key_has_a_name(browser, portal, root, br
         expect(page.locator(".messagelist .success").first).to_contain_text("kim.minsu")
     record.refresh_from_db()
     assert record.assigned_to == browser_member
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_lists_pass_axe_on_a_phone(browser, portal, root, browser_member, register, nsml, check_page, lang):
+    """Found with axe at 390 px: the result count's "Show all" link, wrapped into the count's text, was told apart
+    from it by its colour alone (link-in-text-block, serious), on the key list and the audit list."""
+    register(browser_member, "kim-minsu-laptop")
+
+    with admin_tab(browser, portal, lang) as page:
+        page.set_viewport_size({"width": 390, "height": 844})
+        for path, name in (
+            ("/admin/keys/registeredkey/?q=kim", "admin-keys-phone"),
+            ("/admin/keys/auditevent/?q=kim", "admin-audit-phone"),
+        ):
+            page.goto(path)
+            expect(page.locator("#changelist-search .small a")).to_be_visible()
+            check_page(page, name)
