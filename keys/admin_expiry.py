@@ -56,21 +56,16 @@ class SetExpiryMixin:
         applying = "apply" in request.POST
         form = SetExpiryForm(request.POST if applying else None, initial={"expires_at": lifetimes.default_expiry_day()})
         if applying and form.is_valid():
+            day = form.cleaned_data["expires_at"]
+            selected = list(keys)
             try:
                 changed = services.set_expiry(
-                    keys=keys,
-                    day=form.cleaned_data["expires_at"],
-                    actor=request.user,
-                    origin=Origin.from_request(request),
+                    keys=selected, day=day, actor=request.user, origin=Origin.from_request(request)
                 )
             except ValidationError as refusal:
                 form.add_error(None, refusal)
             else:
-                self.message_user(
-                    request,
-                    ngettext("Expiry set on %d key.", "Expiry set on %d keys.", len(changed)) % len(changed),
-                    messages.SUCCESS,
-                )
+                self._report(request, selected, changed, None if day is None else lifetimes.end_of_day(day))
                 return None
         context = {
             **self.admin_site.each_context(request),
@@ -83,3 +78,18 @@ class SetExpiryMixin:
             "time_zone": lifetimes.end_of_day(lifetimes.local_today()).tzname(),
         }
         return TemplateResponse(request, "admin/keys/set_expiry.html", context)
+
+    def _report(self, request, selected: list[RegisteredKey], changed: list[RegisteredKey], expires_at) -> None:
+        # Keys that already had the day are said to have it: "Expiry set on 0 keys." read as if nothing worked.
+        already = sum(1 for key in selected if key not in changed and key.expires_at == expires_at)
+        if changed or not already:
+            count = len(changed)
+            self.message_user(
+                request, ngettext("Expiry set on %d key.", "Expiry set on %d keys.", count) % count, messages.SUCCESS
+            )
+        if already:
+            self.message_user(
+                request,
+                ngettext("%d key already had this expiry.", "%d keys already had this expiry.", already) % already,
+                messages.INFO,
+            )

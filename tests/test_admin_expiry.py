@@ -102,3 +102,34 @@ def test_the_list_filters_by_expiry(admin_client, member, nsml, register, choice
 
     titles = [key.title for key in response.context["cl"].result_list]
     assert titles == expected
+
+
+def test_keys_that_already_expire_that_day_are_named_not_counted_as_nothing(admin_client, member, nsml, register):
+    """Found in the browser: setting the day some selected keys already had said "Expiry set on 0 keys." as a
+    success, as if the action had done nothing it was asked."""
+    first = register(member, "laptop")
+    second = register(member, "desktop")
+    admin_client.post(
+        CHANGELIST, {"action": "set_expiry", "_selected_action": [first.pk], "expires_at": day(30), "apply": "1"}
+    )
+
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "set_expiry", "_selected_action": [first.pk, second.pk], "expires_at": day(30), "apply": "1"},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "Expiry set on 1 key." in page
+    assert "1 key already had this expiry." in page
+
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "set_expiry", "_selected_action": [first.pk, second.pk], "expires_at": day(30), "apply": "1"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="ko",
+    )
+
+    page = response.content.decode()
+    assert "Expiry set on 0 keys." not in page and "키 0개의 만료일을 설정했습니다." not in page
+    assert "키 2개는 이미 이 만료일로 설정되어 있었습니다." in page
