@@ -48,6 +48,7 @@ COLUMNS = [
     ("nsml_error_code", "upstream_error_code"),
     ("trace_id", "trace_id"),
     ("duration_ms", "duration_ms"),
+    ("request_id", "request_id"),
 ]
 # A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection");
 # a tab or a CR, which it would also read so, is escaped before this check (escape_unsafe).

@@ -266,3 +266,15 @@ def test_the_export_view_refuses_members_without_view_permission(member):
 
     with pytest.raises(PermissionDenied):
         AuditEventAdmin(AuditEvent, admin.site).export_csv_view(request)
+
+
+def test_the_export_carries_each_row_s_request_id(admin_client):
+    """Found exporting the audit list: the admin shows and searches each row's request id, to find the request's log
+    lines, but the CSV left it out."""
+    export = reverse("admin:keys_auditevent_export")
+    admin_client.get(export, {"action__exact": "export"}, HTTP_X_REQUEST_ID="req-export-1")
+
+    response = admin_client.get(export, {"action__exact": "export"}, HTTP_X_REQUEST_ID="req-export-2")
+
+    header, *rows = rows_of(response)
+    assert [dict(zip(header, row, strict=True))["request_id"] for row in rows] == ["req-export-1"]
