@@ -761,6 +761,9 @@ class GroupAdmin(PermissionNamesMixin, DjangoGroupAdmin):
     permissions_field = "permissions"  # read-only but for superusers (PermissionNamesMixin)
     permissions_shown = shown_permissions(Group, "permissions")
 
+    class Media:
+        js = ["portal/select-filter-names.js"]
+
 
 admin.site.unregister(User)
 

@@ -45,3 +45,13 @@ def test_an_admin_finds_and_gives_a_permission_by_its_name_in_the_admins_languag
     assert list(Group.objects.get(name="auditors").permissions.values_list("codename", flat=True)) == [
         "view_auditevent"
     ]
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_group_page_passes_axe(browser, portal, root, check_page, lang):
+    """Found with axe on Admin > Groups > Add: Django's two-box widget puts an aria-label on the plain <span> of each
+    box's search icon, where ARIA forbids one (aria-prohibited-attr, serious)."""
+    with admin_tab(browser, portal, lang) as page:
+        page.goto("/admin/auth/group/add/")
+        expect(page.locator("#id_permissions_input")).to_be_visible()
+        check_page(page, "admin-group-add")
