@@ -33,7 +33,12 @@ from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.admin_filters import AuditSearchMixin, KeySearchMixin, KeyTypeFilter, OwnerFilter
 from keys.admin_permissions import PermissionNamesMixin, shown_permissions
 from keys.audit import Origin
-from keys.forms import PasswordSummaryWidget, PortalAdminAuthenticationForm, PortalAdminPasswordChangeForm
+from keys.forms import (
+    PasswordSummaryWidget,
+    PortalAdminAuthenticationForm,
+    PortalAdminPasswordChangeForm,
+    RefusesPrivateKeys,
+)
 from keys.models import ApiToken, AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
 from keys.offboarding import deactivate_as, offboard
 from keys.pagination import EstimatedCountPaginator
@@ -116,7 +121,8 @@ ONLY_SUPERUSERS_MANAGE_STAFF = _(
 )
 
 
-class RevocationReasonForm(forms.Form):
+class RevocationReasonForm(RefusesPrivateKeys, forms.Form):
+    # Kept on each key, in the append-only audit log, on the member's page and in their email: never a private key.
     reason = forms.CharField(
         label=_("Reason"),
         max_length=500,

@@ -13,7 +13,7 @@ from django.utils import translation
 from keys import audit_display
 from keys.models import AuditEvent, RegisteredKey
 from nsml.simulator import Faults
-from tests.helpers import nsml_sync
+from tests.helpers import generate_private_key, nsml_sync, private_text
 
 pytestmark = pytest.mark.django_db
 
@@ -65,6 +65,24 @@ def test_it_asks_again_when_the_reason_is_missing(admin_client, member, nsml, re
     key.refresh_from_db()
     assert key.is_active
     assert held_titles(nsml) == ["alice-laptop"]
+
+
+def test_a_private_key_given_as_the_reason_is_refused_and_kept_nowhere(admin_client, member, nsml, register):
+    """Found in the browser: an ed25519 private key (399 characters) pasted as the reason fitted its 500, and was
+    kept on the key, in the append-only audit log, on the member's page and in their email."""
+    key = register(member, "alice-laptop")
+    secret = private_text(generate_private_key())
+    body = secret.splitlines()[1]
+
+    response = revoke(admin_client, [key], post="yes", reason=secret)
+
+    page = response.content.decode()
+    assert response.context["form"].errors["reason"][0].startswith("This is your private key")
+    assert body not in page
+    key.refresh_from_db()
+    assert (key.status, key.revoke_reason) == ("active", "")
+    assert held_titles(nsml) == ["alice-laptop"]
+    assert not AuditEvent.objects.filter(detail__contains=body).exists()
 
 
 def test_it_revokes_on_confirming_and_keeps_the_reason_on_the_key_and_in_the_audit(
