@@ -44,6 +44,7 @@ from keys.offboarding import deactivate_as, offboard
 from keys.pagination import EstimatedCountPaginator
 from keys.reauth import SESSION_ENDED
 from keys.services import tokens
+from keys.sshkeys import PRIVATE_KEY_MESSAGE, holds_private_key
 from keys.upstream import NsmlWait
 from nsml.client import NsmlError
 from portal.logs import escape_unsafe
@@ -320,6 +321,10 @@ class ChangeListInputMixin:
     integers) changes nothing and says so; Django's own action handling would fail on it.
 
     Django's whole list after a bad filter says nothing of why the filter went: this one says so.
+
+    A private key pasted into the search or a filter box (a browser joins its lines) goes the same way, with the
+    private-key message: the list would show it again in the box, the count's link and the export link, and an
+    export would keep it in the audit log.
     """
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
@@ -332,6 +337,9 @@ class ChangeListInputMixin:
         return super().changelist_view(request, extra_context)
 
     def get_changelist_instance(self, request: HttpRequest):
+        if any(holds_private_key(value) for _name, values in request.GET.lists() for value in values):
+            self.message_user(request, gettext(PRIVATE_KEY_MESSAGE), messages.ERROR)
+            raise IncorrectLookupParameters("a private key in the address")
         try:
             return super().get_changelist_instance(request)
         except (ValueError, OverflowError) as unusable:  # raised by the filters' values, as the list is read

@@ -10,6 +10,7 @@ from django.urls import reverse
 from keys.admin_filters import audit_search, key_search
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
+from tests.helpers import generate_private_key, private_text
 
 pytestmark = pytest.mark.django_db
 
@@ -223,3 +224,35 @@ def test_the_key_type_filter_offers_the_accepted_types_and_narrows(admin_client,
 
     assert "?key_type=ecdsa-sha2-nistp384" in page  # offered though no key has it: the list is the portal's
     assert [key.title for key in narrowed.context["cl"].result_list] == ["rsa"]
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        (KEYS, "q"),
+        (KEYS, "owner"),
+        (AUDIT, "q"),
+        (reverse("admin:keys_unmanagedkey_changelist"), "q"),
+        (reverse("admin:auth_user_changelist"), "q"),
+    ],
+)
+def test_a_private_key_pasted_into_a_search_is_not_echoed(admin_client, path, parameter):
+    """Found in the browser: a private key pasted into the key or audit search (a browser joins its lines) came back
+    in the search box, the result count and the export link; exporting from there kept it in the audit log."""
+    secret = " ".join(private_text(generate_private_key()).splitlines())
+
+    response = admin_client.get(path, {parameter: secret}, follow=True)
+
+    page = response.content.decode()
+    assert response.redirect_chain and response.redirect_chain[-1][0].endswith("?e=1")
+    assert secret.split()[4] not in page
+    assert "This is your private key" in page
+
+
+def test_a_private_key_in_the_export_s_search_exports_nothing(admin_client):
+    secret = " ".join(private_text(generate_private_key()).splitlines())
+
+    response = admin_client.get(reverse("admin:keys_auditevent_export"), {"q": secret})
+
+    assert response.status_code == 302 and not response.streaming
+    assert not AuditEvent.objects.filter(action="export").exists()
