@@ -7,6 +7,7 @@ import time
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
+from django.core import mail
 from django.urls import reverse
 from django.utils import translation
 
@@ -98,6 +99,24 @@ def test_it_revokes_on_confirming_and_keeps_the_reason_on_the_key_and_in_the_aud
     audit = event(action="revoke")
     assert (audit.actor, audit.subject, audit.outcome, audit.reason) == (admin_user, member, "success", "")
     assert audit.detail == "reason given: laptop stolen on 28 Nov"
+
+
+def test_the_members_email_says_why_as_their_key_s_page_does(
+    admin_client, member, nsml, register, django_capture_on_commit_callbacks
+):
+    """Found reading the emails of an admin's revocation: the member's key page says who revoked it and why, the
+    email only who, and told them to ask an administrator."""
+    member.email = "alice@example.com"
+    member.save()
+    key = register(member, "alice-laptop")
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        revoke(admin_client, [key], post="yes", reason="laptop stolen on 28 Nov")
+
+    [notice] = [message for message in mail.outbox if member.email in message.to]
+    assert "Revoked by: admin" in notice.body
+    assert "Reason: laptop stolen on 28 Nov" in notice.body
 
 
 def test_the_messages_name_each_owner_and_count_their_keys(admin_client, member, other_member, nsml, register):
