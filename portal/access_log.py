@@ -1,15 +1,27 @@
-"""gunicorn's access log without API token secrets (gunicorn.conf.py's `logger_class`).
+"""gunicorn's access log without API token secrets or private keys (gunicorn.conf.py's `logger_class`).
 
 A client can put a token's secret where gunicorn logs it: in a URL's path (`/api/v1/keys/nsmlk_...`, a
 script's arguments swapped) or a referer. The portal's own lines are filtered by portal.logs; gunicorn
-writes its access line itself, so its atoms are cut here the same way.
+writes its access line itself, so its atoms are cut here the same way. A private key pasted into a search
+or filter box travels in the query string (the admin refuses it, but the address stays the page's), and the
+next page's Referer carries it again: a query value that holds one is cut whole.
 """
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote_plus
+
 from gunicorn.glogging import Logger
 
+from keys.sshkeys import holds_private_key
 from portal.logs import redact_secrets
+
+REDACTED_PRIVATE_KEY = "[private-key-redacted]"
+# One name=value of a query string, after its "?" or "&"; a value stops at the next "&", "#" or space.
+_QUERY_VALUE = re.compile(r"([?&][^=&#\s]*=)([^&#\s]+)")
+# Shorter than a private key's armour: no private key material to find.
+_SHORTEST_KEY_TEXT = 30
 
 # The request line, the path, the query string and the referer: what a client writes.
 _CLIENT_ATOMS = ("r", "U", "q", "f")
@@ -21,5 +33,22 @@ class SecretFreeLogger(Logger):
         for name in _CLIENT_ATOMS:
             value = atoms.get(name)
             if isinstance(value, str):
-                atoms[name] = redact_secrets(value)
+                atoms[name] = redact_private_keys(redact_secrets(value), query_only=name == "q")
         return atoms
+
+
+def redact_private_keys(text: str, *, query_only: bool = False) -> str:
+    """`text` (a URL, a request line, or with `query_only` a bare query string) with each query value that holds
+    private key material replaced by REDACTED_PRIVATE_KEY."""
+    if len(text) < _SHORTEST_KEY_TEXT or "=" not in text:
+        return text
+    marked = "?" + text if query_only else text
+    redacted = _QUERY_VALUE.sub(_cut_private_key, marked)
+    return redacted[1:] if query_only else redacted
+
+
+def _cut_private_key(match: re.Match) -> str:
+    value = match.group(2)
+    if len(value) >= _SHORTEST_KEY_TEXT and holds_private_key(unquote_plus(value)):
+        return match.group(1) + REDACTED_PRIVATE_KEY
+    return match.group(0)

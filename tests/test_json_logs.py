@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import pytest
 import requests
@@ -17,7 +18,7 @@ from django.core.management.base import SystemCheckError
 
 from nsml.simulator.faults import Faults
 from portal.jsonlog import JsonFormatter, RequestContextFilter
-from tests.helpers import generate_private_key, public_line
+from tests.helpers import generate_private_key, private_text, public_line
 from tests.live_portal import (
     Gunicorn,
     Member,
@@ -291,6 +292,30 @@ def test_a_token_secret_in_a_url_is_in_no_log_line(tmp_path: Path, log_format):
     written = log.read_text()
     assert "/api/v1/keys/nsmlk_[redacted]" in written  # the lines are there, the secret is not
     assert secret not in written and secret[6:30] not in written
+
+
+def test_a_private_key_pasted_into_a_search_box_is_in_no_access_log_line(tmp_path: Path):
+    """Found in QA: a private key pasted into the admin's search box (refused there) travels in the query string,
+    and the next page's Referer carries it again; gunicorn's access line wrote both whole."""
+    pasted = private_text(generate_private_key("ed25519"))
+    searched = "/admin/keys/registeredkey/?o=1&q=" + quote_plus(pasted)
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, LOG_FORMAT="plain", LOG_LEVEL="INFO")
+        portal = Gunicorn(env, log, workers=1, threads=2)
+        try:
+            answers = [
+                requests.get(f"{portal.url}{searched}", allow_redirects=False, timeout=30),
+                requests.get(f"{portal.url}/healthz", headers={"Referer": f"{portal.url}{searched}"}, timeout=30),
+            ]
+        finally:
+            portal.stop()
+
+    assert [answer.status_code for answer in answers] == [302, 200]
+    written = log.read_text()
+    assert "/admin/keys/registeredkey/?o=1&q=[private-key-redacted]" in written  # the lines are there
+    body = pasted.splitlines()[1]
+    assert "PRIVATE" not in written and body not in written and quote_plus(body) not in written
 
 
 @pytest.mark.parametrize("log_format", ["plain", "json"])
