@@ -1,4 +1,5 @@
-"""OpenID Connect log-in (mozilla-django-oidc), and who may still use a password (PASSWORD_LOGIN).
+"""OpenID Connect log-in (mozilla-django-oidc, in keys/oidc_provider.py), and who may still use a password
+(PASSWORD_LOGIN).
 
 Off unless a client (OIDC_CLIENT_ID, OIDC_CLIENT_SECRET) and a provider (OIDC_ISSUER for discovery, or
 the OIDC_OP_* endpoints) are set; the views answer 404 while it is off. Users are matched by one claim
@@ -7,6 +8,8 @@ OIDC never makes anyone staff, and never logs anyone in to a staff or superuser 
 keep their password (PASSWORD_LOGIN=staff-only), so whoever controls a name at the provider cannot
 become the portal's administrator. Log-out ends the provider's session too where it has an end-session
 endpoint. Log-ins and refusals are audited by keys.auth's receivers, refusals the backend cannot see here.
+
+This module loads no part of mozilla-django-oidc: its backend and views load it once OIDC is on.
 """
 
 from __future__ import annotations
@@ -15,25 +18,15 @@ import logging
 import threading
 from urllib.parse import urlencode
 
-import jwt
 import requests
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext
-from mozilla_django_oidc.auth import OIDCAuthenticationBackend
-from mozilla_django_oidc.utils import import_from_settings
-from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
-
-from keys.audit import Origin, record_event
-from keys.models import AuditEvent
 
 logger = logging.getLogger("keys.oidc")
 
@@ -84,6 +77,8 @@ def oidc_setting(attr: str, *default):
     """mozilla-django-oidc's settings, with each endpoint the environment leaves unset found by discovery."""
     if attr in DISCOVERED:
         return getattr(settings, attr, "") or (discovery().get(DISCOVERED[attr], "") if oidc_enabled() else "")
+    from mozilla_django_oidc.utils import import_from_settings  # only its classes ask, once OIDC is in use
+
     return import_from_settings(attr, *default)
 
 
@@ -108,127 +103,37 @@ class PasswordBackend(ModelBackend):
         return super().user_can_authenticate(user)
 
 
-class OidcBackend(OIDCAuthenticationBackend):
-    """Users matched by OIDC_USERNAME_CLAIM; unknown names created inactive unless OIDC_CREATE_USERS_ACTIVE."""
+class OidcBackend(ModelBackend):
+    """OpenID Connect log-in (keys/oidc_provider.py's ProviderBackend), and the user of a session it began.
 
-    get_settings = staticmethod(oidc_setting)
+    It authenticates nobody while OIDC is off, and only then loads mozilla-django-oidc and PyJWT: about 1.3 MiB
+    in every worker that never uses them. A session's user is found as ModelBackend finds it (active only)."""
 
     def authenticate(self, request, **kwargs):
         if not oidc_enabled() or not is_oidc_log_in(kwargs):
             return None
-        try:
-            return super().authenticate(request, **kwargs)
-        except (requests.RequestException, SuspiciousOperation, ValueError) as error:
-            # The provider refused the code, or answered what cannot be trusted: no log-in, no 500.
-            logger.warning("OIDC log-in refused: %s", error)
-            return None
+        from keys.oidc_provider import ProviderBackend
 
-    def retrieve_matching_jwk(self, token):
-        """The provider's signing key for this token: the one with its `kid`, or its only key when the
-        provider names none (`kid` is optional in RFC 7517; mozilla-django-oidc would fail with a 500)."""
-        reply = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=settings.OIDC_TIMEOUT)
-        reply.raise_for_status()
-        header = jwt.get_unverified_header(token)
-        keys = [
-            jwk
-            for jwk in reply.json().get("keys", [])
-            if jwk.get("alg", header.get("alg")) == header.get("alg") and jwk.get("use", "sig") == "sig"
-        ]
-        named = [jwk for jwk in keys if "kid" in header and jwk.get("kid") == header["kid"]]
-        if named or len(keys) == 1:
-            return jwt.PyJWK((named or keys)[0])
-        raise SuspiciousOperation("no signing key of the provider matches the ID token")
-
-    def username_from(self, claims: dict) -> str:
-        name = claims.get(settings.OIDC_USERNAME_CLAIM)
-        return name.strip() if isinstance(name, str) else ""
-
-    def verify_claims(self, claims: dict) -> bool:
-        name = self.username_from(claims)
-        if not name or len(name) > 150:
-            return False
-        try:
-            UnicodeUsernameValidator()(name)
-        except ValidationError:
-            return False
-        return True
-
-    def filter_users_by_claims(self, claims: dict):
-        return self.UserModel.objects.filter(username=self.username_from(claims))
-
-    def describe_user_by_claims(self, claims: dict) -> str:
-        return f"{settings.OIDC_USERNAME_CLAIM} {self.username_from(claims)}"
-
-    def create_user(self, claims: dict):
-        email = claims.get("email") if isinstance(claims.get("email"), str) else ""
-        user = self.UserModel(username=self.username_from(claims), email=email or "")
-        user.is_active = settings.OIDC_CREATE_USERS_ACTIVE
-        user.set_unusable_password()
-        user.save()
-        logger.info("OIDC created user %s (active=%s)", user.get_username(), user.is_active)
-        return user
-
-    def update_user(self, user, claims: dict):
-        if user.is_staff or user.is_superuser:
-            # Administrators log in with their password; a provider's name never opens their account.
-            raise SuspiciousOperation(f"OIDC log-in to staff account {user.get_username()} refused")
-        return user
-
-    def get_user(self, user_id):
-        user = super().get_user(user_id)
-        return user if user is not None and user.is_active else None
+        return ProviderBackend().authenticate(request, **kwargs)
 
 
-class AuthenticateView(OIDCAuthenticationRequestView):
-    """The "Sign in with ..." link: off (404) unless OIDC is configured."""
+def authenticate_view(request: HttpRequest) -> HttpResponse:
+    """The "Sign in with ..." link (keys/oidc_provider.py's AuthenticateView): off (404) unless OIDC is configured."""
+    if not oidc_enabled():
+        raise Http404
+    from keys.oidc_provider import AuthenticateView
 
-    get_settings = staticmethod(oidc_setting)
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        if not oidc_enabled():
-            raise Http404
-        if not self.OIDC_OP_AUTH_ENDPOINT:
-            messages.error(request, unavailable_message())
-            return redirect("login")
-        return super().get(request)
+    return AuthenticateView.as_view()(request)
 
 
-class CallbackView(OIDCAuthenticationCallbackView):
-    """Where the provider sends the browser back; a refusal lands on the log-in page with a message."""
+def callback_view(request: HttpRequest) -> HttpResponse:
+    """Where the provider sends the browser back (keys/oidc_provider.py's CallbackView): off (404) unless OIDC is
+    configured."""
+    if not oidc_enabled():
+        raise Http404
+    from keys.oidc_provider import CallbackView
 
-    get_settings = staticmethod(oidc_setting)
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        if not oidc_enabled():
-            raise Http404
-        return super().get(request)
-
-    @property
-    def failure_url(self) -> str:
-        return resolve_url(settings.LOGIN_REDIRECT_URL_FAILURE)
-
-    def login_failure(self) -> HttpResponse:
-        user = getattr(self, "user", None)
-        if user is not None and not user.is_active:
-            record_event(
-                action=AuditEvent.Action.LOGIN_FAILED,
-                outcome=AuditEvent.Outcome.REFUSED,
-                actor_username=user.get_username(),
-                origin=Origin.from_request(self.request),
-                reason="inactive_oidc_user",
-                detail=f"OIDC via {settings.OIDC_PROVIDER_NAME}",
-            )
-            messages.error(
-                self.request,
-                gettext("Your account is waiting for an administrator to approve it. Try again once they have."),
-            )
-        else:
-            messages.error(
-                self.request,
-                gettext("Signing in with %(provider)s did not work. Try again, or ask an administrator.")
-                % {"provider": settings.OIDC_PROVIDER_NAME},
-            )
-        return super().login_failure()
+    return CallbackView.as_view()(request)
 
 
 def unavailable_message() -> str:

@@ -395,8 +395,8 @@ OIDC_TIMEOUT = _number(env.float, "OIDC_TIMEOUT", default=10.0)
 # The ID token is kept in the (server-side) session only to end the provider's session at log-out.
 OIDC_STORE_ID_TOKEN = True
 OIDC_USE_PKCE = True
-OIDC_CALLBACK_CLASS = "keys.oidc.CallbackView"
-OIDC_AUTHENTICATE_CLASS = "keys.oidc.AuthenticateView"
+OIDC_CALLBACK_CLASS = "keys.oidc_provider.CallbackView"
+OIDC_AUTHENTICATE_CLASS = "keys.oidc_provider.AuthenticateView"
 LOGIN_REDIRECT_URL_FAILURE = "login"
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper()

@@ -28,8 +28,8 @@ urlpatterns = [
     path("accounts/logout/", oidc.LogoutView.as_view(http_method_names=["post"]), name="logout"),
     path("accounts/confirm-password/", confirm_password, name="confirm_password"),
     # OpenID Connect (keys/oidc.py): 404 unless configured. Register <portal>/oidc/callback/ at the provider.
-    path("oidc/authenticate/", oidc.AuthenticateView.as_view(), name="oidc_authentication_init"),
-    path("oidc/callback/", oidc.CallbackView.as_view(), name="oidc_authentication_callback"),
+    path("oidc/authenticate/", oidc.authenticate_view, name="oidc_authentication_init"),
+    path("oidc/callback/", oidc.callback_view, name="oidc_authentication_callback"),
     path("keys/", include("keys.urls")),
     path("tokens/", token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", token_revoke, name="token_revoke"),

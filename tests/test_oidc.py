@@ -4,6 +4,9 @@ The sign-in itself, against a real provider, is in tests/browser/test_oidc_login
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -173,3 +176,42 @@ def test_an_issuer_answering_json_that_is_no_discovery_document_gets_the_clear_m
     finally:
         server.shutdown()
         server.server_close()
+
+
+# A worker of a portal without OIDC never loads mozilla-django-oidc or PyJWT (about 1.3 MiB each process): not
+# at start, not for a password log-in (every backend is asked), not for a session's pages or the OIDC links.
+PASSWORD_ONLY = """
+import sys
+import django
+django.setup()
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.test import Client
+call_command("migrate", verbosity=0)
+User.objects.create_user("carol", password="carol-password-1")
+client = Client()
+seen = [client.post("/accounts/login/", {"username": "carol", "password": "carol-password-1"}).status_code]
+seen += [client.get(path).status_code for path in ("/keys/", "/oidc/authenticate/", "/oidc/callback/")]
+print(seen, "mozilla_django_oidc" in sys.modules, "jwt" in sys.modules)
+"""
+
+
+def test_a_portal_without_oidc_does_not_load_the_oidc_library(tmp_path, settings):
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        "CACHE_URL": "locmemcache://",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", PASSWORD_ONLY],
+        cwd=settings.BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == "[302, 200, 404, 404] False False"

@@ -1,0 +1,143 @@
+"""The OpenID Connect log-in itself, on mozilla-django-oidc: loaded once OIDC is configured and used (keys/oidc.py
+decides), so a portal without it does not carry the library and PyJWT in every worker."""
+
+from __future__ import annotations
+
+import logging
+
+import jwt
+import requests
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import SuspiciousOperation, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, resolve_url
+from django.utils.translation import gettext
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
+
+from keys.audit import Origin, record_event
+from keys.models import AuditEvent
+from keys.oidc import is_oidc_log_in, oidc_enabled, oidc_setting, unavailable_message
+
+logger = logging.getLogger("keys.oidc")
+
+
+class ProviderBackend(OIDCAuthenticationBackend):
+    """Users matched by OIDC_USERNAME_CLAIM; unknown names created inactive unless OIDC_CREATE_USERS_ACTIVE."""
+
+    get_settings = staticmethod(oidc_setting)
+
+    def authenticate(self, request, **kwargs):
+        if not oidc_enabled() or not is_oidc_log_in(kwargs):
+            return None
+        try:
+            return super().authenticate(request, **kwargs)
+        except (requests.RequestException, SuspiciousOperation, ValueError) as error:
+            # The provider refused the code, or answered what cannot be trusted: no log-in, no 500.
+            logger.warning("OIDC log-in refused: %s", error)
+            return None
+
+    def retrieve_matching_jwk(self, token):
+        """The provider's signing key for this token: the one with its `kid`, or its only key when the
+        provider names none (`kid` is optional in RFC 7517; mozilla-django-oidc would fail with a 500)."""
+        reply = requests.get(self.OIDC_OP_JWKS_ENDPOINT, timeout=settings.OIDC_TIMEOUT)
+        reply.raise_for_status()
+        header = jwt.get_unverified_header(token)
+        keys = [
+            jwk
+            for jwk in reply.json().get("keys", [])
+            if jwk.get("alg", header.get("alg")) == header.get("alg") and jwk.get("use", "sig") == "sig"
+        ]
+        named = [jwk for jwk in keys if "kid" in header and jwk.get("kid") == header["kid"]]
+        if named or len(keys) == 1:
+            return jwt.PyJWK((named or keys)[0])
+        raise SuspiciousOperation("no signing key of the provider matches the ID token")
+
+    def username_from(self, claims: dict) -> str:
+        name = claims.get(settings.OIDC_USERNAME_CLAIM)
+        return name.strip() if isinstance(name, str) else ""
+
+    def verify_claims(self, claims: dict) -> bool:
+        name = self.username_from(claims)
+        if not name or len(name) > 150:
+            return False
+        try:
+            UnicodeUsernameValidator()(name)
+        except ValidationError:
+            return False
+        return True
+
+    def filter_users_by_claims(self, claims: dict):
+        return self.UserModel.objects.filter(username=self.username_from(claims))
+
+    def describe_user_by_claims(self, claims: dict) -> str:
+        return f"{settings.OIDC_USERNAME_CLAIM} {self.username_from(claims)}"
+
+    def create_user(self, claims: dict):
+        email = claims.get("email") if isinstance(claims.get("email"), str) else ""
+        user = self.UserModel(username=self.username_from(claims), email=email or "")
+        user.is_active = settings.OIDC_CREATE_USERS_ACTIVE
+        user.set_unusable_password()
+        user.save()
+        logger.info("OIDC created user %s (active=%s)", user.get_username(), user.is_active)
+        return user
+
+    def update_user(self, user, claims: dict):
+        if user.is_staff or user.is_superuser:
+            # Administrators log in with their password; a provider's name never opens their account.
+            raise SuspiciousOperation(f"OIDC log-in to staff account {user.get_username()} refused")
+        return user
+
+
+class AuthenticateView(OIDCAuthenticationRequestView):
+    """The "Sign in with ..." link: off (404) unless OIDC is configured."""
+
+    get_settings = staticmethod(oidc_setting)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not oidc_enabled():
+            raise Http404
+        if not self.OIDC_OP_AUTH_ENDPOINT:
+            messages.error(request, unavailable_message())
+            return redirect("login")
+        return super().get(request)
+
+
+class CallbackView(OIDCAuthenticationCallbackView):
+    """Where the provider sends the browser back; a refusal lands on the log-in page with a message."""
+
+    get_settings = staticmethod(oidc_setting)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if not oidc_enabled():
+            raise Http404
+        return super().get(request)
+
+    @property
+    def failure_url(self) -> str:
+        return resolve_url(settings.LOGIN_REDIRECT_URL_FAILURE)
+
+    def login_failure(self) -> HttpResponse:
+        user = getattr(self, "user", None)
+        if user is not None and not user.is_active:
+            record_event(
+                action=AuditEvent.Action.LOGIN_FAILED,
+                outcome=AuditEvent.Outcome.REFUSED,
+                actor_username=user.get_username(),
+                origin=Origin.from_request(self.request),
+                reason="inactive_oidc_user",
+                detail=f"OIDC via {settings.OIDC_PROVIDER_NAME}",
+            )
+            messages.error(
+                self.request,
+                gettext("Your account is waiting for an administrator to approve it. Try again once they have."),
+            )
+        else:
+            messages.error(
+                self.request,
+                gettext("Signing in with %(provider)s did not work. Try again, or ask an administrator.")
+                % {"provider": settings.OIDC_PROVIDER_NAME},
+            )
+        return super().login_failure()
