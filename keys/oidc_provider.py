@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import SuspiciousOperation, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
 from django.utils.translation import gettext
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
@@ -19,19 +19,18 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
-from keys.oidc import is_oidc_log_in, oidc_enabled, oidc_setting, unavailable_message
+from keys.oidc import oidc_setting, unavailable_message
 
 logger = logging.getLogger("keys.oidc")
 
 
 class ProviderBackend(OIDCAuthenticationBackend):
-    """Users matched by OIDC_USERNAME_CLAIM; unknown names created inactive unless OIDC_CREATE_USERS_ACTIVE."""
+    """Users matched by OIDC_USERNAME_CLAIM; unknown names created inactive unless OIDC_CREATE_USERS_ACTIVE.
+    Asked only by keys.oidc.OidcBackend, once OIDC is on and the credentials are the callback's."""
 
     get_settings = staticmethod(oidc_setting)
 
     def authenticate(self, request, **kwargs):
-        if not oidc_enabled() or not is_oidc_log_in(kwargs):
-            return None
         try:
             return super().authenticate(request, **kwargs)
         except (requests.RequestException, SuspiciousOperation, ValueError) as error:
@@ -92,13 +91,11 @@ class ProviderBackend(OIDCAuthenticationBackend):
 
 
 class AuthenticateView(OIDCAuthenticationRequestView):
-    """The "Sign in with ..." link: off (404) unless OIDC is configured."""
+    """The "Sign in with ..." link, served by keys.oidc.authenticate_view once OIDC is on."""
 
     get_settings = staticmethod(oidc_setting)
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        if not oidc_enabled():
-            raise Http404
         if not self.OIDC_OP_AUTH_ENDPOINT:
             messages.error(request, unavailable_message())
             return redirect("login")
@@ -106,14 +103,10 @@ class AuthenticateView(OIDCAuthenticationRequestView):
 
 
 class CallbackView(OIDCAuthenticationCallbackView):
-    """Where the provider sends the browser back; a refusal lands on the log-in page with a message."""
+    """Where the provider sends the browser back (keys.oidc.callback_view, once OIDC is on); a refusal lands on the
+    log-in page with a message."""
 
     get_settings = staticmethod(oidc_setting)
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        if not oidc_enabled():
-            raise Http404
-        return super().get(request)
 
     @property
     def failure_url(self) -> str:
