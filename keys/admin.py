@@ -27,10 +27,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from keys import audit_display, lockouts, member_messages, selectors, services
+from keys import audit_display, lockouts, login_names, member_messages, selectors, services
 from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
-from keys.admin_filters import AuditSearchMixin, KeySearchMixin, KeyTypeFilter, OwnerFilter
+from keys.admin_filters import AuditSearchMixin, KeySearchMixin, KeyTypeFilter, OwnerFilter, UnknownNameSearchMixin
 from keys.admin_permissions import PermissionNamesMixin, shown_permissions
 from keys.audit import Origin
 from keys.forms import (
@@ -649,7 +649,11 @@ class AuditEventAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditSearchMixin, 
 
     actor_shown = _shown_user("actor")
     subject_shown = _shown_user("subject")
-    actor_username_shown = _shown_text("actor_username")
+
+    @admin.display(description=AuditEvent._meta.get_field("actor_username").verbose_name, ordering="actor_username")
+    def actor_username_shown(self, obj: AuditEvent) -> str:
+        return escape_unsafe(login_names.shown_name(obj.actor_username))
+
     title_shown = _shown_text("title")
 
     @admin.display(description=AuditEvent._meta.get_field("reason").verbose_name, ordering="reason")
@@ -688,7 +692,7 @@ class AuditEventAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditSearchMixin, 
 
 
 @admin.register(RefusalWindow)
-class RefusalWindowAdmin(ChangeListInputMixin, admin.ModelAdmin):
+class RefusalWindowAdmin(ChangeListInputMixin, UnknownNameSearchMixin, admin.ModelAdmin):
     """How many log-ins were refused in each lock-out (or for an inactive SSO user); read-only."""
 
     list_display = ["started_at", "last_at", "reason", "username_shown", "client_ip", "count", "first_event"]
@@ -707,7 +711,7 @@ class RefusalWindowAdmin(ChangeListInputMixin, admin.ModelAdmin):
 
     @admin.display(description=_("username"), ordering="username")
     def username_shown(self, obj: RefusalWindow) -> str:
-        return escape_unsafe(obj.username)
+        return escape_unsafe(login_names.shown_name(obj.username))
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -724,14 +728,19 @@ admin.site.index_template = "admin/portal_index.html"
 
 
 @admin.register(LoginLockout)
-class LoginLockoutAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
+class LoginLockoutAdmin(ChangeListInputMixin, RowCheckboxMixin, UnknownNameSearchMixin, admin.ModelAdmin):
     """django-axes' failure counts (settings.AXES_ENABLE_ADMIN is off, so this is their only page)."""
 
-    list_display = ["username", "ip_address", "lockout_status", "failures_since_start", "attempt_time"]
+    list_display = ["username_shown", "ip_address", "lockout_status", "failures_since_start", "attempt_time"]
     search_fields = ["username", "ip_address"]
     list_filter = ["attempt_time"]
-    fields = ["username", "ip_address", "failures_since_start", "attempt_time", "user_agent", "path_info"]
+    fields = ["username_shown", "ip_address", "failures_since_start", "attempt_time", "user_agent", "path_info"]
     readonly_fields = fields
+
+    @admin.display(description=_("username"), ordering="username")
+    def username_shown(self, obj: LoginLockout) -> str:
+        return escape_unsafe(login_names.shown_name(obj.username or ""))
+
     actions = ["unlock_selected"]
 
     def has_add_permission(self, request) -> bool:

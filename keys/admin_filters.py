@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from keys.login_names import unknown_name
 from keys.sshkeys import ACCEPTED_TYPES
 
 # Enough to cover every account a prefix could mean in practice; more would mean the term is too short.
@@ -64,6 +65,7 @@ def audit_search(term: str) -> Q:
     starting with it, or exactly this NSML trace id or request id."""
     return (
         Q(actor_username__istartswith=term)
+        | Q(actor_username__istartswith=unknown_name(term))  # the prefix index: the digest is whole
         | Q(subject_id__in=_users_starting_with(term))
         | Q(title__istartswith=term)
         | _starts_with_fingerprint("fingerprint", term)
@@ -124,6 +126,18 @@ class IndexedSearchMixin:
         if not term:
             return queryset, False
         return queryset.filter(self.indexed_search(term)), False
+
+
+class UnknownNameSearchMixin:
+    """Django's search, and the rows of a name typed at a failed log-in that is no account's: they keep it only
+    as a digest (keys/login_names.py), which the admin could not type."""
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            found |= queryset.filter(username=unknown_name(term))
+        return found, may_have_duplicates
 
 
 class AuditSearchMixin(IndexedSearchMixin):

@@ -28,6 +28,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from keys.audit import Origin, client_ip, record_event
+from keys.login_names import recorded_name
 from keys.models import AuditEvent, RefusalWindow
 from keys.oidc import OIDC_BACKEND, is_oidc_log_in
 from keys.services.members import remember_language
@@ -197,7 +198,8 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
         return
     # Django hands over credentials with the password already masked; only the name is kept.
     sso = "remote_user" in credentials
-    typed = str(credentials.get("remote_user" if sso else "username") or "")
+    # A proxy's name is kept as sent; a typed one only if it is an account's (it may be a password).
+    typed = str(credentials.get("remote_user") or "") if sso else recorded_name(str(credentials.get("username") or ""))
     origin = Origin.from_request(request)
     refused = getattr(request, REFUSED_BY_LOCKOUT, False)
     if is_oidc_log_in(credentials):

@@ -20,6 +20,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from keys.audit import Origin, record_event
+from keys.login_names import recorded_name
 from keys.models import AuditEvent
 
 if TYPE_CHECKING:
@@ -41,11 +42,11 @@ def recent_failures(username: str) -> int:
     return attempts.aggregate(total=Sum("failures_since_start"))["total"] or 0
 
 
-def tries_left(username: str) -> int | None:
-    """Tries left for `username` before the lock-out, once it has failed WARN_FROM_FAILURES times; else None."""
-    if not username:
+def tries_left(typed: str) -> int | None:
+    """Tries left for the name `typed` before the lock-out, once it has failed WARN_FROM_FAILURES times; else None."""
+    if not typed:
         return None
-    failures = recent_failures(username)
+    failures = recent_failures(recorded_name(typed))
     if failures < WARN_FROM_FAILURES:
         return None
     return max(settings.AXES_FAILURE_LIMIT - failures, 0)

@@ -317,6 +317,10 @@ AXES_ENABLE_ADMIN = False
 AXES_CLIENT_IP_CALLABLE = "keys.audit.client_ip"
 # The proxy authenticated single sign-on; counting it as password attempts could lock everyone out.
 AXES_WHITELIST_CALLABLE = "keys.auth.is_single_sign_on"
+# A typed name that is no account's is counted (and logged) only as a keyed digest: it may be a password
+# typed into the wrong field (keys/login_names.py). The form's copy of it, and its CSRF token, are masked.
+AXES_USERNAME_CALLABLE = "keys.login_names.axes_username"
+AXES_SENSITIVE_PARAMETERS = ["username", "csrfmiddlewaretoken"]
 # How many proxies in front append to X-Forwarded-For; 0 trusts only the connection's address.
 PROXY_HOPS = _number(env.int, "DJANGO_PROXY_HOPS", default=0)
 
