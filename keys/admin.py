@@ -214,14 +214,76 @@ def _report_owner(
         modeladmin.message_user(request, _("No active key to revoke for %(user)s.") % {"user": name}, messages.INFO)
 
 
-def _revoke_by_owner(modeladmin: admin.ModelAdmin, request, keys: Iterable[RegisteredKey], reason: str) -> None:
+# Past this many members, one action's outcome is a summary: 100 offboarded members were 100 messages or more.
+MEMBERS_REPORTED_ONE_BY_ONE = 5
+
+
+def _report_owners(modeladmin: admin.ModelAdmin, request, reports: list, *, offboarded: bool = False) -> None:
+    """The messages after revoking the keys of several members: one by one for a few, else a summary.
+
+    `reports` holds (owner, RevocationReport) pairs. A summary counts members and keys and names the members
+    whose revocations wait on NSML or had none to revoke; every failure keeps its own message.
+    """
+    if len(reports) <= MEMBERS_REPORTED_ONE_BY_ONE:
+        for owner, report in reports:
+            _report_owner(modeladmin, request, owner, report, offboarded=offboarded)
+        return
+    revoked = sum(report.revoked for _owner, report in reports)
+    keys_revoked = ngettext("%(count)d key revoked.", "%(count)d keys revoked.", revoked) % {"count": revoked}
+    if offboarded:
+        members = ngettext(
+            "Offboarded %(count)d member: deactivated.", "Offboarded %(count)d members: deactivated.", len(reports)
+        ) % {"count": len(reports)}
+        modeladmin.message_user(request, f"{members} {keys_revoked}", messages.SUCCESS)
+    elif revoked:
+        modeladmin.message_user(request, keys_revoked, messages.SUCCESS)
+    waiting = [(owner, report.unconfirmed) for owner, report in reports if report.unconfirmed]
+    if waiting:
+        count = sum(unconfirmed for _owner, unconfirmed in waiting)
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d revocation is not confirmed by NSML yet; the reconciler finishes it. Members: %(users)s",
+                "%(count)d revocations are not confirmed by NSML yet; the reconciler finishes them. Members: %(users)s",
+                count,
+            )
+            % {"count": count, "users": ", ".join(owner.get_username() for owner, _unconfirmed in waiting)},
+            messages.WARNING,
+        )
+    for owner, report in reports:
+        for failure in report.failures:
+            modeladmin.message_user(
+                request,
+                _("A key of %(user)s was not revoked: %(failure)s")
+                % {"user": owner.get_username(), "failure": failure},
+                messages.ERROR,
+            )
+    idle = [
+        owner.get_username()
+        for owner, report in reports
+        if not (report.revoked or report.unconfirmed or report.failures)
+    ]
+    if idle and not offboarded:
+        modeladmin.message_user(
+            request, _("No active key to revoke for: %(users)s.") % {"users": ", ".join(idle)}, messages.INFO
+        )
+
+
+def _revoke_by_owner(
+    request, keys: Iterable[RegisteredKey], reason: str, *, owners: Iterable | None = None
+) -> list[tuple]:
+    """Revoke `keys`, member by member; (owner, RevocationReport) for each, `owners` without keys included."""
     origin = Origin.from_request(request)
     ordered = sorted(keys, key=lambda key: (key.owner.get_username(), key.pk))
     wait = NsmlWait.of_admin()  # one wait for the whole selection, not one per member
+    reports = {}
     for _owner_id, owned in groupby(ordered, key=lambda key: key.owner_id):
         owned = list(owned)
         report = services.revoke_keys(owned, actor=request.user, origin=origin, given_reason=reason, wait=wait)
-        _report_owner(modeladmin, request, owned[0].owner, report)
+        reports[owned[0].owner_id] = (owned[0].owner, report)
+    for owner in owners or ():
+        reports.setdefault(owner.pk, (owner, services.RevocationReport()))
+    return sorted(reports.values(), key=lambda pair: pair[0].get_username())
 
 
 def _report(modeladmin: admin.ModelAdmin, request, report: services.RevocationReport) -> None:
@@ -445,7 +507,7 @@ class RegisteredKeyAdmin(
         reason, confirmation = _confirm_revocation(self, request, queryset, title=_("Revoke these keys?"), keys=keys)
         if confirmation is not None:
             return confirmation
-        _revoke_by_owner(self, request, keys, reason)
+        _report_owners(self, request, _revoke_by_owner(request, keys, reason))
         return None
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -838,9 +900,10 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
             return confirmation
         origin = Origin.from_request(request)
         wait = NsmlWait.of_admin()  # one wait for the whole selection, not one per user
-        for user in users:
-            report = offboard(user, actor=request.user, origin=origin, reason=reason, wait=wait)
-            _report_owner(self, request, user, report, offboarded=True)
+        reports = [
+            (user, offboard(user, actor=request.user, origin=origin, reason=reason, wait=wait)) for user in users
+        ]
+        _report_owners(self, request, reports, offboarded=True)
         return None
 
     @admin.action(description=_("Revoke all keys of the selected users"), permissions=["change"])
@@ -854,13 +917,7 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
         )
         if confirmation is not None:
             return confirmation
-        keys = list(keys)
-        _revoke_by_owner(self, request, keys, reason)
-        for user in users:
-            if not any(key.owner_id == user.pk for key in keys):
-                self.message_user(
-                    request, _("No active key to revoke for %(user)s.") % {"user": user.get_username()}, messages.INFO
-                )
+        _report_owners(self, request, _revoke_by_owner(request, keys, reason, owners=users))
         return None
 
     @admin.action(description=_("Delete selected users who never held a key"), permissions=["delete"])

@@ -170,3 +170,58 @@ def test_an_offboarded_members_tokens_are_revoked_and_stay_dead_if_the_account_c
     member.is_active = True  # rehired, or unticked by mistake and ticked again
     member.save()
     assert client.get("/api/v1/keys", **bearer).status_code == 401
+
+
+def test_offboarding_many_members_gives_one_summary_not_a_message_each(admin_client, nsml, register, django_user_model):
+    """Found offboarding a team: 100 members gave 199 messages, the page one long scroll of them."""
+    leavers = [django_user_model.objects.create_user(f"leaver{n:02d}", password="leaver-password-1") for n in range(8)]
+    for leaver in leavers[:7]:
+        register(leaver, f"{leaver.username}-laptop")  # titles are NSML's, one namespace for the whole team
+    register(leavers[0], "leaver00-desktop")
+
+    response = offboard(admin_client, leavers, post="yes", reason="the team moved on")
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "Offboarded 8 members: deactivated. 8 keys revoked."
+    ]
+    assert nsml.held_keys() == []
+    assert not django_user_model.objects.filter(username__startswith="leaver", is_active=True).exists()
+
+
+def test_a_summary_still_names_each_failure(admin_client, nsml, register, django_user_model):
+    leavers = [django_user_model.objects.create_user(f"leaver{n:02d}", password="leaver-password-1") for n in range(6)]
+    for leaver in leavers:
+        register(leaver, f"{leaver.username}-laptop")
+    # NSML refuses the first DELETE outright: that key stays active, and the summary says whose it is.
+    nsml.set_faults(Faults(fail_status=403, fail_methods={"DELETE"}, fail_count=1))
+
+    messages = [str(message) for message in offboard(admin_client, leavers, post="yes", reason="r").context["messages"]]
+
+    assert messages[0] == "Offboarded 6 members: deactivated. 5 keys revoked."
+    assert len(messages) == 2, messages
+    assert messages[1].startswith("A key of leaver00 was not revoked:"), messages
+
+
+def test_a_summary_names_the_members_whose_revocations_wait_on_nsml(admin_client, nsml, register, django_user_model):
+    leavers = [django_user_model.objects.create_user(f"leaver{n:02d}", password="leaver-password-1") for n in range(6)]
+    for leaver in leavers:
+        register(leaver, f"{leaver.username}-laptop")
+    nsml.set_faults(Faults(drop=True, fail_methods={"DELETE"}))  # no answer: the outcomes are unknown
+
+    messages = [str(message) for message in offboard(admin_client, leavers, post="yes", reason="r").context["messages"]]
+
+    names = ", ".join(leaver.username for leaver in leavers)
+    assert messages == [
+        "Offboarded 6 members: deactivated. 0 keys revoked.",
+        f"6 revocations are not confirmed by NSML yet; the reconciler finishes them. Members: {names}",
+    ]
+
+
+def test_the_summary_is_in_korean_for_a_korean_admin(admin_client, nsml, register, django_user_model):
+    leavers = [django_user_model.objects.create_user(f"leaver{n:02d}", password="leaver-password-1") for n in range(6)]
+    register(leavers[0], "leaver00-laptop")
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "ko"
+
+    messages = [str(message) for message in offboard(admin_client, leavers, post="yes", reason="r").context["messages"]]
+
+    assert messages == ["구성원 6명을 오프보딩하고 계정을 비활성화했습니다. 키 1개를 폐기했습니다."]

@@ -66,3 +66,17 @@ def test_the_confirmation_names_the_selected_users_without_keys(admin_client, me
     response = revoke_all(admin_client, [member, other_member])
 
     assert "No active key: bob." in response.content.decode()
+
+
+def test_many_users_get_one_summary_naming_those_without_keys(admin_client, nsml, register, django_user_model):
+    team = [django_user_model.objects.create_user(f"team{n:02d}", password="team-password-1") for n in range(7)]
+    for user in team[:5]:
+        register(user, f"{user.username}-laptop")
+
+    response = revoke_all(admin_client, team, post="yes", reason="project ended")
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "5 keys revoked.",
+        "No active key to revoke for: team05, team06.",
+    ]
+    assert nsml.held_keys() == []
