@@ -39,6 +39,7 @@ from keys.ratelimit import SubmissionQuota
 from keys.services import tokens
 from keys.sshkeys import PRIVATE_KEY_MESSAGE, holds_private_key
 from nsml.client import Failure
+from nsml.titles import MAX_TITLE_LENGTH, TITLE_PATTERN
 
 logger = logging.getLogger("keys.api")
 
@@ -149,12 +150,15 @@ class ErrorOut(Schema):
     error: ErrorDetail
 
 
-def _required(schema: dict, *names: str) -> None:
-    """Say in the schema that `names` must be sent. Their defaults ("") only let a missing one be refused with
-    the form's code (title_required, malformed), as an empty one is, rather than with pydantic's."""
-    schema["required"] = list(names)
-    for name in names:
+def _described(schema: dict) -> None:
+    """Say in the schema that title and key must be sent, and NSML's rules for a title. Their defaults ("") and
+    the rules checked in the view, not by pydantic, let a breach be refused with the form's code
+    (title_required, title_characters, malformed) and words, rather than with pydantic's."""
+    schema["required"] = ["title", "key"]
+    for name in schema["required"]:
         schema["properties"][name].pop("default", None)
+    schema["properties"]["title"].update(minLength=1, maxLength=MAX_TITLE_LENGTH, pattern=TITLE_PATTERN)
+    schema["properties"]["key"].update(minLength=1)
 
 
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
@@ -167,7 +171,7 @@ FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}", re.ASCII)
 class KeyIn(Schema):
     # extra="forbid": a misspelt field ("expires" for expires_at) would otherwise be dropped without a word,
     # and the key registered with the default lifetime the script meant to shorten.
-    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _required(schema, "title", "key"))
+    model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema: _described(schema))
 
     title: str = ""
     key: str = ""

@@ -7,6 +7,9 @@ import re
 MAX_TITLE_LENGTH = 64
 
 _ALLOWED = re.compile(r"[A-Za-z0-9-]*")
+# The same rules as one pattern, for a JSON schema (with a maxLength of MAX_TITLE_LENGTH): a letter first, then
+# letters, digits and single hyphens.
+TITLE_PATTERN = r"^[A-Za-z](-?[A-Za-z0-9])*-?$"
 
 
 def title_problem(title: str) -> str | None:
