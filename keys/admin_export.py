@@ -130,4 +130,9 @@ class AuditCsvExportMixin:
             return redirect(
                 f"{reverse(f'admin:{self.opts.app_label}_{self.opts.model_name}_changelist')}?{ERROR_FLAG}=1"
             )
+        if request.method == "HEAD":
+            # What GET would answer, without the export: nothing is read, so nothing is audited as exported.
+            response = HttpResponse(content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="audit.csv"'
+            return response
         return stream_audit_csv(changelist.get_queryset(request), request, how="export link")

@@ -7,6 +7,7 @@ import requests
 from django.test import Client
 from django.urls import reverse
 
+from keys.models import AuditEvent
 from tests.live_portal import Gunicorn, portal_database, portal_env
 
 pytestmark = pytest.mark.django_db
@@ -134,3 +135,19 @@ def test_a_head_answer_under_gunicorn_has_gets_headers_and_logs_no_warning(tmp_p
         assert head.headers["Content-Length"] == get.headers["Content-Length"] == str(len(get.content)), path
     warnings = [line for line in log.read_text().splitlines() if '"WARNING"' in line]
     assert not warnings
+
+
+@pytest.mark.django_db
+def test_a_head_on_the_audit_export_exports_nothing_and_audits_no_export(admin_client):
+    """Found with curl -I on /admin/keys/auditevent/export.csv: a HEAD counted every row and wrote an audit row
+    saying they were exported, though no row left the portal."""
+
+    export = reverse("admin:keys_auditevent_changelist") + "export.csv"
+
+    head = admin_client.head(export)
+
+    assert head.status_code == 200
+    assert head["Content-Type"] == "text/csv; charset=utf-8" and "attachment" in head["Content-Disposition"]
+    assert not AuditEvent.objects.filter(action="export").exists()
+    admin_client.get(export)
+    assert AuditEvent.objects.filter(action="export").count() == 1  # a GET is still an export, and audited
