@@ -277,7 +277,15 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.PortalExceptionReporterFilter
 
 # The shared cache: it counts key submissions, so in production every process must see the same
 # one (Redis: redis://host:6379/0). Local memory is per process and only fit for development.
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+_CACHE_URL = env.str("CACHE_URL", default="locmemcache://")
+# An empty or misspelt CACHE_URL was django-environ's "Invalid cache schema " (no setting named), memcache:// a
+# traceback from a backend Django no longer has: the scheme is read first, and the address never repeated.
+if _CACHE_URL.partition(":")[0] not in ("redis", "rediss", "locmemcache", "dummycache"):
+    raise ImproperlyConfigured(
+        "CACHE_URL must be a Redis address, such as redis://host:6379/0 (rediss:// with TLS), or locmemcache:// "
+        "in development; it is empty or names another cache."
+    )
+CACHES = {"default": env.cache_url_config(_CACHE_URL)}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one redis client per pool, not one per call
     # A Redis that stops answering fails a request in seconds (a 503, portal/outages.py) instead of holding
@@ -352,7 +360,7 @@ _development_credentials = [
 if not DEBUG and _development_credentials:
     raise ImproperlyConfigured(
         f"{', '.join(_development_credentials)}: missing or the development value, and DJANGO_DEBUG is off. "
-        "Set the team's NCP access key, secret key and API Gateway key (README.md, Production)."
+        "Set the team's NCP access key, secret key and API Gateway key (README.md, Pointing it at the real NSML)."
     )
 NSML_TIMEOUT = _number(env.float, "NSML_TIMEOUT", default=10.0)
 NSML_CONNECT_TIMEOUT = _number(env.float, "NSML_CONNECT_TIMEOUT", default=3.05)

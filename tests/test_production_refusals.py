@@ -218,6 +218,11 @@ def test_the_lowest_value_the_readme_documents_starts(name, value):
         ("TIME_ZONE", "", "TIME_ZONE must be a time zone name"),
         ("LOG_LEVEL", "VERBOSE", "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not 'VERBOSE'."),
         ("DJANGO_ALLOWED_HOSTS", "", "DJANGO_ALLOWED_HOSTS is empty and DJANGO_DEBUG is off"),
+        # Found by following the README's production steps with CACHE_URL empty or misspelt: django-environ's
+        # "Invalid cache schema " named no setting, and memcache:// was a traceback from a backend Django dropped.
+        ("CACHE_URL", "", "CACHE_URL must be a Redis address"),
+        ("CACHE_URL", "redis//cache:Db-Pass-123@redis:6379/0", "CACHE_URL must be a Redis address"),
+        ("CACHE_URL", "memcache://127.0.0.1:11211", "CACHE_URL must be a Redis address"),
         # Found later, the same way: a port that is not one was urllib's ValueError, a traceback.
         ("EMAIL_URL", "smtp://mailer:Db-Pass-123@smtp.example.com:58x7", "EMAIL_URL's port is not a number"),
     ],
