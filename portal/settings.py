@@ -96,7 +96,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
-    "axes",
+    # django-axes, named in the admin's language (portal/apps.py).
+    "portal.apps.AxesConfig",
     "csp",
     # Installed for its system checks: they refuse a cache that processes do not share (see CACHES).
     "django_ratelimit",

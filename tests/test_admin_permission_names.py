@@ -53,6 +53,25 @@ def test_a_groups_permissions_are_offered_in_korean(admin_client, auditors):
     assert not [label for label in offered if "Can " in label]
 
 
+def test_django_axes_permissions_are_named_in_the_admins_language(admin_client, auditors):
+    """Found walking the admin in Korean: django-axes has no verbose_name, so its permissions read
+    "Axes | 접근 시도 | 접근 시도 보기", the app's label in English in the middle of the Korean list."""
+    korean = options(
+        admin_client.get(
+            reverse("admin:auth_group_change", args=[auditors.pk]), HTTP_ACCEPT_LANGUAGE="ko"
+        ).content.decode()
+    )
+    english = options(
+        admin_client.get(
+            reverse("admin:auth_group_change", args=[auditors.pk]), HTTP_ACCEPT_LANGUAGE="en"
+        ).content.decode()
+    )
+
+    assert "로그인 시도 | 접근 시도 | 접근 시도 보기" in korean
+    assert not [label for label in korean if "Axes" in label]
+    assert "Log-in attempts | access attempt | Can view access attempt" in english
+
+
 def test_a_users_permissions_are_offered_in_korean(admin_client, member):
     page = admin_client.get(reverse("admin:auth_user_change", args=[member.pk]), HTTP_ACCEPT_LANGUAGE="ko")
 
