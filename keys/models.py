@@ -263,7 +263,8 @@ class RefusalWindow(models.Model):
         indexes = [models.Index(fields=["reason", "-started_at"], name="refusal_reason_started")]
 
     def __str__(self) -> str:
-        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.reason} {escape_unsafe(self.username)} x{self.count}"
+        # The detail page's title: when in local time and why in the reader's language, as an audit row's.
+        return f"{format_moment(self.started_at)} {escape_unsafe(self.username)} {self.get_reason_display()}"
 
 
 class UnmanagedKey(models.Model):
@@ -333,6 +334,10 @@ class LoginLockout(AccessAttempt):
         proxy = True
         verbose_name = _("log-in lock-out")
         verbose_name_plural = _("log-in lock-outs")
+
+    def __str__(self) -> str:
+        # Each row's checkbox label: axes' own reads "Attempted Access: <the time in UTC>", English in every language.
+        return f"{format_moment(self.attempt_time)} {escape_unsafe(self.username or '')} {self.ip_address or ''}"
 
 
 class ReconcileLock(models.Model):

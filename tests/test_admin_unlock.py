@@ -8,6 +8,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +155,17 @@ def test_django_axes_model_names_are_korean_in_the_permission_lists(admin_client
     # English for every app, Django's included.
     assert "| 접근 시도 |" in page
     assert "| access attempt |" not in page
+
+
+def test_each_lock_out_is_labelled_in_the_admins_language_and_time(admin_client, member, settings):
+    """Found walking the admin in Korean: each row's checkbox was labelled with django-axes' own words,
+    "Attempted Access: 2026-11-29 12:37:57.701006+00:00", English and in UTC, read out by a screen reader."""
+    settings.TIME_ZONE = "Asia/Seoul"
+    lock_out()
+    attempt = AccessAttempt.objects.get()
+    local = timezone.localtime(attempt.attempt_time).strftime("%Y-%m-%d %H:%M:%S")
+
+    page = admin_client.get(LOCKOUTS, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    assert f'aria-label="작업에 대한 객체를 선택합니다. - {local} KST alice 10.9.8.7"' in page
+    assert "Attempted Access" not in page

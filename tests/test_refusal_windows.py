@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from keys.models import AuditEvent, RefusalWindow
 from tests.test_lockout import attempt
@@ -92,3 +93,20 @@ def test_an_inactive_single_sign_on_user_adds_one_row_however_often_they_come(cl
     window = RefusalWindow.objects.get()
     assert (window.count, window.reason, window.first_event) == (20, "inactive_sso_user", refused)
     assert window.last_at - window.started_at < timedelta(minutes=1)
+
+
+def test_a_windows_page_is_titled_in_the_admins_language_and_time(client, member, admin_client, settings):
+    """Found walking the admin in Korean: a window's page was titled "2026-11-29 12:37:54 locked_out alice x1",
+    its reason code in English and its time in UTC where every date beside it is local (KST)."""
+    settings.TIME_ZONE = "Asia/Seoul"
+    lock_alice(client)
+    window = RefusalWindow.objects.get()
+    local = timezone.localtime(window.started_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    page = admin_client.get(
+        reverse("admin:keys_refusalwindow_change", args=[window.pk]), HTTP_ACCEPT_LANGUAGE="ko"
+    ).content.decode()
+
+    title = page.split("<title>")[1].split("</title>")[0]
+    assert f"{local} KST alice 로그인 잠김" in title
+    assert "locked_out" not in title
