@@ -341,7 +341,11 @@ class CheckNsmlMixin:
             self.message_user(
                 request,
                 _("NSML could not be listed, so nothing was changed: %(failure)s (%(detail)s).")
-                % {"failure": member_messages.FAILURE_NAMES[error.failure], "detail": error.reply.detail},
+                % {
+                    "failure": member_messages.FAILURE_NAMES[error.failure],
+                    # The client's own words about the call (nsml/client.py), translated; NSML's stay as sent.
+                    "detail": audit_display.detail_shown(error.reply.detail),
+                },
                 messages.ERROR,
             )
         else:

@@ -619,6 +619,25 @@ def test_the_admin_index_shows_a_failed_pass(admin_client, nsml):
     assert "Nothing: every key is settled." in page
 
 
+def test_why_nsml_could_not_be_listed_is_in_the_admins_language(admin_client, nsml, settings):
+    """Found walking the admin in Korean with NSML down: the index's last pass and *Check NSML now* read
+    "NSML에 연결할 수 없습니다 (connection to NSML refused)", the client's own English phrase in the middle,
+    though the audit log's detail already translated it."""
+    settings.NSML_API_URL = "http://127.0.0.1:1/nsml/v1"  # nothing listens there: the connection is refused
+    nsml_sync("--apply")
+
+    index = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    checked = admin_client.post(
+        reverse("admin:keys_registeredkey_check_nsml"), HTTP_ACCEPT_LANGUAGE="ko", follow=True
+    ).content.decode()
+
+    for page in (index, checked):
+        assert "NSML에 연결할 수 없습니다 (NSML 연결이 거부됨)" in page
+        assert "connection to NSML refused" not in page
+    english = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "(connection to NSML refused)" in english
+
+
 def test_an_assigned_unmanaged_key_is_the_members_to_revoke(
     admin_client, member, member_client, nsml, new_public_key, event
 ):

@@ -19,6 +19,7 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from keys import member_messages
 from keys.audit import Origin, record_event
+from keys.audit_display import detail_shown
 from keys.locks import reconcile_lock
 from keys.models import AuditEvent, ReconcilePass, RegisteredKey, UnmanagedKey
 from keys.services import states
@@ -117,7 +118,7 @@ def describe_pass(record: ReconcilePass) -> str:
         failure = member_messages.FAILURE_NAMES.get(report["failure"], report["failure"])
         return gettext("NSML could not be listed: %(failure)s (%(detail)s)") % {
             "failure": failure,
-            "detail": report.get("detail", ""),
+            "detail": detail_shown(report.get("detail", "")),
         }
     if report:
         return "; ".join(_lines(report, most=TITLES_ON_A_PAGE))
