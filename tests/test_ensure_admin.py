@@ -165,3 +165,18 @@ def test_a_password_without_a_user_name_is_the_admins_not_ignored(monkeypatch, c
     again = run(monkeypatch, DJANGO_SUPERUSER_PASSWORD="s3cret-pass-word")
     assert "Log in as admin with the password in DJANGO_SUPERUSER_PASSWORD" in again
     assert get_user_model().objects.count() == 1
+
+
+def test_a_later_run_does_not_say_a_password_was_printed_that_never_was(monkeypatch):
+    """Found following the README: an administrator made from DJANGO_SUPERUSER_USERNAME and _PASSWORD was
+    later named with "the password was printed when the account was created", which it never was; and with
+    DJANGO_SUPERUSER_PASSWORD alone, the refusal to make 'admin' blamed DJANGO_SUPERUSER_USERNAME, never set."""
+    run(monkeypatch, DJANGO_SUPERUSER_USERNAME="carol", DJANGO_SUPERUSER_PASSWORD="s3cret-pass-word")
+
+    later = run(monkeypatch)
+    password_alone = run(monkeypatch, DJANGO_SUPERUSER_PASSWORD="s3cret-pass-word")
+
+    assert "Log in as carol with the password it was given when it was created" in later
+    assert "printed" not in later
+    assert "Not creating admin (DJANGO_SUPERUSER_PASSWORD without DJANGO_SUPERUSER_USERNAME)" in password_alone
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["carol"]

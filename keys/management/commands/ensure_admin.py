@@ -34,6 +34,10 @@ class Command(BaseCommand):
         users = get_user_model()
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "").strip()
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "")
+        # What named the account, for the line that says it is not created.
+        named_by = (
+            "DJANGO_SUPERUSER_USERNAME" if username else "DJANGO_SUPERUSER_PASSWORD without DJANGO_SUPERUSER_USERNAME"
+        )
         if password and not username:
             username = "admin"  # the account it would create anyway: the password set is for it, not ignored
         if username:
@@ -54,15 +58,17 @@ class Command(BaseCommand):
                 # Only the first administrator is made here; a second one is an admin's decision.
                 self.stdout.write(
                     self.style.WARNING(
-                        f"Not creating {username} (DJANGO_SUPERUSER_USERNAME): administrators exist already, and "
+                        f"Not creating {username} ({named_by}): administrators exist already, and "
                         "ensure_admin creates only the first. To add them: python manage.py createsuperuser "
                         f"--username {username}"
                     )
                 )
             names = ", ".join(existing)
             self.stdout.write(
-                f"Log in as {names} (the password was printed when the account was created; "
-                f"to set a new one: python manage.py changepassword {existing[0]})."
+                # Made by this command, an account's password was printed then, or was DJANGO_SUPERUSER_PASSWORD;
+                # made otherwise (createsuperuser, the admin), it is whatever was chosen there.
+                f"Log in as {names} with the password it was given when it was created; "
+                f"to set a new one: python manage.py changepassword {existing[0]}."
             )
             return
         if username and password:
