@@ -238,3 +238,18 @@ def test_every_model_of_the_portal_and_its_fields_have_korean_names():
                 if str(name).isascii() and name not in ("ID", "HTTP Accept")
             ]
     assert untranslated == []
+
+
+def test_the_admin_log_in_page_offers_the_language_switch(client):
+    """Found walking the admin with an English browser: the admin's log-in page had no language switch (the
+    admin shows it among the user tools, which exist only once logged in), so a Korean admin read it, and
+    its errors, in English until logged in."""
+    page = client.get(reverse("admin:login"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f'action="{reverse("set_language")}"' in page
+    assert 'name="language" value="ko" lang="ko">한국어<' in page
+
+    client.post(reverse("set_language"), {"language": "ko", "next": reverse("admin:login")})
+    refused = client.post(reverse("admin:login"), {"username": "nobody", "password": "wrong-password-1"})
+
+    assert "관리자 계정의 올바른 사용자 이름 및 비밀번호를 입력해 주세요." in refused.content.decode()
+    assert 'name="language" value="en" lang="en">English<' in refused.content.decode()
