@@ -8,6 +8,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from keys.models import AuditEvent
+from nsml.simulator import Faults
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +81,17 @@ def test_many_users_get_one_summary_naming_those_without_keys(admin_client, nsml
         "No active key to revoke for: team05, team06.",
     ]
     assert nsml.held_keys() == []
+
+
+def test_a_summary_still_names_each_failure(admin_client, nsml, register, django_user_model):
+    team = [django_user_model.objects.create_user(f"team{n:02d}", password="team-password-1") for n in range(6)]
+    for user in team:
+        register(user, f"{user.username}-laptop")
+    # NSML refuses the first DELETE outright: that key stays active, and the summary says whose it is.
+    nsml.set_faults(Faults(fail_status=403, fail_methods={"DELETE"}, fail_count=1))
+
+    messages = [str(message) for message in revoke_all(admin_client, team, post="yes", reason="r").context["messages"]]
+
+    assert messages[0] == "5 keys revoked."
+    assert len(messages) == 2, messages
+    assert messages[1].startswith("A key of team00 was not revoked:"), messages
