@@ -126,7 +126,8 @@ class RegisteredKey(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title} ({self.fingerprint_sha256})"
+        # A key added outside the portal (assigned from the unmanaged keys) has only NSML's MD5 fingerprint.
+        return f"{self.title} ({self.fingerprint_sha256 or self.fingerprint_md5})"
 
     @property
     def is_active(self) -> bool:

@@ -638,6 +638,23 @@ def test_why_nsml_could_not_be_listed_is_in_the_admins_language(admin_client, ns
     assert "(connection to NSML refused)" in english
 
 
+def test_an_assigned_unmanaged_key_is_named_by_its_md5_fingerprint_in_the_admin(
+    admin_client, member, nsml, new_public_key
+):
+    """Found walking the admin: a key assigned from the unmanaged keys was named "console-key ()" in its
+    page's title, its audit rows and its checkbox label, as it has no SHA256 fingerprint (NSML tells only MD5)."""
+    nsml.add_key("console-key", new_public_key())
+    nsml_sync("--apply")
+    record = UnmanagedKey.objects.get()
+    admin_client.post(reverse("admin:keys_unmanagedkey_change", args=[record.pk]), {"assigned_to": member.pk})
+    key = RegisteredKey.objects.get(owner=member)
+
+    page = admin_client.get(reverse("admin:keys_registeredkey_change", args=[key.pk])).content.decode()
+
+    assert f"<title>console-key ({record.fingerprint_md5}) | " in page
+    assert "console-key ()" not in page
+
+
 def test_an_assigned_unmanaged_key_is_the_members_to_revoke(
     admin_client, member, member_client, nsml, new_public_key, event
 ):
