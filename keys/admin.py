@@ -109,6 +109,11 @@ MODEL_DESCRIPTIONS = {
     "keys.unmanagedkey": _("Keys NSML holds that nobody registered here: assign each to a member or revoke it."),
     "keys.auditevent": _("Who did what to which key, and what NSML answered; read-only, exportable as CSV."),
     "keys.loginlockout": _("Names and addresses with failed log-ins; unlock one before its lock-out ends."),
+    "keys.refusalwindow": _(
+        "Log-ins refused again and again (a lock-out, a single sign-on the portal refuses), counted here rather "
+        "than each written to the audit log."
+    ),
+    "keys.apitoken": _("Members' personal access tokens for the API; revoke one a script should no longer use."),
     "auth.user": _("Members and admins; offboard a leaver here (revoke every key and deactivate)."),
     "auth.group": _("Sets of admin permissions to give staff accounts."),
 }

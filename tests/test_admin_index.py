@@ -3,6 +3,7 @@ lock-outs under a clear name instead of django-axes' own section."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,17 @@ def test_each_model_on_the_index_has_a_one_line_description(admin_client, row, d
 
     start = page.index(f'<tr class="{row}')
     assert description in page[start : page.index("</tr>", start)]
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_every_model_on_the_index_has_its_line(admin_client, language):
+    """Found walking the admin index in Korean: access tokens and refused log-ins windows had no line saying
+    what they are, where every other model has one."""
+    page = admin_client.get(INDEX, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    rows = re.findall(r'<tr class="model-(\w+)[^"]*">(.*?)</tr>', page, re.S)
+    assert {"apitoken", "refusalwindow", "registeredkey"} <= {model for model, _row in rows}
+    assert [model for model, row in rows if 'class="model-description"' not in row] == []
 
 
 def test_lock_outs_have_a_clear_name_and_no_axes_section(admin_client):
