@@ -655,6 +655,23 @@ def test_an_assigned_unmanaged_key_is_named_by_its_md5_fingerprint_in_the_admin(
     assert "console-key ()" not in page
 
 
+def test_an_unmanaged_keys_history_says_what_changed_in_the_admins_language(admin_client, member, nsml, new_public_key):
+    """Found walking the admin in Korean: after assigning an unmanaged key, its History read "Assigned to가
+    변경되었습니다.": Django stores the form's English label and translates it when shown, and no catalogue
+    had this one."""
+    nsml.add_key("console-key", new_public_key())
+    nsml_sync("--apply")
+    record = UnmanagedKey.objects.get()
+    admin_client.post(reverse("admin:keys_unmanagedkey_change", args=[record.pk]), {"assigned_to": member.pk})
+
+    page = admin_client.get(
+        reverse("admin:keys_unmanagedkey_history", args=[record.pk]), HTTP_ACCEPT_LANGUAGE="ko"
+    ).content.decode()
+
+    assert "할당 대상 항목을 변경했습니다." in page
+    assert "Assigned to" not in page
+
+
 def test_an_assigned_unmanaged_key_is_the_members_to_revoke(
     admin_client, member, member_client, nsml, new_public_key, event
 ):
