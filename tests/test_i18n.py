@@ -5,6 +5,9 @@ from __future__ import annotations
 import ast
 import gettext
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polib
@@ -253,3 +256,31 @@ def test_the_admin_log_in_page_offers_the_language_switch(client):
 
     assert "관리자 계정의 올바른 사용자 이름 및 비밀번호를 입력해 주세요." in refused.content.decode()
     assert 'name="language" value="en" lang="en">English<' in refused.content.decode()
+
+
+def test_make_messages_keeps_every_korean_translation(tmp_path):
+    """Found running `make messages`, which the README gives for refreshing the translations: makemessages
+    --no-obsolete dropped the Korean of django-axes' names and fields (the admin's lock-out page, the permission
+    lists), which no source of the portal holds, and left Django's own "Yes", "No" and checkbox label untranslated.
+    Run on a copy of the sources, it now keeps every translation and leaves none empty."""
+    if shutil.which("xgettext") is None:
+        pytest.skip("GNU gettext is not installed")
+    base = Path(settings.BASE_DIR)
+    for folder in ("portal", "keys", "nsml", "templates", "locale", "locale_overrides"):
+        shutil.copytree(base / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(base / "manage.py", tmp_path)
+    before = {entry.msgid: translations(entry) for entry in MESSAGES}
+
+    made = subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "ko", "--no-obsolete"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert made.returncode == 0, made.stderr
+    after = polib.pofile(str(tmp_path / "locale" / "ko" / "LC_MESSAGES" / "django.po"))
+    kept = {entry.msgid: translations(entry) for entry in after if not entry.obsolete}
+    assert [msgid for msgid in before if msgid not in kept] == []
+    assert [msgid for msgid, texts in kept.items() if not all(text.strip() for text in texts)] == []
