@@ -27,7 +27,9 @@ def _count(name: str, default: str) -> int:
 # gthread: a slow NSML call ties up a thread, not a worker. 40 threads per worker so 32 members waiting
 # on a slow NSML cannot take every thread even when their connections land on one worker (README.md,
 # Performance). PostgreSQL's max_connections must exceed instances x workers x threads (README.md).
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# Without GUNICORN_BIND, the port a platform gives in PORT, as gunicorn's own default does (the probe,
+# portal/probe.py, asks the same port).
+bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 8000}"
 worker_class = "gthread"
 workers = _count("GUNICORN_WORKERS", "2")
 threads = _count("GUNICORN_THREADS", "40")

@@ -147,3 +147,34 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+def test_without_gunicorn_bind_it_listens_on_the_platforms_port_where_the_probe_asks(tmp_path):
+    """Found in QA: with PORT set (as platforms do) and no GUNICORN_BIND, gunicorn still listened on 8000 while
+    the container's health probe asked $PORT, so a healthy container was reported unhealthy."""
+    env = {key: value for key, value in os.environ.items() if key != "GUNICORN_BIND"}
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(CONF), "--workers", "1"],
+        cwd=CONF.parent,
+        env={**env, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(f"http://127.0.0.1:{port}/healthz"):
+            assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not listen on $PORT"
+            time.sleep(0.2)
+        probed = subprocess.run(
+            [sys.executable, "-m", "portal.probe"],
+            cwd=CONF.parent,
+            env={**env, "PORT": str(port)},
+            capture_output=True,
+            timeout=30,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    assert probed.returncode == 0, probed.stderr
