@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 # An API token's secret (keys.services.tokens makes them: "nsmlk_" and 43 URL-safe characters), or most
 # of one (a selection cut short). A log line never carries it, wherever a client put it: a URL's path, a
@@ -74,3 +75,14 @@ class EscapeControlCharacters(logging.Filter):
         if isinstance(path, str):
             record.path = redact_secrets(path)
         return True
+
+
+class PlainFormatter(logging.Formatter):
+    """The plain format, its time followed by its UTC offset ("2026-11-29 21:37:58,001 +0900").
+
+    Django sets the portal's TIME_ZONE as the process's zone, so the workers' lines are in local time, while
+    gunicorn's master writes UTC: in one log, a time without its offset could be either.
+    """
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return f"{super().formatTime(record, datefmt)} {time.strftime('%z', self.converter(record.created))}"

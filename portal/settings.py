@@ -436,7 +436,7 @@ LOGGING = {
         "escape_controls": {"()": "portal.logs.EscapeControlCharacters"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"()": "portal.logs.PlainFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "portal.jsonlog.JsonFormatter"},
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
