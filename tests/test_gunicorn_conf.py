@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -116,27 +118,34 @@ def test_a_metrics_directory_it_may_not_write_stops_gunicorn_rather_than_fail_ev
     assert "PROMETHEUS_MULTIPROC_DIR cannot be written (Permission denied" in result.stderr
 
 
-def test_a_metrics_directory_it_made_itself_goes_when_it_stops(tmp_path):
-    """Found in QA: without PROMETHEUS_MULTIPROC_DIR every start left a portal-metrics-* directory in /tmp."""
-    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
-    port = free_port()
+@contextlib.contextmanager
+def serving(env: dict[str, str], port: int) -> Iterator[None]:
+    """gunicorn with the portal's configuration and `env`, once it answers /healthz on `port`; stopped after."""
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(CONF), "--workers", "1"],
         cwd=CONF.parent,
-        env={**env, "TMPDIR": str(tmp_path), "GUNICORN_BIND": f"127.0.0.1:{port}"},
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 30
         while not _answers(f"http://127.0.0.1:{port}/healthz"):
-            assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
+            assert time.monotonic() < deadline and server.poll() is None, f"gunicorn did not answer on {port}"
             time.sleep(0.2)
-        made = list(tmp_path.glob("portal-metrics-*"))
-        counted = [path.name for directory in made for path in directory.glob("*.db")]
+        yield
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_metrics_directory_it_made_itself_goes_when_it_stops(tmp_path):
+    """Found in QA: without PROMETHEUS_MULTIPROC_DIR every start left a portal-metrics-* directory in /tmp."""
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    port = free_port()
+    with serving({**env, "TMPDIR": str(tmp_path), "GUNICORN_BIND": f"127.0.0.1:{port}"}, port):
+        made = list(tmp_path.glob("portal-metrics-*"))
+        counted = [path.name for directory in made for path in directory.glob("*.db")]
 
     assert len(made) == 1 and counted  # the workers' directory: /healthz was counted there
     assert not made[0].exists()
@@ -154,27 +163,8 @@ def test_without_gunicorn_bind_it_listens_on_the_platforms_port_where_the_probe_
     the container's health probe asked $PORT, so a healthy container was reported unhealthy."""
     env = {key: value for key, value in os.environ.items() if key != "GUNICORN_BIND"}
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(CONF), "--workers", "1"],
-        cwd=CONF.parent,
-        env={**env, "PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(f"http://127.0.0.1:{port}/healthz"):
-            assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not listen on $PORT"
-            time.sleep(0.2)
-        probed = subprocess.run(
-            [sys.executable, "-m", "portal.probe"],
-            cwd=CONF.parent,
-            env={**env, "PORT": str(port)},
-            capture_output=True,
-            timeout=30,
-        )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with serving({**env, "PORT": str(port)}, port):
+        probe = [sys.executable, "-m", "portal.probe"]
+        probed = subprocess.run(probe, cwd=CONF.parent, env={**env, "PORT": str(port)}, capture_output=True, timeout=30)
 
     assert probed.returncode == 0, probed.stderr
