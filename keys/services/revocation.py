@@ -53,9 +53,8 @@ def revoke_key(
 
     Returns the key: `revoked`, or still `revoking` when NSML's answer is unknown or unconfirmed (the
     reconciler finishes it). A definite refusal puts it back to `active` and raises RevocationFailed;
-    with `keep_revoking` (a rotation: the member has moved to a new key; a deactivated member's key, from
-    `revoke_keys`) the key stays `revoking` for the reconciler's retries instead. `reason` is the audit reason
-    of the revocation, e.g. "expired";
+    with `keep_revoking` (a rotation: the member has moved to a new key) the key stays `revoking` for the
+    reconciler's retries instead. `reason` is the audit reason of the revocation, e.g. "expired";
     `given_reason` what an admin wrote on the confirmation page: kept on the key and in the audit.
     `actor` is None for the portal itself (deactivation outside the admin, the reconciler).
     `expired_by` (the expiry job): only if the key's expiry is still before that moment, since its member may
@@ -197,9 +196,6 @@ def revoke_keys(
     for key in keys:
         if not key.is_active:
             continue
-        # A deactivated member's key (offboarding, unticking Active) must not go back to active when NSML says
-        # no or cannot be reached: it stays being revoked, and the reconciler DELETEs it again until it is gone.
-        departed = not key.owner.is_active
         try:
             revoke_key(
                 key=key,
@@ -208,14 +204,10 @@ def revoke_keys(
                 given_reason=given_reason,
                 client=client,
                 send=not wait.used_up(),
-                keep_revoking=departed,
             )
             report.revoked += key.status == Status.REVOKED
         except RevocationFailed as failure:
-            if departed:
-                report.unconfirmed += 1
-            else:
-                report.failures.append(f"“{key.title}”: {failure.message}")
+            report.failures.append(f"“{key.title}”: {failure.message}")
         else:
             if key.status == Status.REVOKING:
                 report.unconfirmed += 1
