@@ -112,6 +112,10 @@ PHRASES = [
         _("not sent yet: the keys before it used up the wait for NSML, so the reconciler sends the DELETE"),
     ),
     (
+        r"its member is deactivated, so the key stays being revoked and the reconciler sends the DELETE again",
+        _("its member is deactivated, so the key stays being revoked and the reconciler sends the DELETE again"),
+    ),
+    (
         r"the DELETE used up the member's wait, and the list had (?P<seconds>[\d.]+) s",
         _("the DELETE used up the member's wait, and the list had %(seconds)s s"),
     ),

@@ -239,3 +239,39 @@ def test_a_leavers_key_nsml_could_not_revoke_is_left_for_the_reconciler_not_acti
     key.refresh_from_db()
     assert (key.status, key.revoke_reason) == ("revoked", "left the company")
     assert nsml.held_keys() == []
+
+
+def test_a_leaver_whose_deletes_nsml_refuses_keeps_no_key_once_nsml_accepts_them(
+    admin_client, admin_user, member, nsml, register, event
+):
+    """Found offboarding a member while NSML's gateway throttled DELETEs (`nsml_simulator --fail-status 429
+    --fail-methods DELETE`): each refusal put the leaver's key back to active, so they kept seven working keys
+    in NSML, and every later reconcile pass said "In sync" (a pass revokes no active key)."""
+    register(member, "alice-laptop")
+    nsml.set_faults(Faults(fail_status=429, fail_methods=frozenset({"DELETE"})))
+
+    response = offboard(admin_client, [member], post="yes", reason="left the company")
+
+    assert [str(message) for message in response.context["messages"]] == [
+        "Offboarded alice: deactivated, 0 keys revoked.",
+        "1 revocation of alice's keys is not confirmed by NSML yet; the reconciler finishes it.",
+    ]
+    key = RegisteredKey.objects.get(owner=member)
+    assert key.status == "revoking"
+    refusal = event(action="revoke", registered_key=key)
+    assert (refusal.actor, refusal.outcome, refusal.reason, refusal.upstream_status) == (
+        admin_user,
+        "failed",
+        "throttled",
+        429,
+    )
+    assert refusal.detail.endswith(
+        "its member is deactivated, so the key stays being revoked and the reconciler sends the DELETE again"
+    )
+
+    nsml.set_faults(Faults())
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == "revoked"
+    assert nsml.held_keys() == []

@@ -39,8 +39,9 @@ class RevocationFailed(UpstreamFailed):
 
 
 def record_upstream_failure(
-    action: str, actor, subject, origin: Origin, error: NsmlError, audit: dict, reason: str = ""
+    action: str, actor, subject, origin: Origin, error: NsmlError, audit: dict, reason: str = "", note: str = ""
 ) -> AuditEvent:
+    """`note`: the portal's own words after NSML's, in the detail."""
     outcome = AuditEvent.Outcome.REJECTED if error.failure is Failure.REJECTED else AuditEvent.Outcome.FAILED
     return record_event(
         action=action,
@@ -49,7 +50,7 @@ def record_upstream_failure(
         subject=subject,
         origin=origin,
         reason=reason or str(error.failure),
-        detail=error.reply.detail,
+        detail="; ".join(part for part in (error.reply.detail, note) if part),
         **upstream_fields(error.reply),
         **audit,
     )

@@ -26,6 +26,10 @@ Status = RegisteredKey.Status
 
 # The audit's detail for a key `revoke_keys` recorded without calling NSML (keys.audit_display translates it).
 NOT_SENT = "not sent yet: the keys before it used up the wait for NSML, so the reconciler sends the DELETE"
+# The audit's detail for a DELETE NSML refused for a deactivated member's key (keys.audit_display translates it).
+KEPT_FOR_DEPARTED_MEMBER = (
+    "its member is deactivated, so the key stays being revoked and the reconciler sends the DELETE again"
+)
 
 
 @dataclass
@@ -52,7 +56,8 @@ def revoke_key(
     """Move the key to `revoking`, DELETE it from NSML, and mark it `revoked` once NSML's list confirms.
 
     Returns the key: `revoked`, or still `revoking` when NSML's answer is unknown or unconfirmed (the
-    reconciler finishes it). A definite refusal puts it back to `active` and raises RevocationFailed;
+    reconciler finishes it). A definite refusal puts it back to `active` and raises RevocationFailed (a
+    deactivated member's key stays `revoking` instead, for the reconciler's retries, and nothing is raised);
     with `keep_revoking` (a rotation: the member has moved to a new key) the key stays `revoking` for the
     reconciler's retries instead. `reason` is the audit reason of the revocation, e.g. "expired";
     `given_reason` what an admin wrote on the confirmation page: kept on the key and in the audit.
@@ -84,6 +89,7 @@ def revoke_key(
             if keep_revoking:
                 _left_revoking(key, actor=actor, origin=origin, error=error)
             _back_to_active(key, actor=actor, origin=origin, error=error)
+            return key  # a deactivated member's: still revoking
         reply = error.reply
         # A 404 to a retry after an answer that was lost: most likely the first attempt's own deletion.
         deleted = error.failure is Failure.NOT_FOUND and error.after_unknown
@@ -140,9 +146,24 @@ def confirm_revocation(
 
 
 def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
+    """NSML refused the DELETE: the key is active again, and RevocationFailed says why. Not a deactivated member's
+    key (offboarded, before or while NSML answered): a leaver keeps no working key, and no pass would revoke an
+    active one, so it stays `revoking` for the reconciler's DELETEs; this returns, the refusal audited."""
+    audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
     with transaction.atomic():
-        states.move(key, to=Status.ACTIVE, expected=(Status.REVOKING,), revoke_reason="", **states.NOT_ASKED_TO_REVOKE)
-        audit = {"title": key.title, "fingerprint": key.fingerprint_sha256, "registered_key": key}
+        moved = states.move(
+            key,
+            to=Status.ACTIVE,
+            expected=(Status.REVOKING,),
+            where=states.owner_is_active(),
+            revoke_reason="",
+            **states.NOT_ASKED_TO_REVOKE,
+        )
+        if not moved and RegisteredKey.objects.filter(pk=key.pk, status=Status.REVOKING).update(revoke_attempts=1):
+            record_upstream_failure(
+                AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit, note=KEPT_FOR_DEPARTED_MEMBER
+            )
+            return
         event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
     raise RevocationFailed(
         error.failure, revoke_failure_message(error), event, retry_after=error.reply.retry_after

@@ -131,7 +131,7 @@ def activate(
         key,
         to=Status.ACTIVE,
         expected=(Status.PENDING, Status.FAILED),
-        where=_owner_is_active(),
+        where=owner_is_active(),
         fields={"failure": ""},
         action=action,
         outcome=AuditEvent.Outcome.SUCCESS,
@@ -148,7 +148,7 @@ def activate(
     return True
 
 
-def _owner_is_active() -> Q:
+def owner_is_active() -> Q:
     """The key's owner is still active, as a condition of the key's own UPDATE: an EXISTS on the owner's row.
 
     In SQL rather than as `owner__is_active`: Django writes an UPDATE filtered across a relation as a
