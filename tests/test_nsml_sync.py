@@ -162,6 +162,34 @@ def test_an_unmanaged_key_is_revoked_when_nsml_answers_503_but_no_longer_lists_i
     assert (event(action="revoke").outcome, event(action="revoke").reason) == ("success", "unmanaged")
 
 
+def test_an_unmanaged_key_deleted_by_a_delete_whose_answer_was_lost_is_not_called_still_active(
+    admin_client, nsml, new_public_key, event
+):
+    """As for a member's key: NSML deleted it and the answer was lost, the gateway throttled both retries, and the
+    admin read "NSML is busy right now, so the key is still active" about a key NSML no longer held."""
+    nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+    # Seed 69: the DELETE is deleted, then its connection closes; both retries get 429; the list is answered.
+    nsml.set_faults(
+        Faults(
+            fail_status=429,
+            fail_methods=frozenset({"DELETE"}),
+            fail_rate=0.5,
+            fault_rate=0.5,
+            fault_kinds=("drop-after",),
+            seed=69,
+        )
+    )
+
+    page = _revoke_unmanaged(admin_client, record)
+
+    assert nsml.held_keys() == []
+    assert "1 key revoked." in page and "still active" not in page
+    record.refresh_from_db()
+    assert record.status == "revoked"
+
+
 def test_an_unmanaged_key_nsml_still_lists_after_a_503_is_still_active(admin_client, nsml, new_public_key):
     nsml.add_key("console-key", new_public_key())
     sync("--apply")

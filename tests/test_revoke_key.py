@@ -117,6 +117,39 @@ def test_a_404_to_the_retry_of_a_delete_whose_answer_was_lost_is_the_members_own
     assert event(action="revoke", outcome="success").reason == ""
 
 
+def test_a_refusal_of_the_retry_of_a_delete_whose_answer_was_lost_does_not_call_the_key_active(
+    member_client, member, nsml, register, event
+):
+    """Found reading the DELETE's retries after a load run with random faults: NSML deleted the key and the answer
+    was lost, then the gateway throttled both retries; the 429 put the key back to active and told the member
+    "NSML is busy right now, so the key is still active", while NSML no longer held it (until a pass marked it
+    revoked as a key NSML had lost, in nobody's name)."""
+    key = register(member)
+    # Seed 69: the DELETE is deleted, then its connection closes; both retries get 429; the list is answered.
+    nsml.set_faults(
+        Faults(
+            fail_status=429,
+            fail_methods=frozenset({"DELETE"}),
+            fail_rate=0.5,
+            fault_rate=0.5,
+            fault_kinds=("drop-after",),
+            seed=69,
+        )
+    )
+
+    response = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
+
+    assert [method for method, _target in nsml.requests_seen[-4:]] == ["DELETE", "DELETE", "DELETE", "GET"]
+    assert nsml.held_keys() == []
+    page = response.content.decode()
+    assert "still active" not in page
+    assert "is revoked; NSML no longer accepts it" in page
+    key.refresh_from_db()
+    assert key.status == RegisteredKey.Status.REVOKED
+    row = event(action="revoke", registered_key=key)
+    assert (row.actor, row.outcome, row.upstream_status) == (member, "success", 429)
+
+
 def test_a_404_from_a_wrong_url_does_not_revoke_a_key_nsml_still_holds(member_client, member, nsml, register):
     key = register(member)
     nsml.set_faults(Faults(fail_status=404, fail_methods=frozenset({"DELETE"})))

@@ -91,10 +91,11 @@ UNMANAGED_REVOKE_UNCONFIRMED = _(
 def _gone_after(
     client: NsmlClient, record: UnmanagedKey, sent: float, error: NsmlError, actor: User, origin: Origin, audit: dict
 ) -> bool:
-    """After a DELETE that failed: whether its outcome was unknown (no answer in time, a 503) and one list, as
+    """After a DELETE that failed: whether its outcome was unknown (no answer in time, a 503, or a refusal of a retry
+    after an attempt whose answer was lost) and one list, as
     after a member's DELETE, no longer holds the key. When that list fails too, RevocationFailed says that it is
     not known, audited as unknown: a reconcile pass marks the key Gone from NSML if it is."""
-    if not error.failure.outcome_unknown:
+    if not (error.failure.outcome_unknown or error.after_unknown):
         return False
     within = lookup_time(client, sent)
     try:

@@ -85,14 +85,16 @@ def revoke_key(
     try:
         reply = client.delete_key(key.title, key.nsml_name)
     except NsmlError as error:
-        if not (error.failure is Failure.NOT_FOUND or error.failure.outcome_unknown):
+        refused = not (error.failure is Failure.NOT_FOUND or error.failure.outcome_unknown)
+        # A refusal of a retry says nothing of the attempt whose answer was lost: the list tells.
+        if refused and not error.after_unknown:
             if keep_revoking:
                 _left_revoking(key, actor=actor, origin=origin, error=error)
             _back_to_active(key, actor=actor, origin=origin, error=error)
             return key  # a deactivated member's: still revoking
         reply = error.reply
-        # A 404 to a retry after an answer that was lost: most likely the first attempt's own deletion.
-        deleted = error.failure is Failure.NOT_FOUND and error.after_unknown
+        # A 404 or a refusal to a retry after an answer that was lost: most likely the first attempt's own deletion.
+        deleted = error.after_unknown and (refused or error.failure is Failure.NOT_FOUND)
     else:
         deleted = True
     confirm_revocation(
