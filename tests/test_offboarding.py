@@ -58,6 +58,43 @@ def test_deactivating_a_user_anywhere_revokes_their_keys(member, nsml, register)
     assert (event.actor, event.actor_username, event.subject) == (None, "manage.py deactivation", member)
 
 
+def test_a_member_deactivated_without_the_signal_keeps_no_key_after_a_pass(member, other_member, nsml, register, event):
+    """Found in QA after offboarding a member while NSML throttled DELETEs: the keys left active stayed so, and
+    every reconcile pass said "In sync". A user deactivated by a queryset update (a directory sync script;
+    Django sends no signal for it) kept their keys the same way."""
+    key = register(member, "alice-laptop")
+    register(other_member, "bob-laptop")
+    type(member).objects.filter(pk=member.pk).update(is_active=False)
+    assert RegisteredKey.objects.get(pk=key.pk).status == "active"
+
+    status, out = nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == "revoked"
+    assert [held["title"] for held in nsml.held_keys()] == ["bob-laptop"]
+    assert status == 1 and "revocations confirmed: alice-laptop (alice)" in out
+    row = event(action="revoke", registered_key=key)
+    assert (row.outcome, row.actor, row.actor_username, row.reason) == (
+        "success",
+        None,
+        "manage.py nsml_sync",
+        "confirmed_absent",
+    )
+    assert row.detail.endswith("reason given: member deactivated")
+
+
+def test_a_pass_leaves_a_deactivated_members_keys_when_the_setting_is_off(member, nsml, register, settings):
+    settings.KEYS_REVOKE_ON_DEACTIVATE = False
+    key = register(member, "alice-laptop")
+    type(member).objects.filter(pk=member.pk).update(is_active=False)
+
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == "active"
+    assert len(nsml.held_keys()) == 1
+
+
 def test_deactivation_keeps_keys_when_the_setting_is_off(member, nsml, register, settings):
     settings.KEYS_REVOKE_ON_DEACTIVATE = False
     key = register(member)

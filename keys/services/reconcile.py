@@ -2,8 +2,9 @@
 
 It lists NSML once, then settles `pending` keys (found: active; not found past the grace period:
 failed, and the member is told), finishes `revoking` keys (gone: revoked; still held: DELETE again,
-with backoff), marks active keys NSML lost, attaches keys NSML holds to the member whose failed
-submission they match, and records the rest as unmanaged. Every change is audited with its reason.
+with backoff), marks active keys NSML lost, revokes those of deactivated members, attaches keys NSML
+holds to the member whose failed submission they match, and records the rest as unmanaged. Every change
+is audited with its reason.
 """
 
 from __future__ import annotations
@@ -219,6 +220,13 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait) -> PassReport:
             if failed is not None:
                 report.failed.append(_label(key))
 
+    if settings.KEYS_REVOKE_ON_DEACTIVATE:
+        # Active keys of members deactivated without their revocation (a queryset update or a directory sync, which
+        # send no signal; a process stopped between the deactivation and its DELETEs): no leaver keeps a key.
+        for key in settled_before.filter(status=Status.ACTIVE, owner__is_active=False):
+            if (key.title, key.nsml_name) in held_pairs and _revoke_for_departed_member(key, origin):
+                departed.append(key)
+
     deleted = []
     for key in [*settled_before.filter(status=Status.REVOKING), *departed]:
         if (key.title, key.nsml_name) not in held_pairs:
@@ -332,6 +340,20 @@ def _refuse_for_departed_member(key: RegisteredKey, origin: Origin) -> bool:
             detail="NSML holds this submission, but its member was deactivated: revoked instead of activated",
         )
         is not None
+    )
+
+
+def _revoke_for_departed_member(key: RegisteredKey, origin: Origin) -> bool:
+    """An active key of a member deactivated since: it moves to `revoking`, asked for by the pass, and this pass
+    deletes it from NSML (the audit row of its revocation names the reason). True when this call moved it."""
+    return states.move(
+        key,
+        to=Status.REVOKING,
+        expected=(Status.ACTIVE,),
+        where=Q(owner__is_active=False),
+        next_attempt_at=None,
+        revoke_reason="member deactivated",
+        **states.asked_to_revoke(None, origin),
     )
 
 
