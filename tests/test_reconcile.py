@@ -262,6 +262,38 @@ def test_it_records_a_key_nobody_submitted_as_unmanaged(member, nsml, new_public
     assert "1 unmanaged key(s) await an admin" in out
 
 
+def test_each_row_a_pass_writes_carries_what_nsml_answered_to_its_list(
+    member, other_member, nsml, submit_unanswered, left_revoking, register, new_public_key, settings
+):
+    """Found checking the audit after a load run against the simulator's random faults: every row a pass wrote
+    (a key found, failed after the grace period, confirmed revoked, lost, an unmanaged key) had no NSML status and
+    no trace id, though each was decided by NSML's list; the trace id is what NCP support asks for."""
+    settings.NSML_PENDING_GRACE_SECONDS = 0
+    gone = left_revoking(member, "gone")
+    nsml.remove_key("gone", gone.nsml_name)
+    submit_unanswered(member, "found", reached=True)
+    never = submit_unanswered(member, "never", reached=False)
+    age(never, 60)
+    lost = register(other_member, "lost")
+    nsml.remove_key("lost", lost.nsml_name)
+    nsml.add_key("console-key", new_public_key())
+    newest = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
+
+    nsml_sync("--apply")
+
+    rows = AuditEvent.objects.filter(id__gt=newest)
+    assert sorted((row.title, row.reason) for row in rows) == [
+        ("console-key", "unmanaged"),
+        ("found", "found_upstream"),
+        ("gone", "confirmed_absent"),
+        ("lost", "missing_upstream"),
+        ("never", "not_found_after_grace"),
+    ]
+    assert {row.upstream_status for row in rows} == {200}
+    [trace_id] = {row.trace_id for row in rows}  # the one list that decided them all
+    assert len(trace_id) == 32
+
+
 def test_it_changes_nothing_when_nsml_cannot_be_listed(
     member, nsml, register, submit_unanswered, new_public_key, settings
 ):
@@ -743,12 +775,12 @@ def test_a_key_revoked_after_the_list_was_taken_is_not_called_unmanaged(member, 
 
     key = register(member, "laptop")
     listed_at = timezone.now()
-    held, _reply = nsml_client().list_keys()
+    held, listing = nsml_client().list_keys()
     revoke_key(key=key, actor=member, origin=ORIGIN)
     assert RegisteredKey.objects.get().status == Status.REVOKED
 
     report = passes.PassReport()
-    passes._settle_unknown_keys(held, listed_at, ORIGIN, report)
+    passes._settle_unknown_keys(held, listing, listed_at, ORIGIN, report)
 
     assert not UnmanagedKey.objects.exists()
     assert report.unmanaged == []

@@ -24,8 +24,9 @@ from keys.audit_display import detail_shown
 from keys.locks import reconcile_lock
 from keys.models import AuditEvent, ReconcilePass, RegisteredKey, UnmanagedKey
 from keys.services import states
+from keys.services.failures import upstream_fields
 from keys.upstream import NsmlWait, nsml_client
-from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
+from nsml.client import Failure, NsmlClient, NsmlError, Reply, UpstreamKey
 from portal import metrics
 
 Status = RegisteredKey.Status
@@ -180,7 +181,8 @@ def _finish(record: ReconcilePass, *, succeeded: bool, summary: str, report: dic
 
 def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait) -> PassReport:
     listed_at = timezone.now()
-    held, _reply = client.list_keys(within=wait.left())
+    # Each row the pass writes carries this list's answer (status, trace id): what NSML said that decided it.
+    held, listing = client.list_keys(within=wait.left())
     held_pairs = {(item.title, item.name) for item in held}
     report = PassReport()
     # Only keys that were in their state before the list was taken: a newer one may not be listed yet.
@@ -193,13 +195,13 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait) -> PassReport:
     for key in settled_before.filter(status=Status.PENDING):
         if (key.title, key.nsml_name) in held_pairs:
             if not key.owner.is_active:
-                if _refuse_for_departed_member(key, origin):
+                if _refuse_for_departed_member(key, origin, listing):
                     departed.append(key)
             elif states.activate(
                 key,
                 actor=key.owner,
                 origin=origin,
-                reply=None,
+                reply=listing,
                 reason="found_upstream",
                 detail=states.settled_by_pass(key, "found in NSML by a reconcile pass"),
                 started_by=states.submitter(key),
@@ -214,6 +216,7 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait) -> PassReport:
                 outcome=AuditEvent.Outcome.FAILED,
                 reason="not_found_after_grace",
                 detail=states.settled_by_pass(key, detail),
+                reply=listing,
                 notify=True,
                 failure="not_held_after_grace",
             )
@@ -230,7 +233,7 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait) -> PassReport:
     deleted = []
     for key in [*settled_before.filter(status=Status.REVOKING), *departed]:
         if (key.title, key.nsml_name) not in held_pairs:
-            _confirm_revoked(key, origin, report)
+            _confirm_revoked(key, origin, report, listing)
         elif wait.used_up():
             continue  # still revoking: the next pass sends its DELETE
         elif key.next_attempt_at is None or key.next_attempt_at <= listed_at:
@@ -251,12 +254,12 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait) -> PassReport:
                 origin=origin,
                 reason="missing_upstream",
                 note="NSML no longer had this key",
-                reply=None,
+                reply=listing,
                 expected=(Status.ACTIVE,),
             ):
                 report.missing.append(_label(key))
 
-    _settle_unknown_keys(held, listed_at, origin, report)
+    _settle_unknown_keys(held, listing, listed_at, origin, report)
 
     if deleted:
         _confirm_deletions(client, deleted, origin, report, wait)
@@ -265,7 +268,9 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait) -> PassReport:
     return report
 
 
-def _settle_unknown_keys(held: list[UpstreamKey], listed_at: datetime, origin: Origin, report: PassReport) -> None:
+def _settle_unknown_keys(
+    held: list[UpstreamKey], listing: Reply, listed_at: datetime, origin: Origin, report: PassReport
+) -> None:
     """Keys NSML holds that no live portal key matches: a member's failed submission, or unmanaged.
 
     A key that changed state since the list was taken is known too: a member who revoked it meanwhile
@@ -283,7 +288,7 @@ def _settle_unknown_keys(held: list[UpstreamKey], listed_at: datetime, origin: O
             .order_by("-created_at", "-id")
             .first()
         )
-        if submission is not None and _attach(submission, origin):
+        if submission is not None and _attach(submission, origin, listing):
             report.attached.append(_label(submission))
             continue
         record, created = UnmanagedKey.objects.get_or_create(
@@ -311,6 +316,7 @@ def _settle_unknown_keys(held: list[UpstreamKey], listed_at: datetime, origin: O
                 fingerprint=item.fingerprint,
                 reason="unmanaged",
                 detail=f"NSML holds key {item.name}{was}, which the portal did not register",
+                **upstream_fields(listing),
             )
         else:
             UnmanagedKey.objects.filter(pk=record.pk).update(last_seen=now)
@@ -319,7 +325,7 @@ def _settle_unknown_keys(held: list[UpstreamKey], listed_at: datetime, origin: O
     )
 
 
-def _refuse_for_departed_member(key: RegisteredKey, origin: Origin) -> bool:
+def _refuse_for_departed_member(key: RegisteredKey, origin: Origin, listing: Reply) -> bool:
     """A pending key NSML holds, of a member deactivated since (an offboarding revokes active keys only):
     it moves to `revoking`, and this pass deletes it from NSML. True when this call moved it."""
     return (
@@ -338,6 +344,7 @@ def _refuse_for_departed_member(key: RegisteredKey, origin: Origin) -> bool:
             origin=origin,
             reason="owner_deactivated",
             detail="NSML holds this submission, but its member was deactivated: revoked instead of activated",
+            reply=listing,
         )
         is not None
     )
@@ -357,7 +364,7 @@ def _revoke_for_departed_member(key: RegisteredKey, origin: Origin) -> bool:
     )
 
 
-def _attach(submission: RegisteredKey, origin: Origin) -> bool:
+def _attach(submission: RegisteredKey, origin: Origin, listing: Reply) -> bool:
     """A submission the portal called failed that NSML holds after all becomes the member's active key;
     not a deactivated member's (it stays unmanaged, for an admin)."""
     if not submission.owner.is_active:
@@ -369,7 +376,7 @@ def _attach(submission: RegisteredKey, origin: Origin) -> bool:
                 submission,
                 actor=submission.owner,
                 origin=origin,
-                reply=None,
+                reply=listing,
                 reason="attached",
                 detail=states.settled_by_pass(submission, detail),
                 started_by=states.submitter(submission),
@@ -386,7 +393,7 @@ def _confirm_deletions(
         report.retrying.extend(_label(key) for key in deleted)  # the next pass's list confirms them
         return
     try:
-        held, _reply = client.list_keys(within=wait.left())
+        held, listing = client.list_keys(within=wait.left())
     except NsmlError:
         report.retrying.extend(_label(key) for key in deleted)
         return
@@ -396,12 +403,12 @@ def _confirm_deletions(
             _back_off(key)
             report.retrying.append(_label(key))
         else:
-            _confirm_revoked(key, origin, report)
+            _confirm_revoked(key, origin, report, listing)
 
 
-def _confirm_revoked(key: RegisteredKey, origin: Origin, report: PassReport) -> None:
+def _confirm_revoked(key: RegisteredKey, origin: Origin, report: PassReport, listing: Reply) -> None:
     """NSML's list no longer holds a key being revoked: revoked, in the name of whoever asked for it."""
-    if states.confirm_revoked(key, confirmed_from=origin):
+    if states.confirm_revoked(key, confirmed_from=origin, reply=listing):
         report.revoked.append(_label(key))
 
 

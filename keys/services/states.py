@@ -228,8 +228,9 @@ def mark_revoked(
     return True
 
 
-def confirm_revoked(key: RegisteredKey, *, confirmed_from: Origin) -> bool:
-    """revoking -> revoked, when a reconcile pass finds NSML no longer lists the key; True when this call moved it.
+def confirm_revoked(key: RegisteredKey, *, confirmed_from: Origin, reply: Reply | None = None) -> bool:
+    """revoking -> revoked, when a reconcile pass finds NSML no longer lists the key (`reply`: that list); True
+    when this call moved it.
 
     Recorded in the name of whoever asked for the revocation (`requester`: a member, an admin, the portal
     itself), as their own request would have, though it may still be waiting for NSML's answer: the audit
@@ -251,6 +252,7 @@ def confirm_revoked(key: RegisteredKey, *, confirmed_from: Origin) -> bool:
         origin=confirmed_from,
         reason="confirmed_absent",
         detail=revocation_detail(key, "; ".join(part for part in (confirmed, asked) if part)),
+        reply=reply,
     )
     if event is None:
         return False
