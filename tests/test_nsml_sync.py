@@ -57,6 +57,27 @@ def test_it_reports_unmanaged_and_missing_keys(member, nsml, register, new_publi
     assert not UnmanagedKey.objects.exists()
 
 
+def test_a_report_names_the_active_keys_of_deactivated_members_that_a_pass_would_revoke(
+    member, nsml, register, django_user_model
+):
+    """Found in QA: a pass revokes the active keys of members deactivated without it (a queryset update, a
+    directory sync), but the report without --apply said "In sync" about them."""
+    key = register(member, "alice-laptop")
+    django_user_model.objects.filter(pk=member.pk).update(is_active=False)  # no signal: the keys stay active
+
+    status, out = sync()
+
+    assert status == 1
+    assert any(line.startswith("departed") and "alice-laptop" in line and "alice" in line for line in out.splitlines())
+    assert "1 active for a deactivated member (a pass revokes them)" in out
+    key.refresh_from_db()
+    assert key.is_active and len(nsml.held_keys()) == 1  # reporting changes nothing
+    status, _out = sync("--apply")
+    assert status == 1 and nsml.held_keys() == []
+    status, out = sync()
+    assert (status, "In sync" in out) == (0, True)
+
+
 def test_apply_repairs_drift_and_is_idempotent(member, nsml, register, new_public_key):
     gone = register(member, "gone")
     nsml.remove_key("gone", gone.nsml_name)

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -28,13 +29,15 @@ Outcome = AuditEvent.Outcome
 
 @dataclass
 class Drift:
-    """How NSML and the portal disagree: keys only NSML has, and active keys NSML lacks."""
+    """How NSML and the portal disagree: keys only NSML has, active keys NSML lacks, and active keys NSML holds
+    for deactivated members (which a pass revokes, with KEYS_REVOKE_ON_DEACTIVATE)."""
 
     unmanaged: list[UpstreamKey] = field(default_factory=list)
     missing: list[RegisteredKey] = field(default_factory=list)
+    departed: list[RegisteredKey] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.unmanaged or self.missing)
+        return bool(self.unmanaged or self.missing or self.departed)
 
 
 def find_drift(client: NsmlClient | None = None) -> Drift:
@@ -46,6 +49,11 @@ def find_drift(client: NsmlClient | None = None) -> Drift:
     return Drift(
         unmanaged=[item for item in upstream if (item.title, item.name) not in known],
         missing=[key for pair, key in known.items() if pair not in held and key.is_active],
+        departed=[
+            key
+            for pair, key in known.items()
+            if settings.KEYS_REVOKE_ON_DEACTIVATE and pair in held and key.is_active and not key.owner.is_active
+        ],
     )
 
 

@@ -39,7 +39,8 @@ EXIT_STATUS = (
 class Command(BaseCommand):
     help = (
         "Reconcile the portal with NSML. Without --apply, report 'unmanaged' keys NSML holds that the portal "
-        "did not register and 'missing' keys the portal shows active that NSML lacks. With --apply, settle "
+        "did not register, 'missing' keys the portal shows active that NSML lacks, and 'departed' active keys of "
+        "deactivated members (which a pass revokes when KEYS_REVOKE_ON_DEACTIVATE is on). With --apply, settle "
         "pending and revoking keys and repair drift (audited); --every N repeats the pass until SIGTERM. " + EXIT_STATUS
     )
 
@@ -178,10 +179,15 @@ class Command(BaseCommand):
             )
             for key in drift.missing
         ]
+        rows += [
+            ("departed", key.title, key.nsml_name, format_moment(key.created_at), key.owner.get_username())
+            for key in drift.departed
+        ]
         self._table(("drift", "title", "nsml name", "created", "owner"), rows)
-        raise CommandError(
-            f"Drift found: {len(drift.unmanaged)} unmanaged, {len(drift.missing)} missing.", returncode=1
-        )
+        counts = f"{len(drift.unmanaged)} unmanaged, {len(drift.missing)} missing"
+        if drift.departed:
+            counts += f", {len(drift.departed)} active for a deactivated member (a pass revokes them)"
+        raise CommandError(f"Drift found: {counts}.", returncode=1)
 
     def _table(self, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
