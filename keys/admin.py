@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
@@ -872,12 +873,22 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
 
     actions = ["offboard_selected", "revoke_all_keys", "delete_selected"]
     audit_field = "subject"
+    # Django's own boolean columns name their icons "True" and "False" in every language (alt text).
+    list_display = ["username", "email", "first_name", "last_name", "staff_shown", "active_shown"]
     # Django's split date-time inputs have no labels, and its two-box filter widget puts aria-label on a
     # span (both fail the axe audit): the log-in dates are shown, not edited, and permissions are plain lists.
     readonly_fields = ["last_login", "date_joined"]
     filter_horizontal = ()
     change_form_template = "admin/auth/user/portal_change_form.html"
     change_password_form = PortalAdminPasswordChangeForm  # its help text in the admin's language
+
+    @admin.display(description=User._meta.get_field("is_staff").verbose_name, ordering="is_staff")
+    def staff_shown(self, obj: User) -> str:
+        return _yes_no_icon(obj.is_staff)
+
+    @admin.display(description=User._meta.get_field("is_active").verbose_name, ordering="is_active")
+    def active_shown(self, obj: User) -> str:
+        return _yes_no_icon(obj.is_active)
 
     def get_urls(self):
         unlock = path(
@@ -1031,6 +1042,12 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
         report = getattr(obj, "offboarding_report", None)
         if deactivating and report is not None:
             _report_owner(self, request, obj, report)
+
+
+def _yes_no_icon(value: bool) -> str:
+    """The admin's yes/no icon, its alt text in the reader's language (Django's says "True" or "False")."""
+    icon, text = ("yes", gettext("Yes")) if value else ("no", gettext("No"))
+    return format_html('<img src="{}" alt="{}">', static(f"admin/img/icon-{icon}.svg"), text)
 
 
 def _may_manage(actor, user) -> bool:

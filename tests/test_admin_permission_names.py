@@ -136,3 +136,16 @@ def test_a_permission_of_a_model_that_is_gone_keeps_its_stored_name():
 
     with translation.override("ko"):
         assert permission_label(permission) == str(permission) == "thing | Can add thing"
+
+
+def test_the_user_lists_yes_and_no_icons_are_named_in_the_admins_language(admin_client, member):
+    """Found walking the admin in Korean: the staff column's icons had the alt text "True" and "False"
+    (Django's own), which a screen reader reads out in English on a Korean page."""
+    member.is_active = False
+    member.save()
+
+    page = admin_client.get(reverse("admin:auth_user_changelist"), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    assert 'alt="True"' not in page and 'alt="False"' not in page
+    assert 'alt="예"' in page and 'alt="아니오"' in page
+    assert "스태프 권한" in page and "활성" in page  # the columns' names
