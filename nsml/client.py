@@ -35,6 +35,8 @@ BACKOFF_SECONDS = 0.25
 # The longest Retry-After this client waits out before a retry. NSML asking for longer ends the call with its
 # answer at once: asking again sooner would only hear the same, and keep a member waiting for it.
 MAX_RETRY_AFTER_SECONDS = 5.0
+# What a Reply keeps of NSML's words (the audit's columns), cut only once the credentials are out.
+KEPT_LENGTHS = {"detail": 500, "error_code": 32, "trace_id": 128}
 MAX_ADVISED_RETRY_AFTER_SECONDS = 3600.0  # the longest Retry-After passed on (Reply.retry_after)
 USER_AGENT = "nsml-key-portal/1"
 POOL_SIZE = 64
@@ -266,18 +268,20 @@ class NsmlClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _without_credentials(self, reply: Reply) -> Reply:
-        """`detail` and `error_code` with the credentials cut out: a gateway or proxy that echoes the request's
-        headers in its error would otherwise put them in the audit, the logs and the reconciler's record."""
+        """`detail`, `error_code` and `trace_id` with the credentials cut out, then cut to what is kept: a gateway
+        or proxy that echoes the request's headers in its error (or its trace id header) would otherwise put them
+        in the audit, the logs and the reconciler's record. Cut after, so no part of a credential is left at the
+        end of a long answer."""
         # Real credentials are long; a short test value would cut letters out of every message.
         secrets = [
             value for value in (self.config.access_key, self.config.secret_key, self.config.api_key) if len(value) >= 8
         ]
-        if not any(secret in reply.detail or secret in reply.error_code for secret in secrets):
-            return reply
-        detail, error_code = reply.detail, reply.error_code
-        for secret in secrets:
-            detail, error_code = detail.replace(secret, "[credential]"), error_code.replace(secret, "[credential]")
-        return replace(reply, detail=detail, error_code=error_code)
+        fields = {"detail": reply.detail, "error_code": reply.error_code, "trace_id": reply.trace_id}
+        for name, value in fields.items():
+            for secret in secrets:
+                value = value.replace(secret, "[credential]")
+            fields[name] = value[: KEPT_LENGTHS[name]]
+        return replace(reply, **fields)
 
     def _attempt(
         self, method: str, path: str, body: dict | None, started: float, success: int, timeout: tuple[float, float]
@@ -323,7 +327,7 @@ def _read(response: requests.Response, started: float, success: int) -> tuple[Re
     payload, error_code, message = _parse_body(response)
     reply = Reply(
         status=status,
-        trace_id=response.headers.get("x-ncp-trace-id", "")[:128],
+        trace_id=response.headers.get("x-ncp-trace-id", ""),
         duration_ms=_ms_since(started),
         error_code=error_code,
         detail=message,
@@ -338,7 +342,7 @@ def _read(response: requests.Response, started: float, success: int) -> tuple[Re
         # whether the change was made is unknown, and only a lookup can tell.
         kind = "an HTML page" if _is_html(response) else f"HTTP {status}"
         detail = f"{kind} where NSML answers {success}" + (f" ({message})" if message else "")
-        return replace(reply, detail=detail[:500]), Failure.BAD_RESPONSE, 0.0
+        return replace(reply, detail=detail), Failure.BAD_RESPONSE, 0.0
     failure = _failure_for(status, error_code)
     wait = BACKOFF_SECONDS if reply.retry_after is None else reply.retry_after
     return reply, failure, wait
@@ -379,7 +383,7 @@ def _parse_body(response: requests.Response) -> tuple[Any, str, str]:
         return payload, "", "" if response.ok else f"HTTP {response.status_code}: JSON without an error object"
     code = error.get("errorCode", "")
     parts = [str(error.get(name, "")).strip() for name in ("message", "details")]
-    return payload, str(code)[:32], ": ".join(part for part in parts if part)[:500]
+    return payload, str(code), ": ".join(part for part in parts if part)
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -4,7 +4,10 @@ page, a log line or a database row, whatever NSML answers; error reports hide th
 from __future__ import annotations
 
 import io
+import json
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from django.apps import apps
@@ -16,7 +19,7 @@ from django.views.debug import ExceptionReporter, technical_500_response
 
 import nsml.client as nsml_client_module
 from keys import upstream
-from keys.models import RegisteredKey
+from keys.models import AuditEvent, RegisteredKey
 from nsml.simulator import Faults
 from portal.errors import PortalExceptionReporterFilter
 from portal.urls import urlpatterns as portal_urlpatterns
@@ -246,3 +249,54 @@ def test_a_failure_inside_the_nsml_client_shows_no_credential(secret_nsml, setti
     assert "_attempt" in page  # the client's frame is in the report, its variables are not
     assert_no_secret(page, "the debug page")
     assert_no_secret(text_report, "the error report")
+
+
+class EchoingGateway(BaseHTTPRequestHandler):
+    """A gateway that refuses with the request's headers in its trace id header and at the end of a long error
+    message (what a debugging proxy, or a gateway quoting the request, does)."""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        api_key = self.headers["x-ncp-apigw-api-key"]
+        # The API key straddles the 500th character of the message: a cut before the redaction kept its start.
+        message = "x" * (500 - len(api_key) // 2) + api_key
+        body = json.dumps({"error": {"errorCode": "100", "message": message}}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-ncp-trace-id", f"{api_key}-{self.headers['x-ncp-iam-access-key']}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_credentials_a_gateway_echoes_in_its_trace_id_or_at_a_long_messages_end_are_kept_nowhere(
+    settings, captured, member, admin_user, new_public_key
+):
+    """Found in QA against an echoing gateway: the redaction covered NSML's message and error code but not the
+    trace id header, so the API Gateway key and the access key were in the audit row, its log line and the
+    admin's audit page; and the message was cut to 500 characters before the redaction, so a key straddling
+    the cut left its first half."""
+    for name, value in SECRETS.items():
+        setattr(settings, name, value)
+    server = HTTPServer(("127.0.0.1", 0), EchoingGateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.NSML_API_URL = f"http://127.0.0.1:{server.server_port}/nsml/v1"
+    member_client, admin_client = Client(), Client()
+    member_client.force_login(member)
+    admin_client.force_login(admin_user)
+    try:
+        response = member_client.post(reverse("keys:new"), {"title": "echoed", "key": new_public_key()})
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert "NSML refused the key" in response.content.decode()
+    row = AuditEvent.objects.get(action=AuditEvent.Action.REGISTER)
+    assert row.trace_id == "[credential]-[credential]"
+    audit_page = admin_client.get(reverse("admin:keys_auditevent_change", args=[row.pk])).content.decode()
+    half = SECRETS["NSML_API_KEY"][: len(SECRETS["NSML_API_KEY"]) // 2]
+    for where, text in (("the audit", every_row()), ("the logs", captured.text), ("the audit page", audit_page)):
+        assert_no_secret(text, where)
+        assert half not in text, f"half of the API Gateway key is in {where}"
