@@ -13,6 +13,7 @@ import unicodedata
 
 from axes.backends import AxesStandaloneBackend
 from axes.exceptions import AxesBackendPermissionDenied
+from axes.handlers.database import AxesDatabaseHandler
 from axes.models import AccessAttempt
 from axes.signals import user_locked_out
 from django.conf import settings
@@ -57,6 +58,16 @@ class LockoutBackend(AxesStandaloneBackend):
         except AxesBackendPermissionDenied:
             setattr(request, REFUSED_BY_LOCKOUT, True)
             raise
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """AXES_HANDLER: django-axes' failure counts, with the user agent they keep (and the lock-outs page shows)
+    as the audit keeps it: an API token's secret or private-key material a client sent as its agent is cut."""
+
+    def user_login_failed(self, sender, credentials: dict, request=None, **kwargs) -> None:
+        if request is not None and hasattr(request, "axes_user_agent"):
+            request.axes_user_agent = Origin.from_request(request).user_agent[:255]
+        super().user_login_failed(sender, credentials, request, **kwargs)
 
 
 @receiver(user_logged_in, dispatch_uid="keys-lockout-forgive-own-failures")

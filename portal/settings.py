@@ -304,6 +304,8 @@ SESSION_ENGINE = "django.contrib.sessions.backends." + ("db" if _PER_PROCESS_CAC
 # Log-in lock-out (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from one
 # address, every log-in for it is refused for LOGIN_LOCKOUT_MINUTES, a correct password included.
 AXES_ENABLED = True
+# axes' own tables keep a failed log-in's user agent as the audit does (no token, no private key).
+AXES_HANDLER = "keys.auth.LockoutHandler"
 AXES_FAILURE_LIMIT = _number(env.int, "LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_MINUTES = _number(env.int, "LOGIN_LOCKOUT_MINUTES", default=15)
 # Held within what a timedelta can hold (a billion days), so that keys.E007 names a lock-out past a century

@@ -10,9 +10,11 @@ from axes.models import AccessAttempt
 from django.urls import reverse
 from django.utils import timezone
 
-from keys.audit import client_ip
+from keys.audit import Origin, client_ip
 from keys.login_names import unknown_name
 from keys.models import AuditEvent
+from keys.services import tokens
+from tests.helpers import generate_private_key, private_text
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +212,20 @@ def test_the_client_address_comes_from_the_trusted_proxy_when_configured(rf, set
     assert client_ip(request) == "6.6.6.6"
     settings.PROXY_HOPS = 1
     assert client_ip(rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="not-an-ip")) is None
+
+
+def test_the_lock_out_counts_keep_no_token_or_private_key_a_client_sent_as_its_agent(client, member, admin_client):
+    """Found in QA pass 3: the audit cut an access token's secret out of a failed log-in's user agent, but
+    django-axes kept the agent as sent in its own table, which the admin's log-in lock-out page shows."""
+    member_token = tokens.create_token(user=member, name="ci", days=30, origin=Origin.command("test")).secret
+    body = "".join(private_text(generate_private_key("ed25519")).splitlines()[1:-1])
+
+    client.post(LOGIN, {"username": "alice", "password": WRONG}, REMOTE_ADDR="10.9.8.7", HTTP_USER_AGENT=member_token)
+    client.post(LOGIN, {"username": "alice", "password": WRONG}, REMOTE_ADDR="10.9.8.8", HTTP_USER_AGENT=body)
+
+    rows = list(AccessAttempt.objects.order_by("ip_address"))
+    assert [row.user_agent for row in rows] == ["nsmlk_[redacted]", "[removed: it held private-key material]"]
+    for row in rows:
+        page = admin_client.get(reverse("admin:keys_loginlockout_change", args=[row.pk])).content.decode()
+        assert "alice" in page
+        assert member_token not in page and body[:40] not in page
