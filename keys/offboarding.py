@@ -1,6 +1,7 @@
-"""Deactivating a user revokes their keys and access tokens, however the user was deactivated: the one
-place that does. Tokens are revoked whatever KEYS_REVOKE_ON_DEACTIVATE says (it is about NSML): a token
-only stops working while its user is inactive, and would work again if the account came back.
+"""Deactivating a user revokes their keys and access tokens and ends their sessions, however the user was
+deactivated: the one place that does. Tokens are revoked and sessions ended whatever KEYS_REVOKE_ON_DEACTIVATE
+says (it is about NSML): either only stops working while its user is inactive, and would work again if the
+account came back.
 
 The admin names itself as the actor with `deactivate_as`; every other path (the shell, a script,
 single sign-on) is recorded with the portal as the actor.
@@ -9,10 +10,14 @@ single sign-on) is recorded with the portal as the actor.
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.utils import timezone
 
 from keys import selectors, services
 from keys.audit import Origin, record_event
@@ -60,6 +65,7 @@ def offboard(
             detail=f"deactivated; reason given: {reason.strip()}",
         )
         revoke_tokens_of(user, actor=actor, origin=origin)
+        end_sessions_after_commit(user)
     return services.revoke_keys(
         selectors.active_keys_of(user), actor=actor, origin=origin, given_reason=reason, wait=wait
     )
@@ -72,6 +78,7 @@ def revoke_keys_of_deactivated_user(sender, instance, created: bool, update_fiel
         return
     actor, origin = getattr(instance, _ACTOR, (None, Origin.command("deactivation")))
     revoke_tokens_of(instance, actor=actor, origin=origin)
+    end_sessions_after_commit(instance)
     if not settings.KEYS_REVOKE_ON_DEACTIVATE:
         return
     report = services.revoke_keys(selectors.active_keys_of(instance), actor=actor, origin=origin)
@@ -85,3 +92,19 @@ def revoke_keys_of_deactivated_user(sender, instance, created: bool, update_fiel
     if hasattr(instance, _ACTOR):
         delattr(instance, _ACTOR)
     instance.offboarding_report = report
+
+
+def end_sessions_after_commit(user: User) -> None:
+    """Once the deactivation is committed, delete every live session of `user` (database and cache): Django
+    only ignores an inactive user's session, which works again, password confirmation and all, if the account
+    is reactivated. After the commit, so a request of that session cannot put it back in the cache meanwhile.
+
+    Sessions are not indexed by user: each live one is read (a team's portal holds a few thousand at most)."""
+    transaction.on_commit(lambda: _end_sessions_of(user.pk))
+
+
+def _end_sessions_of(user_id: int) -> None:
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get(SESSION_KEY) == str(user_id):
+            store(session_key=session.session_key).delete()

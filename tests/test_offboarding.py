@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
 from keys.audit import Origin
@@ -168,3 +169,38 @@ def test_a_member_offboarded_while_nsml_registers_their_key_keeps_no_key_in_nsml
     assert key.status == "revoked"
     assert nsml.held_keys() == []
     assert AuditEvent.objects.filter(registered_key=key, action="register", outcome="success").count() == 0
+
+
+@pytest.mark.parametrize("revoke_keys", [True, False])
+def test_deactivating_a_user_ends_their_sessions_for_good(
+    member, other_member, settings, django_capture_on_commit_callbacks, revoke_keys
+):
+    """Found in QA pass 3: a deactivated member's session was only ignored, so reactivating the account
+    (an offboarding undone, a return) let that browser, or whoever had its cookie, straight back in."""
+    settings.KEYS_REVOKE_ON_DEACTIVATE = revoke_keys
+    leaver, colleague = Client(), Client()
+    leaver.post(reverse("login"), {"username": "alice", "password": "alice-password-1"})
+    colleague.post(reverse("login"), {"username": "bob", "password": "bob-password-1"})
+    assert leaver.get(reverse("keys:list")).status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True):
+        member.is_active = False
+        member.save()
+    member.is_active = True
+    member.save()
+
+    response = leaver.get(reverse("keys:list"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert colleague.get(reverse("keys:list")).status_code == 200
+
+
+def test_offboarding_ends_the_leavers_sessions(member, admin_user, django_capture_on_commit_callbacks):
+    leaver = Client()
+    leaver.post(reverse("login"), {"username": "alice", "password": "alice-password-1"})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        offboard(member, actor=admin_user, origin=Origin.command("test"), reason="left the team")
+    member.is_active = True
+    member.save()
+
+    assert leaver.get(reverse("keys:list")).status_code == 302
