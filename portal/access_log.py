@@ -4,7 +4,8 @@ A client can put a token's secret where gunicorn logs it: in a URL's path (`/api
 script's arguments swapped) or a referer. The portal's own lines are filtered by portal.logs; gunicorn
 writes its access line itself, so its atoms are cut here the same way. A private key pasted into a search
 or filter box travels in the query string (the admin refuses it, but the address stays the page's), and the
-next page's Referer carries it again: a query value that holds one is cut whole.
+next page's Referer carries it again: a query value that holds one is cut whole. A user agent is cut as the
+audit cuts it (keys.audit.Origin): a script that sends its token, or a key, as its agent.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class SecretFreeLogger(Logger):
             value = atoms.get(name)
             if isinstance(value, str):
                 atoms[name] = redact_private_keys(redact_secrets(value), query_only=name == "q")
+        agent = atoms.get("a")
+        if isinstance(agent, str):
+            agent = redact_secrets(agent)
+            atoms["a"] = REDACTED_PRIVATE_KEY if holds_private_key(agent) else agent
         return atoms
 
 

@@ -341,3 +341,26 @@ def test_the_metrics_token_in_a_url_is_in_no_log_line(tmp_path: Path, log_format
     written = log.read_text()
     assert "/metrics/[redacted]" in written  # the lines are there, the token is not
     assert token not in written
+
+
+def test_a_token_or_private_key_sent_as_the_user_agent_is_in_no_access_log_line(tmp_path: Path):
+    """Found in QA pass 3: the audit cut a token's secret and private-key material out of a client's user
+    agent, but gunicorn's access line (its "%(a)s") wrote the agent whole."""
+    secret = "nsmlk_" + "Qw7" * 14 + "y"
+    body = "".join(private_text(generate_private_key("ed25519")).splitlines()[1:-1])
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, LOG_FORMAT="plain", LOG_LEVEL="INFO")
+        portal = Gunicorn(env, log, workers=1, threads=2)
+        try:
+            answers = [
+                requests.get(f"{portal.url}/healthz", headers={"User-Agent": f"deploy-bot/1 {secret}"}, timeout=30),
+                requests.get(f"{portal.url}/healthz", headers={"User-Agent": body}, timeout=30),
+            ]
+        finally:
+            portal.stop()
+
+    assert [answer.status_code for answer in answers] == [200, 200]
+    written = log.read_text()
+    assert '"deploy-bot/1 nsmlk_[redacted]"' in written and '"[private-key-redacted]"' in written
+    assert secret[6:30] not in written and body[:40] not in written
