@@ -28,12 +28,14 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 
-from keys.audit import Origin, client_ip, record_event
+from keys.audit import PRIVATE_KEY_REMOVED, Origin, client_ip, record_event
 from keys.login_names import recorded_name
 from keys.models import AuditEvent, RefusalWindow
 from keys.oidc import OIDC_BACKEND, is_oidc_log_in
 from keys.services.members import remember_language
+from keys.sshkeys import holds_private_key
 from portal import metrics
+from portal.logs import TOKEN_SECRET, redact_secrets
 
 logger = logging.getLogger("keys.auth")
 
@@ -100,9 +102,12 @@ def is_one_user_name(value: str) -> bool:
     already in the form Django stores (NFKC), so "ａｄｍｉｎ" is not a second admin.
 
     A comma is how a server joins two copies of a header ("alice,admin"); whitespace, control and
-    bidi characters make a name that reads as another.
+    bidi characters make a name that reads as another. An API token's secret, or a private key's body, is
+    made of a name's letters too: never a name (it would be kept as one, in the user list and the audit).
     """
     if not value or len(value) > 150 or unicodedata.normalize("NFKC", value) != value:
+        return False
+    if TOKEN_SECRET.search(value) or holds_private_key(value):
         return False
     try:
         UnicodeUsernameValidator()(value)
@@ -115,6 +120,13 @@ def _escaped(value: str) -> str:
     """The value with control, format (bidi) and line-separator characters written as escapes, for the audit log."""
     unsafe = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
     return "".join(ascii(char)[1:-1] if unicodedata.category(char) in unsafe else char for char in value)
+
+
+def _refused_name(value: str) -> str:
+    """A refused header as the audit keeps it: escaped, a token's secret cut, and never private-key material."""
+    if holds_private_key(value):
+        return PRIVATE_KEY_REMOVED
+    return redact_secrets(_escaped(value))[:150]
 
 
 class TrustedHeaderMiddleware(RemoteUserMiddleware):
@@ -142,7 +154,7 @@ class TrustedHeaderMiddleware(RemoteUserMiddleware):
             record_event(
                 action=Action.LOGIN_FAILED,
                 outcome=Outcome.REFUSED,
-                actor_username=_escaped(value)[:150],
+                actor_username=_refused_name(value),
                 origin=Origin.from_request(request),
                 reason="invalid_sso_header",
                 detail=f"SSO via {settings.SSO_REMOTE_USER_HEADER}: not one valid user name",

@@ -11,6 +11,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from keys.models import AuditEvent
+from tests.helpers import generate_private_key, private_text
+from tests.test_private_key_anywhere import assert_nowhere, stored_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +240,24 @@ def test_an_administrator_still_logs_in_with_their_password_behind_the_proxy(sso
 
     assert response.status_code == 302
     assert client.get(reverse("admin:index"), **as_user("admin")).status_code == 200
+
+
+def test_a_token_or_a_private_keys_body_in_the_header_is_never_made_a_user_or_kept(sso, client, member, token_for):
+    """Found in QA pass 3: an API token's secret and a private key's body are made of a user name's letters,
+    so the header made each an (inactive) user, named by the secret in the user list and the audit log."""
+    secret = token_for(member, name="ci")
+    body = "".join(private_text(generate_private_key("ed25519")).splitlines()[1:-1])[:140]
+
+    answers = [client.get(KEYS, **as_user(value)) for value in (secret, body, f"{secret} x")]
+
+    assert [answer.status_code for answer in answers] == [302, 302, 302]
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["alice"]
+    refused = AuditEvent.objects.filter(reason="invalid_sso_header").order_by("id")
+    assert list(refused.values_list("actor_username", flat=True)) == [
+        "nsmlk_[redacted]",
+        "[removed: it held private-key material]",
+        "nsmlk_[redacted] x",
+    ]
+    rows = stored_rows()
+    assert secret[6:30] not in rows
+    assert_nowhere(body, rows)
