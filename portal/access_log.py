@@ -4,7 +4,8 @@ A client can put a token's secret where gunicorn logs it: in a URL's path (`/api
 script's arguments swapped) or a referer. The portal's own lines are filtered by portal.logs; gunicorn
 writes its access line itself, so its atoms are cut here the same way. A private key pasted into a search
 or filter box travels in the query string (the admin refuses it, but the address stays the page's), and the
-next page's Referer carries it again: a query value that holds one is cut whole. A user agent is cut as the
+next page's Referer carries it again: a query value that holds one is cut whole, and a path (or referer) that
+still holds one after that is cut whole too. A user agent is cut as the
 audit cuts it (keys.audit.Origin): a script that sends its token, or a key, as its agent.
 """
 
@@ -16,7 +17,7 @@ from urllib.parse import unquote_plus
 from gunicorn.glogging import Logger
 
 from keys.sshkeys import holds_private_key
-from portal.logs import redact_secrets
+from portal.logs import holds_private_key_text, redact_secrets
 
 REDACTED_PRIVATE_KEY = "[private-key-redacted]"
 # One name=value of a query string, after its "?" or "&"; a value stops at the next "&", "#" or space.
@@ -34,7 +35,9 @@ class SecretFreeLogger(Logger):
         for name in _CLIENT_ATOMS:
             value = atoms.get(name)
             if isinstance(value, str):
-                atoms[name] = redact_private_keys(redact_secrets(value), query_only=name == "q")
+                value = redact_private_keys(redact_secrets(value), query_only=name == "q")
+                # Left in the path itself (or a referer's): the whole atom goes, as in the portal's own lines.
+                atoms[name] = REDACTED_PRIVATE_KEY if holds_private_key_text(value) else value
         agent = atoms.get("a")
         if isinstance(agent, str):
             agent = redact_secrets(agent)

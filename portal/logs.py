@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from urllib.parse import unquote_plus
+
+from keys.sshkeys import holds_private_key
 
 # An API token's secret (keys.services.tokens makes them: "nsmlk_" and 43 URL-safe characters), or most
 # of one (a selection cut short). A log line never carries it, wherever a client put it: a URL's path, a
@@ -22,6 +25,12 @@ REDACTED_SECRET = "nsmlk_[redacted]"
 # scraper's path (/metrics/<token>) or query string. The settings name them (hide_in_logs), once.
 _SETTINGS_SECRETS: list[str] = []
 REDACTED = "[redacted]"
+
+# What is left of a log line, or a request's path, that held private-key material (a key's body pasted into
+# a URL). Cut whole: a body's "/" and "+" split it into pieces that need not each look like a key.
+PRIVATE_KEY_REMOVED = "[removed: it held private-key material]"
+# Shorter than a private key's armour: no private key material to find.
+_SHORTEST_KEY_TEXT = 30
 
 # Bidirectional formatting characters (Unicode's "Trojan Source" set): embeddings and overrides,
 # isolates, and the left-to-right, right-to-left and Arabic letter marks.
@@ -62,18 +71,26 @@ def redact_secrets(text: str) -> str:
     return text
 
 
+def holds_private_key_text(text: str) -> bool:
+    """True when `text` (a message, a path, a URL), as written or percent-decoded, holds private-key material."""
+    if len(text) < _SHORTEST_KEY_TEXT:
+        return False
+    return holds_private_key(text) or ("%" in text and holds_private_key(unquote_plus(text)))
+
+
 class EscapeControlCharacters(logging.Filter):
     """Escapes the final message, arguments included, and cuts token secrets out of it and out of the
-    request's path (portal.jsonlog.RequestContextFilter's); a traceback (exc_text) keeps its own lines."""
+    request's path (portal.jsonlog.RequestContextFilter's), or either whole when it holds private-key material;
+    a traceback (exc_text) keeps its own lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        escaped = escape_unsafe(redact_secrets(message))
+        escaped = PRIVATE_KEY_REMOVED if holds_private_key_text(message) else escape_unsafe(redact_secrets(message))
         if escaped != message or record.args:
             record.msg, record.args = escaped, None
         path = getattr(record, "path", None)
         if isinstance(path, str):
-            record.path = redact_secrets(path)
+            record.path = PRIVATE_KEY_REMOVED if holds_private_key_text(path) else redact_secrets(path)
         return True
 
 

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
@@ -364,3 +364,29 @@ def test_a_token_or_private_key_sent_as_the_user_agent_is_in_no_access_log_line(
     written = log.read_text()
     assert '"deploy-bot/1 nsmlk_[redacted]"' in written and '"[private-key-redacted]"' in written
     assert secret[6:30] not in written and body[:40] not in written
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_a_private_key_in_a_urls_path_is_in_no_log_line(tmp_path: Path, log_format):
+    """Found in QA pass 3: a private key's body in a path (/api/v1/keys/$KEY with the wrong file, or pasted into
+    the address bar) was written whole by gunicorn's access line, django.request's "Not Found" and the
+    request's own line: only a query value that held one was cut, and only token secrets in a path."""
+    body = "".join(private_text(generate_private_key("ed25519")).splitlines()[1:-1])
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true")
+        portal = Gunicorn(env, log, workers=1, threads=2)
+        try:
+            answers = [
+                requests.get(f"{portal.url}/api/v1/keys/{quote(body, safe='')}", timeout=30),
+                requests.get(f"{portal.url}/keys/{body}/", timeout=30),
+                requests.get(f"{portal.url}/healthz", headers={"Referer": f"{portal.url}/x/{body}"}, timeout=30),
+            ]
+        finally:
+            portal.stop()
+
+    assert [answer.status_code for answer in answers] == [404, 404, 200]
+    written = log.read_text()
+    for piece in body.replace("+", "/").split("/"):
+        assert len(piece) < 16 or piece[:16] not in written
+    assert "[removed: it held private-key material]" in written  # the lines are there, the key is not
