@@ -278,9 +278,10 @@ class NsmlClient:
         ]
         fields = {"detail": reply.detail, "error_code": reply.error_code, "trace_id": reply.trace_id}
         for name, value in fields.items():
-            for secret in secrets:
-                value = value.replace(secret, "[credential]")
-            fields[name] = value[: KEPT_LENGTHS[name]]
+            fields[name] = _cut_credentials(value, secrets)[: KEPT_LENGTHS[name]]
+        # The key list's names and titles too (kept as unmanaged keys and in the audit), when any holds one.
+        if secrets and any(secret in json.dumps(reply.data) for secret in secrets):
+            fields["data"] = _cut_credentials(reply.data, secrets)
         return replace(reply, **fields)
 
     def _attempt(
@@ -320,6 +321,19 @@ class NsmlClient:
             if self.on_wait is not None:
                 self.on_wait((time.perf_counter() - sent) * 1000)
         return _read(response, started, success)
+
+
+def _cut_credentials(value: Any, secrets: list[str]) -> Any:
+    """`value` (text, or JSON's lists and objects of it) with each of `secrets` written as [credential]."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "[credential]")
+        return value
+    if isinstance(value, list):
+        return [_cut_credentials(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {_cut_credentials(key, secrets): _cut_credentials(item, secrets) for key, item in value.items()}
+    return value
 
 
 def _read(response: requests.Response, started: float, success: int) -> tuple[Reply, Failure | None, float]:

@@ -19,10 +19,11 @@ from django.views.debug import ExceptionReporter, technical_500_response
 
 import nsml.client as nsml_client_module
 from keys import upstream
-from keys.models import AuditEvent, RegisteredKey
+from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 from nsml.simulator import Faults
 from portal.errors import PortalExceptionReporterFilter
 from portal.urls import urlpatterns as portal_urlpatterns
+from tests.helpers import nsml_sync
 
 
 def boom(request):
@@ -267,17 +268,28 @@ class EchoingGateway(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        # The key list, with the request's API key quoted in a key's name and title.
+        api_key = self.headers["x-ncp-apigw-api-key"]
+        item = {"name": f"k-{api_key}", "title": f"t-{api_key}", "fingerprint": "", "createTime": "2026-01-01"}
+        body = json.dumps({"keyList": [item], "totalCount": 1}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args) -> None:
         pass
 
 
-def test_credentials_a_gateway_echoes_in_its_trace_id_or_at_a_long_messages_end_are_kept_nowhere(
+def test_credentials_a_gateway_echoes_in_its_trace_id_its_key_list_or_a_long_messages_end_are_kept_nowhere(
     settings, captured, member, admin_user, new_public_key
 ):
     """Found in QA against an echoing gateway: the redaction covered NSML's message and error code but not the
     trace id header, so the API Gateway key and the access key were in the audit row, its log line and the
-    admin's audit page; and the message was cut to 500 characters before the redaction, so a key straddling
-    the cut left its first half."""
+    admin's audit page; the key list's names and titles were kept as unmanaged keys as NSML sent them; and the
+    message was cut to 500 characters before the redaction, so a key straddling the cut left its first half."""
     for name, value in SECRETS.items():
         setattr(settings, name, value)
     server = HTTPServer(("127.0.0.1", 0), EchoingGateway)
@@ -288,6 +300,7 @@ def test_credentials_a_gateway_echoes_in_its_trace_id_or_at_a_long_messages_end_
     admin_client.force_login(admin_user)
     try:
         response = member_client.post(reverse("keys:new"), {"title": "echoed", "key": new_public_key()})
+        _, printed = nsml_sync("--apply")
     finally:
         server.shutdown()
         server.server_close()
@@ -295,8 +308,15 @@ def test_credentials_a_gateway_echoes_in_its_trace_id_or_at_a_long_messages_end_
     assert "NSML refused the key" in response.content.decode()
     row = AuditEvent.objects.get(action=AuditEvent.Action.REGISTER)
     assert row.trace_id == "[credential]-[credential]"
+    assert "new unmanaged keys: t-[credential]" in printed
+    assert UnmanagedKey.objects.get().title == "t-[credential]"
     audit_page = admin_client.get(reverse("admin:keys_auditevent_change", args=[row.pk])).content.decode()
     half = SECRETS["NSML_API_KEY"][: len(SECRETS["NSML_API_KEY"]) // 2]
-    for where, text in (("the audit", every_row()), ("the logs", captured.text), ("the audit page", audit_page)):
+    for where, text in (
+        ("the audit", every_row()),
+        ("the logs", captured.text),
+        ("the audit page", audit_page),
+        ("nsml_sync's report", printed),
+    ):
         assert_no_secret(text, where)
         assert half not in text, f"half of the API Gateway key is in {where}"
