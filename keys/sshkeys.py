@@ -66,7 +66,11 @@ _BODY_LINE = re.compile(r"[A-Za-z0-9+/]{64}|[A-Za-z0-9+/]{70}")
 # Words that start a public key (or its RFC 4716 armour): a text with one is not a bare private body.
 _PUBLIC_KEY_WORD = re.compile(r"(?i:ssh-|ecdsa-|sk-|PUBLIC KEY)")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_FIELD_SEPARATOR = re.compile(r"[ \t]+")
+# Between a key's fields: spaces and tabs, and the no-break, wide and ideographic spaces that a chat, a web page,
+# a word processor or a Korean input method puts where the .pub file had a space.
+_FIELD_SPACES = " \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_FIELD_SEPARATOR = re.compile(f"[{_FIELD_SPACES}]+")
+_EDGE_SPACE = re.compile(f"^[{_FIELD_SPACES}]+|[{_FIELD_SPACES}]+$")
 # Line breaks are gone by the time this applies; bidi controls can make a comment display as something else.
 _FORBIDDEN_CHARACTER = re.compile(
     r"[\x00-\x08\x0a-\x1f\x7f-\x9f"  # C0 except tab, DEL, C1
@@ -246,7 +250,7 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
             ),
             {"max_kib": MAX_INPUT_BYTES // 1024},
         )
-    lines = [line.strip(" \t") for line in _LINE_BREAK.split(text.removeprefix("\ufeff"))]
+    lines = [_EDGE_SPACE.sub("", line) for line in _LINE_BREAK.split(text.removeprefix("\ufeff"))]
     lines = [line for line in lines if line]
     if not lines:
         raise InvalidKey("malformed", gettext_noop("Paste your public key: the contents of your .pub file."))

@@ -682,3 +682,22 @@ def test_a_key_wrapped_over_several_lines_is_joined_and_says_so(keys: Keys, make
 )
 def test_text_that_joins_into_no_single_key_is_still_refused(keys: Keys, make_text) -> None:
     assert refusal(make_text(keys)).code == "malformed"
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u3000", "\u2009", "\u202f", " \u00a0\t"])
+def test_unicode_spaces_between_the_fields_read_as_spaces(keys: Keys, space: str) -> None:
+    line = " ".join(keys["ed25519"].public_line.split()[:2]) + " kim minsu@laptop"
+
+    key = parse_public_key(space + line.replace(" ", space, 2) + space)
+
+    whole = parse_public_key(line)
+    assert (key.key_type, key.normalized, key.comment) == (whole.key_type, whole.normalized, "kim minsu@laptop")
+
+
+def test_two_keys_joined_by_a_no_break_space_are_two_keys(keys: Keys) -> None:
+    text = keys["ed25519"].public_line + "\u00a0" + keys["rsa2048"].public_line
+
+    with pytest.raises(InvalidKey) as refused:
+        parse_public_key(text)
+
+    assert refused.value.code == "multiple_keys"

@@ -238,3 +238,24 @@ def test_a_key_wrapped_by_an_email_client_is_joined_and_the_member_is_told(membe
     assert "joined them into one" in response.content.decode()
     held = nsml.held_keys()
     assert [item["key"] for item in held] == [" ".join(line.split()[:2])]
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        pytest.param("\u00a0", id="no-break-space-from-a-web-page-or-chat"),
+        pytest.param("\u3000", id="ideographic-space-from-a-korean-input-method"),
+        pytest.param("\u202f", id="narrow-no-break-space"),
+    ],
+)
+def test_a_key_whose_spaces_were_turned_into_unicode_spaces_is_registered(member_client, nsml, new_public_key, space):
+    # Copied from a chat or a web page, the spaces between type, key data and comment come as no-break spaces;
+    # the page used to answer that this is "not an SSH public key", though it starts with ssh-ed25519.
+    line = new_public_key("ed25519", comment="kim@laptop")
+    pasted = space + line.replace(" ", space) + space
+
+    response = member_client.post(NEW, {"title": "kim-laptop", "key": pasted}, follow=True)
+
+    assert "is registered with NSML" in response.content.decode()
+    assert [item["key"] for item in nsml.held_keys()] == [" ".join(line.split()[:2])]
+    assert RegisteredKey.objects.get().comment == "kim@laptop"
