@@ -201,3 +201,8 @@ ROTATE_REVOKING_NOTICE = _(
 )
 EXPIRY_CHANGED_MESSAGE = _("The key “%(title)s” now expires at the end of %(day)s.")
 EXPIRY_REMOVED_MESSAGE = _("The key “%(title)s” no longer expires.")
+TOKEN_FORM_SENT_AGAIN = _(
+    "This form was sent again (the page was reloaded, or sent again from the browser's history), so no second "
+    "token was made. Your token “%(name)s” was made the first time, and its secret was shown only then. If you "
+    "did not copy it, revoke it and make a new one."
+)

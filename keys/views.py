@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 from django.conf import settings
 from django.contrib import messages
@@ -21,7 +22,7 @@ from keys import member_messages, oidc, readiness, selectors, services
 from keys.audit import Origin, record_event
 from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm, PortalAuthenticationForm, TokenForm
 from keys.lockouts import tries_left
-from keys.models import AuditEvent
+from keys.models import ApiToken, AuditEvent
 from keys.ratelimit import SubmissionQuota
 from keys.reauth import (
     login_required_for_changes,
@@ -250,24 +251,55 @@ def token_list(request: HttpRequest) -> HttpResponse:
     """The member's access tokens, and the form for a new one; its secret is shown in this answer only."""
     max_days = settings.API_TOKEN_MAX_DAYS
     new = None
+    blank = TokenForm(max_days=max_days, initial={"days": min(30, max_days)})
+    form = blank
     if request.method == "POST":
-        form = TokenForm(request.POST, max_days=max_days)
-        if form.is_valid():
-            try:
-                new = tokens.create_token(
-                    user=request.user,
-                    name=form.cleaned_data["name"],
-                    days=form.cleaned_data["days"],
-                    origin=Origin.from_request(request),
-                )
-            except ValidationError as refusal:
-                form.add_error(None, refusal)
-            else:
-                form = TokenForm(max_days=max_days, initial={"days": min(30, max_days)})
-    else:
-        form = TokenForm(max_days=max_days, initial={"days": min(30, max_days)})
-    context = {"form": form, "new": new, "tokens": selectors.tokens_of(request.user), "now": timezone.now()}
+        made = _token_made_by_this_form(request)
+        if made is not None:
+            # The same page sent again (a reload after creating, or back then resend): not a second token, and
+            # not "choose another name", which had the member make a second one while the first went unused.
+            messages.warning(request, gettext(member_messages.TOKEN_FORM_SENT_AGAIN) % {"name": made.name})
+        else:
+            form = TokenForm(request.POST, max_days=max_days)
+            if form.is_valid():
+                try:
+                    new = tokens.create_token(
+                        user=request.user,
+                        name=form.cleaned_data["name"],
+                        days=form.cleaned_data["days"],
+                        origin=Origin.from_request(request),
+                    )
+                except ValidationError as refusal:
+                    form.add_error(None, refusal)
+                else:
+                    _remember_token_form(request, new.token.pk)
+                    form = blank
+    context = {
+        "form": form,
+        "new": new,
+        "tokens": selectors.tokens_of(request.user),
+        "now": timezone.now(),
+        "form_id": secrets.token_urlsafe(12),
+    }
     return render(request, "keys/token_list.html", context)
+
+
+# Session: the ids of the last token forms that made a token (each page of the form carries a fresh one).
+_TOKEN_FORMS = "keys.token_forms"
+_TOKEN_FORMS_KEPT = 10
+
+
+def _token_made_by_this_form(request: HttpRequest) -> ApiToken | None:
+    token_pk = request.session.get(_TOKEN_FORMS, {}).get(request.POST.get("form_id", ""))
+    return selectors.tokens_of(request.user).filter(pk=token_pk).first() if token_pk else None
+
+
+def _remember_token_form(request: HttpRequest, token_pk: int) -> None:
+    form_id = request.POST.get("form_id", "")
+    if form_id:
+        made = request.session.get(_TOKEN_FORMS, {})
+        made[form_id] = token_pk
+        request.session[_TOKEN_FORMS] = dict(list(made.items())[-_TOKEN_FORMS_KEPT:])
 
 
 @login_required_for_changes

@@ -226,3 +226,42 @@ def test_a_refused_name_is_tied_to_its_field_for_screen_readers(member_client):
 
     assert 'aria-describedby="id_name_helptext id_name_error"' in page
     assert 'id="id_name_error"' in page
+
+
+def test_the_same_form_sent_again_makes_no_second_token_and_says_what_happened(member_client, member):
+    form = member_client.get(TOKENS).context["form_id"]
+    member_client.post(TOKENS, {"name": "provisioning", "days": "30", "form_id": form})
+
+    # A reload of the page that showed the secret sends the same form again.
+    again = member_client.post(TOKENS, {"name": "provisioning", "days": "30", "form_id": form})
+
+    page = again.content.decode()
+    assert again.status_code == 200
+    assert ApiToken.objects.filter(user=member).count() == 1
+    assert "no second token was made" in page and "“provisioning” was made the first time" in page
+    assert "Choose another name" not in page
+    assert again.context["new"] is None and again.context["form"].errors == {}
+
+
+def test_a_new_form_with_a_taken_name_is_still_refused(member_client, member):
+    member_client.post(
+        TOKENS, {"name": "provisioning", "days": "30", "form_id": member_client.get(TOKENS).context["form_id"]}
+    )
+
+    second = member_client.post(
+        TOKENS, {"name": "provisioning", "days": "30", "form_id": member_client.get(TOKENS).context["form_id"]}
+    )
+
+    assert "You already have a token with this name" in second.content.decode()
+    assert ApiToken.objects.filter(user=member).count() == 1
+
+
+def test_a_form_sent_again_is_read_in_korean(member_client, member):
+    form = member_client.get(TOKENS).context["form_id"]
+    member_client.post(TOKENS, {"name": "provisioning", "days": "30", "form_id": form})
+
+    again = member_client.post(
+        TOKENS, {"name": "provisioning", "days": "30", "form_id": form}, HTTP_ACCEPT_LANGUAGE="ko"
+    )
+
+    assert "토큰을 하나 더 만들지 않았습니다" in again.content.decode()

@@ -92,3 +92,20 @@ def test_the_new_tokens_secret_has_a_copy_button(page, context, portal, log_in, 
 
     expect(page.locator("#new-token-copy-status")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == secret
+
+
+def test_reloading_the_page_that_showed_the_secret_makes_no_second_token(page, log_in, browser_member, check_page):
+    log_in(page)
+    page.goto("/tokens/")
+    page.get_by_label("Token name").fill("provisioning")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_label("Token", exact=True)).to_be_visible()
+
+    page.reload()  # the browser sends the POST again, as it does once its "resend?" question is answered yes
+
+    expect(page.get_by_role("status")).to_contain_text("no second token was made")
+    expect(page.get_by_role("status")).to_contain_text("revoke it and make a new one")
+    expect(page.get_by_text("Choose another name")).to_have_count(0)
+    expect(page.get_by_role("row", name="provisioning")).to_have_count(1)
+    assert ApiToken.objects.filter(user=browser_member).count() == 1
+    check_page(page, "token-form-sent-again")
