@@ -129,6 +129,21 @@ def key_counts_by_status() -> dict[str, int]:
     return counts
 
 
+# How long a key may wait for a pass that lists NSML before its page stops saying "in a minute".
+NSML_QUIET_AFTER = timedelta(minutes=2)
+
+
+def nsml_quiet_since(settling_since: datetime) -> datetime | None:
+    """When the portal last reached NSML, if no reconcile pass has listed NSML's keys since a key started
+    settling at `settling_since`, more than NSML_QUIET_AFTER ago; else None (the usual wait)."""
+    if timezone.now() - settling_since < NSML_QUIET_AFTER:
+        return None
+    last = last_successful_reconcile()
+    if last is not None and last >= settling_since:
+        return None
+    return last or settling_since
+
+
 def last_successful_reconcile() -> datetime | None:
     """When the newest successful reconcile pass finished; None when none has."""
     return (

@@ -123,6 +123,8 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
     expiry_form = ExpiryForm(key=key) if key.status in key.EXPIRY_STATUSES else None
     context = {"key": key, "expiry_form": expiry_form, "pub_file": usual_public_key_file(key.key_type)}
+    if key.is_settling:
+        context["nsml_quiet_since"] = selectors.nsml_quiet_since(key.status_changed_at)
     if key.status == key.Status.FAILED:
         context["failure_message"] = member_messages.failed_key_message(key.failure, title=key.title)
     revoked = key.status in (key.Status.REVOKING, key.Status.REVOKED)
