@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from keys import member_messages
 from keys.services import lifetimes
-from keys.sshkeys import ACCEPTED_TYPES, PRIVATE_KEY_MESSAGE, holds_private_key
+from keys.sshkeys import ACCEPTED_TYPES, MAX_INPUT_BYTES, PRIVATE_KEY_MESSAGE, TOO_LONG_MESSAGE, holds_private_key
 from nsml.titles import MAX_TITLE_LENGTH
 
 # Refusals of text the portal could not read as a public key: it is not shown back (it may be a private
@@ -166,7 +166,14 @@ class KeyForm(RefusesPrivateKeys, forms.Form):
             for code, message in member_messages.TITLE_MESSAGES.items()
         }
 
+    @property
+    def key_too_long(self) -> str:
+        """The server's refusal of a paste over max_key_bytes, which the page's script makes before sending it:
+        a paste past Django's request size limit was otherwise a bare 400 page, and the form was lost."""
+        return gettext(TOO_LONG_MESSAGE) % {"max_kib": MAX_INPUT_BYTES // 1024}
+
     max_title_length = MAX_TITLE_LENGTH
+    max_key_bytes = MAX_INPUT_BYTES
     accepted_types = ACCEPTED_TYPES
 
 

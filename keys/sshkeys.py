@@ -42,6 +42,9 @@ PRIVATE_KEY_MESSAGE = gettext_noop(
     "key instead: the contents of the .pub file, for example ~/.ssh/id_ed25519.pub. If you "
     "have shared this private key anywhere, make a new key pair."
 )
+TOO_LONG_MESSAGE = gettext_noop(
+    "This is longer than %(max_kib)d KiB, far more than any public key. Paste only the contents of your .pub file."
+)
 
 # Armour of any private key format (OpenSSH, PEM, PKCS#8, SSH2), PuTTY's .ppk fields, and the base64 of
 # OpenSSH's "openssh-key-v1" magic, which starts every OpenSSH private key body even without its armour.
@@ -242,14 +245,7 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
         # Never quote the input here: it is a secret.
         raise InvalidKey("private_key", PRIVATE_KEY_MESSAGE)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
-        raise InvalidKey(
-            "too_long",
-            gettext_noop(
-                "This is longer than %(max_kib)d KiB, far more than any public key. Paste only the "
-                "contents of your .pub file."
-            ),
-            {"max_kib": MAX_INPUT_BYTES // 1024},
-        )
+        raise InvalidKey("too_long", TOO_LONG_MESSAGE, {"max_kib": MAX_INPUT_BYTES // 1024})
     lines = [_EDGE_SPACE.sub("", line) for line in _LINE_BREAK.split(text.removeprefix("\ufeff"))]
     lines = [line for line in lines if line]
     if not lines:

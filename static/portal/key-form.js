@@ -9,6 +9,7 @@
   var title = form.elements.namedItem("title");
   var key = form.elements.namedItem("key");
   var maxLength = parseInt(form.dataset.titleMaxLength, 10) || 64;
+  var maxKeyBytes = parseInt(form.dataset.keyMaxBytes, 10) || 0;
 
   // keys/sshkeys.py's _PRIVATE_KEY_MARKER: private-key armour, PuTTY .ppk fields, the openssh-key-v1 magic.
   var PRIVATE_ARMOUR = /(?:BEGIN|END) [A-Z0-9 ]{0,40}PRIVATE KEY|PuTTY-User-Key-File-|Private-Lines:/i;
@@ -25,10 +26,18 @@
     return null;
   }
 
+  // keys/sshkeys.py's parse_public_key, in the same order: a private key, too long, empty. A paste past the
+  // server's request size limit would otherwise come back as a bare "could not read this request" page.
   function keyProblem(value) {
     if (PRIVATE_ARMOUR.test(value) || OPENSSH_MAGIC.test(value)) return "private-key";
+    if (maxKeyBytes && utf8Length(value) > maxKeyBytes) return "key-too-long";
     if (!value.trim()) return "key-required";
     return null;
+  }
+
+  function utf8Length(value) {
+    // At most 3 bytes per UTF-16 unit: a short text needs no encoding.
+    return value.length * 3 <= maxKeyBytes ? value.length : new TextEncoder().encode(value).length;
   }
 
   function message(code) {

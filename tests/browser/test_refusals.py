@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import PASSWORD
 from tests.helpers import generate_private_key, posts_seen, private_text
 
 pytestmark = pytest.mark.browser
@@ -118,3 +119,34 @@ def test_a_wrong_title_next_to_an_empty_key_is_stopped_here_with_both_messages(p
     expect(page.locator("#id_key_check")).to_have_text("Paste your public key: the contents of your .pub file.")
     expect(page.get_by_label("Title", exact=True)).to_be_focused()
     assert sent == []
+
+
+@pytest.mark.parametrize("lang", ["en-US", "ko-KR"])
+def test_a_paste_too_big_for_any_request_is_stopped_here_with_the_forms_own_words(
+    browser, portal, browser_member, lang
+):
+    # 3 MB, past Django's 2.5 MB request limit: sent, it came back as a bare "could not read this request"
+    # page, the title and everything else lost.
+    made = browser.new_context(base_url=portal, locale=lang)
+    page = made.new_page()
+    page.goto("/accounts/login/")
+    page.locator("#id_username").fill("kim.minsu")
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("#id_password").press("Enter")
+    page.wait_for_url("**/keys/")
+    page.goto("/keys/new/")
+    page.locator("#id_title").fill("kim-minsu-laptop")
+    page.locator("#id_key").evaluate(
+        "box => { box.value = 'ssh-ed25519 ' + 'A'.repeat(3 * 1024 * 1024); box.dispatchEvent(new Event('input')); }"
+    )
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if request.method == "POST" else None)
+
+    page.locator("form[data-key-form] button[type=submit]").click()
+
+    says = "This is longer than 16 KiB" if lang == "en-US" else "16 KiB를 넘습니다"
+    expect(page.locator("#id_key_check")).to_contain_text(says)
+    expect(page.locator("#id_key")).to_be_focused()
+    expect(page.locator("#id_title")).to_have_value("kim-minsu-laptop")
+    assert sent == []
+    made.close()
