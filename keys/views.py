@@ -42,7 +42,11 @@ logger = logging.getLogger("keys.views")
 @require_safe
 def key_list(request: HttpRequest) -> HttpResponse:
     current, history = selectors.keys_of_by_standing(request.user)
-    return render(request, "keys/key_list.html", {"current": current, "history": history})
+    context = {"current": current, "history": history}
+    settling = [key.status_changed_at for key in current if key.is_settling]
+    if settling:
+        context["nsml_quiet_since"] = selectors.nsml_quiet_since(min(settling))
+    return render(request, "keys/key_list.html", context)
 
 
 @login_required_for_changes

@@ -78,3 +78,15 @@ def test_once_a_pass_reaches_nsml_the_page_tells_the_result(member_client, nsml,
     key.refresh_from_db()
     assert key.status == RegisteredKey.Status.FAILED  # NSML never got it: the page says so, and to add it again
     assert QUIET not in page and "You can add it again" in page
+
+
+def test_my_keys_says_it_above_the_list_too(member_client, nsml, new_public_key):
+    key = pending_key(member_client, nsml, new_public_key)
+    listed = member_client.get(reverse("keys:list")).content.decode()
+    assert QUIET not in listed
+
+    minutes_pass(key, 5)
+
+    listed = member_client.get(reverse("keys:list")).content.decode()
+    assert "has not been able to check with NSML since" in listed
+    assert "확인하지 못하고 있어" in member_client.get(reverse("keys:list"), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
