@@ -16,9 +16,6 @@ from urllib.parse import unquote_plus
 
 from gunicorn.glogging import Logger
 
-from keys.sshkeys import holds_private_key
-from portal.logs import holds_private_key_text, redact_secrets
-
 REDACTED_PRIVATE_KEY = "[private-key-redacted]"
 # One name=value of a query string, after its "?" or "&"; a value stops at the next "&", "#" or space.
 _QUERY_VALUE = re.compile(r"([?&][^=&#\s]*=)([^&#\s]+)")
@@ -31,6 +28,11 @@ _CLIENT_ATOMS = ("r", "U", "q", "f")
 
 class SecretFreeLogger(Logger):
     def atoms(self, resp, req, environ, request_time):
+        # Imported here, in the worker: gunicorn's master loads this class, and a module it imported is what
+        # every worker forked after a reload (kill -HUP) gets, however the file changed since the start.
+        from keys.sshkeys import holds_private_key
+        from portal.logs import holds_private_key_text, redact_secrets
+
         atoms = super().atoms(resp, req, environ, request_time)
         for name in _CLIENT_ATOMS:
             value = atoms.get(name)
@@ -56,6 +58,8 @@ def redact_private_keys(text: str, *, query_only: bool = False) -> str:
 
 
 def _cut_private_key(match: re.Match) -> str:
+    from keys.sshkeys import holds_private_key
+
     value = match.group(2)
     if len(value) >= _SHORTEST_KEY_TEXT and holds_private_key(unquote_plus(value)):
         return match.group(1) + REDACTED_PRIVATE_KEY

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -168,3 +170,44 @@ def test_without_gunicorn_bind_it_listens_on_the_platforms_port_where_the_probe_
         probed = subprocess.run(probe, cwd=CONF.parent, env={**env, "PORT": str(port)}, capture_output=True, timeout=30)
 
     assert probed.returncode == 0, probed.stderr
+
+
+def test_a_reload_after_a_change_to_the_key_parser_boots_workers_that_use_the_new_code(tmp_path):
+    """Found in QA: gunicorn's master loads the access-log class, which imported keys.sshkeys; every worker forked
+    after a `kill -HUP` then had the parser of the master's start. A change that another module imports from it
+    made each new worker fail with ImportError, and the master shut the portal down."""
+    project = tmp_path / "portal-copy"
+    root = CONF.parent
+    for name in ("keys", "portal", "nsml", "templates", "static", "locale", "locale_overrides"):
+        if (root / name).exists():
+            shutil.copytree(root / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(CONF, project / CONF.name)
+    port = free_port()
+    env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    (tmp_path / "metrics").mkdir()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(project / CONF.name), "--workers", "1"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _answers(f"http://127.0.0.1:{port}/healthz"):
+            assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
+            time.sleep(0.2)
+        # A deploy: the parser gains a name, and a module the workers load imports it.
+        with (project / "keys" / "sshkeys.py").open("a") as parser:
+            parser.write("\nADDED_BY_THE_DEPLOY = 'new'\n")
+        with (project / "keys" / "forms.py").open("a") as forms:
+            forms.write("\nfrom keys.sshkeys import ADDED_BY_THE_DEPLOY  # noqa: E402, F401\n")
+        server.send_signal(signal.SIGHUP)
+
+        time.sleep(8)  # the new worker boots (or fails to), the old one goes
+
+        assert server.poll() is None, "gunicorn shut down after the reload"
+        assert _answers(f"http://127.0.0.1:{port}/healthz")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
