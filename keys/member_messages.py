@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, npgettext, pgettext_lazy
+from django.utils.translation import ngettext, npgettext, pgettext, pgettext_lazy
 
-from nsml.client import Failure
+from nsml.client import MAX_ADVISED_RETRY_AFTER_SECONDS, Failure
 
 TITLE_MESSAGES = {
     "required": _("Enter a title."),
@@ -53,6 +53,10 @@ def try_again_when(retry_after: float | None, *, unsaid=TRY_IN_A_MINUTE) -> str:
     minutes otherwise, each rounded up (a member who waits as told never comes back too early)."""
     if retry_after is None:
         return str(unsaid)
+    if retry_after >= MAX_ADVISED_RETRY_AFTER_SECONDS:
+        # The client caps what NSML asked at an hour: "in 60 minutes" would send back too early whoever was told
+        # to wait two hours.
+        return pgettext("try again", "in an hour or more")
     seconds = max(1, math.ceil(retry_after))
     if seconds < 60:
         return npgettext("try again", "in %(count)d second", "in %(count)d seconds", seconds) % {"count": seconds}

@@ -130,11 +130,24 @@ def test_nsml_busy_says_how_long_nsml_asked_to_wait(member_client, nsml, new_pub
         (59, "in 59 seconds"),
         (59.5, "in 1 minute"),
         (61, "in 2 minutes"),
-        (3600, "in 60 minutes"),
+        (3599, "in 60 minutes"),
+        (3600, "in an hour or more"),  # the client's cap: NSML may have asked for longer
     ],
 )
 def test_the_wait_is_rounded_up_never_sooner_than_nsml_asked(seconds, says):
     assert member_messages.try_again_when(seconds) == says
+
+
+def test_a_wait_longer_than_an_hour_is_not_told_as_an_hour(member_client, nsml, new_public_key):
+    # Found in QA: NSML asked for two hours (Retry-After: 7200) and the member read "try again in 60 minutes".
+    nsml.set_faults(Faults(fail_status=503, retry_after=7200, fail_methods=frozenset({"POST"})))
+
+    response, _ = submit(member_client, new_public_key())
+
+    assert "Please try again in an hour or more." in page_error(response)
+    assert "60 minutes" not in page_error(response)
+    korean = member_client.post(NEW, {"title": "laptop", "key": new_public_key()}, HTTP_ACCEPT_LANGUAGE="ko")
+    assert "1시간 이상 지난 후에 다시 시도하세요." in page_error(korean)
 
 
 def test_the_wait_is_told_in_korean(member_client, nsml, new_public_key):
