@@ -146,3 +146,24 @@ def test_a_title_of_64_letters_without_a_hyphen_does_not_widen_the_page(
         widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert widths[0] <= widths[1], f"{path} is {widths[0]} px wide in a {widths[1]} px window"
     context.close()
+
+
+def test_the_date_and_days_boxes_are_as_easy_to_tap_as_the_text_boxes(localized_page, browser_member, register, nsml):
+    """Found at 360 px: the expiry date (add a key, a key's page) and the token's days were the browser's bare
+    inputs, 21 px high in a smaller font, under text boxes 42 px high: hard to tap, and easy to miss."""
+    page = localized_page
+    key = register(browser_member, "kim-minsu-laptop")
+    log_in_as(page)
+
+    for path, box, beside in (
+        ("/keys/new/", "#id_expires_at", "#id_title"),
+        (f"/keys/{key.pk}/", "form.expiry-form input[type=date]", None),
+        ("/tokens/", "#id_days", "#id_name"),
+    ):
+        page.goto(path)
+        height = page.locator(box).bounding_box()["height"]
+        assert height >= 40, f"{box} on {path} is {height} px high"
+        if beside:
+            assert abs(height - page.locator(beside).bounding_box()["height"]) <= 3
+        font = page.evaluate("selector => getComputedStyle(document.querySelector(selector)).fontSize", box)
+        assert font == page.evaluate("getComputedStyle(document.body).fontSize"), (box, font)
