@@ -40,6 +40,7 @@ logger = logging.getLogger("keys.views")
 
 @login_required
 @require_safe
+@never_cache
 def key_list(request: HttpRequest) -> HttpResponse:
     current, history = selectors.keys_of_by_standing(request.user)
     context = {"current": current, "history": history}
@@ -53,6 +54,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("key")
 @requires_recent_password
+@never_cache
 def key_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = KeyForm(request.POST)
@@ -123,6 +125,7 @@ def _submitted_expiry(form) -> str | None:
 
 @login_required
 @require_safe
+@never_cache
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
     expiry_form = ExpiryForm(key=key) if key.status in key.EXPIRY_STATUSES else None
@@ -142,6 +145,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("key")
 @requires_recent_password
+@never_cache
 def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     """Replace a key in one step: the new key is registered, then the old one revoked."""
     old = get_object_or_404(selectors.keys_of(request.user), pk=pk)
@@ -200,6 +204,7 @@ def _tell_rotation(request: HttpRequest, rotation: services.Rotation) -> None:
 @login_required_for_changes
 @require_http_methods(["GET", "HEAD", "POST"])
 @requires_recent_password
+@never_cache
 def key_expiry(request: HttpRequest, pk: int) -> HttpResponse:
     """A member shortens their key's lifetime (or lengthens it up to the maximum)."""
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
@@ -233,6 +238,7 @@ def key_expiry(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required_for_changes
 @require_http_methods(["GET", "HEAD", "POST"])
 @requires_recent_password
+@never_cache
 def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
     if request.method == "POST" and key.is_active:
@@ -311,6 +317,7 @@ def _remember_token_form(request: HttpRequest, token_pk: int) -> None:
 @login_required_for_changes
 @require_http_methods(["GET", "HEAD", "POST"])
 @requires_recent_password
+@never_cache
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     """Asks first, as revoking a key does: the scripts that use a token stop working at once."""
     token = get_object_or_404(selectors.tokens_of(request.user), pk=pk)
@@ -326,6 +333,7 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required_for_changes
 @sensitive_post_parameters("password")
 @require_http_methods(["GET", "HEAD", "POST"])
+@never_cache
 def confirm_password(request: HttpRequest) -> HttpResponse:
     """The interstitial before a key change when the password is not recent: confirm, then go ahead."""
     form = ConfirmPasswordForm(request, data=request.POST if request.method == "POST" else None)

@@ -151,3 +151,20 @@ def test_a_head_on_the_audit_export_exports_nothing_and_audits_no_export(admin_c
     assert not AuditEvent.objects.filter(action="export").exists()
     admin_client.get(export)
     assert AuditEvent.objects.filter(action="export").count() == 1  # a GET is still an export, and audited
+
+
+@pytest.mark.parametrize("name", [*MEMBER_PAGES, "keys:rotate"])
+def test_a_members_pages_are_never_kept_by_the_browser_or_a_proxy(member_client, key, name):
+    """Found in QA (security pass): the access tokens and admin pages sent no-store, but a member's key pages did
+    not, so a shared computer's Back button after log-out, or a proxy, could show them, and Back after a
+    revocation could show the key as it was."""
+    address = (
+        reverse(name, args=[key.pk])
+        if name in ("keys:detail", "keys:revoke", "keys:rotate", "keys:expiry")
+        else url(name, key)
+    )
+
+    response = member_client.get(address)
+
+    assert response.status_code == 200, address
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
