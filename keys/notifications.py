@@ -57,8 +57,10 @@ def notify_key_failed(key: RegisteredKey) -> None:
 
 
 def _send(subject, template: str, key: RegisteredKey, actor, origin: Origin, copy_security: bool = True) -> None:
-    copies = (settings.SECURITY_NOTIFY_EMAIL,) if copy_security else ()
-    recipients = [address for address in (key.owner.email, *copies) if address]
+    # The security team's copy is blind: members are not told its address. Without a member's address it is the
+    # only recipient.
+    copies = [settings.SECURITY_NOTIFY_EMAIL] if copy_security and settings.SECURITY_NOTIFY_EMAIL else []
+    recipients, copies = ([key.owner.email], copies) if key.owner.email else (copies, [])
     if not recipients:
         return
     # The language of the member's last visit; before any, the portal's default (never whatever the thread has).
@@ -77,7 +79,7 @@ def _send(subject, template: str, key: RegisteredKey, actor, origin: Origin, cop
                 "new_key_url": settings.PORTAL_URL + reverse("keys:new"),
             },
         )
-        message = EmailMessage(str(subject), body, None, recipients, headers={"Content-Language": language})
+        message = EmailMessage(str(subject), body, None, recipients, bcc=copies, headers={"Content-Language": language})
     try:
         message.send()
     except Exception:
