@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from nsml.simulator import Faults
 from tests import keygen
 
 if TYPE_CHECKING:
@@ -33,6 +34,19 @@ PRODUCTION_REQUIRED = {
     "NSML_API_KEY": "test-api-gateway-key",
     "EMAIL_URL": "dummymail://",
 }
+
+
+def delete_answered_then_refused() -> Faults:
+    """NSML deletes the key but its answer is lost (the connection closes after), and both retries of the DELETE
+    are refused with 429; the list that follows is answered. Seeded: the same every run."""
+    return Faults(
+        fail_status=429,
+        fail_methods=frozenset({"DELETE"}),
+        fail_rate=0.5,
+        fault_rate=0.5,
+        fault_kinds=("drop-after",),
+        seed=69,
+    )
 
 
 def on_postgresql() -> bool:

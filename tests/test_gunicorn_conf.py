@@ -121,11 +121,11 @@ def test_a_metrics_directory_it_may_not_write_stops_gunicorn_rather_than_fail_ev
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], port: int) -> Iterator[None]:
-    """gunicorn with the portal's configuration and `env`, once it answers /healthz on `port`; stopped after."""
+def serving(env: dict[str, str], port: int, project: Path = CONF.parent) -> Iterator[subprocess.Popen]:
+    """gunicorn with `project`'s configuration and `env`, once it answers /healthz on `port`; stopped after."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(CONF), "--workers", "1"],
-        cwd=CONF.parent,
+        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(project / CONF.name), "--workers", "1"],
+        cwd=project,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -135,7 +135,7 @@ def serving(env: dict[str, str], port: int) -> Iterator[None]:
         while not _answers(f"http://127.0.0.1:{port}/healthz"):
             assert time.monotonic() < deadline and server.poll() is None, f"gunicorn did not answer on {port}"
             time.sleep(0.2)
-        yield
+        yield server
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -185,18 +185,7 @@ def test_a_reload_after_a_change_to_the_key_parser_boots_workers_that_use_the_ne
     port = free_port()
     env = {**os.environ, "GUNICORN_BIND": f"127.0.0.1:{port}", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     (tmp_path / "metrics").mkdir()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "portal.wsgi", "--config", str(project / CONF.name), "--workers", "1"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(f"http://127.0.0.1:{port}/healthz"):
-            assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
-            time.sleep(0.2)
+    with serving(env, port, project) as server:
         # A deploy: the parser gains a name, and a module the workers load imports it.
         with (project / "keys" / "sshkeys.py").open("a") as parser:
             parser.write("\nADDED_BY_THE_DEPLOY = 'new'\n")
@@ -208,6 +197,3 @@ def test_a_reload_after_a_change_to_the_key_parser_boots_workers_that_use_the_ne
 
         assert server.poll() is None, "gunicorn shut down after the reload"
         assert _answers(f"http://127.0.0.1:{port}/healthz")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -14,7 +14,14 @@ from keys.audit import Origin
 from keys.management.commands.nsml_sync import EXIT_STATUS
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 from nsml.simulator import Faults
-from tests.helpers import command_help, free_port, nsml_sync, readme_command_row, shell_in_fresh_process
+from tests.helpers import (
+    command_help,
+    delete_answered_then_refused,
+    free_port,
+    nsml_sync,
+    readme_command_row,
+    shell_in_fresh_process,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -191,17 +198,7 @@ def test_an_unmanaged_key_deleted_by_a_delete_whose_answer_was_lost_is_not_calle
     nsml.add_key("console-key", new_public_key())
     sync("--apply")
     record = UnmanagedKey.objects.get()
-    # Seed 69: the DELETE is deleted, then its connection closes; both retries get 429; the list is answered.
-    nsml.set_faults(
-        Faults(
-            fail_status=429,
-            fail_methods=frozenset({"DELETE"}),
-            fail_rate=0.5,
-            fault_rate=0.5,
-            fault_kinds=("drop-after",),
-            seed=69,
-        )
-    )
+    nsml.set_faults(delete_answered_then_refused())
 
     page = _revoke_unmanaged(admin_client, record)
 

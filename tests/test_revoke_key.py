@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from keys.models import RegisteredKey
 from nsml.simulator import Faults
-from tests.helpers import nsml_sync
+from tests.helpers import delete_answered_then_refused, nsml_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -125,17 +125,7 @@ def test_a_refusal_of_the_retry_of_a_delete_whose_answer_was_lost_does_not_call_
     "NSML is busy right now, so the key is still active", while NSML no longer held it (until a pass marked it
     revoked as a key NSML had lost, in nobody's name)."""
     key = register(member)
-    # Seed 69: the DELETE is deleted, then its connection closes; both retries get 429; the list is answered.
-    nsml.set_faults(
-        Faults(
-            fail_status=429,
-            fail_methods=frozenset({"DELETE"}),
-            fail_rate=0.5,
-            fault_rate=0.5,
-            fault_kinds=("drop-after",),
-            seed=69,
-        )
-    )
+    nsml.set_faults(delete_answered_then_refused())
 
     response = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
 
