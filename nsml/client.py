@@ -280,8 +280,10 @@ class NsmlClient:
         for name, value in fields.items():
             fields[name] = _cut_credentials(value, secrets)[: KEPT_LENGTHS[name]]
         # The key list's names and titles too (kept as unmanaged keys and in the audit), when any holds one.
-        if secrets and any(secret in json.dumps(reply.data) for secret in secrets):
-            fields["data"] = _cut_credentials(reply.data, secrets)
+        if secrets:
+            serialised = json.dumps(reply.data)  # once, not once per credential: a list can hold 100,000 keys
+            if any(secret in serialised for secret in secrets):
+                fields["data"] = _cut_credentials(reply.data, secrets)
         return replace(reply, **fields)
 
     def _attempt(
