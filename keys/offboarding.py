@@ -10,19 +10,16 @@ single sign-on) is recorded with the portal as the actor.
 from __future__ import annotations
 
 import logging
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
-from django.contrib.sessions.models import Session
 from django.db import transaction
-from django.utils import timezone
 
 from keys import selectors, services
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
 from keys.services.tokens import revoke_tokens_of
+from keys.sessions import end_sessions_of
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -98,13 +95,5 @@ def end_sessions_after_commit(user: User) -> None:
     """Once the deactivation is committed, delete every live session of `user` (database and cache): Django
     only ignores an inactive user's session, which works again, password confirmation and all, if the account
     is reactivated. After the commit, so a request of that session cannot put it back in the cache meanwhile.
-
-    Sessions are not indexed by user: each live one is read (a team's portal holds a few thousand at most)."""
-    transaction.on_commit(lambda: _end_sessions_of(user.pk))
-
-
-def _end_sessions_of(user_id: int) -> None:
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if session.get_decoded().get(SESSION_KEY) == str(user_id):
-            store(session_key=session.session_key).delete()
+    The sessions are found by their recorded owner (keys/sessions/), not by decoding every session."""
+    transaction.on_commit(lambda: end_sessions_of(user.pk))

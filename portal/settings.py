@@ -299,7 +299,7 @@ SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + (["django_ratelimit.E003"] 
 # Sessions are read from the shared cache, written through to the database: a page view costs no
 # session query. Not with a per-process cache, where another worker would keep a logged-out session.
 _PER_PROCESS_CACHE = CACHES["default"]["BACKEND"].endswith(("LocMemCache", "DummyCache"))
-SESSION_ENGINE = "django.contrib.sessions.backends." + ("db" if _PER_PROCESS_CACHE else "cached_db")
+SESSION_ENGINE = "keys.sessions." + ("db" if _PER_PROCESS_CACHE else "cached_db")
 
 # Log-in lock-out (django-axes): after LOGIN_FAILURE_LIMIT failures for one username, or from one
 # address, every log-in for it is refused for LOGIN_LOCKOUT_MINUTES, a correct password included.
