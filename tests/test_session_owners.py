@@ -118,3 +118,16 @@ def test_sessions_signed_in_before_the_upgrade_are_ended_at_deactivation(setting
     carol.is_active = True
     carol.save()
     assert browser.get(reverse("keys:list")).status_code == 302
+
+
+def test_a_session_saved_for_a_user_deleted_meanwhile_is_no_error(member, settings):
+    from importlib import import_module
+
+    from django.contrib.auth import SESSION_KEY
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    store[SESSION_KEY] = str(member.pk + 1000)  # no such user
+    store.save()
+
+    assert Session.objects.filter(session_key=store.session_key).exists()
+    assert owners() == {}

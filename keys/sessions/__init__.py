@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import SESSION_KEY, get_user_model
 
 
 class OwnedSessionMixin:
@@ -34,6 +34,8 @@ class OwnedSessionMixin:
 def record_owner(session_key: str, user_id: str) -> None:
     from keys.models import SessionOwner
 
+    if not get_user_model().objects.filter(pk=user_id).exists():
+        return  # its user was deleted meanwhile: the session signs no one in, and needs no owner
     SessionOwner.objects.bulk_create(
         [SessionOwner(session_id=session_key, user_id=int(user_id))],
         update_conflicts=True,
