@@ -72,10 +72,24 @@ def redact_secrets(text: str) -> str:
 
 
 def holds_private_key_text(text: str) -> bool:
-    """True when `text` (a message, a path, a URL), as written or percent-decoded, holds private-key material."""
+    """True when `text` (a message, a path, a URL), as written, percent-decoded or with Django's escapes read
+    back, holds private-key material."""
     if len(text) < _SHORTEST_KEY_TEXT:
         return False
-    return holds_private_key(text) or ("%" in text and holds_private_key(unquote_plus(text)))
+    return (
+        holds_private_key(text)
+        or ("%" in text and holds_private_key(unquote_plus(text)))
+        or ("\\" in text and holds_private_key(_unescaped(text)))
+    )
+
+
+def _unescaped(text: str) -> str:
+    """`text` with the escapes Django's request lines write (log_response: the path's line breaks as "\\n", any
+    character past ASCII as "\\u2013") read back: a key file's fields are known by the line they start."""
+    try:
+        return text.encode("ascii", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError:  # a lone backslash at the end, "\\N" without a name: not Django's escapes
+        return text
 
 
 class EscapeControlCharacters(logging.Filter):

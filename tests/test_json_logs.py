@@ -3,6 +3,7 @@ and path, the request's own line with status and duration, and NSML's trace id w
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -12,6 +13,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -389,4 +391,42 @@ def test_a_private_key_in_a_urls_path_is_in_no_log_line(tmp_path: Path, log_form
     written = log.read_text()
     for piece in body.replace("+", "/").split("/"):
         assert len(piece) < 16 or piece[:16] not in written
+    assert "[removed: it held private-key material]" in written  # the lines are there, the key is not
+
+
+def putty_key_file(private_key) -> str:
+    """The private key as PuTTY's .ppk file holds it (version 3, unencrypted): its own armour, no PEM."""
+    public_blob = public_line(private_key).split()[1]
+    secret = private_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    private_blob = base64.b64encode(len(secret).to_bytes(4, "big") + secret).decode()
+    return (
+        f"PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: eddsa-key-20261129\nPublic-Lines: 2\n"
+        f"{public_blob[:64]}\n{public_blob[64:]}\nPrivate-Lines: 1\n{private_blob}\nPrivate-MAC: {'7e' * 32}\n"
+    )
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_a_private_key_with_its_line_breaks_in_a_urls_path_is_in_no_log_line(tmp_path: Path, log_format):
+    """Found in QA pass 4: a PuTTY key file pasted whole into the address bar was written whole by django.request's
+    "Not Found": Django writes the path with its line breaks as "\\n", and the .ppk's fields are known by the line
+    they start, so the portal's filter no longer saw a key in the line."""
+    ppk = putty_key_file(generate_private_key("ed25519"))
+    private_line = ppk.splitlines()[7]
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true")
+        portal = Gunicorn(env, log, workers=1, threads=2)
+        try:
+            answers = [
+                requests.get(f"{portal.url}/keys/{quote(ppk, safe='')}/", timeout=30),
+                requests.get(f"{portal.url}/api/v1/keys/{quote(ppk, safe='')}", timeout=30),
+            ]
+        finally:
+            portal.stop()
+
+    assert [answer.status_code for answer in answers] == [404, 404]
+    written = log.read_text()
+    assert private_line[8:40] not in written and "Private-Lines" not in written
     assert "[removed: it held private-key material]" in written  # the lines are there, the key is not
