@@ -7,6 +7,9 @@ or filter box travels in the query string (the admin refuses it, but the address
 next page's Referer carries it again: a query value that holds one is cut whole, and a path (or referer) that
 still holds one after that is cut whole too. A user agent is cut as the
 audit cuts it (keys.audit.Origin): a script that sends its token, or a key, as its agent.
+
+gunicorn writes the path as decoded: each atom a client wrote has its control and bidirectional characters
+escaped, as the portal's own lines do (portal.logs), so a %0D%0A in a URL writes no line of its own.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class SecretFreeLogger(Logger):
         # Imported here, in the worker: gunicorn's master loads this class, and a module it imported is what
         # every worker forked after a reload (kill -HUP) gets, however the file changed since the start.
         from keys.sshkeys import holds_private_key
-        from portal.logs import holds_private_key_text, redact_secrets
+        from portal.logs import escape_unsafe, holds_private_key_text, redact_secrets
 
         atoms = super().atoms(resp, req, environ, request_time)
         for name in _CLIENT_ATOMS:
@@ -39,11 +42,11 @@ class SecretFreeLogger(Logger):
             if isinstance(value, str):
                 value = redact_private_keys(redact_secrets(value), query_only=name == "q")
                 # Left in the path itself (or a referer's): the whole atom goes, as in the portal's own lines.
-                atoms[name] = REDACTED_PRIVATE_KEY if holds_private_key_text(value) else value
+                atoms[name] = REDACTED_PRIVATE_KEY if holds_private_key_text(value) else escape_unsafe(value)
         agent = atoms.get("a")
         if isinstance(agent, str):
             agent = redact_secrets(agent)
-            atoms["a"] = REDACTED_PRIVATE_KEY if holds_private_key(agent) else agent
+            atoms["a"] = REDACTED_PRIVATE_KEY if holds_private_key(agent) else escape_unsafe(agent)
         return atoms
 
 

@@ -430,3 +430,27 @@ def test_a_private_key_with_its_line_breaks_in_a_urls_path_is_in_no_log_line(tmp
     written = log.read_text()
     assert private_line[8:40] not in written and "Private-Lines" not in written
     assert "[removed: it held private-key material]" in written  # the lines are there, the key is not
+
+
+def test_a_line_break_in_a_urls_path_writes_no_access_log_line_of_its_own(tmp_path: Path):
+    """Found in QA pass 4: gunicorn's access line wrote the path as decoded, its CR/LF included, so a request for
+    /x%0D%0A<a made-up line> put a line of the client's choosing into the log, as if another request had been
+    served; an escape sequence (%1B) reached the terminal of whoever read the log."""
+    forged = '10.9.9.9 - admin [30/Nov/2026:01:00:00 +0900] "POST /admin/auth/user/1/delete/ HTTP/1.1" 302 0'
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, LOG_FORMAT="plain", LOG_LEVEL="INFO")
+        portal = Gunicorn(env, log, workers=1, threads=2)
+        try:
+            answers = [
+                requests.get(f"{portal.url}/x{quote(chr(13) + chr(10) + forged, safe='')}", timeout=30),
+                requests.get(f"{portal.url}/y{quote(chr(27) + '[2J', safe='')}", timeout=30),
+            ]
+        finally:
+            portal.stop()
+
+    assert [answer.status_code for answer in answers] == [404, 404]
+    lines = log_lines(log)
+    assert not [line for line in lines if line.startswith("10.9.9.9")]
+    assert "\x1b" not in log.read_text()
+    assert [line for line in lines if '"GET /x\\r\\n10.9.9.9 - admin' in line]  # the request's line, escaped
