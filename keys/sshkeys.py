@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -64,6 +65,8 @@ _QUOTING = re.compile(r"(?m)^[ \t>\"']+|[ \t\"',;]+$")
 # run starts (the lookbehind): a run shorter than 64 is then read once, not again from each of its characters,
 # which made a log line of ordinary words cost about 70 us (portal.logs checks every line).
 _BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/=](?:[A-Za-z0-9+/=]|\s(?=[A-Za-z0-9+/=])){63,}")
+# A "/" that a private key's base64 may follow (a URL's path): a DER SEQUENCE starts "M", "-----" "LS0t".
+_BODY_AFTER_SLASH = re.compile(r"/(?=M|LS0t)")
 # The lines of a key file's body: PEM wraps at 64 columns, OpenSSH at 70.
 _BODY_LINE = re.compile(r"[A-Za-z0-9+/]{64}|[A-Za-z0-9+/]{70}")
 # Words that start a public key (or its RFC 4716 armour): a text with one is not a bare private body.
@@ -157,7 +160,18 @@ def holds_private_key(text: str) -> bool:
         # The run as one body (wrapped lines), and each word of it (a body after a public key's blob).
         if any(_holds_private_body(part) for part in (run.group(), *run.group().split()) if len(part) >= 64):
             return True
+        # A body after a "/" of a URL's path (/api/v1/keys/MIIE...): "/" is base64 too, so the run began at the
+        # path. The start of a body is enough to know it: 64 characters read after each "/".
+        if any(_holds_private_body(run.group()[at + 1 : at + 65]) for at in _slashes_before_a_body(run.group())):
+            return True
     return _looks_like_a_key_file_body(unquoted)
+
+
+def _slashes_before_a_body(run: str) -> Iterator[int]:
+    """Where a "/" of `run` is followed by what a body's base64 starts with: "M" (a DER SEQUENCE) or "LS0t"
+    ("-----", a key file encoded again); not every "/", which a public key's blob is full of."""
+    for found in _BODY_AFTER_SLASH.finditer(run):
+        yield found.start()
 
 
 def _holds_private_body(run: str) -> bool:

@@ -66,6 +66,10 @@ DISGUISES = {
     "pkcs1-body-in-a-public-keys-comment": lambda: (
         public_line(generate_private_key("ed25519")) + " " + "".join(body_lines(pem()))[:250]
     ),
+    # A body in a URL's path, after its "/" (a base64 character too): found in QA pass 4 in django.request's line.
+    "pkcs1-body-in-a-urls-path": lambda: "Not Found: /api/v1/keys/" + "".join(body_lines(pem())),
+    "pkcs8-body-in-a-urls-path": lambda: "/keys/" + "".join(body_lines(pem(fmt="pkcs8"))) + "/",
+    "sec1-body-in-a-urls-path": lambda: "/keys/" + "".join(body_lines(pem("ecdsa256"))) + "/",
 }
 
 
