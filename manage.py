@@ -17,7 +17,9 @@ def main() -> None:
     try:
         settings.INSTALLED_APPS  # noqa: B018
     except ImproperlyConfigured as refusal:
-        sys.exit(f"ImproperlyConfigured: {refusal}")
+        from portal.logs import refusal_line
+
+        sys.exit(refusal_line(refusal))
     execute_from_command_line(sys.argv)
 
 

@@ -8,9 +8,12 @@ writes both as visible escapes; `EscapeControlCharacters`, a logging filter on e
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import time
+from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
 from keys.sshkeys import holds_private_key
@@ -117,3 +120,18 @@ class PlainFormatter(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return f"{super().formatTime(record, datefmt)} {time.strftime('%z', self.converter(record.created))}"
+
+
+def refusal_line(refusal: object) -> str:
+    """The one line that stops a command (manage.py) or a gunicorn worker (portal/wsgi.py) on a setting it
+    cannot run with: plain, or with LOG_FORMAT=json a JSON object like every other line (the settings are what
+    failed, so the format is read from the environment, as gunicorn.conf.py reads it)."""
+    if os.environ.get("LOG_FORMAT", "plain").strip().lower() != "json":
+        return f"ImproperlyConfigured: {refusal}"
+    line = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "CRITICAL",
+        "logger": "portal.settings",
+        "message": f"ImproperlyConfigured: {refusal}",
+    }
+    return json.dumps(line, ensure_ascii=False)

@@ -1,6 +1,7 @@
 """WSGI entry point for gunicorn (`gunicorn portal.wsgi`) and runserver (WSGI_APPLICATION)."""
 
 import os
+import sys
 
 import django
 from django.core.exceptions import ImproperlyConfigured
@@ -29,13 +30,28 @@ class ReleasingWSGIHandler(WSGIHandler):
         return response
 
 
-django.setup(set_prefix=False)
+# gunicorn's arbiter stops the server when a worker exits with this status: it could not boot.
+WORKER_BOOT_ERROR = 3
 
-# gunicorn runs no system checks: the settings the portal cannot run with stop it here, as manage.py's
-# commands are stopped (keys/checks.py), rather than fail at the first request that needs them.
-from keys.checks import settings_errors  # noqa: E402  (after django.setup())
 
-if errors := settings_errors():
-    raise ImproperlyConfigured(" ".join(f"{error.msg} ({error.id})" for error in errors))
+def _setup() -> None:
+    django.setup(set_prefix=False)
+    # gunicorn runs no system checks: the settings the portal cannot run with stop it here, as manage.py's
+    # commands are stopped (keys/checks.py), rather than fail at the first request that needs them.
+    from keys.checks import settings_errors
+
+    if errors := settings_errors():
+        raise ImproperlyConfigured(" ".join(f"{error.msg} ({error.id})" for error in errors))
+
+
+try:
+    _setup()
+except ImproperlyConfigured as refusal:
+    # One line naming the setting, as manage.py writes it (JSON with LOG_FORMAT=json), and no traceback:
+    # raised on, gunicorn logged the traceback and then printed the message again as a plain line.
+    from portal.logs import refusal_line
+
+    print(refusal_line(refusal), file=sys.stderr, flush=True)
+    raise SystemExit(WORKER_BOOT_ERROR) from None
 
 application = ReleasingWSGIHandler()

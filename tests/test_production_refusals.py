@@ -5,6 +5,7 @@ Found by starting gunicorn with the settings an operator might get wrong: it ser
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -318,3 +319,59 @@ def test_gunicorn_stops_on_a_number_past_what_dates_can_hold():
 
 def test_a_century_is_allowed():
     assert check(KEYS_MAX_LIFETIME_DAYS="36500", KEYS_DEFAULT_LIFETIME_DAYS="36500").returncode == 0
+
+
+def json_objects(text: str) -> list[dict]:
+    """Each line of `text` read as a JSON object: a line that is not one fails the test, naming it."""
+    objects = []
+    for line in text.splitlines():
+        try:
+            objects.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"not a JSON line: {line!r}")
+    return objects
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("DJANGO_HTTPS", "maybe", "DJANGO_HTTPS must be true or false, not 'maybe'."),
+        ("METRICS_TOKEN", "short", "METRICS_TOKEN must be at least 16 characters"),
+    ],
+)
+def test_with_json_logs_the_line_that_stops_a_command_is_json(name, value, says):
+    """Found by starting the reconciler with LOG_FORMAT=json and a misspelt setting: its log lines are JSON,
+    but the one that said why it would not start was plain text, which a JSON log pipeline drops or mangles."""
+    result = run(sys.executable, "manage.py", "nsml_sync", LOG_FORMAT="json", **{name: value})
+
+    assert result.returncode != 0
+    lines = json_objects(result.stdout + result.stderr)
+    assert any(says in line["message"] and line["level"] in ("ERROR", "CRITICAL") for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("DJANGO_HTTPS", "maybe", "DJANGO_HTTPS must be true or false, not 'maybe'."),
+        ("METRICS_TOKEN", "short", "METRICS_TOKEN must be at least 16 characters"),
+    ],
+)
+def test_with_json_logs_every_line_of_a_gunicorn_that_will_not_start_is_json(tmp_path, name, value, says):
+    """Found by starting gunicorn (gunicorn.conf.py, LOG_FORMAT=json) with a misspelt setting: its own lines were
+    JSON, but each worker also printed the refusal as a plain line on stderr (gunicorn's print after its log)."""
+    result = run(
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "portal.wsgi",
+        LOG_FORMAT="json",
+        GUNICORN_BIND="127.0.0.1:0",
+        GUNICORN_WORKERS="1",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+        **{name: value},
+    )
+
+    assert result.returncode != 0
+    lines = json_objects(result.stdout + result.stderr)
+    assert any(says in line["message"] for line in lines), lines
+    assert any(line["message"] == "Reason: Worker failed to boot." for line in lines), lines
