@@ -136,9 +136,11 @@ def _django(script: str) -> str:
 class Gunicorn:
     """One portal instance under gunicorn (gthread workers), as production runs it."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 2, threads: int = 8):
+    def __init__(
+        self, env: dict[str, str], log_path: Path, workers: int = 2, threads: int = 8, host: str = "127.0.0.1"
+    ):
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self._log = open(log_path, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [
@@ -149,7 +151,7 @@ class Gunicorn:
                 "--config",
                 "gunicorn.conf.py",
                 "--bind",
-                f"127.0.0.1:{self.port}",
+                f"{host}:{self.port}",
                 "--workers",
                 str(workers),
                 "--threads",

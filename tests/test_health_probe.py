@@ -73,6 +73,32 @@ def test_it_probes_the_port_gunicorn_binds(tmp_path: Path):
     assert result.returncode == 0, result.stderr
 
 
+def test_it_probes_the_address_gunicorn_binds(tmp_path: Path):
+    """Found by binding gunicorn to one address (GUNICORN_BIND=<that address>:8000, not every interface): the
+    probe kept asking 127.0.0.1, where nothing listened, so a healthy container was marked unhealthy."""
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, DJANGO_ALLOWED_HOSTS="127.0.0.2")
+        portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=2, host="127.0.0.2")
+        try:
+            env = {
+                "PATH": "/usr/bin:/bin",
+                "GUNICORN_BIND": f"127.0.0.2:{portal.port}",
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.2",
+            }
+            result = subprocess.run(
+                [sys.executable, "-m", "portal.probe"],
+                cwd=BASE_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+        finally:
+            portal.stop()
+
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_port_that_is_not_one_is_named():
     env = {"PATH": "/usr/bin:/bin", "PORT": "abc"}
     result = subprocess.run(
