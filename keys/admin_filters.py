@@ -20,14 +20,15 @@ from collections.abc import Callable
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from keys.login_names import unknown_name
 from keys.sshkeys import ACCEPTED_TYPES
 
-# Enough to cover every account a prefix could mean in practice; more would mean the term is too short.
+# Up to this many accounts a prefix means are looked up first and passed as a list of ids, which the indexes on
+# the owner and the subject answer; a shorter term that means more is a subquery, so every one of them is found.
 MAX_MATCHING_USERS = 100
 
 
@@ -87,9 +88,12 @@ def key_search(term: str) -> Q:
     )
 
 
-def _users_starting_with(term: str, *, email: bool = False) -> list[int]:
+def _users_starting_with(term: str, *, email: bool = False) -> list[int] | QuerySet:
+    """The ids of every user whose name (or email) starts with `term`: a list when there are few, else a subquery."""
     matching = Q(username__istartswith=term) | (Q(email__istartswith=term) if email else Q())
-    return list(get_user_model().objects.filter(matching).order_by().values_list("pk", flat=True)[:MAX_MATCHING_USERS])
+    users = get_user_model().objects.filter(matching).order_by().values_list("pk", flat=True)
+    few = list(users[: MAX_MATCHING_USERS + 1])
+    return few if len(few) <= MAX_MATCHING_USERS else users
 
 
 # A SHA256 fingerprint as ssh-keygen writes it (unpadded base64), wherever it stands in what was pasted.

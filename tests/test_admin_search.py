@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from keys.admin_filters import audit_search, key_search
+from keys.admin_filters import MAX_MATCHING_USERS, audit_search, key_search
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
 from tests.helpers import generate_private_key, private_text
@@ -258,3 +258,24 @@ def test_a_private_key_in_the_export_s_search_exports_nothing(admin_client):
 
     assert response.status_code == 302 and not response.streaming
     assert not AuditEvent.objects.filter(action="export").exists()
+
+
+def test_a_name_many_members_start_with_finds_every_one_of_them(admin_client, django_user_model):
+    """Found with 10,000 members: the key list searched for "member" said 1,040 results of 100,000 keys (and
+    the audit list left out the rows about all but 100 of them as subjects): the owners were cut at 100."""
+    crew = django_user_model.objects.bulk_create(
+        django_user_model(username=f"crew{number:03d}") for number in range(MAX_MATCHING_USERS + 20)
+    )
+    RegisteredKey.objects.bulk_create(
+        RegisteredKey(owner=user, title=f"laptop-{user.pk}", fingerprint_md5=str(user.pk), nsml_name=str(user.pk))
+        for user in crew
+    )
+    AuditEvent.objects.bulk_create(
+        AuditEvent(action="revoke", outcome="success", actor_username="ops-admin", subject=user) for user in crew
+    )
+
+    key_page = admin_client.get(KEYS, {"q": "crew"})
+    audit_page = admin_client.get(AUDIT, {"q": "crew"})
+
+    assert key_page.context["cl"].result_count == len(crew)
+    assert audit_page.context["cl"].result_count == len(crew)
