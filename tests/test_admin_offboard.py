@@ -3,6 +3,7 @@ and NSML holds none of their keys."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -275,3 +276,30 @@ def test_a_leaver_whose_deletes_nsml_refuses_keeps_no_key_once_nsml_accepts_them
     key.refresh_from_db()
     assert key.status == "revoked"
     assert nsml.held_keys() == []
+
+
+def test_a_team_selected_across_pages_is_offboarded_from_its_confirmation(admin_client, nsml, django_user_model):
+    """Found with 10,000 members: "Select all 9,999 users" (a search), Offboard, then the confirmation's Offboard
+    answered 400 "The portal cannot read this request": the confirmation sent every selected id back, past
+    Django's 1,000 fields a request may hold. It sends the selection (the search and "all") instead."""
+    leavers = django_user_model.objects.bulk_create(
+        django_user_model(username=f"leaver{number:04d}") for number in range(1000)
+    )
+    search = f"{USERS}?q=leaver"
+    first_page = [user.pk for user in leavers[:100]]
+    confirmation = admin_client.post(
+        search, {"action": "offboard_selected", "select_across": "1", "index": "0", ACTION_CHECKBOX_NAME: first_page}
+    )
+    assert "These 1000 users will be deactivated" in confirmation.content.decode()
+
+    form = re.search(r'<form method="post">(.*?)</form>', confirmation.content.decode(), re.DOTALL).group(1)
+    sent: dict[str, list[str]] = {}
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form):
+        sent.setdefault(name, []).append(value)
+    response = admin_client.post(search, {**sent, "reason": "the team moved on"}, follow=True)
+
+    assert response.status_code == 200
+    assert [str(message) for message in response.context["messages"]] == [
+        "Offboarded 1000 members: deactivated. 0 keys revoked."
+    ]
+    assert not django_user_model.objects.filter(username__startswith="leaver", is_active=True).exists()
