@@ -3,6 +3,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Iterable
+from dataclasses import replace
 from itertools import groupby
 
 from django import forms
@@ -340,7 +341,9 @@ class CheckNsmlMixin:
             raise PermissionDenied
         try:
             # The admin waits for it: about one NSML_TIMEOUT in all, what is left over goes to the next pass.
-            report = services.reconcile(origin=Origin.from_request(request), within=settings.NSML_TIMEOUT)
+            # Its rows with no account as their actor name the admin, as nsml_sync's name the command.
+            origin = replace(Origin.from_request(request), run_by=f"{request.user.get_username()} via Check NSML now")
+            report = services.reconcile(origin=origin, within=settings.NSML_TIMEOUT)
         except services.ReconcileBusy:
             self.message_user(request, _("A reconcile pass is running already; look again in a moment."), messages.INFO)
         except NsmlError as error:

@@ -30,6 +30,13 @@ class Origin:
 
     ip: str | None = None
     user_agent: str = ""
+    # The admin who ran it, where a row it writes has no account as its actor (a reconcile pass run from the admin).
+    run_by: str = ""
+
+    @property
+    def runner(self) -> str:
+        """The actor's name on a row with no account as its actor: the admin who ran it, else what ran (a command)."""
+        return self.run_by or self.user_agent
 
     @classmethod
     def from_request(cls, request: HttpRequest) -> Origin:

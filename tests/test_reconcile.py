@@ -592,6 +592,27 @@ def test_check_nsml_now_names_ten_keys_per_change_and_counts_the_rest(admin_clie
     assert RegisteredKey.objects.filter(status=Status.REVOKED).count() == 12
 
 
+def test_check_nsml_now_names_the_admin_who_ran_it_not_their_browser(
+    admin_client, admin_user, member, nsml, register, new_public_key
+):
+    """Found with years of keys NSML no longer held: after Check NSML now, the audit rows of the keys it revoked and
+    the unmanaged key it found named their actor "Mozilla/5.0 (X11; Linux x86_64) ...": the pass named the agent
+    it ran from, as it names the command (manage.py nsml_sync), and no admin."""
+    gone = register(member, "gone")
+    nsml.remove_key(gone.title, gone.nsml_name)
+    nsml.add_key("console-key", new_public_key())
+    browser = "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/156.0"
+
+    admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), HTTP_USER_AGENT=browser)
+
+    rows = AuditEvent.objects.filter(reason__in=["missing_upstream", "unmanaged"])
+    assert rows.count() == 2
+    for row in rows:
+        assert (row.actor, row.actor_username) == (None, f"{admin_user.username} via Check NSML now")
+        assert row.user_agent == browser  # where the pass ran, as for any row
+    assert AuditEvent.objects.filter(action="revoke").get().reason == "missing_upstream"
+
+
 def test_check_nsml_now_does_nothing_on_get(admin_client, member, nsml, submit_unanswered):
     key = submit_unanswered(member, reached=True)
 

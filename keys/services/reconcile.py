@@ -310,7 +310,7 @@ def _settle_unknown_keys(
             record_event(
                 action=AuditEvent.Action.DRIFT,
                 outcome=AuditEvent.Outcome.SUCCESS,
-                actor_username=origin.user_agent,
+                actor_username=origin.runner,
                 origin=origin,
                 title=item.title[:64],
                 fingerprint=item.fingerprint,

@@ -94,12 +94,12 @@ def _audit_fields(
     actor_name: str = "",
 ) -> dict:
     """An audit row's columns about `key`: whose it is, what it is, and what NSML answered, if anything.
-    With no `actor` (the portal itself), the row names `actor_name`, or else what `origin` ran."""
+    With no `actor` (the portal itself), the row names `actor_name`, or else who or what ran `origin`."""
     return {
         "action": action,
         "outcome": outcome,
         "actor": actor,
-        "actor_username": "" if actor is not None else actor_name or origin.user_agent,
+        "actor_username": "" if actor is not None else actor_name or origin.runner,
         "subject": key.owner,
         "origin": origin,
         "registered_key": key,
@@ -248,7 +248,7 @@ def confirm_revoked(key: RegisteredKey, *, confirmed_from: Origin, reply: Reply 
         action=AuditEvent.Action.REVOKE,
         outcome=AuditEvent.Outcome.SUCCESS,
         actor=actor,
-        actor_name=asked_from.user_agent or confirmed_from.user_agent,
+        actor_name=asked_from.user_agent or confirmed_from.runner,
         origin=confirmed_from,
         reason="confirmed_absent",
         detail=revocation_detail(key, "; ".join(part for part in (confirmed, asked) if part)),
