@@ -32,7 +32,14 @@ from django.utils.translation import gettext_lazy as _
 from keys import audit_display, lockouts, login_names, member_messages, selectors, services
 from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
-from keys.admin_filters import AuditSearchMixin, KeySearchMixin, KeyTypeFilter, OwnerFilter, UnknownNameSearchMixin
+from keys.admin_filters import (
+    AuditSearchMixin,
+    KeySearchMixin,
+    KeyTypeFilter,
+    OwnerFilter,
+    TokenUserFilter,
+    UnknownNameSearchMixin,
+)
 from keys.admin_permissions import PermissionNamesMixin, shown_permissions
 from keys.audit import Origin
 from keys.forms import (
@@ -533,7 +540,7 @@ class ApiTokenAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
     """Members' access tokens: seen and revoked here, never made or edited (the secret is nowhere)."""
 
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
-    list_filter = [("user", admin.RelatedOnlyFieldListFilter), "revoked_at", "expires_at"]
+    list_filter = [TokenUserFilter, "revoked_at", "expires_at"]
     search_fields = ["name", "prefix", "user__username"]
     list_select_related = ["user"]
     readonly_fields = [field.name for field in ApiToken._meta.fields if field.name != "secret_sha256"]

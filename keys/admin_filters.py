@@ -2,7 +2,7 @@
 
 - `OwnerFilter`: the key list's owner filter as a search box with suggestions (the admin's own
   autocomplete endpoint, static/portal/owner-filter.js), where Django's related-field filter lists every
-  owner in the sidebar (10,000 links at 10,000 members).
+  owner in the sidebar (10,000 links at 10,000 members); `TokenUserFilter`, the access token list's.
 - `AuditSearchMixin`: the audit list's search as the searches an admin runs (a user name, a title,
   a fingerprint, an NSML trace id, a request id), each answered by an index on PostgreSQL
   (keys/migrations/0012_audit_search_indexes.py) instead of a substring scan of every row.
@@ -35,6 +35,7 @@ MAX_MATCHING_USERS = 100
 class OwnerFilter(admin.SimpleListFilter):
     title = _("owner")
     parameter_name = "owner"
+    field = "owner"  # the list's foreign key to the user
     template = "admin/keys/owner_filter.html"
 
     def lookups(self, request, model_admin):
@@ -47,7 +48,7 @@ class OwnerFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        return queryset.filter(owner__username=value) if value else queryset
+        return queryset.filter(**{f"{self.field}__username": value}) if value else queryset
 
     def choices(self, changelist):
         # The filter's form keeps the other filters, the search and the ordering when it is sent.
@@ -59,6 +60,13 @@ class OwnerFilter(admin.SimpleListFilter):
         ]
         self.autocomplete_url = reverse("admin:autocomplete")
         yield from super().choices(changelist)
+
+
+class TokenUserFilter(OwnerFilter):
+    """The access token list's user filter, the same search box: Django's listed every member holding a token."""
+
+    title = _("user")
+    parameter_name = field = "user"
 
 
 def audit_search(term: str) -> Q:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from keys.models import ApiToken
 
@@ -70,3 +71,20 @@ def test_revoking_only_revoked_tokens_says_there_was_none(admin_client, member, 
     response = admin_client.post("/admin/keys/apitoken/", selection, follow=True)
 
     assert [str(message) for message in response.context["messages"]] == ["There was no token left to revoke."]
+
+
+def test_the_user_filter_lists_no_token_holders_and_narrows_to_one(admin_client, member, other_member, token_for):
+    """Found with 1,500 members holding tokens: the access token list's sidebar listed every one of them, one link
+    each (10,000 at 10,000 members), where the key list's owner filter is a search box with suggestions."""
+    for number in range(30):
+        holder = get_user_model().objects.create_user(username=f"holder{number:02d}")
+        token_for(holder, name=f"ci-{number}")
+    token_for(member, name="laptop-script")
+    token_for(other_member, name="backup")
+
+    everything = admin_client.get("/admin/keys/apitoken/").content.decode()
+    narrowed = admin_client.get("/admin/keys/apitoken/", {"user": "bob"})
+
+    assert "holder07</a>" not in everything and "user__id__exact" not in everything
+    assert 'id="owner-filter-input"' in everything and "portal/owner-filter.js" in everything
+    assert [token.name for token in narrowed.context["cl"].result_list] == ["backup"]
