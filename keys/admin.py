@@ -850,7 +850,7 @@ class LoginLockoutAdmin(ChangeListInputMixin, RowCheckboxMixin, UnknownNameSearc
         unlocked = []
         for attempt in queryset:
             lockouts.unlock(username=attempt.username or "", ip=attempt.ip_address, actor=request.user, origin=origin)
-            unlocked.append(attempt.username or attempt.ip_address)
+            unlocked.append(login_names.shown_name(attempt.username) if attempt.username else attempt.ip_address)
         self.message_user(
             request, _("Unlocked: %(names)s. They can log in again.") % {"names": ", ".join(unlocked)}, messages.SUCCESS
         )

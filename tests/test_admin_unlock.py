@@ -57,6 +57,22 @@ def test_unlock_on_the_list_lets_the_user_log_in_again_and_is_audited(admin_clie
     assert audit.detail == "username=alice address=10.9.8.7; 1 failure record(s) removed"
 
 
+def test_unlocking_a_name_that_is_no_accounts_says_so_as_the_list_does(admin_client):
+    """Found in the Korean admin: the list showed "계정이 없는 이름 (0841078bedd5903d)" and the message after Unlock
+    said "잠금을 해제했습니다: unknown:0841078bedd5903d.", the stored marker no one is meant to read."""
+    lock_out("hunter2-typed-as-a-name")
+    attempt = AccessAttempt.objects.get()
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "ko"
+
+    response = admin_client.post(
+        LOCKOUTS, {"action": "unlock_selected", ACTION_CHECKBOX_NAME: [attempt.pk]}, follow=True
+    )
+
+    digest = attempt.username.removeprefix("unknown:")
+    [said] = [str(message) for message in response.context["messages"]]
+    assert said == f"잠금을 해제했습니다: 계정이 없는 이름 ({digest}). 이제 다시 로그인할 수 있습니다."
+
+
 def test_unlocking_an_address_frees_the_other_names_it_locked(admin_client, member, other_member):
     for name in ("alice", "bob", "carol", "dave", "erin"):
         Client().post(LOGIN, {"username": name, "password": "wrong"}, REMOTE_ADDR="10.1.1.1")
