@@ -1,4 +1,4 @@
-// One POST per form marked data-busy-form (add, rotate, revoke, confirm the password): the button is
+// One POST per form marked data-busy-form (add, rotate, revoke, confirm the password, create a token): the button is
 // disabled while the request runs. A form another script refused (preventDefault) is not sent, so not busy.
 (function () {
   "use strict";

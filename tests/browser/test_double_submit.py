@@ -1,4 +1,4 @@
-"""A double click on "Register key" sends one request: the button is disabled while it is in flight."""
+"""A double click on "Register key" or "Create token" sends one request: the button is disabled meanwhile."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from keys.models import ApiToken
 from nsml.simulator import Faults
 from tests.helpers import posts_seen
 
@@ -39,3 +40,27 @@ def test_a_double_click_sends_one_registration(page, log_in, nsml, new_public_ke
     expect(page.locator("#fingerprint")).to_be_visible()
     assert len(submissions) == 1
     assert posts_seen(nsml) == ["/nsml/v1/auth-keys"]
+
+
+def test_a_double_click_on_create_token_makes_one_token_and_shows_its_secret(page, log_in):
+    # The second click of a quick double click lands while the first request runs: sent too, it made a second
+    # request that lost the race (the name taken, or the form "sent again"), and its answer, the one the browser
+    # showed, had no secret: the member was left with a token whose secret they never saw.
+    log_in(page)
+    page.goto("/tokens/")
+    page.get_by_label("Token name").fill("provisioning")
+    submissions: list[str] = []
+    page.on("request", lambda request: submissions.append(request.url) if request.method == "POST" else None)
+    button = page.get_by_role("button", name="Create token")
+    button.scroll_into_view_if_needed()
+    box = button.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    page.mouse.click(x, y)
+    page.wait_for_timeout(30)
+    page.mouse.click(x, y, click_count=2)
+
+    secret_box = page.get_by_label("Token", exact=True)
+    expect(secret_box).to_be_visible()
+    assert len(submissions) == 1
+    assert secret_box.input_value().startswith(ApiToken.objects.get().prefix)
