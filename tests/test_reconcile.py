@@ -153,6 +153,29 @@ def test_it_fails_a_pending_key_nsml_lacks_after_the_grace_period_and_emails_the
     assert len(mail.outbox) == 1
 
 
+def test_the_not_registered_email_does_not_say_nsml_was_silent_when_it_answered(
+    member, nsml, new_public_key, settings, django_capture_on_commit_callbacks
+):
+    # Found by QA with NSML answering 503 to the create and to the lookup: the key stayed pending, and the email
+    # the pass sent said "NSML did not answer when you submitted", which it had, with an error.
+    member.email = "alice@example.com"
+    member.save()
+    settings.NSML_PENDING_GRACE_SECONDS = 0
+    nsml.set_faults(Faults(fail_status=503))
+    key = register_key(owner=member, title="laptop", key_text=new_public_key(), origin=ORIGIN)
+    nsml.set_faults(Faults())
+    assert key.status == Status.PENDING
+    age(key, 60)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        nsml_sync("--apply")
+
+    [notice] = mail.outbox
+    assert "did not answer" not in notice.body
+    assert 'NSML did not confirm the SSH key "laptop" when you submitted it' in notice.body
+
+
 # Revoking keys.
 
 
