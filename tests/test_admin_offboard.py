@@ -303,3 +303,39 @@ def test_a_team_selected_across_pages_is_offboarded_from_its_confirmation(admin_
         "Offboarded 1000 members: deactivated. 0 keys revoked."
     ]
     assert not django_user_model.objects.filter(username__startswith="leaver", is_active=True).exists()
+
+
+def test_the_confirmation_of_a_large_selection_lists_a_page_of_it_and_counts_the_rest(
+    admin_client, nsml, django_user_model
+):
+    """Found with 10,000 members: the confirmation of "Select all 9,999 users", Offboard listed all 80,000 of their
+    keys and named every user: a 10 MB page that took 11 s to come. It lists the first 200 of each and counts the
+    rest; what is done is still the whole selection."""
+    leavers = django_user_model.objects.bulk_create(
+        django_user_model(username=f"leaver{number:03d}") for number in range(250)
+    )
+    RegisteredKey.objects.bulk_create(
+        RegisteredKey(
+            owner=leaver, title=f"laptop-{leaver.pk}", fingerprint_md5=str(leaver.pk), nsml_name=str(leaver.pk)
+        )
+        for leaver in leavers[:230]
+    )
+
+    selection = {
+        "action": "offboard_selected",
+        "select_across": "1",
+        "index": "0",
+        ACTION_CHECKBOX_NAME: [leavers[0].pk],
+    }
+    response = admin_client.post(f"{USERS}?q=leaver", selection)
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "ko"
+    korean = admin_client.post(f"{USERS}?q=leaver", selection).content.decode()
+
+    page = response.content.decode()
+    assert "These 250 users will be deactivated" in page and "These 230 keys will be revoked in NSML" in page
+    assert len(response.context["keys"]) == 200 and page.count("<tr><td>leaver") == 200
+    assert "and 30 more keys" in page
+    assert page.count("<strong>leaver") == 200 and "and 50 more users" in page
+    assert "No active key: leaver230, leaver231" in page  # the 20 users without a key: all of them named
+    assert "외 50명" in korean and "… 외 키 30개." in korean
+    assert django_user_model.objects.filter(username__startswith="leaver", is_active=True).count() == 250
