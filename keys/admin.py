@@ -51,7 +51,7 @@ from keys.forms import (
 )
 from keys.models import ApiToken, AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
 from keys.offboarding import deactivate_as, offboard
-from keys.pagination import EstimatedCountPaginator
+from keys.pagination import LISTED_ON_A_CONFIRMATION, EstimatedCountPaginator
 from keys.reauth import SESSION_ENDED
 from keys.services import tokens
 from keys.sshkeys import PRIVATE_KEY_MESSAGE, holds_private_key
@@ -145,11 +145,6 @@ class RevocationReasonForm(RefusesPrivateKeys, forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text=_("Stored on each key and in the audit log, e.g. “left the team on 30 November”."),
     )
-
-
-# A confirmation lists this many keys and names this many users, and counts the rest: "Select all 9,999 users",
-# Offboard listed all 80,000 of their keys, a 10 MB page that took 11 s.
-LISTED_ON_A_CONFIRMATION = 200
 
 
 def _confirm_revocation(

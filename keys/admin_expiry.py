@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 from keys import services
 from keys.audit import Origin
 from keys.models import RegisteredKey
+from keys.pagination import LISTED_ON_A_CONFIRMATION
 from keys.services import lifetimes
 
 
@@ -71,7 +72,8 @@ class SetExpiryMixin:
             **self.admin_site.each_context(request),
             "title": _("Set expiry"),
             "opts": self.model._meta,
-            "keys": keys,
+            "keys": keys[:LISTED_ON_A_CONFIRMATION],
+            "more_keys": max(0, keys.count() - LISTED_ON_A_CONFIRMATION),
             "queryset": queryset,
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

@@ -13,6 +13,10 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
 
+# An action's confirmation lists this many keys and names this many users, and counts the rest: "Select all 9,999
+# users", Offboard listed all 80,000 of their keys, a 10 MB page that took 11 s.
+LISTED_ON_A_CONFIRMATION = 200
+
 
 class EstimatedCountPaginator(Paginator):
     exact_up_to = 10_000
