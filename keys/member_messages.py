@@ -87,7 +87,8 @@ UPSTREAM_MESSAGES = {
         "NSML gave an answer the portal could not read, so your key was not registered. Please try again later."
     ),
     Failure.UNREACHABLE: _("The portal could not reach NSML, so your key was not registered. Please try again later."),
-    Failure.NO_ANSWER: _("NSML did not answer in time, and your key is not registered. You can try again."),
+    # No answer: none in time, or the connection closed without one (at once, as a dropped call does).
+    Failure.NO_ANSWER: _("NSML did not answer, and your key is not registered. You can try again."),
 }
 # What went wrong with a call to NSML, for an admin: the reconciler's failed pass, *Check NSML now*.
 FAILURE_NAMES = {
