@@ -75,15 +75,19 @@ def redact_secrets(text: str) -> str:
 
 
 def holds_private_key_text(text: str) -> bool:
-    """True when `text` (a message, a path, a URL), as written, percent-decoded or with Django's escapes read
-    back, holds private-key material."""
+    """True when `text` (a message, a path, a URL), as written, percent-decoded (twice: a URL in a URL's query,
+    such as the log-in page's next=) or with Django's escapes read back, holds private-key material."""
     if len(text) < _SHORTEST_KEY_TEXT:
         return False
-    return (
-        holds_private_key(text)
-        or ("%" in text and holds_private_key(unquote_plus(text)))
-        or ("\\" in text and holds_private_key(_unescaped(text)))
-    )
+    if holds_private_key(text) or ("\\" in text and holds_private_key(_unescaped(text))):
+        return True
+    for _ in range(2):
+        if "%" not in text:
+            return False
+        text = unquote_plus(text)
+        if holds_private_key(text):
+            return True
+    return False
 
 
 def _unescaped(text: str) -> str:

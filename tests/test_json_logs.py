@@ -479,3 +479,29 @@ def test_an_rsa_private_keys_body_in_a_urls_path_is_in_no_log_line(tmp_path: Pat
     for piece in body.replace("+", "/").split("/"):
         assert len(piece) < 16 or piece[:16] not in written
     assert "[removed: it held private-key material]" in written  # the lines are there, the key is not
+
+
+def test_a_private_key_in_the_log_in_pages_next_is_in_no_access_log_line(tmp_path: Path):
+    """Found in QA pass 4: a private key pasted into the admin's search box after the session ended goes to the
+    log-in page's next=, encoded twice (a URL inside a URL's query), and the log-in's POST carries that address
+    as its Referer: gunicorn's access line wrote it whole, as it read the value percent-decoded once only."""
+    pasted = private_text(generate_private_key("rsa2048"), "pem")
+    searched = "/admin/keys/registeredkey/?q=" + quote_plus(pasted)
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, LOG_FORMAT="plain", LOG_LEVEL="INFO")
+        portal = Gunicorn(env, log, workers=1, threads=2)
+        try:
+            to_log_in = requests.get(f"{portal.url}{searched}", allow_redirects=False, timeout=30)
+            log_in_page = f"{portal.url}{to_log_in.headers['Location']}"
+            answer = requests.get(f"{portal.url}/healthz", headers={"Referer": log_in_page}, timeout=30)
+        finally:
+            portal.stop()
+
+    assert (to_log_in.status_code, answer.status_code) == (302, 200)
+    assert "%250A" in log_in_page  # the key's line breaks, encoded twice
+    written = log.read_text()
+    assert '"GET /healthz HTTP/1.1" 200' in written  # the line is there, the key is not
+    for line in pasted.splitlines()[2:-1]:
+        for piece in line.replace("+", "/").split("/"):
+            assert len(piece) < 16 or piece[:16] not in written
