@@ -25,7 +25,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 from django.dispatch import receiver
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 
 from keys.audit import PRIVATE_KEY_REMOVED, Origin, client_ip, record_event
@@ -38,6 +38,9 @@ from portal import metrics
 from portal.logs import TOKEN_SECRET, redact_secrets
 
 logger = logging.getLogger("keys.auth")
+
+# How django-axes masks a field it knows to be sensitive.
+_MASKED = "********************"
 
 Action = AuditEvent.Action
 Outcome = AuditEvent.Outcome
@@ -67,9 +70,26 @@ class LockoutHandler(AxesDatabaseHandler):
     as the audit keeps it: an API token's secret or private-key material a client sent as its agent is cut."""
 
     def user_login_failed(self, sender, credentials: dict, request=None, **kwargs) -> None:
-        if request is not None and hasattr(request, "axes_user_agent"):
+        if request is None:
+            return super().user_login_failed(sender, credentials, request, **kwargs)
+        if hasattr(request, "axes_user_agent"):
             request.axes_user_agent = Origin.from_request(request).user_agent[:255]
-        super().user_login_failed(sender, credentials, request, **kwargs)
+        # axes keeps a copy of the query string and of the form as sent, masking only the fields it knows:
+        # any other field (a script's, or one a key was pasted into) and any query value (next=, ...) would
+        # be stored as sent. It gets them with their names only; the view still has the form as typed.
+        query, form = request.GET, request.POST
+        request.GET, request.POST = _names_only(query), _names_only(form)
+        try:
+            super().user_login_failed(sender, credentials, request, **kwargs)
+        finally:
+            request.GET, request.POST = query, form
+
+
+def _names_only(values: QueryDict) -> QueryDict:
+    masked = QueryDict(mutable=True)
+    for name in values:
+        masked[name] = _MASKED
+    return masked
 
 
 @receiver(user_logged_in, dispatch_uid="keys-lockout-forgive-own-failures")

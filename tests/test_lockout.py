@@ -229,3 +229,26 @@ def test_the_lock_out_counts_keep_no_token_or_private_key_a_client_sent_as_its_a
         page = admin_client.get(reverse("admin:keys_loginlockout_change", args=[row.pk])).content.decode()
         assert "alice" in page
         assert member_token not in page and body[:40] not in page
+
+
+def test_the_lock_out_counts_keep_no_value_of_the_form_or_the_query_string(client, member):
+    """django-axes kept a failed log-in's query string and form as sent, masking only the fields it knew: a
+    private key or a token in another field (a script's, a paste into the wrong form) or in next= was stored."""
+    key = private_text(generate_private_key("ed25519"))
+    body = "".join(key.splitlines()[1:-1])
+    secret = tokens.create_token(user=member, name="ci", days=30, origin=Origin.command("test")).secret
+
+    response = client.post(
+        f"{LOGIN}?next=/keys/&x={body[:64]}",
+        {"username": "alice", "password": WRONG, "key": key, "token": secret},
+        REMOTE_ADDR="10.9.8.7",
+    )
+
+    row = AccessAttempt.objects.get()
+    assert row.failures_since_start == 1
+    stored = row.get_data + row.post_data
+    assert body[:40] not in stored and secret not in stored and "PRIVATE KEY" not in stored
+    assert set(re.findall(r"^(\w+)=", row.post_data, re.M)) == {"username", "password", "key", "token"}
+    assert re.findall(r"^(\w+)=", row.get_data, re.M) == ["next", "x"]
+    # The page still has the form as typed: the name stays in its box.
+    assert 'value="alice"' in response.content.decode()
