@@ -28,8 +28,9 @@ PASSWORD = "live-portal-password-1"
 
 
 @contextmanager
-def portal_database(tmp_path: Path) -> Iterator[str]:
-    """A migrated database of its own: the DATABASE_URL to give the processes."""
+def portal_database(tmp_path: Path, *, migrated: bool = True) -> Iterator[str]:
+    """A migrated database of its own (with `migrated=False`, an empty one): the DATABASE_URL to give the
+    processes."""
     suite_url = os.environ.get("DATABASE_URL", "")
     if on_postgresql():
         import psycopg
@@ -40,14 +41,16 @@ def portal_database(tmp_path: Path) -> Iterator[str]:
             connection.execute(f'CREATE DATABASE "{name}"')
         url = urlunsplit(parts._replace(path=f"/{name}"))
         try:
-            manage(url, "migrate", "--noinput")
+            if migrated:
+                manage(url, "migrate", "--noinput")
             yield url
         finally:
             with psycopg.connect(suite_url, autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     else:
         url = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
-        manage(url, "migrate", "--noinput")
+        if migrated:
+            manage(url, "migrate", "--noinput")
         yield url
 
 

@@ -22,6 +22,7 @@ from tests.helpers import (
     readme_command_row,
     shell_in_fresh_process,
 )
+from tests.live_portal import manage, portal_database
 
 pytestmark = pytest.mark.django_db
 
@@ -391,6 +392,30 @@ def test_one_pass_with_the_database_away_says_so_and_exits_3():
     )
 
     assert "status 3 The database could not be reached (OperationalError)" in answered
+
+
+@pytest.mark.parametrize(
+    ("command", "consequence"),
+    [
+        (("nsml_sync", "--apply"), "nothing was checked or changed."),
+        (("ensure_admin",), "no administrator was created."),
+        (("create_api_token", "alice", "--name", "ci"), "no token was created."),
+    ],
+)
+def test_a_database_without_the_portals_tables_is_named_as_such_not_as_unreachable(tmp_path, command, consequence):
+    """Found by pointing a one-shot reconciler at a database that exists but where migrate had not run (the
+    release's cron before its migrate, a DATABASE_URL naming another database): "The database could not be
+    reached (ProgrammingError)", sending the operator to the network and the server, which were fine;
+    ensure_admin and create_api_token answered with psycopg's traceback."""
+    with portal_database(tmp_path, migrated=False) as empty:
+        result = manage(empty, *command, check=False)
+
+    assert result.returncode == 3, result.stderr
+    said = result.stderr.strip()
+    assert "Traceback" not in said and len(said.splitlines()) == 1, said
+    assert "could not be reached" not in said
+    assert f"The database has none of the portal's tables: {consequence}" in said
+    assert "python manage.py migrate" in said and "DATABASE_URL" in said
 
 
 def test_its_help_lists_the_exit_statuses_as_the_readme_does():

@@ -19,6 +19,7 @@ from django.db import DatabaseError, close_old_connections
 from keys import services
 from keys.audit import Origin
 from keys.clock import format_moment
+from keys.management.database import database_failure
 from nsml.client import NsmlError
 from portal import metrics
 
@@ -82,10 +83,7 @@ class Command(BaseCommand):
         try:
             report = self._pass() if apply else self._report()
         except DatabaseError as error:
-            raise CommandError(
-                f"The database could not be reached ({type(error).__name__}): nothing was checked or changed.",
-                returncode=3,
-            ) from None
+            raise database_failure(error, "nothing was checked or changed.") from None
         if report is not None and report.drift:
             raise CommandError(
                 f"Drift found: {report.changes} change(s) made, {report.open_unmanaged} unmanaged key(s) open.",
