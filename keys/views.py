@@ -384,6 +384,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
     pass succeeded lately. 503 names each part that failed. NSML itself is not asked (the reconciler is)."""
     checks = readiness.check_all()
     failed = [name for name, problem in checks.items() if problem]
+    if failed:  # Django logs the 503 itself, but not why: the log says which part, as the body does
+        logger.warning("readyz: not ready: %s", "; ".join(checks[name] for name in failed))
     body = {"status": "fail" if failed else "ok", "failed": failed, "checks": {k: v or "ok" for k, v in checks.items()}}
     return JsonResponse(body, status=503 if failed else 200)
 

@@ -165,3 +165,17 @@ def test_healthz_stays_the_liveness_check(client, settings):
 
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 503
+
+
+def test_a_failing_readyz_says_in_the_log_which_part_failed(client, settings, caplog):
+    """Found by watching the JSON logs while the reconciler was stopped: each probe logged only Django's
+    "Service Unavailable: /readyz", so the log said the instance was not ready but never why."""
+    passed(minutes_ago=30)
+    settings.READYZ_MAX_RECONCILE_AGE_SECONDS = 600
+
+    with caplog.at_level("WARNING"):
+        response = client.get("/readyz")
+
+    assert response.status_code == 503
+    said = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any("readyz" in line and "reconcile: last successful pass" in line for line in said), said
