@@ -1,16 +1,19 @@
-"""What /readyz checks: the database, the shared cache, and how long ago a reconcile pass succeeded.
+"""What /readyz checks: the database (and that it is migrated), the shared cache, and how long ago a reconcile
+pass succeeded.
 
 Each check answers "" when its part is fine, or a short reason an operator can act on.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
@@ -18,12 +21,25 @@ from keys import selectors
 
 
 def check_database() -> str:
+    """The database answers, and holds every migration this code needs: an instance started before `migrate`
+    (a new release, or an empty database) would answer every page with a 500."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
+        applied = MigrationRecorder(connection).applied_migrations()
     except Exception as error:  # any failure to answer is "not ready", said in its own words
         return f"database: {type(error).__name__}"
+    missing = sorted(f"{app}.{name}" for app, name in _latest_migrations() if (app, name) not in applied)
+    if missing:
+        return f"database: migrations not applied ({', '.join(missing)}); run manage.py migrate"
     return ""
+
+
+@functools.cache
+def _latest_migrations() -> tuple[tuple[str, str], ...]:
+    """Each app's last migration in this code (read from disk once per process; the probe then asks the
+    database only which are applied)."""
+    return tuple(MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes())
 
 
 def check_cache() -> str:
@@ -63,7 +79,14 @@ def check_all() -> dict[str, str]:
     database = check_database()
     # The reconcile check reads the database too: asked again, a database that does not answer held the
     # probe for its connect timeout twice (10 s), past a load balancer's patience.
-    reconcile = "reconcile: not checked, the database did not answer" if database else check_reconcile()
+    if not database:
+        reconcile = check_reconcile()
+    elif settings.READYZ_MAX_RECONCILE_AGE_SECONDS <= 0:
+        reconcile = ""  # the check is off
+    elif database.startswith("database: migrations"):
+        reconcile = "reconcile: not checked, the database is not migrated"
+    else:
+        reconcile = "reconcile: not checked, the database did not answer"
     return {"database": database, "cache": check_cache(), "reconcile": reconcile}
 
 
