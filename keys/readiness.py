@@ -7,9 +7,12 @@ Each check answers "" when its part is fine, or a short reason an operator can a
 from __future__ import annotations
 
 import functools
+import pkgutil
 import uuid
 from datetime import timedelta
+from importlib import import_module
 
+from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -29,17 +32,29 @@ def check_database() -> str:
         applied = MigrationRecorder(connection).applied_migrations()
     except Exception as error:  # any failure to answer is "not ready", said in its own words
         return f"database: {type(error).__name__}"
-    missing = sorted(f"{app}.{name}" for app, name in _latest_migrations() if (app, name) not in applied)
+    missing = sorted(f"{app}.{name}" for app, name in _migrations_on_disk() - applied.keys())
     if missing:
-        return f"database: migrations not applied ({', '.join(missing)}); run manage.py migrate"
+        named = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        return f"database: migrations not applied ({named}); run manage.py migrate"
     return ""
 
 
 @functools.cache
-def _latest_migrations() -> tuple[tuple[str, str], ...]:
-    """Each app's last migration in this code (read from disk once per process; the probe then asks the
-    database only which are applied)."""
-    return tuple(MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes())
+def _migrations_on_disk() -> frozenset[tuple[str, str]]:
+    """Every migration in this code, by app and name: read from the migration packages' file names once per
+    process, without importing the migrations themselves (about 1.3 MiB a worker would keep)."""
+    found: set[tuple[str, str]] = set()
+    for config in apps.get_app_configs():
+        module_name, _explicit = MigrationLoader.migrations_module(config.label)
+        try:
+            package = import_module(module_name) if module_name else None
+        except ModuleNotFoundError:
+            package = None
+        if package is None or not hasattr(package, "__path__"):
+            continue  # an app without migrations
+        names = (name for _, name, is_package in pkgutil.iter_modules(package.__path__) if not is_package)
+        found.update((config.label, name) for name in names if name[0] not in "_~")
+    return frozenset(found)
 
 
 def check_cache() -> str:

@@ -199,3 +199,29 @@ def test_a_database_not_migrated_for_this_code_is_not_ready(client, settings):
     finally:
         MigrationRecorder.Migration.objects.create(app=latest.app, name=latest.name, applied=latest.applied)
     assert client.get("/readyz").status_code == 200
+
+
+def test_an_empty_database_is_not_ready(tmp_path):
+    script = (
+        "import django, json, os\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'portal.settings')\n"
+        "django.setup()\n"
+        "from django.test import Client\n"
+        "response = Client().get('/readyz')\n"
+        "print(json.dumps([response.status_code, response.json()]))\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        "LOG_LEVEL": "CRITICAL",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    status, body = json.loads(result.stdout.strip().splitlines()[-1])
+    assert status == 503 and body["failed"] == ["database", "reconcile"]
+    assert body["checks"]["database"].startswith("database: migrations not applied (admin.0001_initial, ")
+    assert body["checks"]["database"].endswith(" more); run manage.py migrate")
+    assert body["checks"]["reconcile"] == "reconcile: not checked, the database is not migrated"
