@@ -14,8 +14,7 @@ from django.db.models.sql import UpdateQuery
 from django.http import HttpRequest
 
 from keys.models import AuditEvent
-from keys.sshkeys import holds_private_key
-from portal.logs import redact_secrets
+from portal.logs import holds_private_key_text, redact_secrets
 from portal.request_id import current_request_id
 
 logger = logging.getLogger("keys.audit")
@@ -43,7 +42,8 @@ class Origin:
         # Stored on every audit row: never private-key material or an API token's secret, whatever a client
         # sends as its agent (a script that put its token there).
         agent = redact_secrets(request.META.get("HTTP_USER_AGENT", ""))[:512]
-        return cls(ip=client_ip(request), user_agent=PRIVATE_KEY_REMOVED if holds_private_key(agent) else agent)
+        # As written or percent-decoded (a key file as a URL holds it).
+        return cls(ip=client_ip(request), user_agent=PRIVATE_KEY_REMOVED if holds_private_key_text(agent) else agent)
 
     @classmethod
     def command(cls, name: str) -> Origin:

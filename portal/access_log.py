@@ -33,7 +33,6 @@ class SecretFreeLogger(Logger):
     def atoms(self, resp, req, environ, request_time):
         # Imported here, in the worker: gunicorn's master loads this class, and a module it imported is what
         # every worker forked after a reload (kill -HUP) gets, however the file changed since the start.
-        from keys.sshkeys import holds_private_key
         from portal.logs import escape_unsafe, holds_private_key_text, redact_secrets
 
         atoms = super().atoms(resp, req, environ, request_time)
@@ -46,7 +45,7 @@ class SecretFreeLogger(Logger):
         agent = atoms.get("a")
         if isinstance(agent, str):
             agent = redact_secrets(agent)
-            atoms["a"] = REDACTED_PRIVATE_KEY if holds_private_key(agent) else escape_unsafe(agent)
+            atoms["a"] = REDACTED_PRIVATE_KEY if holds_private_key_text(agent) else escape_unsafe(agent)
         return atoms
 
 

@@ -368,6 +368,24 @@ def test_a_token_or_private_key_sent_as_the_user_agent_is_in_no_access_log_line(
     assert secret[6:30] not in written and body[:40] not in written
 
 
+def test_a_percent_encoded_private_key_sent_as_the_user_agent_is_in_no_access_log_line(tmp_path: Path):
+    """Found in QA pass 4: a key file percent-encoded (as a URL holds it) sent as the User-Agent was written whole
+    by gunicorn's access line: the agent was read as written, not percent-decoded as a URL is."""
+    pasted = private_text(generate_private_key("rsa2048"), "pem")
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, LOG_FORMAT="plain", LOG_LEVEL="INFO")
+        portal = Gunicorn(env, log, workers=1, threads=2)
+        try:
+            answer = requests.get(f"{portal.url}/healthz", headers={"User-Agent": quote(pasted, safe="")}, timeout=30)
+        finally:
+            portal.stop()
+
+    assert answer.status_code == 200
+    written = log.read_text()
+    assert '"[private-key-redacted]"' in written and "PRIVATE" not in written
+
+
 @pytest.mark.parametrize("log_format", ["plain", "json"])
 def test_a_private_key_in_a_urls_path_is_in_no_log_line(tmp_path: Path, log_format):
     """Found in QA pass 3: a private key's body in a path (/api/v1/keys/$KEY with the wrong file, or pasted into

@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import quote
 
 import pytest
 from axes.models import AccessAttempt
@@ -202,6 +203,17 @@ def test_a_private_body_as_the_request_id_or_the_user_agent_is_dropped(member_cl
     assert response["X-Request-ID"] != body
     row = AuditEvent.objects.get(action="register")
     assert row.request_id != body
+    assert row.user_agent == "[removed: it held private-key material]"
+
+
+def test_a_percent_encoded_private_key_as_the_user_agent_is_dropped(member_client, member, nsml, new_public_key):
+    """Found in QA pass 4: a key file percent-encoded (as a URL holds it) sent as the User-Agent was kept on the
+    audit row, its first 512 characters (armour, modulus and the start of the private exponent)."""
+    encoded = quote(pem(), safe="")
+
+    member_client.post(NEW, {"title": "laptop", "key": new_public_key()}, HTTP_USER_AGENT=encoded)
+
+    row = AuditEvent.objects.get(action="register")
     assert row.user_agent == "[removed: it held private-key material]"
 
 
