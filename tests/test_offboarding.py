@@ -204,3 +204,37 @@ def test_offboarding_ends_the_leavers_sessions(member, admin_user, django_captur
     member.save()
 
     assert leaver.get(reverse("keys:list")).status_code == 302
+
+
+def test_a_deactivation_that_sends_no_signal_has_its_tokens_and_sessions_ended_by_the_next_pass(
+    member, other_member, nsml
+):
+    """Found in QA pass 4: deactivated by a queryset update (a directory sync), a member's browser session and
+    access token were ignored while the account was inactive, and worked again once it was reactivated."""
+    from django.contrib.auth.models import User
+
+    from keys.models import ApiToken
+    from keys.services import tokens
+
+    secret = tokens.create_token(user=member, name="ci", days=30, origin=Origin.command("test")).secret
+    colleague_secret = tokens.create_token(user=other_member, name="ci", days=30, origin=Origin.command("test")).secret
+    leaver, colleague = Client(), Client()
+    leaver.post(reverse("login"), {"username": "alice", "password": "alice-password-1"})
+    colleague.post(reverse("login"), {"username": "bob", "password": "bob-password-1"})
+
+    User.objects.filter(pk=member.pk).update(is_active=False)
+    status, output = nsml_sync("--apply")
+    User.objects.filter(pk=member.pk).update(is_active=True)
+
+    assert status == 0 and "Deactivated users: 1 access token(s) revoked, 1 session(s) ended." in output
+    assert leaver.get(reverse("keys:list")).status_code == 302
+    assert Client().get("/api/v1/keys", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 401
+    assert colleague.get(reverse("keys:list")).status_code == 200
+    assert Client().get("/api/v1/keys", HTTP_AUTHORIZATION=f"Bearer {colleague_secret}").status_code == 200
+    revoked = AuditEvent.objects.get(action="token_revoke")
+    assert (revoked.subject, revoked.reason, revoked.actor_username) == (
+        member,
+        "owner_deactivated",
+        "manage.py nsml_sync",
+    )
+    assert ApiToken.objects.get(user=member).revoked_at is not None

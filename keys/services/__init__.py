@@ -7,13 +7,14 @@ and raises `ValidationError` (a refusal by the portal) or an `UpstreamFailed` (N
 from keys.services.drift import Drift, assign_unmanaged_key, check_assignable, find_drift, revoke_unmanaged_key
 from keys.services.failures import RegistrationFailed, RevocationFailed, SubmissionLimited, UpstreamFailed
 from keys.services.lifetimes import LifetimeReport, apply_lifetimes, change_expiry, set_expiry
-from keys.services.members import remember_language
+from keys.services.members import end_access_of_deactivated, remember_language
 from keys.services.reconcile import TITLES_ON_A_PAGE, PassReport, ReconcileBusy, describe_pass, reconcile
 from keys.services.registration import register_key
 from keys.services.revocation import RevocationReport, revoke_key, revoke_keys
 from keys.services.rotation import Rotation, rotate_key
 
 __all__ = [
+    "end_access_of_deactivated",
     "Drift",
     "LifetimeReport",
     "Rotation",

@@ -118,10 +118,14 @@ class Command(BaseCommand):
         return report
 
     def _lifetimes(self, origin: Origin) -> services.LifetimeReport:
-        """After the reconcile pass: revoke the keys past their expiry, send the reminders that are due."""
+        """After the reconcile pass: revoke the keys past their expiry, send the reminders that are due, and end
+        what deactivated users still hold (tokens, sessions)."""
         report = services.apply_lifetimes(origin=origin)
         for line in report.lines():
             self._say(line)
+        tokens, sessions = services.end_access_of_deactivated(origin=origin)
+        if tokens or sessions:
+            self._say(f"Deactivated users: {tokens} access token(s) revoked, {sessions} session(s) ended.")
         return report
 
     def _loop(self, every: int) -> None:
