@@ -185,6 +185,32 @@ def test_a_title_or_key_still_being_revoked_is_not_called_active(member_client, 
     assert "already registered" not in key_error
 
 
+def test_the_same_key_sent_again_under_its_own_title_is_explained_by_the_key(member_client, nsml, new_public_key):
+    """Found in a browser: a member sent a key again, same title and same key, while it was being revoked, and
+    read "Choose another title to add this key now"; another title was refused too, as the key is still being
+    revoked. Sent again while active, it read "Choose another title", with the same end."""
+    line = new_public_key()
+    member_client.post(NEW, {"title": "laptop", "key": line})
+
+    again = member_client.post(NEW, {"title": "laptop", "key": line})
+
+    assert "title" not in again.context["form"].errors
+    assert "already registered as your key “laptop”" in str(again.context["form"].errors["key"])
+
+    key = RegisteredKey.objects.get()
+    nsml.set_faults(Faults(fail_status=503, fail_methods={"DELETE"}))
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+    key.refresh_from_db()
+    assert key.status == "revoking"
+
+    while_revoking = member_client.post(NEW, {"title": "laptop", "key": line})
+
+    errors = while_revoking.context["form"].errors
+    assert "title" not in errors
+    assert "This key is still being revoked as your key “laptop”" in str(errors["key"])
+    assert len(posts_seen(nsml)) == 1
+
+
 def test_it_refuses_a_key_another_member_registered(client, member, other_member, nsml, new_public_key):
     line = new_public_key()
     client.force_login(other_member)

@@ -287,10 +287,13 @@ def validate_submission(*, title: str, key_text: str, expires_on: date | str | N
 def _uniqueness_refusal(*, owner: User, title: str, key: PublicKey) -> ValidationError | None:
     """A key NSML holds or may hold (pending, active, revoking) already has this title or this key."""
     holders = selectors.live_keys_with_title_or_name(title, key.md5_name)
-    for field, holder in (
-        ("title", next((held for held in holders if held.title == title), None)),
-        ("key", next((held for held in holders if held.nsml_name == key.md5_name), None)),
-    ):
+    title_holder = next((held for held in holders if held.title == title), None)
+    key_holder = next((held for held in holders if held.nsml_name == key.md5_name), None)
+    checks = [("title", title_holder), ("key", key_holder)]
+    if title_holder is not None and title_holder == key_holder:
+        # The same key sent again under its own title: another title would be refused too, so the key explains it.
+        checks.reverse()
+    for field, holder in checks:
         if holder is None:
             continue
         own = holder.owner_id == owner.pk
