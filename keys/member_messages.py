@@ -121,6 +121,24 @@ FAILED_KEY_MESSAGES = {
 FAILED_KEY_FALLBACK = _("NSML did not register this key. You can add it again.")
 
 
+# The key's page, read later: a wait that was "right now" when the form said it is over by then.
+FAILED_KEY_PAGE_MESSAGES = {
+    str(Failure.THROTTLED): _(
+        "NSML was busy when this key was submitted, so it was not registered. You can add it again."
+    ),
+    str(Failure.UNAVAILABLE): _(
+        "NSML was not available when this key was submitted, so it was not registered. You can add it again."
+    ),
+}
+
+
+def failed_key_page_message(failure: str, *, title: str) -> str:
+    """Why a failed key is not registered, as its page says it at any time after the submission."""
+    if failure in FAILED_KEY_PAGE_MESSAGES:
+        return str(FAILED_KEY_PAGE_MESSAGES[failure])
+    return failed_key_message(failure, title=title)
+
+
 def failed_key_message(failure: str, *, title: str, retry_after: float | None = None) -> str:
     """`retry_after`: the seconds NSML's answer asked to wait, for the form's message; the key's page, shown
     later, has none and says the usual wait."""

@@ -133,7 +133,7 @@ def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if key.is_settling:
         context["nsml_quiet_since"] = selectors.nsml_quiet_since(key.status_changed_at)
     if key.status == key.Status.FAILED:
-        context["failure_message"] = member_messages.failed_key_message(key.failure, title=key.title)
+        context["failure_message"] = member_messages.failed_key_page_message(key.failure, title=key.title)
     revoked = key.status in (key.Status.REVOKING, key.Status.REVOKED)
     if revoked and key.revoke_requested_by_id not in (None, key.owner_id):
         # Someone else revoked it (an administrator): the member's email names them, and so does this page.

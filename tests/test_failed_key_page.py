@@ -51,8 +51,13 @@ def test_the_page_of_a_failed_key_repeats_why_the_form_said_it_failed(member_cli
 
     page = key_page(member_client, key)
 
-    assert said and said in page
-    assert "simulated fault" not in page
+    assert said and "simulated fault" not in page
+    if key.failure in ("throttled", "unavailable"):
+        # Found in QA pass 3: the page, read any time later, repeated "right now ... try again in a minute".
+        assert said not in page and "right now" not in page and "in a minute" not in page
+        assert "when this key was submitted, so it was not registered. You can add it again." in page
+    else:
+        assert said in page
 
 
 def test_a_title_nsml_already_holds_is_named_on_the_failed_key_page(member_client, nsml, new_public_key):
@@ -72,7 +77,7 @@ def test_the_reason_is_in_korean_on_a_korean_page(member_client, nsml, new_publi
     page = key_page(member_client, RegisteredKey.objects.get(), "ko")
 
     assert "NSML is busy" not in page
-    assert "NSML" in page and "다시 시도" in page
+    assert "NSML" in page and "이 키를 제출했을 때 NSML에 요청이 많아" in page and "다시 추가할 수 있습니다" in page
 
 
 def test_a_key_the_reconciler_found_missing_says_so(member_client, nsml, new_public_key, settings):
