@@ -372,6 +372,10 @@ NSML_SYNC_TIMEOUT = _number(env.float, "NSML_SYNC_TIMEOUT", default=30.0)
 # A submission whose outcome is unknown stays `pending` this long before the reconciler, not finding
 # it in NSML, calls it failed (and tells the member).
 NSML_PENDING_GRACE_SECONDS = _number(env.int, "NSML_PENDING_GRACE_SECONDS", default=120)
+# A pass that finds more active keys missing from NSML than this marks none of them revoked, and says so: a
+# list that lost that many is more likely a wrong NSML_API_URL or subscription than keys really gone
+# (nsml_sync --apply --accept-missing marks them anyway).
+RECONCILE_MISSING_LIMIT = _number(env.int, "RECONCILE_MISSING_LIMIT", default=25)
 
 # Key submissions per member, counted in the shared cache: "10/m", "30/h", "100/d".
 # Checked at start-up by the system check keys.E001 (keys/checks.py).

@@ -237,6 +237,51 @@ def test_it_backs_off_when_nsml_refuses_the_delete(member, nsml, left_revoking):
 # Drift.
 
 
+def test_a_list_that_lacks_more_active_keys_than_the_limit_marks_none_revoked(member, nsml, register, settings, caplog):
+    """Found in QA pass 2: pointed at an NSML that held none of them (another subscription, a wrong URL), one
+    pass (an admin's Check NSML now) marked 79,899 active keys revoked."""
+    settings.RECONCILE_MISSING_LIMIT = 2
+    keys = [register(member, f"laptop-{number}") for number in range(3)]
+    for key in keys:
+        nsml.remove_key(key.title, key.nsml_name)
+
+    status, out = nsml_sync("--apply")
+
+    assert status == 1  # drift, and nothing repaired
+    assert {key.status for key in RegisteredKey.objects.all()} == {Status.ACTIVE}
+    assert not AuditEvent.objects.filter(reason="missing_upstream").exists()
+    assert (
+        "held back: 3 active keys are missing from NSML's list, more than RECONCILE_MISSING_LIMIT (2), so none was "
+        "marked revoked." in out
+    )
+    assert any(r.levelname == "WARNING" and "held back: 3 active keys" in r.getMessage() for r in caplog.records)
+    record = ReconcilePass.objects.get()
+    assert record.succeeded and record.report == {"held_missing": 3}
+    assert "held back: 3 active keys" in record.summary
+
+    status, out = nsml_sync("--apply", "--accept-missing")
+
+    assert status == 1
+    assert {key.status for key in RegisteredKey.objects.all()} == {Status.REVOKED}
+    assert AuditEvent.objects.filter(reason="missing_upstream").count() == 3
+
+
+def test_keys_missing_up_to_the_limit_are_marked_revoked(member, nsml, register, settings):
+    settings.RECONCILE_MISSING_LIMIT = 2
+    keys = [register(member, f"laptop-{number}") for number in range(3)]
+    for key in keys[:2]:
+        nsml.remove_key(key.title, key.nsml_name)
+
+    nsml_sync("--apply")
+
+    assert sorted(key.status for key in RegisteredKey.objects.all()) == [Status.ACTIVE, Status.REVOKED, Status.REVOKED]
+
+
+def test_accept_missing_is_for_one_pass():
+    assert nsml_sync("--accept-missing")[0] == 1
+    assert nsml_sync("--apply", "--every", "30", "--accept-missing")[0] == 1
+
+
 def test_it_revokes_an_active_key_nsml_lost(member, nsml, register, event):
     key = register(member)
     nsml.remove_key("laptop", key.nsml_name)

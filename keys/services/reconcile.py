@@ -9,6 +9,7 @@ is audited with its reason.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,6 +29,8 @@ from keys.services.failures import upstream_fields
 from keys.upstream import NsmlWait, nsml_client
 from nsml.client import Failure, NsmlClient, NsmlError, Reply, UpstreamKey
 from portal import metrics
+
+logger = logging.getLogger("keys.reconcile")
 
 Status = RegisteredKey.Status
 BACKOFF_SECONDS = 30
@@ -52,6 +55,8 @@ class PassReport:
     open_unmanaged: int = 0
     # Keys still pending or being revoked when the pass ended: later passes settle them.
     unsettled: int = 0
+    # Active keys NSML's list lacked, more than RECONCILE_MISSING_LIMIT: none was marked revoked.
+    held_missing: int = 0
 
     @property
     def changes(self) -> int:
@@ -62,8 +67,9 @@ class PassReport:
 
     @property
     def drift(self) -> bool:
-        """NSML and the portal disagreed: something was repaired, or an unmanaged key awaits an admin."""
-        return bool(self.changes or self.open_unmanaged)
+        """NSML and the portal disagreed: something was repaired, or an unmanaged key awaits an admin, or keys
+        missing from NSML were held back."""
+        return bool(self.changes or self.open_unmanaged or self.held_missing)
 
     @property
     def outcome(self) -> str:
@@ -77,8 +83,11 @@ class PassReport:
         return _lines(self.as_record(), most=most)
 
     def as_record(self) -> dict[str, list[str]]:
-        """What `ReconcilePass.report` keeps: the kinds with entries."""
-        return {name: list(getattr(self, name)) for name, _label in _LABELS if getattr(self, name)}
+        """What `ReconcilePass.report` keeps: the kinds with entries (and how many missing keys were held back)."""
+        record: dict = {name: list(getattr(self, name)) for name, _label in _LABELS if getattr(self, name)}
+        if self.held_missing:
+            record["held_missing"] = self.held_missing
+        return record
 
     def summary(self) -> str:
         with translation.override("en"):
@@ -101,7 +110,22 @@ TITLES_ON_A_PAGE = 10
 
 
 def _lines(record: dict, *, most: int | None = None) -> list[str]:
-    return [f"{label}: {_titles(record[name], most)}" for name, label in _LABELS if record.get(name)]
+    lines = [f"{label}: {_titles(record[name], most)}" for name, label in _LABELS if record.get(name)]
+    if held := record.get("held_missing"):
+        lines.append(held_back_line(held))
+    return lines
+
+
+def held_back_line(count: int) -> str:
+    return ngettext(
+        "held back: %(count)d active key is missing from NSML's list, more than RECONCILE_MISSING_LIMIT "
+        "(%(limit)d), so none was marked revoked. Check NSML_API_URL and the NCP credentials; if NSML really "
+        "lost them, run nsml_sync --apply --accept-missing.",
+        "held back: %(count)d active keys are missing from NSML's list, more than RECONCILE_MISSING_LIMIT "
+        "(%(limit)d), so none was marked revoked. Check NSML_API_URL and the NCP credentials; if NSML really "
+        "lost them, run nsml_sync --apply --accept-missing.",
+        count,
+    ) % {"count": count, "limit": settings.RECONCILE_MISSING_LIMIT}
 
 
 def _titles(titles: list[str], most: int | None) -> str:
@@ -131,17 +155,22 @@ def describe_pass(record: ReconcilePass) -> str:
     return record.summary
 
 
-def reconcile(*, origin: Origin, client: NsmlClient | None = None, within: float | None = None) -> PassReport:
+def reconcile(
+    *, origin: Origin, client: NsmlClient | None = None, within: float | None = None, accept_missing: bool = False
+) -> PassReport:
     """Run one pass. Raises NsmlError when NSML cannot be listed (nothing changes), ReconcileBusy when
     another process holds the pass. Each pass counts in `portal_reconcile_passes_total` by its outcome
     (`PassReport.outcome`).
 
     `within`: the seconds its calls to NSML may take in all, for a pass someone waits for (the admin's *Check
     NSML now*): past them it sends no more DELETEs and no confirming list, and the keys still being revoked
-    are left to the next pass. Without it each call has the reconciler's own timeout, however many there are."""
+    are left to the next pass. Without it each call has the reconciler's own timeout, however many there are.
+
+    `accept_missing`: mark active keys NSML's list lacks revoked however many there are; otherwise more than
+    RECONCILE_MISSING_LIMIT are held back (`PassReport.held_missing`), as a wrong NSML would lack them all."""
     outcome = "error"  # unless the pass ends otherwise: the database went away, a bug
     try:
-        report = _locked_pass(origin, client, NsmlWait(within))
+        report = _locked_pass(origin, client, NsmlWait(within), accept_missing)
         outcome = report.outcome
         return report
     except ReconcileBusy:
@@ -154,13 +183,13 @@ def reconcile(*, origin: Origin, client: NsmlClient | None = None, within: float
         metrics.count_reconcile_pass(outcome)
 
 
-def _locked_pass(origin: Origin, client: NsmlClient | None, wait: NsmlWait) -> PassReport:
+def _locked_pass(origin: Origin, client: NsmlClient | None, wait: NsmlWait, accept_missing: bool) -> PassReport:
     with reconcile_lock() as acquired:
         if not acquired:
             raise ReconcileBusy
         record = ReconcilePass.objects.create()
         try:
-            report = _run_pass(client or nsml_client(background=True), origin, wait)
+            report = _run_pass(client or nsml_client(background=True), origin, wait, accept_missing)
         except NsmlError as error:
             _finish(
                 record,
@@ -179,7 +208,7 @@ def _finish(record: ReconcilePass, *, succeeded: bool, summary: str, report: dic
     )
 
 
-def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait) -> PassReport:
+def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait, accept_missing: bool = False) -> PassReport:
     listed_at = timezone.now()
     # Each row the pass writes carries this list's answer (status, trace id): what NSML said that decided it.
     held, listing = client.list_keys(within=wait.left())
@@ -246,18 +275,23 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait) -> PassReport:
                     continue
             deleted.append(key)
 
-    for key in settled_before.filter(status=Status.ACTIVE):
-        if (key.title, key.nsml_name) not in held_pairs:
-            if states.mark_revoked(
-                key,
-                actor=None,
-                origin=origin,
-                reason="missing_upstream",
-                note="NSML no longer had this key",
-                reply=listing,
-                expected=(Status.ACTIVE,),
-            ):
-                report.missing.append(_label(key))
+    # Active keys the list lacks: NSML lost them (deleted in the NCP console), unless the list itself is wrong.
+    gone = [key for key in settled_before.filter(status=Status.ACTIVE) if (key.title, key.nsml_name) not in held_pairs]
+    if len(gone) > settings.RECONCILE_MISSING_LIMIT and not accept_missing:
+        report.held_missing, gone = len(gone), []
+        with translation.override("en"):
+            logger.warning("%s", held_back_line(report.held_missing))
+    for key in gone:
+        if states.mark_revoked(
+            key,
+            actor=None,
+            origin=origin,
+            reason="missing_upstream",
+            note="NSML no longer had this key",
+            reply=listing,
+            expected=(Status.ACTIVE,),
+        ):
+            report.missing.append(_label(key))
 
     _settle_unknown_keys(held, listing, listed_at, origin, report)
 

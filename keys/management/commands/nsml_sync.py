@@ -53,6 +53,12 @@ class Command(BaseCommand):
             "then revoke expired keys and send expiry reminders.",
         )
         parser.add_argument(
+            "--accept-missing",
+            action="store_true",
+            help="With --apply: mark the active keys NSML's list lacks revoked however many they are (more than "
+            "RECONCILE_MISSING_LIMIT are otherwise held back, as a wrong NSML_API_URL or subscription lacks them all).",
+        )
+        parser.add_argument(
             "--every",
             type=int,
             metavar="SECONDS",
@@ -68,8 +74,11 @@ class Command(BaseCommand):
             self.stderr = OutputWrapper(_ErrorLog())
         super().run_from_argv(argv)
 
-    def handle(self, *args, apply: bool, every: int | None, **options) -> None:
+    def handle(self, *args, apply: bool, every: int | None, accept_missing: bool, **options) -> None:
         metrics.count_as_command()  # its NSML calls and passes, in the scrape of the gunicorn sharing the directory
+        if accept_missing and (not apply or every is not None):
+            raise CommandError("--accept-missing is for one pass, so it needs --apply and no --every.")
+        self.accept_missing = accept_missing
         if every is not None:
             if not apply:
                 raise CommandError("--every repeats the reconciler, so it needs --apply.")
@@ -93,7 +102,7 @@ class Command(BaseCommand):
     def _pass(self) -> services.PassReport | None:
         origin = Origin.command("nsml_sync")
         try:
-            report = services.reconcile(origin=origin)
+            report = services.reconcile(origin=origin, accept_missing=self.accept_missing)
         except services.ReconcileBusy:
             self._say("Another reconcile pass is running; skipped this one.")
             return None
