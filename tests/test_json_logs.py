@@ -38,6 +38,18 @@ def log_lines(log: Path) -> list[str]:
 
 
 @contextlib.contextmanager
+def live_gunicorn(tmp_path: Path, **environment: str) -> Iterator[tuple[Gunicorn, Path]]:
+    """One gunicorn (a worker of two threads) on a fresh database, with `environment` set; it and its log's path."""
+    log = tmp_path / "gunicorn.log"
+    with portal_database(tmp_path) as database_url:
+        portal = Gunicorn(portal_env(database_url, **environment), log, workers=1, threads=2)
+        try:
+            yield portal, log
+        finally:
+            portal.stop()
+
+
+@contextlib.contextmanager
 def json_lines_of(*names: str) -> Iterator[list[dict]]:
     """What these loggers write meanwhile, as the JSON format writes it, with the request's fields."""
     lines: list[dict] = []
@@ -278,17 +290,11 @@ def test_a_token_secret_in_a_url_is_in_no_log_line(tmp_path: Path, log_format):
     """Found with curl: a token put in the path (/api/v1/keys/$TOKEN, a script's arguments swapped) was
     written whole to the logs three times: the request line, its path, and django.request's "Not Found"."""
     secret = "nsmlk_" + "Zq3" * 14 + "x"
-    log = tmp_path / "gunicorn.log"
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(database_url, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true")
-        portal = Gunicorn(env, log, workers=1, threads=2)
-        try:
-            answers = [
-                requests.get(f"{portal.url}/api/v1/keys/{secret}", headers={"Authorization": f"Bearer {secret}"}),
-                requests.get(f"{portal.url}/keys/{secret}/", headers={"Referer": f"{portal.url}/x/{secret}"}),
-            ]
-        finally:
-            portal.stop()
+    with live_gunicorn(tmp_path, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true") as (portal, log):
+        answers = [
+            requests.get(f"{portal.url}/api/v1/keys/{secret}", headers={"Authorization": f"Bearer {secret}"}),
+            requests.get(f"{portal.url}/keys/{secret}/", headers={"Referer": f"{portal.url}/x/{secret}"}),
+        ]
 
     assert [answer.status_code for answer in answers] == [404, 404]
     written = log.read_text()
@@ -301,17 +307,11 @@ def test_a_private_key_pasted_into_a_search_box_is_in_no_access_log_line(tmp_pat
     and the next page's Referer carries it again; gunicorn's access line wrote both whole."""
     pasted = private_text(generate_private_key("ed25519"))
     searched = "/admin/keys/registeredkey/?o=1&q=" + quote_plus(pasted)
-    log = tmp_path / "gunicorn.log"
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(database_url, LOG_FORMAT="plain", LOG_LEVEL="INFO")
-        portal = Gunicorn(env, log, workers=1, threads=2)
-        try:
-            answers = [
-                requests.get(f"{portal.url}{searched}", allow_redirects=False, timeout=30),
-                requests.get(f"{portal.url}/healthz", headers={"Referer": f"{portal.url}{searched}"}, timeout=30),
-            ]
-        finally:
-            portal.stop()
+    with live_gunicorn(tmp_path, LOG_FORMAT="plain", LOG_LEVEL="INFO") as (portal, log):
+        answers = [
+            requests.get(f"{portal.url}{searched}", allow_redirects=False, timeout=30),
+            requests.get(f"{portal.url}/healthz", headers={"Referer": f"{portal.url}{searched}"}, timeout=30),
+        ]
 
     assert [answer.status_code for answer in answers] == [302, 200]
     written = log.read_text()
@@ -325,19 +325,14 @@ def test_the_metrics_token_in_a_url_is_in_no_log_line(tmp_path: Path, log_format
     """Found by scraping with the token in the path (/metrics/<token>, a scraper's metrics_path written
     wrong): the 404 wrote METRICS_TOKEN whole in the request's line, its path and django.request's line."""
     token = "Scrape-Token-4f1c9a7e2b"
-    log = tmp_path / "gunicorn.log"
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(
-            database_url, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true", METRICS_TOKEN=token
-        )
-        portal = Gunicorn(env, log, workers=1, threads=2)
-        try:
-            answers = [
-                requests.get(f"{portal.url}/metrics/{token}"),
-                requests.get(f"{portal.url}/metrics", headers={"Authorization": f"Bearer {token}"}),
-            ]
-        finally:
-            portal.stop()
+    with live_gunicorn(tmp_path, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true", METRICS_TOKEN=token) as (
+        portal,
+        log,
+    ):
+        answers = [
+            requests.get(f"{portal.url}/metrics/{token}"),
+            requests.get(f"{portal.url}/metrics", headers={"Authorization": f"Bearer {token}"}),
+        ]
 
     assert [answer.status_code for answer in answers] == [404, 200]
     written = log.read_text()
@@ -350,17 +345,11 @@ def test_a_token_or_private_key_sent_as_the_user_agent_is_in_no_access_log_line(
     agent, but gunicorn's access line (its "%(a)s") wrote the agent whole."""
     secret = "nsmlk_" + "Qw7" * 14 + "y"
     body = "".join(private_text(generate_private_key("ed25519")).splitlines()[1:-1])
-    log = tmp_path / "gunicorn.log"
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(database_url, LOG_FORMAT="plain", LOG_LEVEL="INFO")
-        portal = Gunicorn(env, log, workers=1, threads=2)
-        try:
-            answers = [
-                requests.get(f"{portal.url}/healthz", headers={"User-Agent": f"deploy-bot/1 {secret}"}, timeout=30),
-                requests.get(f"{portal.url}/healthz", headers={"User-Agent": body}, timeout=30),
-            ]
-        finally:
-            portal.stop()
+    with live_gunicorn(tmp_path, LOG_FORMAT="plain", LOG_LEVEL="INFO") as (portal, log):
+        answers = [
+            requests.get(f"{portal.url}/healthz", headers={"User-Agent": f"deploy-bot/1 {secret}"}, timeout=30),
+            requests.get(f"{portal.url}/healthz", headers={"User-Agent": body}, timeout=30),
+        ]
 
     assert [answer.status_code for answer in answers] == [200, 200]
     written = log.read_text()
@@ -372,14 +361,8 @@ def test_a_percent_encoded_private_key_sent_as_the_user_agent_is_in_no_access_lo
     """Found in QA pass 4: a key file percent-encoded (as a URL holds it) sent as the User-Agent was written whole
     by gunicorn's access line: the agent was read as written, not percent-decoded as a URL is."""
     pasted = private_text(generate_private_key("rsa2048"), "pem")
-    log = tmp_path / "gunicorn.log"
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(database_url, LOG_FORMAT="plain", LOG_LEVEL="INFO")
-        portal = Gunicorn(env, log, workers=1, threads=2)
-        try:
-            answer = requests.get(f"{portal.url}/healthz", headers={"User-Agent": quote(pasted, safe="")}, timeout=30)
-        finally:
-            portal.stop()
+    with live_gunicorn(tmp_path, LOG_FORMAT="plain", LOG_LEVEL="INFO") as (portal, log):
+        answer = requests.get(f"{portal.url}/healthz", headers={"User-Agent": quote(pasted, safe="")}, timeout=30)
 
     assert answer.status_code == 200
     written = log.read_text()
@@ -392,18 +375,12 @@ def test_a_private_key_in_a_urls_path_is_in_no_log_line(tmp_path: Path, log_form
     the address bar) was written whole by gunicorn's access line, django.request's "Not Found" and the
     request's own line: only a query value that held one was cut, and only token secrets in a path."""
     body = "".join(private_text(generate_private_key("ed25519")).splitlines()[1:-1])
-    log = tmp_path / "gunicorn.log"
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(database_url, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true")
-        portal = Gunicorn(env, log, workers=1, threads=2)
-        try:
-            answers = [
-                requests.get(f"{portal.url}/api/v1/keys/{quote(body, safe='')}", timeout=30),
-                requests.get(f"{portal.url}/keys/{body}/", timeout=30),
-                requests.get(f"{portal.url}/healthz", headers={"Referer": f"{portal.url}/x/{body}"}, timeout=30),
-            ]
-        finally:
-            portal.stop()
+    with live_gunicorn(tmp_path, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true") as (portal, log):
+        answers = [
+            requests.get(f"{portal.url}/api/v1/keys/{quote(body, safe='')}", timeout=30),
+            requests.get(f"{portal.url}/keys/{body}/", timeout=30),
+            requests.get(f"{portal.url}/healthz", headers={"Referer": f"{portal.url}/x/{body}"}, timeout=30),
+        ]
 
     assert [answer.status_code for answer in answers] == [404, 404, 200]
     written = log.read_text()
@@ -432,17 +409,11 @@ def test_a_private_key_with_its_line_breaks_in_a_urls_path_is_in_no_log_line(tmp
     they start, so the portal's filter no longer saw a key in the line."""
     ppk = putty_key_file(generate_private_key("ed25519"))
     private_line = ppk.splitlines()[7]
-    log = tmp_path / "gunicorn.log"
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(database_url, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true")
-        portal = Gunicorn(env, log, workers=1, threads=2)
-        try:
-            answers = [
-                requests.get(f"{portal.url}/keys/{quote(ppk, safe='')}/", timeout=30),
-                requests.get(f"{portal.url}/api/v1/keys/{quote(ppk, safe='')}", timeout=30),
-            ]
-        finally:
-            portal.stop()
+    with live_gunicorn(tmp_path, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true") as (portal, log):
+        answers = [
+            requests.get(f"{portal.url}/keys/{quote(ppk, safe='')}/", timeout=30),
+            requests.get(f"{portal.url}/api/v1/keys/{quote(ppk, safe='')}", timeout=30),
+        ]
 
     assert [answer.status_code for answer in answers] == [404, 404]
     written = log.read_text()
@@ -455,17 +426,11 @@ def test_a_line_break_in_a_urls_path_writes_no_access_log_line_of_its_own(tmp_pa
     /x%0D%0A<a made-up line> put a line of the client's choosing into the log, as if another request had been
     served; an escape sequence (%1B) reached the terminal of whoever read the log."""
     forged = '10.9.9.9 - admin [30/Nov/2026:01:00:00 +0900] "POST /admin/auth/user/1/delete/ HTTP/1.1" 302 0'
-    log = tmp_path / "gunicorn.log"
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(database_url, LOG_FORMAT="plain", LOG_LEVEL="INFO")
-        portal = Gunicorn(env, log, workers=1, threads=2)
-        try:
-            answers = [
-                requests.get(f"{portal.url}/x{quote(chr(13) + chr(10) + forged, safe='')}", timeout=30),
-                requests.get(f"{portal.url}/y{quote(chr(27) + '[2J', safe='')}", timeout=30),
-            ]
-        finally:
-            portal.stop()
+    with live_gunicorn(tmp_path, LOG_FORMAT="plain", LOG_LEVEL="INFO") as (portal, log):
+        answers = [
+            requests.get(f"{portal.url}/x{quote(chr(13) + chr(10) + forged, safe='')}", timeout=30),
+            requests.get(f"{portal.url}/y{quote(chr(27) + '[2J', safe='')}", timeout=30),
+        ]
 
     assert [answer.status_code for answer in answers] == [404, 404]
     lines = log_lines(log)
@@ -480,17 +445,11 @@ def test_an_rsa_private_keys_body_in_a_urls_path_is_in_no_log_line(tmp_path: Pat
     RSA key's PEM body in a path was written whole by django.request's "Not Found" and gunicorn's access line:
     the path's "/" is a base64 character too, so the base64 read began at the path, not at the key."""
     body = "".join(private_text(generate_private_key("rsa2048"), "pem").splitlines()[1:-1])
-    log = tmp_path / "gunicorn.log"
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(database_url, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true")
-        portal = Gunicorn(env, log, workers=1, threads=2)
-        try:
-            answers = [
-                requests.get(f"{portal.url}/api/v1/keys/{quote(body, safe='')}", timeout=30),
-                requests.get(f"{portal.url}/keys/{body}/", timeout=30),
-            ]
-        finally:
-            portal.stop()
+    with live_gunicorn(tmp_path, LOG_FORMAT=log_format, LOG_LEVEL="INFO", LOG_REQUESTS="true") as (portal, log):
+        answers = [
+            requests.get(f"{portal.url}/api/v1/keys/{quote(body, safe='')}", timeout=30),
+            requests.get(f"{portal.url}/keys/{body}/", timeout=30),
+        ]
 
     assert [answer.status_code for answer in answers] == [404, 404]
     written = log.read_text()
@@ -505,16 +464,10 @@ def test_a_private_key_in_the_log_in_pages_next_is_in_no_access_log_line(tmp_pat
     as its Referer: gunicorn's access line wrote it whole, as it read the value percent-decoded once only."""
     pasted = private_text(generate_private_key("rsa2048"), "pem")
     searched = "/admin/keys/registeredkey/?q=" + quote_plus(pasted)
-    log = tmp_path / "gunicorn.log"
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(database_url, LOG_FORMAT="plain", LOG_LEVEL="INFO")
-        portal = Gunicorn(env, log, workers=1, threads=2)
-        try:
-            to_log_in = requests.get(f"{portal.url}{searched}", allow_redirects=False, timeout=30)
-            log_in_page = f"{portal.url}{to_log_in.headers['Location']}"
-            answer = requests.get(f"{portal.url}/healthz", headers={"Referer": log_in_page}, timeout=30)
-        finally:
-            portal.stop()
+    with live_gunicorn(tmp_path, LOG_FORMAT="plain", LOG_LEVEL="INFO") as (portal, log):
+        to_log_in = requests.get(f"{portal.url}{searched}", allow_redirects=False, timeout=30)
+        log_in_page = f"{portal.url}{to_log_in.headers['Location']}"
+        answer = requests.get(f"{portal.url}/healthz", headers={"Referer": log_in_page}, timeout=30)
 
     assert (to_log_in.status_code, answer.status_code) == (302, 200)
     assert "%250A" in log_in_page  # the key's line breaks, encoded twice

@@ -101,8 +101,8 @@ def test_it_fails_when_the_cache_is_unreachable(client, settings):
     assert response.json()["checks"]["cache"] == "cache: ConnectionError"
 
 
-def test_it_fails_when_the_database_is_unreachable():
-    # A portal process whose PostgreSQL is not there (nothing listens on the port).
+def readyz_in_a_portal_process(database_url: str) -> tuple[int, dict]:
+    """/readyz's status and body in a new portal process on `database_url` (the tests' settings left out)."""
     script = (
         "import django, json, os\n"
         "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'portal.settings')\n"
@@ -113,15 +113,21 @@ def test_it_fails_when_the_database_is_unreachable():
     )
     env = {
         "PATH": "/usr/bin:/bin",
-        "DATABASE_URL": f"postgres://portal@127.0.0.1:{free_port()}/portal?connect_timeout=2",
+        "DATABASE_URL": database_url,
         "DJANGO_ALLOWED_HOSTS": "testserver",
         "LOG_LEVEL": "CRITICAL",
     }
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
     )
-
     status, body = json.loads(result.stdout.strip().splitlines()[-1])
+    return status, body
+
+
+def test_it_fails_when_the_database_is_unreachable():
+    # A portal process whose PostgreSQL is not there (nothing listens on the port).
+    status, body = readyz_in_a_portal_process(f"postgres://portal@127.0.0.1:{free_port()}/portal?connect_timeout=2")
+
     assert status == 503
     assert "database" in body["failed"]
     assert body["checks"]["database"] == "database: OperationalError"
@@ -202,25 +208,8 @@ def test_a_database_not_migrated_for_this_code_is_not_ready(client, settings):
 
 
 def test_an_empty_database_is_not_ready(tmp_path):
-    script = (
-        "import django, json, os\n"
-        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'portal.settings')\n"
-        "django.setup()\n"
-        "from django.test import Client\n"
-        "response = Client().get('/readyz')\n"
-        "print(json.dumps([response.status_code, response.json()]))\n"
-    )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
-        "DJANGO_ALLOWED_HOSTS": "testserver",
-        "LOG_LEVEL": "CRITICAL",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60
-    )
+    status, body = readyz_in_a_portal_process(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
 
-    status, body = json.loads(result.stdout.strip().splitlines()[-1])
     assert status == 503 and body["failed"] == ["database", "reconcile"]
     assert body["checks"]["database"].startswith("database: migrations not applied (admin.0001_initial, ")
     assert body["checks"]["database"].endswith(" more); run manage.py migrate")
