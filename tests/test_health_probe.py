@@ -49,17 +49,14 @@ def test_it_fails_when_nothing_answers():
     assert "/healthz" in result.stderr
 
 
-def test_it_probes_the_port_gunicorn_binds(tmp_path: Path):
-    """Found by moving the port with GUNICORN_BIND (gunicorn.conf.py): the probe kept asking 8000."""
+def probe_gunicorn_on(tmp_path: Path, host: str) -> subprocess.CompletedProcess:
+    """`python -m portal.probe` run as the image's HEALTHCHECK runs it, against a gunicorn bound to `host`."""
     with portal_database(tmp_path) as database_url:
-        portal = Gunicorn(portal_env(database_url), tmp_path / "gunicorn.log", workers=1, threads=2)
+        env = portal_env(database_url, DJANGO_ALLOWED_HOSTS=host)
+        portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=2, host=host)
         try:
-            env = {
-                "PATH": "/usr/bin:/bin",
-                "GUNICORN_BIND": f"127.0.0.1:{portal.port}",
-                "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            }
-            result = subprocess.run(
+            env = {"PATH": "/usr/bin:/bin", "GUNICORN_BIND": f"{host}:{portal.port}", "DJANGO_ALLOWED_HOSTS": host}
+            return subprocess.run(
                 [sys.executable, "-m", "portal.probe"],
                 cwd=BASE_DIR,
                 env=env,
@@ -70,32 +67,17 @@ def test_it_probes_the_port_gunicorn_binds(tmp_path: Path):
         finally:
             portal.stop()
 
+
+def test_it_probes_the_port_gunicorn_binds(tmp_path: Path):
+    """Found by moving the port with GUNICORN_BIND (gunicorn.conf.py): the probe kept asking 8000."""
+    result = probe_gunicorn_on(tmp_path, "127.0.0.1")
     assert result.returncode == 0, result.stderr
 
 
 def test_it_probes_the_address_gunicorn_binds(tmp_path: Path):
     """Found by binding gunicorn to one address (GUNICORN_BIND=<that address>:8000, not every interface): the
     probe kept asking 127.0.0.1, where nothing listened, so a healthy container was marked unhealthy."""
-    with portal_database(tmp_path) as database_url:
-        env = portal_env(database_url, DJANGO_ALLOWED_HOSTS="127.0.0.2")
-        portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=2, host="127.0.0.2")
-        try:
-            env = {
-                "PATH": "/usr/bin:/bin",
-                "GUNICORN_BIND": f"127.0.0.2:{portal.port}",
-                "DJANGO_ALLOWED_HOSTS": "127.0.0.2",
-            }
-            result = subprocess.run(
-                [sys.executable, "-m", "portal.probe"],
-                cwd=BASE_DIR,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=30,
-            )
-        finally:
-            portal.stop()
-
+    result = probe_gunicorn_on(tmp_path, "127.0.0.2")
     assert result.returncode == 0, result.stderr
 
 
