@@ -248,6 +248,7 @@ def test_a_list_that_lacks_more_active_keys_than_the_limit_marks_none_revoked(me
     status, out = nsml_sync("--apply")
 
     assert status == 1  # drift, and nothing repaired
+    assert "Drift found: 0 change(s) made, 0 unmanaged key(s) open, 3 missing key(s) held back." in out
     assert {key.status for key in RegisteredKey.objects.all()} == {Status.ACTIVE}
     assert not AuditEvent.objects.filter(reason="missing_upstream").exists()
     assert (

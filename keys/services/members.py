@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.utils import timezone
 
 from keys.models import ApiToken, MemberProfile, SessionOwner
 from keys.services.tokens import revoke_tokens_of
@@ -33,10 +34,8 @@ def end_access_of_deactivated(*, origin: Origin) -> tuple[int, int]:
     (a queryset update, a directory sync) left them, and both worked again if the account came back. The
     periodic job (nsml_sync --apply) runs this each pass; NSML is not needed for it."""
     tokens = sessions = 0
-    leavers = {
-        token.user
-        for token in ApiToken.objects.filter(user__is_active=False, revoked_at__isnull=True).select_related("user")
-    }
+    live = ApiToken.objects.filter(user__is_active=False, revoked_at__isnull=True, expires_at__gt=timezone.now())
+    leavers = {token.user for token in live.select_related("user")}  # the tokens revoke_tokens_of revokes
     for user in leavers:
         tokens += revoke_tokens_of(user, actor=None, origin=origin)
     holders = SessionOwner.objects.filter(user__is_active=False).values_list("user_id", flat=True).distinct()
