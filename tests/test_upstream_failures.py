@@ -158,14 +158,14 @@ def test_the_wait_is_told_in_korean(member_client, nsml, new_public_key):
     assert "2분 후에 다시 시도하세요." in page_error(response)
 
 
-def test_the_keys_page_later_says_the_usual_wait_not_the_one_nsml_asked_for_then(member_client, nsml, new_public_key):
+def test_the_keys_page_later_says_nsml_was_busy_not_the_wait_it_asked_for_then(member_client, nsml, new_public_key):
     nsml.set_faults(Faults(fail_status=429, retry_after=1800))
     submit(member_client, new_public_key())
 
     page = member_client.get(reverse("keys:detail", args=[RegisteredKey.objects.get().pk])).content.decode()
 
-    assert "Please try again in a minute." in page
-    assert "30 minutes" not in page
+    assert "NSML was busy when this key was submitted, so it was not registered. You can add it again." in page
+    assert "30 minutes" not in page and "in a minute" not in page
 
 
 def test_credential_failures_tell_the_admin_which_check_failed(member_client, nsml, new_public_key, settings, event):
