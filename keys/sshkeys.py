@@ -11,7 +11,6 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -162,16 +161,11 @@ def holds_private_key(text: str) -> bool:
             return True
         # A body after a "/" of a URL's path (/api/v1/keys/MIIE...): "/" is base64 too, so the run began at the
         # path. The start of a body is enough to know it: 64 characters read after each "/".
-        if any(_holds_private_body(run.group()[at + 1 : at + 65]) for at in _slashes_before_a_body(run.group())):
+        if any(
+            _holds_private_body(run.group()[at.end() : at.end() + 64]) for at in _BODY_AFTER_SLASH.finditer(run.group())
+        ):
             return True
     return _looks_like_a_key_file_body(unquoted)
-
-
-def _slashes_before_a_body(run: str) -> Iterator[int]:
-    """Where a "/" of `run` is followed by what a body's base64 starts with: "M" (a DER SEQUENCE) or "LS0t"
-    ("-----", a key file encoded again); not every "/", which a public key's blob is full of."""
-    for found in _BODY_AFTER_SLASH.finditer(run):
-        yield found.start()
 
 
 def _holds_private_body(run: str) -> bool:
