@@ -15,11 +15,12 @@ import logging
 import math
 import re
 from datetime import UTC, date, datetime
+from http import HTTPStatus
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from ninja import Field, NinjaAPI, Schema
@@ -122,10 +123,37 @@ def _read_only(view):
     return csrf_exempt(require_safe(view))
 
 
-api = NinjaAPI(
-    title="NSML Key Portal API",
+class PortalAPI(NinjaAPI):
+    """The schema in the reader's language: its texts are marked with gettext_noop where they are written, and
+    translated here, at each request for it (ninja builds the schema per request)."""
+
+    def get_openapi_schema(self, **kwargs):
+        schema = super().get_openapi_schema(**kwargs)
+        schema["info"]["title"] = gettext(schema["info"]["title"])
+        _translate_texts(schema)
+        return schema
+
+
+def _translate_texts(node, *, status: str = "") -> None:
+    """Every summary and description: the texts written for people. Not an answer's HTTP reason phrase ("Created",
+    ninja's description of a 201), which would take a page's word of the same spelling; nor property titles,
+    pydantic's spelling of the JSON's field names ("Expires At")."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name in ("summary", "description") and isinstance(value, str):
+                if not (status.isdigit() and value == HTTPStatus(int(status)).phrase):
+                    node[name] = gettext(value)
+            else:
+                _translate_texts(value, status=str(name))
+    elif isinstance(node, list):
+        for item in node:
+            _translate_texts(item)
+
+
+api = PortalAPI(
+    title=gettext_noop("NSML Key Portal API"),
     version="1",
-    description=(
+    description=gettext_noop(
         "Register and revoke your SSH public keys with CLOVA NSML from scripts. Authenticate with a personal "
         "access token from the portal's Access tokens page: `Authorization: Bearer <token>`. Errors are "
         '`{"error": {"code", "message", "field"}}`.'
@@ -177,8 +205,10 @@ class KeyIn(Schema):
     key: str = ""
     expires_at: date | None = Field(
         None,
-        description="The last day the key works, in the portal's time zone: a date, YYYY-MM-DD, with no time. "
-        "Without it, the portal's default lifetime.",
+        description=gettext_noop(
+            "The last day the key works, in the portal's time zone: a date, YYYY-MM-DD, with no time. "
+            "Without it, the portal's default lifetime."
+        ),
         examples=["2026-12-01"],
     )
 
@@ -254,22 +284,28 @@ def read(path: str, *, response: dict, **options):
     return register
 
 
-@read("/keys", response={200: list[KeyOut], **ERRORS}, summary="List your keys")
+@read(
+    "/keys",
+    response={200: list[KeyOut], **ERRORS},
+    summary=gettext_noop("List your keys"),
+    description=gettext_noop("Your keys, newest first, in every state (pending, active, failed, revoking, revoked)."),
+)
 def list_keys(request: HttpRequest):
-    """Your keys, newest first, in every state (pending, active, failed, revoking, revoked)."""
     return [_out(key) for key in selectors.keys_of(request.user)]
 
 
 @api.post(
     "/keys",
     response={201: KeyOut, 202: KeyOut, **ERRORS},
-    summary="Register a key",
-    openapi_extra={"responses": {202: {"description": "NSML has not confirmed yet: the key is pending"}}},
+    summary=gettext_noop("Register a key"),
+    description=gettext_noop(
+        "Register a public key (the contents of a .pub file) under a title. 201 when NSML registered it (its "
+        "`status` is what it is now: `active`, or `revoking`/`revoked` when a revocation reached it before NSML's "
+        "answer); 202 when NSML's answer is not known yet (status `pending`; the portal keeps checking by itself)."
+    ),
+    openapi_extra={"responses": {202: {"description": gettext_noop("NSML has not confirmed yet: the key is pending")}}},
 )
 def create_key(request: HttpRequest, payload: KeyIn):
-    """Register a public key (the contents of a .pub file) under a title. 201 when NSML registered it (its
-    `status` is what it is now: `active`, or `revoking`/`revoked` when a revocation reached it before NSML's
-    answer); 202 when NSML's answer is not known yet (status `pending`; the portal keeps checking by itself)."""
     try:
         key = services.register_key(
             owner=request.user,
@@ -295,7 +331,7 @@ def create_key(request: HttpRequest, payload: KeyIn):
     return Answer(202 if key.status == Status.PENDING else 201, _out(key))
 
 
-@read("/keys/{int:key_id}", response={200: KeyOut, **ERRORS}, summary="Show one of your keys")
+@read("/keys/{int:key_id}", response={200: KeyOut, **ERRORS}, summary=gettext_noop("Show one of your keys"))
 def get_key(request: HttpRequest, key_id: int):
     return _out(_own_key(request, key_id))
 
@@ -303,12 +339,16 @@ def get_key(request: HttpRequest, key_id: int):
 @api.delete(
     "/keys/{int:key_id}",
     response={200: KeyOut, 202: KeyOut, **ERRORS},
-    summary="Revoke one of your keys",
-    openapi_extra={"responses": {202: {"description": "NSML has not confirmed yet: the key is revoking"}}},
+    summary=gettext_noop("Revoke one of your keys"),
+    description=gettext_noop(
+        "Revoke a key in NSML. 200 once NSML confirms it is gone (or it was revoked already); 202 while the "
+        "outcome is being settled (status `revoking`). A key that is not active or revoked cannot be revoked (409)."
+    ),
+    openapi_extra={
+        "responses": {202: {"description": gettext_noop("NSML has not confirmed yet: the key is revoking")}}
+    },
 )
 def revoke_key(request: HttpRequest, key_id: int):
-    """Revoke a key in NSML. 200 once NSML confirms it is gone (or it was revoked already); 202 while the
-    outcome is being settled (status `revoking`). A key that is not active or revoked cannot be revoked (409)."""
     key = _own_key(request, key_id)
     if key.status == Status.ACTIVE:
         try:

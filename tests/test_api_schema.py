@@ -89,6 +89,27 @@ def test_the_docs_page_is_served_under_the_portals_csp(client):
         assert finders.find(name)
 
 
+def test_the_schema_and_its_docs_page_read_in_the_readers_language(client):
+    korean = client.get("/api/v1/openapi.json", HTTP_ACCEPT_LANGUAGE="ko").json()
+    english = client.get("/api/v1/openapi.json", HTTP_ACCEPT_LANGUAGE="en").json()
+
+    assert (korean["info"]["title"], english["info"]["title"]) == ("NSML 키 포털 API", "NSML Key Portal API")
+    listing, creation = korean["paths"]["/api/v1/keys"]["get"], korean["paths"]["/api/v1/keys"]["post"]
+    assert listing["summary"] == "내 키 목록"
+    assert listing["description"].startswith("모든 상태")
+    assert creation["responses"]["202"]["description"].startswith("NSML이 아직 확인하지 않았습니다")
+    assert "포털의 시간대" in korean["components"]["schemas"]["KeyIn"]["properties"]["expires_at"]["description"]
+    assert english["paths"]["/api/v1/keys"]["get"]["summary"] == "List your keys"
+    # HTTP's own names of the answers stay as they are: "Created" is not the tokens page's "생성 일시".
+    assert creation["responses"]["201"]["description"] == "Created"
+    assert korean["components"]["schemas"]["KeyOut"]["properties"]["expires_at"]["title"] == "Expires At"
+    validate(korean)
+
+    page = client.get("/api/v1/docs", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert '<html lang="ko">' in page
+    assert "<title>NSML 키 포털 API</title>" in page
+
+
 # A worker that serves only pages never imports django-ninja or pydantic (about 14 MiB each process);
 # the API's first request does, and then everything under /api/v1/ works as before.
 PAGES_THEN_API = """
