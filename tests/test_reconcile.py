@@ -1104,7 +1104,10 @@ def test_a_members_revocation_a_pass_confirms_while_nsml_answers_is_recorded_onc
     run while the member's DELETE waits for NSML's answer."""
     outbox = tmp_path / "mail"  # the emails, one file each (django-environ drops one slash: hence four)
     with portal_database(tmp_path) as database_url, live_simulator() as simulator:
-        env = portal_env(database_url, NSML_API_URL=simulator.base_url, EMAIL_URL=f"filemail:///{outbox}")
+        # NSML_TIMEOUT 20 s: room for two 7 s calls in the member's wait (the DELETE, then its confirming list).
+        env = portal_env(
+            database_url, NSML_API_URL=simulator.base_url, EMAIL_URL=f"filemail:///{outbox}", NSML_TIMEOUT="20"
+        )
         create_members(database_url, ["m00"])
         read_rows(
             database_url,
@@ -1118,9 +1121,10 @@ def test_a_members_revocation_a_pass_confirms_while_nsml_answers_is_recorded_onc
             added = member.post("/keys/new/", {"title": "laptop", "key": public_line(generate_private_key())})
             assert added.status_code == 302, added.text
             key_page = added.headers["Location"]
-            # Each NSML call takes 4 s: the pass's list arrives after the member's DELETE was made, and is
-            # answered before the member's confirming list.
-            simulator.set_faults(Faults(latency=4.0))
+            # Each NSML call takes 7 s: the pass's list arrives after the member's DELETE was made, and is
+            # answered before the member's confirming list, if nsml_sync starts and lists within those 7 s
+            # (a busy CI machine took more than 4).
+            simulator.set_faults(Faults(latency=7.0))
             answers = []
             request = threading.Thread(target=lambda: answers.append(member.post(f"{key_page}revoke/", {})))
             request.start()
