@@ -33,7 +33,7 @@ from ninja.security import HttpBearer
 from pydantic import ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
-from keys import selectors, services
+from keys import member_messages, selectors, services
 from keys.audit import Origin
 from keys.models import ApiToken, RegisteredKey
 from keys.ratelimit import SubmissionQuota
@@ -356,7 +356,7 @@ def revoke_key(request: HttpRequest, key_id: int):
         except services.RevocationFailed as failure:
             raise upstream_error(failure) from None
     elif key.status not in (Status.REVOKED, Status.REVOKING):
-        raise ApiError(409, "not_active", gettext("Only an active key can be revoked."))
+        raise ApiError(409, "not_active", member_messages.not_revocable(key))
     return Answer(200 if key.status == Status.REVOKED else 202, _out(key))
 
 

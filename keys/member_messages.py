@@ -184,9 +184,23 @@ REVOKING_NOTICE = _(
     "shows it as revoked once NSML confirms."
 )
 ALREADY_REVOKING = _("This key is already being revoked.")
+# Why a key that is not active cannot be revoked, by its status (its revoke page, the API's 409).
+NOT_REVOCABLE = {
+    "pending": _(
+        "NSML has not confirmed this key yet, so it cannot be revoked now. The portal checks again by itself; "
+        "revoke it once it is active."
+    ),
+    "failed": _("NSML never registered this key, so there is nothing to revoke."),
+}
+ONLY_ACTIVE_REVOCABLE = _("Only an active key can be revoked.")
 EXPIRY_FIXED_MESSAGE = _(
     "The expiry of “%(title)s” can no longer change: the key is revoked or being revoked, or NSML never registered it."
 )
+
+
+def not_revocable(key) -> str:
+    """Why `key` (not active) cannot be revoked, in the member's words."""
+    return str(NOT_REVOCABLE.get(key.status, ONLY_ACTIVE_REVOCABLE))
 
 
 def submission_limit_message(retry_after: int) -> str:

@@ -252,7 +252,7 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
             elif key.status == key.Status.REVOKING:
                 messages.info(request, gettext(member_messages.REVOKING_NOTICE) % {"title": key.title})
         return redirect("keys:detail", pk=key.pk)
-    return render(request, "keys/key_revoke.html", {"key": key})
+    return render(request, "keys/key_revoke.html", {"key": key, "not_revocable": member_messages.not_revocable(key)})
 
 
 @login_required_for_changes

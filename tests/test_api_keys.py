@@ -458,7 +458,21 @@ def test_a_key_that_never_registered_cannot_be_revoked(api, member, nsml, new_pu
     api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
     key = RegisteredKey.objects.get(status="failed")
 
-    assert error_of(api("delete", f"{KEYS}/{key.pk}")) == (409, "not_active", None)
+    refused = api("delete", f"{KEYS}/{key.pk}")
+    assert error_of(refused) == (409, "not_active", None)
+    assert refused.json()["error"]["message"] == "NSML never registered this key, so there is nothing to revoke."
+
+
+def test_a_pending_key_cannot_be_revoked_yet_and_the_answer_says_when_it_can(api, nsml, new_public_key):
+    nsml.set_faults(Faults(drop=True))
+    pending = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()}).json()
+    nsml.set_faults(Faults())
+
+    refused = api("delete", f"{KEYS}/{pending['id']}", HTTP_ACCEPT_LANGUAGE="ko")
+
+    assert error_of(refused) == (409, "not_active", None)
+    assert refused.json()["error"]["message"].startswith("NSML이 아직 이 키를 확인하지 않아 지금은 폐기할 수 없습니다.")
+    assert RegisteredKey.objects.get(pk=pending["id"]).status == "pending"
 
 
 def test_submissions_share_the_pages_rate_limit(api, member, member_client, nsml, new_public_key, settings, event):

@@ -8,6 +8,8 @@ import re
 import pytest
 from django.urls import reverse
 
+from keys.models import RegisteredKey
+from nsml.simulator import Faults
 from tests.helpers import generate_private_key, public_line
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +71,19 @@ def test_cancel_and_revoke_sit_apart_in_one_actions_row(member_client, member, n
     page = member_client.get(reverse("keys:revoke", args=[key.pk])).content.decode()
 
     assert re.search(r'<div class="actions">\s*<button type="submit" class="danger">Revoke</button>\s*<a ', page)
+
+
+def test_the_revoke_page_of_a_key_nsml_has_not_confirmed_says_why_and_when(member_client, nsml):
+    """It said only "Only an active key can be revoked." to a member whose key the page listed as pending."""
+    nsml.set_faults(Faults(drop=True))
+    line = public_line(generate_private_key())
+    member_client.post(reverse("keys:new"), {"title": "laptop", "key": line})
+    nsml.set_faults(Faults())
+    key = RegisteredKey.objects.get(title="laptop")
+    assert key.status == "pending"
+
+    page = member_client.get(reverse("keys:revoke", args=[key.pk])).content.decode()
+
+    assert "NSML has not confirmed this key yet, so it cannot be revoked now." in page
+    assert "revoke it once it is active." in page
+    assert 'class="danger"' not in page
