@@ -453,6 +453,27 @@ class ChangeListInputMixin:
         return super().response_action(request, queryset)
 
 
+class EstimatedCountMixin:
+    """A long list counted by EstimatedCountPaginator, its count said to be approximate where the admin prints it.
+
+    Past `exact_up_to` rows the count is PostgreSQL's estimate; the list's foot, the select-all link and the
+    search's result count (templates/admin/pagination.html, actions.html, search_form.html) and the note once all
+    are selected (here) say "about" before it, where Django's said "1000000 audit events" as if counted.
+    """
+
+    paginator = EstimatedCountPaginator
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        changelist = context.get("cl")
+        if getattr(getattr(changelist, "paginator", None), "count_is_estimate", False):
+            context["selection_note_all"] = gettext("All selected (about %(total_count)s)") % {
+                "total_count": changelist.result_count
+            }
+        return response
+
+
 class RowCheckboxMixin:
     """Each row's action checkbox as one format_html, the markup Django's ModelAdmin.action_checkbox renders.
 
@@ -721,7 +742,9 @@ ESCAPED_TEXT = ["actor_username", "title", "reason", "detail", "user_agent", "up
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditSearchMixin, AuditCsvExportMixin, admin.ModelAdmin):
+class AuditEventAdmin(
+    ChangeListInputMixin, EstimatedCountMixin, RowCheckboxMixin, AuditSearchMixin, AuditCsvExportMixin, admin.ModelAdmin
+):
     # Fits 1280 px; fingerprint, NSML's answer, the address and the rest are on the event's page.
     list_display = ["created_at", "actor_username_shown", "action", "outcome", "subject_shown", "title_shown"]
     # Sorted by time only: by any other column every row of years of history is sorted (no index serves it; 1 to
@@ -732,7 +755,7 @@ class AuditEventAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditSearchMixin, 
     list_select_related = ["subject"]
     # No date_hierarchy: its DISTINCT over dates and the exact page count read every row of a
     # million-row log (bench/results.md). The created_at filter narrows by time through the index.
-    paginator = EstimatedCountPaginator
+    # The page count: EstimatedCountMixin.
     # Every column, in the model's order, with the ones people type shown escaped (never raw).
     fields = readonly_fields = [
         f"{field.name}_shown" if field.name in [*ESCAPED_TEXT, "actor", "subject"] else field.name

@@ -20,6 +20,8 @@ LISTED_ON_A_CONFIRMATION = 200
 
 class EstimatedCountPaginator(Paginator):
     exact_up_to = 10_000
+    # True once `count` is the planner's estimate: the admin then says "about" before it (templates/admin).
+    count_is_estimate = False
 
     @cached_property
     def count(self) -> int:
@@ -29,7 +31,10 @@ class EstimatedCountPaginator(Paginator):
             return counted
         estimate = planner_estimate(queryset)
         # Another database (SQLite in development) has no estimate to offer; its lists are small.
-        return queryset.count() if estimate is None else max(counted, estimate)
+        if estimate is None:
+            return queryset.count()
+        self.count_is_estimate = True
+        return max(counted, estimate)
 
 
 def planner_estimate(queryset) -> int | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from keys.models import AuditEvent
 from keys.pagination import EstimatedCountPaginator
@@ -52,3 +55,66 @@ def test_it_never_counts_the_whole_table_on_postgresql():
 
     counts = [query["sql"] for query in captured.captured_queries if "COUNT(*)" in query["sql"]]
     assert counts and all("LIMIT 6" in sql for sql in counts)
+
+
+# The admin prints a count in the list's foot, the select-all link, the note once all are selected and the search's
+# result count: past the cap on PostgreSQL each says it is approximate, as the estimate is.
+
+
+@pytest.fixture
+def estimated_past_five(monkeypatch):
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_up_to", 5)
+    AuditEvent.objects.bulk_create(AuditEvent(action="register", outcome="success", title="laptop") for _ in range(150))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE keys_auditevent")  # the statistics a loaded database has
+
+
+def audit_list(client, language="en", **params):
+    response = client.get(reverse("admin:keys_auditevent_changelist"), params, HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200
+    return response
+
+
+def test_the_audit_list_says_an_estimated_count_is_approximate(admin_client, estimated_past_five):
+    if connection.vendor != "postgresql":
+        pytest.skip("the estimate is PostgreSQL's")
+
+    response = audit_list(admin_client)
+    count = response.context["cl"].result_count
+    page = " ".join(response.content.decode().split())
+
+    assert f"about {count} audit events" in page
+    assert f"Select all audit events (about {count})" in page
+    assert response.context["selection_note_all"] == f"All selected (about {count})"
+    assert f"Select all {count}" not in page
+    searched = " ".join(audit_list(admin_client, q="laptop").content.decode().split())
+    assert "about" in searched and re.search(r"about \d+ results", searched)
+
+
+def test_the_audit_list_says_so_in_korean(admin_client, estimated_past_five):
+    if connection.vendor != "postgresql":
+        pytest.skip("the estimate is PostgreSQL's")
+    response = audit_list(admin_client, "ko")
+    count = response.context["cl"].result_count
+    page = " ".join(response.content.decode().split())
+
+    assert f"약 {count}개" in page  # the foot
+    assert f"모두를 선택합니다 (약 {count}개)" in page
+    assert response.context["selection_note_all"] == f"모두 선택되었습니다 (약 {count}개)."
+    assert re.search(r"결과 약 \d+개", " ".join(audit_list(admin_client, "ko", q="laptop").content.decode().split()))
+
+
+def test_an_exact_count_stays_exact(admin_client, monkeypatch):
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_up_to", 500)
+    add_events(150)
+
+    response = audit_list(admin_client)
+    count = response.context["cl"].result_count
+    page = " ".join(response.content.decode().split())
+
+    assert count == AuditEvent.objects.count()
+    assert "about" not in page
+    assert f"{count} audit events" in page
+    assert f"Select all {count} audit events" in page
+    assert re.search(r"\d+ results", " ".join(audit_list(admin_client, q="laptop").content.decode().split()))
