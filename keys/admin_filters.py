@@ -2,7 +2,8 @@
 
 - `OwnerFilter`: the key list's owner filter as a search box with suggestions (the admin's own
   autocomplete endpoint, static/portal/owner-filter.js), where Django's related-field filter lists every
-  owner in the sidebar (10,000 links at 10,000 members); `TokenUserFilter`, the access token list's.
+  owner in the sidebar (10,000 links at 10,000 members); `TokenUserFilter`, the access token list's. The
+  name is found as typed or in another case (`users_named`).
 - `AuditSearchMixin`: the audit list's search as the searches an admin runs (a user name, a title,
   a fingerprint, an NSML trace id, a request id), each answered by an index on PostgreSQL
   (keys/migrations/0012_audit_search_indexes.py) instead of a substring scan of every row.
@@ -47,8 +48,8 @@ class OwnerFilter(admin.SimpleListFilter):
         return True
 
     def queryset(self, request, queryset):
-        value = self.value()
-        return queryset.filter(**{f"{self.field}__username": value}) if value else queryset
+        name = (self.value() or "").strip()
+        return queryset.filter(**{f"{self.field}__in": users_named(name)}) if name else queryset
 
     def choices(self, changelist):
         # The filter's form keeps the other filters, the search and the ordering when it is sent.
@@ -67,6 +68,14 @@ class TokenUserFilter(OwnerFilter):
 
     title = _("user")
     parameter_name = field = "user"
+
+
+def users_named(name: str) -> QuerySet:
+    """The user an admin means by `name`: the one of exactly that name, else whoever has it in another case ("Alice"
+    for alice). An index on PostgreSQL answers either (keys/migrations/0023_user_name_indexes.py)."""
+    users = get_user_model().objects.order_by()
+    exact = users.filter(username=name)
+    return (exact if exact.exists() else users.filter(username__iexact=name)).values("pk")
 
 
 def audit_search(term: str) -> Q:

@@ -279,3 +279,57 @@ def test_a_name_many_members_start_with_finds_every_one_of_them(admin_client, dj
 
     assert key_page.context["cl"].result_count == len(crew)
     assert audit_page.context["cl"].result_count == len(crew)
+
+
+def test_the_owner_filter_finds_the_owner_as_an_admin_types_the_name(admin_client, member, other_member):
+    """Found at 10,000 members: the filter matched the user name exactly, in its case, so "Alice" (or "alice "
+    from a paste) for alice found no key."""
+    RegisteredKey.objects.create(owner=member, title="alice-laptop", fingerprint_md5="aa", nsml_name="aa")
+    RegisteredKey.objects.create(owner=other_member, title="bob-laptop", fingerprint_md5="bb", nsml_name="bb")
+
+    for typed in ("Alice", "ALICE", " alice "):
+        narrowed = admin_client.get(KEYS, {"owner": typed})
+        assert [key.title for key in narrowed.context["cl"].result_list] == ["alice-laptop"], typed
+
+
+def test_the_owner_filter_prefers_the_name_in_its_own_case(admin_client, member, django_user_model):
+    """User names are unique as typed, so "Alice" and "alice" can both exist: the one typed exactly is meant."""
+    capital = django_user_model.objects.create_user(username="Alice")
+    RegisteredKey.objects.create(owner=member, title="alice-laptop", fingerprint_md5="aa", nsml_name="aa")
+    RegisteredKey.objects.create(owner=capital, title="Alice-laptop", fingerprint_md5="bb", nsml_name="bb")
+
+    assert [key.title for key in admin_client.get(KEYS, {"owner": "Alice"}).context["cl"].result_list] == [
+        "Alice-laptop"
+    ]
+    assert [key.title for key in admin_client.get(KEYS, {"owner": "alice"}).context["cl"].result_list] == [
+        "alice-laptop"
+    ]
+
+
+def test_the_token_list_s_user_filter_finds_the_user_in_any_case(admin_client, member, token_for):
+    token_for(member)
+
+    narrowed = admin_client.get(reverse("admin:keys_apitoken_changelist"), {"user": "ALICE"})
+
+    assert [token.user for token in narrowed.context["cl"].result_list] == [member]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the indexes are PostgreSQL's")
+@pytest.mark.parametrize(
+    ("users", "index"),
+    [
+        (lambda users: users.filter(username__iexact="Alice"), "user_username_upper"),
+        (lambda users: users.filter(username__istartswith="Ali"), "user_username_upper"),
+        (lambda users: users.filter(email__istartswith="Ali"), "user_email_upper"),
+    ],
+)
+def test_a_user_name_in_any_case_is_found_through_an_index(django_user_model, users, index):
+    """The owner filter and the key search look members up by name in any case: at 10,000 members each read
+    every member without these indexes."""
+    sql, params = users(django_user_model.objects.values("pk")).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "Seq Scan on auth_user" not in plan and index in plan, plan
