@@ -928,6 +928,8 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
     filter_horizontal = ()
     change_form_template = "admin/auth/user/portal_change_form.html"
     change_password_form = PortalAdminPasswordChangeForm  # its help text in the admin's language
+    # Django's, sending the selection back as the list sent it (keys/selection_inputs.html).
+    delete_selected_confirmation_template = "admin/auth/user/delete_selected_confirmation.html"
 
     @admin.display(description=User._meta.get_field("is_staff").verbose_name, ordering="is_staff")
     def staff_shown(self, obj: User) -> str:
@@ -993,12 +995,18 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
             return None
         kept = selectors.users_with_history(queryset)
         if kept:
-            names = ", ".join(sorted(user.get_username() for user in queryset.filter(pk__in=kept)))
+            names = _names_up_to_a_page(queryset.filter(pk__in=kept).order_by("username"), len(kept))
             self.message_user(request, f"{KEPT_FOR_HISTORY} ({names})", messages.WARNING)
         deletable = queryset.exclude(pk__in=kept)
         if not deletable.exists():
             return None
         return django_delete_selected(self, request, deletable)
+
+    def get_deleted_objects(self, objs, request):
+        # Django's confirmation of a bulk delete lists every user and everything of theirs: the first page of them
+        # here, and how many more (the summary above it counts them all).
+        deletable, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return _listed_up_to_a_page(deletable), model_count, perms_needed, _listed_up_to_a_page(protected)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and (_has_history(obj) or not _may_manage(request.user, obj)):
@@ -1089,6 +1097,25 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
         report = getattr(obj, "offboarding_report", None)
         if deactivating and report is not None:
             _report_owner(self, request, obj, report)
+
+
+def _and_more_users(count: int) -> str:
+    return ngettext("and %(counter)s more user", "and %(counter)s more users", count) % {"counter": count}
+
+
+def _names_up_to_a_page(users: QuerySet, count: int) -> str:
+    """The first LISTED_ON_A_CONFIRMATION of `count` users' names, and how many more."""
+    names = ", ".join(user.get_username() for user in users[:LISTED_ON_A_CONFIRMATION])
+    return f"{names} {_and_more_users(count - LISTED_ON_A_CONFIRMATION)}" if count > LISTED_ON_A_CONFIRMATION else names
+
+
+def _listed_up_to_a_page(nested: list) -> list:
+    """Django's nested list of users to delete (each user, then a list of what goes with them), cut after
+    LISTED_ON_A_CONFIRMATION users, with how many more."""
+    users = [index for index, item in enumerate(nested) if not isinstance(item, list)]
+    if len(users) <= LISTED_ON_A_CONFIRMATION:
+        return nested
+    return [*nested[: users[LISTED_ON_A_CONFIRMATION]], _and_more_users(len(users) - LISTED_ON_A_CONFIRMATION)]
 
 
 def _yes_no_icon(value: bool) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from keys.locks import LEASE
@@ -72,14 +72,15 @@ def member_language(user) -> str:
 def users_with_history(users: QuerySet) -> set[int]:
     """The ids among `users` that held a key or appear in the audit log: they are deactivated, never deleted
     (every reference to a user is PROTECT, so the record stays whole)."""
-    ids = set(users.values_list("pk", flat=True))
-    if not ids:
-        return set()
-    held = RegisteredKey.objects.filter(owner__in=ids).values_list("owner", flat=True)
-    assigned = UnmanagedKey.objects.filter(assigned_to__in=ids).values_list("assigned_to", flat=True)
-    acted = AuditEvent.objects.filter(actor__in=ids).values_list("actor", flat=True)
-    named = AuditEvent.objects.filter(subject__in=ids).values_list("subject", flat=True)
-    return {*held, *assigned, *acted, *named}
+    # One probe of an index per user and table: reading the users' rows themselves read every audit row of a
+    # million (7.5 s for "Select all" of 10,000 members, then Delete).
+    history = (
+        Exists(RegisteredKey.objects.filter(owner=OuterRef("pk")))
+        | Exists(UnmanagedKey.objects.filter(assigned_to=OuterRef("pk")))
+        | Exists(AuditEvent.objects.filter(actor=OuterRef("pk")))
+        | Exists(AuditEvent.objects.filter(subject=OuterRef("pk")))
+    )
+    return set(users.order_by().filter(history).values_list("pk", flat=True))
 
 
 @dataclass(frozen=True)

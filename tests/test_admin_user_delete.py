@@ -7,6 +7,8 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
+from keys.models import AuditEvent
+
 pytestmark = pytest.mark.django_db
 
 USERS = reverse("admin:auth_user_changelist")
@@ -69,3 +71,44 @@ def test_a_new_user_is_kept_too_because_its_creation_is_audited(admin_client, dj
     admin_client.post(reverse("admin:auth_user_delete", args=[newcomer.pk]), {"post": "yes"})
 
     assert django_user_model.objects.filter(pk=newcomer.pk).exists()
+
+
+def select_all() -> dict:
+    return {"action": "delete_selected", "select_across": "1", "index": "0"}
+
+
+def test_the_bulk_delete_of_many_users_lists_a_page_of_them_and_deletes_them_all(admin_client, django_user_model):
+    """At 10,000 members, "Select all" and Delete listed every user and each of their related objects, and sent
+    every id back as a field of its own: past Django's 1,000 fields the confirmation's "Yes" was a 400. Like the
+    portal's own confirmations, it lists the first 200 and counts the rest, and sends the selection back as the
+    list sent it."""
+    gone = django_user_model.objects.bulk_create(  # no audit row: bulk_create sends no signal
+        django_user_model(username=f"gone{number:03d}") for number in range(250)
+    )
+    selection = {**select_all(), ACTION_CHECKBOX_NAME: [gone[0].pk]}
+
+    response = admin_client.post(f"{USERS}?q=gone", selection)
+    korean = admin_client.post(f"{USERS}?q=gone", selection, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.count(">gone") == 200
+    assert "and 50 more users" in page and "외 50명" in korean
+    assert page.count(f'name="{ACTION_CHECKBOX_NAME}"') == 1 and 'name="select_across" value="1"' in page
+    confirmed = admin_client.post(f"{USERS}?q=gone", {**selection, "post": "yes"}, follow=True)
+    assert confirmed.status_code == 200
+    assert not django_user_model.objects.filter(username__startswith="gone").exists()
+
+
+def test_the_users_kept_for_their_history_are_named_up_to_a_page(admin_client, django_user_model):
+    kept = django_user_model.objects.bulk_create(
+        django_user_model(username=f"kept{number:03d}") for number in range(250)
+    )
+    AuditEvent.objects.bulk_create(AuditEvent(action="login", outcome="success", actor=user) for user in kept)
+
+    response = admin_client.post(f"{USERS}?q=kept", {**select_all(), ACTION_CHECKBOX_NAME: [kept[0].pk]}, follow=True)
+
+    [message] = [str(message) for message in response.context["messages"]]
+    assert message.startswith(f"{KEPT} (kept000, kept001, ")
+    assert message.count("kept") == 200 and message.endswith("kept199 and 50 more users)")
+    assert django_user_model.objects.filter(username__startswith="kept").count() == 250
