@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
@@ -100,3 +102,19 @@ def test_the_audit_list_sorts_by_time_only(admin_client, audit_row):
 
     sortable = re.findall(r'<th scope="col" class="sortable[^"]*column-([\w]+)', page)
     assert sortable == ["created_at"]
+
+
+def test_the_audit_list_is_sorted_by_time_whatever_the_address_asks(admin_client, member):
+    """Only the time column offers sorting (years of history sorted by any other read every row), but ?o=3, from
+    an old bookmark or a hand-made address, sorted by action all the same: 0.8 s at 1,000,000 rows."""
+    first = record_event(action="register", outcome="success", origin=Origin(ip="10.0.0.1"), actor=member)
+    second = record_event(action="login", outcome="success", origin=Origin(ip="10.0.0.1"), actor=member)
+
+    for order in ("3", "-3", "3.-1", "2.4"):
+        with CaptureQueriesContext(connection) as captured:
+            response = admin_client.get(reverse("admin:keys_auditevent_changelist"), {"o": order})
+
+        rows = [event for event in response.context["cl"].result_list if event.action != "user_create"]
+        assert rows[:2] == [second, first] or rows[:2] == [first, second], order
+        assert not [query["sql"] for query in captured.captured_queries if '."action" ASC' in query["sql"]], order
+        assert not [query["sql"] for query in captured.captured_queries if '."action" DESC' in query["sql"]], order
