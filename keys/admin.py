@@ -611,12 +611,16 @@ class ApiTokenAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
             return None
         if "post" not in request.POST:
             opts = self.model._meta
+            listed = list(live[:LISTED_ON_A_CONFIRMATION])  # and how many in all, as the key confirmation
+            token_count = len(listed) if len(listed) < LISTED_ON_A_CONFIRMATION else live.count()
             context = {
                 **self.admin_site.each_context(request),
                 "title": _("Revoke these tokens?"),
                 "opts": opts,
                 "queryset": queryset,
-                "tokens": live,
+                "tokens": listed,
+                "token_count": token_count,
+                "more_tokens": token_count - len(listed),
                 "action": request.POST.get("action", ""),
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             }

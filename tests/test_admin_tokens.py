@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from keys.models import ApiToken
 
@@ -88,3 +91,34 @@ def test_the_user_filter_lists_no_token_holders_and_narrows_to_one(admin_client,
     assert "holder07</a>" not in everything and "user__id__exact" not in everything
     assert 'id="owner-filter-input"' in everything and "portal/owner-filter.js" in everything
     assert [token.name for token in narrowed.context["cl"].result_list] == ["backup"]
+
+
+def test_the_confirmation_of_many_tokens_lists_a_page_of_them_and_counts_the_rest(admin_client, member):
+    """As the key and user confirmations (LISTED_ON_A_CONFIRMATION): "Select all" of thousands of members'
+    tokens listed every one of them on the page. It lists the first 200 and counts the rest; all are revoked."""
+    in_a_year = timezone.now() + timedelta(days=365)
+    ApiToken.objects.bulk_create(
+        ApiToken(
+            user=member,
+            name=f"script-{number:03d}",
+            prefix=f"p{number:03d}",
+            secret_sha256=f"{number:064d}",
+            expires_at=in_a_year,
+        )
+        for number in range(250)
+    )
+    selection = {
+        "action": "revoke_selected",
+        "select_across": "1",
+        "index": "0",
+        "_selected_action": [ApiToken.objects.first().pk],
+    }
+
+    page = admin_client.post("/admin/keys/apitoken/", selection).content.decode()
+    korean = admin_client.post("/admin/keys/apitoken/", selection, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    assert "These 250 tokens will be revoked" in page
+    assert page.count("<td>script-") == 200 and "… and 50 more tokens." in page
+    assert "… 외 토큰 50개." in korean
+    admin_client.post("/admin/keys/apitoken/", {**selection, "post": "yes"})
+    assert not ApiToken.objects.filter(revoked_at__isnull=True).exists()
