@@ -185,3 +185,35 @@ def test_each_lock_out_is_labelled_in_the_admins_language_and_time(admin_client,
 
     assert f'aria-label="작업에 대한 객체를 선택합니다. - {local} KST alice 10.9.8.7"' in page
     assert "Attempted Access" not in page
+
+
+def test_unlocking_many_names_at_once_names_a_page_of_them(admin_client):
+    """A guessing run leaves a lock-out per name it tried: "Select all" and Unlock named every one of them in the
+    message (thousands at once). It names the first 200 and counts the rest; all are unlocked."""
+    AccessAttempt.objects.bulk_create(
+        AccessAttempt(
+            username=f"guess{number:03d}",
+            ip_address="10.9.8.7",
+            user_agent="curl",
+            http_accept="*/*",
+            path_info="/accounts/login/",
+            attempt_time=timezone.now(),
+            get_data="",
+            post_data="",
+            failures_since_start=5,
+        )
+        for number in range(250)
+    )
+    selection = {
+        "action": "unlock_selected",
+        "select_across": "1",
+        "index": "0",
+        ACTION_CHECKBOX_NAME: [AccessAttempt.objects.first().pk],
+    }
+
+    response = admin_client.post(LOCKOUTS, selection, follow=True)
+
+    [message] = [str(message) for message in response.context["messages"]]
+    assert message.count("guess") == 200
+    assert message.endswith(" and 50 more. They can log in again.")
+    assert not AccessAttempt.objects.exists()
