@@ -486,6 +486,43 @@ class EstimatedCountMixin:
         return response
 
 
+def _listed_up_to_a_page(nested: list, and_more) -> list:
+    """Django's nested list of what a delete takes (each object, then a list of what goes with it), cut after
+    LISTED_ON_A_CONFIRMATION objects at each level, with `and_more(count)` for the rest."""
+    objects = [index for index, item in enumerate(nested) if not isinstance(item, list)]
+    cut = objects[LISTED_ON_A_CONFIRMATION] if len(objects) > LISTED_ON_A_CONFIRMATION else len(nested)
+    listed = [_listed_up_to_a_page(item, _and_more) if isinstance(item, list) else item for item in nested[:cut]]
+    if len(objects) > LISTED_ON_A_CONFIRMATION:
+        listed.append(and_more(len(objects) - LISTED_ON_A_CONFIRMATION))
+    return listed
+
+
+def _and_more(count: int) -> str:
+    return ngettext("and %(count)d more", "and %(count)d more", count) % {"count": count}
+
+
+def _and_more_users(count: int) -> str:
+    return ngettext("and %(counter)s more user", "and %(counter)s more users", count) % {"counter": count}
+
+
+class ListsAPageToDeleteMixin:
+    """Django's delete confirmations (one object's, and Delete selected) list everything the delete takes: a group of
+    10,000 members was a line per membership, a 625 KB page; "Select all" of users, every user and everything of
+    theirs. They list the first LISTED_ON_A_CONFIRMATION at each level and how many more; the summary above the
+    list still counts them all."""
+
+    and_more = staticmethod(_and_more)
+
+    def get_deleted_objects(self, objs, request):
+        deletable, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return (
+            _listed_up_to_a_page(deletable, self.and_more),
+            model_count,
+            perms_needed,
+            _listed_up_to_a_page(protected, self.and_more),
+        )
+
+
 class RowCheckboxMixin:
     """Each row's action checkbox as one format_html, the markup Django's ModelAdmin.action_checkbox renders.
 
@@ -921,7 +958,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(PermissionNamesMixin, DjangoGroupAdmin):
+class GroupAdmin(ListsAPageToDeleteMixin, PermissionNamesMixin, DjangoGroupAdmin):
     """Django's group admin; a group's permissions are a superuser's to give, as a user's are."""
 
     permissions_field = "permissions"  # read-only but for superusers (PermissionNamesMixin)
@@ -935,7 +972,14 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, PermissionNamesMixin, DjangoUserAdmin):
+class UserAdmin(
+    ChangeListInputMixin,
+    RowCheckboxMixin,
+    AuditHistoryMixin,
+    ListsAPageToDeleteMixin,
+    PermissionNamesMixin,
+    DjangoUserAdmin,
+):
     """Django's user admin, plus offboarding (revoke a leaver's keys and deactivate, in one action),
     unlocking a locked-out log-in, and no deleting of users the audit log points at."""
 
@@ -952,6 +996,7 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
     filter_horizontal = ()
     change_form_template = "admin/auth/user/portal_change_form.html"
     change_password_form = PortalAdminPasswordChangeForm  # its help text in the admin's language
+    and_more = staticmethod(_and_more_users)  # the users to delete, after the first page
     # Django's, sending the selection back as the list sent it (keys/selection_inputs.html).
     delete_selected_confirmation_template = "admin/auth/user/delete_selected_confirmation.html"
 
@@ -1025,12 +1070,6 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
         if not deletable.exists():
             return None
         return django_delete_selected(self, request, deletable)
-
-    def get_deleted_objects(self, objs, request):
-        # Django's confirmation of a bulk delete lists every user and everything of theirs: the first page of them
-        # here, and how many more (the summary above it counts them all).
-        deletable, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        return _listed_up_to_a_page(deletable), model_count, perms_needed, _listed_up_to_a_page(protected)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and (_has_history(obj) or not _may_manage(request.user, obj)):
@@ -1123,23 +1162,10 @@ class UserAdmin(ChangeListInputMixin, RowCheckboxMixin, AuditHistoryMixin, Permi
             _report_owner(self, request, obj, report)
 
 
-def _and_more_users(count: int) -> str:
-    return ngettext("and %(counter)s more user", "and %(counter)s more users", count) % {"counter": count}
-
-
 def _names_up_to_a_page(users: QuerySet, count: int) -> str:
     """The first LISTED_ON_A_CONFIRMATION of `count` users' names, and how many more."""
     names = ", ".join(user.get_username() for user in users[:LISTED_ON_A_CONFIRMATION])
     return f"{names} {_and_more_users(count - LISTED_ON_A_CONFIRMATION)}" if count > LISTED_ON_A_CONFIRMATION else names
-
-
-def _listed_up_to_a_page(nested: list) -> list:
-    """Django's nested list of users to delete (each user, then a list of what goes with them), cut after
-    LISTED_ON_A_CONFIRMATION users, with how many more."""
-    users = [index for index, item in enumerate(nested) if not isinstance(item, list)]
-    if len(users) <= LISTED_ON_A_CONFIRMATION:
-        return nested
-    return [*nested[: users[LISTED_ON_A_CONFIRMATION]], _and_more_users(len(users) - LISTED_ON_A_CONFIRMATION)]
 
 
 def _yes_no_icon(value: bool) -> str:

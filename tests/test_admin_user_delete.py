@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from keys.models import AuditEvent
@@ -112,3 +113,27 @@ def test_the_users_kept_for_their_history_are_named_up_to_a_page(admin_client, d
     assert message.startswith(f"{KEPT} (kept000, kept001, ")
     assert message.count("kept") == 200 and message.endswith("kept199 and 50 more users)")
     assert django_user_model.objects.filter(username__startswith="kept").count() == 250
+
+
+def test_deleting_a_group_of_many_members_lists_a_page_of_its_memberships(admin_client, django_user_model):
+    """Found with a group of all 10,000 members: its delete page (one group, or Delete selected) listed a
+    "User-group relationship" line per member, a 625 KB page. It lists the first 200 and counts the rest."""
+    group = Group.objects.create(name="everyone")
+    group.user_set.add(
+        *django_user_model.objects.bulk_create(django_user_model(username=f"m{number:03d}") for number in range(250))
+    )
+
+    single = admin_client.get(reverse("admin:auth_group_delete", args=[group.pk])).content.decode()
+    bulk = admin_client.post(
+        reverse("admin:auth_group_changelist"), {"action": "delete_selected", ACTION_CHECKBOX_NAME: [group.pk]}
+    ).content.decode()
+    korean = admin_client.get(
+        reverse("admin:auth_group_delete", args=[group.pk]), HTTP_ACCEPT_LANGUAGE="ko"
+    ).content.decode()
+
+    for page in (single, bulk):
+        assert page.count("User-group relationship: ") == 200
+        assert "<li>and 50 more</li>" in page
+    assert "<li>외 50개</li>" in korean
+    admin_client.post(reverse("admin:auth_group_delete", args=[group.pk]), {"post": "yes"})
+    assert not Group.objects.filter(name="everyone").exists()
