@@ -7,7 +7,8 @@ there too (`count_as_command`, portal/metrics_files.py), so their NSML calls are
 Figures that are state rather than events (keys by status, the last successful reconcile pass) are read
 from the database at scrape time, so every instance tells the same.
 
-/metrics is off (404) unless METRICS_TOKEN is set; then it wants `Authorization: Bearer <token>`.
+/metrics is off (404) unless METRICS_TOKEN is set; then it wants `Authorization: Bearer <token>`. A scrape
+that accepts gzip (Prometheus does) gets the page compressed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.core.exceptions import DisallowedHost
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -240,6 +242,7 @@ class _ProcessMetrics(Collector):
 @csrf_exempt  # a scrape sends no cookie: a POST is told 405, not a 403 that reads as a wrong token
 @require_GET
 @never_cache
+@gzip_page  # Prometheus asks with Accept-Encoding: gzip; the page holds counts, no secret BREACH could guess at
 def metrics(request: HttpRequest) -> HttpResponse:
     token = settings.METRICS_TOKEN
     if not token:

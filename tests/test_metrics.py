@@ -3,6 +3,7 @@ under gunicorn, every worker's counters in one scrape."""
 
 from __future__ import annotations
 
+import gzip
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -72,6 +73,24 @@ def test_it_asks_for_a_bearer_token(client, token):
 def test_it_refuses_a_wrong_token(client, token):
     assert client.get(METRICS, HTTP_AUTHORIZATION="Bearer metrics-token-0123456780").status_code == 403
     assert client.get(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}x").status_code == 403
+
+
+def test_a_scrape_that_accepts_gzip_gets_it_compressed(client, token):
+    """Found reading a scrape: Prometheus sends `Accept-Encoding: gzip`, and /metrics answered every scrape
+    uncompressed (tens of kilobytes once the view and status labels multiply)."""
+    plain = client.get(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    zipped = client.get(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}", HTTP_ACCEPT_ENCODING="gzip")
+
+    assert "Content-Encoding" not in plain
+    assert zipped.status_code == 200
+    assert zipped["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped["Vary"]
+    assert zipped["Content-Type"].startswith("text/plain")
+    assert samples(gzip.decompress(zipped.content).decode())[("portal_database_up",)] == 1
+    # the token is still asked for, compressed or not
+    assert client.get(METRICS, HTTP_ACCEPT_ENCODING="gzip").status_code == 401
+    wrong = client.get(METRICS, HTTP_AUTHORIZATION="Bearer wrong-token-0123456789", HTTP_ACCEPT_ENCODING="gzip")
+    assert wrong.status_code == 403
 
 
 def test_the_https_redirect_is_labelled_as_one(client, settings, token):
