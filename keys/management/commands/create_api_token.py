@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from keys.audit import Origin
 from keys.management.database import database_reachable
+from keys.management.failures import PortalCommand
 from keys.services import tokens
 
 
@@ -38,7 +39,7 @@ def logs_on_stderr() -> Iterator[None]:
             handler.setStream(sys.stdout)
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = "Create an API access token for USERNAME and print its secret (shown only this once)."
 
     def add_arguments(self, parser) -> None:
@@ -67,9 +68,7 @@ class Command(BaseCommand):
             raise CommandError(_operator_message(refusal, username, name)) from None
         # Only the secret on stdout, so a script can capture it; the rest goes to stderr.
         self.stdout.write(new.secret)
-        self.stderr.write(
-            f"Token {new.token.name!r} for {username}, expires {new.token.expires_at:%Y-%m-%d %H:%M} UTC."
-        )
+        self.note(f"Token {new.token.name!r} for {username}, expires {new.token.expires_at:%Y-%m-%d %H:%M} UTC.")
 
 
 def _operator_message(refusal: ValidationError, username: str, name: str) -> str:

@@ -13,12 +13,13 @@ import secrets
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from keys.management.database import database_reachable
+from keys.management.failures import PortalCommand
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = (
         "Create the first administrator if there is none: from DJANGO_SUPERUSER_USERNAME and "
         "DJANGO_SUPERUSER_PASSWORD when set (the password must pass the portal's password rules; the user name "

@@ -8,9 +8,10 @@ from django.core.management.commands.migrate import Command as DjangoMigrateComm
 from django.db import connections
 
 from keys.management.database import database_reachable
+from keys.management.failures import PortalCommand
 
 
-class Command(DjangoMigrateCommand):
+class Command(PortalCommand, DjangoMigrateCommand):
     def handle(self, *args, **options):
         with database_reachable("no migration was applied."):
             connections[options["database"]].ensure_connection()

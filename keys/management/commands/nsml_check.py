@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from keys.checks import check_nsml_url, check_numbers
+from keys.management.failures import PortalCommand
 from keys.upstream import nsml_client
 from nsml.client import Cause, Failure, NsmlError, Reply
 from portal import metrics
@@ -55,7 +57,7 @@ EXIT_STATUS = (
 )
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
     help = "Check the NSML settings, connectivity, clock and credentials with one signed GET /auth-keys. " + EXIT_STATUS
     requires_system_checks = []
 
@@ -108,5 +110,7 @@ class Command(BaseCommand):
             return None
         skew = time.time() - server_time
         if abs(skew) >= SKEW_WARNING_SECONDS:
-            self.stderr.write(self.style.WARNING(f"Clock skew: this host is {skew:+.0f} s away from NSML's clock."))
+            self.note(
+                self.style.WARNING(f"Clock skew: this host is {skew:+.0f} s away from NSML's clock."), logging.WARNING
+            )
         return skew
