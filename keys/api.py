@@ -91,18 +91,19 @@ class TokenAuth(HttpBearer):
         return self.authenticate(request, secret.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        found = tokens.verify_token(token, origin=Origin.from_request(request))
+        found = tokens.find_token(token)
         if found is None:
             return None
+        # The services and the rate limit act for request.user: the token's user, whatever cookie came along.
+        request.user = request._cached_user = found.user  # _cached_user: the log lines name them (jsonlog)
+        request.api_token = found
+        tokens.note_use(found, origin=Origin.from_request(request))  # after: its first use's line names the user
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
         if declared > MAX_BODY_BYTES:
             raise body_too_large()
-        # The services and the rate limit act for request.user: the token's user, whatever cookie came along.
-        request.user = request._cached_user = found.user  # _cached_user: the log lines name them (jsonlog)
-        request.api_token = found
         return found
 
 

@@ -223,6 +223,19 @@ def test_an_api_calls_lines_name_the_tokens_user(client, member, token_for, nsml
     assert all(line["user"] == member.username for line in ours), ours
 
 
+@pytest.mark.django_db
+def test_a_tokens_first_use_line_names_the_tokens_user(client, member, token_for, nsml):
+    """Found reading the JSON logs: the audit line of a token's first use (token_first_use) said "user": "", the one
+    line of the call that did not name whose token it was."""
+    bearer = f"Bearer {token_for(member, name='ci')}"
+
+    with json_lines_of("keys.audit") as lines:
+        client.get("/api/v1/keys", HTTP_AUTHORIZATION=bearer, HTTP_X_REQUEST_ID="req-first-use")
+
+    [first_use] = [line for line in lines if "token_first_use" in line["message"]]
+    assert (first_use["request_id"], first_use["user"]) == ("req-first-use", member.username)
+
+
 def test_a_log_ins_own_request_line_names_who_logged_in(client, member, settings):
     """Found in QA: the request line of a successful log-in said "user": "", though the session was theirs."""
     settings.LOG_REQUESTS = True

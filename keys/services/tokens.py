@@ -108,10 +108,10 @@ def create_token(*, user: User, name: str, days: int, origin: Origin, actor: Use
     return NewToken(token=token, secret=secret)
 
 
-def verify_token(secret: str, *, origin: Origin) -> ApiToken | None:
+def find_token(secret: str) -> ApiToken | None:
     """The usable token whose secret this is, with its user; None for anything else (unknown, wrong,
-    expired, revoked, or a deactivated user), without saying which. The first use is audited once,
-    from `origin` marked as the API with the token's name."""
+    expired, revoked, or a deactivated user), without saying which. Its use is noted by `note_use`, once the
+    caller acts as the token's user (the first use's audit line names them)."""
     if not secret.startswith(SECRET_PREFIX) or len(secret) > 128:
         return None
     digest = hash_secret(secret)
@@ -121,11 +121,13 @@ def verify_token(secret: str, *, origin: Origin) -> ApiToken | None:
             found = candidate
     if found is None or not found.is_usable or not found.user.is_active:
         return None
-    _note_use(found, origin=origin.via_api(found.name))
     return found
 
 
-def _note_use(token: ApiToken, *, origin: Origin) -> None:
+def note_use(token: ApiToken, *, origin: Origin) -> None:
+    """The token was used now: its first use is audited once, from `origin` marked as the API with the token's
+    name; later uses move `last_used_at` at most every LAST_USED_EVERY."""
+    origin = origin.via_api(token.name)
     now = timezone.now()
     if token.last_used_at is None:
         with transaction.atomic():
