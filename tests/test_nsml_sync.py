@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -11,7 +12,7 @@ from django.urls import reverse
 
 from keys import services
 from keys.audit import Origin
-from keys.management.commands.nsml_sync import EXIT_STATUS
+from keys.management.commands.nsml_sync import EXIT_STATUS, USAGE_STATUS
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
 from nsml.simulator import Faults
 from tests.helpers import (
@@ -22,7 +23,7 @@ from tests.helpers import (
     readme_command_row,
     shell_in_fresh_process,
 )
-from tests.live_portal import manage, portal_database
+from tests.live_portal import manage, portal_database, portal_env
 
 pytestmark = pytest.mark.django_db
 
@@ -378,7 +379,7 @@ def test_an_interval_past_a_day_is_refused_before_the_first_pass():
     """Found with --every 9999999999: one pass ran, then the wait crashed with OverflowError."""
     status, said = nsml_sync("--apply", "--every", "86401")
 
-    assert status == 1
+    assert status == USAGE_STATUS
     assert "at most 86400 seconds (a day)" in said
 
 
@@ -418,6 +419,30 @@ def test_a_database_without_the_portals_tables_is_named_as_such_not_as_unreachab
     assert "python manage.py migrate" in said and "DATABASE_URL" in said
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--apply", "--every", "2"), "--every must be at least 5"),
+        (("--every", "60"), "--every repeats the reconciler, so it needs --apply."),
+        (("--accept-missing",), "--accept-missing is for one pass"),
+        (("--apply", "--every", "soon"), "argument --every: invalid int value: 'soon'"),
+        (("--aply",), "unrecognized arguments: --aply"),
+    ],
+)
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_a_command_line_it_cannot_use_exits_64_not_a_pass_s_status(tmp_path, args, said, log_format):
+    """Found scripting cron's alerts: a typo (--aply) exited 2, which says NSML could not be listed, and a bad
+    --every exited 1, which says drift was found; a usage error now has a status of its own, 64 (EX_USAGE)."""
+    database_url = f"sqlite:///{tmp_path / 'never-opened.sqlite3'}"
+    result = manage(database_url, "nsml_sync", *args, env=portal_env(database_url, LOG_FORMAT=log_format), check=False)
+
+    assert result.returncode == USAGE_STATUS == 64
+    assert said in result.stderr + result.stdout
+    if log_format == "json":
+        [line] = [json.loads(line) for line in (result.stdout + result.stderr).splitlines()]
+        assert (line["level"], line["logger"]) == ("ERROR", "keys.reconcile")
+
+
 def test_its_help_lists_the_exit_statuses_as_the_readme_does():
     """Found running it: `nsml_sync --help` said nothing of what cron's exit status would mean."""
     shown = command_help("nsml_sync")
@@ -427,6 +452,7 @@ def test_its_help_lists_the_exit_statuses_as_the_readme_does():
         "1 drift found",
         "2 NSML could not be listed",
         "3 the database could not be reached",
+        "64 the command line could not be used",
     ):
         assert status in shown
     assert EXIT_STATUS in shown

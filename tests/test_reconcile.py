@@ -24,6 +24,7 @@ from django.utils import dateformat, timezone
 
 from keys import locks
 from keys.audit import Origin
+from keys.management.commands.nsml_sync import USAGE_STATUS
 from keys.models import AuditEvent, ReconcileLock, ReconcilePass, RegisteredKey, UnmanagedKey
 from keys.offboarding import offboard
 from keys.services import RegistrationFailed, register_key, revoke_key, states
@@ -279,8 +280,8 @@ def test_keys_missing_up_to_the_limit_are_marked_revoked(member, nsml, register,
 
 
 def test_accept_missing_is_for_one_pass():
-    assert nsml_sync("--accept-missing")[0] == 1
-    assert nsml_sync("--apply", "--every", "30", "--accept-missing")[0] == 1
+    assert nsml_sync("--accept-missing")[0] == USAGE_STATUS
+    assert nsml_sync("--apply", "--every", "30", "--accept-missing")[0] == USAGE_STATUS
 
 
 def test_it_revokes_an_active_key_nsml_lost(member, nsml, register, event):
@@ -558,7 +559,7 @@ def test_it_loops_until_sigterm_and_finishes_the_pass_under_way(nsml, new_public
 def test_it_refuses_an_interval_under_five_seconds(nsml):
     status, out = nsml_sync("--apply", "--every", "2")
 
-    assert status == 1
+    assert status == USAGE_STATUS
     assert "--every must be at least 5 and at most 86400 seconds" in out
     assert not ReconcilePass.objects.exists()
 
@@ -566,7 +567,7 @@ def test_it_refuses_an_interval_under_five_seconds(nsml):
 def test_it_refuses_every_without_apply(nsml):
     status, out = nsml_sync("--every", "5")
 
-    assert status == 1
+    assert status == USAGE_STATUS
     assert "--every repeats the reconciler, so it needs --apply." in out
     assert not ReconcilePass.objects.exists()
 

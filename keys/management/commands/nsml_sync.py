@@ -7,19 +7,19 @@ Exit status: EXIT_STATUS below, which --help shows and README's Operating table 
 
 from __future__ import annotations
 
-import io
 import logging
 import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.core.management.base import CommandError
 from django.db import DatabaseError, close_old_connections
 
 from keys import services
 from keys.audit import Origin
 from keys.clock import format_moment
 from keys.management.database import database_failure
+from keys.management.failures import PortalCommand
 from nsml.client import NsmlError
 from portal import metrics
 
@@ -29,15 +29,22 @@ MIN_INTERVAL_SECONDS = 5
 # A day: reminders and expiries are due by the day, and a longer wait is past what the clock can sleep.
 MAX_INTERVAL_SECONDS = 24 * 60 * 60
 
+# A command line it cannot use (an unknown option, --every out of range): sysexits.h's EX_USAGE, since argparse's 2
+# already means that NSML could not be listed, and 1 that drift was found.
+USAGE_STATUS = 64
+
 EXIT_STATUS = (
     "Exit status: 0 in sync, not settled yet (keys still wait on NSML), or another pass was running (with "
     "--every: once stopped); 1 drift found (with --apply, repaired as far as a pass can); 2 NSML could not be "
-    "listed (nothing changed); 3 the database could not be reached. Options it cannot use are refused before "
-    "anything runs (status 1 or 2, with a line saying why)."
+    "listed (nothing changed); 3 the database could not be reached; 64 the command line could not be used (an "
+    "unknown option, a value out of range, options that do not go together: refused before anything runs, with "
+    "a line saying why)."
 )
 
 
-class Command(BaseCommand):
+class Command(PortalCommand):
+    usage_status = USAGE_STATUS
+
     help = (
         "Reconcile the portal with NSML. Without --apply, report 'unmanaged' keys NSML holds that the portal "
         "did not register, 'missing' keys the portal shows active that NSML lacks, and 'departed' active keys of "
@@ -67,25 +74,26 @@ class Command(BaseCommand):
             "Ctrl-C; a pass under way finishes first.",
         )
 
-    def run_from_argv(self, argv: list[str]) -> None:
-        """With LOG_FORMAT=json, what Django writes to stderr when a run fails ("CommandError: Could not list
-        NSML's keys...", the line an alert looks for) is a JSON line of keys.reconcile too, the status unchanged."""
-        if settings.LOG_FORMAT == "json":
-            self.stderr = OutputWrapper(_ErrorLog())
-        super().run_from_argv(argv)
+    def log_failure(self, message: str, exc_info=None) -> None:
+        """With LOG_FORMAT=json, the line a failed run ends with ("Could not list NSML's keys...", the line an alert
+        looks for) is one of keys.reconcile's, with the pass's own lines (keys/management/failures.py)."""
+        logger.error(message, exc_info=exc_info)
 
     def handle(self, *args, apply: bool, every: int | None, accept_missing: bool, **options) -> None:
         metrics.count_as_command()  # its NSML calls and passes, in the scrape of the gunicorn sharing the directory
         if accept_missing and (not apply or every is not None):
-            raise CommandError("--accept-missing is for one pass, so it needs --apply and no --every.")
+            raise CommandError(
+                "--accept-missing is for one pass, so it needs --apply and no --every.", returncode=USAGE_STATUS
+            )
         self.accept_missing = accept_missing
         if every is not None:
             if not apply:
-                raise CommandError("--every repeats the reconciler, so it needs --apply.")
+                raise CommandError("--every repeats the reconciler, so it needs --apply.", returncode=USAGE_STATUS)
             if not MIN_INTERVAL_SECONDS <= every <= MAX_INTERVAL_SECONDS:
                 raise CommandError(
                     f"--every must be at least {MIN_INTERVAL_SECONDS} and at most {MAX_INTERVAL_SECONDS} "
-                    "seconds (a day)."
+                    "seconds (a day).",
+                    returncode=USAGE_STATUS,
                 )
             self._loop(every)
             return
@@ -207,12 +215,3 @@ class Command(BaseCommand):
             self.stdout.write(
                 "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             )
-
-
-class _ErrorLog(io.TextIOBase):
-    """A stream whose every write is an error line of keys.reconcile (a failed run's last words)."""
-
-    def write(self, text: str) -> int:
-        if message := text.strip().removeprefix("CommandError: "):
-            logger.error(message)
-        return len(text)
