@@ -246,6 +246,7 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
     origin = Origin.from_request(request)
     refused = getattr(request, REFUSED_BY_LOCKOUT, False)
     if is_oidc_log_in(credentials):
+        metrics.count_login("failed")  # as its audit row: the provider's refusal, or a staff account (keys.oidc)
         record_event(
             action=Action.LOGIN_FAILED,
             outcome=Outcome.REFUSED,

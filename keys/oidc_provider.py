@@ -20,6 +20,7 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent
 from keys.oidc import oidc_setting, unavailable_message
+from portal import metrics
 
 logger = logging.getLogger("keys.oidc")
 
@@ -115,6 +116,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
     def login_failure(self) -> HttpResponse:
         user = getattr(self, "user", None)
         if user is not None and not user.is_active:
+            metrics.count_login("failed")  # authenticate() found them, so no user_login_failed counts it (keys.auth)
             record_event(
                 action=AuditEvent.Action.LOGIN_FAILED,
                 outcome=AuditEvent.Outcome.REFUSED,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
+from prometheus_client import REGISTRY
 
 from keys.models import AuditEvent
 
@@ -102,6 +103,27 @@ def test_a_staff_account_is_never_opened_through_oidc(page, provider, browser_me
     assert AuditEvent.objects.filter(action="login").count() == 0
     row = AuditEvent.objects.get(action="login_failed")
     assert row.reason == "oidc_refused"
+
+
+def test_a_refused_oidc_sign_in_counts_as_a_failed_log_in(page, provider, browser_member, django_user_model):
+    """Found reading /metrics beside the audit log: a staff account refused through OIDC, and a new user waiting for
+    approval, each wrote a login_failed row, but portal_logins_total{outcome="failed"} did not move."""
+
+    def failed() -> float:
+        return REGISTRY.get_sample_value("portal_logins_total", {"outcome": "failed"}) or 0
+
+    browser_member.is_staff = True
+    browser_member.save()
+    before = failed()
+
+    sign_in_as(page, "0b8e-kim")  # staff: refused
+    page.wait_for_url("**/accounts/login/")
+    sign_in_as(page, "77aa-lee")  # created inactive: waits for an administrator
+    page.wait_for_url("**/accounts/login/")
+    expect(page.get_by_role("status")).to_contain_text("waiting for an administrator to approve it")
+
+    assert AuditEvent.objects.filter(action="login_failed").count() == 2
+    assert failed() - before == 2
 
 
 def test_an_oidc_member_changes_keys_without_a_password_prompt(page, provider, browser_member, nsml):
