@@ -4,6 +4,7 @@ unknown is settled by looking at NSML's list, against the real simulator over HT
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import queue
 import signal
@@ -32,7 +33,7 @@ from keys.services.revocation import confirm_revocation
 from keys.upstream import nsml_client
 from nsml.client import Reply
 from nsml.simulator import Faults
-from tests.helpers import generate_private_key, nsml_sync, public_line
+from tests.helpers import free_port, generate_private_key, nsml_sync, public_line
 from tests.live_portal import (
     Gunicorn,
     Member,
@@ -554,6 +555,47 @@ def test_it_loops_until_sigterm_and_finishes_the_pass_under_way(nsml, new_public
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT title, status FROM keys_unmanagedkey").fetchall() == [("console-key", "open")]
         assert db.execute("SELECT count(*) FROM keys_reconcilepass WHERE succeeded").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_a_loop_whose_database_is_away_says_so_as_a_one_shot_pass_does(log_format):
+    """Found running `nsml_sync --apply --every 5` during a database outage: each pass ended with
+    "Reconcile pass failed: OperationalError('connection failed: connection to server at ...')", the driver's
+    words, where a one-shot pass names DATABASE_URL (keys/management/database.py)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://portal:db-password-9@127.0.0.1:{free_port()}/portal",
+        "LOG_FORMAT": log_format,
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "nsml_sync", "--apply", "--every", "5"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True).start()
+    seen: list[str] = []
+    try:
+        _wait_for(lines, "could not be reached", seen, timeout=60)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    said = seen[-1]
+    if log_format == "json":
+        line = json.loads(said)
+        assert (line["level"], line["logger"]) == ("ERROR", "keys.reconcile")
+        said = line["message"]
+    assert "The database could not be reached (OperationalError): this pass did not finish" in said
+    assert "DATABASE_URL" in said
+    assert "connection to server" not in said
 
 
 def test_it_refuses_an_interval_under_five_seconds(nsml):
