@@ -135,6 +135,11 @@ class RegisteredKey(models.Model):
         return self.status == self.Status.ACTIVE
 
     @property
+    def expiry_applies(self) -> bool:
+        """The key's expiry still means something: not once it is being revoked, revoked or never registered."""
+        return self.status in self.EXPIRY_STATUSES
+
+    @property
     def is_settling(self) -> bool:
         """NSML's answer is not known yet: the portal is still checking."""
         return self.status in (self.Status.PENDING, self.Status.REVOKING)

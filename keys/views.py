@@ -128,7 +128,7 @@ def _submitted_expiry(form) -> str | None:
 @never_cache
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
-    expiry_form = ExpiryForm(key=key) if key.status in key.EXPIRY_STATUSES else None
+    expiry_form = ExpiryForm(key=key) if key.expiry_applies else None
     context = {"key": key, "expiry_form": expiry_form, "pub_file": usual_public_key_file(key.key_type)}
     if key.is_settling:
         context["nsml_quiet_since"] = selectors.nsml_quiet_since(key.status_changed_at)
@@ -211,7 +211,7 @@ def key_expiry(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         # A refused date is shown at this address: the language switch or a reload asks for it again with a GET.
         return redirect("keys:detail", pk=key.pk)
-    if key.status not in key.EXPIRY_STATUSES:
+    if not key.expiry_applies:
         messages.error(request, gettext(member_messages.EXPIRY_FIXED_MESSAGE) % {"title": key.title})
         return redirect("keys:detail", pk=key.pk)
     form = ExpiryForm(request.POST, key=key)

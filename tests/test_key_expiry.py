@@ -212,3 +212,30 @@ def test_an_expiry_change_on_a_key_the_job_moved_on_meanwhile_is_refused(member,
     assert refused.value.code == "expiry_fixed"
     assert RegisteredKey.objects.get(pk=key.pk).expires_at == before
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.SET_EXPIRY).exists()
+
+
+@pytest.mark.parametrize("status", ["revoking", "revoked", "failed"])
+def test_the_key_list_and_the_keys_page_agree_on_a_key_past_its_expiry_mattering(
+    member_client, member, nsml, register, status
+):
+    """Found in a browser: a key being revoked showed "–" under Expires on /keys/ but "in 90 days" and a date
+    on its own page, which also contradicted its state (the portal is taking it away now, not then)."""
+    key = register(member)
+    RegisteredKey.objects.filter(pk=key.pk).update(status=status)
+    exact = key.expires_at.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M:%S")
+
+    listed = member_client.get(reverse("keys:list")).content.decode()
+    own = member_client.get(reverse("keys:detail", args=[key.pk])).content.decode()
+
+    for page in (listed, own):
+        assert "in 90 days" not in page and exact not in page and 'class="expiry' not in page
+
+
+def test_the_key_list_and_the_keys_page_both_show_a_pending_keys_expiry(member_client, member, nsml, register):
+    key = register(member)
+    RegisteredKey.objects.filter(pk=key.pk).update(status="pending")
+
+    listed = member_client.get(reverse("keys:list")).content.decode()
+    own = member_client.get(reverse("keys:detail", args=[key.pk])).content.decode()
+
+    assert "in 90 days" in listed and "in 90 days" in own
