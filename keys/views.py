@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.views import i18n
@@ -107,6 +109,13 @@ def _remember_language(request: HttpRequest) -> None:
 _LANGUAGE_KEPT = "keys.language_kept"
 
 
+# The language form's field that carries a new token's sealed secret (tokens.seal_secret), and where the switch
+# keeps it for the next Access tokens page.
+_TOKEN_SHOWN_FIELD = "token_shown"
+_TOKEN_SHOWN = "keys.token_shown"
+
+
+@sensitive_post_parameters(_TOKEN_SHOWN_FIELD)
 def set_language(request: HttpRequest) -> HttpResponse:
     """The header's language switch (Django's): a member's choice is kept too, so the emails sent to them
     later (a revoke's notice, the job's reminders) are in the language they chose, not their log-in's."""
@@ -115,6 +124,10 @@ def set_language(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and request.user.is_authenticated and language in dict(settings.LANGUAGES):
         services.remember_language(request.user, language)
         request.session[_LANGUAGE_KEPT] = language
+        sealed = request.POST.get(_TOKEN_SHOWN_FIELD, "")
+        if sealed and len(sealed) <= 1000 and urlsplit(response.get("Location", "")).path == reverse("tokens"):
+            # A new token's secret, still sealed: the next Access tokens page shows it again, in this language.
+            request.session[_TOKEN_SHOWN] = sealed
     return response
 
 
@@ -265,6 +278,9 @@ def token_list(request: HttpRequest) -> HttpResponse:
     new = None
     blank = TokenForm(max_days=max_days, initial={"days": min(30, max_days)})
     form = blank
+    kept = request.session.pop(_TOKEN_SHOWN, None)
+    if request.method != "POST" and kept:
+        new = tokens.unseal_secret(kept, user=request.user)
     if request.method == "POST":
         made = _token_made_by_this_form(request)
         if made is not None:
@@ -292,6 +308,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
         "tokens": selectors.tokens_of(request.user),
         "now": timezone.now(),
         "form_id": secrets.token_urlsafe(12),
+        "sealed": tokens.seal_secret(new) if new else "",
     }
     return render(request, "keys/token_list.html", context)
 

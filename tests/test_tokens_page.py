@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from keys.models import ApiToken, AuditEvent
 from keys.reauth import SESSION_CONFIRMED_AT
@@ -265,3 +267,55 @@ def test_a_form_sent_again_is_read_in_korean(member_client, member):
     )
 
     assert "토큰을 하나 더 만들지 않았습니다" in again.content.decode()
+
+
+def _language_form(page: str) -> dict[str, str]:
+    """The header's language form as the browser sends it: its hidden fields (the button adds `language`)."""
+    form = re.search(r'<form method="post" action="/i18n/setlang/".*?</form>', page, re.S).group(0)
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+
+def test_switching_language_keeps_the_new_secret_on_the_next_page_only(member_client, member, caplog):
+    """Found in a browser: the member made a token, then chose 한국어 in the header to read the page, and
+    the secret, shown only once, was gone before they had copied it."""
+    created = member_client.post(TOKENS, {"name": "provisioning", "days": "30"})
+    secret = created.context["new"].secret
+
+    switched = member_client.post("/i18n/setlang/", {**_language_form(created.content.decode()), "language": "ko"})
+    assert switched.status_code == 302 and switched["Location"] == TOKENS
+    session_data = str(dict(member_client.session.items()))
+    page = member_client.get(TOKENS).content.decode()
+
+    assert '<html lang="ko">' in page and secret in page and "provisioning" in page
+    assert secret not in session_data  # kept sealed between the switch and the page, never in plain text
+    assert secret not in member_client.get(TOKENS).content.decode()  # and on that page only
+    assert secret not in caplog.text
+    assert ApiToken.objects.filter(user=member).count() == 1
+
+
+def test_the_kept_secret_is_shown_to_its_member_only(member_client, member, other_member):
+    created = member_client.post(TOKENS, {"name": "provisioning", "days": "30"})
+    secret = created.context["new"].secret
+    other = Client()
+    other.force_login(other_member)
+    other.session.save()
+
+    other.post("/i18n/setlang/", {**_language_form(created.content.decode()), "language": "ko"})
+
+    assert secret not in other.get(TOKENS).content.decode()
+
+
+def test_a_kept_secret_is_not_shown_once_its_token_is_revoked(member_client, member):
+    created = member_client.post(TOKENS, {"name": "provisioning", "days": "30"})
+    secret = created.context["new"].secret
+    ApiToken.objects.update(revoked_at=timezone.now())
+
+    member_client.post("/i18n/setlang/", {**_language_form(created.content.decode()), "language": "ko"})
+
+    assert secret not in member_client.get(TOKENS).content.decode()
+
+
+def test_the_language_form_elsewhere_carries_no_secret(member_client):
+    page = member_client.get(TOKENS).content.decode()
+
+    assert set(_language_form(page)) == {"csrfmiddlewaretoken", "next"}

@@ -7,18 +7,22 @@ until it expires, is revoked, or its user is deactivated.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext, gettext_noop
 
 from keys.audit import Origin, record_event
@@ -37,6 +41,9 @@ TOKEN_SECRET_MESSAGE = gettext_noop(
     "If you have shared it anywhere, revoke the token on the Access tokens page."
 )
 MAX_NAME_LENGTH = 64
+# How long the page that showed a new secret can still have it shown again, in the language its header switches
+# to (seal_secret): the member reads the page, then switches.
+RESEAL_SECONDS = 600
 # last_used_at is written at most this often per token: a script calling in a loop costs no write per call.
 LAST_USED_EVERY = timedelta(minutes=1)
 
@@ -145,6 +152,34 @@ def note_use(token: ApiToken, *, origin: Origin) -> None:
     elif now - token.last_used_at >= LAST_USED_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     token.last_used_at = now
+
+
+def seal_secret(new: NewToken) -> str:
+    """The new token's secret, encrypted (a key derived from SECRET_KEY) and bound to its member and token, for
+    the page that shows it to carry through the header's language switch: the portal keeps no plain copy."""
+    payload = json.dumps({"user": new.token.user_id, "token": new.token.pk, "secret": new.secret})
+    return _sealing().encrypt(payload.encode()).decode()
+
+
+def unseal_secret(sealed: str, *, user: User) -> NewToken | None:
+    """The token and secret `seal_secret` sealed, for `user` only, within RESEAL_SECONDS, while the token is
+    live; None for anything else, without saying why."""
+    try:
+        payload = json.loads(_sealing().decrypt(sealed.encode(), ttl=RESEAL_SECONDS))
+        secret, token_pk = str(payload["secret"]), int(payload["token"])
+        if payload["user"] != user.pk:
+            return None
+    except (InvalidToken, ValueError, TypeError, KeyError, UnicodeError):
+        return None
+    token = live_tokens_of(user).filter(pk=token_pk).first()
+    if token is None or not hmac.compare_digest(token.secret_sha256, hash_secret(secret)):
+        return None
+    return NewToken(token=token, secret=secret)
+
+
+def _sealing() -> Fernet:
+    key = salted_hmac("keys.services.tokens.seal_secret", "fernet", algorithm="sha256").digest()
+    return Fernet(base64.urlsafe_b64encode(key))
 
 
 def revoke_tokens_of(user: User, *, actor: User | None, origin: Origin) -> int:

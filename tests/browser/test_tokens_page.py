@@ -109,3 +109,20 @@ def test_reloading_the_page_that_showed_the_secret_makes_no_second_token(page, l
     expect(page.get_by_role("row", name="provisioning")).to_have_count(1)
     assert ApiToken.objects.filter(user=browser_member).count() == 1
     check_page(page, "token-form-sent-again")
+
+
+def test_switching_language_right_after_making_a_token_keeps_its_secret_shown(page, log_in, browser_member):
+    """Found in a browser: a member who chose 한국어 to read the page the secret was on lost the secret."""
+    log_in(page)
+    page.goto("/tokens/")
+    page.get_by_label("Token name").fill("provisioning")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.get_by_label("Token", exact=True).input_value()
+
+    switch_to(page, "ko")
+
+    page.wait_for_url("**/tokens/")
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    expect(page.locator("#new-token-secret")).to_have_value(secret)
+    page.reload()
+    expect(page.locator("#new-token-secret")).to_have_count(0)
