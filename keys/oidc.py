@@ -28,6 +28,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext
 
+from portal.addresses import without_keys
+
 logger = logging.getLogger("keys.oidc")
 
 OIDC_BACKEND = "keys.oidc.OidcBackend"
@@ -146,6 +148,10 @@ class LoginView(auth_views.LoginView):
     """Django's log-in page, with the "Sign in with ..." button and PASSWORD_LOGIN's say over the form."""
 
     redirect_authenticated_user = True
+
+    def get_redirect_url(self) -> str:
+        # A next= sent in the log-in form (a GET's query is cleaned before: portal.addresses) holds no key either.
+        return without_keys(super().get_redirect_url())
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

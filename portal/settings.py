@@ -114,6 +114,9 @@ MIDDLEWARE = [
     # A HEAD answer's body goes here, not in gunicorn, which logs a warning for each one it drops.
     "portal.head.HeadWithoutBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A key or a token's secret in a query string (a next= too): the same request at the address without it, so
+    # no page echoes it back (portal/addresses.py).
+    "portal.addresses.KeylessAddressMiddleware",
     "portal.timing.ServerTimingMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
