@@ -107,3 +107,20 @@ def test_a_member_rotates_a_key(lang_page, register, browser_member, nsml, check
     old.refresh_from_db()
     assert old.status == "revoked"
     check_page(page, "key-rotated")
+
+
+def test_a_refused_expiry_on_the_keys_page_puts_the_cursor_in_the_date(lang_page, register, browser_member, nsml):
+    """Found in a browser pass: after a refused date on a key's page the cursor stayed at the top of the page
+    (the add-key form puts it in the field in error; this form had no field marked so for focus.js)."""
+    page = lang_page
+    key = register(browser_member, "kim-minsu-laptop")
+    page.goto(f"/keys/{key.pk}/")
+    date = page.locator("form.expiry-form input[type=date]")
+    date.evaluate("field => field.removeAttribute('min')")  # the page was opened yesterday: its range is a day old
+
+    date.fill(day(-1))
+    page.locator("form.expiry-form button[type=submit]").click()
+
+    expect(page.locator("#id_expires_at_error")).to_be_visible()
+    expect(page.locator("#id_expires_at")).to_be_focused()
+    expect(page.locator("#id_expires_at")).to_have_value(day(-1))  # what was typed stays, to be corrected
