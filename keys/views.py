@@ -234,6 +234,10 @@ def key_expiry(request: HttpRequest, pk: int) -> HttpResponse:
                 key=key, value=form.cleaned_data["expires_at"], actor=request.user, origin=Origin.from_request(request)
             )
         except ValidationError as refusal:
+            if getattr(refusal, "code", None) == "expiry_fixed":
+                # Revoked meanwhile (the job, another tab): the key's page says what it is now, and why not.
+                messages.error(request, refusal.message)
+                return redirect("keys:detail", pk=key.pk)
             form.add_error(None, refusal)
         else:
             if key.expires_at is None:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.urls import reverse
 
 from keys.audit import Origin
@@ -239,3 +240,28 @@ def test_the_key_list_and_the_keys_page_both_show_a_pending_keys_expiry(member_c
     own = member_client.get(reverse("keys:detail", args=[key.pk])).content.decode()
 
     assert "in 90 days" in listed and "in 90 days" in own
+
+
+def test_an_expiry_change_that_loses_a_race_with_a_revocation_says_so_on_the_keys_page(
+    member_client, member, nsml, register
+):
+    """Read in the view: when the key was revoked between the view reading it and the save (the expiry job,
+    or Revoke in another tab), the refusal had no field, the page showed only the field's errors, and the
+    member got the key's page, answered 400, saying nothing, the key still "Active" with its expiry form."""
+    key = register(member)
+    before = key.expires_at
+
+    def revoked_just_before_the_save(execute, sql, params, many, context):
+        if 'UPDATE "keys_registeredkey"' in sql and "expires_at" in sql:  # PostgreSQL's is inside a WITH
+            RegisteredKey.objects.filter(pk=key.pk).update(status="revoking")  # another request, committed first
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(revoked_just_before_the_save):
+        response = member_client.post(reverse("keys:expiry", args=[key.pk]), {"expires_at": day(5)}, follow=True)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "can no longer change: the key is revoked or being revoked" in page
+    assert '<span class="status revoking">Being revoked</span>' in page
+    assert reverse("keys:expiry", args=[key.pk]) not in page
+    assert RegisteredKey.objects.get(pk=key.pk).expires_at == before
