@@ -319,3 +319,12 @@ def test_the_language_form_elsewhere_carries_no_secret(member_client):
     page = member_client.get(TOKENS).content.decode()
 
     assert set(_language_form(page)) == {"csrfmiddlewaretoken", "next"}
+
+
+@pytest.mark.parametrize("sealed", ["x", "gAAAA" + "A" * 200, "é" * 50, "A" * 5000])
+def test_a_made_up_sealed_secret_shows_nothing_and_breaks_nothing(member_client, sealed):
+    member_client.post("/i18n/setlang/", {"language": "ko", "next": TOKENS, "token_shown": sealed})
+
+    response = member_client.get(TOKENS)
+
+    assert response.status_code == 200 and response.context["new"] is None
