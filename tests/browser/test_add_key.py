@@ -65,3 +65,15 @@ def test_the_copy_button_is_not_shown_without_its_script(page_without_script, lo
     expect(page.locator("#fingerprint")).to_have_text(key.fingerprint_sha256)
     expect(page.get_by_role("button", name="Copy")).to_be_hidden()
     expect(page.get_by_text("ssh-keygen -lf")).to_be_visible()
+
+
+def test_a_screen_reader_hears_the_title_note_with_the_title_field(page, log_in, browser_member):
+    """Found in a browser pass: "Titles are shared by the whole team in NSML, so start with your name" sat
+    between the label and the box, but the box's description named only the title rules: a screen reader
+    user tabbing into the box never heard it, and titled a key "laptop" like everyone else."""
+    log_in(page)
+    page.goto("/keys/new/")
+
+    title = page.get_by_label("Title", exact=True)
+
+    expect(title).to_have_accessible_description(re.compile(r"hyphens.*Titles are shared by the whole team"))
