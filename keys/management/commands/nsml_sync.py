@@ -103,7 +103,7 @@ class Command(PortalCommand):
         except DatabaseError as error:
             raise database_failure(error, "nothing was checked or changed.") from None
         if report is not None and report.drift:
-            held = f", {report.held_missing} missing key(s) held back" if getattr(report, "held_missing", 0) else ""
+            held = f", {report.held_missing} missing key(s) held back" if report.held_missing else ""
             raise CommandError(
                 f"Drift found: {report.changes} change(s) made, {report.open_unmanaged} unmanaged key(s) open{held}.",
                 returncode=1,
