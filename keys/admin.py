@@ -241,6 +241,17 @@ def _report_owner(
 
 # Past this many members, one action's outcome is a summary: 100 offboarded members were 100 messages or more.
 MEMBERS_REPORTED_ONE_BY_ONE = 5
+# Past this many keys NSML would not revoke, the rest are counted: NSML refusing every DELETE of thousands of keys
+# was a message per key (the audit log has each).
+FAILURES_REPORTED_ONE_BY_ONE = 20
+
+
+def _named_up_to_a_page(names: list[str]) -> str:
+    """The first LISTED_ON_A_CONFIRMATION names, and how many more: "Select all" of thousands named every one."""
+    listed = ", ".join(names[:LISTED_ON_A_CONFIRMATION])
+    if len(names) <= LISTED_ON_A_CONFIRMATION:
+        return listed
+    return f"{listed} {_and_more_users(len(names) - LISTED_ON_A_CONFIRMATION)}"
 
 
 def _report_owners(modeladmin: admin.ModelAdmin, request, reports: list, *, offboarded: bool = False) -> None:
@@ -272,17 +283,28 @@ def _report_owners(modeladmin: admin.ModelAdmin, request, reports: list, *, offb
                 "%(count)d revocations are not confirmed by NSML yet; the reconciler finishes them. Members: %(users)s",
                 count,
             )
-            % {"count": count, "users": ", ".join(owner.get_username() for owner, _unconfirmed in waiting)},
+            % {"count": count, "users": _named_up_to_a_page([owner.get_username() for owner, _unconfirmed in waiting])},
             messages.WARNING,
         )
-    for owner, report in reports:
-        for failure in report.failures:
-            modeladmin.message_user(
-                request,
-                _("A key of %(user)s was not revoked: %(failure)s")
-                % {"user": owner.get_username(), "failure": failure},
-                messages.ERROR,
+    failures = [(owner, failure) for owner, report in reports for failure in report.failures]
+    for owner, failure in failures[:FAILURES_REPORTED_ONE_BY_ONE]:
+        modeladmin.message_user(
+            request,
+            _("A key of %(user)s was not revoked: %(failure)s") % {"user": owner.get_username(), "failure": failure},
+            messages.ERROR,
+        )
+    if len(failures) > FAILURES_REPORTED_ONE_BY_ONE:
+        more = len(failures) - FAILURES_REPORTED_ONE_BY_ONE
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d more key was not revoked; the audit log lists each.",
+                "%(count)d more keys were not revoked; the audit log lists each.",
+                more,
             )
+            % {"count": more},
+            messages.ERROR,
+        )
     idle = [
         owner.get_username()
         for owner, report in reports
@@ -290,7 +312,7 @@ def _report_owners(modeladmin: admin.ModelAdmin, request, reports: list, *, offb
     ]
     if idle and not offboarded:
         modeladmin.message_user(
-            request, _("No active key to revoke for: %(users)s.") % {"users": ", ".join(idle)}, messages.INFO
+            request, _("No active key to revoke for: %(users)s.") % {"users": _named_up_to_a_page(idle)}, messages.INFO
         )
 
 
@@ -1064,7 +1086,9 @@ class UserAdmin(
             return None
         kept = selectors.users_with_history(queryset)
         if kept:
-            names = _names_up_to_a_page(queryset.filter(pk__in=kept).order_by("username"), len(kept))
+            names = _named_up_to_a_page(
+                list(queryset.filter(pk__in=kept).order_by("username").values_list("username", flat=True))
+            )
             self.message_user(request, f"{KEPT_FOR_HISTORY} ({names})", messages.WARNING)
         deletable = queryset.exclude(pk__in=kept)
         if not deletable.exists():
@@ -1160,12 +1184,6 @@ class UserAdmin(
         report = getattr(obj, "offboarding_report", None)
         if deactivating and report is not None:
             _report_owner(self, request, obj, report)
-
-
-def _names_up_to_a_page(users: QuerySet, count: int) -> str:
-    """The first LISTED_ON_A_CONFIRMATION of `count` users' names, and how many more."""
-    names = ", ".join(user.get_username() for user in users[:LISTED_ON_A_CONFIRMATION])
-    return f"{names} {_and_more_users(count - LISTED_ON_A_CONFIRMATION)}" if count > LISTED_ON_A_CONFIRMATION else names
 
 
 def _yes_no_icon(value: bool) -> str:

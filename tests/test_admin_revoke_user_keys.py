@@ -95,3 +95,33 @@ def test_a_summary_still_names_each_failure(admin_client, nsml, register, django
     assert messages[0] == "5 keys revoked."
     assert len(messages) == 2, messages
     assert messages[1].startswith("A key of team00 was not revoked:"), messages
+
+
+def test_a_large_selection_s_messages_name_a_page_of_users(admin_client, nsml, django_user_model):
+    """ "Select all" of thousands of members, then Revoke all keys: the message named every member without a
+    key. It names the first 200 and counts the rest."""
+    django_user_model.objects.bulk_create(django_user_model(username=f"idle{number:03d}") for number in range(250))
+    selection = {"action": "revoke_all_keys", "select_across": "1", "index": "0", "post": "yes", "reason": "r"}
+    selection[ACTION_CHECKBOX_NAME] = [django_user_model.objects.get(username="idle000").pk]
+
+    messages = [
+        str(message) for message in admin_client.post(f"{USERS}?q=idle", selection, follow=True).context["messages"]
+    ]
+
+    assert len(messages) == 1
+    assert messages[0].count("idle") == 200 and messages[0].endswith("idle199 and 50 more users.")
+
+
+def test_many_failures_are_a_page_of_messages_and_a_count(admin_client, nsml, register, django_user_model):
+    """NSML refusing every DELETE of thousands of keys was a message per key on the next page (and in the session
+    meanwhile). The first FAILURES_REPORTED_ONE_BY_ONE keep their message; the rest are counted."""
+    team = [django_user_model.objects.create_user(f"team{n:02d}", password="team-password-1") for n in range(25)]
+    for user in team:
+        register(user, f"{user.username}-laptop")
+    nsml.set_faults(Faults(fail_status=403, fail_methods={"DELETE"}))
+
+    messages = [str(message) for message in revoke_all(admin_client, team, post="yes", reason="r").context["messages"]]
+
+    failures = [message for message in messages if " was not revoked: " in message]
+    assert len(failures) == 20, messages
+    assert messages[-1] == "5 more keys were not revoked; the audit log lists each."
