@@ -246,6 +246,24 @@ MEMBERS_REPORTED_ONE_BY_ONE = 5
 FAILURES_REPORTED_ONE_BY_ONE = 20
 
 
+def _report_failures(modeladmin: admin.ModelAdmin, request, failures: list[str]) -> None:
+    """A message per key NSML would not revoke, the first FAILURES_REPORTED_ONE_BY_ONE; the rest counted."""
+    for failure in failures[:FAILURES_REPORTED_ONE_BY_ONE]:
+        modeladmin.message_user(request, failure, messages.ERROR)
+    if len(failures) > FAILURES_REPORTED_ONE_BY_ONE:
+        more = len(failures) - FAILURES_REPORTED_ONE_BY_ONE
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d more key was not revoked; the audit log lists each.",
+                "%(count)d more keys were not revoked; the audit log lists each.",
+                more,
+            )
+            % {"count": more},
+            messages.ERROR,
+        )
+
+
 def _named_up_to_a_page(names: list[str]) -> str:
     """The first LISTED_ON_A_CONFIRMATION names, and how many more: "Select all" of thousands named every one."""
     listed = ", ".join(names[:LISTED_ON_A_CONFIRMATION])
@@ -286,25 +304,15 @@ def _report_owners(modeladmin: admin.ModelAdmin, request, reports: list, *, offb
             % {"count": count, "users": _named_up_to_a_page([owner.get_username() for owner, _unconfirmed in waiting])},
             messages.WARNING,
         )
-    failures = [(owner, failure) for owner, report in reports for failure in report.failures]
-    for owner, failure in failures[:FAILURES_REPORTED_ONE_BY_ONE]:
-        modeladmin.message_user(
-            request,
-            _("A key of %(user)s was not revoked: %(failure)s") % {"user": owner.get_username(), "failure": failure},
-            messages.ERROR,
-        )
-    if len(failures) > FAILURES_REPORTED_ONE_BY_ONE:
-        more = len(failures) - FAILURES_REPORTED_ONE_BY_ONE
-        modeladmin.message_user(
-            request,
-            ngettext(
-                "%(count)d more key was not revoked; the audit log lists each.",
-                "%(count)d more keys were not revoked; the audit log lists each.",
-                more,
-            )
-            % {"count": more},
-            messages.ERROR,
-        )
+    _report_failures(
+        modeladmin,
+        request,
+        [
+            _("A key of %(user)s was not revoked: %(failure)s") % {"user": owner.get_username(), "failure": failure}
+            for owner, report in reports
+            for failure in report.failures
+        ],
+    )
     idle = [
         owner.get_username()
         for owner, report in reports
@@ -349,8 +357,7 @@ def _report(modeladmin: admin.ModelAdmin, request, report: services.RevocationRe
             % report.unconfirmed,
             messages.WARNING,
         )
-    for failure in report.failures:
-        modeladmin.message_user(request, failure, messages.ERROR)
+    _report_failures(modeladmin, request, report.failures)
     if not report.revoked and not report.failures and not report.unconfirmed:
         modeladmin.message_user(request, _("There was no active key to revoke."), messages.INFO)
 

@@ -130,6 +130,29 @@ def test_an_admin_revokes_an_unmanaged_key(admin_client, admin_user, nsml, new_p
     assert (row.actor, row.reason, row.detail) == (admin_user, "unmanaged", "reason given: not ours")
 
 
+def test_many_unmanaged_keys_nsml_will_not_revoke_are_a_page_of_messages_and_a_count(
+    admin_client, nsml, new_public_key
+):
+    """As for members' keys: NSML refusing every DELETE was one message per key. The first 20 keep theirs."""
+    for number in range(25):
+        nsml.add_key(f"console-key-{number:02d}", new_public_key())
+    sync("--apply")
+    nsml.set_faults(Faults(fail_status=403, fail_methods={"DELETE"}))
+    selection = {
+        "action": "revoke_selected",
+        "_selected_action": list(UnmanagedKey.objects.values_list("pk", flat=True)),
+        "post": "yes",
+        "reason": "not ours",
+    }
+
+    response = admin_client.post(reverse("admin:keys_unmanagedkey_changelist"), selection, follow=True)
+
+    messages = [str(message) for message in response.context["messages"]]
+    assert len(messages) == 21, messages
+    assert messages[-1] == "5 more keys were not revoked; the audit log lists each."
+    assert len(nsml.held_keys()) == 25
+
+
 def test_an_unmanaged_key_is_not_revoked_without_a_reason(admin_client, nsml, new_public_key):
     """Found in the admin: the unmanaged keys' revoke ran at once, without the confirmation and the reason
     the same action asks for on members' keys."""
