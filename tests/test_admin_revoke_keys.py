@@ -159,14 +159,15 @@ def test_with_a_slow_nsml_the_admin_waits_about_one_timeout_and_the_reconciler_s
     """Found by the browser QA pass: with NSML at 12 s a call, revoking selected keys took about 14 s per key,
     one DELETE and its confirming list each, while the admin's browser waited for the whole selection."""
     keys = [register(member, f"old-{number}") for number in range(4)]
-    settings.NSML_TIMEOUT = 1.0
-    nsml.set_faults(Faults(latency=0.4))  # a DELETE and its list: 0.8 s a key, 3.2 s for the four
+    settings.NSML_TIMEOUT = 2.0
+    nsml.set_faults(Faults(latency=0.8))  # a DELETE and its list: 1.6 s a key, 6.4 s for the four
 
     started = time.monotonic()
     response = revoke(admin_client, keys, post="yes", reason="left the team")
     waited = time.monotonic() - started
 
-    assert waited < 2.2  # the keys begun within the 1 s, each with its own timeout
+    # The keys begun within the 2 s, each with its own timeout: about 3.2 s, and room for a busy machine.
+    assert waited < 4.6
     messages = [str(message) for message in response.context["messages"]]
     statuses = sorted(RegisteredKey.objects.values_list("status", flat=True))
     assert statuses.count("revoking") >= 2, (statuses, messages)
@@ -177,7 +178,7 @@ def test_with_a_slow_nsml_the_admin_waits_about_one_timeout_and_the_reconciler_s
         assert audit_display.detail_shown(not_sent[0].detail).startswith("아직 보내지 않음: ")
 
     nsml.set_faults(Faults())
-    time.sleep(0.5)  # a DELETE the admin stopped waiting for still reaches NSML
+    time.sleep(1.0)  # a DELETE the admin stopped waiting for still reaches NSML
     nsml_sync("--apply")
     assert set(RegisteredKey.objects.values_list("status", flat=True)) == {"revoked"}
     assert held_titles(nsml) == []
@@ -190,16 +191,19 @@ def test_with_a_slow_nsml_keys_of_several_members_cost_about_one_timeout_too(
     """Found reviewing e1b6197: the wait was counted afresh for each member whose keys were selected, so two
     members' keys took two timeouts, and a selection across twenty members twenty, for the one admin."""
     keys = [register(owner, f"{owner.username}-{number}") for owner in (member, other_member) for number in range(2)]
-    settings.NSML_TIMEOUT = 1.0
-    nsml.set_faults(Faults(latency=0.4))  # a DELETE and its list: 0.8 s a key, 1.6 s for each member's two
+    settings.NSML_TIMEOUT = 2.0
+    nsml.set_faults(Faults(latency=0.8))  # a DELETE and its list: 1.6 s a key, 3.2 s for each member's two
 
     started = time.monotonic()
     revoke(admin_client, keys, post="yes", reason="left the team")
     waited = time.monotonic() - started
 
-    assert waited < 2.2  # the keys begun within the 1 s, whoever's they are; 3.2 s counted per member
+    # The keys begun within the 2 s, whoever's they are (about 3.2 s); 6.4 s counted per member.
+    assert waited < 4.6
+    # Counted per member, every key would be sent; however busy the machine, one member's wait is spent.
+    assert AuditEvent.objects.filter(action="revoke", detail__startswith="not sent yet").exists()
     nsml.set_faults(Faults())
-    time.sleep(0.5)  # a DELETE the admin stopped waiting for still reaches NSML
+    time.sleep(1.0)  # a DELETE the admin stopped waiting for still reaches NSML
     nsml_sync("--apply")
     assert set(RegisteredKey.objects.values_list("status", flat=True)) == {"revoked"}
     assert held_titles(nsml) == []
