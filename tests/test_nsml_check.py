@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -176,3 +177,26 @@ def test_a_refused_connection_says_so(settings):
 
     assert message.startswith("Host unreachable: the connection was refused"), message
     assert "(no HTTP answer: connection to NSML refused)" in message
+
+
+def test_with_json_logs_every_line_it_writes_is_a_json_line(settings, new_public_key):
+    """Found running it in a container beside the portal with LOG_FORMAT=json: "Checking ..." and "OK: NSML answered
+    ..." came as plain lines into a log collector that reads JSON."""
+    simulator = NsmlSimulator(
+        access_key=settings.NCP_ACCESS_KEY,
+        secret_key=settings.NCP_SECRET_KEY,
+        api_key=settings.NSML_API_KEY,
+        quiet=True,
+    )
+    with simulator:
+        simulator.add_key("laptop", new_public_key())
+        env = {**os.environ, "NSML_API_URL": simulator.base_url, "LOG_FORMAT": "json"}
+        result = subprocess.run(
+            [sys.executable, "manage.py", "nsml_check"], cwd=BASE_DIR, env=env, capture_output=True, text=True
+        )
+
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in (result.stdout + result.stderr).splitlines()]
+    assert [(line["level"], line["logger"]) for line in lines] == [("INFO", "keys.commands.nsml_check")] * 2
+    assert lines[0]["message"].startswith(f"Checking {simulator.base_url}")
+    assert lines[1]["message"].startswith("OK: NSML answered in ") and "holds 1 key(s)" in lines[1]["message"]

@@ -59,24 +59,35 @@ class PortalCommand(BaseCommand):
         parser.error = usage_error
         return parser
 
-    def note(self, text: str, level: int = logging.INFO) -> None:
-        """A line for the operator on stderr, not for a script reading stdout: plain, or with LOG_FORMAT=json one
-        JSON line at `level`."""
+    def say(self, text: str, style=None) -> None:
+        """A line of the command's report on stdout: plain (in `style`, one of self.style's), or with
+        LOG_FORMAT=json one JSON line (level INFO; no terminal colours in it)."""
+        if _json():
+            self.stdout.write(self.json_line(text, logging.INFO))
+        else:
+            self.stdout.write(style(text) if style else text)
+
+    def note(self, text: str, level: int = logging.INFO, style=None) -> None:
+        """A line for the operator on stderr, not for a script reading stdout: plain (in `style`), or with
+        LOG_FORMAT=json one JSON line at `level`."""
         if _json():
             self.log_line(text, level)
         else:
-            self.stderr.write(text)
+            self.stderr.write(style(text) if style else text)
 
     def log_failure(self, message: str, exc_info=None) -> None:
         self.log_line(message, logging.ERROR, exc_info)
 
     def log_line(self, message: str, level: int, exc_info=None) -> None:
         """One JSON line on stderr, of logger `keys.commands.<command>`."""
+        sys.stderr.write(self.json_line(message, level, exc_info) + "\n")
+        sys.stderr.flush()
+
+    def json_line(self, message: str, level: int, exc_info=None) -> str:
         name = getattr(self, "command_name", None) or type(self).__module__.rsplit(".", 1)[-1]
         record = logging.LogRecord(f"keys.commands.{name}", level, "", 0, message, None, exc_info)
         EscapeControlCharacters().filter(record)
-        sys.stderr.write(JsonFormatter().format(record) + "\n")
-        sys.stderr.flush()
+        return JsonFormatter().format(record)
 
 
 def _json() -> bool:

@@ -73,7 +73,7 @@ class Command(PortalCommand):
         ]
         if unusable:
             raise CommandError(unusable[0].msg)
-        self.stdout.write(f"Checking {settings.NSML_API_URL} (timeout {settings.NSML_TIMEOUT:g}s)...")
+        self.say(f"Checking {settings.NSML_API_URL} (timeout {settings.NSML_TIMEOUT:g}s)...")
 
         try:
             keys, reply = nsml_client().list_keys(retry=False)
@@ -88,9 +88,7 @@ class Command(PortalCommand):
             raise CommandError(f"{advice}\n  ({status}{code}{trace}: {error.reply.detail})") from None
 
         self._report_clock(reply)
-        self.stdout.write(
-            self.style.SUCCESS(f"OK: NSML answered in {reply.duration_ms} ms and holds {len(keys)} key(s).")
-        )
+        self.say(f"OK: NSML answered in {reply.duration_ms} ms and holds {len(keys)} key(s).", self.style.SUCCESS)
 
     @staticmethod
     def _advice(error: NsmlError) -> str:
@@ -111,6 +109,6 @@ class Command(PortalCommand):
         skew = time.time() - server_time
         if abs(skew) >= SKEW_WARNING_SECONDS:
             self.note(
-                self.style.WARNING(f"Clock skew: this host is {skew:+.0f} s away from NSML's clock."), logging.WARNING
+                f"Clock skew: this host is {skew:+.0f} s away from NSML's clock.", logging.WARNING, self.style.WARNING
             )
         return skew
