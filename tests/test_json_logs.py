@@ -282,6 +282,25 @@ def test_the_reconcilers_report_is_json_lines_too(tmp_path: Path, new_public_key
     assert lines[-1]["message"].startswith("Drift found: ")
 
 
+def test_the_reconcilers_report_without_apply_is_json_lines_too(tmp_path: Path, new_public_key):
+    """Found running `nsml_sync` (no --apply) in the reconciler's container with LOG_FORMAT=json: its table of drift
+    and "In sync: ..." came as plain lines, where a pass's report is JSON."""
+    with live_simulator() as simulator, portal_database(tmp_path) as database_url:
+        env = portal_env(database_url, LOG_FORMAT="json", LOG_LEVEL="INFO", NSML_API_URL=simulator.base_url)
+        in_sync = manage(database_url, "nsml_sync", env=env, check=False)
+        simulator.add_key("console-key", new_public_key())
+        drift = manage(database_url, "nsml_sync", env=env, check=False)
+
+    assert in_sync.returncode == 0
+    [line] = [json.loads(line) for line in (in_sync.stdout + in_sync.stderr).splitlines()]
+    assert (line["logger"], line["message"]) == ("keys.reconcile", "In sync: NSML and the portal hold the same keys.")
+    assert drift.returncode == 1
+    lines = [json.loads(line) for line in (drift.stdout + drift.stderr).splitlines()]
+    assert {line["logger"] for line in lines} == {"keys.reconcile"}
+    assert [line["message"][:25] for line in lines if "console-key" in line["message"]] == ["unmanaged: console-key (n"]
+    assert lines[-1]["message"].startswith("Drift found: 1 unmanaged, 0 missing")
+
+
 def test_a_one_shot_pass_that_cannot_list_nsml_ends_with_a_json_line(tmp_path: Path):
     """Found running `nsml_sync --apply` from cron with LOG_FORMAT=json against an NSML that answered 503: the
     retries were JSON lines, but the line saying the pass failed, the one an alert looks for, was Django's plain

@@ -193,7 +193,7 @@ class Command(PortalCommand):
                 f"Could not list NSML's keys: {error.failure} ({error.reply.detail})", returncode=2
             ) from None
         if not drift:
-            self.stdout.write(self.style.SUCCESS("In sync: NSML and the portal hold the same keys."))
+            self._say("In sync: NSML and the portal hold the same keys.", style=self.style.SUCCESS)
             return
         rows = [("unmanaged", item.title, item.name, item.create_time, "-") for item in drift.unmanaged]
         rows += [
@@ -217,6 +217,11 @@ class Command(PortalCommand):
         raise CommandError(f"Drift found: {counts}.", returncode=1)
 
     def _table(self, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+        if settings.LOG_FORMAT == "json":  # a line per row, each naming its columns: no table in a JSON stream
+            for row in rows:
+                details = ", ".join(f"{name} {cell}" for name, cell in zip(header[2:], row[2:], strict=True))
+                logger.info("%s: %s (%s)", row[0], row[1], details)
+            return
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
         for row in [header, tuple("-" * width for width in widths), *rows]:
             self.stdout.write(
