@@ -500,6 +500,21 @@ def _wait_for(lines: queue.Queue, text: str, seen: list[str], timeout: float) ->
     raise AssertionError(f"{text!r} not printed in {timeout} s; got:\n{''.join(seen)}")
 
 
+def _start_loop(env: dict[str, str]) -> tuple[subprocess.Popen, queue.Queue]:
+    """`nsml_sync --apply --every 5` in a process of its own, and the queue its output lines arrive on."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "nsml_sync", "--apply", "--every", "5"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True).start()
+    return process, lines
+
+
 def test_it_loops_until_sigterm_and_finishes_the_pass_under_way(nsml, new_public_key, tmp_path):
     # The subprocess needs a database of its own: pytest's test database is not visible to it
     # (in memory on SQLite, an uncommitted transaction on PostgreSQL).
@@ -522,16 +537,7 @@ def test_it_loops_until_sigterm_and_finishes_the_pass_under_way(nsml, new_public
     nsml.add_key("console-key", new_public_key())
     nsml.set_faults(Faults(latency=1.5))  # the first pass is under way for a while
 
-    process = subprocess.Popen(
-        [*manage, "nsml_sync", "--apply", "--every", "5"],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True).start()
+    process, lines = _start_loop(env)
     seen: list[str] = []
     try:
         _wait_for(lines, "Reconciler: a pass every 5 s", seen, timeout=60)
@@ -568,16 +574,7 @@ def test_a_loop_whose_database_is_away_says_so_as_a_one_shot_pass_does(log_forma
         "LOG_FORMAT": log_format,
         "PYTHONUNBUFFERED": "1",
     }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "nsml_sync", "--apply", "--every", "5"],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=_reader, args=(process.stdout, lines), daemon=True).start()
+    process, lines = _start_loop(env)
     seen: list[str] = []
     try:
         _wait_for(lines, "could not be reached", seen, timeout=60)
