@@ -126,6 +126,10 @@ _LEAST = (
     # 0 leaves the reconciler out of /readyz (README's settings table).
     ("READYZ_MAX_RECONCILE_AGE_SECONDS", "READYZ_MAX_RECONCILE_AGE_SECONDS", 0),
     ("PROXY_HOPS", "DJANGO_PROXY_HOPS", 0),
+    # Below 0 every pass held back, "0 active keys are missing", and no key NSML lost was ever marked.
+    ("RECONCILE_MISSING_LIMIT", "RECONCILE_MISSING_LIMIT", 0),
+    # OpenSSH itself refuses RSA keys under 1024 bits (RequiredRSASize).
+    ("KEYS_MIN_RSA_BITS", "KEYS_MIN_RSA_BITS", 1024),
 )
 
 
@@ -146,6 +150,8 @@ _MOST = (
     ("KEYS_MAX_LIFETIME_DAYS", "KEYS_MAX_LIFETIME_DAYS", CENTURY_DAYS),
     ("SESSION_COOKIE_AGE", "SESSION_COOKIE_AGE", CENTURY_DAYS * 86_400),
     ("READYZ_MAX_RECONCILE_AGE_SECONDS", "READYZ_MAX_RECONCILE_AGE_SECONDS", CENTURY_DAYS * 86_400),
+    # ssh-keygen makes RSA keys of at most 16384 bits: a higher minimum refuses every one.
+    ("KEYS_MIN_RSA_BITS", "KEYS_MIN_RSA_BITS", 16_384),
 )
 
 

@@ -293,6 +293,33 @@ def test_a_number_past_what_dates_can_hold_stops_it(name, value, says):
     assert says in result.stderr and "keys.E007" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("RECONCILE_MISSING_LIMIT", "-1", "RECONCILE_MISSING_LIMIT must be at least 0, not -1."),
+        ("KEYS_MIN_RSA_BITS", "512", "KEYS_MIN_RSA_BITS must be at least 1024, not 512."),
+        ("KEYS_MIN_RSA_BITS", "32768", "KEYS_MIN_RSA_BITS must be at most 16,384, not 32,768."),
+    ],
+)
+def test_a_limit_that_holds_back_every_pass_or_a_key_size_nobody_can_meet_stops_it(name, value, says):
+    """Found following the README's production steps with each setting of its table mistyped: with
+    RECONCILE_MISSING_LIMIT=-1 every reconcile pass logged "held back: 0 active keys are missing from NSML's list",
+    and would never mark a key NSML lost; KEYS_MIN_RSA_BITS=512 took RSA keys OpenSSH itself refuses, 32768 refused
+    every RSA key ssh-keygen can make (it makes at most 16384 bits). Each was taken without a word."""
+    checked = check(**{name: value})
+    served = gunicorn(**{name: value})
+
+    assert checked.returncode != 0 and says in checked.stderr and "keys.E007" in checked.stderr
+    assert served.returncode != 0 and says in served.stdout + served.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("RECONCILE_MISSING_LIMIT", "0"), ("KEYS_MIN_RSA_BITS", "1024"), ("KEYS_MIN_RSA_BITS", "16384")]
+)
+def test_the_ends_of_the_limit_and_key_size_ranges_start(name, value):
+    assert check(**{name: value}).returncode == 0
+
+
 @pytest.mark.parametrize("value", ["2000000000000", "-2000000000000", "52561000"])
 def test_a_lock_out_past_a_century_stops_it_in_one_line(value):
     """Found reviewing keys.E007: LOGIN_LOCKOUT_MINUTES=2000000000000 (past what a timedelta holds) stopped every
