@@ -169,6 +169,38 @@ if environ.Env.DB_SCHEMES.get(_DATABASE_URL.partition(":")[0]) not in (
         "or sqlite:///db.sqlite3; it is empty or names another database."
     )
 DATABASES = {"default": env.db_url_config(_DATABASE_URL)}
+
+
+def _database_option(place: dict, key: str, name: str, kind: str) -> None:
+    """An option of DATABASE_URL's query, read as the README writes it, or one line naming it (never the address).
+
+    django-environ keeps a value it cannot read as a string: conn_max_age=60s started, then every request was a
+    500 (TypeError: float + str); connect_timeout=5s was an OperationalError at every connection; and
+    conn_health_checks=false was the string 'false', which Django reads as on."""
+    if key not in place:
+        return
+    value, text = place[key], str(place[key]).strip()
+    if kind == "switch":
+        if text.lower() not in _TRUE_WORDS + _FALSE_WORDS:
+            raise ImproperlyConfigured(f"DATABASE_URL's {name} must be true or false, not {text!r}.")
+        place[key] = text.lower() in _TRUE_WORDS
+    elif value is None and kind != "seconds":  # conn_max_age=None: Django keeps the connection for good
+        return
+    elif not (text.isascii() and text.isdigit()):
+        what = "a whole number of seconds (0 or more)" if kind in ("seconds", "age") else "a whole number (0 or more)"
+        raise ImproperlyConfigured(f"DATABASE_URL's {name} must be {what}, not {text!r}.")
+    else:
+        place[key] = int(text)
+
+
+for _key, _name, _kind in (
+    ("CONN_MAX_AGE", "conn_max_age", "age"),
+    ("CONN_HEALTH_CHECKS", "conn_health_checks", "switch"),
+    ("DISABLE_SERVER_SIDE_CURSORS", "disable_server_side_cursors", "switch"),
+):
+    _database_option(DATABASES["default"], _key, _name, _kind)
+for _key, _kind in (("connect_timeout", "seconds"), ("prepare_threshold", "count")):
+    _database_option(DATABASES["default"].get("OPTIONS", {}), _key, _key, _kind)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes write at once (the portal's threads, the reconciler): a transaction takes the
     # write lock when it begins, so two never deadlock upgrading a read lock, and waits rather than fails.

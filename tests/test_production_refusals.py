@@ -226,6 +226,35 @@ def test_the_lowest_value_the_readme_documents_starts(name, value):
         ("CACHE_URL", "memcache://127.0.0.1:11211", "CACHE_URL must be a Redis address"),
         # Found later, the same way: a port that is not one was urllib's ValueError, a traceback.
         ("EMAIL_URL", "smtp://mailer:Db-Pass-123@smtp.example.com:58x7", "EMAIL_URL's port is not a number"),
+        # Found following the README's production steps with its DATABASE_URL options mistyped: conn_max_age=60s
+        # started, then every request was a 500 (TypeError: float + str); connect_timeout=5s made every request a
+        # 503 and /readyz "database: OperationalError", naming no setting; conn_health_checks=false (any word
+        # but True/False) was a non-empty string, so health checks stayed on.
+        (
+            "DATABASE_URL",
+            "postgres://portal:Db-Pass-123@db:5432/portal?conn_max_age=60s",
+            "DATABASE_URL's conn_max_age must be a whole number of seconds (0 or more), not '60s'.",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://portal:Db-Pass-123@db:5432/portal?conn_max_age=-5",
+            "DATABASE_URL's conn_max_age must be a whole number of seconds (0 or more), not '-5'.",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://portal:Db-Pass-123@db:5432/portal?connect_timeout=5s",
+            "DATABASE_URL's connect_timeout must be a whole number of seconds (0 or more), not '5s'.",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://portal:Db-Pass-123@db:5432/portal?conn_health_checks=maybe",
+            "DATABASE_URL's conn_health_checks must be true or false, not 'maybe'.",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://portal:Db-Pass-123@db:5432/portal?prepare_threshold=five",
+            "DATABASE_URL's prepare_threshold must be a whole number (0 or more), not 'five'.",
+        ),
     ],
 )
 def test_a_setting_it_cannot_use_stops_every_command_in_one_line(name, value, says):
@@ -240,6 +269,25 @@ def test_a_setting_it_cannot_use_stops_every_command_in_one_line(name, value, sa
     assert says in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Db-Pass-123" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("query", "name", "expected"),
+    [
+        ("conn_health_checks=false", "CONN_HEALTH_CHECKS", False),
+        ("conn_health_checks=true", "CONN_HEALTH_CHECKS", True),
+        ("disable_server_side_cursors=True", "DISABLE_SERVER_SIDE_CURSORS", True),
+        ("disable_server_side_cursors=off", "DISABLE_SERVER_SIDE_CURSORS", False),
+        ("conn_max_age=600", "CONN_MAX_AGE", 600),
+        ("conn_max_age=None", "CONN_MAX_AGE", None),
+    ],
+)
+def test_a_database_url_option_is_read_as_the_readme_writes_it(query, name, expected):
+    """conn_health_checks=false was the string 'false', which Django reads as on."""
+    url = f"postgres://portal@db:5432/portal?{query}"
+    result = read_setting(f"DATABASES['default'][{name!r}]", DATABASE_URL=url)
+
+    assert result.stdout.strip() == str(expected), result.stderr
 
 
 def test_a_log_level_in_lower_case_is_read():
