@@ -522,6 +522,17 @@ except ValueError:  # a port that is not one: urllib's words, a traceback; the a
     raise ImproperlyConfigured(
         "EMAIL_URL's port is not a number from 1 to 65535: smtp+tls://user:password@host:587, or dummymail://."
     ) from None
+except ImproperlyConfigured:  # django-environ's "Invalid email schema smtp+tsl", which names no setting
+    raise ImproperlyConfigured(
+        "EMAIL_URL must be an smtp://, smtp+tls:// or smtp+ssl:// address, such as "
+        "smtp+tls://user:password@host:587, or dummymail:// to send none (consolemail:// in development)."
+    ) from None
+# smtp+tls:/host (a slash lost) has no host: the portal started, and every notice then failed to send.
+_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+if EMAIL_CONFIG["EMAIL_BACKEND"] == _SMTP_BACKEND and not EMAIL_CONFIG.get("EMAIL_HOST"):
+    raise ImproperlyConfigured(
+        "EMAIL_URL names no SMTP host: write it as smtp+tls://user:password@host:587, or dummymail:// to send none."
+    )
 # consolemail:// with JSON logs: each notice one JSON line, not the message's own lines among them.
 if LOG_FORMAT == "json" and EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
     EMAIL_CONFIG["EMAIL_BACKEND"] = "portal.console_mail.LoggedEmailBackend"

@@ -226,6 +226,12 @@ def test_the_lowest_value_the_readme_documents_starts(name, value):
         ("CACHE_URL", "memcache://127.0.0.1:11211", "CACHE_URL must be a Redis address"),
         # Found later, the same way: a port that is not one was urllib's ValueError, a traceback.
         ("EMAIL_URL", "smtp://mailer:Db-Pass-123@smtp.example.com:58x7", "EMAIL_URL's port is not a number"),
+        # Found following the README's production steps: a misspelt scheme stopped it with django-environ's
+        # "Invalid email schema smtp+tsl", naming no setting; one without a host (smtp+tls:/host, a slash lost)
+        # started, and every notice then failed to send.
+        ("EMAIL_URL", "smtp+tsl://mailer:Db-Pass-123@smtp.example.com:587", "EMAIL_URL must be an smtp://"),
+        ("EMAIL_URL", "smtps//mailer:Db-Pass-123@smtp.example.com", "EMAIL_URL must be an smtp://"),
+        ("EMAIL_URL", "smtp+tls:/mailer:Db-Pass-123@smtp.example.com:587", "EMAIL_URL names no SMTP host"),
         # Found following the README's production steps with its DATABASE_URL options mistyped: conn_max_age=60s
         # started, then every request was a 500 (TypeError: float + str); connect_timeout=5s made every request a
         # 503 and /readyz "database: OperationalError", naming no setting; conn_health_checks=false (any word
