@@ -7,10 +7,13 @@ refuses to start on what `settings_errors()` finds.
 from __future__ import annotations
 
 import re
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 # A period of 0 (10/0m) would divide by zero in django-ratelimit at the first submission.
 _RATE = re.compile(r"[0-9]+/(?:[1-9][0-9]*)?[smhd]")
@@ -197,6 +200,37 @@ def check_shared_cache(app_configs, **kwargs) -> list[Error]:
     ]
 
 
+def _email_address(text: str) -> bool:
+    """One address, bare or with a display name (`NSML Key Portal <nsml-keys@localhost>`)."""
+    _, address = parseaddr(text)
+    if not address or "," in text:
+        return False
+    try:
+        validate_email(address if "." in address.partition("@")[2] else address + ".internal")
+    except ValidationError:
+        return False
+    return True
+
+
+@register()
+def check_email_addresses(app_configs, **kwargs) -> list[Error]:
+    # An empty sender (a compose file's DEFAULT_FROM_EMAIL=) started, then every notice failed to send (Django:
+    # Invalid address ""); a security copy that is no address was lost at every notice. A host without a dot
+    # (nsml-keys@localhost, the default) is an address on an internal mail server.
+    named = [("DEFAULT_FROM_EMAIL", settings.DEFAULT_FROM_EMAIL)]
+    if settings.SECURITY_NOTIFY_EMAIL:
+        named.append(("SECURITY_NOTIFY_EMAIL", settings.SECURITY_NOTIFY_EMAIL))
+    return [
+        Error(
+            f"{variable} must be an email address, such as keys@example.com or NSML Key Portal "
+            f"<keys@example.com>, not {value!r}.",
+            id="keys.E010",
+        )
+        for variable, value in named
+        if not _email_address(value)
+    ]
+
+
 _SETTINGS_CHECKS = (
     check_submit_rate,
     check_key_lifetimes,
@@ -207,6 +241,7 @@ _SETTINGS_CHECKS = (
     check_portal_url,
     check_numbers,
     check_shared_cache,
+    check_email_addresses,
 )
 
 

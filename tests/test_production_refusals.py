@@ -302,6 +302,40 @@ def test_a_log_level_in_lower_case_is_read():
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEFAULT_FROM_EMAIL", ""),
+        ("DEFAULT_FROM_EMAIL", "NSML Key Portal"),
+        ("DEFAULT_FROM_EMAIL", "NSML Key Portal <nsml-keys@>"),
+        ("SECURITY_NOTIFY_EMAIL", "security-team"),
+        ("SECURITY_NOTIFY_EMAIL", "sec@example.com, soc@example.com"),
+    ],
+)
+def test_a_sender_or_security_copy_that_is_no_email_address_stops_it(name, value):
+    """Found following the README's production steps with DEFAULT_FROM_EMAIL set but empty (a compose file's
+    `DEFAULT_FROM_EMAIL=`): the portal started, and every notice then failed to send (Django: Invalid address
+    ""); a SECURITY_NOTIFY_EMAIL that is no address was taken too, and its copies lost."""
+    served = gunicorn(**{name: value})
+    checked = check(**{name: value})
+
+    assert served.returncode != 0 and "keys.E010" in served.stdout + served.stderr
+    assert checked.returncode != 0 and f"{name} must be an email address" in checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEFAULT_FROM_EMAIL", "NSML Key Portal <nsml-keys@localhost>"),
+        ("DEFAULT_FROM_EMAIL", "keys@example.com"),
+        ("SECURITY_NOTIFY_EMAIL", "security@example.com"),
+        ("SECURITY_NOTIFY_EMAIL", ""),
+    ],
+)
+def test_a_sender_or_security_copy_the_readme_shows_starts(name, value):
+    assert check(**{name: value}).returncode == 0
+
+
 @pytest.mark.parametrize("value", ["", "keys.example.internal", "ftp://keys.example.internal"])
 def test_gunicorn_stops_on_a_portal_url_no_member_could_follow(value):
     """Found with PORTAL_URL empty: the reminders' links were a bare path, which no mail reader opens."""
