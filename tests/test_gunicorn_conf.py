@@ -94,6 +94,24 @@ def test_a_worker_or_thread_count_that_is_not_one_stops_gunicorn_in_one_line(tmp
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("environment", "says"),
+    [
+        ({"GUNICORN_BIND": "127.0.0.1:99999"}, "GUNICORN_BIND names port 99999"),
+        ({"GUNICORN_BIND": "", "PORT": "70000"}, "PORT names port 70000"),
+    ],
+)
+def test_a_port_past_65535_stops_gunicorn_in_one_line(tmp_path, environment, says):
+    """Found following the README's settings table with a mistyped port: GUNICORN_BIND=127.0.0.1:99999 (or PORT)
+    stopped gunicorn with a traceback from its socket code, ending in 'OverflowError: bind(): port must be
+    0-65535', and the name of no setting."""
+    result = start_with_metrics_in(tmp_path, **environment)
+
+    assert result.returncode != 0
+    assert f"{says}; a port is a number from 0 to 65535." in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_a_metrics_directory_that_cannot_be_made_stops_gunicorn_in_one_line(tmp_path):
     """Found starting gunicorn with PROMETHEUS_MULTIPROC_DIR where no directory can be: a traceback from
     on_starting's mkdir."""
