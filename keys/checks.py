@@ -231,6 +231,57 @@ def check_email_addresses(app_configs, **kwargs) -> list[Error]:
     ]
 
 
+_OIDC_ADDRESSES = (
+    ("OIDC_ISSUER", "OIDC_ISSUER"),
+    ("OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_AUTHORIZATION_ENDPOINT"),
+    ("OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT"),
+    ("OIDC_OP_USER_ENDPOINT", "OIDC_OP_USER_ENDPOINT"),
+    ("OIDC_OP_JWKS_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT"),
+    ("OIDC_OP_END_SESSION_ENDPOINT", "OIDC_OP_END_SESSION_ENDPOINT"),
+)
+# What mozilla-django-oidc verifies: RS and ES with the provider's keys, HS with the client secret.
+_OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512")
+
+
+@register(Tags.security)
+def check_oidc(app_configs, **kwargs) -> list[Error]:
+    # With OIDC on (keys/oidc.py's oidc_enabled), each of these mistyped started a portal whose *Sign in with*
+    # button no log-in could pass. Off, they are not read, and not judged.
+    if not (
+        settings.OIDC_RP_CLIENT_ID
+        and settings.OIDC_RP_CLIENT_SECRET
+        and (settings.OIDC_ISSUER or settings.OIDC_OP_AUTHORIZATION_ENDPOINT)
+    ):
+        return []
+    errors = [
+        Error(
+            f"{variable} must be an http:// or https:// address with a host, such as "
+            f"https://sso.example.com/realms/ml, not {getattr(settings, name)!r}.",
+            id="keys.E011",
+        )
+        for name, variable in _OIDC_ADDRESSES
+        if getattr(settings, name) and not _web_address(getattr(settings, name))
+    ]
+    if settings.OIDC_RP_SIGN_ALGO not in _OIDC_ALGORITHMS:
+        errors.append(
+            Error(
+                f"OIDC_SIGN_ALGO must be {', '.join(_OIDC_ALGORITHMS)}, not {settings.OIDC_RP_SIGN_ALGO!r}.",
+                id="keys.E011",
+            )
+        )
+    if not settings.OIDC_USERNAME_CLAIM.strip():
+        errors.append(Error("OIDC_USERNAME_CLAIM must name a claim, such as preferred_username.", id="keys.E011"))
+    if "openid" not in settings.OIDC_RP_SCOPES.split():
+        errors.append(
+            Error(
+                f"OIDC_SCOPES must include openid (without it the provider sends no ID token), not "
+                f"{settings.OIDC_RP_SCOPES!r}.",
+                id="keys.E011",
+            )
+        )
+    return errors
+
+
 _SETTINGS_CHECKS = (
     check_submit_rate,
     check_key_lifetimes,
@@ -242,6 +293,7 @@ _SETTINGS_CHECKS = (
     check_numbers,
     check_shared_cache,
     check_email_addresses,
+    check_oidc,
 )
 
 

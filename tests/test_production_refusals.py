@@ -336,6 +336,41 @@ def test_a_sender_or_security_copy_the_readme_shows_starts(name, value):
     assert check(**{name: value}).returncode == 0
 
 
+OIDC_ON = {
+    "OIDC_CLIENT_ID": "portal",
+    "OIDC_CLIENT_SECRET": "oidc-Secret-77",
+    "OIDC_ISSUER": "https://sso.example.com/realms/ml",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("OIDC_ISSUER", "sso.example.com/realms/ml", "OIDC_ISSUER must be an http:// or https:// address"),
+        ("OIDC_OP_TOKEN_ENDPOINT", "/protocol/openid-connect/token", "OIDC_OP_TOKEN_ENDPOINT must be an http://"),
+        ("OIDC_SIGN_ALGO", "RSA256", "OIDC_SIGN_ALGO must be RS256, RS384, RS512, ES256, ES384, ES512, HS256"),
+        ("OIDC_USERNAME_CLAIM", "", "OIDC_USERNAME_CLAIM must name a claim"),
+        ("OIDC_SCOPES", "email profile", "OIDC_SCOPES must include openid"),
+    ],
+)
+def test_an_oidc_setting_no_log_in_could_pass_stops_it(name, value, says):
+    """Found following the README's OIDC settings with each mistyped: the portal started and showed the *Sign in
+    with* button, and no log-in could pass (an issuer without a scheme is no address to discover; an ID token
+    signed RS256 never matched OIDC_SIGN_ALGO=RSA256; no username claim names nobody; without the openid scope
+    the provider sends no ID token)."""
+    served = gunicorn(**{**OIDC_ON, name: value})
+    checked = check(**{**OIDC_ON, name: value})
+
+    assert served.returncode != 0 and "keys.E011" in served.stdout + served.stderr
+    assert checked.returncode != 0 and says in checked.stderr
+    assert "oidc-Secret-77" not in checked.stderr + served.stdout + served.stderr
+
+
+def test_oidc_settings_are_not_judged_while_oidc_is_off():
+    assert check(OIDC_SIGN_ALGO="RSA256", OIDC_SCOPES="email").returncode == 0
+    assert check(**OIDC_ON, OIDC_SIGN_ALGO="ES256", OIDC_SCOPES="openid email").returncode == 0
+
+
 @pytest.mark.parametrize("value", ["", "keys.example.internal", "ftp://keys.example.internal"])
 def test_gunicorn_stops_on_a_portal_url_no_member_could_follow(value):
     """Found with PORTAL_URL empty: the reminders' links were a bare path, which no mail reader opens."""
