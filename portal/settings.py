@@ -8,9 +8,11 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import re
 import zoneinfo
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONE, SELF
@@ -321,6 +323,20 @@ if _CACHE_URL.partition(":")[0] not in ("redis", "rediss", "locmemcache", "dummy
         "CACHE_URL must be a Redis address, such as redis://host:6379/0 (rediss:// with TLS), or locmemcache:// "
         "in development; it is empty or names another cache."
     )
+if _CACHE_URL.startswith(("redis:", "rediss:")):
+    # redis-py reads a database that is not a number (redis://host:6379/4x) as database 0, without a word, and a
+    # port that is not one fails at every request. Neither the address nor its password is repeated.
+    _cache_address = urlsplit(_CACHE_URL)
+    try:
+        _cache_port = _cache_address.port
+    except ValueError:
+        _cache_port = 0
+    if _cache_port == 0:
+        raise ImproperlyConfigured("CACHE_URL's port is not a number from 1 to 65535: redis://host:6379/0.")
+    if not re.fullmatch(r"/?([0-9]+/?)?", _cache_address.path):
+        raise ImproperlyConfigured(
+            "CACHE_URL's database must be a number, such as redis://host:6379/0 (or none, for database 0)."
+        )
 CACHES = {"default": env.cache_url_config(_CACHE_URL)}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one redis client per pool, not one per call

@@ -224,6 +224,11 @@ def test_the_lowest_value_the_readme_documents_starts(name, value):
         ("CACHE_URL", "", "CACHE_URL must be a Redis address"),
         ("CACHE_URL", "redis//cache:Db-Pass-123@redis:6379/0", "CACHE_URL must be a Redis address"),
         ("CACHE_URL", "memcache://127.0.0.1:11211", "CACHE_URL must be a Redis address"),
+        # Found following the README's several-instances section: a database that is not a number (redis://.../4x)
+        # was read as database 0, silently shared with whatever else uses it; a port that is not one was a 503 at
+        # every request, and /readyz's "cache: ValueError".
+        ("CACHE_URL", "redis://:Db-Pass-123@redis:6379/4x", "CACHE_URL's database must be a number"),
+        ("CACHE_URL", "redis://:Db-Pass-123@redis:63x9/0", "CACHE_URL's port is not a number from 1 to 65535"),
         # Found later, the same way: a port that is not one was urllib's ValueError, a traceback.
         ("EMAIL_URL", "smtp://mailer:Db-Pass-123@smtp.example.com:58x7", "EMAIL_URL's port is not a number"),
         # Found following the README's production steps: a misspelt scheme stopped it with django-environ's
