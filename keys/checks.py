@@ -282,6 +282,26 @@ def check_oidc(app_configs, **kwargs) -> list[Error]:
     return errors
 
 
+# Letters, digits and hyphens: what a proxy sends and gunicorn passes on (it drops a header with an underscore).
+_HEADER_NAME = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+
+
+@register(Tags.security)
+def check_sso_header(app_configs, **kwargs) -> list[Error]:
+    # HTTP_X_FORWARDED_USER (Django's META key) was looked for as HTTP_HTTP_X_FORWARDED_USER, a colon or a space
+    # could never arrive: the portal started, and nobody the proxy named was ever logged in.
+    header = settings.SSO_REMOTE_USER_HEADER
+    if not header or _HEADER_NAME.fullmatch(header):
+        return []
+    return [
+        Error(
+            f"SSO_REMOTE_USER_HEADER must be a header's name as the proxy sends it, letters, digits and hyphens, "
+            f"such as X-Forwarded-User, not {header!r}.",
+            id="keys.E012",
+        )
+    ]
+
+
 _SETTINGS_CHECKS = (
     check_submit_rate,
     check_key_lifetimes,
@@ -294,6 +314,7 @@ _SETTINGS_CHECKS = (
     check_shared_cache,
     check_email_addresses,
     check_oidc,
+    check_sso_header,
 )
 
 

@@ -376,6 +376,25 @@ def test_oidc_settings_are_not_judged_while_oidc_is_off():
     assert check(**OIDC_ON, OIDC_SIGN_ALGO="ES256", OIDC_SCOPES="openid email").returncode == 0
 
 
+@pytest.mark.parametrize(
+    "value", ["HTTP_X_FORWARDED_USER", "X-Forwarded-User:", "X Forwarded User", "X_Forwarded_User"]
+)
+def test_a_single_sign_on_header_no_proxy_could_send_stops_it(value):
+    """Found following the README's single sign-on section with the header written as Django's META key
+    (HTTP_X_FORWARDED_USER, looked for as HTTP_HTTP_X_...), with its colon, with spaces or with underscores
+    (gunicorn drops such a header): the portal started, and the proxy's user was never logged in; every member
+    met the log-in page, without a word in the log."""
+    served = gunicorn(SSO_REMOTE_USER_HEADER=value)
+    checked = check(SSO_REMOTE_USER_HEADER=value)
+
+    assert served.returncode != 0 and "keys.E012" in served.stdout + served.stderr
+    assert checked.returncode != 0 and "SSO_REMOTE_USER_HEADER must be a header's name" in checked.stderr
+
+
+def test_a_single_sign_on_header_as_the_readme_writes_it_starts():
+    assert check(SSO_REMOTE_USER_HEADER="X-Forwarded-User").returncode == 0
+
+
 @pytest.mark.parametrize("value", ["", "keys.example.internal", "ftp://keys.example.internal"])
 def test_gunicorn_stops_on_a_portal_url_no_member_could_follow(value):
     """Found with PORTAL_URL empty: the reminders' links were a bare path, which no mail reader opens."""
