@@ -405,10 +405,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
     pass succeeded lately. 503 names each part that failed. NSML itself is not asked (the reconciler is)."""
     checks = readiness.check_all()
     failed = [name for name, problem in checks.items() if problem]
-    if failed:  # Django logs the 503 itself, but not why: the log says which part, as the body does
+    if failed:  # the log says which part, as the body does
         logger.warning("readyz: not ready: %s", "; ".join(checks[name] for name in failed))
     body = {"status": "fail" if failed else "ok", "failed": failed, "checks": {k: v or "ok" for k, v in checks.items()}}
-    return JsonResponse(body, status=503 if failed else 200)
+    return _probe_answer(JsonResponse(body, status=503 if failed else 200))
 
 
 @csrf_exempt
@@ -421,5 +421,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except DatabaseError:
         # A probe reads the status; the JSON says which part, as /readyz does. The traceback is not needed.
         logger.warning("healthz: the database did not answer")
-        return JsonResponse({"status": "fail", "failed": ["database"]}, status=503)
+        return _probe_answer(JsonResponse({"status": "fail", "failed": ["database"]}, status=503))
     return JsonResponse({"status": "ok"})
+
+
+def _probe_answer(response: JsonResponse) -> JsonResponse:
+    """A probe's 503 is logged once, as the WARNING above that says why; not also as Django's ERROR "Service
+    Unavailable" (django.utils.log.log_response skips a response marked logged), at every probe of a load balancer
+    that asks every few seconds."""
+    response._has_been_logged = True
+    return response

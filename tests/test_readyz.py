@@ -185,6 +185,8 @@ def test_a_failing_readyz_says_in_the_log_which_part_failed(client, settings, ca
     assert response.status_code == 503
     said = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
     assert any("readyz" in line and "reconcile: last successful pass" in line for line in said), said
+    # Once: not also Django's ERROR "Service Unavailable: /readyz" at every probe.
+    assert [record.getMessage() for record in caplog.records if record.levelname == "ERROR"] == []
 
 
 @pytest.mark.django_db(transaction=True)
