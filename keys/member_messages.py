@@ -184,8 +184,11 @@ REVOKING_NOTICE = _(
     "shows it as revoked once NSML confirms."
 )
 ALREADY_REVOKING = _("This key is already being revoked.")
-# Why a key that is not active cannot be revoked, by its status (its revoke page, the API's 409).
+# Why a key that is not active cannot be revoked, by its status (its revoke page, a revoke sent from a page
+# that was out of date, the API's 409).
 NOT_REVOCABLE = {
+    "revoking": ALREADY_REVOKING,
+    "revoked": _("This key is already revoked."),
     "pending": _(
         "NSML has not confirmed this key yet, so it cannot be revoked now. The portal checks again by itself; "
         "revoke it once it is active."

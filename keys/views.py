@@ -269,6 +269,9 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
             elif key.status == key.Status.REVOKING:
                 messages.info(request, gettext(member_messages.REVOKING_NOTICE) % {"title": key.title})
         return redirect("keys:detail", pk=key.pk)
+    if request.method == "POST":  # sent from a page that was out of date: the key is no longer active
+        messages.info(request, member_messages.not_revocable(key))
+        return redirect("keys:detail", pk=key.pk)
     return render(request, "keys/key_revoke.html", {"key": key, "not_revocable": member_messages.not_revocable(key)})
 
 

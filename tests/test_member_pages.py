@@ -87,3 +87,19 @@ def test_the_revoke_page_of_a_key_nsml_has_not_confirmed_says_why_and_when(membe
     assert "NSML has not confirmed this key yet, so it cannot be revoked now." in page
     assert "revoke it once it is active." in page
     assert 'class="danger"' not in page
+
+
+def test_a_revoke_sent_from_an_out_of_date_page_says_the_key_is_already_revoked(member_client, member, nsml, register):
+    """Found in the browser: Revoke pressed on a page opened before the key was revoked (in another tab)
+    went back to the key's page without a word, and the revoke page of a revoked key still asked
+    "Revoke “laptop”?"."""
+    key = register(member, "laptop")
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+    member_client.get(reverse("keys:detail", args=[key.pk]))  # the first revoke's message, read
+
+    again = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
+    opened = member_client.get(reverse("keys:revoke", args=[key.pk])).content.decode()
+
+    assert [str(message) for message in again.context["messages"]] == ["This key is already revoked."]
+    assert "Revoke “laptop”?" not in opened
+    assert "This key is already revoked." in opened
