@@ -29,12 +29,17 @@ def _piece(text: str) -> str:
 
 
 def _material(kind: str, token_secret: str = "") -> tuple[str, str]:
-    """What is put in the address, and a piece of it that must not come back."""
+    """What is put in the address, and a piece of it that must not come back.
+
+    A token's secret is random base64url: it may hold no long run of letters and digits, so its piece is the
+    whole secret past its prefix (a URL leaves `-` and `_` as they are).
+    """
+    if kind == "token":
+        return token_secret, token_secret.partition("_")[2]
     return {
         "public line": (PUBLIC_LINE, _piece(BLOB)),
         "public blob": (BLOB, _piece(BLOB)),
         "private key": (PRIVATE_TEXT, _piece(PRIVATE_BODY)),
-        "token": (token_secret, _piece(token_secret)),
     }[kind]
 
 
