@@ -117,7 +117,9 @@ def _users_starting_with(term: str, *, email: bool = False) -> list[int] | Query
 _SHA256_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]+")
 _BASE64_PART = re.compile(r"[A-Za-z0-9+/]{8,}=*")
 # An MD5 fingerprint as `ssh-keygen -l -E md5` writes it, wherever it stands in what was pasted.
-_MD5_FINGERPRINT = re.compile(r"MD5:([0-9a-f:]*)", re.IGNORECASE)
+_MD5_FINGERPRINT = re.compile(r"MD5:([0-9a-f][0-9a-f:]*)", re.IGNORECASE)
+# What stands before a fingerprint's own characters: typed alone (or its start), it names no fingerprint.
+_FINGERPRINT_LABELS = ("SHA256:", "MD5:")
 
 
 def _md5_fingerprint(term: str) -> str | None:
@@ -127,6 +129,8 @@ def _md5_fingerprint(term: str) -> str | None:
 
 
 def _starts_with_fingerprint(field: str, term: str) -> Q:
+    if any(label.startswith(term.upper()) for label in _FINGERPRINT_LABELS):
+        return Q(pk__in=[])  # "MD5:" or "SHA" would otherwise be the start of every fingerprint
     if found := _SHA256_FINGERPRINT.search(term):
         return Q(**{f"{field}__startswith": found.group()})
     if _BASE64_PART.fullmatch(term):  # the part after "SHA256:", padded or not

@@ -58,6 +58,8 @@ def found(admin_client, term: str) -> set[int]:
         ("0f1e2d3c4b5a69788796a5b4c3d2e1f0", {"revoked_by_admin"}),  # an NSML trace id, whole
         ("mallory", {"failed"}),
         ("nobody", set()),
+        ("MD5:", set()),  # a fingerprint's label alone matched every row with a fingerprint
+        ("SHA256:", set()),
     ],
 )
 def test_it_finds_what_an_admin_searches_for(admin_client, history, term, expected):
@@ -155,6 +157,10 @@ def keys(member, other_member):
         ("0a1b2c3d", {"laptop"}),  # the NSML name's start
         ("laptop", set()),  # in the middle of a title: starts only, as the audit search
         ("nobody", set()),
+        # a fingerprint's label alone is no fingerprint (found in the admin: `MD5:` listed every key)
+        ("MD5:", set()),
+        ("SHA256:", set()),
+        ("sha", set()),
     ],
 )
 def test_the_key_search_finds_what_an_admin_searches_for(admin_client, keys, term, expected):
