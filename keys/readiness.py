@@ -1,7 +1,8 @@
 """What /readyz checks: the database (and that it is migrated), the shared cache, and how long ago a reconcile
 pass succeeded.
 
-Each check answers "" when its part is fine, or a short reason an operator can act on.
+Each check answers a `Finding`: no reason when its part is fine, else a short one an operator can act on, which
+the probe's answer shows; and where an error was raised, what it said, for the log alone.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import functools
 import pkgutil
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
 
@@ -21,9 +23,38 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from keys import selectors
+from portal.errors import URL_PASSWORD
+
+# What the log keeps of an error's words: enough for a host, a port and the reason.
+CAUSE_LENGTH = 300
 
 
-def check_database() -> str:
+@dataclass(frozen=True)
+class Finding:
+    reason: str = ""  # "" when the part is fine; else short and safe to answer to anyone who asks
+    cause: str = ""  # what the raised error said: hosts and ports, for the log only
+
+    def __bool__(self) -> bool:
+        return bool(self.reason)
+
+    def for_the_log(self) -> str:
+        return f"{self.reason} ({self.cause})" if self.cause else self.reason
+
+
+FINE = Finding()
+
+
+def what_it_said(error: BaseException) -> str:
+    """An error's message on one line, cut short, with any password in an address in it hidden."""
+    text = URL_PASSWORD.sub(r"\g<scheme>:********@", " ".join(str(error).split()))
+    return text if len(text) <= CAUSE_LENGTH else text[: CAUSE_LENGTH - 1] + "…"
+
+
+def _unanswered(part: str, error: BaseException) -> Finding:
+    return Finding(f"{part}: {type(error).__name__}", what_it_said(error))
+
+
+def check_database() -> Finding:
     """The database answers, and holds every migration this code needs: an instance started before `migrate`
     (a new release, or an empty database) would answer every page with a 500."""
     try:
@@ -31,12 +62,12 @@ def check_database() -> str:
             cursor.execute("SELECT 1")
         applied = MigrationRecorder(connection).applied_migrations()
     except Exception as error:  # any failure to answer is "not ready", said in its own words
-        return f"database: {type(error).__name__}"
+        return _unanswered("database", error)
     missing = sorted(f"{app}.{name}" for app, name in _migrations_on_disk() - applied.keys())
     if missing:
         named = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        return f"database: migrations not applied ({named}); run manage.py migrate"
-    return ""
+        return Finding(f"database: migrations not applied ({named}); run manage.py migrate")
+    return FINE
 
 
 @functools.cache
@@ -57,7 +88,7 @@ def _migrations_on_disk() -> frozenset[tuple[str, str]]:
     return frozenset(found)
 
 
-def check_cache() -> str:
+def check_cache() -> Finding:
     # A key of its own: under one shared key, another probe (a thread, another instance on the same Redis) could
     # write between this one's set and get, and a healthy cache read as one that lost what it was given.
     probe = uuid.uuid4().hex
@@ -66,42 +97,42 @@ def check_cache() -> str:
         cache.set(key, probe, timeout=10)
         kept = cache.get(key)
     except Exception as error:
-        return f"cache: {type(error).__name__}"
-    return "" if kept == probe else "cache: did not keep what it was given"
+        return _unanswered("cache", error)
+    return FINE if kept == probe else Finding("cache: did not keep what it was given")
 
 
-def check_reconcile() -> str:
+def check_reconcile() -> Finding:
     max_age = settings.READYZ_MAX_RECONCILE_AGE_SECONDS
     if max_age <= 0:
-        return ""
+        return FINE
     try:
         last = selectors.last_successful_reconcile()
     except Exception as error:
-        return f"reconcile: {type(error).__name__}"
+        return _unanswered("reconcile", error)
     if last is None:
         # A fresh install has had no pass yet: the reconciler gets max_age from the first migration.
         installed = _installed_at()
         if installed is not None and timezone.now() - installed < timedelta(seconds=max_age):
-            return ""
-        return "reconcile: no successful pass yet; is nsml_sync --apply --every running?"
+            return FINE
+        return Finding("reconcile: no successful pass yet; is nsml_sync --apply --every running?")
     age = timezone.now() - last
     if age > timedelta(seconds=max_age):
-        return f"reconcile: last successful pass {int(age.total_seconds())} s ago (more than {max_age} s)"
-    return ""
+        return Finding(f"reconcile: last successful pass {int(age.total_seconds())} s ago (more than {max_age} s)")
+    return FINE
 
 
-def check_all() -> dict[str, str]:
+def check_all() -> dict[str, Finding]:
     database = check_database()
     # The reconcile check reads the database too: asked again, a database that does not answer held the
     # probe for its connect timeout twice (10 s), past a load balancer's patience.
     if not database:
         reconcile = check_reconcile()
     elif settings.READYZ_MAX_RECONCILE_AGE_SECONDS <= 0:
-        reconcile = ""  # the check is off
-    elif database.startswith("database: migrations"):
-        reconcile = "reconcile: not checked, the database is not migrated"
+        reconcile = FINE  # the check is off
+    elif database.reason.startswith("database: migrations"):
+        reconcile = Finding("reconcile: not checked, the database is not migrated")
     else:
-        reconcile = "reconcile: not checked, the database did not answer"
+        reconcile = Finding("reconcile: not checked, the database did not answer")
     return {"database": database, "cache": check_cache(), "reconcile": reconcile}
 
 

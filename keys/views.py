@@ -406,11 +406,12 @@ class PortalLoginView(oidc.LoginView):
 def readyz(request: HttpRequest) -> JsonResponse:
     """Ready to serve: the database answers, the shared cache keeps what it is given, and a reconcile
     pass succeeded lately. 503 names each part that failed. NSML itself is not asked (the reconciler is)."""
-    checks = readiness.check_all()
-    failed = [name for name, problem in checks.items() if problem]
-    if failed:  # the log says which part, as the body does
-        logger.warning("readyz: not ready: %s", "; ".join(checks[name] for name in failed))
-    body = {"status": "fail" if failed else "ok", "failed": failed, "checks": {k: v or "ok" for k, v in checks.items()}}
+    findings = readiness.check_all()
+    failed = [name for name, finding in findings.items() if finding]
+    if failed:  # the log says which part, as the body does, and what its error said
+        logger.warning("readyz: not ready: %s", "; ".join(findings[name].for_the_log() for name in failed))
+    checks = {name: finding.reason or "ok" for name, finding in findings.items()}
+    body = {"status": "fail" if failed else "ok", "failed": failed, "checks": checks}
     return _probe_answer(JsonResponse(body, status=503 if failed else 200))
 
 

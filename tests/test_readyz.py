@@ -101,6 +101,38 @@ def test_it_fails_when_the_cache_is_unreachable(client, settings):
     assert response.json()["checks"]["cache"] == "cache: ConnectionError"
 
 
+def test_the_log_says_why_a_part_failed_where_the_answer_names_only_its_kind(client, settings, caplog):
+    """Found by stopping Redis under gunicorn with JSON logs: the log said only "cache: ConnectionError", and the
+    operator had to guess which address the portal tried and what it was told. The public answer stays short: a
+    probe's address is often reachable from outside, and the host and port are the portal's own business."""
+    passed(minutes_ago=1)
+    port = free_port()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://portal:cache-password-1234@127.0.0.1:{port}/0",
+        }
+    }
+
+    with caplog.at_level("WARNING"):
+        response = client.get("/readyz")
+
+    assert response.json()["checks"]["cache"] == "cache: ConnectionError"
+    assert f"127.0.0.1:{port}" not in response.content.decode()
+    [line] = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert line.startswith("readyz: not ready: cache: ConnectionError (")
+    assert f"127.0.0.1:{port}" in line and "refused" in line.lower()
+    assert "\n" not in line and "cache-password-1234" not in line
+
+
+def test_the_logged_cause_has_no_password_from_an_address():
+    from keys.readiness import what_it_said
+
+    said = what_it_said(OSError("cannot reach redis://portal:s3cret-pw@cache.internal:6379/0\n\ttry again"))
+
+    assert said == "cannot reach redis://portal:********@cache.internal:6379/0 try again"
+
+
 def readyz_in_a_portal_process(database_url: str) -> tuple[int, dict]:
     """/readyz's status and body in a new portal process on `database_url` (the tests' settings left out)."""
     script = (
