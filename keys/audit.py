@@ -15,7 +15,7 @@ from django.http import HttpRequest
 
 from keys.models import AuditEvent
 from portal.logs import holds_private_key_text, redact_secrets
-from portal.request_id import current_request_id
+from portal.request_id import current_request_id, note_nsml_trace_id
 
 logger = logging.getLogger("keys.audit")
 
@@ -191,3 +191,4 @@ def _log(event: AuditEvent) -> None:
         event.trace_id,
         extra={"nsml_trace_id": event.trace_id},
     )
+    note_nsml_trace_id(event.trace_id)

@@ -3,7 +3,8 @@
 Taken from the `X-Request-ID` header when it is a sane token (at most 64 letters, digits, `-`, `_`,
 `.`), so a proxy's id follows the request through; otherwise generated. The middleware keeps the
 request in a context variable for the log filter (portal.jsonlog) and `current_request_id()` (the
-audit writer), and with LOG_REQUESTS logs one line per request with its status and duration.
+audit writer), and with LOG_REQUESTS logs one line per request with its status, its duration and the trace
+ids of NSML's answers its audit rows recorded (space-separated, when there were several).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from keys.sshkeys import holds_private_key
 from portal.logs import TOKEN_SECRET
 
 HEADER = "X-Request-ID"
+# A request's line names at most this many NSML trace ids: an admin's action on many keys had an answer for each,
+# and each of its audit lines names its own.
+MAX_TRACE_IDS_ON_THE_LINE = 5
 _SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 _current: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
@@ -48,6 +52,17 @@ def current_request_id() -> str:
     return getattr(request, "request_id", "") if request is not None else ""
 
 
+def note_nsml_trace_id(trace_id: str) -> None:
+    """The request being served had an answer from NSML with this trace id: its own log line names it too."""
+    request = _current.get()
+    if request is None or not trace_id:
+        return
+    if not hasattr(request, "nsml_trace_ids"):
+        request.nsml_trace_ids = []
+    if trace_id not in request.nsml_trace_ids:
+        request.nsml_trace_ids.append(trace_id)
+
+
 class RequestIdMiddleware:
     """First in MIDDLEWARE: every later middleware, the view and its log lines see the id."""
 
@@ -66,14 +81,10 @@ class RequestIdMiddleware:
         response[HEADER] = request.request_id
         if settings.LOG_REQUESTS:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            logger.info(
-                "%s %s %s %.1fms",
-                request.method,
-                request.path,
-                response.status_code,
-                duration_ms,
-                extra={"status": response.status_code, "duration_ms": duration_ms},
-            )
+            extra = {"status": response.status_code, "duration_ms": duration_ms}
+            if traces := getattr(request, "nsml_trace_ids", None):
+                extra["nsml_trace_id"] = " ".join(traces[:MAX_TRACE_IDS_ON_THE_LINE])
+            logger.info("%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms, extra=extra)
         # Django logs a 4xx or 5xx that a view returned (django.request) after the middleware has returned:
         # the request stays current, for that line's request id, until the server closes the response.
         response._resource_closers.append(partial(_forget, request))

@@ -93,7 +93,7 @@ def test_the_live_portal_logs_json_lines_with_the_request_id_end_to_end(tmp_path
     assert any(line["logger"] == "gunicorn.error" and "Booting worker" in line["message"] for line in lines)
     ours = [line for line in lines if line.get("request_id") == "req-e2e-1"]
     request_line = next(line for line in ours if line["logger"] == "portal.request")
-    assert request_line | {"duration_ms": 0, "time": "", "message": ""} == {
+    assert request_line | {"duration_ms": 0, "time": "", "message": "", "nsml_trace_id": ""} == {
         "time": "",
         "level": "INFO",
         "logger": "portal.request",
@@ -104,12 +104,15 @@ def test_the_live_portal_logs_json_lines_with_the_request_id_end_to_end(tmp_path
         "path": "/keys/new/",
         "status": 302,
         "duration_ms": 0,
+        "nsml_trace_id": "",
     }
     assert request_line["duration_ms"] > 0
     audit = next(line for line in ours if line["logger"] == "keys.audit")
     assert "action=register outcome=success" in audit["message"]
     assert len(audit["nsml_trace_id"]) == 32
     assert audit["nsml_trace_id"] in audit["message"]
+    # The request's own line names NSML's answer too: an operator reading request lines finds the trace there.
+    assert request_line["nsml_trace_id"] == audit["nsml_trace_id"]
 
 
 def test_a_notice_sent_to_the_console_is_one_json_line(tmp_path: Path):
@@ -221,6 +224,30 @@ def test_an_api_calls_lines_name_the_tokens_user(client, member, token_for, nsml
     ours = [line for line in lines if line.get("request_id") == "req-api-1"]
     assert {line["logger"] for line in ours} == {"keys.audit", "portal.request"}
     assert all(line["user"] == member.username for line in ours), ours
+
+
+@pytest.mark.django_db
+def test_a_request_line_names_each_nsml_answer_its_audit_rows_recorded(
+    admin_client, member, other_member, nsml, register, settings
+):
+    """An admin's revocation of two keys had two answers from NSML: the request's line names both trace ids, as
+    its two audit lines do one each."""
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.urls import reverse
+
+    settings.LOG_REQUESTS = True
+    keys = [register(member, "alice-laptop"), register(other_member, "bob-laptop")]
+    data = {"action": "revoke_selected", ACTION_CHECKBOX_NAME: [key.pk for key in keys], "post": "yes"}
+
+    with json_lines_of("keys.audit", "portal.request") as lines:
+        admin_client.post(
+            reverse("admin:keys_registeredkey_changelist"), data | {"reason": "leaving"}, HTTP_X_REQUEST_ID="req-2"
+        )
+
+    ours = [line for line in lines if line.get("request_id") == "req-2"]
+    traces = [line["nsml_trace_id"] for line in ours if line["logger"] == "keys.audit" and line["nsml_trace_id"]]
+    [request_line] = [line for line in ours if line["logger"] == "portal.request"]
+    assert len(traces) == 2 and request_line["nsml_trace_id"] == " ".join(traces)
 
 
 @pytest.mark.django_db
