@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.helpers import generate_private_key, private_text, public_line
+
 pytestmark = pytest.mark.browser
 
 
@@ -48,3 +50,41 @@ def test_the_login_page_switches_to_korean(page, portal, check_page):
 
     expect(page.locator("html")).to_have_attribute("lang", "ko")
     check_page(page, "login")
+
+
+def test_switching_language_on_a_refused_form_keeps_what_was_typed(page, log_in, browser_member):
+    """Found in the browser: a member whose key was refused switched to Korean to read why, and got an empty form
+    back; the title and the key had to be typed and pasted again."""
+    key = public_line(generate_private_key("ed25519"), "kim@laptop")
+    log_in(page)
+    page.goto("/keys/new/")
+    page.get_by_label("Title", exact=True).fill("9-laptop")  # a title must start with a letter
+    page.get_by_label("Public key", exact=True).fill(key)
+    page.locator('input[name="expires_at"]').fill(page.locator('input[name="expires_at"]').get_attribute("min"))
+    page.get_by_role("button", name="Register key").click()
+    expect(page.locator(".field.invalid")).to_have_count(1)  # refused by the server, the key shown back
+    chosen = page.locator('input[name="expires_at"]').input_value()
+
+    switch_to(page, "ko")
+
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    expect(page.locator('input[name="title"]')).to_have_value("9-laptop")
+    expect(page.locator('textarea[name="key"]')).to_have_value(key)
+    expect(page.locator('input[name="expires_at"]')).to_have_value(chosen)
+    page.reload()  # what was kept is given back once, not at every visit
+    expect(page.locator('textarea[name="key"]')).to_have_value("")
+    expect(page.locator('input[name="title"]')).not_to_have_value("kim-laptop")  # the page's own suggestion
+
+
+def test_switching_language_never_keeps_a_private_key(page, log_in, browser_member):
+    log_in(page)
+    page.goto("/keys/new/")
+    page.get_by_label("Title", exact=True).fill("kim-laptop")
+    page.get_by_label("Public key", exact=True).fill(private_text(generate_private_key("ed25519")))
+
+    switch_to(page, "ko")
+
+    expect(page.locator('input[name="title"]')).to_have_value("kim-laptop")
+    expect(page.locator('textarea[name="key"]')).to_have_value("")
+    kept = page.evaluate("() => JSON.stringify(Object.entries(sessionStorage))")
+    assert "PRIVATE" not in kept and "b3BlbnNzaC1rZXktdjE" not in kept
