@@ -438,6 +438,16 @@ class SortableOnlyChangeList(ChangeList):
     def get_ordering_field(self, field_name):
         return super().get_ordering_field(field_name) if field_name in self.sortable_by else None
 
+    def get_results(self, request):
+        super().get_results(request)
+        # Django read the count before the page: EstimatedCountPaginator may have made it exact on a short page, or
+        # served the last page in place of one the estimate promised past the end.
+        if self.paginator.count != self.result_count:
+            self.result_count = self.paginator.count
+            self.multi_page = self.result_count > self.list_per_page
+            self.can_show_all = self.result_count <= self.list_max_show_all
+            self.page_num = min(self.page_num, self.paginator.num_pages)
+
 
 class ChangeListInputMixin:
     """What a list is sent that no row could match gets Django's answer to a bad filter, not a 500.

@@ -36,6 +36,25 @@ class EstimatedCountPaginator(Paginator):
         self.count_is_estimate = True
         return max(counted, estimate)
 
+    def page(self, number):
+        """A page of the list. Under an estimate, a short page is where the list ends: the count becomes exact
+        there. A page the estimate promised past the end is the list's last page, found by counting the rows
+        before it (no more than the page's offset)."""
+        page = super().page(number)
+        if not self.count_is_estimate:
+            return page
+        shown = len(page.object_list)  # read once: a queryset keeps its rows for the page to show
+        if shown >= self.per_page:
+            return page
+        offset = (page.number - 1) * self.per_page
+        self._settle(offset + shown if shown else self.object_list[:offset].count())
+        return page if shown or page.number == 1 else self.page(self.num_pages)
+
+    def _settle(self, count: int) -> None:
+        self.count_is_estimate = False
+        self.__dict__["count"] = count
+        self.__dict__.pop("num_pages", None)
+
 
 def planner_estimate(queryset) -> int | None:
     """The rows PostgreSQL expects `queryset` to return, from its statistics; None elsewhere."""
