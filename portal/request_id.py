@@ -59,8 +59,10 @@ def note_nsml_trace_id(trace_id: str) -> None:
         return
     if not hasattr(request, "nsml_trace_ids"):
         request.nsml_trace_ids = []
-    if trace_id not in request.nsml_trace_ids:
-        request.nsml_trace_ids.append(trace_id)
+    noted = request.nsml_trace_ids
+    # Only the first few are logged: an admin's action on thousands of keys keeps no longer a list to search.
+    if len(noted) < MAX_TRACE_IDS_ON_THE_LINE and trace_id not in noted:
+        noted.append(trace_id)
 
 
 class RequestIdMiddleware:
@@ -83,7 +85,7 @@ class RequestIdMiddleware:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             extra = {"status": response.status_code, "duration_ms": duration_ms}
             if traces := getattr(request, "nsml_trace_ids", None):
-                extra["nsml_trace_id"] = " ".join(traces[:MAX_TRACE_IDS_ON_THE_LINE])
+                extra["nsml_trace_id"] = " ".join(traces)
             logger.info("%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms, extra=extra)
         # Django logs a 4xx or 5xx that a view returned (django.request) after the middleware has returned:
         # the request stays current, for that line's request id, until the server closes the response.
