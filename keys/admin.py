@@ -446,7 +446,8 @@ class SortableOnlyChangeList(ChangeList):
             self.result_count = self.paginator.count
             self.multi_page = self.result_count > self.list_per_page
             self.can_show_all = self.result_count <= self.list_max_show_all
-            self.page_num = min(self.page_num, self.paginator.num_pages)
+        # It serves the deepest page it reaches in place of one past it, too (keys/pagination.py).
+        self.page_num = min(self.page_num, self.paginator.num_pages)
 
 
 class ChangeListInputMixin:
