@@ -21,7 +21,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from keys.sshkeys import holds_private_key
-from portal.logs import TOKEN_SECRET
+from portal.logs import redact_secrets
 
 HEADER = "X-Request-ID"
 # A request's line names at most this many NSML trace ids: an admin's action on many keys had an answer for each,
@@ -35,10 +35,10 @@ logger = logging.getLogger("portal.request")
 
 
 def request_id_from(offered: str) -> str:
-    """The offered id when it is a sane token, else a new one (32 hex digits). A private key's body, or an
-    API token's secret (a script's headers mixed up), can be a sane token: neither is echoed, logged or stored
-    (an audit row keeps its request id for good)."""
-    sane = _SANE.fullmatch(offered) and not holds_private_key(offered) and not TOKEN_SECRET.search(offered)
+    """The offered id when it is a sane token, else a new one (32 hex digits). A private key's body, an API
+    token's secret (a script's headers mixed up) or METRICS_TOKEN (a scraper's) can be a sane token: none is
+    echoed, logged or stored (an audit row keeps its request id for good)."""
+    sane = _SANE.fullmatch(offered) and not holds_private_key(offered) and redact_secrets(offered) == offered
     return offered if sane else uuid.uuid4().hex
 
 

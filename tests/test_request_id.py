@@ -86,3 +86,16 @@ def test_an_api_tokens_secret_in_the_user_agent_is_cut_from_the_audit_row(client
 
     assert event(action="token_first_use").user_agent == 'api token "script-1"; sync/1.0 nsmlk_[redacted]'
     assert event(action="login_failed").user_agent == "sync/1.0 nsmlk_[redacted]"
+
+
+def test_the_metrics_token_offered_as_the_id_is_never_echoed_logged_or_kept(client, member, event, monkeypatch):
+    """Found in QA: a scraper that sent METRICS_TOKEN as its X-Request-ID (a sane token) had it echoed, written
+    as the request_id of its JSON log lines and kept on audit rows; in a URL it was already cut from the logs."""
+    token = "Scrape-Token-4f1c9a7e2b"
+    monkeypatch.setattr("portal.logs._SETTINGS_SECRETS", [token])  # what the settings' hide_in_logs registers
+
+    response = client.post(reverse("login"), {"username": "alice", "password": "wrong"}, HTTP_X_REQUEST_ID=token)
+
+    made = response["X-Request-ID"]
+    assert GENERATED.fullmatch(made)
+    assert event(action="login_failed").request_id == made
