@@ -123,5 +123,12 @@ def post_worker_init(worker) -> None:
     """The portal is loaded, and its modules live as long as the worker: gc.freeze() keeps them out of the
     garbage collector's full passes. Each pass otherwise walks them all, about 80 ms during which none of
     the worker's threads runs; with them frozen, about 15 ms (bench/profile_submission.py, 600 submissions).
-    """
+
+    And gunicorn's own lines from the worker go through the filter the portal's lines do: a request line it
+    cannot read is logged whole, with whatever token or private key its URL held. Added here, in the worker,
+    as the master must not import the key parser (portal/access_log.py)."""
+    if worker is not None:
+        from portal.logs import EscapeControlCharacters
+
+        worker.log.error_log.addFilter(EscapeControlCharacters())
     gc.freeze()
