@@ -7,9 +7,15 @@ the probe's answer shows; and where an error was raised, what it said, for the l
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import pkgutil
+import socket
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
@@ -17,7 +23,7 @@ from importlib import import_module
 from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
@@ -27,6 +33,9 @@ from portal.errors import URL_PASSWORD
 
 # What the log keeps of an error's words: enough for a host, a port and the reason.
 CAUSE_LENGTH = 300
+# How long a probe waits for the database on a connection it has (connecting has DATABASE_URL's connect_timeout):
+# as long as the cache may take (CACHE_URL's socket_timeout), so /readyz answers within a load balancer's patience.
+DATABASE_DEADLINE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,45 @@ def what_it_said(error: BaseException) -> str:
 
 def _unanswered(part: str, error: BaseException) -> Finding:
     return Finding(f"{part}: {type(error).__name__}", what_it_said(error))
+
+
+@contextmanager
+def database_deadline(seconds: float = DATABASE_DEADLINE_SECONDS) -> Iterator[None]:
+    """Past `seconds`, the socket of this thread's database connection is shut, so the query waiting on it fails
+    at once (OperationalError) and Django drops the connection. A connection kept open (conn_max_age) to a
+    database that stopped answering otherwise waits on the operating system, for minutes or for good, and each
+    probe a load balancer sends holds one of gunicorn's threads meanwhile."""
+    wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's: the timer runs in another
+    lock = threading.Lock()
+    finished = False
+
+    def cut() -> None:
+        with lock:
+            if not finished:
+                _shut_socket(wrapper)
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:  # a query done just in time keeps its connection
+            finished = True
+        timer.cancel()
+
+
+def _shut_socket(wrapper) -> None:
+    pgconn = getattr(wrapper.connection, "pgconn", None)  # PostgreSQL's; SQLite has no socket to hang on
+    try:
+        descriptor = pgconn.socket if pgconn is not None else -1
+    except Exception:  # closed meanwhile: nothing waits on it
+        return
+    if descriptor >= 0:
+        # A duplicate, shut rather than closed: psycopg still owns the descriptor, and finds it at end of stream.
+        # One the server dropped meanwhile is not connected: then nothing waits on it either.
+        with socket.socket(fileno=os.dup(descriptor)) as duplicate, contextlib.suppress(OSError):
+            duplicate.shutdown(socket.SHUT_RDWR)
 
 
 def check_database() -> Finding:
@@ -122,18 +170,20 @@ def check_reconcile() -> Finding:
 
 
 def check_all() -> dict[str, Finding]:
-    database = check_database()
+    with database_deadline():
+        database = check_database()
+        reconcile = check_reconcile() if not database else _reconcile_unchecked(database)
+    return {"database": database, "cache": check_cache(), "reconcile": reconcile}
+
+
+def _reconcile_unchecked(database: Finding) -> Finding:
     # The reconcile check reads the database too: asked again, a database that does not answer held the
     # probe for its connect timeout twice (10 s), past a load balancer's patience.
-    if not database:
-        reconcile = check_reconcile()
-    elif settings.READYZ_MAX_RECONCILE_AGE_SECONDS <= 0:
-        reconcile = FINE  # the check is off
-    elif database.reason.startswith("database: migrations"):
-        reconcile = Finding("reconcile: not checked, the database is not migrated")
-    else:
-        reconcile = Finding("reconcile: not checked, the database did not answer")
-    return {"database": database, "cache": check_cache(), "reconcile": reconcile}
+    if settings.READYZ_MAX_RECONCILE_AGE_SECONDS <= 0:
+        return FINE  # the check is off
+    if database.reason.startswith("database: migrations"):
+        return Finding("reconcile: not checked, the database is not migrated")
+    return Finding("reconcile: not checked, the database did not answer")
 
 
 def _installed_at():

@@ -420,7 +420,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     try:
-        with connection.cursor() as cursor:
+        with readiness.database_deadline(), connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError:
         # A probe reads the status; the JSON says which part, as /readyz does. The traceback is not needed.

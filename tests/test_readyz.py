@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
@@ -248,3 +249,87 @@ def test_an_empty_database_is_not_ready(tmp_path):
     assert body["checks"]["database"].startswith("database: migrations not applied (admin.0001_initial, ")
     assert body["checks"]["database"].endswith(" more); run manage.py migrate")
     assert body["checks"]["reconcile"] == "reconcile: not checked, the database is not migrated"
+
+
+# A portal process whose PostgreSQL stops answering on the connection it keeps (conn_max_age, as the README's
+# production address has it): a proxy in the process forwards to the suite's PostgreSQL until told to stop, then
+# holds every connection open, saying nothing, as a hung server or a lost network does.
+HUNG_DATABASE = """
+import json, os, socket, threading, time
+from concurrent.futures import ThreadPoolExecutor
+import django
+
+frozen = threading.Event()
+
+def forward(source, target):
+    try:
+        while data := source.recv(65536):
+            while frozen.is_set():
+                time.sleep(60)
+            target.sendall(data)
+    except OSError:
+        pass
+
+listener = socket.create_server(("127.0.0.1", 0))
+
+def serve():
+    while True:
+        client, _ = listener.accept()
+        server = socket.create_connection((os.environ["PG_HOST"], int(os.environ["PG_PORT"])))
+        for pair in ((client, server), (server, client)):
+            threading.Thread(target=forward, args=pair, daemon=True).start()
+
+threading.Thread(target=serve, daemon=True).start()
+os.environ["DATABASE_URL"] = os.environ["DATABASE_URL"].replace("PROXY_PORT", str(listener.getsockname()[1]))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+django.setup()
+from django.test import Client
+answers = {}
+
+def ask(path):
+    started = time.monotonic()
+    response = Client().get(path)
+    answers[path] = [response.status_code, response.json(), time.monotonic() - started]
+
+# One thread asks, as one of gunicorn's does: Django's connection is the thread's own.
+gunicorn_thread = ThreadPoolExecutor(1)
+for path in ("/healthz", "/readyz"):
+    gunicorn_thread.submit(ask, path).result()  # the connection is made and kept
+frozen.set()
+for path in ("/healthz", "/readyz"):
+    try:
+        gunicorn_thread.submit(ask, path).result(timeout=20)
+    except TimeoutError:
+        answers[path] = "no answer in 20 s"
+    print(json.dumps([path, answers[path]]), flush=True)
+os._exit(0)  # the thread still waiting, if any, would hold the process
+"""
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a connection kept open is PostgreSQL's")
+def test_a_database_that_stops_answering_on_a_kept_connection_fails_the_probes_in_seconds():
+    """Found in QA: with DATABASE_URL's conn_max_age (the README's production address), PostgreSQL hung behind a
+    proxy that stopped forwarding left /healthz and /readyz without an answer past 30 s (curl gave up): the probe
+    waited on a socket the operating system would keep for minutes, holding one of gunicorn's threads."""
+    database = connection.settings_dict
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PG_HOST": database["HOST"] or "127.0.0.1",
+        "PG_PORT": str(database["PORT"] or 5432),
+        "DATABASE_URL": f"postgres://{database['USER']}@127.0.0.1:PROXY_PORT/{database['NAME']}"
+        "?conn_max_age=600&conn_health_checks=true&connect_timeout=2",
+        "DJANGO_ALLOWED_HOSTS": "testserver",
+        "READYZ_MAX_RECONCILE_AGE_SECONDS": "0",
+        "LOG_LEVEL": "CRITICAL",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", HUNG_DATABASE], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=90
+    )
+
+    answers = dict(json.loads(line) for line in result.stdout.strip().splitlines()[-2:])
+    healthz, readyz = answers["/healthz"], answers["/readyz"]
+    assert healthz[:2] == [503, {"status": "fail", "failed": ["database"]}]
+    assert readyz[0] == 503 and readyz[1]["failed"] == ["database"]
+    assert readyz[1]["checks"]["database"] == "database: OperationalError"
+    # The deadline, then at most a new connection's connect_timeout (Django's health check drops the hung one).
+    assert healthz[2] < 5 and readyz[2] < 5
