@@ -197,11 +197,13 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from django.db import DatabaseError
 
-        from keys import selectors  # the app registry is ready by the time anyone scrapes
+        from keys import readiness, selectors  # the app registry is ready by the time anyone scrapes
 
         try:
-            counts = selectors.key_counts_by_status()
-            last = selectors.last_successful_reconcile()
+            # A database that stopped answering on a kept connection would hold the scrape past its timeout.
+            with readiness.database_deadline():
+                counts = selectors.key_counts_by_status()
+                last = selectors.last_successful_reconcile()
         except DatabaseError as error:
             logger.warning("metrics: the database could not be read (%s); its gauges left out", type(error).__name__)
             yield GaugeMetricFamily("portal_database_up", "Whether the database answered this scrape.", value=0)

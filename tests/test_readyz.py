@@ -288,15 +288,16 @@ answers = {}
 
 def ask(path):
     started = time.monotonic()
-    response = Client().get(path)
-    answers[path] = [response.status_code, response.json(), time.monotonic() - started]
+    response = Client().get(path, headers={"Authorization": f"Bearer {os.environ.get('METRICS_TOKEN')}"})
+    body = response.json() if response["Content-Type"] == "application/json" else response.content.decode()
+    answers[path] = [response.status_code, body, time.monotonic() - started]
 
 # One thread asks, as one of gunicorn's does: Django's connection is the thread's own.
 gunicorn_thread = ThreadPoolExecutor(1)
-for path in ("/healthz", "/readyz"):
+for path in os.environ["ASK"].split():
     gunicorn_thread.submit(ask, path).result()  # the connection is made and kept
 frozen.set()
-for path in ("/healthz", "/readyz"):
+for path in os.environ["ASK"].split():
     try:
         gunicorn_thread.submit(ask, path).result(timeout=20)
     except TimeoutError:
@@ -311,8 +312,35 @@ def test_a_database_that_stops_answering_on_a_kept_connection_fails_the_probes_i
     """Found in QA: with DATABASE_URL's conn_max_age (the README's production address), PostgreSQL hung behind a
     proxy that stopped forwarding left /healthz and /readyz without an answer past 30 s (curl gave up): the probe
     waited on a socket the operating system would keep for minutes, holding one of gunicorn's threads."""
+    answers = asked_while_the_database_hangs("/healthz", "/readyz")
+
+    healthz, readyz = answers["/healthz"], answers["/readyz"]
+    assert healthz[:2] == [503, {"status": "fail", "failed": ["database"]}]
+    assert readyz[0] == 503 and readyz[1]["failed"] == ["database"]
+    assert readyz[1]["checks"]["database"] == "database: OperationalError"
+    # The deadline, then at most a new connection's connect_timeout (Django's health check drops the hung one).
+    assert healthz[2] < 5 and readyz[2] < 5
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a connection kept open is PostgreSQL's")
+def test_a_scrape_while_the_database_hangs_answers_with_the_counters():
+    """Found in QA: the same hung PostgreSQL held a Prometheus scrape past its timeout; the keys by status, read
+    from the database at scrape time, waited on the kept connection. The counters matter most in an outage."""
+    answers = asked_while_the_database_hangs("/metrics")
+
+    assert answers["/metrics"] != "no answer in 20 s"
+    status, page, seconds = answers["/metrics"]
+    assert status == 200
+    assert "portal_database_up 0.0" in page and "portal_http_requests_total" in page
+    assert seconds < 5
+
+
+def asked_while_the_database_hangs(*paths: str) -> dict[str, list]:
+    """What each path answered (status, body, seconds) in a portal process once its database stopped answering."""
     database = connection.settings_dict
     env = {
+        "ASK": " ".join(paths),
+        "METRICS_TOKEN": "Scrape-Token-4f1c9a7e2b",
         "PATH": "/usr/bin:/bin",
         "PG_HOST": database["HOST"] or "127.0.0.1",
         "PG_PORT": str(database["PORT"] or 5432),
@@ -326,10 +354,4 @@ def test_a_database_that_stops_answering_on_a_kept_connection_fails_the_probes_i
         [sys.executable, "-c", HUNG_DATABASE], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=90
     )
 
-    answers = dict(json.loads(line) for line in result.stdout.strip().splitlines()[-2:])
-    healthz, readyz = answers["/healthz"], answers["/readyz"]
-    assert healthz[:2] == [503, {"status": "fail", "failed": ["database"]}]
-    assert readyz[0] == 503 and readyz[1]["failed"] == ["database"]
-    assert readyz[1]["checks"]["database"] == "database: OperationalError"
-    # The deadline, then at most a new connection's connect_timeout (Django's health check drops the hung one).
-    assert healthz[2] < 5 and readyz[2] < 5
+    return dict(json.loads(line) for line in result.stdout.strip().splitlines()[-len(paths) :])
