@@ -13,12 +13,14 @@ import os
 import pkgutil
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -69,24 +71,61 @@ def database_deadline(seconds: float = DATABASE_DEADLINE_SECONDS) -> Iterator[No
     at once (OperationalError) and Django drops the connection. A connection kept open (conn_max_age) to a
     database that stopped answering otherwise waits on the operating system, for minutes or for good, and each
     probe a load balancer sends holds one of gunicorn's threads meanwhile."""
-    wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's: the timer runs in another
-    lock = threading.Lock()
-    finished = False
-
-    def cut() -> None:
-        with lock:
-            if not finished:
-                _shut_socket(wrapper)
-
-    timer = threading.Timer(seconds, cut)
-    timer.daemon = True
-    timer.start()
+    token = _WATCHDOG.watch(connections[DEFAULT_DB_ALIAS], seconds)  # this thread's connection
     try:
         yield
     finally:
-        with lock:  # a query done just in time keeps its connection
-            finished = True
-        timer.cancel()
+        _WATCHDOG.release(token)  # a query done in time keeps its connection
+
+
+class _Watchdog:
+    """One thread per process that shuts the database socket of a probe past its deadline.
+
+    A timer thread of its own for each probe cost about 0.12 ms, a quarter of what /healthz costs in all;
+    watching here costs a lock and a dictionary entry. The thread looks every TICK seconds while a probe is
+    watched (a deadline is kept to within TICK), and waits without waking while none is."""
+
+    TICK = 0.25
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._watched: dict[object, tuple[float, Any]] = {}  # token: (deadline, the probe's connection wrapper)
+        self._idle = False
+        self._thread: threading.Thread | None = None
+
+    def watch(self, wrapper, seconds: float) -> object:
+        token = object()
+        with self._changed:
+            self._watched[token] = (time.monotonic() + seconds, wrapper)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="database-deadlines", daemon=True)
+                self._thread.start()
+            elif self._idle:
+                self._changed.notify()
+        return token
+
+    def release(self, token: object) -> None:
+        with self._changed:
+            self._watched.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._watched:
+                    self._idle = True
+                    self._changed.wait()
+                self._idle = False
+                now = time.monotonic()
+                for token, (deadline, wrapper) in list(self._watched.items()):
+                    if deadline <= now:
+                        del self._watched[token]
+                        _shut_socket(wrapper)
+            time.sleep(self.TICK)
+
+
+_WATCHDOG = _Watchdog()
+# A forked process (a gunicorn worker) has no copy of the thread, and its lock may have been held at the fork.
+os.register_at_fork(after_in_child=_WATCHDOG.__init__)
 
 
 def _shut_socket(wrapper) -> None:
