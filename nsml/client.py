@@ -11,6 +11,8 @@ import email.utils
 import functools
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 import requests.adapters
+from urllib3 import HTTPResponse
 from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import ProxyError as UrllibProxyError
 
@@ -241,7 +244,7 @@ class NsmlClient:
             sent = time.perf_counter()
             left = deadline - time.monotonic()
             timeout = (min(self.config.connect_timeout, left), min(self.config.read_timeout, left))
-            reply, failure, wait = self._attempt(method, path, body, started, success, timeout)
+            reply, failure, wait = self._attempt(method, path, body, started, success, timeout, deadline)
             reply = self._without_credentials(reply)
             if self.observe is not None:
                 self.observe(OPERATIONS[method], str(failure or "success"), time.perf_counter() - sent)
@@ -287,7 +290,14 @@ class NsmlClient:
         return replace(reply, **fields)
 
     def _attempt(
-        self, method: str, path: str, body: dict | None, started: float, success: int, timeout: tuple[float, float]
+        self,
+        method: str,
+        path: str,
+        body: dict | None,
+        started: float,
+        success: int,
+        timeout: tuple[float, float],
+        deadline: float,
     ):
         url = self.config.base_url + path
         timestamp = timestamp_ms()
@@ -310,8 +320,10 @@ class NsmlClient:
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
+                stream=True,
                 **_environment(self.config.base_url),
             )
+            _read_body_by(response, deadline)
         except requests.RequestException as exc:
             failure = Failure.UNREACHABLE if _never_sent(exc) else Failure.NO_ANSWER
             cause = _cause(exc)
@@ -323,6 +335,47 @@ class NsmlClient:
             if self.on_wait is not None:
                 self.on_wait((time.perf_counter() - sent) * 1000)
         return _read(response, started, success)
+
+
+def _read_body_by(response: requests.Response, deadline: float) -> None:
+    """Read the answer's body, cut off at `deadline` (a ReadTimeout then). The read timeout bounds each wait for
+    bytes, not the whole body: an answer sent a few bytes at a time kept a member waiting as long as it went on."""
+    connection = response.raw.connection if isinstance(response.raw, HTTPResponse) else None
+    try:
+        # A second descriptor of the body's socket (the connection's, or the response's own when the answer closes
+        # it): shutting it down wakes the read blocked on the first, which ends as a connection closed mid-answer.
+        body_socket = socket.socket(fileno=os.dup(response.raw.fileno())) if connection is not None else None
+    except (OSError, ValueError):
+        body_socket = None  # the body is read already (an empty one)
+    if body_socket is None:
+        response.content  # noqa: B018 (reads the body)
+        return
+    cut = threading.Event()
+
+    def cut_off() -> None:
+        if response.raw.connection is not connection:
+            return  # read to the end and back in the pool: the socket may be another call's by now
+        cut.set()
+        try:
+            body_socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already: the read has ended
+
+    timer = threading.Timer(max(deadline - time.monotonic(), 0.0), cut_off)
+    timer.daemon = True
+    timer.start()
+    try:
+        response.content  # noqa: B018 (reads the body)
+    except requests.RequestException:
+        if not cut.is_set():
+            raise
+    finally:
+        timer.cancel()
+        body_socket.close()
+    if cut.is_set():
+        # A body that had no length ends at the cut as if complete: it is not NSML's whole answer either way.
+        response.close()
+        raise requests.ReadTimeout("NSML's answer was still arriving at the call's deadline")
 
 
 def _cut_credentials(value: Any, secrets: list[str]) -> Any:

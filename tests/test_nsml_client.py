@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -300,3 +302,54 @@ def test_a_list_given_less_time_ends_by_it(nsml):
 
     assert error.failure is Failure.NO_ANSWER
     assert elapsed < 0.3 + 0.3  # not the 2.5 s its own deadline allows
+
+
+class TricklingGateway(BaseHTTPRequestHandler):
+    """Answers at once, then sends its body one byte every 0.2 s: each byte well within any read timeout."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        try:
+            for _ in range(100):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass  # the client hung up
+
+    do_GET = do_POST
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def trickling_gateway() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TricklingGateway)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/nsml/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("call", ["create", "list"])
+def test_an_answer_that_trickles_in_ends_by_the_deadline(trickling_gateway, call):
+    """Found with a gateway that sent its 100-byte answer a byte at a time: each byte came within the read
+    timeout, so a create kept the member waiting 20 s (200 s with a slower gateway), not one timeout."""
+    client = NsmlClient(NsmlConfig(trickling_gateway, "access", "secret", "api", connect_timeout=0.5, read_timeout=1.0))
+
+    started = time.monotonic()
+    calls = {"create": lambda: client.create_key("laptop", "ssh-ed25519 AAAA"), "list": client.list_keys}
+    error = failure_of(calls[call])
+    elapsed = time.monotonic() - started
+
+    assert error.failure is Failure.NO_ANSWER  # the outcome is unknown: the caller looks it up
+    assert error.reply.detail == "NSML did not answer within the read timeout"
+    assert elapsed < 1.5 + 0.5  # the deadline: read timeout + connect timeout, and a little
