@@ -7,12 +7,11 @@ Plain Python: it is given an `NsmlConfig` (the portal builds one from its settin
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import functools
 import json
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from urllib3 import HTTPResponse
 from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import ProxyError as UrllibProxyError
 
+from nsml.deadlines import cut_off_after, shut_down
 from nsml.signing import sign_request, timestamp_ms
 
 logger = logging.getLogger("nsml.client")
@@ -340,38 +340,27 @@ class NsmlClient:
 def _read_body_by(response: requests.Response, deadline: float) -> None:
     """Read the answer's body, cut off at `deadline` (a ReadTimeout then). The read timeout bounds each wait for
     bytes, not the whole body: an answer sent a few bytes at a time kept a member waiting as long as it went on."""
-    connection = response.raw.connection if isinstance(response.raw, HTTPResponse) else None
-    try:
-        # A second descriptor of the body's socket (the connection's, or the response's own when the answer closes
-        # it): shutting it down wakes the read blocked on the first, which ends as a connection closed mid-answer.
-        body_socket = socket.socket(fileno=os.dup(response.raw.fileno())) if connection is not None else None
-    except (OSError, ValueError):
-        body_socket = None  # the body is read already (an empty one)
-    if body_socket is None:
-        response.content  # noqa: B018 (reads the body)
+    raw = response.raw
+    connection = raw.connection if isinstance(raw, HTTPResponse) else None
+    if connection is None:
+        response.content  # noqa: B018 (reads the body: read already, an empty one)
         return
     cut = threading.Event()
 
     def cut_off() -> None:
-        if response.raw.connection is not connection:
+        if raw.connection is not connection:
             return  # read to the end and back in the pool: the socket may be another call's by now
         cut.set()
-        try:
-            body_socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # closed already: the read has ended
+        # The body's socket: the connection's, or the response's own when the answer closes the connection.
+        with contextlib.suppress(OSError, ValueError):  # closed meanwhile: the read has ended
+            shut_down(raw.fileno())
 
-    timer = threading.Timer(max(deadline - time.monotonic(), 0.0), cut_off)
-    timer.daemon = True
-    timer.start()
-    try:
-        response.content  # noqa: B018 (reads the body)
-    except requests.RequestException:
-        if not cut.is_set():
-            raise
-    finally:
-        timer.cancel()
-        body_socket.close()
+    with cut_off_after(deadline - time.monotonic(), cut_off):
+        try:
+            response.content  # noqa: B018 (reads the body)
+        except requests.RequestException:
+            if not cut.is_set():
+                raise
     if cut.is_set():
         # A body that had no length ends at the cut as if complete: it is not NSML's whole answer either way.
         response.close()
