@@ -182,6 +182,29 @@ PHRASES = [
         _("connection to the proxy refused (HTTPS_PROXY or HTTP_PROXY)"),
     ),
     (r"connection to NSML lost \((?P<error>\w+)\)", _("connection to NSML lost (%(error)s)")),
+    # What it writes when an answer came but could not be used (nsml/client.py: _read, _parse_body, list_keys).
+    (
+        r"(?P<kind>an HTML page|HTTP \d+) where NSML answers (?P<success>\d+) \((?P<answer>.*)\)",
+        _("%(kind)s where NSML answers %(success)s (%(answer)s)"),
+    ),
+    (
+        r"(?P<kind>an HTML page|HTTP \d+) where NSML answers (?P<success>\d+)",
+        _("%(kind)s where NSML answers %(success)s"),
+    ),
+    (r"HTTP (?P<code>\d+) with an empty body", _("HTTP %(code)s with an empty body")),
+    (
+        r"HTTP (?P<code>\d+): answer is not JSON \((?P<content_type>.+), (?P<size>\d+) bytes\)",
+        _("HTTP %(code)s: answer is not JSON (%(content_type)s, %(size)s bytes)"),
+    ),
+    (r"HTTP (?P<code>\d+): JSON without an error object", _("HTTP %(code)s: JSON without an error object")),
+    (
+        r"key list not in the documented shape \((?P<exception>.*)\)",
+        _("key list not in the documented shape (%(exception)s)"),
+    ),
+    (
+        r"the key list holds (?P<held>\d+) keys but its totalCount says (?P<total>\d+)",
+        _("the key list holds %(held)s keys but its totalCount says %(total)s"),
+    ),
 ]
 _PHRASES = [(re.compile(pattern), template) for pattern, template in PHRASES]
 
@@ -227,6 +250,12 @@ def _value(name: str, value: str) -> str:
         return _status(UnmanagedKey.Status, value)
     if name == "code" and value == "nothing":
         return gettext("nothing")
+    if name == "kind" and value == "an HTML page":
+        return gettext("an HTML page")
+    if name == "content_type" and value == "no content type":
+        return gettext("no content type")
+    if name == "answer":
+        return _phrase(value)  # NSML's words as sent, or the client's own about an answer it could not read
     if name == "error" and (failed := _FAILED_CALL.fullmatch(value)) and failed["failure"] in _FAILURES:
         return f"{_FAILURES[failed['failure']]} ({_phrase(failed['detail'])})"
     return value

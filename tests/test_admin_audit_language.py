@@ -186,3 +186,63 @@ def test_a_revocation_whose_confirming_list_failed_reads_in_korean(member, nsml,
 
     assert "확인용 목록 조회 실패: NSML" in shown
     assert not re.search(r"NSML [a-z_]+:|did not|timed out|lost \(", shown), shown
+
+
+def test_an_answer_nsml_could_not_have_sent_reads_in_korean(member, nsml, register):
+    """Found in the Korean admin after a revoke through a proxy that answered with an HTML page: the detail
+    read "an HTML page where NSML answers 200 (HTTP 200: answer is not JSON (text/html, 75 bytes))", the NSML
+    client's own words about an answer it could not use left in English, inside the translated line too."""
+    key = register(member)
+    nsml.set_faults(Faults(fault_rate=1.0, fault_kinds=("html-200",)))  # the DELETE's and the list's answers
+    revoke_key(key=key, actor=member, origin=Origin(ip="10.1.2.3"))
+    row = AuditEvent.objects.get(registered_key=key, action="revoke", reason="unconfirmed")
+    assert row.detail.startswith("an HTML page where NSML answers 200 (HTTP 200: answer is not JSON (text/html, ")
+
+    with translation.override("ko"):
+        shown = audit_display.detail_shown(row.detail)
+
+    assert shown.startswith(
+        "NSML의 정상 응답은 200이지만 HTML 페이지 응답을 받음 (HTTP 200: 응답이 JSON이 아님 (text/html, "
+    )
+    assert not re.search(r"where NSML|answer is not|bytes", shown), shown
+
+
+@pytest.mark.parametrize(
+    "recorded, korean",
+    [
+        ("HTTP 302 where NSML answers 201", "NSML의 정상 응답은 201이지만 HTTP 302 응답을 받음"),
+        ("HTTP 502 with an empty body", "본문이 비어 있는 HTTP 502"),
+        ("HTTP 400: JSON without an error object", "HTTP 400: error 객체가 없는 JSON"),
+        (
+            "HTTP 502: answer is not JSON (no content type, 12 bytes)",
+            "HTTP 502: 응답이 JSON이 아님 (콘텐츠 유형 없음, 12바이트)",
+        ),
+        (
+            "key list not in the documented shape (KeyError('keyList'))",
+            "키 목록이 문서에 나온 형식이 아님 (KeyError('keyList'))",
+        ),
+        ("the key list holds 1 keys but its totalCount says 2", "키 목록에는 키가 1개 있지만 totalCount는 2개라고 함"),
+        ("NSML answered 502 (HTTP 502 with an empty body)", "NSML 응답 502 (본문이 비어 있는 HTTP 502)"),
+    ],
+    ids=["other-status", "empty-body", "no-error-object", "not-json", "list-shape", "list-count", "inside-answered"],
+)
+def test_each_of_the_nsml_clients_words_about_an_unusable_answer_reads_in_korean(recorded, korean):
+    with translation.override("ko"):
+        assert audit_display.detail_shown(recorded) == korean
+
+
+def test_check_nsml_now_says_why_nsmls_list_was_unusable_in_korean(admin_client, member, nsml, register):
+    """Found with the Korean admin: Check NSML now against an NSML whose list was cut short said "...: NSML의 응답을
+    읽을 수 없습니다 (the key list holds 1 keys but its totalCount says 2).", and the index's last pass the same."""
+    register(member, "alice-laptop")
+    register(member, "alice-desk")
+    nsml.set_faults(Faults(short_list=1))
+    changelist = reverse("admin:keys_registeredkey_changelist")
+
+    answer = admin_client.post(changelist + "check-nsml/", follow=True, HTTP_ACCEPT_LANGUAGE="ko")
+    index = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    [message] = [str(message) for message in answer.context["messages"]]
+    assert message.endswith("(키 목록에는 키가 1개 있지만 totalCount는 2개라고 함).")
+    assert "키 목록에는 키가 1개 있지만 totalCount는 2개라고 함" in index
+    assert "totalCount says" not in message + index
