@@ -601,6 +601,17 @@ class AuditHistoryMixin:
         return super().history_view(request, object_id, extra_context)
 
 
+# Fields the portal may fill in English: a key's page shows each through the method <name>_shown, translated.
+_SHOWN_KEY_FIELDS = ("revoked_note", "revoke_reason")
+
+
+class RegisteredKeyForm(forms.ModelForm):
+    """Nothing on it is edited; it keeps the fields' help beside what those methods show."""
+
+    class Meta:
+        help_texts = {f"{name}_shown": RegisteredKey._meta.get_field(name).help_text for name in _SHOWN_KEY_FIELDS}
+
+
 @admin.register(RegisteredKey)
 class RegisteredKeyAdmin(
     ChangeListInputMixin,
@@ -622,9 +633,11 @@ class RegisteredKeyAdmin(
     # counts either ("Show counts"): one count per filter choice over every key, 1.2 s at 100,000.
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    # Every field, read-only; the revocation note in the reader's language, as the member's page shows it.
+    # Every field, read-only; the revocation note and the portal's own revocation reason in the reader's language,
+    # as the member's page shows them.
+    form = RegisteredKeyForm
     fields = readonly_fields = [
-        "revoked_note_shown" if field.name == "revoked_note" else field.name for field in RegisteredKey._meta.fields
+        f"{field.name}_shown" if field.name in _SHOWN_KEY_FIELDS else field.name for field in RegisteredKey._meta.fields
     ]
     actions = ["revoke_selected", "set_expiry"]  # set_expiry: keys/admin_expiry.py
     audit_field = "registered_key"
@@ -633,6 +646,10 @@ class RegisteredKeyAdmin(
     def revoked_note_shown(self, obj: RegisteredKey) -> str:
         # The one note there is (keys/services), stored in English; templates/keys/key_detail.html says it too.
         return gettext("NSML no longer had this key") if obj.revoked_note else self.get_empty_value_display()
+
+    @admin.display(description=RegisteredKey._meta.get_field("revoke_reason").verbose_name)
+    def revoke_reason_shown(self, obj: RegisteredKey) -> str:
+        return obj.revoke_reason_shown or self.get_empty_value_display()
 
     def has_add_permission(self, request) -> bool:
         # Keys are added through NSML by the register service, never typed into the database.

@@ -254,6 +254,8 @@ def _value(name: str, value: str) -> str:
         return gettext("an HTML page")
     if name == "content_type" and value == "no content type":
         return gettext("no content type")
+    if name == "reason" and value == RegisteredKey.MEMBER_DEACTIVATED:
+        return gettext(value)  # the portal's own; an admin's reason stays as typed
     if name == "answer":
         return _phrase(value)  # NSML's words as sent, or the client's own about an answer it could not read
     if name == "error" and (failed := _FAILED_CALL.fullmatch(value)) and failed["failure"] in _FAILURES:

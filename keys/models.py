@@ -8,6 +8,7 @@ from django.contrib.sessions.models import Session
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from keys.clock import format_moment
@@ -36,6 +37,9 @@ class RegisteredKey(models.Model):
         OUTSIDE = "outside", _("Added outside the portal")
 
     LIVE_STATUSES = LIVE_STATUSES
+    # The revocation reason the portal writes itself (a reconcile pass, for a deactivated member's key); stored in
+    # English like the audit, and shown in the reader's language (revoke_reason_shown).
+    MEMBER_DEACTIVATED = gettext_noop("member deactivated")
     # A key whose expiry its member may still change: not one already on its way out (revoking).
     EXPIRY_STATUSES = ("pending", "active")
 
@@ -133,6 +137,11 @@ class RegisteredKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def revoke_reason_shown(self) -> str:
+        """The revocation reason in the active language: the portal's own translated, an admin's as typed."""
+        return gettext(self.revoke_reason) if self.revoke_reason == self.MEMBER_DEACTIVATED else self.revoke_reason
 
     @property
     def expiry_applies(self) -> bool:

@@ -84,6 +84,46 @@ def test_a_member_deactivated_without_the_signal_keeps_no_key_after_a_pass(membe
     assert row.detail.endswith("reason given: member deactivated")
 
 
+def test_the_reason_a_pass_gives_for_a_deactivated_members_key_reads_in_korean(
+    admin_client, member, nsml, register, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Found in the Korean admin: a key a reconcile pass revoked because its member was deactivated showed its
+    revocation reason as "member deactivated" on its page and in its audit row ("입력한 사유: member deactivated"),
+    and the member's email, in Korean, gave it as "사유: member deactivated"."""
+    from keys import services
+    from keys.services.members import remember_language
+
+    type(member).objects.filter(pk=member.pk).update(email="alice@example.com")
+    member.refresh_from_db()
+    remember_language(member, "ko")
+    key = register(member, "alice-laptop")
+    type(member).objects.filter(pk=member.pk).update(is_active=False)
+    mailoutbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reconcile(origin=Origin.command("nsml_sync"))
+
+    key.refresh_from_db()
+    assert (key.status, key.revoke_reason) == ("revoked", "member deactivated")  # stored in English, as before
+    row = AuditEvent.objects.get(registered_key=key, action="revoke")
+    key_page = admin_client.get(
+        reverse("admin:keys_registeredkey_change", args=[key.pk]), HTTP_ACCEPT_LANGUAGE="ko"
+    ).content.decode()
+    audit_page = admin_client.get(
+        reverse("admin:keys_auditevent_change", args=[row.pk]), HTTP_ACCEPT_LANGUAGE="ko"
+    ).content.decode()
+    [notice] = mailoutbox
+    assert '<div class="readonly">구성원이 비활성화됨</div>' in key_page
+    assert "입력한 사유: 구성원이 비활성화됨" in audit_page
+    assert "사유: 구성원이 비활성화됨" in notice.body
+    assert "member deactivated" not in key_page + notice.body
+    english = admin_client.get(
+        reverse("admin:keys_registeredkey_change", args=[key.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert '<div class="readonly">member deactivated</div>' in english
+    assert "Why an admin revoked the key." in english  # the field's help, as before
+
+
 def test_a_pass_leaves_a_deactivated_members_keys_when_the_setting_is_off(member, nsml, register, settings):
     settings.KEYS_REVOKE_ON_DEACTIVATE = False
     key = register(member, "alice-laptop")

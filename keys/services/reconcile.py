@@ -369,7 +369,7 @@ def _refuse_for_departed_member(key: RegisteredKey, origin: Origin, listing: Rep
             expected=(Status.PENDING,),
             fields={
                 "next_attempt_at": None,
-                "revoke_reason": "member deactivated",
+                "revoke_reason": RegisteredKey.MEMBER_DEACTIVATED,
                 **states.asked_to_revoke(None, origin),
             },
             action=AuditEvent.Action.REGISTER,
@@ -393,7 +393,7 @@ def _revoke_for_departed_member(key: RegisteredKey, origin: Origin) -> bool:
         expected=(Status.ACTIVE,),
         where=Q(owner__is_active=False),
         next_attempt_at=None,
-        revoke_reason="member deactivated",
+        revoke_reason=RegisteredKey.MEMBER_DEACTIVATED,
         **states.asked_to_revoke(None, origin),
     )
 
