@@ -389,7 +389,9 @@ class CheckNsmlMixin:
         try:
             # The admin waits for it: about one NSML_TIMEOUT in all, what is left over goes to the next pass.
             # Its rows with no account as their actor name the admin, as nsml_sync's name the command.
-            origin = replace(Origin.from_request(request), run_by=f"{request.user.get_username()} via Check NSML now")
+            origin = replace(
+                Origin.from_request(request), run_by=login_names.check_nsml_runner(request.user.get_username())
+            )
             report = services.reconcile(origin=origin, within=settings.NSML_TIMEOUT)
         except services.ReconcileBusy:
             self.message_user(request, _("A reconcile pass is running already; look again in a moment."), messages.INFO)

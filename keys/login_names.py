@@ -8,6 +8,8 @@ search box finds its rows (keys.admin_filters).
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
@@ -16,6 +18,9 @@ from django.utils.translation import gettext
 # Not a character Django's user names allow, so no account's name starts like this.
 UNKNOWN_PREFIX = "unknown:"
 NUL = "\x00"
+# The actor's name on the rows of a reconcile pass an admin started with *Check NSML now* (keys/admin.py):
+# stored in English like the rest of the row. No account's name holds a space.
+_CHECK_NSML_RUNNER = re.compile(r"(?P<name>\S+) via Check NSML now")
 
 
 def unknown_name(typed: str) -> str:
@@ -39,8 +44,16 @@ def axes_username(request: HttpRequest, credentials: dict | None) -> str | None:
     return recorded_name(str(typed)) if typed else typed
 
 
+def check_nsml_runner(username: str) -> str:
+    """The actor's name on the rows of a reconcile pass `username` started from the admin."""
+    return f"{username} via Check NSML now"
+
+
 def shown_name(stored: str) -> str:
-    """A kept name as the admin shows it: an unknown name says so, in the reader's language."""
+    """A kept name as the admin shows it, in the reader's language: an unknown name says so, and an admin's
+    Check NSML now names the button as the admin reads it."""
     if stored.startswith(UNKNOWN_PREFIX):
         return gettext("not an account's name (%(digest)s)") % {"digest": stored.removeprefix(UNKNOWN_PREFIX)}
+    if run := _CHECK_NSML_RUNNER.fullmatch(stored):
+        return gettext("%(name)s via Check NSML now") % {"name": run["name"]}
     return stored

@@ -12,6 +12,7 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from keys.clock import format_moment
+from keys.login_names import shown_name
 from portal.logs import escape_unsafe
 
 # The states in which NSML holds, or may hold, a key: one title and one key each.
@@ -243,7 +244,7 @@ class AuditEvent(models.Model):
         # The admin shows this in the page title and each row's checkbox label: escaped like its columns.
         # The action and outcome by their names, in the reader's language (the codes are in the columns).
         action, outcome = self.get_action_display(), self.get_outcome_display()
-        return f"{format_moment(self.created_at)} {escape_unsafe(self.actor_username)} {action} {outcome}"
+        return f"{format_moment(self.created_at)} {escape_unsafe(shown_name(self.actor_username))} {action} {outcome}"
 
 
 class RefusalWindow(models.Model):

@@ -246,3 +246,21 @@ def test_check_nsml_now_says_why_nsmls_list_was_unusable_in_korean(admin_client,
     assert message.endswith("(키 목록에는 키가 1개 있지만 totalCount는 2개라고 함).")
     assert "키 목록에는 키가 1개 있지만 totalCount는 2개라고 함" in index
     assert "totalCount says" not in message + index
+
+
+def test_the_admin_who_ran_check_nsml_now_is_named_in_korean(admin_client, admin_user, member, nsml, register):
+    """Found in the Korean admin: the rows a Check NSML now pass wrote named their actor "admin via Check NSML
+    now" on the audit list and on the row's page, though the button itself reads "지금 NSML 확인"."""
+    gone = register(member, "gone")
+    nsml.remove_key(gone.title, gone.nsml_name)
+    admin_client.post(reverse("admin:keys_registeredkey_check_nsml"))
+    row = AuditEvent.objects.get(action="revoke", reason="missing_upstream")
+    assert row.actor_username == "admin via Check NSML now"  # stored in English, as before
+
+    listed = admin_client.get(reverse("admin:keys_auditevent_changelist"), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    page = event_page(admin_client, row, "ko")
+
+    assert "admin(“지금 NSML 확인”으로 실행)" in listed
+    assert "admin(“지금 NSML 확인”으로 실행)" in READ_ONLY.findall(page)
+    assert "via Check NSML now" not in listed + page  # the rows' checkbox labels and the page's title too
+    assert "admin via Check NSML now" in READ_ONLY.findall(event_page(admin_client, row, "en"))
