@@ -127,8 +127,9 @@ def post_worker_init(worker) -> None:
     And gunicorn's own lines from the worker go through the filter the portal's lines do: a request line it
     cannot read is logged whole, with whatever token or private key its URL held. Added here, in the worker,
     as the master must not import the key parser (portal/access_log.py)."""
-    if worker is not None:
-        from portal.logs import EscapeControlCharacters
+    import logging
 
-        worker.log.error_log.addFilter(EscapeControlCharacters())
+    from portal.logs import EscapeControlCharacters
+
+    logging.getLogger("gunicorn.error").addFilter(EscapeControlCharacters())  # gunicorn's own error log
     gc.freeze()
