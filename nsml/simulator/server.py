@@ -262,8 +262,10 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(faults.late_seconds)
             elif random_fault == "html-200":
                 reply = html_page(200)
-        self._write(reply)
+        # Logged before the answer is written: a client that has the answer finds its line in the log already,
+        # even when it stops the simulator at once (the handler's thread is a daemon and dies with the process).
         simulator._log(f"{self.command} {self.path} {reply.status} trace={self.trace_id}")
+        self._write(reply)
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = _serve
 
