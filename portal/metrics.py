@@ -27,7 +27,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.gzip import gzip_page
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -43,6 +43,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from nsml.client import OPERATIONS, Failure
 from portal import metrics_files
 
 # NSML answers in milliseconds to tens of seconds (its timeouts are 10 s, 30 s for the reconciler).
@@ -76,6 +77,30 @@ HTTP_DURATION = Histogram(
     ["view", "status"],
     buckets=_HTTP_BUCKETS,
 )
+
+
+# Every outcome each counter counts, so a scrape shows them at 0 before their first event: a rate() or an
+# alert on a series that does not exist yet reads as "no data", not as none happened.
+SUBMISSION_OUTCOMES = ("registered", "pending", "refused", "failed", "rate_limited")
+LOGIN_OUTCOMES = ("success", "failed", "locked_out", "lockout")
+RECONCILE_OUTCOMES = ("in_sync", "drift", "unsettled", "nsml_unavailable", "busy", "error")
+NSML_OUTCOMES = ("success", *(str(failure) for failure in Failure))
+
+
+def _known_series() -> None:
+    """Give every known label set a value in this process (0 unless counted). Done in the process that
+    scrapes, not at import: a command switches prometheus-client's value class (count_as_command) after its
+    imports, and a series made before that would count outside its files."""
+    for outcome in SUBMISSION_OUTCOMES:
+        KEY_SUBMISSIONS.labels(outcome=outcome)
+    for outcome in LOGIN_OUTCOMES:
+        LOGINS.labels(outcome=outcome)
+    for outcome in RECONCILE_OUTCOMES:
+        RECONCILE_PASSES.labels(outcome=outcome)
+    for operation in OPERATIONS.values():
+        NSML_DURATION.labels(operation=operation)
+        for outcome in NSML_OUTCOMES:
+            NSML_REQUESTS.labels(operation=operation, outcome=outcome)
 
 
 def observe_nsml(operation: str, outcome: str, seconds: float) -> None:
@@ -242,7 +267,7 @@ class _ProcessMetrics(Collector):
 
 
 @csrf_exempt  # a scrape sends no cookie: a POST is told 405, not a 403 that reads as a wrong token
-@require_GET
+@require_safe  # GET, and HEAD for a checker that only wants the status
 @never_cache
 @gzip_page  # Prometheus asks with Accept-Encoding: gzip; the page holds counts, no secret BREACH could guess at
 def metrics(request: HttpRequest) -> HttpResponse:
@@ -258,4 +283,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return response
     if not hmac.compare_digest(offered.strip().encode(), token.encode()):
         return HttpResponse("wrong metrics token\n", status=403, content_type="text/plain")
+    _known_series()
     return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)

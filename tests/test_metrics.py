@@ -75,6 +75,17 @@ def test_it_refuses_a_wrong_token(client, token):
     assert client.get(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}x").status_code == 403
 
 
+def test_a_head_request_gets_the_scrape_s_status_without_its_body(client, token):
+    """Found checking the endpoint with curl -I: HEAD /metrics answered 405 while GET answered 200."""
+    allowed = client.head(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    refused = client.head(METRICS, HTTP_AUTHORIZATION="Bearer metrics-token-0123456780")
+
+    assert (allowed.status_code, allowed.content) == (200, b"")
+    assert allowed["Content-Type"].startswith("text/plain")
+    assert refused.status_code == 403
+    assert client.post(METRICS, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 405
+
+
 def test_a_scrape_that_accepts_gzip_gets_it_compressed(client, token):
     """Found reading a scrape: Prometheus sends `Accept-Encoding: gzip`, and /metrics answered every scrape
     uncompressed (tens of kilobytes once the view and status labels multiply)."""
@@ -269,6 +280,16 @@ def test_every_worker_adds_up_in_one_scrape(tmp_path: Path):
         finally:
             portal.stop()
     assert len(writers()) >= 2, f"one worker served all {sent} requests: {sorted(writers())}"
+    # Found reading a first scrape: a labelled series was missing until its first event, so an alert on
+    # rate(portal_key_submissions_total{outcome="failed"}) had no data, not zero, on a quiet portal.
+    for series in (
+        ("portal_key_submissions_total", ("outcome", "failed")),
+        ("portal_logins_total", ("outcome", "lockout")),
+        ("portal_reconcile_passes_total", ("outcome", "busy")),
+        ("portal_nsml_requests_total", ("operation", "delete"), ("outcome", "no_answer")),
+        ("portal_nsml_request_duration_seconds_count", ("operation", "create")),
+    ):
+        assert before.get(series) == 0, series
     healthz = ("portal_http_requests_total", ("method", "GET"), ("status", "200"), ("view", "healthz"))
     # Whichever worker answers the scrape, it tells the whole portal's count, not its own share.
     assert [found[healthz] - before[healthz] for found in scraped] == [float(sent)] * 6
