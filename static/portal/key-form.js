@@ -15,8 +15,14 @@
   var PRIVATE_ARMOUR = /(?:BEGIN|END) [A-Z0-9 ]{0,40}PRIVATE KEY|PuTTY-User-Key-File-|Private-Lines:/i;
   var OPENSSH_MAGIC = /b3BlbnNzaC1rZXktdjE/;
 
-  // keys/titles.py's title_problem, in the same order; the form strips the title before it applies.
+  function holdsPrivateKey(value) {
+    return PRIVATE_ARMOUR.test(value) || OPENSSH_MAGIC.test(value);
+  }
+
+  // nsml/titles.py's title_problem, in the same order; the form strips the title before it applies. As on the
+  // server, private-key material in the title is refused as a private key first, whatever else is wrong.
   function titleProblem(value) {
+    if (holdsPrivateKey(value)) return "private-key";
     value = value.trim();
     if (!value) return "required";
     if (Array.from(value).length > maxLength) return "too-long";
@@ -29,7 +35,7 @@
   // keys/sshkeys.py's parse_public_key, in the same order: a private key, too long, empty. A paste past the
   // server's request size limit would otherwise come back as a bare "could not read this request" page.
   function keyProblem(value) {
-    if (PRIVATE_ARMOUR.test(value) || OPENSSH_MAGIC.test(value)) return "private-key";
+    if (holdsPrivateKey(value)) return "private-key";
     if (maxKeyBytes && utf8Length(value) > maxKeyBytes) return "key-too-long";
     if (!value.trim()) return "key-required";
     return null;
@@ -76,7 +82,7 @@
   function checkTitle(onSubmit) {
     var code = titleProblem(title.value);
     if (code === "required" && !onSubmit) code = null;
-    report(title, code ? message("title-" + code) : "");
+    report(title, code ? message(code === "private-key" ? code : "title-" + code) : "");
     return !code;
   }
 
@@ -106,7 +112,7 @@
   if (languageForm && window.sessionStorage) {
     languageForm.addEventListener("submit", function () {
       var draft = {};
-      if (title && title.value) draft.title = title.value;
+      if (title && title.value && !holdsPrivateKey(title.value)) draft.title = title.value;
       if (key && key.value && keyProblem(key.value) === null) draft.key = key.value;
       if (expires && expires.value) draft.expires = expires.value;
       try {
@@ -130,12 +136,14 @@
   }
 
   // Refused here, the form is not sent; sent, busy-form.js (loaded after this file) sends it only once.
-  // A wrong title next to a key this page cannot judge (only an empty or private key is refused here) is
-  // sent all the same: the server checks both and names every mistake at once, not the title's alone.
+  // A wrong title next to a key this page cannot judge (only an empty or private key, or a private key as the
+  // title, is refused here) is sent all the same: the server checks both and names every mistake at once.
   form.addEventListener("submit", function (event) {
     var keyOk = key ? checkKey(true) : true;
     var titleOk = title ? checkTitle(true) : true;
-    if (!keyOk) {
+    var titleSecret = title ? holdsPrivateKey(title.value) : false;
+    if (!keyOk || titleSecret) {
+      // A private key is not sent, whichever box it was pasted into.
       event.preventDefault();
       (!titleOk ? title : key).focus();
     }

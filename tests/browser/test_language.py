@@ -88,3 +88,27 @@ def test_switching_language_never_keeps_a_private_key(page, log_in, browser_memb
     expect(page.locator('textarea[name="key"]')).to_have_value("")
     kept = page.evaluate("() => JSON.stringify(Object.entries(sessionStorage))")
     assert "PRIVATE" not in kept and "b3BlbnNzaC1rZXktdjE" not in kept
+
+
+def test_switching_language_never_keeps_a_private_key_pasted_as_the_title(page, log_in, browser_member):
+    """Found in the browser: a private key pasted into the title box (one line of it, as a text box keeps it) came
+    back in that box after the language switch, kept in the tab's storage on the way."""
+    private = private_text(generate_private_key("ed25519"))
+    log_in(page)
+    page.goto("/keys/new/")
+    title = page.get_by_label("Title", exact=True)
+    title.fill(private)
+    # The check as one types names it a private key, as the server does, not a title too long.
+    expect(page.locator("#id_title_check")).to_contain_text("private key")
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data or "") if request.method == "POST" else None)
+    page.get_by_role("button", name="Register key").click()  # refused here: the private key is not sent
+    expect(page.locator("#id_title_check")).to_be_visible()
+
+    switch_to(page, "ko")
+
+    assert not any("PRIVATE" in body for body in sent)
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    assert "PRIVATE" not in page.locator('input[name="title"]').input_value()
+    kept = page.evaluate("() => JSON.stringify(Object.entries(sessionStorage))")
+    assert "PRIVATE" not in kept and "b3BlbnNzaC1rZXktdjE" not in kept
