@@ -751,6 +751,21 @@ class MemberAutocomplete(AutocompleteSelect):
     def media(self):
         return super().media + forms.Media(js=["portal/autocomplete-names.js"])
 
+    def optgroups(self, name, value, attr=None):
+        """Django looks the chosen value up to show its name again: a value that is no user's id (a form sent by
+        hand, an edited page) made that lookup raise, a 500, where the field's own error says it is no choice."""
+        remote = self.field.remote_field
+        to_field = remote.model._meta.get_field(getattr(remote, "field_name", None) or remote.model._meta.pk.name)
+        return super().optgroups(name, [choice for choice in value if _readable_as(to_field, choice)], attr)
+
+
+def _readable_as(field, value) -> bool:
+    try:
+        field.to_python(value)
+    except ValidationError:
+        return False
+    return True
+
 
 @admin.register(UnmanagedKey)
 class UnmanagedKeyAdmin(ChangeListInputMixin, RowCheckboxMixin, CheckNsmlMixin, admin.ModelAdmin):

@@ -480,3 +480,20 @@ def test_its_help_lists_the_exit_statuses_as_the_readme_does():
         assert status in shown
     assert EXIT_STATUS in shown
     assert EXIT_STATUS.rstrip(".") in readme_command_row("nsml_sync")
+
+
+@pytest.mark.parametrize("sent", ["abc", "1.5", "x" * 300])
+def test_an_assignment_to_no_user_id_is_refused_on_the_page(admin_client, nsml, new_public_key, sent):
+    """Found in the admin: a change form sent with an owner that is no user id (edited by hand) was a 500, as
+    Django's owner box looked the value up to show it again; it is the field's own refusal."""
+    nsml.add_key("console-key", new_public_key())
+    sync("--apply")
+    record = UnmanagedKey.objects.get()
+    change = reverse("admin:keys_unmanagedkey_change", args=[record.pk])
+
+    response = admin_client.post(change, {"assigned_to": sent}, headers={"Accept-Language": "ko"})
+
+    assert response.status_code == 200
+    assert "올바르게 선택해 주세요." in response.content.decode()
+    record.refresh_from_db()
+    assert (record.status, record.assigned_to) == ("open", None)
