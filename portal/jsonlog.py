@@ -57,5 +57,6 @@ class JsonFormatter(logging.Formatter):
             if value not in (None, ""):
                 line[name] = value
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            # The handler's filter (portal.logs) formats and cuts it first; a bare handler formats it here.
+            line["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)

@@ -102,7 +102,7 @@ def _unescaped(text: str) -> str:
 class EscapeControlCharacters(logging.Filter):
     """Escapes the final message, arguments included, and cuts token secrets out of it and out of the
     request's path (portal.jsonlog.RequestContextFilter's), or either whole when it holds private-key material;
-    a traceback (exc_text) keeps its own lines."""
+    a traceback (exc_text) is cut and escaped line by line, and keeps its own lines."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -112,7 +112,24 @@ class EscapeControlCharacters(logging.Filter):
         path = getattr(record, "path", None)
         if isinstance(path, str):
             record.path = PRIVATE_KEY_REMOVED if holds_private_key_text(path) else redact_secrets(path)
+        if record.exc_info and not record.exc_text:
+            # An exception's message may quote the client (DisallowedHost quotes the Host header), and its
+            # traceback's last line repeats it: formatted here, once, so every formatter writes it cut.
+            record.exc_text = _TRACEBACKS.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = secret_free_traceback(record.exc_text)
         return True
+
+
+_TRACEBACKS = logging.Formatter()
+
+
+def secret_free_traceback(text: str) -> str:
+    """A formatted traceback with each of its lines cut and escaped as a message is."""
+    return "\n".join(
+        PRIVATE_KEY_REMOVED if holds_private_key_text(line) else escape_unsafe(redact_secrets(line))
+        for line in text.split("\n")
+    )
 
 
 class PlainFormatter(logging.Formatter):

@@ -570,3 +570,26 @@ def test_a_secret_in_a_request_line_gunicorn_refuses_is_in_no_log_line(tmp_path:
     assert written.count("Invalid HTTP request line") == 2  # the lines are there, the secrets are not
     assert "nsmlk_[redacted]" in written and "/metrics/[redacted]" in written
     assert secret[6:30] not in written and metrics_token not in written and body[:40] not in written
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_a_secret_sent_as_the_host_header_is_in_no_traceback(tmp_path: Path, log_format):
+    """Found in QA: a token's secret, the metrics token or a private key's body sent as the Host header was cut
+    from django.security's "Invalid HTTP_HOST header" message, but written whole in the traceback logged with it
+    (its last line repeats the exception's message): the filter cut the message, never the traceback."""
+    secret = "nsmlk_" + "Hq4" * 14 + "w"
+    metrics_token = "Scrape-Token-4f1c9a7e2b"
+    body = "".join(private_text(generate_private_key("ed25519")).splitlines()[1:-1])
+    with live_gunicorn(tmp_path, LOG_FORMAT=log_format, LOG_LEVEL="INFO", METRICS_TOKEN=metrics_token) as (
+        portal,
+        log,
+    ):
+        answers = [
+            requests.get(f"{portal.url}/healthz", headers={"Host": host}, timeout=30)
+            for host in (secret, metrics_token, body)
+        ]
+
+    assert [answer.status_code for answer in answers] == [400] * 3
+    written = log.read_text()
+    assert written.count("DisallowedHost") >= 3  # the lines and their tracebacks are there, the secrets are not
+    assert secret[6:30] not in written and metrics_token not in written and body[:40] not in written
