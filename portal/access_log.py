@@ -6,7 +6,8 @@ writes its access line itself, so its atoms are cut here the same way. A private
 or filter box travels in the query string (the admin refuses it, but the address stays the page's), and the
 next page's Referer carries it again: a query value that holds one is cut whole, and a path (or referer) that
 still holds one after that is cut whole too. A user agent is cut as the
-audit cuts it (keys.audit.Origin): a script that sends its token, or a key, as its agent.
+audit cuts it (keys.audit.Origin): a script that sends its token, or a key, as its agent; so is HTTP Basic's
+user name, which gunicorn writes as "%(u)s": a script that sends its token that way (`curl -u "$TOKEN:"`).
 
 gunicorn writes the path as decoded: each atom a client wrote has its control and bidirectional characters
 escaped, as the portal's own lines do (portal.logs), so a %0D%0A in a URL writes no line of its own.
@@ -27,6 +28,8 @@ _SHORTEST_KEY_TEXT = 30
 
 # The request line, the path, the query string and the referer: what a client writes.
 _CLIENT_ATOMS = ("r", "U", "q", "f")
+# The user agent, and HTTP Basic's user name: what a client names itself.
+_CLIENT_NAMES = ("a", "u")
 
 
 class SecretFreeLogger(Logger):
@@ -42,10 +45,11 @@ class SecretFreeLogger(Logger):
                 value = redact_private_keys(redact_secrets(value), query_only=name == "q")
                 # Left in the path itself (or a referer's): the whole atom goes, as in the portal's own lines.
                 atoms[name] = REDACTED_PRIVATE_KEY if holds_private_key_text(value) else escape_unsafe(value)
-        agent = atoms.get("a")
-        if isinstance(agent, str):
-            agent = redact_secrets(agent)
-            atoms["a"] = REDACTED_PRIVATE_KEY if holds_private_key_text(agent) else escape_unsafe(agent)
+        for name in _CLIENT_NAMES:
+            value = atoms.get(name)
+            if isinstance(value, str):
+                value = redact_secrets(value)
+                atoms[name] = REDACTED_PRIVATE_KEY if holds_private_key_text(value) else escape_unsafe(value)
         return atoms
 
 

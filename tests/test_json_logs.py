@@ -593,3 +593,24 @@ def test_a_secret_sent_as_the_host_header_is_in_no_traceback(tmp_path: Path, log
     written = log.read_text()
     assert written.count("DisallowedHost") >= 3  # the lines and their tracebacks are there, the secrets are not
     assert secret[6:30] not in written and metrics_token not in written and body[:40] not in written
+
+
+def test_a_secret_sent_as_a_basic_auth_user_is_in_no_access_log_line(tmp_path: Path):
+    """Found in QA: a script that sends its token as HTTP Basic's user (`curl -u "$TOKEN:"`, as some APIs take
+    one), or the metrics token that way, had it written whole by gunicorn's access line (its "%(u)s")."""
+    secret = "nsmlk_" + "Bu6" * 14 + "v"
+    metrics_token = "Scrape-Token-4f1c9a7e2b"
+    body = "".join(private_text(generate_private_key("ed25519")).splitlines()[1:-1])
+    with live_gunicorn(tmp_path, LOG_FORMAT="plain", LOG_LEVEL="INFO", METRICS_TOKEN=metrics_token) as (portal, log):
+        answers = [
+            requests.get(f"{portal.url}/api/v1/keys", auth=(secret, ""), timeout=30),
+            requests.get(f"{portal.url}/metrics", auth=(metrics_token, ""), timeout=30),
+            requests.get(f"{portal.url}/healthz", auth=(body, "x"), timeout=30),
+            requests.get(f"{portal.url}/healthz", auth=("deploy\r\nbot", "x"), timeout=30),
+        ]
+
+    assert [answer.status_code for answer in answers] == [401, 401, 200, 200]
+    written = log.read_text()
+    assert " - nsmlk_[redacted] [" in written and " - [redacted] [" in written  # the lines are there
+    assert " - [private-key-redacted] [" in written and " - deploy\\r\\nbot [" in written
+    assert secret[6:30] not in written and metrics_token not in written and body[:40] not in written
