@@ -170,6 +170,15 @@ if environ.Env.DB_SCHEMES.get(_DATABASE_URL.partition(":")[0]) not in (
         "DATABASE_URL must be a PostgreSQL or SQLite address, such as postgres://user:password@host:5432/name "
         "or sqlite:///db.sqlite3; it is empty or names another database."
     )
+# A port that is not a number (or past 65535) was urllib's ValueError, a traceback naming no setting.
+try:
+    _database_port = urlsplit(_DATABASE_URL).port
+except ValueError:
+    _database_port = 0
+if _database_port == 0:
+    raise ImproperlyConfigured(
+        "DATABASE_URL's port is not a number from 1 to 65535: postgres://user:password@host:5432/name."
+    )
 DATABASES = {"default": env.db_url_config(_DATABASE_URL)}
 
 

@@ -266,6 +266,18 @@ def test_the_lowest_value_the_readme_documents_starts(name, value):
             "postgres://portal:Db-Pass-123@db:5432/portal?prepare_threshold=five",
             "DATABASE_URL's prepare_threshold must be a whole number (0 or more), not 'five'.",
         ),
+        # Found in QA: a port that is not a number, or past 65535, was urllib's ValueError and a traceback through
+        # django-environ, naming no setting, from every command and gunicorn (CACHE_URL and EMAIL_URL said so).
+        (
+            "DATABASE_URL",
+            "postgres://portal:Db-Pass-123@db:54x2/portal",
+            "DATABASE_URL's port is not a number from 1 to 65535: postgres://user:password@host:5432/name.",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://portal:Db-Pass-123@db:99999/portal",
+            "DATABASE_URL's port is not a number from 1 to 65535: postgres://user:password@host:5432/name.",
+        ),
     ],
 )
 def test_a_setting_it_cannot_use_stops_every_command_in_one_line(name, value, says):
