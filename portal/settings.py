@@ -351,8 +351,12 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     CACHES["default"]["BACKEND"] = "portal.cache.RedisCache"  # one redis client per pool, not one per call
     # A Redis that stops answering fails a request in seconds (a 503, portal/outages.py) instead of holding
     # its thread until gunicorn kills the worker; CACHE_URL's ?socket_timeout=... overrides either.
-    CACHES["default"].setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", 2)
-    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 2)
+    _cache_options = CACHES["default"].setdefault("OPTIONS", {})
+    for _name in ("socket_connect_timeout", "socket_timeout"):
+        # django-environ keeps a value it cannot read as a number as a string: 5s failed every cache call.
+        _value = _cache_options.setdefault(_name, 2)
+        if isinstance(_value, bool) or not isinstance(_value, int | float) or not 0 < _value < math.inf:
+            raise ImproperlyConfigured(f"CACHE_URL's {_name} must be a number of seconds above 0, not {str(_value)!r}.")
 # Django's own RedisCache increments atomically; django-ratelimit 4.1 just does not list it yet
 # (jsocol/django-ratelimit#283). Its error for a cache processes do not share stays on in production.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"] + (["django_ratelimit.E003"] if DEBUG else [])

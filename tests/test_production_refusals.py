@@ -266,6 +266,18 @@ def test_the_lowest_value_the_readme_documents_starts(name, value):
             "postgres://portal:Db-Pass-123@db:5432/portal?prepare_threshold=five",
             "DATABASE_URL's prepare_threshold must be a whole number (0 or more), not 'five'.",
         ),
+        # Found in QA: CACHE_URL's timeouts (the settings' comment: ?socket_timeout=... overrides the default) written
+        # with a unit, or as 0, started, then every request that reached the cache was a 500 (TypeError).
+        (
+            "CACHE_URL",
+            "redis://:Db-Pass-123@127.0.0.1:6379/0?socket_timeout=5s",
+            "CACHE_URL's socket_timeout must be a number of seconds above 0, not '5s'.",
+        ),
+        (
+            "CACHE_URL",
+            "redis://:Db-Pass-123@127.0.0.1:6379/0?socket_connect_timeout=0",
+            "CACHE_URL's socket_connect_timeout must be a number of seconds above 0, not '0'.",
+        ),
         # Found in QA: a port that is not a number, or past 65535, was urllib's ValueError and a traceback through
         # django-environ, naming no setting, from every command and gunicorn (CACHE_URL and EMAIL_URL said so).
         (
