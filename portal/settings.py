@@ -422,12 +422,28 @@ _development_credentials = [
         ("NCP_SECRET_KEY", NCP_SECRET_KEY, "dev-secret-key"),
         ("NSML_API_KEY", NSML_API_KEY, "dev-api-gateway-key"),
     )
-    if not value.strip() or value == development
+    if not value.strip() or value.strip() == development
 ]
 if not DEBUG and _development_credentials:
     raise ImproperlyConfigured(
         f"{', '.join(_development_credentials)}: missing or the development value, and DJANGO_DEBUG is off. "
         "Set the team's NCP access key, secret key and API Gateway key (README.md, Pointing it at the real NSML)."
+    )
+# A credential pasted with a space or a line break around it signs every call wrong, and NSML refuses them all
+# as bad credentials: stopped here, naming it (not its value).
+_padded_credentials = [
+    name
+    for name, value in (
+        ("NCP_ACCESS_KEY", NCP_ACCESS_KEY),
+        ("NCP_SECRET_KEY", NCP_SECRET_KEY),
+        ("NSML_API_KEY", NSML_API_KEY),
+    )
+    if value.strip() and value != value.strip()
+]
+if _padded_credentials:
+    raise ImproperlyConfigured(
+        f"{', '.join(_padded_credentials)}: starts or ends with a space or a line break, so every call to NSML "
+        "would be signed wrong. Set it without them."
     )
 NSML_TIMEOUT = _number(env.float, "NSML_TIMEOUT", default=10.0)
 NSML_CONNECT_TIMEOUT = _number(env.float, "NSML_CONNECT_TIMEOUT", default=3.05)

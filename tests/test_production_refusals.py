@@ -70,6 +70,27 @@ def test_the_development_credentials_or_none_stop_production(name, value):
         assert other == "EMAIL_URL" or secret not in output  # the sound ones are never repeated
 
 
+@pytest.mark.parametrize("name", DEVELOPMENT_CREDENTIALS)
+@pytest.mark.parametrize("padding", [" ", "\n", "\t"], ids=["space", "newline", "tab"])
+def test_a_credential_with_a_space_or_line_break_around_it_stops_the_portal_naming_it(name, padding):
+    """Found by QA: "dev-secret-key " passed the development-value check, and a real credential pasted with a
+    trailing newline started the portal, whose every call NSML then refused as bad credentials."""
+    sound = PRODUCTION_REQUIRED[name]
+    for value, says in (
+        (DEVELOPMENT_CREDENTIALS[name] + padding, "missing or the development value"),
+        (
+            sound + padding,
+            "starts or ends with a space or a line break",
+        ),
+    ):
+        result = check(**{name: value})
+
+        assert result.returncode != 0
+        assert f"{name}: {says}" in result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert sound not in result.stderr
+
+
 def test_production_without_an_email_backend_stops_and_says_how_to_choose_one():
     result = check(EMAIL_URL=None)
 
