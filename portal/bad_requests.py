@@ -9,12 +9,17 @@ gets the API's JSON error form.
 A body sent in chunks (`Transfer-Encoding: chunked`, no Content-Length): Django reads only as many bytes
 as Content-Length says, so the body would be read as empty and refused for what it seems to lack. It is
 answered 411 Length Required instead, which says what to change.
+
+A session ended while its request ran (the member signed out in another tab, or an admin deactivated them while
+NSML answered a submission): Django refuses to save it and answers 400. What the request did is kept, so the
+page says that, not that the request could not be read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.contrib.sessions.exceptions import SessionInterrupted
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.template import loader
@@ -52,6 +57,8 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
                 "such as a NUL character, or it is too large."
             )
         return api_error("bad_request", message, status=400)
+    if isinstance(exception, SessionInterrupted):
+        return HttpResponse(loader.get_template("400_signed_out.html").render(), status=400)
     return HttpResponse(loader.get_template("400.html").render(), status=400)
 
 

@@ -85,3 +85,48 @@ def test_an_api_client_still_gets_json_for_a_refused_csrf_token():
 
     assert response.status_code in (403, 405)
     assert response["Content-Type"].startswith("application/json")
+
+
+@pytest.fixture
+def signed_out_meanwhile(member_client, nsml, monkeypatch):
+    """The member signs out in another tab while NSML answers their submission (the same session ends)."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    from keys import services
+
+    register_key = services.register_key
+
+    def register_then_sign_out(**kwargs):
+        key = register_key(**kwargs)
+        import_module(settings.SESSION_ENGINE).SessionStore(member_client.session.session_key).delete()
+        return key
+
+    monkeypatch.setattr(services, "register_key", register_then_sign_out)
+    return member_client
+
+
+def test_a_submission_whose_session_ended_meanwhile_says_so_not_that_the_request_was_unreadable(
+    signed_out_meanwhile, new_public_key
+):
+    """It said "The portal cannot read this request ... a NUL character ... too large" of a key NSML registered."""
+    from keys.models import RegisteredKey
+
+    response = signed_out_meanwhile.post("/keys/new/", {"title": "laptop", "key": new_public_key()})
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "You were signed out while the portal worked on this request" in page
+    assert "What the request did is kept" in page
+    assert "NUL" not in page
+    assert RegisteredKey.objects.get(title="laptop").status == "active"
+
+
+def test_the_signed_out_page_is_in_the_members_language(signed_out_meanwhile, new_public_key):
+    signed_out_meanwhile.cookies["django_language"] = "ko"
+
+    page = signed_out_meanwhile.post("/keys/new/", {"title": "laptop", "key": new_public_key()}).content.decode()
+
+    assert "포털이 이 요청을 처리하는 동안 로그아웃되었습니다" in page
+    assert "signed out" not in page
