@@ -294,3 +294,35 @@ def test_a_member_without_email_gets_no_mail_but_security_does(
         register(member)
 
     assert [message.to for message in mail.outbox] == [["security@example.com"]]
+
+
+@pytest.mark.parametrize(
+    ("faults", "deletes"),
+    [
+        # Seeded: every DELETE attempt deletes (or finds nothing to delete) and loses its answer; the list is answered.
+        (Faults(fault_rate=0.5, fault_kinds=("drop-after",), seed=8), 3),
+        # Seeded: the DELETE is made, then something in between answers 200 with an HTML page; the list is answered.
+        (Faults(fault_rate=0.5, fault_kinds=("html-200",), seed=4), 1),
+    ],
+    ids=["every-answer-lost", "html-page"],
+)
+def test_a_delete_whose_answer_was_lost_or_unreadable_is_the_members_own_revocation(
+    member_client, member, nsml, register, event, faults, deletes
+):
+    """Found with random faults on DELETE (late, drop-after, html-200): NSML deleted the key but no attempt's answer
+    could be read, and the member's own revocation read "Revoked on ... (NSML no longer had this key)" on their key's
+    page, the audit's reason absent_upstream, as for a key deleted in the NCP console."""
+    key = register(member)
+    nsml.set_faults(faults)
+
+    response = member_client.post(reverse("keys:revoke", args=[key.pk]), follow=True)
+
+    assert len([target for method, target in nsml.requests_seen if method == "DELETE"]) == deletes
+    assert nsml.held_keys() == []
+    assert "is revoked; NSML no longer accepts it" in response.content.decode()
+    key.refresh_from_db()
+    assert key.status == RegisteredKey.Status.REVOKED
+    assert key.revoked_note == ""
+    assert event(action="revoke", outcome="success", registered_key=key).reason == ""
+    page = member_client.get(reverse("keys:detail", args=[key.pk])).content.decode()
+    assert "NSML no longer had this key" not in page

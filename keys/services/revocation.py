@@ -93,8 +93,10 @@ def revoke_key(
             _back_to_active(key, actor=actor, origin=origin, error=error)
             return key  # a deactivated member's: still revoking
         reply = error.reply
-        # A 404 or a refusal to a retry after an answer that was lost: most likely the first attempt's own deletion.
-        deleted = error.after_unknown and (refused or error.failure is Failure.NOT_FOUND)
+        # An answer lost or unreadable (a timeout, a dropped connection, a proxy's page), or a 404 or a refusal to a
+        # retry after one: NSML may have deleted it for this DELETE, so a list that lacks it confirms this revocation,
+        # not a key NSML had lost. Only a 404 to the first attempt says NSML no longer had it.
+        deleted = error.failure.outcome_unknown or error.after_unknown
     else:
         deleted = True
     confirm_revocation(
