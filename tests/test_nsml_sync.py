@@ -14,6 +14,7 @@ from keys import services
 from keys.audit import Origin
 from keys.management.commands.nsml_sync import EXIT_STATUS, USAGE_STATUS
 from keys.models import AuditEvent, RegisteredKey, UnmanagedKey
+from keys.services import RegistrationFailed, register_key
 from nsml.simulator import Faults
 from tests.helpers import (
     command_help,
@@ -497,3 +498,29 @@ def test_an_assignment_to_no_user_id_is_refused_on_the_page(admin_client, nsml, 
     assert "올바르게 선택해 주세요." in response.content.decode()
     record.refresh_from_db()
     assert (record.status, record.assigned_to) == ("open", None)
+
+
+def test_a_report_names_a_key_a_pass_would_attach_to_its_member_not_an_unmanaged_one(member, nsml, new_public_key):
+    """Found by the convergence QA pass: without --apply, a key NSML holds that a member's failed submission
+    sent was listed as unmanaged with no owner, while --apply made it that member's active key."""
+    line = new_public_key()
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"POST"})))
+    with pytest.raises(RegistrationFailed):
+        register_key(owner=member, title="laptop", key_text=line, origin=Origin(ip="10.0.0.7"))
+    nsml.set_faults(Faults())
+    held = nsml.add_key("laptop", line)  # NSML got it after all
+    nsml.add_key("console-key", new_public_key())
+
+    status, out = sync()
+
+    assert status == 1
+    lines = out.splitlines()
+    assert any(line.startswith("attach") and held["name"] in line and "alice" in line for line in lines), out
+    assert not any(line.startswith("unmanaged") and "laptop" in line for line in lines), out
+    assert "Drift found: 1 unmanaged, 0 missing, 1 sent by a member's failed submission" in out
+    assert RegisteredKey.objects.get().status == RegisteredKey.Status.FAILED  # reporting changes nothing
+
+    status, out = sync("--apply")
+
+    assert RegisteredKey.objects.get().status == RegisteredKey.Status.ACTIVE
+    assert "attached to the member who submitted them: laptop (alice)" in out

@@ -30,14 +30,17 @@ Outcome = AuditEvent.Outcome
 @dataclass
 class Drift:
     """How NSML and the portal disagree: keys only NSML has, active keys NSML lacks, and active keys NSML holds
-    for deactivated members (which a pass revokes, with KEYS_REVOKE_ON_DEACTIVATE)."""
+    for deactivated members (which a pass revokes, with KEYS_REVOKE_ON_DEACTIVATE). Of the keys only NSML has,
+    those a member's failed submission sent are `attachable` (a pass makes each that member's active key), the
+    rest `unmanaged`."""
 
     unmanaged: list[UpstreamKey] = field(default_factory=list)
     missing: list[RegisteredKey] = field(default_factory=list)
     departed: list[RegisteredKey] = field(default_factory=list)
+    attachable: list[RegisteredKey] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.unmanaged or self.missing or self.departed)
+        return bool(self.unmanaged or self.missing or self.departed or self.attachable)
 
 
 def find_drift(client: NsmlClient | None = None) -> Drift:
@@ -46,8 +49,11 @@ def find_drift(client: NsmlClient | None = None) -> Drift:
     live = RegisteredKey.objects.filter(status__in=RegisteredKey.LIVE_STATUSES).select_related("owner")
     known = {(key.title, key.nsml_name): key for key in live}
     held = {(item.title, item.name) for item in upstream}
+    strangers = [item for item in upstream if (item.title, item.name) not in known]
+    submissions = _failed_submissions_of_active_members(strangers)
     return Drift(
-        unmanaged=[item for item in upstream if (item.title, item.name) not in known],
+        unmanaged=[item for item in strangers if (item.title, item.name) not in submissions],
+        attachable=list(submissions.values()),
         missing=[key for pair, key in known.items() if pair not in held and key.is_active],
         departed=[
             key
@@ -55,6 +61,32 @@ def find_drift(client: NsmlClient | None = None) -> Drift:
             if settings.KEYS_REVOKE_ON_DEACTIVATE and pair in held and key.is_active and not key.owner.is_active
         ],
     )
+
+
+def _failed_submissions_of_active_members(items: list[UpstreamKey]) -> dict[tuple[str, str], RegisteredKey]:
+    """For each of these keys, the latest failed submission that sent it, where its member is active: what a
+    pass attaches (keys.services.reconcile._attach) rather than records as unmanaged."""
+    pairs = {(item.title, item.name) for item in items}
+    if not pairs:
+        return {}
+    names = sorted({name for _, name in pairs})
+    found: dict[tuple[str, str], RegisteredKey] = {}
+    for start in range(0, len(names), _NAMES_PER_QUERY):
+        failed = (
+            RegisteredKey.objects.filter(
+                status=RegisteredKey.Status.FAILED, nsml_name__in=names[start : start + _NAMES_PER_QUERY]
+            )
+            .select_related("owner")
+            .order_by("-created_at", "-id")
+        )
+        for key in failed:
+            pair = (key.title, key.nsml_name)
+            if pair in pairs and pair not in found:
+                found[pair] = key
+    return {pair: key for pair, key in found.items() if key.owner.is_active}
+
+
+_NAMES_PER_QUERY = 500  # well under SQLite's limit on a statement's parameters
 
 
 def revoke_unmanaged_key(

@@ -48,7 +48,8 @@ class Command(PortalCommand):
 
     help = (
         "Reconcile the portal with NSML. Without --apply, report 'unmanaged' keys NSML holds that the portal "
-        "did not register, 'missing' keys the portal shows active that NSML lacks, and 'departed' active keys of "
+        "did not register, 'attach' keys NSML holds that a member's failed submission sent (a pass makes each that "
+        "member's active key), 'missing' keys the portal shows active that NSML lacks, and 'departed' active keys of "
         "deactivated members (which a pass revokes when KEYS_REVOKE_ON_DEACTIVATE is on). With --apply, settle "
         "pending and revoking keys and repair drift (audited); --every N repeats the pass until SIGTERM. " + EXIT_STATUS
     )
@@ -207,11 +208,20 @@ class Command(PortalCommand):
             for key in drift.missing
         ]
         rows += [
+            ("attach", key.title, key.nsml_name, format_moment(key.created_at), key.owner.get_username())
+            for key in drift.attachable
+        ]
+        rows += [
             ("departed", key.title, key.nsml_name, format_moment(key.created_at), key.owner.get_username())
             for key in drift.departed
         ]
         self._table(("drift", "title", "nsml name", "created", "owner"), rows)
         counts = f"{len(drift.unmanaged)} unmanaged, {len(drift.missing)} missing"
+        if drift.attachable:
+            counts += (
+                f", {len(drift.attachable)} sent by a member's failed submission "
+                "(a pass makes them that member's active keys)"
+            )
         if drift.departed:
             counts += f", {len(drift.departed)} active for a deactivated member (a pass revokes them)"
         raise CommandError(f"Drift found: {counts}.", returncode=1)
