@@ -38,7 +38,9 @@ DUPLICATE_MESSAGES = {
         "This key is still being revoked as your key “%(title)s”; you can add it again once NSML confirms it is "
         "gone (the portal keeps trying by itself)."
     ),
-    "other_key": _("This key is already registered by another member. If it is yours, ask an administrator."),
+    "other_key": _(
+        "This key is already registered, or being registered, by another member. If it is yours, ask an administrator."
+    ),
 }
 
 

@@ -161,6 +161,27 @@ def test_it_refuses_a_key_already_registered(member_client, nsml, new_public_key
     assert len(nsml.held_keys()) == 1
 
 
+def test_a_key_another_member_s_submission_still_waits_on_is_not_called_registered(
+    client, member, other_member, nsml, new_public_key
+):
+    """Found by the convergence QA pass: a key whose registration by another member was still pending (NSML's
+    answer lost) was refused as "already registered by another member"; in Korean, "이미 ... 등록했습니다"."""
+    line = new_public_key()
+    nsml.set_faults(Faults(drop=True))
+    client.force_login(other_member)
+    client.post(NEW, {"title": "gpu-box", "key": line})
+    assert RegisteredKey.objects.get().status == "pending"
+    nsml.set_faults(Faults())
+    client.force_login(member)
+
+    english = client.post(NEW, {"title": "laptop", "key": line})
+    korean = client.post(NEW, {"title": "laptop", "key": line}, headers={"Accept-Language": "ko"})
+
+    assert "already registered, or being registered, by another member" in str(english.context["form"].errors["key"])
+    assert "등록했거나 등록하는 중입니다" in str(korean.context["form"].errors["key"])
+    assert "gpu-box" not in str(english.context["form"].errors) and "bob" not in str(english.context["form"].errors)
+
+
 def test_a_title_or_key_still_being_revoked_is_not_called_active(member_client, nsml, new_public_key):
     """Found in a browser while NSML answered DELETEs with 503: the member revoked "laptop", read that it was
     being revoked, added a new key titled "laptop" and read "You already have an active key titled laptop";
@@ -219,7 +240,7 @@ def test_it_refuses_a_key_another_member_registered(client, member, other_member
 
     response = client.post(NEW, {"title": "mine", "key": line})
 
-    assert "registered by another member" in str(response.context["form"].errors["key"])
+    assert "registered, or being registered, by another member" in str(response.context["form"].errors["key"])
 
 
 def test_nsml_refusing_a_duplicate_title_is_explained_next_to_the_title(member_client, nsml, new_public_key, event):
