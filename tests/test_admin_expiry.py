@@ -76,6 +76,23 @@ def test_a_past_date_is_refused_on_the_confirmation_page(admin_client, member, n
     assert key.expires_at == before
 
 
+def test_the_last_day_of_9999_west_of_greenwich_is_refused_on_the_confirmation_page(
+    admin_client, member, nsml, register, settings
+):
+    settings.TIME_ZONE = "America/Los_Angeles"
+    key = register(member, "laptop")
+    before = key.expires_at
+
+    response = admin_client.post(
+        CHANGELIST, {"action": "set_expiry", "_selected_action": [key.pk], "expires_at": "9999-12-31", "apply": "1"}
+    )
+
+    assert response.status_code == 200
+    assert "to 9999-12-30." in response.content.decode()
+    key.refresh_from_db()
+    assert key.expires_at == before
+
+
 def test_a_staff_user_without_change_permission_has_no_such_action(client, django_user_model, member, nsml, register):
     from django.contrib.auth.models import Permission
 

@@ -374,6 +374,18 @@ def test_an_expiry_beyond_the_maximum_is_refused_by_the_same_rule_as_the_form(ap
     assert posts_seen(nsml) == []
 
 
+def test_an_expiry_in_the_year_9999_west_of_greenwich_is_refused_not_a_server_error(
+    api, nsml, new_public_key, settings
+):
+    settings.KEYS_MAX_LIFETIME_DAYS, settings.TIME_ZONE = 0, "America/Los_Angeles"
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key(), "expires_at": "9999-12-31"})
+
+    assert error_of(response)[:3] == (422, "expiry_too_late", "expires_at")
+    assert "9999-12-30" in response.json()["error"]["message"]
+    assert posts_seen(nsml) == []
+
+
 def test_a_body_over_64_kib_is_a_413(api, nsml):
     response = api("post", KEYS, {"title": "alice-laptop", "key": "x" * (64 * 1024)})
 

@@ -104,6 +104,21 @@ def test_with_no_maximum_a_past_date_is_still_refused(member_client, nsml, new_p
     assert f"Choose an expiry date from {day(0)} on, or leave it empty for a key that never expires." in page
 
 
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Asia/Seoul"])
+def test_with_no_maximum_the_last_day_of_9999_is_refused_not_a_server_error(
+    member_client, member, nsml, new_public_key, settings, zone
+):
+    # The end of 9999-12-31 west of Greenwich is in the year 10000, past any moment the database can hold.
+    settings.KEYS_MAX_LIFETIME_DAYS, settings.TIME_ZONE = 0, zone
+
+    response = submit(member_client, new_public_key(), "9999-12-31")
+    submit(member_client, new_public_key(), "9999-12-30", title="far")
+
+    assert response.status_code == 200
+    assert f"Choose an expiry date from {day(0)} to 9999-12-30." in response.content.decode()
+    assert list(RegisteredKey.objects.values_list("title", flat=True)) == ["far"]
+
+
 def test_a_private_key_still_wins_over_a_bad_date(member_client, nsml):
     from tests.helpers import generate_private_key, private_text
 

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 Status = RegisteredKey.Status
 REMINDERS = ((ExpiryNotice.Kind.DAY, timedelta(days=1)), (ExpiryNotice.Kind.WEEK, timedelta(days=7)))
 NEVER = "never"
+# The last day whose end, in any time zone, is still a moment Python and the database can hold in UTC: the end
+# of 9999-12-31 west of Greenwich falls in the year 10000.
+LAST_DAY = date(9999, 12, 30)
 
 
 def local_today() -> date:
@@ -86,6 +89,8 @@ def _chosen_expiry(value: date | str, *, first: date, last: date | None) -> date
         raise _refusal("expiry_past", first, last)
     if last is not None and value > last:
         raise _refusal("expiry_too_late", first, last)
+    if value > LAST_DAY:
+        raise _refusal("expiry_too_late", first, LAST_DAY)
     return end_of_day(value)
 
 
