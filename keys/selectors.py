@@ -58,9 +58,11 @@ def expired_active_keys(now) -> QuerySet[RegisteredKey]:
 
 
 def active_keys_expiring(*, after, before) -> QuerySet[RegisteredKey]:
-    """Active keys that expire in (after, before]: the ones a reminder may be due for."""
+    """Active keys of active members that expire in (after, before]: the ones a reminder may be due for. A
+    deactivated member's key still active (NSML could not be listed, KEYS_REVOKE_ON_DEACTIVATE off) gets none:
+    its owner can no longer log in to rotate it."""
     return RegisteredKey.objects.filter(
-        status=RegisteredKey.Status.ACTIVE, expires_at__gt=after, expires_at__lte=before
+        status=RegisteredKey.Status.ACTIVE, owner__is_active=True, expires_at__gt=after, expires_at__lte=before
     ).select_related("owner")
 
 

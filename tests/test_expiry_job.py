@@ -119,6 +119,23 @@ def test_a_key_first_seen_within_a_day_gets_only_the_last_reminder(
     assert list(ExpiryNotice.objects.values_list("kind", flat=True)) == ["1d"]
 
 
+def test_a_deactivated_member_gets_no_reminder_to_rotate_a_key_they_cannot_reach(
+    emailed_member, nsml, register, django_capture_on_commit_callbacks
+):
+    key = expire_in(register(emailed_member, "laptop"), timedelta(hours=5))
+    # Deactivated by a directory sync (no signal), and NSML cannot be listed: the pass revokes nothing.
+    type(emailed_member).objects.filter(pk=emailed_member.pk).update(is_active=False)
+    nsml.set_faults(Faults(fail_status=503, fail_methods=frozenset({"GET"})))
+    mail.outbox.clear()
+
+    status, out = sync(django_capture_on_commit_callbacks)
+
+    assert status == 2
+    assert "reminder" not in out
+    assert mail.outbox == []
+    assert not ExpiryNotice.objects.filter(registered_key=key).exists()
+
+
 def test_a_key_far_from_expiry_gets_no_reminder(emailed_member, nsml, register, django_capture_on_commit_callbacks):
     expire_in(register(emailed_member, "laptop"), timedelta(days=7, hours=1))
     mail.outbox.clear()
