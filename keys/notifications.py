@@ -32,9 +32,10 @@ def notify_key_revoked(key: RegisteredKey, *, actor, origin: Origin) -> None:
     _send(gettext_lazy("An SSH key was revoked from your NSML account"), "email/key_revoked.txt", key, actor, origin)
 
 
-def notify_expiry_reminder(key: RegisteredKey) -> None:
-    """Sent by the periodic job 7 days and 1 day before the key expires."""
-    _send(
+def notify_expiry_reminder(key: RegisteredKey) -> bool:
+    """Sent by the periodic job 7 days and 1 day before the key expires. False: no email went out (the member
+    has no address, or the mail server refused it)."""
+    return _send(
         gettext_lazy("Your SSH key expires soon: rotate it"),
         "email/key_expiring.txt",
         key,
@@ -56,13 +57,14 @@ def notify_key_failed(key: RegisteredKey) -> None:
     )
 
 
-def _send(subject, template: str, key: RegisteredKey, actor, origin: Origin, copy_security: bool = True) -> None:
+def _send(subject, template: str, key: RegisteredKey, actor, origin: Origin, copy_security: bool = True) -> bool:
+    """True once the notice is handed to the mail server; False when it has no recipient or could not be sent."""
     # The security team's copy is blind: members are not told its address. Without a member's address it is the
     # only recipient.
     copies = [settings.SECURITY_NOTIFY_EMAIL] if copy_security and settings.SECURITY_NOTIFY_EMAIL else []
     recipients, copies = ([key.owner.email], copies) if key.owner.email else (copies, [])
     if not recipients:
-        return
+        return False
     # The language of the member's last visit; before any, the portal's default (never whatever the thread has).
     language = selectors.member_language(key.owner) or settings.LANGUAGE_CODE
     with translation.override(language):
@@ -85,3 +87,5 @@ def _send(subject, template: str, key: RegisteredKey, actor, origin: Origin, cop
     except Exception:
         # A notice that cannot be sent must not undo a registration NSML already holds.
         logger.exception("could not send '%s' about key %s", subject, key.pk)
+        return False
+    return True

@@ -136,6 +136,46 @@ def test_a_deactivated_member_gets_no_reminder_to_rotate_a_key_they_cannot_reach
     assert not ExpiryNotice.objects.filter(registered_key=key).exists()
 
 
+def test_a_member_without_an_email_address_is_not_said_to_be_reminded(
+    member, nsml, register, django_capture_on_commit_callbacks
+):
+    expire_in(register(member, "laptop"), timedelta(hours=5))
+    mail.outbox.clear()
+
+    _status, out = sync(django_capture_on_commit_callbacks)
+    _status, again = sync(django_capture_on_commit_callbacks)
+
+    assert mail.outbox == []
+    assert "expiry reminders sent" not in out
+    assert "expiry reminders not sent: the member has no email address: laptop (alice) (1d)" in out
+    assert "reminder" not in again  # said once, not every pass
+
+
+def test_a_reminder_the_mail_server_refused_is_sent_by_the_next_pass(
+    emailed_member, nsml, register, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.core.mail.backends.locmem import EmailBackend
+
+    expire_in(register(emailed_member, "laptop"), timedelta(hours=5))
+    mail.outbox.clear()
+    send_messages = EmailBackend.send_messages
+
+    def refused(self, messages):
+        raise ConnectionRefusedError("the mail server is down")
+
+    monkeypatch.setattr(EmailBackend, "send_messages", refused)
+    _status, out = sync(django_capture_on_commit_callbacks)
+    monkeypatch.setattr(EmailBackend, "send_messages", send_messages)
+    _status, again = sync(django_capture_on_commit_callbacks)
+    sync(django_capture_on_commit_callbacks)
+
+    assert "expiry reminders sent" not in out
+    assert "expiry reminders the mail server did not take (tried again next pass): laptop (alice) (1d)" in out
+    assert "expiry reminders sent: laptop (alice) (1d)" in again
+    assert [m.subject for m in mail.outbox] == ["Your SSH key expires soon: rotate it"]
+    assert ExpiryNotice.objects.count() == 1
+
+
 def test_a_key_far_from_expiry_gets_no_reminder(emailed_member, nsml, register, django_capture_on_commit_callbacks):
     expire_in(register(emailed_member, "laptop"), timedelta(days=7, hours=1))
     mail.outbox.clear()

@@ -3,7 +3,8 @@
 A key expires at the end of its day in TIME_ZONE (expires 2026-12-31: 2026-12-31 23:59:59.999999 KST).
 `nsml_sync --apply` calls `apply_lifetimes` after its reconcile pass: keys past their expiry are revoked
 through the same path as any revoke (audit reason `expired`), and reminders go out 7 days and 1 day
-before, each recorded (`ExpiryNotice`) before it is sent, so a restarted job never sends one twice.
+before, each recorded (`ExpiryNotice`) before it is sent, so a restarted job never sends one twice (one the
+mail server did not take is given back, and the next pass tries again).
 """
 
 from __future__ import annotations
@@ -181,6 +182,8 @@ class LifetimeReport:
     unconfirmed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     reminded: list[str] = field(default_factory=list)
+    no_address: list[str] = field(default_factory=list)
+    unsent: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         labels = (
@@ -188,6 +191,8 @@ class LifetimeReport:
             ("unconfirmed", "expired keys being revoked (NSML has not confirmed yet)"),
             ("failed", "expired keys NSML refused to revoke (tried again next pass)"),
             ("reminded", "expiry reminders sent"),
+            ("no_address", "expiry reminders not sent: the member has no email address"),
+            ("unsent", "expiry reminders the mail server did not take (tried again next pass)"),
         )
         return [f"{label}: {', '.join(getattr(self, name))}" for name, label in labels if getattr(self, name)]
 
@@ -218,11 +223,17 @@ def _send_reminders(now: datetime, report: LifetimeReport) -> None:
         kind = next(kind for kind, within in REMINDERS if left <= within)
         try:
             with transaction.atomic():
-                ExpiryNotice.objects.create(registered_key=key, kind=kind, expires_at=key.expires_at)
+                notice = ExpiryNotice.objects.create(registered_key=key, kind=kind, expires_at=key.expires_at)
         except IntegrityError:
             continue  # sent already, by this job before or by another copy of it
-        notify_expiry_reminder(key)
-        report.reminded.append(f"{_label(key)} ({kind})")
+        label = f"{_label(key)} ({kind})"
+        if not key.owner.email:
+            report.no_address.append(label)  # recorded all the same: said once, not every pass
+        elif notify_expiry_reminder(key):
+            report.reminded.append(label)
+        else:
+            notice.delete()  # nothing went out: the next pass tries again
+            report.unsent.append(label)
 
 
 def _label(key: RegisteredKey) -> str:
