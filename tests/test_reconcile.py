@@ -155,6 +155,25 @@ def test_it_fails_a_pending_key_nsml_lacks_after_the_grace_period_and_emails_the
     assert len(mail.outbox) == 1
 
 
+def test_a_deactivated_member_is_not_told_to_add_again_a_key_nsml_never_registered(
+    member, nsml, submit_unanswered, settings, django_capture_on_commit_callbacks
+):
+    member.email = "alice@example.com"
+    member.save()
+    settings.NSML_PENDING_GRACE_SECONDS = 0
+    key = submit_unanswered(member, reached=False)
+    age(key, 60)
+    type(member).objects.filter(pk=member.pk).update(is_active=False)  # a directory sync: no signal
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.FAILED
+    assert mail.outbox == []
+
+
 def test_the_not_registered_email_does_not_say_nsml_was_silent_when_it_answered(
     member, nsml, new_public_key, settings, django_capture_on_commit_callbacks
 ):

@@ -246,7 +246,8 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait, accept_missing
                 reason="not_found_after_grace",
                 detail=states.settled_by_pass(key, detail),
                 reply=listing,
-                notify=True,
+                # "Add it again if you still need it" is no advice to a leaver, who can no longer log in.
+                notify=key.owner.is_active,
                 failure="not_held_after_grace",
             )
             if failed is not None:
