@@ -46,6 +46,24 @@ def test_the_schema_describes_every_operation_and_the_bearer_token(client):
     assert set(schema["components"]["schemas"]["KeyIn"]["properties"]) == {"title", "key", "expires_at"}
 
 
+def test_the_schema_lists_only_the_answers_each_operation_can_give(client):
+    """A client generated from the schema handles what the call can answer: a list is never a 409 or a 502, a
+    revocation never a 429 (only submissions count against the rate)."""
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+
+    answers = {
+        (method.upper(), path): set(operation["responses"])
+        for path, item in paths.items()
+        for method, operation in item.items()
+    }
+    assert answers == {
+        ("GET", "/api/v1/keys"): {"200", "401", "413"},
+        ("POST", "/api/v1/keys"): {"201", "202", "400", "401", "413", "422", "429", "502", "503"},
+        ("GET", "/api/v1/keys/{key_id}"): {"200", "401", "404", "413"},
+        ("DELETE", "/api/v1/keys/{key_id}"): {"200", "202", "401", "404", "409", "413", "422", "502", "503"},
+    }
+
+
 def test_the_schema_says_what_must_be_sent_and_what_always_comes_back(client, member, token_for, nsml, new_public_key):
     """A client generated from the schema must send title and key, and may count on every field of a key,
     its status one of the five states; the API's real answers hold to it."""
