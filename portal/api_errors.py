@@ -54,4 +54,6 @@ class ApiErrorFormMiddleware:
         for name in _KEPT_HEADERS:
             if name in response:
                 answer[name] = response[name]
+        # Measured here: CommonMiddleware, below, measured the page this replaces (a HEAD keeps the header only).
+        answer["Content-Length"] = str(len(answer.content))
         return answer

@@ -58,6 +58,18 @@ def test_the_schema_and_its_docs_take_only_reads_a_json_405_not_csrfs_403(bearer
     assert client.head(path).status_code == 200
 
 
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/v1/keys/abc"), ("PUT", KEYS), ("GET", "/api/v1/nope")])
+def test_an_error_made_outside_the_api_says_its_length_and_so_does_its_head(client, bearer, method, path):
+    """Found with curl -I: HEAD /api/v1/keys/abc came without Content-Length (the JSON form replaced Django's
+    page after CommonMiddleware had measured it), where every other HEAD under the portal says it."""
+    answer = client.generic(method, path, **bearer)
+    head = client.head(path, **bearer) if method == "GET" else None
+
+    assert answer["Content-Length"] == str(len(answer.content))
+    if head is not None:
+        assert (head.status_code, head["Content-Length"]) == (answer.status_code, answer["Content-Length"])
+
+
 def test_a_json_404_points_to_the_list_of_the_apis_addresses(client, bearer):
     error = json_error(client.get("/api/v1/", **bearer), 404)
 
