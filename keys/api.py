@@ -172,7 +172,7 @@ api = PortalAPI(
 class ErrorDetail(Schema):
     code: str
     message: str
-    field: str | None = None
+    field: str | None  # always sent; null when the error is not about one field
 
 
 class ErrorOut(Schema):

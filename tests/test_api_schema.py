@@ -20,6 +20,11 @@ from nsml.titles import TITLE_PATTERN, title_problem
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture
+def bearer_for_schema(member, token_for) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token_for(member)}"}
+
+
 def test_the_schema_is_served_without_a_token_and_is_valid_openapi_3(client):
     response = client.get("/api/v1/openapi.json")
 
@@ -62,6 +67,17 @@ def test_the_schema_lists_only_the_answers_each_operation_can_give(client):
         ("GET", "/api/v1/keys/{key_id}"): {"200", "401", "404", "413"},
         ("DELETE", "/api/v1/keys/{key_id}"): {"200", "202", "401", "404", "409", "413", "422", "502", "503"},
     }
+
+
+def test_the_schema_says_every_field_of_an_error_always_comes_back(client, bearer_for_schema):
+    """Every error carries code, message and field (null when it is about no one field): a client generated from
+    the schema may read error.field without checking that it is there."""
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    refused = client.post("/api/v1/keys", "[]", content_type="application/json", **bearer_for_schema).json()
+
+    detail = schemas["ErrorDetail"]
+    assert set(detail["required"]) == set(detail["properties"]) == set(refused["error"]) == {"code", "message", "field"}
+    assert refused["error"]["field"] is None
 
 
 def test_the_schema_says_what_must_be_sent_and_what_always_comes_back(client, member, token_for, nsml, new_public_key):
