@@ -242,9 +242,11 @@ class KeyOut(Schema):
 
 
 def errors(*statuses: int) -> dict:
-    """The error answers an operation can give, for its schema: every call can be refused a token (401) or a
-    declared body over 64 KiB (413); a generated client should not be told a list can be a 409 or a 502."""
-    return {status: ErrorOut for status in sorted({401, 413, *statuses})}
+    """The error answers an operation can give, for its schema: every call can be refused as unreadable (400: a
+    NUL character, portal/bad_requests.py), a token (401) or a declared body over 64 KiB (413), and answered 503
+    while the database or the cache is away (portal/outages.py); a generated client should not be told a list
+    can be a 409 or a 502."""
+    return {status: ErrorOut for status in sorted({400, 401, 413, 503, *statuses})}
 
 
 def _origin(request: HttpRequest) -> Origin:
