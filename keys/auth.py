@@ -47,6 +47,9 @@ Outcome = AuditEvent.Outcome
 
 # Set on a request the lock-out refused before any password was checked.
 REFUSED_BY_LOCKOUT = "refused_by_lockout"
+# Set on a request whose single sign-on header names a member's account that is not active (waiting for an
+# admin's approval, or deactivated): the log-in page says so, instead of offering a password they do not have.
+SSO_ACCOUNT_INACTIVE = "sso_account_inactive"
 SSO_BACKEND = "keys.auth.TrustedHeaderBackend"
 
 
@@ -207,6 +210,8 @@ class TrustedHeaderBackend(RemoteUserBackend):
             user.set_unusable_password()
             user.save(update_fields=["is_active", "password"])
             logger.info("single sign-on created user %s (active=%s)", user.get_username(), user.is_active)
+        if request is not None and not user.is_active and not (user.is_staff or user.is_superuser):
+            setattr(request, SSO_ACCOUNT_INACTIVE, True)
         return user
 
 

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from keys import member_messages, oidc, readiness, selectors, services
 from keys.audit import Origin, record_event
+from keys.auth import SSO_ACCOUNT_INACTIVE
 from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm, PortalAuthenticationForm, TokenForm
 from keys.lockouts import tries_left
 from keys.models import ApiToken, AuditEvent
@@ -392,6 +393,8 @@ class PortalLoginView(oidc.LoginView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        # The proxy vouched for this person, but their account is not active: no password of theirs would help.
+        context["sso_account_inactive"] = getattr(self.request, SSO_ACCOUNT_INACTIVE, False)
         if self.request.method == "POST" and not holds_private_key(self.request.POST.get("username", "")):
             context["tries_left"] = tries_left(self.request.POST.get("username", ""))
             context["lockout_minutes"] = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)

@@ -97,6 +97,34 @@ def test_an_unknown_user_is_created_inactive_for_an_admin_to_approve(sso, client
     )
 
 
+INACTIVE_NOTICE = "your account here is not active"
+
+
+def test_the_log_in_page_tells_a_member_waiting_for_approval_why_they_are_not_in(sso, client):
+    # The proxy signed them in; the password form alone (they have no password) would leave them guessing.
+    response = client.get(KEYS, **as_user("carol"), follow=True)
+
+    assert response.resolver_match.view_name == "login"
+    assert INACTIVE_NOTICE in response.content.decode()
+    korean = client.get(reverse("login"), **as_user("carol"), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "관리자의 승인을" in korean and INACTIVE_NOTICE not in korean
+
+
+def test_the_log_in_page_tells_a_deactivated_member_too(sso, client, member):
+    member.is_active = False
+    member.save()
+
+    response = client.get(reverse("login"), **as_user("alice"))
+
+    assert INACTIVE_NOTICE in response.content.decode()
+
+
+def test_the_log_in_page_says_nothing_of_an_account_to_a_stranger_or_an_administrator(sso, client, admin_user):
+    assert INACTIVE_NOTICE not in client.get(reverse("login")).content.decode()
+    # An administrator's name in the header opens nothing, and their password still works: nothing to approve.
+    assert INACTIVE_NOTICE not in client.get(reverse("login"), **as_user(admin_user.username)).content.decode()
+
+
 def test_an_unknown_user_is_created_active_when_configured(sso, client):
     sso.SSO_CREATE_USERS_ACTIVE = True
 
