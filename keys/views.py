@@ -35,7 +35,7 @@ from keys.reauth import (
     resume_pending_change,
 )
 from keys.services import tokens
-from keys.sshkeys import holds_private_key, usual_public_key_file
+from keys.sshkeys import usual_public_key_file
 from keys.suggest import suggest_next_title, suggest_title, title_stem
 
 logger = logging.getLogger("keys.views")
@@ -395,8 +395,11 @@ class PortalLoginView(oidc.LoginView):
         context = super().get_context_data(**kwargs)
         # The proxy vouched for this person, but their account is not active: no password of theirs would help.
         context["sso_account_inactive"] = getattr(self.request, SSO_ACCOUNT_INACTIVE, False)
-        if self.request.method == "POST" and not holds_private_key(self.request.POST.get("username", "")):
-            context["tries_left"] = tries_left(self.request.POST.get("username", ""))
+        # The name as the form cleaned it (" alice" is alice), as the lock-out counts it; none when the form refused
+        # it (a private key pasted as the name).
+        typed = context["form"].cleaned_data.get("username", "") if self.request.method == "POST" else ""
+        if typed:
+            context["tries_left"] = tries_left(typed)
             context["lockout_minutes"] = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
         return context
 

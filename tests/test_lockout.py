@@ -65,6 +65,15 @@ def test_from_the_third_failure_the_page_says_how_many_tries_are_left(client, me
     assert 'data-focus-on-error="id_password"' in pages[3]
 
 
+def test_the_tries_left_count_the_name_as_the_lock_out_does_spaces_around_it_included(client, member):
+    # A space pasted or autocompleted around the name: the form strips it, and so does the lock-out's count.
+    pages = [attempt(client, username=" alice ").content.decode() for _ in range(4)]
+
+    assert "2 tries are left for this name" in pages[2]
+    assert "1 try is left for this name" in pages[3]
+    assert attempt(client, username="alice").status_code == 429
+
+
 def test_a_locked_account_refuses_the_right_password(client, member):
     for _ in range(5):
         attempt(client)
