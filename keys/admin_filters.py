@@ -96,12 +96,14 @@ def key_search(term: str) -> Q:
     """Keys an admin means by `term`: an owner's user name or email, or a title, starting with it; a fingerprint
     (SHA256 or MD5) or an NSML name starting with it."""
     md5 = (_md5_fingerprint(term) or term).lower()
+    nsml_name = md5.replace(":", "")
     return (
         Q(owner_id__in=_users_starting_with(term, email=True))
         | Q(title__istartswith=term)
         | _starts_with_fingerprint("fingerprint_sha256", term)
         | Q(fingerprint_md5__startswith=md5)
-        | Q(nsml_name__startswith=md5.replace(":", ""))
+        # Colons alone leave nothing to match: the start of every NSML name.
+        | (Q(nsml_name__startswith=nsml_name) if nsml_name else Q(pk__in=[]))
     )
 
 
