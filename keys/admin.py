@@ -37,6 +37,7 @@ from keys.admin_filters import (
     AuditSearchMixin,
     KeySearchMixin,
     KeyTypeFilter,
+    LiteralQuoteSearchMixin,
     OwnerFilter,
     TokenUserFilter,
     UnknownNameSearchMixin,
@@ -678,7 +679,7 @@ class RegisteredKeyAdmin(
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
+class ApiTokenAdmin(ChangeListInputMixin, RowCheckboxMixin, LiteralQuoteSearchMixin, admin.ModelAdmin):
     """Members' access tokens: seen and revoked here, never made or edited (the secret is nowhere)."""
 
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
@@ -768,7 +769,9 @@ def _readable_as(field, value) -> bool:
 
 
 @admin.register(UnmanagedKey)
-class UnmanagedKeyAdmin(ChangeListInputMixin, RowCheckboxMixin, CheckNsmlMixin, admin.ModelAdmin):
+class UnmanagedKeyAdmin(
+    ChangeListInputMixin, RowCheckboxMixin, CheckNsmlMixin, LiteralQuoteSearchMixin, admin.ModelAdmin
+):
     list_display = ["title", "status", "assigned_to", "first_seen", "last_seen"]
     list_filter = ["status", "first_seen"]
     search_fields = ["title", "fingerprint_md5", "nsml_name", "assigned_to__username"]
@@ -941,7 +944,7 @@ class AuditEventAdmin(
 
 
 @admin.register(RefusalWindow)
-class RefusalWindowAdmin(ChangeListInputMixin, UnknownNameSearchMixin, admin.ModelAdmin):
+class RefusalWindowAdmin(ChangeListInputMixin, UnknownNameSearchMixin, LiteralQuoteSearchMixin, admin.ModelAdmin):
     """How many log-ins were refused in each lock-out (or for an inactive SSO user); read-only."""
 
     list_display = ["started_at", "last_at", "reason", "username_shown", "client_ip", "count", "first_event"]
@@ -977,7 +980,9 @@ admin.site.index_template = "admin/portal_index.html"
 
 
 @admin.register(LoginLockout)
-class LoginLockoutAdmin(ChangeListInputMixin, RowCheckboxMixin, UnknownNameSearchMixin, admin.ModelAdmin):
+class LoginLockoutAdmin(
+    ChangeListInputMixin, RowCheckboxMixin, UnknownNameSearchMixin, LiteralQuoteSearchMixin, admin.ModelAdmin
+):
     """django-axes' failure counts (settings.AXES_ENABLE_ADMIN is off, so this is their only page)."""
 
     list_display = ["username_shown", "ip_address", "lockout_status", "failures_since_start", "attempt_time"]
@@ -1032,7 +1037,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class GroupAdmin(ListsAPageToDeleteMixin, PermissionNamesMixin, DjangoGroupAdmin):
+class GroupAdmin(ListsAPageToDeleteMixin, PermissionNamesMixin, LiteralQuoteSearchMixin, DjangoGroupAdmin):
     """Django's group admin; a group's permissions are a superuser's to give, as a user's are."""
 
     permissions_field = "permissions"  # read-only but for superusers (PermissionNamesMixin)
@@ -1052,6 +1057,7 @@ class UserAdmin(
     AuditHistoryMixin,
     ListsAPageToDeleteMixin,
     PermissionNamesMixin,
+    LiteralQuoteSearchMixin,
     DjangoUserAdmin,
 ):
     """Django's user admin, plus offboarding (revoke a leaver's keys and deactivate, in one action),

@@ -10,6 +10,8 @@
 - `KeySearchMixin`: the key list's search the same way (an owner's user name or email, a title, a fingerprint,
   an NSML name; keys/migrations/0021_key_search_indexes.py).
 
+- `LiteralQuoteSearchMixin`: Django's search on the other lists, with a quote typed alone searched for as itself.
+
 A fingerprint is found as an admin pastes it: `SHA256:…`, what `ssh-keygen -l` prints around it, or the part
 after `SHA256:` alone.
 """
@@ -23,6 +25,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 from django.urls import reverse
+from django.utils.text import smart_split
 from django.utils.translation import gettext_lazy as _
 
 from keys.login_names import unknown_name
@@ -153,6 +156,23 @@ class IndexedSearchMixin:
         if not term:
             return queryset, False
         return queryset.filter(self.indexed_search(term)), False
+
+
+class LiteralQuoteSearchMixin:
+    """Django's search, with a quote typed alone (or two with nothing between) looked for as typed: Django read `'`
+    as an empty quoted phrase, which every row contains, so the list showed everyone (an O'Brien was not found)."""
+
+    def get_search_results(self, request, queryset, search_term):
+        bits = [_literal_quotes(bit) for bit in smart_split(search_term)]
+        return super().get_search_results(request, queryset, " ".join(bits))
+
+
+def _literal_quotes(bit: str) -> str:
+    """`bit` as Django's search reads it, but quotes with nothing inside kept as themselves."""
+    if len(bit) <= 2 and bit[0] in "'\"" and bit[-1] == bit[0]:
+        other = "'" if bit[0] == '"' else '"'
+        return f"{other}{bit}{other}"
+    return bit
 
 
 class UnknownNameSearchMixin:

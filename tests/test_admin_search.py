@@ -342,3 +342,28 @@ def test_a_user_name_in_any_case_is_found_through_an_index(django_user_model, us
         plan = "\n".join(row[0] for row in cursor.fetchall())
 
     assert "Seq Scan on auth_user" not in plan and index in plan, plan
+
+
+@pytest.mark.parametrize("term", ["'", '"', "''", '""'])
+def test_a_quote_typed_alone_is_searched_for_as_itself(admin_client, member, django_user_model, term):
+    """Found in the admin: `'` in the user search (and the owner suggestions) listed every user, Django reading it
+    as an empty quoted phrase."""
+    quoted = django_user_model.objects.create_user(username=f"o{term}brien")
+
+    response = admin_client.get(reverse("admin:auth_user_changelist"), {"q": term})
+    suggestions = admin_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "keys", "model_name": "registeredkey", "field_name": "owner", "term": term},
+    )
+
+    assert {user.pk for user in response.context["cl"].result_list} == {quoted.pk}
+    assert [result["text"] for result in suggestions.json()["results"]] == [quoted.username]
+
+
+def test_a_quoted_phrase_is_still_one_term(admin_client, member, django_user_model):
+    django_user_model.objects.create_user(username="ann", first_name="Ann", last_name="Lee")
+    django_user_model.objects.create_user(username="lee", first_name="Lee", last_name="Ann")
+
+    response = admin_client.get(reverse("admin:auth_user_changelist"), {"q": '"ann"'})
+
+    assert [user.username for user in response.context["cl"].result_list] == ["ann", "lee"]
