@@ -123,6 +123,8 @@ _SHA256_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]+")
 _BASE64_PART = re.compile(r"[A-Za-z0-9+/]{8,}=*")
 # An MD5 fingerprint as `ssh-keygen -l -E md5` writes it, wherever it stands in what was pasted.
 _MD5_FINGERPRINT = re.compile(r"MD5:([0-9a-f][0-9a-f:]*)", re.IGNORECASE)
+# An MD5 fingerprint's start as NSML lists it (colon hex) or its NSML name (the same hex without colons), any case.
+_MD5_HEX = re.compile(r"[0-9a-f]{2}(?::?[0-9a-f]{1,2})*:?|[0-9a-f]", re.IGNORECASE)
 # What stands before a fingerprint's own characters: typed alone (or its start), it names no fingerprint.
 _FINGERPRINT_LABELS = ("SHA256:", "MD5:")
 
@@ -138,11 +140,15 @@ def _starts_with_fingerprint(field: str, term: str) -> Q:
         return Q(pk__in=[])  # "MD5:" or "SHA" would otherwise be the start of every fingerprint
     if found := _SHA256_FINGERPRINT.search(term):
         return Q(**{f"{field}__startswith": found.group()})
-    if _BASE64_PART.fullmatch(term):  # the part after "SHA256:", padded or not
-        return Q(**{f"{field}__startswith": term}) | Q(**{f"{field}__startswith": "SHA256:" + term.rstrip("=")})
     if (md5 := _md5_fingerprint(term)) is not None:  # stored without its "MD5:", as NSML gives it
         return Q(**{f"{field}__startswith": md5})
-    return Q(**{f"{field}__startswith": term})
+    found = Q(**{f"{field}__startswith": term})
+    if _BASE64_PART.fullmatch(term):  # the part after "SHA256:", padded or not
+        found |= Q(**{f"{field}__startswith": "SHA256:" + term.rstrip("=")})
+    if _MD5_HEX.fullmatch(term):  # stored lower case with colons, as NSML lists it; nsml_sync prints the name
+        digits = term.replace(":", "").lower()
+        found |= Q(**{f"{field}__startswith": ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))})
+    return found
 
 
 class IndexedSearchMixin:

@@ -80,7 +80,8 @@ def test_it_says_how_it_searches(admin_client, history):
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the search indexes are PostgreSQL's")
 @pytest.mark.parametrize(
-    "term", ["alice", "bob-lap", "AbCdEf01", "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "some-request-id", "MD5:0a:1b"]
+    "term",
+    ["alice", "bob-lap", "AbCdEf01", "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "some-request-id", "MD5:0a:1b", "0A1B2C3D"],
 )
 def test_every_part_of_the_search_can_use_an_index(history, term):
     sql, params = AuditEvent.objects.filter(audit_search(term)).order_by("-created_at")[:100].query.sql_with_params()
@@ -121,6 +122,17 @@ def test_an_md5_fingerprint_is_found_as_ssh_keygen_prints_it(admin_client, membe
 
     for pasted in (md5, f"MD5:{md5}", f"MD5:{md5[:8]}", f"256 MD5:{md5} a@b (ED25519)", f"md5:{md5.upper()}"):
         assert found(admin_client, pasted) == {row.pk}, pasted
+
+
+def test_an_md5_fingerprint_is_found_as_nsml_lists_it_in_any_case(admin_client, member):
+    """Found in the admin: the NSML name `nsml_sync` prints for an unmanaged key (its MD5 without colons), or its
+    fingerprint in capitals, found none of the key's audit rows; the key search finds both."""
+    md5 = "0a:1b:2c:3d:4e:5f:60:71:82:93:a4:b5:c6:d7:e8:f9"
+    row = record_event(action="assign", outcome="success", origin=Origin(), actor=member, fingerprint=md5)
+
+    for pasted in (md5.replace(":", ""), md5.replace(":", "")[:9], md5.upper(), md5.upper()[:7], "0A1B2C3D"):
+        assert found(admin_client, pasted) == {row.pk}, pasted
+    assert found(admin_client, "0a1b2c3e") == set()
 
 
 @pytest.fixture
