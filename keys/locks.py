@@ -57,3 +57,20 @@ def reconcile_lock() -> Iterator[bool]:
     finally:
         if acquired:
             ReconcileLock.objects.filter(name=NAME, holder=holder).update(holder="", expires_at=None)
+
+
+def reconcile_lock_held() -> bool:
+    """Whether some process holds the lock now, i.e. a pass is running. On PostgreSQL the advisory lock, which a
+    process that died (killed, out of memory, its host gone) let go of with its connection; elsewhere a lease
+    not yet expired."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # A 64-bit advisory key shows in pg_locks as its high half (classid) and low half (objid), objsubid 1.
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " AND classid = %s::oid AND objid = %s::oid AND objsubid = 1)",
+                [ADVISORY_KEY >> 32, ADVISORY_KEY & 0xFFFFFFFF],
+            )
+            return cursor.fetchone()[0]
+    return ReconcileLock.objects.filter(name=NAME, expires_at__gt=timezone.now()).exclude(holder="").exists()

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from keys.locks import LEASE
+from keys.locks import reconcile_lock_held
 from keys.models import ApiToken, AuditEvent, MemberProfile, ReconcilePass, RegisteredKey, UnmanagedKey
 
 
@@ -102,10 +102,14 @@ def attention() -> Attention:
     stuck = RegisteredKey.objects.filter(status_changed_at__lt=stuck_before)
     last_pass = ReconcilePass.objects.first()
     under_way_since = None
-    # A pass not finished within the lock's lease has let go of the lock: it died, and is shown as not finished.
-    if last_pass is not None and last_pass.finished_at is None and last_pass.started_at > timezone.now() - LEASE:
-        under_way_since = last_pass.started_at
-        last_pass = ReconcilePass.objects.exclude(pk=last_pass.pk).first()
+    if last_pass is not None and last_pass.finished_at is None:
+        if reconcile_lock_held():
+            under_way_since = last_pass.started_at
+            last_pass = ReconcilePass.objects.exclude(pk=last_pass.pk).first()
+        else:
+            # No one holds the lock: the pass finished since it was read, or its process died (killed, out of
+            # memory), and it is shown as not finished rather than under way until the lease ran out.
+            last_pass.refresh_from_db()
     return Attention(
         stuck_pending=stuck.filter(status=RegisteredKey.Status.PENDING).count(),
         stuck_revoking=stuck.filter(status=RegisteredKey.Status.REVOKING).count(),

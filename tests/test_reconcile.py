@@ -1222,9 +1222,11 @@ def test_the_admin_index_shows_a_pass_under_way_as_under_way_not_failed(admin_cl
     yet), the index said in bold "Last reconcile pass failed: <time>, ." with no reason."""
     nsml_sync("--apply")
     finished = ReconcilePass.objects.get()
-    running = ReconcilePass.objects.create()
+    with locks.reconcile_lock() as acquired:  # the running pass holds the lock
+        assert acquired
+        running = ReconcilePass.objects.create()
 
-    page = admin_client.get(reverse("admin:index")).content.decode()
+        page = admin_client.get(reverse("admin:index")).content.decode()
 
     assert "Last reconcile pass failed" not in page
     finished_when = dateformat.format(timezone.localtime(finished.started_at), "Y-m-d H:i:s T")
@@ -1234,9 +1236,10 @@ def test_the_admin_index_shows_a_pass_under_way_as_under_way_not_failed(admin_cl
 
 
 def test_the_admin_index_says_the_first_pass_is_under_way(admin_client):
-    ReconcilePass.objects.create()
+    with locks.reconcile_lock():
+        ReconcilePass.objects.create()
 
-    page = admin_client.get(reverse("admin:index")).content.decode()
+        page = admin_client.get(reverse("admin:index")).content.decode()
 
     assert "A reconcile pass is under way, since" in page
     assert "No reconcile pass has run yet" not in page
@@ -1253,11 +1256,26 @@ def test_the_admin_index_says_a_pass_that_never_finished_did_not_finish(admin_cl
     assert ", ." not in page
 
 
+def test_the_admin_index_says_a_pass_whose_process_died_did_not_finish_not_that_it_is_under_way(admin_client):
+    """Found with two instances under load: a reconciler killed mid-pass (kill -9, out of memory) leaves its row
+    unfinished and lets go of the lock, and for the lease's 10 minutes the index said "A reconcile pass is under
+    way" while no pass ran at all."""
+    nsml_sync("--apply")
+    ReconcilePass.objects.create()  # its process died: nobody holds the lock
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert "A reconcile pass is under way" not in page
+    assert "Last reconcile pass failed:" in page
+    assert "it did not finish." in page
+
+
 def test_the_korean_admin_index_says_a_pass_is_under_way(admin_client):
     ReconcilePass.objects.create(started_at=timezone.now() - locks.LEASE - timedelta(minutes=1))
-    ReconcilePass.objects.create()
+    with locks.reconcile_lock():
+        ReconcilePass.objects.create()
 
-    page = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+        page = admin_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
 
     assert "마지막 동기화 실행 실패:" in page
     assert "완료되지 않음." in page
