@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from axes.backends import AxesStandaloneBackend
 from axes.exceptions import AxesBackendPermissionDenied
@@ -23,6 +25,7 @@ from django.contrib.auth.middleware import RemoteUserMiddleware
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.dispatch import receiver
 from django.http import HttpRequest, QueryDict
@@ -51,6 +54,38 @@ REFUSED_BY_LOCKOUT = "refused_by_lockout"
 # admin's approval, or deactivated): the log-in page says so, instead of offering a password they do not have.
 SSO_ACCOUNT_INACTIVE = "sso_account_inactive"
 SSO_BACKEND = "keys.auth.TrustedHeaderBackend"
+
+
+# pg_advisory_lock's first key for a user name's log-in attempts (the second is the name's hash); the
+# reconciler's lock (keys.locks) uses the one-key form, a space of its own.
+LOG_IN_LOCK_SPACE = 0x4C4F47  # "LOG"
+
+
+@contextmanager
+def one_attempt_at_a_time(username: str | None) -> Iterator[None]:
+    """Checks of one user name's password one at a time, across every process and instance (PostgreSQL).
+
+    django-axes reads a name's failures before the password is checked and counts the failure after: guesses
+    sent at the same moment all passed the first read, so 30 sent at once over two instances had 26 passwords
+    checked against a limit of 5, and wrote a lock-out audit row each. In turn, each attempt reads the failures
+    the ones before it counted. A transaction's lock, so a pooler in transaction mode cannot strand it; the form's
+    refusal (ValidationError) leaves the block with the failure counted and audited, committed. Elsewhere
+    (SQLite: one host, and writes one at a time) it does nothing."""
+    if connection.vendor != "postgresql" or not username or "\x00" in username:
+        yield
+        return
+    refusal = None
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s::int4, hashtext(%s))", [LOG_IN_LOCK_SPACE, username.casefold()]
+            )
+        try:
+            yield
+        except ValidationError as error:
+            refusal = error
+    if refusal is not None:
+        raise refusal
 
 
 class LockoutBackend(AxesStandaloneBackend):

@@ -17,6 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from keys import member_messages
+from keys.auth import one_attempt_at_a_time
 from keys.services import lifetimes
 from keys.sshkeys import ACCEPTED_TYPES, MAX_INPUT_BYTES, PRIVATE_KEY_MESSAGE, TOO_LONG_MESSAGE, holds_private_key
 from nsml.titles import MAX_TITLE_LENGTH
@@ -75,7 +76,15 @@ class RefusesPrivateKeys:
         return code in SECRETS
 
 
-class PortalAuthenticationForm(AuthenticationForm):
+class OneAttemptAtATime:
+    """A log-in form whose password check waits for any other check of the same user name (keys.auth)."""
+
+    def clean(self):
+        with one_attempt_at_a_time(self.cleaned_data.get("username")):
+            return super().clean()
+
+
+class PortalAuthenticationForm(OneAttemptAtATime, AuthenticationForm):
     """Django's log-in form, except that private-key material typed or pasted as the user name is refused
     before anything looks it up: no failed log-in is recorded for it (the audit and the lock-out counts
     would keep the name), and the field comes back empty."""
@@ -89,7 +98,7 @@ class PortalAuthenticationForm(AuthenticationForm):
         return username
 
 
-class PortalAdminAuthenticationForm(AdminAuthenticationForm):
+class PortalAdminAuthenticationForm(OneAttemptAtATime, AdminAuthenticationForm):
     """The admin's log-in form, with the same refusal of a private key as the user name."""
 
     clean_username = PortalAuthenticationForm.clean_username
@@ -217,7 +226,9 @@ class ConfirmPasswordForm(forms.Form):
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]
-        user = authenticate(self.request, username=self.request.user.get_username(), password=password)
+        username = self.request.user.get_username()
+        with one_attempt_at_a_time(username):
+            user = authenticate(self.request, username=username, password=password)
         if user is None or user.pk != self.request.user.pk:
             raise ValidationError(_("That is not your password. Try again."), code="wrong_password")
         return password

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
 from axes.models import AccessAttempt
+from django.contrib.auth.backends import ModelBackend
+from django.db import connections
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,7 +20,7 @@ from keys.audit import Origin, client_ip
 from keys.login_names import unknown_name
 from keys.models import AuditEvent
 from keys.services import tokens
-from tests.helpers import generate_private_key, private_text
+from tests.helpers import generate_private_key, postgresql_only, private_text
 
 pytestmark = pytest.mark.django_db
 
@@ -264,3 +270,37 @@ def test_the_lock_out_counts_keep_no_value_of_the_form_or_the_query_string(clien
     assert re.findall(r"^(\w+)=", row.get_data, re.M) == ["next", "x"]
     # The page still has the form as typed: the name stays in its box.
     assert 'value="alice"' in response.content.decode()
+
+
+@postgresql_only("several processes check one name's password at once only on a shared PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_guesses_sent_at_once_have_no_more_passwords_checked_than_the_limit(member, monkeypatch):
+    """Found with two instances under load: 30 wrong passwords for one name sent at the same moment, from 30
+    addresses, all passed django-axes' look at the failures before any was counted: 26 passwords were checked
+    against a limit of 5, and the audit got a lock-out row for each guess past the fifth."""
+    checked = []
+    original = ModelBackend.authenticate
+
+    def slow_check(self, request, username=None, password=None, **kwargs):
+        checked.append(password)
+        time.sleep(0.2)  # as long as a real password hash takes, give or take: every guess overlaps the others
+        return original(self, request, username=username, password=password, **kwargs)
+
+    monkeypatch.setattr(ModelBackend, "authenticate", slow_check)
+    start = threading.Barrier(12)
+
+    def guess(number: int) -> int:
+        client = Client()
+        start.wait()
+        try:
+            return attempt(client, password=f"guess-{number}", ip=f"10.20.30.{number}").status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(guess, range(12)))
+
+    assert len(checked) == 5
+    assert sorted(statuses) == [200] * 4 + [429] * 8
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.LOCKOUT).count() == 1
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_FAILED, outcome="failed").count() == 5
