@@ -352,6 +352,10 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(
             request, gettext("The token “%(name)s” is revoked; it no longer works.") % {"name": token.name}
         )
+    else:  # sent from a page that was out of date: another tab (or an administrator) revoked it first
+        messages.info(
+            request, gettext("The token “%(name)s” was already revoked; it no longer works.") % {"name": token.name}
+        )
     return redirect("tokens")
 
 

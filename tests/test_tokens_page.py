@@ -122,6 +122,19 @@ def test_it_revokes_a_token(member_client, member, token_for, event):
     assert (row.actor, row.subject, row.title) == (member, member, "ci")
 
 
+def test_revoking_a_token_already_revoked_in_another_tab_says_so(member_client, member, token_for):
+    token_for(member, name="ci")
+    token = ApiToken.objects.get()
+    member_client.post(f"/tokens/{token.pk}/revoke/")  # the other tab
+
+    response = member_client.post(f"/tokens/{token.pk}/revoke/", follow=True, HTTP_ACCEPT_LANGUAGE="ko")
+
+    page = response.content.decode()
+    assert response.redirect_chain[-1][0] == TOKENS
+    assert "“ci” 토큰은 이미 폐기되었습니다." in page
+    assert AuditEvent.objects.filter(action="token_revoke").count() == 1
+
+
 def test_it_checks_owner_on_revoke(member_client, other_member, token_for):
     token_for(other_member, name="theirs")
     token = ApiToken.objects.get()
