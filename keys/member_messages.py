@@ -232,6 +232,11 @@ ROTATE_PENDING_NOTICE = _(
     "NSML has not confirmed your new key “%(title)s” yet, so the old key “%(old)s” is still active. "
     "Revoke it yourself once the new key works."
 )
+# A rotation's new key that a revocation (an administrator's) reached before NSML's answer did: the old key stays.
+ROTATE_NEW_REVOKED_NOTICE = _(
+    "NSML registered your new key “%(title)s”, but it was revoked while NSML answered, so the old key “%(old)s” "
+    "is still active; this page shows the details."
+)
 # The reason is FAILURE_NAMES', not REVOKE_MESSAGES' ("so it is still active"): the old key is left revoking.
 ROTATE_REVOKE_FAILED = _(
     "Your new key “%(title)s” is registered, but the old key “%(old)s” could not be revoked yet (%(reason)s). "

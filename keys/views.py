@@ -25,7 +25,7 @@ from keys.audit import Origin, record_event
 from keys.auth import SSO_ACCOUNT_INACTIVE
 from keys.forms import ConfirmPasswordForm, ExpiryForm, KeyForm, PortalAuthenticationForm, TokenForm
 from keys.lockouts import tries_left
-from keys.models import ApiToken, AuditEvent
+from keys.models import ApiToken, AuditEvent, RegisteredKey
 from keys.ratelimit import SubmissionQuota
 from keys.reauth import (
     login_required_for_changes,
@@ -39,6 +39,8 @@ from keys.sshkeys import usual_public_key_file
 from keys.suggest import suggest_next_title, suggest_title, title_stem
 
 logger = logging.getLogger("keys.views")
+
+Status = RegisteredKey.Status
 
 
 @login_required
@@ -204,6 +206,9 @@ def _tell_rotation(request: HttpRequest, rotation: services.Rotation) -> None:
     names = {"title": rotation.new.title, "old": rotation.old.title}
     if rotation.complete:
         messages.success(request, gettext(member_messages.ROTATED_MESSAGE) % names)
+    elif rotation.new.status in (Status.REVOKING, Status.REVOKED):  # revoked before NSML's answer came back
+        notice = member_messages.ROTATE_NEW_REVOKED_NOTICE if rotation.old.is_active else None
+        messages.warning(request, gettext(notice or member_messages.REVOKED_MEANWHILE_NOTICE) % names)
     elif not rotation.new.is_active and rotation.old.is_active:
         messages.info(request, gettext(member_messages.ROTATE_PENDING_NOTICE) % names)
     elif not rotation.new.is_active:  # the old key was revoked meanwhile, elsewhere: only the new key is news

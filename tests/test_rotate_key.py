@@ -228,6 +228,34 @@ def test_the_rotation_message_in_korean_does_not_say_the_old_key_is_still_active
     assert "폐기 중으로 표시되며" in page
 
 
+def test_a_new_key_revoked_while_nsml_answered_is_not_called_unconfirmed(
+    member_client, member, nsml, register, new_public_key, monkeypatch
+):
+    """NSML registered the new key, and before its answer came back a reconcile pass activated it and an
+    administrator revoked it: the member must not read that NSML has not confirmed it yet."""
+    from keys.services import rotation
+
+    old = register(member, "alice-laptop")
+    registered = rotation.register_key
+
+    def registered_then_revoked(**kwargs):
+        key = registered(**kwargs)
+        RegisteredKey.objects.filter(pk=key.pk).update(status=RegisteredKey.Status.REVOKED)
+        key.refresh_from_db()
+        return key
+
+    monkeypatch.setattr(rotation, "register_key", registered_then_revoked)
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": new_public_key()}, follow=True)
+
+    page = response.content.decode()
+    old.refresh_from_db()
+    assert old.is_active
+    assert "but it was revoked while NSML answered" in page
+    assert "NSML has not confirmed your new key" not in page
+    assert "the old key “alice-laptop” is still active" in page
+
+
 def test_an_old_key_revoked_elsewhere_while_nsml_is_silent_about_the_new_one_is_not_called_active(tmp_path):
     """Found on the load run with random faults (a member rotating a key in one tab and revoking it over the API
     in another): NSML answered the rotation's new key late, and meanwhile the old key was revoked; the member read
