@@ -30,14 +30,17 @@ def _count(name: str, default: str) -> int:
 # Without GUNICORN_BIND, the port a platform gives in PORT, as gunicorn's own default does (the probe,
 # portal/probe.py, asks the same port).
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 8000}"
-# A port past 65535 was a traceback from gunicorn's socket code (OverflowError), naming no setting; a port that
-# is not a number gunicorn refuses in one line itself.
-_port = bind.rpartition(":")[2].strip()
-if not bind.startswith(("unix:", "fd://")) and _port.isascii() and _port.isdigit() and int(_port) > 65535:
-    raise SystemExit(
-        f"{'GUNICORN_BIND' if os.environ.get('GUNICORN_BIND') else 'PORT'} names port {_port}; "
-        "a port is a number from 0 to 65535."
-    )
+# A port past 65535 was a traceback from gunicorn's socket code (OverflowError), and one that is not a number
+# gunicorn's "Error: 'abc' is not a valid port number.": neither named the setting. A host alone (127.0.0.1,
+# [::1]) is gunicorn's port 8000.
+_host, _colon, _port = bind.rpartition(":")
+if not bind.startswith(("unix:", "fd://")) and _colon and not bind.endswith("]"):
+    _port = _port.strip()
+    if not (_port.isascii() and _port.isdigit() and int(_port) <= 65535):
+        raise SystemExit(
+            f"{'GUNICORN_BIND' if os.environ.get('GUNICORN_BIND') else 'PORT'} names port {_port!r}; "
+            "a port is a number from 0 to 65535."
+        )
 worker_class = "gthread"
 workers = _count("GUNICORN_WORKERS", "2")
 threads = _count("GUNICORN_THREADS", "40")

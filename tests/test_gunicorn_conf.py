@@ -97,8 +97,8 @@ def test_a_worker_or_thread_count_that_is_not_one_stops_gunicorn_in_one_line(tmp
 @pytest.mark.parametrize(
     ("environment", "says"),
     [
-        ({"GUNICORN_BIND": "127.0.0.1:99999"}, "GUNICORN_BIND names port 99999"),
-        ({"GUNICORN_BIND": "", "PORT": "70000"}, "PORT names port 70000"),
+        ({"GUNICORN_BIND": "127.0.0.1:99999"}, "GUNICORN_BIND names port '99999'"),
+        ({"GUNICORN_BIND": "", "PORT": "70000"}, "PORT names port '70000'"),
     ],
 )
 def test_a_port_past_65535_stops_gunicorn_in_one_line(tmp_path, environment, says):
@@ -110,6 +110,23 @@ def test_a_port_past_65535_stops_gunicorn_in_one_line(tmp_path, environment, say
     assert result.returncode != 0
     assert f"{says}; a port is a number from 0 to 65535." in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("environment", "says"),
+    [
+        ({"GUNICORN_BIND": "127.0.0.1:80OO"}, "GUNICORN_BIND names port '80OO'"),
+        ({"GUNICORN_BIND": "[::1]:http"}, "GUNICORN_BIND names port 'http'"),
+        ({"GUNICORN_BIND": "", "PORT": "8000a"}, "PORT names port '8000a'"),
+    ],
+)
+def test_a_port_that_is_not_a_number_stops_gunicorn_with_a_line_naming_the_variable(tmp_path, environment, says):
+    """Found walking the README's settings table: it says a port that is not a number stops gunicorn with a line
+    naming the variable, but gunicorn's own refusal was "Error: '80OO' is not a valid port number.", naming none."""
+    result = start_with_metrics_in(tmp_path, **environment)
+
+    assert result.returncode != 0
+    assert f"{says}; a port is a number from 0 to 65535." in result.stderr + result.stdout
 
 
 def test_a_metrics_directory_that_cannot_be_made_stops_gunicorn_in_one_line(tmp_path):
