@@ -31,3 +31,13 @@ def test_the_settings_files_the_readme_names_stay_out_of_the_image_and_the_repos
 
 def test_the_portals_own_files_still_go_in():
     assert not any(ignored(name, ".dockerignore") for name in ("manage.py", "gunicorn.conf.py", "portal", "keys"))
+
+
+@pytest.mark.parametrize("name", ["db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm"])
+def test_the_development_database_stays_out_of_the_image_and_the_repository(name):
+    """Found running `make run` as the README's Quick start says, then `git status`: SQLite's write-ahead log
+    (`db.sqlite3-wal`, `-shm`, there while the portal runs) was neither ignored by git nor kept out of the
+    image, so `docker build .` beside a running `make run` copied the development database's latest writes
+    (users, password hashes, sessions) into the image, and SQLite replays a WAL it finds beside a database."""
+    assert ignored(name, ".dockerignore")
+    assert ignored(name, ".gitignore")
