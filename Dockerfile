@@ -18,6 +18,8 @@ FROM python:3.11-slim
 # PYTHONNODEBUGRANGES, code objects without column positions (tracebacks lose their ^^^ marks): about 1 MiB.
 # PROMETHEUS_MULTIPROC_DIR: where gunicorn's workers, and a reconciler given the same volume, keep their
 # counters; one directory per web instance (a fresh named volume takes the portal user's ownership from here).
+# The portal user's home, /var/lib/portal, is where gunicorn puts its control socket (~/.gunicorn/, gunicornc):
+# a system user's default home, /home/portal, is never made, and gunicorn logged an ERROR at every start.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     DJANGO_DEBUG=false PROMETHEUS_MULTIPROC_DIR=/var/lib/portal/metrics \
     MALLOC_ARENA_MAX=2 GLIBC_TUNABLES=glibc.malloc.tcache_count=0 PYTHONNODEBUGRANGES=1
@@ -33,8 +35,8 @@ COPY . .
 RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     NCP_ACCESS_KEY=build-only NCP_SECRET_KEY=build-only NSML_API_KEY=build-only EMAIL_URL=dummymail:// \
     python manage.py collectstatic --noinput \
-    && useradd --system --uid 10001 portal \
-    && install -d -o portal "$PROMETHEUS_MULTIPROC_DIR"
+    && useradd --system --uid 10001 --home-dir /var/lib/portal portal \
+    && install -d -o portal /var/lib/portal "$PROMETHEUS_MULTIPROC_DIR"
 USER portal
 
 EXPOSE 8000

@@ -6,6 +6,7 @@ top-level name (Go's filepath.Match, which fnmatch follows for these)."""
 from __future__ import annotations
 
 import fnmatch
+import re
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,16 @@ def test_the_development_database_stays_out_of_the_image_and_the_repository(name
     (users, password hashes, sessions) into the image, and SQLite replays a WAL it finds beside a database."""
     assert ignored(name, ".dockerignore")
     assert ignored(name, ".gitignore")
+
+
+def test_the_image_user_has_a_home_it_owns_for_gunicorns_control_socket():
+    """Found reading the Dockerfile beside the README's Several instances (each gunicorn's control socket,
+    `~/.gunicorn/gunicorn-<address>.ctl`): `useradd --system` names /home/portal as the home and makes no such
+    directory, so gunicorn, run as that user with that HOME, logged `[ERROR] Control server error: [Errno 13]
+    Permission denied: '/home/portal'` at every start and `gunicornc` had nothing to talk to."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    home = re.search(r"useradd [^\n]*--home-dir (\S+) portal", dockerfile)
+
+    assert home, "the portal user is given a home"
+    made = re.search(r"install -d -o portal ([^\n]*)", dockerfile)
+    assert made and home.group(1) in made.group(1).split()
