@@ -35,7 +35,9 @@ def _address() -> tuple[str, str]:
     bind = os.environ.get("GUNICORN_BIND", "").strip()
     # host:port, [v6]:port or a unix socket; only a TCP port can be probed over HTTP.
     if bind and not bind.startswith("unix:"):
-        host, _, port = bind.rpartition(":")
+        host, colon, port = bind.rpartition(":")
+        if not colon or bind.endswith("]"):  # a host alone (127.0.0.1, [::1]): gunicorn's port 8000
+            host, port = bind, "8000"
         return (_LOOPBACK if host in _EVERY_INTERFACE else host), port
     return _LOOPBACK, os.environ.get("PORT", "8000").strip()
 

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from portal.probe import _address
 from tests.helpers import PRODUCTION_REQUIRED, free_port
 from tests.live_portal import BASE_DIR, Gunicorn, portal_database, portal_env
 
@@ -89,3 +92,16 @@ def test_a_port_that_is_not_one_is_named():
 
     assert result.returncode == 1
     assert "no port to probe: 'abc'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("bind", "address"),
+    [("127.0.0.2", ("127.0.0.2", "8000")), ("[::1]", ("[::1]", "8000")), ("0.0.0.0", ("127.0.0.1", "8000"))],
+)
+def test_a_bind_without_a_port_is_probed_on_gunicorns_port_8000(monkeypatch, bind, address):
+    """Found walking the README's GUNICORN_BIND row ("the same address when GUNICORN_BIND names one"): gunicorn
+    serves a host alone on port 8000, but the probe read the host as the port, "no port to probe: '127.0.0.2'"
+    (or "'1]'" for [::1]), and marked a healthy container unhealthy."""
+    monkeypatch.setenv("GUNICORN_BIND", bind)
+
+    assert _address() == address
