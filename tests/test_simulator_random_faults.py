@@ -151,3 +151,21 @@ def test_a_fault_rate_of_zero_hits_nothing(nsml):
 def test_the_command_refuses_a_fault_rate_outside_0_to_1(rate):
     with pytest.raises(CommandError, match="fault_rate is a probability between 0 and 1"):
         call_command("nsml_simulator", "--fault-rate", rate, "--port", "0")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--latency", "nan"), ("--latency", "inf"), ("--slow-commit", "nan"), ("--late-seconds", "inf")],
+)
+def test_the_command_refuses_a_wait_that_is_not_a_number_of_seconds(option, value):
+    """Found trying the README's `--latency` by hand: `--latency nan` started the simulator ("faults: latency nans"),
+    then every request failed inside time.sleep(nan) and the portal read each as a dropped connection."""
+    with pytest.raises(CommandError, match="latency, slow_commit and late_seconds are a number of seconds, 0 or more"):
+        call_command("nsml_simulator", option, value, "--port", "0")
+
+
+def test_the_command_refuses_a_method_nsml_does_not_answer():
+    """Found the same way: `--fail-status 503 --fail-methods PSOT` (a typo for POST) started, said it failed PSOT
+    requests, and hit none: every create went through."""
+    with pytest.raises(CommandError, match=r"fail_methods are among DELETE, GET, POST \(NSML's\), not PSOT"):
+        call_command("nsml_simulator", "--fail-status", "503", "--fail-methods", "PSOT,GET", "--port", "0")

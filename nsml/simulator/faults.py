@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -39,6 +40,8 @@ RANDOM_FAULTS = (
     "html-200",  # after: the change is made, and something in between answers 200 with an HTML page
     "bad-retry-after",  # before: a 503 with a Retry-After that is not a valid date or number
 )
+# The methods NSML's auth-keys API answers: list, create, delete.
+NSML_METHODS = frozenset({"GET", "POST", "DELETE"})
 RANDOM_ERROR_STATUSES = (429, 500, 502, 503, 504)
 # Retry-After values no client can parse: an impossible date, and digits that are not ASCII.
 BAD_RETRY_AFTERS = ("Mon, 32 Jan 2026 00:00:00 GMT", "\u00b2\u00b3")
@@ -69,6 +72,11 @@ class Faults:
 
     def __post_init__(self) -> None:
         self.fail_methods = frozenset(method.upper() for method in self.fail_methods)
+        # A misspelt method (PSOT) hit no request at all, and the simulator said nothing.
+        if unknown_methods := sorted(self.fail_methods - NSML_METHODS):
+            raise ValueError(
+                f"fail_methods are among {', '.join(sorted(NSML_METHODS))} (NSML's), not {', '.join(unknown_methods)}"
+            )
         if self.fail_status is not None:
             codes = [code for status, code in GATEWAY_ERRORS if status == self.fail_status]
             if not codes:
@@ -86,8 +94,9 @@ class Faults:
             raise ValueError("fail_rate is a probability between 0 and 1")
         if self.fail_count is not None and self.fail_count < 0:
             raise ValueError("fail_count cannot be negative")
-        if self.latency < 0 or self.slow_commit < 0 or self.late_seconds < 0:
-            raise ValueError("latency, slow_commit and late_seconds cannot be negative")
+        # nan passed "not negative", and every answer then failed in time.sleep(nan); inf held every answer for good.
+        if not all(0 <= seconds < math.inf for seconds in (self.latency, self.slow_commit, self.late_seconds)):
+            raise ValueError("latency, slow_commit and late_seconds are a number of seconds, 0 or more")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("fault_rate is a probability between 0 and 1")
         if self.short_list is not None and self.short_list < 0:
