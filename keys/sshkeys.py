@@ -59,7 +59,9 @@ _PRIVATE_KEY_MARKER = re.compile(
 # Any run of spaces, tabs, line breaks, no-break and zero-width spaces: the armour read however it was pasted.
 _ANY_SPACE = re.compile(r"[\s\u00a0\u1680\u2000-\u200d\u202f\u205f\u2060\u3000\ufeff]+")
 # What quoting leaves at the start and end of a line: "> " from a mail or chat, quotes from a string.
-_QUOTING = re.compile(r"(?m)^[ \t>\"']+|[ \t\"',;]+$")
+# A trailing run is tried only where it starts (the lookbehind): tried from each of its characters, a long
+# run inside a line cost quadratic time (64 KiB of spaces between two words took 14 s).
+_QUOTING = re.compile(r"(?m)^[ \t>\"']+|(?<![ \t\"',;])[ \t\"',;]+$")
 # A run of base64 that may hold a key body, line breaks and spaces within it allowed. It starts only where a
 # run starts (the lookbehind): a run shorter than 64 is then read once, not again from each of its characters,
 # which made a log line of ordinary words cost about 70 us (portal.logs checks every line).
@@ -75,7 +77,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # a word processor or a Korean input method puts where the .pub file had a space.
 _FIELD_SPACES = " \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
 _FIELD_SEPARATOR = re.compile(f"[{_FIELD_SPACES}]+")
-_EDGE_SPACE = re.compile(f"^[{_FIELD_SPACES}]+|[{_FIELD_SPACES}]+$")
+_EDGE_SPACE = re.compile(f"^[{_FIELD_SPACES}]+|(?<![{_FIELD_SPACES}])[{_FIELD_SPACES}]+$")  # linear, as _QUOTING
 # Line breaks are gone by the time this applies; bidi controls can make a comment display as something else.
 _FORBIDDEN_CHARACTER = re.compile(
     r"[\x00-\x08\x0a-\x1f\x7f-\x9f"  # C0 except tab, DEL, C1

@@ -9,6 +9,7 @@ import base64
 import dataclasses
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -516,6 +517,30 @@ def test_it_measures_16_kib_in_utf8_bytes_before_trimming(keys: Keys) -> None:
     assert refusal(korean).code == "too_long"
     assert len(padded(line, MAX_INPUT_BYTES + 1).encode()) == MAX_INPUT_BYTES + 1
     assert parse_public_key(padded(line, MAX_INPUT_BYTES)).comment == "ed25519@test"
+
+
+@pytest.mark.parametrize(
+    ("make_text", "code"),
+    [
+        pytest.param(lambda k: "my key:" + " " * 3 * MAX_INPUT_BYTES + "thanks", "too_long", id="spaces-between-words"),
+        pytest.param(lambda k: "x" + "'" * 3 * MAX_INPUT_BYTES + "y", "too_long", id="quotes-then-a-word"),
+        pytest.param(lambda k: k["ed25519"].public_line + " a" + "\t" * 15000 + "b", None, id="tabs-inside-a-comment"),
+    ],
+)
+def test_a_long_run_of_spaces_inside_a_line_is_read_in_linear_time(
+    keys: Keys, make_text: Callable[[Keys], str], code: str | None
+) -> None:
+    text = make_text(keys)
+    started = time.perf_counter()
+
+    try:
+        parse_public_key(text)
+        outcome = None
+    except InvalidKey as exc:
+        outcome = exc.code
+
+    assert outcome == code
+    assert time.perf_counter() - started < 1.0  # quadratic trimming of the run took 2 to 14 s
 
 
 def test_it_refuses_weak_rsa_and_names_the_size(keys: Keys) -> None:
