@@ -32,6 +32,8 @@ def gettext_noop(s: str) -> str:
 # NSML's list, in its order (its "ecdsa-sha-nistp256" is a typo for the third).
 ACCEPTED_TYPES = ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
 MAX_INPUT_BYTES = 16 * 1024
+# OpenSSH reads no larger RSA key (ssh-keygen, sshd): one past it would be registered but never let anyone in.
+MAX_RSA_BITS = 16384
 # A 16384-bit RSA key wrapped at 64 columns is about 45 lines; more than this is not one wrapped key.
 MAX_WRAPPED_LINES = 64
 # The base64 of the largest private key body worth recognising (RSA 16384, PKCS#8, encrypted) and then some.
@@ -528,6 +530,16 @@ def _load_key(key_type: str, blob: bytes, comment: str, min_rsa_bits: int) -> Pu
                     "ssh-keygen -t ed25519 (or ssh-keygen -t rsa -b 4096) and paste its .pub file."
                 ),
                 {"bits": bits, "min_bits": min_rsa_bits},
+            )
+        if bits > MAX_RSA_BITS:
+            raise InvalidKey(
+                "malformed",
+                gettext_noop(
+                    "This RSA key has %(bits)d bits; OpenSSH reads no RSA key over %(max_bits)d bits, so it "
+                    "could never be used to log in. Make a new key with ssh-keygen -t ed25519 (or ssh-keygen "
+                    "-t rsa -b 4096) and paste its .pub file."
+                ),
+                {"bits": bits, "max_bits": MAX_RSA_BITS},
             )
     elif isinstance(key, ec.EllipticCurvePublicKey):
         bits = key.curve.key_size

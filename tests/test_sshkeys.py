@@ -555,6 +555,23 @@ def test_it_refuses_weak_rsa_and_names_the_size(keys: Keys) -> None:
     assert parse_public_key(keys["ed25519"].public_line, min_rsa_bits=8192).bits == 256
 
 
+def rsa_line_of(bits: int) -> str:
+    """An RSA public key whose modulus has exactly `bits` bits (odd, not a product of two primes: enough for
+    the parser, which does not factor it)."""
+    blob = keygen.ssh_string("ssh-rsa") + keygen.ssh_mpint(65537) + keygen.ssh_mpint((1 << (bits - 1)) + 1)
+    return keygen.line("ssh-rsa", blob, f"rsa{bits}@test")
+
+
+def test_it_refuses_rsa_keys_larger_than_openssh_reads() -> None:
+    assert parse_public_key(rsa_line_of(16384)).bits == 16384
+
+    exc = refusal(rsa_line_of(16385))
+    assert exc.code == "malformed"
+    assert exc.params == {"bits": 16385, "max_bits": 16384}
+    assert "16385" in exc.message and "16384" in exc.message
+    assert refusal(rsa_line_of(40000), min_rsa_bits=1024).params["bits"] == 40000
+
+
 @pytest.mark.parametrize(
     ("make_text", "code"),
     [
