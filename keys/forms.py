@@ -32,7 +32,8 @@ SECRETS = frozenset({"private_key", "access_token"})
 class RefusesPrivateKeys:
     """A form mixin: a field that holds private-key material is refused with the private-key message and
     comes back empty, whatever the field; so does a field a service refuses as a secret (`add_error`).
-    `checked_elsewhere`: fields a service checks and audits itself."""
+    `checked_elsewhere`: fields a service checks and audits itself, when the form is valid and reaches it.
+    A form refused on its own (a null character in any field) never reaches the service: they are checked here."""
 
     checked_elsewhere: tuple[str, ...] = ()
 
@@ -40,12 +41,11 @@ class RefusesPrivateKeys:
         super().full_clean()
         if not self.is_bound:
             return
+        skipped = () if self._errors else self.checked_elsewhere
         holding = [
             name
             for name in self.fields
-            if name not in self.checked_elsewhere
-            and isinstance(self.data.get(name), str)
-            and holds_private_key(self.data.get(name))
+            if name not in skipped and isinstance(self.data.get(name), str) and holds_private_key(self.data.get(name))
         ]
         if not holding:
             return

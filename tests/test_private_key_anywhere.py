@@ -125,6 +125,26 @@ def test_a_private_key_in_the_title_is_refused_and_the_title_comes_back_empty(
     assert event(action="register").reason == "private_key"
 
 
+@pytest.mark.parametrize(
+    ("title", "after_the_key"),
+    [
+        pytest.param("laptop", "\x00", id="null-character-after-the-key"),
+        pytest.param("lap\x00top", "", id="null-character-in-the-title"),
+    ],
+)
+def test_a_private_key_in_a_form_refused_for_a_null_character_is_not_sent_back(
+    member_client, nsml, title, after_the_key
+):
+    secret = private_text(generate_private_key("ed25519"))
+
+    response = member_client.post(NEW, {"title": title, "key": secret + after_the_key})
+
+    errors = response.context["form"].errors.as_data()
+    assert [error.code for error in errors["key"]] == ["private_key"]
+    assert_nowhere(secret, response.content.decode())
+    assert nsml.requests_seen == []
+
+
 def test_private_key_material_is_stored_and_logged_nowhere(member_client, nsml, caplog):
     caplog.set_level(logging.DEBUG)
     secrets = [BODIES["pkcs1-rsa-lines"](), private_text(generate_private_key("rsa2048"), "pem")]
