@@ -20,6 +20,7 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
@@ -1239,9 +1240,14 @@ class UserAdmin(
         if deactivating:
             deactivate_as(obj, actor=request.user, origin=Origin.from_request(request))
         super().save_model(request, obj, form, change)
-        report = getattr(obj, "offboarding_report", None)
-        if deactivating and report is not None:
-            _report_owner(self, request, obj, report)
+        if deactivating:
+            # The keys' DELETEs are sent once the deactivation is committed (keys.offboarding), and so is this.
+            transaction.on_commit(lambda: self._report_deactivation(request, obj))
+
+    def _report_deactivation(self, request, user) -> None:
+        report = getattr(user, "offboarding_report", None)
+        if report is not None:
+            _report_owner(self, request, user, report)
 
 
 def _yes_no_icon(value: bool) -> str:

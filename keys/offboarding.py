@@ -63,9 +63,12 @@ def offboard(
         )
         revoke_tokens_of(user, actor=actor, origin=origin)
         end_sessions_after_commit(user)
-    return services.revoke_keys(
-        selectors.active_keys_of(user), actor=actor, origin=origin, given_reason=reason, wait=wait
-    )
+        # Committed with the deactivation, before NSML hears of them: a process stopped before the DELETEs leaves
+        # them to the reconciler, in the admin's name and with their reason, whatever KEYS_REVOKE_ON_DEACTIVATE says.
+        keys = services.record_revocations(
+            selectors.active_keys_of(user), actor=actor, origin=origin, given_reason=reason
+        )
+    return services.send_revocations(keys, actor=actor, origin=origin, wait=wait)
 
 
 def revoke_keys_of_deactivated_user(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
@@ -76,9 +79,19 @@ def revoke_keys_of_deactivated_user(sender, instance, created: bool, update_fiel
     actor, origin = getattr(instance, _ACTOR, (None, Origin.command("deactivation")))
     revoke_tokens_of(instance, actor=actor, origin=origin)
     end_sessions_after_commit(instance)
+    if hasattr(instance, _ACTOR):
+        delattr(instance, _ACTOR)
     if not settings.KEYS_REVOKE_ON_DEACTIVATE:
         return
-    report = services.revoke_keys(selectors.active_keys_of(instance), actor=actor, origin=origin)
+    # The admin's change form saves inside a transaction: the keys move to `revoking` in it, and NSML hears of them
+    # only once the deactivation is committed. A DELETE sent before would outlive a deactivation rolled back (or a
+    # worker killed before the commit), and the key's revocation be told as NSML having lost it.
+    keys = services.record_revocations(selectors.active_keys_of(instance), actor=actor, origin=origin)
+    transaction.on_commit(lambda: _send_revocations(instance, keys, actor=actor, origin=origin))
+
+
+def _send_revocations(instance: User, keys: list, *, actor: User | None, origin: Origin) -> None:
+    report = services.send_revocations(keys, actor=actor, origin=origin)
     if report.revoked or report.failures:
         logger.warning(
             "deactivated %s: %d key(s) revoked, %d failed",
@@ -86,8 +99,6 @@ def revoke_keys_of_deactivated_user(sender, instance, created: bool, update_fiel
             report.revoked,
             len(report.failures),
         )
-    if hasattr(instance, _ACTOR):
-        delattr(instance, _ACTOR)
     instance.offboarding_report = report
 
 

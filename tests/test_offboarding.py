@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -16,6 +16,7 @@ from keys.audit import Origin
 from keys.models import AuditEvent, RegisteredKey
 from keys.offboarding import offboard
 from keys.services import register_key
+from nsml.client import NsmlClient
 from nsml.simulator import Faults
 from tests.helpers import nsml_sync, postgresql_only
 
@@ -26,7 +27,9 @@ def revoke_events():
     return AuditEvent.objects.filter(action="revoke").order_by("id")
 
 
-def test_deactivating_a_user_in_the_admin_revokes_their_keys(admin_client, admin_user, member, nsml, register):
+def test_deactivating_a_user_in_the_admin_revokes_their_keys(
+    admin_client, admin_user, member, nsml, register, django_capture_on_commit_callbacks
+):
     register(member)
     url = reverse("admin:auth_user_change", args=[member.pk])
     form = admin_client.get(url).context["adminform"].form
@@ -37,20 +40,70 @@ def test_deactivating_a_user_in_the_admin_revokes_their_keys(admin_client, admin
     data.pop("date_joined", None)
     data.pop("last_login", None)
 
-    response = admin_client.post(url, data)
+    with django_capture_on_commit_callbacks(execute=True):  # the DELETEs go out once the deactivation commits
+        response = admin_client.post(url, data)
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     member.refresh_from_db()
     assert not member.is_active
     assert nsml.held_keys() == []
     assert revoke_events().get().actor == admin_user
+    assert f"1 key of {member.username} revoked." in [str(message) for message in response.wsgi_request._messages]
 
 
-def test_deactivating_a_user_anywhere_revokes_their_keys(member, nsml, register):
+def test_nsml_hears_of_no_revocation_a_rolled_back_deactivation_asked_for(member, nsml, register):
+    """Found in QA by killing the gunicorn worker while the admin's change form deactivated a member: the form saves
+    inside a transaction, and the DELETE went out before it committed. The deactivation was lost with the worker (the
+    member still active), NSML had deleted the key, and the next pass told the member and the audit that NSML no
+    longer had it, not that an admin had revoked it."""
     key = register(member)
 
-    member.is_active = False
-    member.save()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        member.is_active = False
+        member.save()
+        raise RuntimeError("the worker is killed before the commit")
+
+    key.refresh_from_db()
+    assert key.status == "active"
+    assert len(nsml.held_keys()) == 1
+    assert not revoke_events().exists()
+
+
+def test_an_offboarding_stopped_before_its_deletes_is_finished_by_a_pass_in_the_admins_name(
+    admin_user, member, nsml, register, settings, monkeypatch, event
+):
+    """Found in QA by killing the worker during an offboarding's first DELETE: the member's other keys stayed
+    active. With KEYS_REVOKE_ON_DEACTIVATE off no pass revoked them ever; with it on, a pass did, as the portal's
+    doing ("member deactivated"), the admin's name and reason lost. The keys are now recorded as being revoked with
+    the deactivation, before NSML hears of any."""
+    settings.KEYS_REVOKE_ON_DEACTIVATE = False
+    keys = [register(member, "alice-laptop"), register(member, "alice-desktop")]
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(NsmlClient, "delete_key", killed)
+    with pytest.raises(SystemExit):
+        offboard(member, actor=admin_user, origin=Origin(ip="10.0.0.9"), reason="left the team")
+    monkeypatch.undo()
+    assert [RegisteredKey.objects.get(pk=key.pk).status for key in keys] == ["revoking", "revoking"]
+
+    status, out = nsml_sync("--apply")
+
+    assert status == 1 and nsml.held_keys() == []
+    for key in keys:
+        key.refresh_from_db()
+        row = event(action="revoke", registered_key=key)
+        assert (key.status, row.actor, row.reason) == ("revoked", admin_user, "confirmed_absent")
+        assert "asked from 10.0.0.9" in row.detail and row.detail.endswith("reason given: left the team")
+
+
+def test_deactivating_a_user_anywhere_revokes_their_keys(member, nsml, register, django_capture_on_commit_callbacks):
+    key = register(member)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        member.is_active = False
+        member.save()
 
     key.refresh_from_db()
     assert key.status == "revoked"

@@ -10,7 +10,13 @@ from keys.services.lifetimes import LifetimeReport, apply_lifetimes, change_expi
 from keys.services.members import end_access_of_deactivated, remember_language
 from keys.services.reconcile import TITLES_ON_A_PAGE, PassReport, ReconcileBusy, describe_pass, reconcile
 from keys.services.registration import register_key
-from keys.services.revocation import RevocationReport, revoke_key, revoke_keys
+from keys.services.revocation import (
+    RevocationReport,
+    record_revocations,
+    revoke_key,
+    revoke_keys,
+    send_revocations,
+)
 from keys.services.rotation import Rotation, rotate_key
 
 __all__ = [
@@ -37,7 +43,9 @@ __all__ = [
     "describe_pass",
     "TITLES_ON_A_PAGE",
     "reconcile",
+    "record_revocations",
     "revoke_key",
     "revoke_keys",
     "revoke_unmanaged_key",
+    "send_revocations",
 ]

@@ -80,7 +80,14 @@ def revoke_key(
     if not send:
         _unconfirmed(key, actor=actor, origin=origin, reply=Reply(None), detail=NOT_SENT)
         return key
-    client = client or nsml_client()
+    _delete(key, actor=actor, origin=origin, client=client or nsml_client(), reason=reason, keep_revoking=keep_revoking)
+    return key
+
+
+def _delete(
+    key: RegisteredKey, *, actor: User | None, origin: Origin, client: NsmlClient, reason: str, keep_revoking: bool
+) -> None:
+    """DELETE a key already `revoking` from NSML, and settle it as `revoke_key` says."""
     sent = time.monotonic()
     try:
         reply = client.delete_key(key.title, key.nsml_name)
@@ -91,7 +98,7 @@ def revoke_key(
             if keep_revoking:
                 _left_revoking(key, actor=actor, origin=origin, error=error)
             _back_to_active(key, actor=actor, origin=origin, error=error)
-            return key  # a deactivated member's: still revoking
+            return  # a deactivated member's: still revoking
         reply = error.reply
         # An answer lost or unreadable (a timeout, a dropped connection, a proxy's page), or a 404 or a refusal to a
         # retry after one: NSML may have deleted it for this DELETE, so a list that lacks it confirms this revocation,
@@ -109,7 +116,6 @@ def revoke_key(
         reason=reason,
         within=lookup_time(client, sent),
     )
-    return key
 
 
 def confirm_revocation(
@@ -236,6 +242,51 @@ def revoke_keys(
         else:
             if key.status == Status.REVOKING:
                 report.unconfirmed += 1
+    return report
+
+
+def record_revocations(
+    keys: Iterable[RegisteredKey], *, actor: User | None, origin: Origin, given_reason: str = ""
+) -> list[RegisteredKey]:
+    """Move each active key of `keys` to `revoking` in the name of `actor`, and call NSML for none: a deactivation
+    writes this in its own transaction, so its revocations commit with it (and a process stopped before its DELETEs
+    leaves them to the reconciler, in the admin's name and with their reason) or not at all (and NSML hears of
+    nothing the deactivation asked). `send_revocations` sends the DELETEs once it has committed. Returns the keys
+    moved."""
+    return [
+        key
+        for key in keys
+        if key.is_active
+        and states.move(
+            key,
+            to=Status.REVOKING,
+            expected=(Status.ACTIVE,),
+            next_attempt_at=None,
+            revoke_reason=given_reason.strip(),
+            **states.asked_to_revoke(actor, origin),
+        )
+    ]
+
+
+def send_revocations(
+    keys: Iterable[RegisteredKey], *, actor: User | None, origin: Origin, wait: NsmlWait | None = None
+) -> RevocationReport:
+    """DELETE the keys `record_revocations` moved to `revoking` (committed), as `revoke_keys` does: past the admin's
+    wait, the rest are left to the reconciler."""
+    client = nsml_client()
+    report = RevocationReport()
+    wait = wait or NsmlWait.of_admin()
+    for key in keys:
+        if wait.used_up():
+            _unconfirmed(key, actor=actor, origin=origin, reply=Reply(None), detail=NOT_SENT)
+        else:
+            try:
+                _delete(key, actor=actor, origin=origin, client=client, reason="", keep_revoking=False)
+            except RevocationFailed as failure:  # the key's member was activated again meanwhile
+                report.failures.append(f"“{key.title}”: {failure.message}")
+                continue
+        report.revoked += key.status == Status.REVOKED
+        report.unconfirmed += key.status == Status.REVOKING
     return report
 
 
