@@ -4,6 +4,7 @@ The admin's actions (with their confirmation pages) are in tests/test_admin_*.py
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 
@@ -331,3 +332,36 @@ def test_a_deactivation_that_sends_no_signal_has_its_tokens_and_sessions_ended_b
         "manage.py nsml_sync",
     )
     assert ApiToken.objects.get(user=member).revoked_at is not None
+
+
+def test_a_pass_with_the_cache_gone_settles_the_keys_and_ends_the_sessions_once_it_is_back(
+    member, other_member, nsml, settings, monkeypatch
+):
+    """Found in QA by stopping Redis under the reconciler: ending a deactivated member's sessions raised Redis's
+    ConnectionError, and nsml_sync --apply ended with a traceback (exit status 1, read as drift), after the pass had
+    changed keys and before it printed what. Django's session store had deleted the database row (and the session's
+    recorded owner) before the cache failed: the cached session outlived it, and nothing ever ended it."""
+    import redis.exceptions
+    from django.contrib.auth.models import User
+    from django.core.cache import caches
+    from django.core.management import call_command
+
+    settings.SESSION_ENGINE = "keys.sessions.cached_db"
+    leaver = Client()
+    leaver.post(reverse("login"), {"username": "alice", "password": "alice-password-1"})
+    User.objects.filter(pk=member.pk).update(is_active=False)
+
+    def unreachable(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(caches["default"], "delete", unreachable)
+    out, err = io.StringIO(), io.StringIO()
+    call_command("nsml_sync", "--apply", stdout=out, stderr=err)  # no CommandError: the pass found no drift
+    monkeypatch.undo()
+
+    assert "In sync" in out.getvalue()
+    assert "Could not end the sessions of deactivated users: the cache (CACHE_URL) cannot be reached" in err.getvalue()
+    status, output = nsml_sync("--apply")
+    assert "1 session(s) ended" in output
+    User.objects.filter(pk=member.pk).update(is_active=True)
+    assert leaver.get(reverse("keys:list")).status_code == 302

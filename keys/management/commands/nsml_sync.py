@@ -23,6 +23,7 @@ from keys.management.database import database_failure
 from keys.management.failures import PortalCommand
 from nsml.client import NsmlError
 from portal import metrics
+from portal.outages import is_outage
 
 logger = logging.getLogger("keys.reconcile")
 
@@ -33,6 +34,12 @@ MAX_INTERVAL_SECONDS = 24 * 60 * 60
 # A command line it cannot use (an unknown option, --every out of range): sysexits.h's EX_USAGE, since argparse's 2
 # already means that NSML could not be listed, and 1 that drift was found.
 USAGE_STATUS = 64
+
+# The cache (CACHE_URL, Redis) went away: the keys are settled, only the sessions of deactivated users wait for it.
+CACHE_UNREACHABLE = (
+    "Could not end the sessions of deactivated users: the cache (CACHE_URL) cannot be reached. The keys are "
+    "settled; the next pass ends the sessions."
+)
 
 EXIT_STATUS = (
     "Exit status: 0 in sync, not settled yet (keys still wait on NSML), or another pass was running (with "
@@ -143,7 +150,14 @@ class Command(PortalCommand):
         report = services.apply_lifetimes(origin=origin)
         for line in report.lines():
             self._say(line)
-        tokens, sessions = services.end_access_of_deactivated(origin=origin)
+        try:
+            tokens, sessions = services.end_access_of_deactivated(origin=origin)
+        except Exception as error:
+            if not is_outage(error) or isinstance(error, DatabaseError):
+                raise
+            # The pass and the expiry job are done; only the sessions wait for the cache, and the next pass ends them.
+            self._say(CACHE_UNREACHABLE, error=True)
+            return report
         if tokens or sessions:
             self._say(f"Deactivated users: {tokens} access token(s) revoked, {sessions} session(s) ended.")
         return report
