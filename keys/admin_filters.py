@@ -124,7 +124,9 @@ _BASE64_PART = re.compile(r"[A-Za-z0-9+/]{8,}=*")
 # An MD5 fingerprint as `ssh-keygen -l -E md5` writes it, wherever it stands in what was pasted.
 _MD5_FINGERPRINT = re.compile(r"MD5:([0-9a-f][0-9a-f:]*)", re.IGNORECASE)
 # An MD5 fingerprint's start as NSML lists it (colon hex) or its NSML name (the same hex without colons), any case.
-_MD5_HEX = re.compile(r"[0-9a-f]{2}(?::?[0-9a-f]{1,2})*:?|[0-9a-f]", re.IGNORECASE)
+# Pairs, each with or without its colon, then at most one digit: one way to read any text, so a long run of hex
+# that does not match (a pasted hash and more) fails in linear time, not by trying every split of it into pairs.
+_MD5_HEX = re.compile(r"[0-9a-f]{2}(?::?[0-9a-f]{2})*(?::?[0-9a-f])?:?|[0-9a-f]", re.IGNORECASE)
 # What stands before a fingerprint's own characters: typed alone (or its start), it names no fingerprint.
 _FINGERPRINT_LABELS = ("SHA256:", "MD5:")
 
