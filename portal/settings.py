@@ -414,15 +414,15 @@ NSML_API_URL = env.str("NSML_API_URL", default="http://127.0.0.1:8001/nsml/v1").
 NCP_ACCESS_KEY = env.str("NCP_ACCESS_KEY", default="dev-access-key")
 NCP_SECRET_KEY = env.str("NCP_SECRET_KEY", default="dev-secret-key")
 NSML_API_KEY = env.str("NSML_API_KEY", default="dev-api-gateway-key")
+# Each NCP credential, its value and its development default.
+_CREDENTIALS = (
+    ("NCP_ACCESS_KEY", NCP_ACCESS_KEY, "dev-access-key"),
+    ("NCP_SECRET_KEY", NCP_SECRET_KEY, "dev-secret-key"),
+    ("NSML_API_KEY", NSML_API_KEY, "dev-api-gateway-key"),
+)
 # Like the secret key: production does not start on the development credentials (the values are not named).
 _development_credentials = [
-    name
-    for name, value, development in (
-        ("NCP_ACCESS_KEY", NCP_ACCESS_KEY, "dev-access-key"),
-        ("NCP_SECRET_KEY", NCP_SECRET_KEY, "dev-secret-key"),
-        ("NSML_API_KEY", NSML_API_KEY, "dev-api-gateway-key"),
-    )
-    if not value.strip() or value.strip() == development
+    name for name, value, development in _CREDENTIALS if not value.strip() or value.strip() == development
 ]
 if not DEBUG and _development_credentials:
     raise ImproperlyConfigured(
@@ -431,15 +431,7 @@ if not DEBUG and _development_credentials:
     )
 # A credential pasted with a space or a line break around it signs every call wrong, and NSML refuses them all
 # as bad credentials: stopped here, naming it (not its value).
-_padded_credentials = [
-    name
-    for name, value in (
-        ("NCP_ACCESS_KEY", NCP_ACCESS_KEY),
-        ("NCP_SECRET_KEY", NCP_SECRET_KEY),
-        ("NSML_API_KEY", NSML_API_KEY),
-    )
-    if value.strip() and value != value.strip()
-]
+_padded_credentials = [name for name, value, _ in _CREDENTIALS if value.strip() and value != value.strip()]
 if _padded_credentials:
     raise ImproperlyConfigured(
         f"{', '.join(_padded_credentials)}: starts or ends with a space or a line break, so every call to NSML "
