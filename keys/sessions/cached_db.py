@@ -14,4 +14,5 @@ class SessionStore(OwnedSessionMixin, cached_db.SessionStore):
         session_key = session_key or self.session_key
         if session_key is not None:
             self._cache.delete(self.cache_key_prefix + session_key)
-        super().delete(session_key)
+        # The database's delete alone: cached_db's would delete the cached copy a second time, a Redis call more.
+        super(cached_db.SessionStore, self).delete(session_key)
