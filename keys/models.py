@@ -15,6 +15,17 @@ from keys.clock import format_moment
 from keys.login_names import shown_name
 from portal.logs import escape_unsafe
 
+
+def choice_label(choices: type[models.Choices], value: str) -> str:
+    """What `get_FOO_display()` gives, the label of `value` in the reader's language (or `value` itself when it is
+    no choice), without its cost: Django makes a dict of every choice per call, translating each label to hash it.
+    Each audit row's name in the admin list took 0.6 ms of it, a quarter of a page of 100 rows."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return value
+
+
 # The states in which NSML holds, or may hold, a key: one title and one key each.
 LIVE_STATUSES = ("pending", "active", "revoking")
 
@@ -243,7 +254,7 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         # The admin shows this in the page title and each row's checkbox label: escaped like its columns.
         # The action and outcome by their names, in the reader's language (the codes are in the columns).
-        action, outcome = self.get_action_display(), self.get_outcome_display()
+        action, outcome = choice_label(self.Action, self.action), choice_label(self.Outcome, self.outcome)
         return f"{format_moment(self.created_at)} {escape_unsafe(shown_name(self.actor_username))} {action} {outcome}"
 
 
@@ -281,7 +292,9 @@ class RefusalWindow(models.Model):
 
     def __str__(self) -> str:
         # The detail page's title: when in local time and why in the reader's language, as an audit row's.
-        return f"{format_moment(self.started_at)} {escape_unsafe(self.username)} {self.get_reason_display()}"
+        return (
+            f"{format_moment(self.started_at)} {escape_unsafe(self.username)} {choice_label(self.Reason, self.reason)}"
+        )
 
 
 class UnmanagedKey(models.Model):

@@ -264,3 +264,18 @@ def test_the_admin_who_ran_check_nsml_now_is_named_in_korean(admin_client, admin
     assert "admin(“지금 NSML 확인”으로 실행)" in READ_ONLY.findall(page)
     assert "via Check NSML now" not in listed + page  # the rows' checkbox labels and the page's title too
     assert "admin via Check NSML now" in READ_ONLY.findall(event_page(admin_client, row, "en"))
+
+
+def test_a_rows_name_reads_its_action_and_outcome_in_the_readers_language():
+    """The name the admin's title and each row's checkbox label show: the action and outcome by their labels, as
+    Django's get_FOO_display gives them, in English and in Korean; a code no label knows (a row written by an
+    older release) by the code itself."""
+    row = AuditEvent.objects.create(action="register", outcome="unknown", actor_username="alice")
+    odd = AuditEvent.objects.create(action="retired_action", outcome="success", actor_username="alice")
+
+    for language in ("en", "ko"):
+        with translation.override(language):
+            assert str(row).endswith(f" alice {row.get_action_display()} {row.get_outcome_display()}")
+            assert str(odd).endswith(f" alice retired_action {odd.get_outcome_display()}")
+    with translation.override("ko"):
+        assert HANGUL.search(str(row).split(" alice ")[1])
