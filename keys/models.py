@@ -161,6 +161,11 @@ class RegisteredKey(models.Model):
         return self.status in self.EXPIRY_STATUSES
 
     @property
+    def status_label(self) -> str:
+        """`get_status_display()`, at a lookup's cost (`choice_label`): a member's list shows it on every row."""
+        return choice_label(self.Status, self.status)
+
+    @property
     def is_settling(self) -> bool:
         """NSML's answer is not known yet: the portal is still checking."""
         return self.status in (self.Status.PENDING, self.Status.REVOKING)

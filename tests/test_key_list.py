@@ -5,6 +5,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from keys.models import RegisteredKey
 
@@ -85,3 +86,33 @@ def test_it_shows_when_each_key_expires_with_the_exact_time_on_hover_and_focus(m
     soon = re.search(r'<time class="expiry soon"[^>]*tabindex="0"><strong>(in [34] days)</strong></time>', page)
     assert soon is not None
     assert "never" in page
+
+
+@pytest.mark.parametrize(
+    ("language", "headings", "status"),
+    [
+        ("en", ["Title", "Type", "Fingerprint", "Added", "Expires", "Status"], "Active"),
+        ("ko", None, None),
+    ],
+)
+def test_each_cell_names_its_column_in_the_members_language(member_client, member, language, headings, status):
+    """On a narrow screen each cell shows its column's name (data-label), and the status its label: in the
+    member's language, on every row."""
+    for number in range(3):
+        make_key(member, f"laptop-{number}", f"SHA256:k{number}")
+    RegisteredKey.objects.update(status=RegisteredKey.Status.ACTIVE)
+    with translation.override(language):
+        headings = headings or [
+            str(translation.gettext(word)) for word in ("Title", "Type", "Fingerprint", "Added", "Expires", "Status")
+        ]
+        status = status or str(RegisteredKey.Status.ACTIVE.label)
+
+    page = member_client.get(reverse("keys:list"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    rows = re.findall(r"<tr>\s*<td .*?</tr>", page, re.S)
+    assert len(rows) == 3
+    for row in rows:
+        assert re.findall(r'data-label="([^"]*)"', row) == headings
+        assert f">{status}</span>" in row
+    if language == "ko":
+        assert all(re.search("[\uac00-\ud7a3]", heading) for heading in headings)
