@@ -4,15 +4,18 @@ decides), so a portal without it does not carry the library and PyJWT in every w
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 import jwt
 import requests
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
@@ -21,6 +24,7 @@ from keys.audit import Origin, record_event
 from keys.models import AuditEvent
 from keys.oidc import oidc_setting, unavailable_message
 from portal import metrics
+from portal.addresses import without_keys
 
 logger = logging.getLogger("keys.oidc")
 
@@ -111,7 +115,19 @@ class CallbackView(OIDCAuthenticationCallbackView):
 
     @property
     def failure_url(self) -> str:
-        return resolve_url(settings.LOGIN_REDIRECT_URL_FAILURE)
+        # The log-in page again, still going where the member was going (a local path only, and keyless).
+        login = resolve_url(settings.LOGIN_REDIRECT_URL_FAILURE)
+        next_url = without_keys(self.request.session.get("oidc_login_next") or "")
+        if next_url and url_has_allowed_host_and_scheme(next_url, allowed_hosts=set()):
+            return f"{login}?{urlencode({REDIRECT_FIELD_NAME: next_url})}"
+        return login
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        states = request.session.get("oidc_states") or {}
+        if "code" in request.GET and request.GET.get("state") not in states:
+            # A state this session did not send (an old tab, a second sign-in meanwhile): a refusal, not a 400.
+            return self.login_failure()
+        return super().get(request)
 
     def login_failure(self) -> HttpResponse:
         user = getattr(self, "user", None)

@@ -81,6 +81,31 @@ def test_a_callback_the_portal_did_not_start_logs_nobody_in(client, oidc_on):
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.parametrize("callback", ["?error=access_denied&state={state}", "?code=abc&state=not-the-one-sent"])
+def test_a_failed_sign_in_keeps_where_the_member_was_going(client, oidc_on, callback):
+    client.get("/oidc/authenticate/?next=/tokens/")
+    state = next(iter(client.session["oidc_states"]))
+
+    response = client.get("/oidc/callback/" + callback.format(state=state), follow=True)
+
+    assert response.redirect_chain[0] == (LOGIN + "?next=%2Ftokens%2F", 302)
+    page = response.content.decode()
+    assert "Signing in with Keycloak did not work" in page
+    assert 'href="/oidc/authenticate/?next=%2Ftokens%2F"' in page
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_failed_sign_in_goes_back_only_to_a_local_path(client, oidc_on):
+    client.get("/oidc/authenticate/")
+    session = client.session
+    session["oidc_login_next"] = "https://elsewhere.example/keys/"
+    session.save()
+
+    response = client.get("/oidc/callback/?error=access_denied")
+
+    assert response["Location"] == LOGIN
+
+
 @pytest.mark.parametrize(
     ("policy", "member_may", "staff_may"),
     [("all", True, True), ("staff-only", False, True), ("off", False, False)],
