@@ -27,7 +27,9 @@ def notify_key_added(key: RegisteredKey, *, actor, origin: Origin) -> None:
 def notify_key_revoked(key: RegisteredKey, *, actor, origin: Origin) -> None:
     if key.expires_at is not None and key.revoked_at is not None and key.expires_at <= key.revoked_at:
         subject = gettext_lazy("Your SSH key expired and was revoked")
-        _send(subject, "email/key_expired.txt", key, actor, origin)
+        # A leaver's key kept active (KEYS_REVOKE_ON_DEACTIVATE off) until its expiry: they are not told to add a
+        # new key to a portal they cannot log in to; security still gets its copy of the revocation.
+        _send(subject, "email/key_expired.txt", key, actor, origin, to_member=key.owner.is_active)
         return
     _send(gettext_lazy("An SSH key was revoked from your NSML account"), "email/key_revoked.txt", key, actor, origin)
 
@@ -57,12 +59,20 @@ def notify_key_failed(key: RegisteredKey) -> None:
     )
 
 
-def _send(subject, template: str, key: RegisteredKey, actor, origin: Origin, copy_security: bool = True) -> bool:
+def _send(
+    subject,
+    template: str,
+    key: RegisteredKey,
+    actor,
+    origin: Origin,
+    copy_security: bool = True,
+    to_member: bool = True,
+) -> bool:
     """True once the notice is handed to the mail server; False when it has no recipient or could not be sent."""
     # The security team's copy is blind: members are not told its address. Without a member's address it is the
     # only recipient.
     copies = [settings.SECURITY_NOTIFY_EMAIL] if copy_security and settings.SECURITY_NOTIFY_EMAIL else []
-    recipients, copies = ([key.owner.email], copies) if key.owner.email else (copies, [])
+    recipients, copies = ([key.owner.email], copies) if key.owner.email and to_member else (copies, [])
     if not recipients:
         return False
     # The language of the member's last visit; before any, the portal's default (never whatever the thread has).

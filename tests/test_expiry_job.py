@@ -211,6 +211,28 @@ def test_the_member_is_told_once_the_expired_key_is_revoked(
     assert f"http://127.0.0.1:8000{reverse('keys:new')}" in notice.body
 
 
+def test_a_deactivated_member_whose_keys_were_kept_is_not_told_their_expired_key_was_revoked(
+    emailed_member, nsml, register, settings, django_capture_on_commit_callbacks
+):
+    """Found with KEYS_REVOKE_ON_DEACTIVATE off: a leaver's key stays active until its expiry, when the job revokes
+    it, and the leaver got "Your SSH key expired and was revoked ... add a new key" from a portal they can no
+    longer log in to. The security team still gets its copy of the revocation."""
+    settings.KEYS_REVOKE_ON_DEACTIVATE = False
+    settings.SECURITY_NOTIFY_EMAIL = "security@example.com"
+    key = expire_in(register(emailed_member, "laptop"), timedelta(seconds=-5))
+    emailed_member.is_active = False
+    emailed_member.save()
+    mail.outbox.clear()
+
+    _status, out = sync(django_capture_on_commit_callbacks)
+
+    key.refresh_from_db()
+    assert key.status == "revoked" and "expired keys revoked: laptop (alice)" in out
+    [copy] = mail.outbox
+    assert (copy.to, copy.bcc) == (["security@example.com"], [])
+    assert emailed_member.email not in copy.to + copy.cc + copy.bcc
+
+
 def test_emails_go_out_in_english_for_an_english_member(
     emailed_member, nsml, register, django_capture_on_commit_callbacks
 ):
