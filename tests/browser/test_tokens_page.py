@@ -126,3 +126,44 @@ def test_switching_language_right_after_making_a_token_keeps_its_secret_shown(pa
     expect(page.locator("#new-token-secret")).to_have_value(secret)
     page.reload()
     expect(page.locator("#new-token-secret")).to_have_count(0)
+
+
+def test_switching_language_keeps_what_was_typed_in_the_new_token_form(page, log_in, browser_member):
+    """Found in a browser: a member who typed a new token's name, then chose 한국어, found the form empty again
+    (the add-key form keeps its fields across the switch)."""
+    log_in(page)
+    page.goto("/tokens/")
+    page.get_by_label("Token name").fill("provisioning script")
+    page.get_by_label("Expires after (days)").fill("7")
+
+    switch_to(page, "ko")
+
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    expect(page.locator("form.card input[name=name]")).to_have_value("provisioning script")
+    expect(page.locator("form.card input[name=days]")).to_have_value("7")
+    page.reload()  # kept for the switch only
+    expect(page.locator("form.card input[name=name]")).to_have_value("")
+
+
+def test_switching_language_never_keeps_a_tokens_secret(page, log_in, browser_member, token_for):
+    """A token's secret pasted as a new token's name (a script's arguments swapped), and the secret a new token
+    just showed, are never written to the tab's storage on the way through the switch."""
+    pasted = token_for(browser_member, name="provisioning")
+    # Every value the page writes to sessionStorage, kept where the next page can read it.
+    page.add_init_script(
+        "const set = Storage.prototype.setItem; Storage.prototype.setItem = function (name, value) {"
+        " if (this === window.sessionStorage) localStorage.setItem('written', (localStorage.getItem('written') || '')"
+        " + value); return set.call(this, name, value); };"
+    )
+    log_in(page)
+    page.goto("/tokens/")
+    page.get_by_label("Token name").fill("ci")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_label("Token", exact=True)).to_be_visible()
+    page.locator("form.card input[name=name]").fill(pasted)
+
+    switch_to(page, "ko")
+
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    expect(page.locator("form.card input[name=name]")).to_have_value("")
+    assert "nsmlk_" not in (page.evaluate("() => localStorage.getItem('written')") or "")
