@@ -29,6 +29,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from keys.sshkeys import InvalidKey, holds_private_key, parse_public_key
+from portal.logs import TOKEN_SECRET
 
 SESSION_CONFIRMED_AT = "keys.password_confirmed_at"
 SESSION_PENDING = "keys.pending_change"
@@ -83,8 +84,9 @@ def requires_recent_password(view: Callable[..., HttpResponse]) -> Callable[...,
         if request.method != "POST" or password_recently_confirmed(request):
             return view(request, *args, **kwargs)
         if not _safe_to_keep(request.POST):
-            # Refused by the view without reaching NSML: a private key, or a key the portal cannot read as a
-            # public one (it may be a private key in a form no rule recognises), is never kept in the session.
+            # Refused by the view without reaching NSML: a private key, an access token's secret, or a key the portal
+            # cannot read as a public one (it may be a private key in a form no rule recognises), is never kept in the
+            # session.
             return view(request, *args, **kwargs)
         request.session[SESSION_PENDING] = {
             "path": request.path,
@@ -97,7 +99,7 @@ def requires_recent_password(view: Callable[..., HttpResponse]) -> Callable[...,
 
 
 def _safe_to_keep(data) -> bool:
-    if any(holds_private_key(value) for value in data.values()):
+    if any(holds_private_key(value) or TOKEN_SECRET.search(value) for value in data.values()):
         return False
     for name in ("key", "new_key"):
         if data.get(name):

@@ -121,6 +121,22 @@ def test_a_private_key_is_refused_at_once_and_never_kept_in_the_session(stale_cl
     assert all(body not in str(session.get_decoded()) for session in Session.objects.all())
 
 
+def test_a_tokens_secret_is_refused_at_once_and_never_kept_in_the_session(
+    stale_client, member, nsml, new_public_key, token_for
+):
+    """Found in a browser: a token's secret pasted as a new token's name (or a key's title) waited in the session,
+    in clear, while the member confirmed their password; only its refusal came after."""
+    secret = token_for(member, name="provisioning")
+
+    token_page = stale_client.post(reverse("tokens"), {"name": secret, "days": "7"})
+    key_page = stale_client.post(NEW, {"title": secret, "key": new_public_key()})
+
+    assert token_page.status_code == 200 and key_page.status_code == 200
+    for page in (token_page, key_page):
+        assert "This is an access token, a secret that belongs only in" in page.content.decode()
+    assert all(secret not in str(session.get_decoded()) for session in Session.objects.all())
+
+
 def test_only_a_guarded_view_can_be_resumed(stale_client, nsml):
     session = stale_client.session
     session["keys.pending_change"] = {"path": reverse("admin:index"), "data": {}}
