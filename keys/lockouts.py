@@ -26,8 +26,10 @@ from keys.models import AuditEvent
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-# From this many failures for a name on, the log-in page says how many tries are left.
+# From this many failures for a name on, the log-in page says how many tries are left: sooner when the limit is
+# lower, so that the warning comes while two tries are still left, not with the lock-out.
 WARN_FROM_FAILURES = 3
+WARN_WITH_TRIES_LEFT = 2
 NUL = "\x00"
 
 
@@ -43,13 +45,15 @@ def recent_failures(username: str) -> int:
 
 
 def tries_left(typed: str) -> int | None:
-    """Tries left for the name `typed` before the lock-out, once it has failed WARN_FROM_FAILURES times; else None."""
+    """Tries left for the name `typed` before the lock-out, once it has failed WARN_FROM_FAILURES times (or has
+    WARN_WITH_TRIES_LEFT tries left, under a lower limit); else None."""
     if not typed:
         return None
     failures = recent_failures(recorded_name(typed))
-    if failures < WARN_FROM_FAILURES:
+    left = settings.AXES_FAILURE_LIMIT - failures
+    if failures < 1 or (failures < WARN_FROM_FAILURES and left > WARN_WITH_TRIES_LEFT):
         return None
-    return max(settings.AXES_FAILURE_LIMIT - failures, 0)
+    return max(left, 0)
 
 
 def locked_until(username: str | None, ip_address: str | None) -> datetime | None:

@@ -177,6 +177,25 @@ def test_a_member_logging_in_elsewhere_leaves_guesses_at_their_name_on_the_guess
     assert attempt(client, password="alice-password-1").status_code == 429
 
 
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_a_lower_limit_still_warns_before_the_lock_out(client, member, settings, language):
+    """Found with LOGIN_FAILURE_LIMIT=3: the warning began at the third failure, which was the lock-out itself, so a
+    member went from "Please enter a correct username and password" straight to "Log-in paused"."""
+    settings.AXES_FAILURE_LIMIT = 3
+    client.cookies["django_language"] = language
+
+    pages = [attempt(client) for _ in range(3)]
+
+    assert [page.status_code for page in pages] == [200, 200, 429]
+    first, second = (page.context["tries_left"] for page in pages[:2])
+    assert (first, second) == (2, 1)
+    said = {
+        "en": ("2 tries are left for this name", "1 try is left for this name"),
+        "ko": ("이 이름으로 로그인을 2번 더 시도할 수 있습니다", "이 이름으로 로그인을 1번 더 시도할 수 있습니다"),
+    }[language]
+    assert said[0] in pages[0].content.decode() and said[1] in pages[1].content.decode()
+
+
 def test_the_limit_comes_from_settings(client, member, settings):
     settings.AXES_FAILURE_LIMIT = 2
 
