@@ -151,7 +151,9 @@ class LoginView(auth_views.LoginView):
 
     def get_redirect_url(self) -> str:
         # A next= sent in the log-in form (a GET's query is cleaned before: portal.addresses) holds no key either.
-        return without_keys(super().get_redirect_url())
+        next_url = without_keys(super().get_redirect_url())
+        # The log-in page itself is nowhere to go: a signed-in member would get Django's redirection-loop error.
+        return "" if next_url == self.request.path else next_url
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -44,3 +44,14 @@ def test_healthz_answers_without_login(client):
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_signed_in_member_sent_back_to_the_log_in_page_lands_on_their_keys(member_client, method):
+    """Found with a link to /accounts/login/?next=/accounts/login/: a signed-in member got a 500 (Django's
+    "redirection loop for authenticated user"), in place of their keys."""
+    login = reverse("login")
+
+    response = getattr(member_client, method)(f"{login}?next={login}")
+
+    assert response.status_code == 302 and response["Location"] == reverse("keys:list")
