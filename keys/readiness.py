@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import pkgutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
@@ -19,13 +17,13 @@ from importlib import import_module
 from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from keys import selectors
-from nsml.deadlines import cut_off_after, shut_down
+from portal import query_deadline
 from portal.errors import URL_PASSWORD
 
 # What the log keeps of an error's words: enough for a host, a port and the reason.
@@ -60,24 +58,11 @@ def _unanswered(part: str, error: BaseException) -> Finding:
     return Finding(f"{part}: {type(error).__name__}", what_it_said(error))
 
 
-@contextmanager
-def database_deadline(seconds: float = DATABASE_DEADLINE_SECONDS) -> Iterator[None]:
-    """Past `seconds`, the socket of this thread's database connection is shut, so the query waiting on it fails
-    at once (OperationalError) and Django drops the connection. A connection kept open (conn_max_age) to a
+def database_deadline(seconds: float = DATABASE_DEADLINE_SECONDS):
+    """The probe's own deadline on the database (portal.query_deadline): a connection kept open (conn_max_age) to a
     database that stopped answering otherwise waits on the operating system, for minutes or for good, and each
     probe a load balancer sends holds one of gunicorn's threads meanwhile."""
-    wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's: the cut comes from another (nsml.deadlines)
-    with cut_off_after(seconds, functools.partial(_shut_socket, wrapper)):
-        yield
-
-
-def _shut_socket(wrapper) -> None:
-    pgconn = getattr(wrapper.connection, "pgconn", None)  # PostgreSQL's; SQLite has no socket to hang on
-    try:
-        descriptor = pgconn.socket if pgconn is not None else -1
-    except Exception:  # closed meanwhile: nothing waits on it
-        return
-    shut_down(descriptor)
+    return query_deadline.database_deadline(seconds)
 
 
 def check_database() -> Finding:

@@ -121,6 +121,8 @@ MIDDLEWARE = [
     "portal.addresses.KeylessAddressMiddleware",
     "portal.timing.ServerTimingMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # A query that waits past DATABASE_QUERY_TIMEOUT: the request answers 503 instead of holding its thread.
+    "portal.query_deadline.QueryDeadlineMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     # Under /api/, Django's and ninja's HTML errors (404, 405, CSRF's 403, 500) in the API's JSON form.
@@ -237,6 +239,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Performance). Off behind a pooler in transaction mode that does not keep prepared statements.
         _pg_options.update(server_side_binding=True)
         _pg_options.setdefault("prepare_threshold", 5)
+# A query a page or an API call waits on longer than this is cut off and answered as an outage (503): a database
+# that stalls, rather than refusing, would otherwise hold every request that reaches it (portal/query_deadline.py).
+# PostgreSQL only; 0 waits for ever. Management commands wait for ever.
+DATABASE_QUERY_TIMEOUT = _number(env.float, "DATABASE_QUERY_TIMEOUT", default=30.0)
+if DATABASE_QUERY_TIMEOUT < 0:
+    raise ImproperlyConfigured(
+        f"DATABASE_QUERY_TIMEOUT must be 0 (no limit) or more seconds, not {DATABASE_QUERY_TIMEOUT:g}."
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
