@@ -101,6 +101,20 @@ _EC_CURVE_TYPES = {
     "secp521r1": "ecdsa-sha2-nistp521",
 }
 _CERTIFICATE_SUFFIX = "-cert-v01@openssh.com"
+# authorized_keys options (sshd(8)), as they start the words in front of a key: `no-pty,command="x" ssh-...`.
+_OPTION_NAME = re.compile(r"[A-Za-z0-9-]+(?==|,|$)")
+_OPTION_NAMES = frozenset(
+    "agent-forwarding cert-authority command environment expiry-time from no-agent-forwarding no-port-forwarding "
+    "no-pty no-touch-required no-user-rc no-x11-forwarding permitlisten permitopen port-forwarding principals pty "
+    "restrict tunnel user-rc verify-required x11-forwarding".split()
+)
+# The fields in front of a key in a known_hosts line (sshd(8)): a marker, then host patterns (a comma list of
+# names, addresses, [host]:port, with wildcards) or one hashed name. A pattern has a letter or digit, so a
+# list bullet ("-", "*") is not one, and does not end with a colon, so a label ("Key:") is not one.
+_KNOWN_HOSTS_MARKERS = ("@cert-authority", "@revoked")
+_HASHED_HOST = re.compile(r"\|1\|[A-Za-z0-9+/]+=*\|[A-Za-z0-9+/]+=*")
+_HOST_PATTERN = re.compile(r"!?(?:\[[^\]\s]+\]:[0-9]+|[A-Za-z0-9.*?:_-]*[A-Za-z0-9][A-Za-z0-9.*?:_-]*)(?<!:)")
+_LIST_NUMBER = re.compile(r"[0-9]+[.)]")
 
 
 @dataclass(frozen=True)
@@ -249,9 +263,10 @@ def _is_private_der_body(text: str) -> bool:
 def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     """The one public key in `text`, or InvalidKey for the first refusal that applies, in this order:
 
-    private_key, too_long, malformed (empty), multiple_keys, malformed (stray lines, unterminated
-    block), malformed (control characters), options_prefix, unsupported_type, malformed (missing blob,
-    non-strict base64), type_mismatch, malformed (blob does not parse completely), too_weak.
+    private_key, too_long, malformed (empty), multiple_keys, malformed (stray lines,
+    unterminated block), malformed (control characters), options_prefix (words in front of the type),
+    unsupported_type, malformed (missing blob, non-strict base64), type_mismatch, malformed (blob does not
+    parse completely), too_weak.
     """
     if holds_private_key(text):
         # Never quote the input here: it is a secret.
@@ -386,14 +401,7 @@ def _read_openssh_line(line: str) -> tuple[str, bytes, str]:
     words = _FIELD_SEPARATOR.split(line)
     # Options (no-pty,command="a b",from=...) sit in front of the type word, which therefore comes later.
     if not _TYPE_LIKE.fullmatch(words[0]) and any(_TYPE_LIKE.fullmatch(word) for word in words[1:]):
-        raise InvalidKey(
-            "options_prefix",
-            gettext_noop(
-                "This looks like a line from an authorized_keys file, with options such as command= or "
-                "from= in front of the key. Paste only the public key, starting with its type (for "
-                "example ssh-ed25519)."
-            ),
-        )
+        raise _text_in_front(words[: next(i for i, word in enumerate(words) if _TYPE_LIKE.fullmatch(word))])
     key_type, *rest = _FIELD_SEPARATOR.split(line, maxsplit=2)
     if key_type not in ACCEPTED_TYPES:
         raise _unsupported_type(key_type)
@@ -405,6 +413,41 @@ def _read_openssh_line(line: str) -> tuple[str, bytes, str]:
         )
     comment = rest[1] if len(rest) > 1 else ""
     return key_type, _decode_base64(rest[0]), comment
+
+
+def _text_in_front(prefix: list[str]) -> InvalidKey:
+    """The refusal of the words in front of the key type: a known_hosts line's host field, or authorized_keys
+    options. One code, options_prefix, whatever the words are: the key after them may be sound; each message
+    says what to paste instead."""
+    option = _OPTION_NAME.match(prefix[0])
+    if not (option and option.group().lower() in _OPTION_NAMES) and _is_known_hosts_field(prefix):
+        return InvalidKey(
+            "options_prefix",
+            gettext_noop(
+                "This is a line from a known_hosts file: the key of a server your computer connects to, not "
+                "your own key. Paste your own public key instead: the contents of your .pub file, for example "
+                "~/.ssh/id_ed25519.pub (if you have none, make one with ssh-keygen -t ed25519)."
+            ),
+        )
+    return InvalidKey(
+        "options_prefix",
+        gettext_noop(
+            "This looks like a line from an authorized_keys file, with options such as command= or "
+            "from= in front of the key. Paste only the public key, starting with its type (for "
+            "example ssh-ed25519)."
+        ),
+    )
+
+
+def _is_known_hosts_field(prefix: list[str]) -> bool:
+    if prefix[0] in _KNOWN_HOSTS_MARKERS:
+        return True
+    if len(prefix) != 1:
+        return False
+    field = prefix[0]
+    if _HASHED_HOST.fullmatch(field):
+        return True
+    return not _LIST_NUMBER.fullmatch(field) and all(_HOST_PATTERN.fullmatch(part) for part in field.split(","))
 
 
 def _read_rfc4716_block(lines: list[str]) -> tuple[str, bytes, str]:

@@ -87,3 +87,26 @@ def test_refusals_are_explained_in_korean(member_client, nsml):
 
     assert "title must begin" not in message
     assert any("\uac00" <= char <= "\ud7a3" for char in message)  # Hangul syllables
+
+
+# A paste with something in front of the key's type: each told what it pasted, in the member's language.
+PREFIXED = {
+    "known_hosts": (
+        lambda: "github.com,140.82.112.3 " + " ".join(ed25519().split()[:2]),
+        "known_hosts",
+        "known_hosts 파일의 줄입니다",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+@pytest.mark.parametrize("case", sorted(PREFIXED))
+def test_text_in_front_of_the_key_is_named_in_the_members_language(member_client, nsml, case, language):
+    make_text, english, korean = PREFIXED[case]
+
+    response = member_client.post(NEW, {"title": "laptop", "key": make_text()}, HTTP_ACCEPT_LANGUAGE=language)
+
+    message = " ".join(response.context["form"].errors["key"])
+    assert (korean if language == "ko" else english) in message
+    assert "authorized_keys" not in message
+    assert nsml.requests_seen == []

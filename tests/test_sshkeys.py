@@ -490,6 +490,35 @@ def test_it_refuses_authorized_keys_options(keys: Keys, make_text: Callable[[Key
     assert "command=" in exc.message
 
 
+def fields(pair: KeyPair) -> str:
+    """The type and blob, as a known_hosts line has them after its host field."""
+    return " ".join(pair.public_line.split()[:2])
+
+
+@pytest.mark.parametrize(
+    "make_text",
+    [
+        pytest.param(lambda k: f"github.com,140.82.112.3 {fields(k['ed25519'])}", id="names-and-address"),
+        pytest.param(lambda k: f"[git.example.com]:2222 {fields(k['ecdsa256'])}", id="host-and-port"),
+        pytest.param(lambda k: f"gpu-node7 {fields(k['rsa2048'])}", id="short-name"),
+        pytest.param(lambda k: f"10.0.0.*,!10.0.0.9 {fields(k['ed25519'])}", id="wildcards"),
+        pytest.param(lambda k: f"fe80::1 {fields(k['ed25519'])}", id="ipv6"),
+        pytest.param(
+            lambda k: f"|1|F1E1KeoE/eEWhi10WpGv4OdiO6Y=|3988QV0VE8wmZL7suNrYQLITLCg= {fields(k['ed25519'])}",
+            id="hashed",
+        ),
+        pytest.param(lambda k: f"@cert-authority *.example.com {fields(k['ed25519'])}", id="cert-authority"),
+        pytest.param(lambda k: f"@revoked * {fields(k['ed25519'])}", id="revoked"),
+    ],
+)
+def test_a_known_hosts_line_is_named_as_a_servers_key(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    exc = refusal(make_text(keys))
+
+    assert exc.code == "options_prefix"
+    assert "known_hosts" in exc.message and "id_ed25519.pub" in exc.message
+    assert "command=" not in exc.message
+
+
 def padded(line: str, size: int, filler: str = " ") -> str:
     """`line` followed by `filler` up to `size` UTF-8 bytes (or just past it, for a multi-byte filler)."""
     count = -(-(size - len(line.encode())) // len(filler.encode()))
