@@ -263,8 +263,8 @@ def _is_private_der_body(text: str) -> bool:
 def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     """The one public key in `text`, or InvalidKey for the first refusal that applies, in this order:
 
-    private_key, too_long, malformed (empty), multiple_keys, malformed (stray lines,
-    unterminated block), malformed (control characters), options_prefix (words in front of the type),
+    private_key, too_long, malformed (empty), multiple_keys, options_prefix (a quote mark), malformed (stray
+    lines, unterminated block), malformed (control characters), options_prefix (words in front of the type),
     unsupported_type, malformed (missing blob, non-strict base64), type_mismatch, malformed (blob does not
     parse completely), too_weak.
     """
@@ -285,6 +285,17 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
             "multiple_keys",
             gettext_noop("This contains %(count)d keys. Paste one public key at a time."),
             {"count": count},
+        )
+    if lines[0].startswith(">"):
+        # No key starts with ">": it is a quote mark. Refused, not removed: a quoted key is most often someone
+        # else's, from the message being answered, and the member should paste their own from their .pub file.
+        raise InvalidKey(
+            "options_prefix",
+            gettext_noop(
+                "The key starts with a quote mark (>), which an email or a chat adds when it quotes a message. "
+                "Paste your own public key as it is in your .pub file: remove the > at the start of each line, "
+                "or copy the key again from the file itself."
+            ),
         )
     if blocks:
         _check_block_stands_alone(blocks[0], loose_lines)

@@ -96,6 +96,7 @@ PREFIXED = {
         "known_hosts",
         "known_hosts 파일의 줄입니다",
     ),
+    "quoted": (lambda: "> " + ed25519(), "quote mark (>)", "인용 표시(>)"),
 }
 
 

@@ -519,6 +519,27 @@ def test_a_known_hosts_line_is_named_as_a_servers_key(keys: Keys, make_text: Cal
     assert "command=" not in exc.message
 
 
+@pytest.mark.parametrize(
+    "make_text",
+    [
+        pytest.param(lambda k: f"> {k['ed25519'].public_line}", id="mail-quote"),
+        pytest.param(lambda k: f">> {k['ed25519'].public_line}", id="quoted-twice"),
+        pytest.param(lambda k: f">{k['ed25519'].public_line}", id="no-space"),
+        pytest.param(
+            lambda k: "\n".join("> " + k["rsa4096"].public_line[i : i + 72] for i in range(0, 800, 72)),
+            id="wrapped-and-quoted",
+        ),
+        pytest.param(lambda k: f"> {k['ed25519'].public_line}\n>", id="empty-quoted-line-after"),
+    ],
+)
+def test_a_quoted_key_is_refused_naming_the_quote_mark(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    exc = refusal(make_text(keys))
+
+    assert exc.code == "options_prefix"
+    assert "quote mark (>)" in exc.message
+    assert "command=" not in exc.message
+
+
 def padded(line: str, size: int, filler: str = " ") -> str:
     """`line` followed by `filler` up to `size` UTF-8 bytes (or just past it, for a multi-byte filler)."""
     count = -(-(size - len(line.encode())) // len(filler.encode()))
