@@ -427,11 +427,20 @@ def _read_openssh_line(line: str) -> tuple[str, bytes, str]:
 
 
 def _text_in_front(prefix: list[str]) -> InvalidKey:
-    """The refusal of the words in front of the key type: a known_hosts line's host field, or authorized_keys
-    options. One code, options_prefix, whatever the words are: the key after them may be sound; each message
-    says what to paste instead."""
+    """The refusal of the words in front of the key type: authorized_keys options, a known_hosts line's host
+    field, or other text (a list bullet, a shell prompt). One code, options_prefix, whatever the words are:
+    the key after them may be sound; each message says what to paste instead."""
     option = _OPTION_NAME.match(prefix[0])
-    if not (option and option.group().lower() in _OPTION_NAMES) and _is_known_hosts_field(prefix):
+    if option and option.group().lower() in _OPTION_NAMES:
+        return InvalidKey(
+            "options_prefix",
+            gettext_noop(
+                "This looks like a line from an authorized_keys file, with options such as command= or "
+                "from= in front of the key. Paste only the public key, starting with its type (for "
+                "example ssh-ed25519)."
+            ),
+        )
+    if _is_known_hosts_field(prefix):
         return InvalidKey(
             "options_prefix",
             gettext_noop(
@@ -443,9 +452,8 @@ def _text_in_front(prefix: list[str]) -> InvalidKey:
     return InvalidKey(
         "options_prefix",
         gettext_noop(
-            "This looks like a line from an authorized_keys file, with options such as command= or "
-            "from= in front of the key. Paste only the public key, starting with its type (for "
-            "example ssh-ed25519)."
+            "There is other text in front of the key's type. Paste only the contents of your .pub file, which "
+            "starts with the key's type (for example ssh-ed25519)."
         ),
     )
 

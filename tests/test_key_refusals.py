@@ -97,6 +97,7 @@ PREFIXED = {
         "known_hosts 파일의 줄입니다",
     ),
     "quoted": (lambda: "> " + ed25519(), "quote mark (>)", "인용 표시(>)"),
+    "bullet": (lambda: "- " + ed25519(), "other text in front", "다른 글자가 있습니다"),
 }
 
 

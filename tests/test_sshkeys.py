@@ -540,6 +540,25 @@ def test_a_quoted_key_is_refused_naming_the_quote_mark(keys: Keys, make_text: Ca
     assert "command=" not in exc.message
 
 
+@pytest.mark.parametrize(
+    "make_text",
+    [
+        pytest.param(lambda k: f"- {k['ed25519'].public_line}", id="bullet"),
+        pytest.param(lambda k: f"* {k['ed25519'].public_line}", id="star-bullet"),
+        pytest.param(lambda k: f"1. {k['ed25519'].public_line}", id="numbered"),
+        pytest.param(lambda k: f"$ {k['ed25519'].public_line}", id="prompt"),
+        pytest.param(lambda k: f"Key: {k['ed25519'].public_line}", id="label"),
+        pytest.param(lambda k: f"me@laptop:~$ cat id_ed25519.pub {k['ed25519'].public_line}", id="prompt-and-command"),
+    ],
+)
+def test_other_text_in_front_of_the_key_is_named_as_such(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    exc = refusal(make_text(keys))
+
+    assert exc.code == "options_prefix"
+    assert "other text in front" in exc.message
+    assert "command=" not in exc.message and "known_hosts" not in exc.message
+
+
 def padded(line: str, size: int, filler: str = " ") -> str:
     """`line` followed by `filler` up to `size` UTF-8 bytes (or just past it, for a multi-byte filler)."""
     count = -(-(size - len(line.encode())) // len(filler.encode()))
