@@ -80,6 +80,10 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _FIELD_SPACES = " \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
 _FIELD_SEPARATOR = re.compile(f"[{_FIELD_SPACES}]+")
 _EDGE_SPACE = re.compile(f"^[{_FIELD_SPACES}]+|(?<![{_FIELD_SPACES}])[{_FIELD_SPACES}]+$")  # linear, as _QUOTING
+# Invisible characters that a web page, a wiki or a chat puts inside long words so that they wrap (zero-width
+# and word-joiner spaces, soft hyphens, a byte order mark): never part of a key type or its base64, so removed
+# from those two fields; the comment keeps them (an emoji's joiner).
+_ZERO_WIDTH = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
 # Line breaks are gone by the time this applies; bidi controls can make a comment display as something else.
 _FORBIDDEN_CHARACTER = re.compile(
     r"[\x00-\x08\x0a-\x1f\x7f-\x9f"  # C0 except tab, DEL, C1
@@ -410,10 +414,11 @@ def _check_block_stands_alone(block: list[str], loose_lines: list[str]) -> None:
 def _read_openssh_line(line: str) -> tuple[str, bytes, str]:
     """An `authorized_keys`-style line: type, base64 blob, optional comment."""
     words = _FIELD_SEPARATOR.split(line)
-    # Options (no-pty,command="a b",from=...) sit in front of the type word, which therefore comes later.
-    if not _TYPE_LIKE.fullmatch(words[0]) and any(_TYPE_LIKE.fullmatch(word) for word in words[1:]):
-        raise _text_in_front(words[: next(i for i, word in enumerate(words) if _TYPE_LIKE.fullmatch(word))])
     key_type, *rest = _FIELD_SEPARATOR.split(line, maxsplit=2)
+    key_type = _ZERO_WIDTH.sub("", key_type)
+    # Options (no-pty,command="a b",from=...) sit in front of the type word, which therefore comes later.
+    if not _TYPE_LIKE.fullmatch(key_type) and any(_TYPE_LIKE.fullmatch(word) for word in words[1:]):
+        raise _text_in_front(words[: next(i for i, word in enumerate(words) if _TYPE_LIKE.fullmatch(word))])
     if key_type not in ACCEPTED_TYPES:
         raise _unsupported_type(key_type)
     if not rest:
@@ -423,7 +428,7 @@ def _read_openssh_line(line: str) -> tuple[str, bytes, str]:
             {"key_type": key_type},
         )
     comment = rest[1] if len(rest) > 1 else ""
-    return key_type, _decode_base64(rest[0]), comment
+    return key_type, _decode_base64(_ZERO_WIDTH.sub("", rest[0])), comment
 
 
 def _text_in_front(prefix: list[str]) -> InvalidKey:

@@ -805,6 +805,25 @@ def test_unicode_spaces_between_the_fields_read_as_spaces(keys: Keys, space: str
     assert (key.key_type, key.normalized, key.comment) == (whole.key_type, whole.normalized, "kim minsu@laptop")
 
 
+@pytest.mark.parametrize("character", ["\u200b", "\u2060", "\u00ad", "\ufeff", "\u200d"])
+@pytest.mark.parametrize(
+    "dress",
+    [
+        pytest.param(lambda line, c: c + line, id="before-the-type"),
+        pytest.param(lambda line, c: line.replace(" ", c + " ", 1), id="after-the-type"),
+        pytest.param(lambda line, c: line[:40] + c + line[40:], id="inside-the-base64"),
+        pytest.param(lambda line, c: line.replace(" ", c + " ").replace(c + " ", " ", 1), id="after-the-base64"),
+    ],
+)
+def test_zero_width_characters_a_web_page_adds_are_not_part_of_the_key(keys: Keys, dress, character: str) -> None:
+    line = keys["ed25519"].public_line
+
+    key = parse_public_key(dress(line, character))
+
+    whole = parse_public_key(line)
+    assert (key.key_type, key.normalized, key.comment) == (whole.key_type, whole.normalized, whole.comment)
+
+
 def test_two_keys_joined_by_a_no_break_space_are_two_keys(keys: Keys) -> None:
     text = keys["ed25519"].public_line + "\u00a0" + keys["rsa2048"].public_line
 
