@@ -105,6 +105,8 @@ _EC_CURVE_TYPES = {
     "secp521r1": "ecdsa-sha2-nistp521",
 }
 _CERTIFICATE_SUFFIX = "-cert-v01@openssh.com"
+# A fingerprint as ssh-keygen -l prints it (SHA256:..., MD5:...), or as this portal and NSML list it (hex pairs).
+_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}|(?:MD5:)?[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){15}")
 # authorized_keys options (sshd(8)), as they start the words in front of a key: `no-pty,command="x" ssh-...`.
 _OPTION_NAME = re.compile(r"[A-Za-z0-9-]+(?==|,|$)")
 _OPTION_NAMES = frozenset(
@@ -420,6 +422,15 @@ def _read_openssh_line(line: str) -> tuple[str, bytes, str]:
     if not _TYPE_LIKE.fullmatch(key_type) and any(_TYPE_LIKE.fullmatch(word) for word in words[1:]):
         raise _text_in_front(words[: next(i for i, word in enumerate(words) if _TYPE_LIKE.fullmatch(word))])
     if key_type not in ACCEPTED_TYPES:
+        # `ssh-keygen -l` prints "256 SHA256:... comment (ED25519)": the fingerprint is the first or second word.
+        if any(_FINGERPRINT.fullmatch(word) for word in words[:2]):
+            raise InvalidKey(
+                "unsupported_type",
+                gettext_noop(
+                    "This is a key's fingerprint, not the key itself. Paste the whole public key: the contents "
+                    "of your .pub file, for example ~/.ssh/id_ed25519.pub, which starts with its type."
+                ),
+            )
         raise _unsupported_type(key_type)
     if not rest:
         raise InvalidKey(

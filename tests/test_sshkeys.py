@@ -267,6 +267,25 @@ TYPE_MISMATCH = [
 ]
 
 
+@pytest.mark.parametrize(
+    "make_text",
+    [
+        pytest.param(lambda k: parse_public_key(k["ed25519"].public_line).fingerprint_sha256, id="sha256"),
+        pytest.param(lambda k: "MD5:" + parse_public_key(k["ed25519"].public_line).fingerprint_md5, id="md5"),
+        pytest.param(lambda k: parse_public_key(k["ed25519"].public_line).fingerprint_md5, id="md5-as-listed"),
+        pytest.param(
+            lambda k: f"256 {parse_public_key(k['ed25519'].public_line).fingerprint_sha256} me@host (ED25519)",
+            id="ssh-keygen-l",
+        ),
+    ],
+)
+def test_a_fingerprint_is_named_as_one(keys: Keys, make_text: Callable[[Keys], str]) -> None:
+    exc = refusal(make_text(keys))
+
+    assert exc.code == "unsupported_type"
+    assert "fingerprint" in exc.message and ".pub" in exc.message
+
+
 @pytest.mark.parametrize("make_text", TYPE_MISMATCH)
 def test_it_refuses_a_type_word_that_differs_from_the_blob(keys: Keys, make_text: Callable[[Keys], str]) -> None:
     assert refusal(make_text(keys)).code == "type_mismatch"
