@@ -105,6 +105,10 @@ _EC_CURVE_TYPES = {
     "secp521r1": "ecdsa-sha2-nistp521",
 }
 _CERTIFICATE_SUFFIX = "-cert-v01@openssh.com"
+# Markdown's fence lines, with a language name or not, and the quotes a chat or a string literal puts around text.
+_CODE_FENCE = re.compile(r"(?:`{3,}|~{3,})[A-Za-z0-9_+-]*")
+_CLOSING_QUOTES = {"```": "```", "`": "`", '"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
+_OPENING_QUOTE = re.compile("```|[`\"'\u201c\u2018]")
 # A fingerprint as ssh-keygen -l prints it (SHA256:..., MD5:...), or as this portal and NSML list it (hex pairs).
 _FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}|(?:MD5:)?[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){15}")
 # authorized_keys options (sshd(8)), as they start the words in front of a key: `no-pty,command="x" ssh-...`.
@@ -280,7 +284,7 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
         raise InvalidKey("too_long", TOO_LONG_MESSAGE, {"max_kib": MAX_INPUT_BYTES // 1024})
     lines = [_EDGE_SPACE.sub("", line) for line in _LINE_BREAK.split(text.removeprefix("\ufeff"))]
-    lines = [line for line in lines if line]
+    lines = _without_code_quotes([line for line in lines if line])
     if not lines:
         raise InvalidKey("malformed", gettext_noop("Paste your public key: the contents of your .pub file."))
 
@@ -333,6 +337,24 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     else:
         key_type, blob, comment = _read_pem_block(key_lines)
     return _load_key(key_type, blob, comment, min_rsa_bits)
+
+
+def _without_code_quotes(lines: list[str]) -> list[str]:
+    """The lines without what a chat, Markdown or a string literal puts around a key: fence lines (```, ~~~)
+    and one pair of backticks or quotes around the whole text. No key type starts with either, so nothing
+    of a key is taken away."""
+    while lines and _CODE_FENCE.fullmatch(lines[0]):
+        lines = lines[1:]
+    while lines and _CODE_FENCE.fullmatch(lines[-1]):
+        lines = lines[:-1]
+    if not lines:
+        return lines
+    opening = _OPENING_QUOTE.match(lines[0])
+    if opening and lines[-1].endswith(_CLOSING_QUOTES[opening.group()]):
+        lines = [lines[0][opening.end() :], *lines[1:]]
+        lines[-1] = lines[-1][: -len(_CLOSING_QUOTES[opening.group()])]
+        lines = [line for line in (_EDGE_SPACE.sub("", line) for line in lines) if line]
+    return lines
 
 
 def _join_wrapped(lines: list[str], min_rsa_bits: int) -> PublicKey | None:

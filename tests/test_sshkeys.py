@@ -843,6 +843,33 @@ def test_zero_width_characters_a_web_page_adds_are_not_part_of_the_key(keys: Key
     assert (key.key_type, key.normalized, key.comment) == (whole.key_type, whole.normalized, whole.comment)
 
 
+@pytest.mark.parametrize(
+    "dress",
+    [
+        pytest.param(lambda line: f"`{line}`", id="backticks"),
+        pytest.param(lambda line: f"```{line}```", id="triple-backticks"),
+        pytest.param(lambda line: f"```\n{line}\n```", id="fenced"),
+        pytest.param(lambda line: f"~~~text\n{line}\n~~~\n", id="fenced-with-tildes-and-a-language"),
+        pytest.param(lambda line: f'"{line}"', id="double-quotes"),
+        pytest.param(lambda line: f"'{line}'", id="single-quotes"),
+        pytest.param(lambda line: f"\u201c{line}\u201d", id="curly-quotes"),
+        pytest.param(lambda line: f"```\n{line[:60]}\n{line[60:]}\n```", id="fenced-and-wrapped"),
+    ],
+)
+def test_a_key_in_backticks_quotes_or_a_code_fence_is_read(keys: Keys, dress: Callable[[str], str]) -> None:
+    line = keys["ed25519"].public_line
+
+    key = parse_public_key(dress(line))
+
+    whole = parse_public_key(line)
+    assert (key.normalized, key.comment) == (whole.normalized, whole.comment)
+
+
+@pytest.mark.parametrize("text", ['"', "``", "```\n```", "'ssh-ed25519'"])
+def test_quotes_around_no_key_are_still_refused(text: str) -> None:
+    assert refusal(text).code in {"malformed", "unsupported_type"}
+
+
 def test_two_keys_joined_by_a_no_break_space_are_two_keys(keys: Keys) -> None:
     text = keys["ed25519"].public_line + "\u00a0" + keys["rsa2048"].public_line
 
