@@ -44,6 +44,13 @@ PRIVATE_KEY_MESSAGE = gettext_noop(
     "key instead: the contents of the .pub file, for example ~/.ssh/id_ed25519.pub. If you "
     "have shared this private key anywhere, make a new key pair."
 )
+# A PuTTY user has no .pub file to copy: PuTTYgen shows the public key to paste.
+PUTTY_PRIVATE_KEY_MESSAGE = gettext_noop(
+    "This is a PuTTY private key file (.ppk), which must never leave your computer. Open it in PuTTYgen "
+    "(Load) and paste the text under “Public key for pasting into OpenSSH authorized_keys file” "
+    "instead. If you have shared this file anywhere, make a new key pair."
+)
+_PUTTY_KEY_FILE = re.compile(r"PuTTY-User-Key-File-", re.IGNORECASE)
 TOO_LONG_MESSAGE = gettext_noop(
     "This is longer than %(max_kib)d KiB, far more than any public key. Paste only the contents of your .pub file."
 )
@@ -169,6 +176,11 @@ def usual_public_key_file(key_type: str) -> str:
     return USUAL_PUBLIC_KEY_FILES.get(key_type, "id_ed25519.pub")
 
 
+def private_key_message(text: str) -> str:
+    """The refusal of `text`, which holds a private key: how to find the public key depends on the tool."""
+    return PUTTY_PRIVATE_KEY_MESSAGE if _PUTTY_KEY_FILE.search(text) else PRIVATE_KEY_MESSAGE
+
+
 def holds_private_key(text: str) -> bool:
     """True when `text` carries private-key material anywhere in it: the armour of any private key format
     (with any spacing: tabs, no-break or zero-width spaces, a line break), an unarmoured OpenSSH, PKCS#1,
@@ -280,7 +292,7 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     """
     if holds_private_key(text):
         # Never quote the input here: it is a secret.
-        raise InvalidKey("private_key", PRIVATE_KEY_MESSAGE)
+        raise InvalidKey("private_key", private_key_message(text))
     if len(text.encode("utf-8", "surrogatepass")) > MAX_INPUT_BYTES:
         raise InvalidKey("too_long", TOO_LONG_MESSAGE, {"max_kib": MAX_INPUT_BYTES // 1024})
     lines = [_EDGE_SPACE.sub("", line) for line in _LINE_BREAK.split(text.removeprefix("\ufeff"))]

@@ -112,3 +112,22 @@ def test_text_in_front_of_the_key_is_named_in_the_members_language(member_client
     assert (korean if language == "ko" else english) in message
     assert "authorized_keys" not in message
     assert nsml.requests_seen == []
+
+
+@pytest.mark.parametrize(
+    ("language", "hint"), [("en", "open it in PuTTYgen"), ("ko", "PuTTYgen에서 이 파일을 연 다음")]
+)
+def test_a_putty_key_file_is_refused_saying_where_puttygen_shows_the_public_key(member_client, nsml, language, hint):
+    private_line = "AAAAIFl0b3VzaG91bGRub3RwYXN0ZXRoaXNoZXJlAAAA"
+    public_blob = ed25519().split()[1]
+    ppk = (
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: eddsa-key-20261129\nPublic-Lines: 2\n"
+        f"{public_blob[:64]}\n{public_blob[64:]}\nPrivate-Lines: 1\n{private_line}\nPrivate-MAC: {'7e' * 32}\n"
+    )
+
+    response = member_client.post(NEW, {"title": "laptop", "key": ppk}, HTTP_ACCEPT_LANGUAGE=language)
+
+    message = " ".join(response.context["form"].errors["key"])
+    assert hint.lower() in message.lower()
+    assert private_line not in response.content.decode()
+    assert nsml.requests_seen == []

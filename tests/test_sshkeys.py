@@ -427,10 +427,26 @@ def test_it_refuses_private_keys_without_quoting_them(keys: Keys, make_text: Cal
     exc = refusal(text)
 
     assert exc.code == "private_key"
-    assert ".pub" in exc.message
+    assert ".pub" in exc.message or "PuTTYgen" in exc.message
     for line in filter(None, (line.strip() for line in text.splitlines())):
         assert line not in exc.message
         assert all(line not in str(value) for value in exc.params.values())
+
+
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_a_putty_key_file_is_refused_saying_where_puttygen_shows_the_public_key(keys: Keys, version: str) -> None:
+    body = b64(keys["ed25519"])
+    ppk = (
+        f"PuTTY-User-Key-File-{version}: ssh-ed25519\r\nEncryption: none\r\nComment: eddsa-key-20240101\r\n"
+        f"Public-Lines: 2\r\n{body[:64]}\r\n{body[64:]}\r\nPrivate-Lines: 1\r\n"
+        "AAAAIFl0b3VzaG91bGRub3RwYXN0ZXRoaXNoZXJlAAAA\r\nPrivate-MAC: 1b2e3f\r\n"
+    )
+
+    exc = refusal(ppk)
+
+    assert exc.code == "private_key"
+    assert "PuTTYgen" in exc.message and "Public key for pasting into OpenSSH authorized_keys file" in exc.message
+    assert "AAAAIFl0b3Vz" not in exc.message
 
 
 MULTIPLE_KEYS = [

@@ -19,7 +19,7 @@ from keys.models import AuditEvent, RegisteredKey
 from keys.services import lifetimes, states
 from keys.services.failures import RegistrationFailed, SubmissionLimited
 from keys.services.tokens import TOKEN_SECRET_MESSAGE, holds_token_secret
-from keys.sshkeys import PRIVATE_KEY_MESSAGE, InvalidKey, PublicKey, holds_private_key, parse_public_key
+from keys.sshkeys import InvalidKey, PublicKey, holds_private_key, parse_public_key, private_key_message
 from keys.upstream import lookup_time, nsml_client, wait_used_up
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
 from nsml.titles import MAX_TITLE_LENGTH, title_problem
@@ -257,11 +257,13 @@ def validate_submission(*, title: str, key_text: str, expires_on: date | str | N
 
     Messages are translated here, in the language of the request that asked.
     """
-    holding = [name for name, value in (("title", title), ("key", key_text)) if holds_private_key(value)]
+    values = {"title": title, "key": key_text}
+    holding = [name for name, value in values.items() if holds_private_key(value)]
     if holding:
-        message = gettext(PRIVATE_KEY_MESSAGE)
-        raise ValidationError({name: ValidationError(message, code="private_key") for name in holding})
-    holding = [name for name, value in (("title", title), ("key", key_text)) if holds_token_secret(value)]
+        raise ValidationError(
+            {name: ValidationError(gettext(private_key_message(values[name])), code="private_key") for name in holding}
+        )
+    holding = [name for name, value in values.items() if holds_token_secret(value)]
     if holding:
         message = gettext(TOKEN_SECRET_MESSAGE)
         raise ValidationError({name: ValidationError(message, code="access_token") for name in holding})

@@ -14,6 +14,7 @@
   // keys/sshkeys.py's _PRIVATE_KEY_MARKER: private-key armour, PuTTY .ppk fields, the openssh-key-v1 magic.
   var PRIVATE_ARMOUR = /(?:BEGIN|END) [A-Z0-9 ]{0,40}PRIVATE KEY|PuTTY-User-Key-File-|Private-Lines:/i;
   var OPENSSH_MAGIC = /b3BlbnNzaC1rZXktdjE/;
+  var PUTTY_KEY_FILE = /PuTTY-User-Key-File-/i;
 
   function holdsPrivateKey(value) {
     return PRIVATE_ARMOUR.test(value) || OPENSSH_MAGIC.test(value);
@@ -35,6 +36,8 @@
   // keys/sshkeys.py's parse_public_key, in the same order: a private key, too long, empty. A paste past the
   // server's request size limit would otherwise come back as a bare "could not read this request" page.
   function keyProblem(value) {
+    // A PuTTY user has no .pub file: the message says where PuTTYgen shows the public key.
+    if (PUTTY_KEY_FILE.test(value)) return "private-key-putty";
     if (holdsPrivateKey(value)) return "private-key";
     if (maxKeyBytes && utf8Length(value) > maxKeyBytes) return "key-too-long";
     if (!value.trim()) return "key-required";

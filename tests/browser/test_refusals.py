@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD
-from tests.helpers import generate_private_key, posts_seen, private_text
+from tests.helpers import generate_private_key, posts_seen, private_text, public_line
 
 pytestmark = pytest.mark.browser
 
@@ -150,3 +150,22 @@ def test_a_paste_too_big_for_any_request_is_stopped_here_with_the_forms_own_word
     expect(page.locator("#id_title")).to_have_value("kim-minsu-laptop")
     assert sent == []
     made.close()
+
+
+def test_the_page_stops_a_putty_key_file_saying_where_puttygen_shows_the_public_key(page, log_in, nsml):
+    public_blob = public_line(generate_private_key("ed25519")).split()[1]
+    ppk = (
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: eddsa-key-20261129\nPublic-Lines: 2\n"
+        f"{public_blob[:64]}\n{public_blob[64:]}\nPrivate-Lines: 1\nAAAAIFl0b3VzaG91bGRub3RwYXN0ZXRoaXNoZXJlAAAA\n"
+        f"Private-MAC: {'7e' * 32}\n"
+    )
+    log_in(page)
+    fill_form(page, "kim-minsu-laptop", ppk)
+
+    expect(page.locator("#id_key_check")).to_contain_text("Open it in PuTTYgen")
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if request.method == "POST" else None)
+    page.get_by_role("button", name="Register key").click()
+
+    expect(page.get_by_label("Public key", exact=True)).to_be_focused()
+    assert sent == [] and posts_seen(nsml) == []
