@@ -629,6 +629,11 @@ def test_it_measures_16_kib_in_utf8_bytes_before_trimming(keys: Keys) -> None:
         pytest.param(lambda k: "my key:" + " " * 3 * MAX_INPUT_BYTES + "thanks", "too_long", id="spaces-between-words"),
         pytest.param(lambda k: "x" + "'" * 3 * MAX_INPUT_BYTES + "y", "too_long", id="quotes-then-a-word"),
         pytest.param(lambda k: k["ed25519"].public_line + " a" + "\t" * 15000 + "b", None, id="tabs-inside-a-comment"),
+        # Read as a known_hosts host field: a pattern with a letter between two runs took 5 s on this one.
+        pytest.param(
+            lambda k: "a" * 15000 + ": " + k["ed25519"].public_line, "options_prefix", id="a-long-word-in-front"
+        ),
+        pytest.param(lambda k: "a:" * 7500 + " " + k["ed25519"].public_line, "options_prefix", id="a-long-host-list"),
     ],
 )
 def test_a_long_run_of_spaces_inside_a_line_is_read_in_linear_time(
