@@ -81,6 +81,8 @@ class RequestIdMiddleware:
             _current.reset(token)
             raise
         response[HEADER] = request.request_id
+        if settings.LOG_FORMAT == "json" and 400 <= response.status_code < 500:
+            _load_user(request)
         if settings.LOG_REQUESTS:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             extra = {"status": response.status_code, "duration_ms": duration_ms}
@@ -91,6 +93,18 @@ class RequestIdMiddleware:
         # the request stays current, for that line's request id, until the server closes the response.
         response._resource_closers.append(partial(_forget, request))
         return response
+
+
+def _load_user(request: HttpRequest) -> None:
+    """A refusal names whose session sent it: a CSRF failure, a 405 or a 400 answered before the view loaded
+    the user logged `"user": ""`, and an operator could not tell a member's broken form from a stranger's probe.
+    Only for refusals (4xx): one session read and one user read, never on a page served; and the log never
+    changes the answer, so a database or cache that fails here leaves the user unnamed."""
+    user = getattr(request, "user", None)  # absent when a middleware answered before authentication ran
+    try:
+        _ = user is not None and user.is_authenticated  # loads it: the log filter names only a loaded user
+    except Exception:  # an outage is the response's to report, not its log line's
+        return
 
 
 def _forget(request: HttpRequest) -> None:

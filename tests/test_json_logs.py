@@ -614,3 +614,31 @@ def test_a_secret_sent_as_a_basic_auth_user_is_in_no_access_log_line(tmp_path: P
     assert " - nsmlk_[redacted] [" in written and " - [redacted] [" in written  # the lines are there
     assert " - [private-key-redacted] [" in written and " - deploy\\r\\nbot [" in written
     assert secret[6:30] not in written and metrics_token not in written and body[:40] not in written
+
+
+@pytest.mark.django_db
+def test_a_signed_in_members_refusals_name_them(member, settings):
+    """Found in QA: a CSRF failure, a 405 and a 400 for a NUL sent by a signed-in member logged "user": "" (no view
+    had loaded the user), so the log could not tell a member's stale form from a stranger's probe."""
+    from django.test import Client
+
+    settings.LOG_FORMAT, settings.LOG_REQUESTS = "json", True
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+
+    with json_lines_of("portal.request", "django.request") as lines:
+        client.post("/keys/new/", {"title": "laptop"})  # no CSRF token
+        client.get("/accounts/logout/")  # log-out is a POST
+        client.get("/keys/?q=%00")
+        client.get("/healthz")  # a probe with the same cookie: nothing to name it by, and no query spent
+
+    requests_lines = [(line["path"], line["status"], line["user"]) for line in lines if "status" in line]
+    assert requests_lines == [
+        ("/keys/new/", 403, member.username),
+        ("/accounts/logout/", 405, member.username),
+        ("/keys/", 400, member.username),
+        ("/healthz", 200, ""),
+    ]
+    # Django's own line for the 400, logged once the response is out, names them too.
+    [bad_request] = [line for line in lines if line["message"] == "Bad Request: /keys/"]
+    assert bad_request["user"] == member.username
