@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 RECONCILE_EVERY ?= 30
 # The portal and the reconciler count into one metrics directory, so /metrics (with METRICS_TOKEN set) shows
-# the reconciler's NSML calls too; emptied at each start, as gunicorn empties its own.
+# the reconciler's NSML calls too; emptied at each start.
 METRICS_DIR ?= $(CURDIR)/var/metrics
 
 # The simulator and the reconciler run in the background; the trap stops them when the portal stops

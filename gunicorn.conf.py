@@ -75,10 +75,10 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server) -> None:
-    """Counters start at zero with the server: files a previous run left behind are removed, but not those of
-    a reconciler still running with the same directory (portal/metrics_files.py). And each instance has a
-    control socket of its own (`gunicornc`): gunicorn's default is one path per user, so a second instance on
-    the host took over the first's, and stopping either removed it."""
+    """No counter goes down at a restart: what a previous run's processes counted is added into one set of
+    files, and a reconciler still running with the same directory keeps its own (portal/metrics_files.py).
+    And each instance has a control socket of its own (`gunicornc`): gunicorn's default is one path per user,
+    so a second instance on the host took over the first's, and stopping either removed it."""
     from portal.metrics_files import clear_for_start
 
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])

@@ -232,3 +232,50 @@ def test_a_reload_after_a_change_to_the_key_parser_boots_workers_that_use_the_ne
 
         assert server.poll() is None, "gunicorn shut down after the reload"
         assert _answers(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_a_start_lowers_no_sum_a_running_reconciler_shares(tmp_path):
+    """Found in QA: restarting gunicorn beside a running reconciler removed the workers' counts and kept the
+    reconciler's, so `portal_nsml_requests_total{operation="list"}` went from 7 to 5: Prometheus reads a counter
+    that goes down as one that started again at zero, and rate() counted the reconciler's 5 as new."""
+    import fcntl
+
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    from portal.metrics_files import clear_for_start
+
+    def write(kind: str, writer: str, samples: dict[str, float]) -> None:
+        counts = MmapedDict(str(tmp_path / f"{kind}_{writer}.db"))
+        for sample, value in samples.items():
+            name, _, le = sample.partition(":")
+            labels = {"operation": "list", **({"le": le} if le else {})}
+            counts.write_value(mmap_key(f"portal_{kind}", name, list(labels), list(labels.values()), ""), value, 0.0)
+        counts.close()
+
+    def summed() -> dict[str, float]:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(tmp_path))
+        return {f"{s.name}{s.labels.get('le', '')}": s.value for m in registry.collect() for s in m.samples}
+
+    write("counter", "4242", {"portal_counter_total": 2})  # a worker of the previous run
+    write("counter", "command-0", {"portal_counter_total": 1})  # a one-shot run that has ended
+    write("histogram", "4242", {"portal_histogram_bucket:1.0": 2, "portal_histogram_sum": 0.5})
+    write("counter", "command-1", {"portal_counter_total": 5})  # the reconciler's loop, still running
+    before = summed()
+    write("gauge_livesum", "4242", {"portal_gauge_livesum": 1})  # a worker's live gauge: goes with it
+    with open(tmp_path / "command-1.lock", "a") as running:
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+        clear_for_start(tmp_path)
+        after_one_start = summed()
+        clear_for_start(tmp_path)  # and again: what was kept is not counted twice
+
+    assert before["portal_counter_total"] == 8
+    assert summed() == after_one_start == before
+    assert sorted(path.name for path in tmp_path.glob("*.db")) == [
+        "counter_command-1.db",
+        "counter_kept.db",
+        "histogram_kept.db",
+    ]
