@@ -596,7 +596,9 @@ KEYS_REVOKE_ON_DEACTIVATE = _bool("KEYS_REVOKE_ON_DEACTIVATE", default=True)
 # Metrics for Prometheus at /metrics (portal/metrics.py): off (404) unless a token is set; then a scrape
 # sends `Authorization: Bearer <token>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
-# A scraper configured with the token in its URL (/metrics/<token>) wrote it into the request's log lines.
-hide_in_logs(METRICS_TOKEN)
+# A scraper configured with the token in its URL (/metrics/<token>) wrote it into the request's log lines; and a
+# script that sent one of the portal's credentials as its X-Request-ID (a sane token) had it echoed, logged and
+# kept on audit rows for good.
+hide_in_logs(METRICS_TOKEN, NCP_ACCESS_KEY, NCP_SECRET_KEY, NSML_API_KEY, OIDC_RP_CLIENT_SECRET, SECRET_KEY)
 # /readyz fails when the last successful reconcile pass finished longer ago than this (seconds).
 READYZ_MAX_RECONCILE_AGE_SECONDS = _number(env.int, "READYZ_MAX_RECONCILE_AGE_SECONDS", default=600)

@@ -99,3 +99,19 @@ def test_the_metrics_token_offered_as_the_id_is_never_echoed_logged_or_kept(clie
     made = response["X-Request-ID"]
     assert GENERATED.fullmatch(made)
     assert event(action="login_failed").request_id == made
+
+
+@pytest.mark.parametrize("setting", ["NCP_ACCESS_KEY", "NCP_SECRET_KEY", "NSML_API_KEY"])
+def test_a_credential_of_the_portals_offered_as_the_id_is_never_echoed_logged_or_kept(client, member, event, setting):
+    """Found in QA: NCP_SECRET_KEY (a real one is 40 letters and digits, a sane token) sent as X-Request-ID came
+    back in the response, in every JSON log line of the request and on its audit row; only METRICS_TOKEN was
+    refused as an id."""
+    from django.conf import settings
+
+    credential = getattr(settings, setting)
+
+    response = client.post(reverse("login"), {"username": "alice", "password": "wrong"}, HTTP_X_REQUEST_ID=credential)
+
+    made = response["X-Request-ID"]
+    assert GENERATED.fullmatch(made)
+    assert event(action="login_failed").request_id == made
