@@ -1,10 +1,10 @@
 """The portal's 500 handler: a database or Redis it cannot reach is an outage, answered as one.
 
 Django answers every uncaught exception with a 500 and its "something went wrong" page. When the
-exception is the database or the cache (Redis) being unreachable, nothing is wrong with the request:
-the member gets a 503 that says the portal is briefly unavailable, with Retry-After, and an API client
-gets it in the API's JSON error form. Django still logs the exception with its traceback (`django.request`),
-and /readyz names the part that is down. Every other exception keeps Django's 500.
+exception is the database or the cache (Redis) being unreachable, or Redis refusing the cache's commands,
+nothing is wrong with the request: the member gets a 503 that says the portal is briefly unavailable, with
+Retry-After, and an API client gets it in the API's JSON error form. Django still logs the exception with its
+traceback (`django.request`), and /readyz names the part that is down. Every other exception keeps Django's 500.
 """
 
 from __future__ import annotations
@@ -25,12 +25,16 @@ API_DOCS = "/api/v1/docs"
 
 
 def is_outage(error: BaseException | None) -> bool:
-    """The database or Redis could not be reached, or dropped the connection."""
+    """The database or Redis could not be reached, dropped the connection, or Redis refused the cache's commands."""
     if isinstance(error, OperationalError | InterfaceError):
         return True
     # redis-py is imported only where the cache is Redis: its errors can only come from there.
     redis_errors = sys.modules.get("redis.exceptions")
-    return redis_errors is not None and isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError)
+    if redis_errors is None:
+        return False
+    # A ResponseError is Redis saying no to the cache's own commands: no such database (CACHE_URL's /99 on a
+    # server with 16), out of memory, a read-only replica, an access list. The request did nothing wrong.
+    return isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError | redis_errors.ResponseError)
 
 
 def api_error(code: str, message: str, status: int) -> JsonResponse:

@@ -13,7 +13,7 @@ from django.db import OperationalError
 from django.test import Client, RequestFactory, override_settings
 
 from portal.outages import server_error
-from tests.helpers import free_port, generate_private_key, public_line, shell_in_fresh_process
+from tests.helpers import free_port, generate_private_key, private_redis, public_line, shell_in_fresh_process
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +90,53 @@ def test_an_api_client_gets_the_apis_json_error(member, token_for):
     assert response["Retry-After"] == "30"
     assert response.json()["error"]["code"] == "unavailable"
     assert response.json()["error"]["message"]
+
+
+@pytest.fixture
+def redis_without_the_database():
+    """CACHE_URL names database 5 of a Redis that has only one (16 by default: /99 is the same mistake)."""
+    with private_redis("--databases", "1") as port:
+        caches = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{port}/5"}}
+        with override_settings(CACHES=caches, SESSION_ENGINE="django.contrib.sessions.backends.cached_db"):
+            yield
+
+
+def test_a_cache_url_naming_a_database_redis_lacks_is_an_outage_at_log_in(member, redis_without_the_database, caplog):
+    """Found with CACHE_URL=redis://127.0.0.1:6379/99: Redis answers SELECT with "DB index is out of range", a
+    ResponseError, not a ConnectionError, and the log-in was Django's 500 page."""
+    response = answer(
+        Client(), "/accounts/login/", {"username": "alice", "password": "alice-password-1"}, method="post"
+    )
+
+    assert_unavailable_page(response)
+    assert "DB index is out of range" in caplog.text  # the log says why
+
+
+def test_an_api_client_gets_the_apis_json_error_when_redis_lacks_the_database(
+    member, token_for, redis_without_the_database
+):
+    secret = token_for(member)
+    body = json.dumps({"title": "alice-laptop", "key": public_line(generate_private_key())})
+
+    response = answer(
+        Client(),
+        "/api/v1/keys",
+        body,
+        method="post",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.json()["error"]["code"] == "unavailable"
+
+
+def test_readyz_names_the_cache_when_redis_lacks_the_database(client, redis_without_the_database):
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["cache"]
 
 
 # The database away: a fresh process whose DATABASE_URL names a port where nothing listens.

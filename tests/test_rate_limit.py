@@ -4,11 +4,8 @@ past it, the form stays filled with a 429 and the time to wait. Refusals by the 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from keys.models import AuditEvent, RegisteredKey
-from tests.helpers import free_port, posts_seen, with_a_rate_window_ahead
+from tests.helpers import posts_seen, private_redis, with_a_rate_window_ahead
 
 pytestmark = pytest.mark.django_db
 NEW = reverse("keys:new")
@@ -146,33 +143,12 @@ def test_a_malformed_rate_stops_the_portal_from_starting(monkeypatch):
 @pytest.fixture
 def redis_url(settings) -> Iterator[str]:
     """A private Redis on a free port as the portal's cache; gone after the test."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    with private_redis() as port:
         url = f"redis://127.0.0.1:{port}/0"
         local = settings.CACHES
         settings.CACHES = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": url}}
         yield url
         settings.CACHES = local
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 # Ten submissions to NSML by one member, counted by another process through the same quota the view uses.
