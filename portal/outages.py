@@ -14,11 +14,11 @@ import sys
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
-from django.utils.translation import gettext
+from django.utils.translation import ngettext
 from django.views import defaults
 from django.views.decorators.csrf import requires_csrf_token
 
-RETRY_AFTER_SECONDS = 30
+RETRY_AFTER_SECONDS = 30  # the page and the API's message name the same wait
 API_PREFIX = "/api/"
 # Where the API lists its addresses (keys/api.py, docs_url), for an API client that asked for one it lacks.
 API_DOCS = "/api/v1/docs"
@@ -49,9 +49,14 @@ def server_error(request: HttpRequest, template_name: str = defaults.ERROR_500_T
     if not is_outage(sys.exc_info()[1]):
         return defaults.server_error(request, template_name)
     if request.path.startswith(API_PREFIX):
-        message = gettext("The portal is briefly unavailable. Try again in a minute.")
+        message = ngettext(
+            "The portal is briefly unavailable. Try again in %(seconds)d second.",
+            "The portal is briefly unavailable. Try again in %(seconds)d seconds.",
+            RETRY_AFTER_SECONDS,
+        ) % {"seconds": RETRY_AFTER_SECONDS}
         response = api_error("unavailable", message, status=503)
     else:
-        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+        page = loader.get_template("503.html").render({"seconds": RETRY_AFTER_SECONDS})
+        response = HttpResponse(page, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

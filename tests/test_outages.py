@@ -40,11 +40,12 @@ def answer(client: Client, *args, method: str = "get", **kwargs):
     return getattr(client, method)(*args, **kwargs)
 
 
-def assert_unavailable_page(response, text: str = UNAVAILABLE) -> None:
+def assert_unavailable_page(response, text: str = UNAVAILABLE, wait: str = "try again in 30 seconds") -> None:
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
     page = response.content.decode()
     assert text in page
+    assert wait in page  # the words name the wait Retry-After gives, not "in a minute"
     assert 'href="/keys/"' in page
 
 
@@ -59,7 +60,7 @@ def test_the_page_is_in_the_members_language(member_client):
     with redis_away():
         response = answer(member_client, "/keys/")
 
-    assert_unavailable_page(response, "포털을 잠시 사용할 수 없습니다")
+    assert_unavailable_page(response, "포털을 잠시 사용할 수 없습니다", wait="30초 후에 다시 시도하세요")
     assert '<html lang="ko">' in response.content.decode()
 
 
@@ -89,7 +90,7 @@ def test_an_api_client_gets_the_apis_json_error(member, token_for):
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
     assert response.json()["error"]["code"] == "unavailable"
-    assert response.json()["error"]["message"]
+    assert response.json()["error"]["message"] == "The portal is briefly unavailable. Try again in 30 seconds."
 
 
 @pytest.fixture
