@@ -20,7 +20,7 @@ from http import HTTPStatus
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_noop, ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from ninja import Field, NinjaAPI, Schema
@@ -323,7 +323,11 @@ def create_key(request: HttpRequest, payload: KeyIn):
         )
     except services.SubmissionLimited as limited:
         retry_after = limited.retry_after
-        message = gettext("Too many submissions. Nothing was sent to NSML; try again in %(seconds)d seconds.")
+        message = ngettext(
+            "Too many submissions. Nothing was sent to NSML; try again in %(seconds)d second.",
+            "Too many submissions. Nothing was sent to NSML; try again in %(seconds)d seconds.",
+            retry_after,
+        )
         raise ApiError(
             429, "rate_limited", message % {"seconds": retry_after}, headers={"Retry-After": retry_after}
         ) from None

@@ -165,6 +165,11 @@ def with_a_rate_window_ahead(member_pk: object, margin_s: float = 15.0) -> None:
         time.sleep(max(ends - time.time(), 0.0) + 1.1)
 
 
+def at_the_start_of_a_second() -> None:
+    """Wait until a second has just begun: a rate per second (`1/s`) counts submissions in that second alone."""
+    time.sleep(1.02 - time.time() % 1)
+
+
 def migrate_to(targets: list[tuple[str, str]]):
     """The database migrated (forwards or back) to `targets`; the apps registry of that state, for a migration
     test to make rows with the models as they were then."""

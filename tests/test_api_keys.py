@@ -15,7 +15,14 @@ from django.utils import timezone
 from keys.checks import CENTURY_DAYS
 from keys.models import RegisteredKey
 from nsml.simulator import Faults
-from tests.helpers import generate_private_key, posts_seen, private_text, public_line, with_a_rate_window_ahead
+from tests.helpers import (
+    at_the_start_of_a_second,
+    generate_private_key,
+    posts_seen,
+    private_text,
+    public_line,
+    with_a_rate_window_ahead,
+)
 from tests.test_key_refusals import CASES as KEY_REFUSALS
 
 pytestmark = pytest.mark.django_db
@@ -504,6 +511,30 @@ def test_submissions_share_the_pages_rate_limit(api, member, member_client, nsml
     row = event(reason="rate_limited")
     assert row.user_agent.startswith('api token "provisioning"')
     assert api("get", KEYS).status_code == 200  # reading is not counted
+
+
+@pytest.mark.parametrize(
+    ("rate", "language", "wait"),
+    [
+        ("1/s", "en", "try again in {seconds} second."),  # a rate per second always waits 1 s: not "1 seconds"
+        ("1/m", "en", "try again in {seconds} second"),
+        ("1/m", "ko", "{seconds}초 후에 다시 시도하세요"),
+    ],
+)
+def test_the_limits_message_names_the_wait_retry_after_gives(
+    api, member, nsml, new_public_key, settings, rate, language, wait
+):
+    settings.KEYS_SUBMIT_RATE = rate
+    if rate.endswith("/m"):
+        with_a_rate_window_ahead(member.pk)
+    else:
+        at_the_start_of_a_second()
+    api("post", KEYS, {"title": "first-key", "key": new_public_key()})
+
+    response = api("post", KEYS, {"title": "second-key", "key": new_public_key()}, HTTP_ACCEPT_LANGUAGE=language)
+
+    assert response.status_code == 429
+    assert wait.format(seconds=response["Retry-After"]) in response.json()["error"]["message"]
 
 
 def test_errors_are_in_the_callers_language(api, nsml):
