@@ -4,10 +4,10 @@ in the shared cache (CACHE_URL), so the limit holds across every process that se
 Only a submission that passes the portal's checks and goes to NSML is counted: a refusal, a typo or a
 duplicate costs nothing. The count is django-ratelimit's (its fixed windows and cache keys, atomic
 increments in the cache): one increment per submission, taken just before the key is stored, and given
-back if the database refuses it as a duplicate. Taking costs one cache round trip once a window has
-begun: the increment is tried first (portal.cache makes it one step), and the window's first count is
-added only when there was nothing to increment. django-ratelimit's `get_usage` asks in the other order,
-add then increment, which costs two on every submission.
+back if the database refuses it as a duplicate (or cannot be reached to store it). Taking costs one cache
+round trip once a window has begun: the increment is tried first (portal.cache makes it one step), and the
+window's first count is added only when there was nothing to increment. django-ratelimit's `get_usage` asks
+in the other order, add then increment, which costs two on every submission.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class SubmissionQuota:
         self._taken = cache_key
 
     def give_back(self) -> None:
-        """The submission taken did not go to NSML (the database refused it): it costs nothing."""
+        """The submission taken did not go to NSML (the database refused it, or was away): it costs nothing."""
         if self._taken is None:
             return
         try:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
@@ -80,6 +81,22 @@ def test_duplicates_the_database_refuses_are_not_counted(member_client, submit, 
 
     assert submit(member_client, 9) == [302] * 9
     assert submit(member_client, 1) == [429]
+
+
+def test_a_submission_the_database_could_not_store_is_not_counted(member_client, settings, submit, monkeypatch):
+    """Found by stopping PostgreSQL under a submission: the member read the outage page, nothing reached NSML,
+    and yet the submission was counted, so the first ones sent once the database was back met the 429."""
+    settings.KEYS_SUBMIT_RATE = "2/m"
+
+    def database_away(**kwargs):
+        raise OperationalError("connection to server at 127.0.0.1, port 5432 failed: Connection refused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("keys.services.registration._record_intent", database_away)
+        member_client.raise_request_exception = False
+        assert submit(member_client, 3) == [503] * 3
+
+    assert submit(member_client, 2) == [302] * 2
 
 
 def test_looking_at_the_form_is_not_counted(member_client, submit):

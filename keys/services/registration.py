@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils.translation import gettext
 
 from keys import member_messages, selectors
@@ -104,7 +104,7 @@ def _register(
             quota.take()
         try:
             intent = _record_intent(owner=owner, title=title, key=key, expires_at=expires_at, origin=origin)
-        except ValidationError:
+        except (ValidationError, DatabaseError):  # a duplicate, or the database away: nothing reached NSML
             if quota is not None:
                 quota.give_back()
             raise
