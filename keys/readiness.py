@@ -46,6 +46,8 @@ class Finding:
 
 
 FINE = Finding()
+# The database answers reads, and refuses every write (each a 503): a standby, or a primary a failover demoted.
+READ_ONLY = Finding("database: read-only (a standby?); DATABASE_URL must name the primary")
 
 
 def what_it_said(error: BaseException) -> str:
@@ -70,10 +72,17 @@ def check_database() -> Finding:
     (a new release, or an empty database) would answer every page with a 500."""
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+            if connection.vendor == "postgresql":  # in the same round trip: a standby answers, but stores nothing
+                cursor.execute("SELECT current_setting('transaction_read_only')")
+                read_only = cursor.fetchone()[0] == "on"
+            else:
+                cursor.execute("SELECT 1")
+                read_only = False
         applied = MigrationRecorder(connection).applied_migrations()
     except Exception as error:  # any failure to answer is "not ready", said in its own words
         return _unanswered("database", error)
+    if read_only:
+        return READ_ONLY
     missing = sorted(f"{app}.{name}" for app, name in _migrations_on_disk() - applied.keys())
     if missing:
         named = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
@@ -135,7 +144,8 @@ def check_reconcile() -> Finding:
 def check_all() -> dict[str, Finding]:
     with database_deadline():
         database = check_database()
-        reconcile = check_reconcile() if not database else _reconcile_unchecked(database)
+        answered = not database or database == READ_ONLY
+        reconcile = check_reconcile() if answered else _reconcile_unchecked(database)
     return {"database": database, "cache": check_cache(), "reconcile": reconcile}
 
 

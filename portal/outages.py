@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.utils.translation import ngettext
@@ -24,9 +24,17 @@ API_PREFIX = "/api/"
 API_DOCS = "/api/v1/docs"
 
 
+# PostgreSQL's SQLSTATE for a write in a read-only transaction: DATABASE_URL names a standby, or a primary that a
+# failover made one. Django raises it as an InternalError.
+READ_ONLY_SQL_TRANSACTION = "25006"
+
+
 def is_outage(error: BaseException | None) -> bool:
-    """The database or Redis could not be reached, dropped the connection, or Redis refused the cache's commands."""
+    """The database or Redis could not be reached, dropped the connection, or refused to store anything (the
+    database read-only; Redis refusing the cache's commands)."""
     if isinstance(error, OperationalError | InterfaceError):
+        return True
+    if isinstance(error, DatabaseError) and getattr(error.__cause__, "sqlstate", None) == READ_ONLY_SQL_TRANSACTION:
         return True
     # redis-py is imported only where the cache is Redis: its errors can only come from there.
     redis_errors = sys.modules.get("redis.exceptions")

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import socket
 import time
+from unittest.mock import patch
 
+import psycopg
 import pytest
-from django.db import OperationalError
+from django.db import InternalError, OperationalError
 from django.test import Client, RequestFactory, override_settings
 
 from portal.outages import server_error
@@ -196,6 +198,35 @@ def test_a_dropped_database_connection_is_an_outage_too():
         response = server_error(request)
 
     assert_unavailable_page(response)
+
+
+def test_a_database_that_refuses_writes_is_an_outage_too(member_client):
+    """Found by pointing the portal at a read-only PostgreSQL (a standby; a primary a failover demoted): every
+    log-in and submission was Django's 500, as PostgreSQL refused the INSERT with an InternalError."""
+    refused = psycopg.errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only transaction")
+
+    def read_only(**kwargs):
+        raise InternalError(str(refused)) from refused
+
+    with patch("keys.services.registration._record_intent", read_only):
+        response = answer(
+            member_client,
+            "/keys/new/",
+            {"title": "alice-laptop", "key": public_line(generate_private_key())},
+            method="post",
+        )
+
+    assert_unavailable_page(response)
+
+
+def test_another_internal_error_keeps_the_500_page():
+    request = RequestFactory().get("/keys/")
+    try:
+        raise InternalError("a bug") from psycopg.errors.InFailedSqlTransaction("current transaction is aborted")
+    except InternalError:
+        response = server_error(request)
+
+    assert response.status_code == 500
 
 
 def test_a_redis_that_stops_answering_fails_the_request_in_seconds(member_client, silent_port):

@@ -15,8 +15,8 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from keys.models import ReconcilePass
-from tests.helpers import free_port
-from tests.live_portal import BASE_DIR
+from tests.helpers import free_port, postgresql_only
+from tests.live_portal import BASE_DIR, portal_database
 
 pytestmark = pytest.mark.django_db
 
@@ -165,6 +165,24 @@ def test_it_fails_when_the_database_is_unreachable():
     assert "database" in body["failed"]
     assert body["checks"]["database"] == "database: OperationalError"
     assert "cache" not in body["failed"]
+
+
+@postgresql_only("a read-only database is PostgreSQL's (a standby)")
+def test_it_fails_when_the_database_is_read_only(tmp_path):
+    """Found by pointing the portal at a read-only PostgreSQL: /readyz said the database was fine while every
+    log-in and submission failed, so a load balancer kept sending members to it."""
+    import psycopg
+
+    with portal_database(tmp_path) as url:
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(url, autocommit=True) as database:  # outside the test's transaction: the process sees it
+            database.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+
+        status, body = readyz_in_a_portal_process(url)
+
+    assert status == 503
+    assert body["checks"]["database"] == "database: read-only (a standby?); DATABASE_URL must name the primary"
+    assert not body["checks"]["reconcile"].startswith("reconcile: not checked")  # it answers reads
 
 
 def test_a_database_that_does_not_answer_holds_it_for_one_connect_timeout_not_two():
