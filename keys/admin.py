@@ -470,10 +470,18 @@ class ChangeListInputMixin:
 
     A private key pasted into the search or a filter box (a browser joins its lines) goes the same way, with the
     private-key message: the list would show it again in the box, the count's link and the export link, and an
-    export would keep it in the audit log.
+    export would keep it in the audit log. An access token's secret (an admin looking up a leaked token) is
+    searched for as its prefix, which the token list shows and the token's audit rows keep; anywhere else (an
+    action's or the export's address) it goes the private key's way.
     """
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
+        if request.method == "GET" and _holds_token_secret(request.GET):
+            self.message_user(request, gettext(TOKEN_SECRET_SEARCHED), messages.WARNING)
+            cut = request.GET.copy()
+            for name, values in request.GET.lists():
+                cut.setlist(name, [tokens.cut_to_prefixes(value) for value in values])
+            return redirect(f"{request.path}?{cut.urlencode()}")
         if request.method == "GET" and request.GET.get(ERROR_FLAG) == "1":
             self.message_user(
                 request,
@@ -489,6 +497,9 @@ class ChangeListInputMixin:
         if any(holds_private_key(value) for _name, values in request.GET.lists() for value in values):
             self.message_user(request, gettext(PRIVATE_KEY_MESSAGE), messages.ERROR)
             raise IncorrectLookupParameters("a private key in the address")
+        if _holds_token_secret(request.GET):
+            self.message_user(request, gettext(TOKEN_SECRET_IN_ADDRESS), messages.ERROR)
+            raise IncorrectLookupParameters("a token's secret in the address")
         try:
             return super().get_changelist_instance(request)
         except (ValueError, OverflowError) as unusable:  # raised by the filters' values, as the list is read
@@ -507,6 +518,19 @@ class ChangeListInputMixin:
             )
             return redirect(request.get_full_path())
         return super().response_action(request, queryset)
+
+
+TOKEN_SECRET_SEARCHED = _(
+    "That was an access token's secret, which the admin neither shows nor keeps: the list is searched for the "
+    "token's prefix instead."
+)
+TOKEN_SECRET_IN_ADDRESS = _(
+    "The address held an access token's secret, which the admin neither shows nor keeps, so it was not used."
+)
+
+
+def _holds_token_secret(query) -> bool:
+    return any(tokens.holds_token_secret(value) for _name, values in query.lists() for value in values)
 
 
 class EstimatedCountMixin:

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from keys.models import ApiToken
+from keys.models import ApiToken, AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +122,41 @@ def test_the_confirmation_of_many_tokens_lists_a_page_of_them_and_counts_the_res
     assert "… 외 토큰 50개." in korean
     admin_client.post("/admin/keys/apitoken/", {**selection, "post": "yes"})
     assert not ApiToken.objects.filter(revoked_at__isnull=True).exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/keys/apitoken/", "/admin/keys/auditevent/", "/admin/keys/registeredkey/", "/admin/auth/user/"]
+)
+def test_a_leaked_secret_pasted_into_a_search_finds_its_token_and_is_not_shown(admin_client, member, token_for, path):
+    """Found in the admin: an admin pasting a leaked token's secret into the search, to find whose it is, found
+    nothing, and the page showed the secret again (search box, result count link, export link): exported from
+    there, it was kept in the audit log."""
+    secret = token_for(member, name="ci")
+    token = ApiToken.objects.get()
+
+    response = admin_client.get(path, {"q": f" {secret} "}, follow=True)
+
+    page = response.content.decode()
+    assert secret not in page
+    assert response.redirect_chain[-1][0] == f"{path}?q=+{token.prefix}+"
+    assert "access token&#x27;s secret" in page
+    if path == "/admin/keys/apitoken/":
+        assert list(response.context["cl"].result_list) == [token]
+
+
+def test_a_secret_in_the_export_s_address_exports_nothing(admin_client, member, token_for):
+    secret = token_for(member, name="ci")
+
+    response = admin_client.get("/admin/keys/auditevent/export.csv", {"q": secret})
+
+    assert response.status_code == 302 and not response.streaming
+    assert not AuditEvent.objects.filter(action="export").exists()
+    assert not AuditEvent.objects.filter(detail__contains=secret).exists()
+
+
+def test_a_secret_pasted_into_the_korean_admin_is_explained_in_korean(admin_client, member, token_for):
+    secret = token_for(member, name="ci")
+
+    response = admin_client.get("/admin/keys/apitoken/", {"q": secret}, follow=True, HTTP_ACCEPT_LANGUAGE="ko")
+
+    assert "액세스 토큰의 비밀 값이었습니다" in response.content.decode()

@@ -60,6 +60,11 @@ def holds_token_secret(text: str) -> bool:
     return bool(TOKEN_SECRET.search(text))  # the pattern the log filter cuts out
 
 
+def cut_to_prefixes(text: str) -> str:
+    """`text` with each token secret in it cut to its token's prefix: what the token list and the audit log show."""
+    return TOKEN_SECRET.sub(lambda found: found.group()[:PREFIX_LENGTH], text)
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
