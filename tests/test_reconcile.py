@@ -28,7 +28,7 @@ from keys.audit import Origin
 from keys.management.commands.nsml_sync import USAGE_STATUS
 from keys.models import AuditEvent, ReconcileLock, ReconcilePass, RegisteredKey, UnmanagedKey
 from keys.offboarding import offboard
-from keys.services import RegistrationFailed, register_key, revoke_key, states
+from keys.services import RegistrationFailed, reconcile, register_key, revoke_key, states
 from keys.services.revocation import confirm_revocation
 from keys.upstream import nsml_client
 from nsml.client import Reply
@@ -297,6 +297,27 @@ def test_keys_missing_up_to_the_limit_are_marked_revoked(member, nsml, register,
     nsml_sync("--apply")
 
     assert sorted(key.status for key in RegisteredKey.objects.all()) == [Status.ACTIVE, Status.REVOKED, Status.REVOKED]
+
+
+def test_a_pass_reads_whole_only_the_active_keys_nsml_lacks(member, nsml, register, monkeypatch):
+    """Found at 80,000 active keys: every pass, and each admin's *Check NSML now*, read every active key as a model
+    with its owner to compare two fields with NSML's list, 16 s where 0.8 s does, all of it spent in Python."""
+    keys = [register(member, f"laptop-{number}") for number in range(3)]
+    nsml.remove_key(keys[0].title, keys[0].nsml_name)
+    read = []
+    built = RegisteredKey.from_db.__func__
+
+    def from_db(cls, db, field_names, values):
+        key = built(cls, db, field_names, values)
+        read.append(key.pk)
+        return key
+
+    monkeypatch.setattr(RegisteredKey, "from_db", classmethod(from_db))
+
+    report = reconcile(origin=ORIGIN)
+
+    assert report.missing == ["laptop-0 (alice)"]
+    assert keys[1].pk not in read and keys[2].pk not in read
 
 
 def test_accept_missing_is_for_one_pass():
