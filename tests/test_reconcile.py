@@ -968,6 +968,24 @@ def test_the_last_pass_reads_in_the_admins_language(admin_client, member, nsml, 
     assert "new unmanaged keys" not in page
 
 
+@pytest.mark.parametrize(
+    ("language", "ending"), [("en", "run nsml_sync --apply --accept-missing."), ("ko", "실행하세요.")]
+)
+def test_a_held_back_pass_ends_its_sentence_on_the_index_once(
+    admin_client, member, nsml, register, settings, language, ending
+):
+    """Found on the admin index at bench volume: "Last reconcile pass: ..., held back: ... --accept-missing.." """
+    settings.RECONCILE_MISSING_LIMIT = 0
+    key = register(member)
+    nsml.remove_key(key.title, key.nsml_name)
+    nsml_sync("--apply")
+    admin_client.cookies["django_language"] = language
+
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert ending in page and f"{ending}." not in page
+
+
 def test_a_failed_pass_names_its_failure_in_the_admins_language(admin_client, nsml):
     nsml.set_faults(Faults(drop=True))
     nsml_sync("--apply")

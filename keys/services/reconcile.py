@@ -148,7 +148,8 @@ def describe_pass(record: ReconcilePass) -> str:
             "detail": detail_shown(report.get("detail", "")),
         }
     if report:
-        return "; ".join(_lines(report, most=TITLES_ON_A_PAGE))
+        # The index's sentence ends with its own full stop: the held-back line's made "--accept-missing.."
+        return "; ".join(_lines(report, most=TITLES_ON_A_PAGE)).removesuffix(".")
     if record.succeeded and record.summary in ("", "in sync"):
         return gettext("in sync")
     if record.finished_at is None and not record.summary:
