@@ -128,6 +128,19 @@ def test_the_key_list_never_counts_every_key_on_postgresql(admin_client, member,
     assert f"about {count} registered keys" in " ".join(response.content.decode().split())
 
 
+def test_a_list_sorted_by_a_column_is_counted_without_sorting_it(admin_client, member):
+    """Found at 100,000 keys: the key list sorted by title, type, status or expiry counted its rows in that order,
+    sorting every key first (150 to 230 ms of a 450 to 550 ms page); a count needs no order."""
+    RegisteredKey.objects.create(owner=member, title="laptop", fingerprint_md5="md5", nsml_name="name")
+
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(reverse("admin:keys_registeredkey_changelist"), {"o": "1"})
+
+    assert response.context["cl"].result_count == 1
+    counts = [query["sql"] for query in captured.captured_queries if "COUNT(*)" in query["sql"]]
+    assert counts and not any("ORDER BY" in sql for sql in counts)
+
+
 def test_an_exact_count_stays_exact(admin_client, monkeypatch):
     monkeypatch.setattr(EstimatedCountPaginator, "exact_up_to", 500)
     add_events(150)
