@@ -409,8 +409,10 @@ class CheckNsmlMixin:
                 messages.ERROR,
             )
         else:
+            # Missing keys held back changed nothing, and want an admin's look: not a success's green.
+            held = services.held_back_line(report.held_missing) if report.held_missing else None
             for line in report.lines(most=services.TITLES_ON_A_PAGE):
-                self.message_user(request, line, messages.SUCCESS)
+                self.message_user(request, line, messages.WARNING if line == held else messages.SUCCESS)
             # As nsml_sync says it: keys still pending or being revoked are not "in sync", whatever the lists hold.
             if report.unsettled:
                 self.message_user(

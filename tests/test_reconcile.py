@@ -674,6 +674,21 @@ def test_check_nsml_now_says_when_nothing_changed(admin_client, member, nsml, re
     assert "Checked NSML: the portal and NSML agree." in response.content.decode()
 
 
+def test_check_nsml_now_warns_of_missing_keys_held_back_rather_than_reporting_a_success(
+    admin_client, member, nsml, register, settings
+):
+    """Found at bench volume: "Held back: 79822 active keys are missing from NSML's list ... none was marked revoked"
+    came in the green of a success, as if the check had gone well."""
+    settings.RECONCILE_MISSING_LIMIT = 0
+    key = register(member)
+    nsml.remove_key(key.title, key.nsml_name)
+
+    response = admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), follow=True)
+
+    [held] = [message for message in response.context["messages"] if "held back" in message.message.lower()]
+    assert held.level_tag == "warning"
+
+
 def test_check_nsml_now_says_keys_still_wait_on_nsml_as_nsml_sync_does(
     admin_client, member, nsml, submit_unanswered, left_revoking
 ):

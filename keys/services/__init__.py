@@ -8,7 +8,14 @@ from keys.services.drift import Drift, assign_unmanaged_key, check_assignable, f
 from keys.services.failures import RegistrationFailed, RevocationFailed, SubmissionLimited, UpstreamFailed
 from keys.services.lifetimes import LifetimeReport, apply_lifetimes, change_expiry, set_expiry
 from keys.services.members import end_access_of_deactivated, remember_language
-from keys.services.reconcile import TITLES_ON_A_PAGE, PassReport, ReconcileBusy, describe_pass, reconcile
+from keys.services.reconcile import (
+    TITLES_ON_A_PAGE,
+    PassReport,
+    ReconcileBusy,
+    describe_pass,
+    held_back_line,
+    reconcile,
+)
 from keys.services.registration import register_key
 from keys.services.revocation import (
     RevocationReport,
@@ -41,6 +48,7 @@ __all__ = [
     "find_drift",
     "register_key",
     "describe_pass",
+    "held_back_line",
     "TITLES_ON_A_PAGE",
     "reconcile",
     "record_revocations",
