@@ -25,6 +25,11 @@ PENDING_MESSAGE = _(
     "Your earlier attempt to register this key is still being checked with NSML. "
     "Wait a moment, then look at My keys, before you submit it again."
 )
+# Another key of the member's, under the title this one asks for, is still pending: this key was never sent.
+PENDING_TITLE_MESSAGE = _(
+    "Your key “%(title)s” is still being checked with NSML. Wait a moment and look at My keys before you use "
+    "this title again, or choose another title."
+)
 DUPLICATE_MESSAGES = {
     "own_title": _("You already have an active key titled “%(title)s”. Choose another title."),
     "other_title": _("This title is already in use. Choose another title."),

@@ -151,6 +151,25 @@ def test_a_key_still_pending_is_refused_with_pending(api, nsml, new_public_key):
     assert error_of(api("post", KEYS, {"title": "alice-laptop2", "key": line})) == (422, "pending", "key")
 
 
+def test_another_key_under_a_pending_keys_title_is_told_the_title_is_taken_not_that_it_was_sent_before(
+    api, nsml, new_public_key
+):
+    """Two scripts registering two keys under one title at once: the second key was never sent, so it is not told
+    that its earlier attempt is still being checked, but which key holds the title."""
+    nsml.set_faults(Faults(drop=True))
+    api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
+    nsml.set_faults(Faults())
+
+    refused = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()})
+    in_korean = api("post", KEYS, {"title": "alice-laptop", "key": new_public_key()}, HTTP_ACCEPT_LANGUAGE="ko")
+
+    assert error_of(refused) == (422, "pending", "title")
+    message = refused.json()["error"]["message"]
+    assert "Your key “alice-laptop” is still being checked with NSML" in message
+    assert "this key" not in message
+    assert "“alice-laptop” 키를 아직 NSML에서 확인하고 있습니다" in in_korean.json()["error"]["message"]
+
+
 def test_nsml_refusing_a_key_is_a_422_with_its_field(api, nsml, new_public_key):
     nsml.set_faults(Faults(fail_status=400, fail_methods=frozenset({"POST"})))
 

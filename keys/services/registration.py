@@ -300,6 +300,11 @@ def _uniqueness_refusal(*, owner: User, title: str, key: PublicKey) -> Validatio
             continue
         own = holder.owner_id == owner.pk
         if own and holder.status == RegisteredKey.Status.PENDING:
+            if field == "title":  # another key of theirs, under this title: not an earlier attempt at this one
+                pending = ValidationError(
+                    str(member_messages.PENDING_TITLE_MESSAGE), code="pending", params={"title": holder.title}
+                )
+                return ValidationError({field: pending})
             return ValidationError({field: ValidationError(str(member_messages.PENDING_MESSAGE), code="pending")})
         kind = ("own_" if own else "other_") + field
         if own and holder.status == RegisteredKey.Status.REVOKING:
