@@ -131,8 +131,26 @@ class PortalAPI(NinjaAPI):
     def get_openapi_schema(self, **kwargs):
         schema = super().get_openapi_schema(**kwargs)
         schema["info"]["title"] = gettext(schema["info"]["title"])
+        _say_when_to_retry(schema)
         _translate_texts(schema)
         return schema
+
+
+RETRY_AFTER_HEADER = {
+    "description": gettext_noop("Seconds to wait before trying again: the wait the message names."),
+    "schema": {"type": "integer", "minimum": 1},
+    "required": True,
+}
+
+
+def _say_when_to_retry(schema: dict) -> None:
+    """Every 429 and 503 carries Retry-After (the rate limit, NSML busy or away, the portal's own outage): a client
+    generated from the schema can read it without looking for it."""
+    for item in schema["paths"].values():
+        for operation in item.values():
+            for status, answer in operation["responses"].items():
+                if str(status) in ("429", "503"):  # ninja's keys are numbers until the schema is JSON
+                    answer.setdefault("headers", {})["Retry-After"] = dict(RETRY_AFTER_HEADER)
 
 
 def _translate_texts(node, *, status: str = "") -> None:
@@ -243,10 +261,10 @@ class KeyOut(Schema):
 
 def errors(*statuses: int) -> dict:
     """The error answers an operation can give, for its schema: every call can be refused as unreadable (400: a
-    NUL character, portal/bad_requests.py), a token (401) or a declared body over 64 KiB (413), and answered 503
-    while the database or the cache is away (portal/outages.py); a generated client should not be told a list
-    can be a 409 or a 502."""
-    return {status: ErrorOut for status in sorted({400, 401, 413, 503, *statuses})}
+    NUL character, portal/bad_requests.py), a token (401), a body sent in chunks (411, portal/bad_requests.py) or
+    a declared body over 64 KiB (413), and answered 503 while the database or the cache is away
+    (portal/outages.py); a generated client should not be told a list can be a 409 or a 502."""
+    return {status: ErrorOut for status in sorted({400, 401, 411, 413, 503, *statuses})}
 
 
 def _origin(request: HttpRequest) -> Origin:

@@ -53,8 +53,8 @@ def test_the_schema_describes_every_operation_and_the_bearer_token(client):
 
 def test_the_schema_lists_only_the_answers_each_operation_can_give(client):
     """A client generated from the schema handles what the call can answer: a list is never a 409 or a 502, a
-    revocation never a 429 (only submissions count against the rate); any call can be unreadable (400) or meet
-    an outage (503)."""
+    revocation never a 429 (only submissions count against the rate); any call can be unreadable (400), sent in
+    chunks (411) or meet an outage (503)."""
     paths = client.get("/api/v1/openapi.json").json()["paths"]
 
     answers = {
@@ -62,12 +62,54 @@ def test_the_schema_lists_only_the_answers_each_operation_can_give(client):
         for path, item in paths.items()
         for method, operation in item.items()
     }
+    every_call = {"400", "401", "411", "413", "503"}
     assert answers == {
-        ("GET", "/api/v1/keys"): {"200", "400", "401", "413", "503"},
-        ("POST", "/api/v1/keys"): {"201", "202", "400", "401", "413", "422", "429", "502", "503"},
-        ("GET", "/api/v1/keys/{key_id}"): {"200", "400", "401", "404", "413", "503"},
-        ("DELETE", "/api/v1/keys/{key_id}"): {"200", "202", "400", "401", "404", "409", "413", "422", "502", "503"},
+        ("GET", "/api/v1/keys"): {"200", *every_call},
+        ("POST", "/api/v1/keys"): {"201", "202", "422", "429", "502", *every_call},
+        ("GET", "/api/v1/keys/{key_id}"): {"200", "404", *every_call},
+        ("DELETE", "/api/v1/keys/{key_id}"): {"200", "202", "404", "409", "422", "502", *every_call},
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/api/v1/keys"), ("post", "/api/v1/keys"), ("get", "/api/v1/keys/1"), ("delete", "/api/v1/keys/1")],
+)
+def test_a_body_sent_in_chunks_is_a_411_every_operation_lists(client, bearer_for_schema, method, path):
+    """curl -T -, or requests with a generator for a body, sends it in chunks: every call then answers 411, and a
+    client generated from the schema must have been told it could."""
+    templated = path.replace("/1", "/{key_id}")
+    listed = client.get("/api/v1/openapi.json").json()["paths"][templated][method]["responses"]
+
+    chunked = {"content_type": "application/json", "HTTP_TRANSFER_ENCODING": "chunked", **bearer_for_schema}
+    response = client.generic(method.upper(), path, "{}", **chunked)
+
+    assert response.status_code == 411
+    assert response.json()["error"]["code"] == "length_required"
+    assert listed["411"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def test_every_429_and_503_in_the_schema_carries_retry_after(client):
+    """The rate limit, NSML busy or away and the portal's own outage each send Retry-After; the schema says so, in
+    the reader's language, so a generated client reads it rather than guessing a wait."""
+    schema = client.get("/api/v1/openapi.json").json()
+    korean = client.get("/api/v1/openapi.json", HTTP_ACCEPT_LANGUAGE="ko").json()
+
+    waits = [
+        (path, method, status, answer.get("headers", {}).get("Retry-After"))
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        for status, answer in operation["responses"].items()
+        if status in ("429", "503")
+    ]
+    assert len(waits) == 5  # 503 on each of the four operations, 429 on POST
+    for _path, _method, _status, header in waits:
+        assert header["schema"] == {"type": "integer", "minimum": 1}
+        assert header["required"] is True
+        assert "the wait the message names" in header["description"]
+    korean_header = korean["paths"]["/api/v1/keys"]["post"]["responses"]["429"]["headers"]["Retry-After"]
+    assert "메시지" in korean_header["description"]
+    validate(schema)
 
 
 def test_the_schema_says_every_field_of_an_error_always_comes_back(client, bearer_for_schema):
