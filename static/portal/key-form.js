@@ -107,36 +107,13 @@
     });
   }
 
-  // The header's language switch loads this page again in the other language: what was typed comes back, kept
-  // for this tab only (sessionStorage) and only until this page is shown again. A private key is never kept.
-  var draftName = "portal:key-form:" + location.pathname;
-  var expires = form.elements.namedItem("expires_at");
-  var languageForm = document.querySelector("header form.lang");
-  if (languageForm && window.sessionStorage) {
-    languageForm.addEventListener("submit", function () {
-      var draft = {};
-      if (title && title.value && !holdsPrivateKey(title.value)) draft.title = title.value;
-      if (key && key.value && keyProblem(key.value) === null) draft.key = key.value;
-      if (expires && expires.value) draft.expires = expires.value;
-      try {
-        sessionStorage.setItem(draftName, JSON.stringify(draft));
-      } catch (error) {
-        // storage full or refused: the switch goes ahead, with an empty form as before
-      }
-    });
-    var kept = null;
-    try {
-      kept = JSON.parse(sessionStorage.getItem(draftName) || "null");
-      sessionStorage.removeItem(draftName);
-    } catch (error) {
-      kept = null;
-    }
-    if (kept) {
-      if (title && typeof kept.title === "string") title.value = kept.title;
-      if (key && typeof kept.key === "string") key.value = kept.key;
-      if (expires && typeof kept.expires === "string") expires.value = kept.expires;
-    }
-  }
+  // The header's language switch loads this page again in the other language: what was typed comes back
+  // (form-draft.js). A private key is never kept, nor a key this page would refuse.
+  window.keepAcrossLanguageSwitch(form, "key-form", {
+    title: function (value) { return !holdsPrivateKey(value); },
+    key: function (value) { return keyProblem(value) === null; },
+    expires_at: function () { return true; },
+  });
 
   // Refused here, the form is not sent; sent, busy-form.js (loaded after this file) sends it only once.
   // A wrong title next to a key this page cannot judge (only an empty or private key, or a private key as the
