@@ -42,6 +42,20 @@ def answer(client: Client, *args, method: str = "get", **kwargs):
     return getattr(client, method)(*args, **kwargs)
 
 
+def api_submission(secret: str, **headers):
+    """A script's key submission through the API, with its token."""
+    body = json.dumps({"title": "alice-laptop", "key": public_line(generate_private_key())})
+    return answer(
+        Client(),
+        "/api/v1/keys",
+        body,
+        method="post",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+        **headers,
+    )
+
+
 def assert_unavailable_page(response, text: str = UNAVAILABLE, wait: str = "try again in 30 seconds") -> None:
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
@@ -76,18 +90,8 @@ def test_logging_in_while_redis_is_away_is_briefly_unavailable(member):
 
 
 def test_an_api_client_gets_the_apis_json_error(member, token_for):
-    secret = token_for(member)
-    body = json.dumps({"title": "alice-laptop", "key": public_line(generate_private_key())})
-
     with redis_away():
-        response = answer(
-            Client(),
-            "/api/v1/keys",
-            body,
-            method="post",
-            content_type="application/json",
-            HTTP_AUTHORIZATION=f"Bearer {secret}",
-        )
+        response = api_submission(token_for(member))
 
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
@@ -118,17 +122,7 @@ def test_a_cache_url_naming_a_database_redis_lacks_is_an_outage_at_log_in(member
 def test_an_api_client_gets_the_apis_json_error_when_redis_lacks_the_database(
     member, token_for, redis_without_the_database
 ):
-    secret = token_for(member)
-    body = json.dumps({"title": "alice-laptop", "key": public_line(generate_private_key())})
-
-    response = answer(
-        Client(),
-        "/api/v1/keys",
-        body,
-        method="post",
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {secret}",
-    )
+    response = api_submission(token_for(member))
 
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
