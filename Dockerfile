@@ -15,14 +15,19 @@ FROM python:3.11-slim
 # from here): MALLOC_ARENA_MAX, glibc gives each thread a malloc arena of its own by default (up to 8 per
 # core), and two hold the same work in less memory; GLIBC_TUNABLES, no per-thread cache of freed blocks
 # (tcache), which each busy thread otherwise keeps for itself: 2-4 MiB less at the peak, no slower;
-# PYTHONNODEBUGRANGES, code objects without column positions (tracebacks lose their ^^^ marks): about 1 MiB.
+# PYTHONNODEBUGRANGES, code objects without column positions (tracebacks lose their ^^^ marks): about 1 MiB;
+# PYTHONOPTIMIZE=2 (python -OO), code without docstrings and assert statements: about 4 MiB. Nothing the
+# portal runs reads a docstring (the API's summaries and descriptions are written out, and a test compares
+# its OpenAPI document with and without -OO: tests/test_image_interpreter.py) or relies on an assert. Its
+# bytecode is compiled at that level below, with the standard library's: the portal's user cannot write
+# there, and each process would otherwise compile every module again at each start.
 # PROMETHEUS_MULTIPROC_DIR: where gunicorn's workers, and a reconciler given the same volume, keep their
 # counters; one directory per web instance (a fresh named volume takes the portal user's ownership from here).
 # The portal user's home, /var/lib/portal, is where gunicorn puts its control socket (~/.gunicorn/, gunicornc):
 # a system user's default home, /home/portal, is never made, and gunicorn logged an ERROR at every start.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     DJANGO_DEBUG=false PROMETHEUS_MULTIPROC_DIR=/var/lib/portal/metrics \
-    MALLOC_ARENA_MAX=2 GLIBC_TUNABLES=glibc.malloc.tcache_count=0 PYTHONNODEBUGRANGES=1
+    MALLOC_ARENA_MAX=2 GLIBC_TUNABLES=glibc.malloc.tcache_count=0 PYTHONNODEBUGRANGES=1 PYTHONOPTIMIZE=2
 WORKDIR /app
 
 COPY requirements.txt .
@@ -35,6 +40,7 @@ COPY . .
 RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     NCP_ACCESS_KEY=build-only NCP_SECRET_KEY=build-only NSML_API_KEY=build-only EMAIL_URL=dummymail:// \
     python manage.py collectstatic --noinput \
+    && python -m compileall -q -j 0 -o 2 -x '/(test|tests|idle_test)/' /usr/local/lib/python3.11 /app \
     && useradd --system --uid 10001 --home-dir /var/lib/portal portal \
     && install -d -o portal /var/lib/portal "$PROMETHEUS_MULTIPROC_DIR"
 USER portal

@@ -183,7 +183,7 @@ def hash_password() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--keys", type=int, default=100_000)

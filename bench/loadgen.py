@@ -148,7 +148,7 @@ KINDS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--host", required=True)
     parser.add_argument("--mix", required=True, help="kind=users,... e.g. submit=32,keys=8")
     parser.add_argument("--sessions", help="JSON from bench/run.py: {pool: [{sessionid, csrftoken}, ...]}")

@@ -87,7 +87,7 @@ def inspect(client: Client, url: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--pages", required=True, help='JSON: [{"name", "url", "user"}, ...]')
     parser.add_argument("--out", required=True)
     args = parser.parse_args()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import shutil
@@ -206,3 +207,13 @@ def readme_command_row(command: str) -> str:
         rows = [line for line in readme if line.startswith(f"| `python manage.py {command}")]
     assert len(rows) == 1, rows
     return rows[0].replace("`", "")
+
+
+def bench_run_module():
+    """bench/run.py as a module (bench/ is no package): what `make bench` reads, such as the image's settings."""
+    from django.conf import settings
+
+    spec = importlib.util.spec_from_file_location("bench_run", settings.BASE_DIR / "bench" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,17 +3,11 @@ for a worker's memory are read from the Dockerfile, so a change there is what th
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 from django.conf import settings
 
-
-def bench_run_module():
-    spec = importlib.util.spec_from_file_location("bench_run", settings.BASE_DIR / "bench" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import bench_run_module
 
 
 def test_the_benchmark_runs_gunicorn_with_the_images_memory_settings():
@@ -24,6 +18,7 @@ def test_the_benchmark_runs_gunicorn_with_the_images_memory_settings():
     assert env["MALLOC_ARENA_MAX"] == "2"
     assert env["GLIBC_TUNABLES"] == "glibc.malloc.tcache_count=0"
     assert env["PYTHONNODEBUGRANGES"] == "1"
+    assert env["PYTHONOPTIMIZE"] == "2"
 
 
 def test_a_setting_changed_in_the_dockerfile_is_what_the_benchmark_uses(tmp_path):
