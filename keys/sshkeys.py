@@ -134,6 +134,10 @@ _HASHED_HOST = re.compile(r"\|1\|[A-Za-z0-9+/]+=*\|[A-Za-z0-9+/]+=*")
 _HOST_PATTERN = re.compile(r"!?(?:\[[^\]\s]+\]:[0-9]+|[A-Za-z0-9.*?:_-]+)")
 _LETTER_OR_DIGIT = re.compile(r"[A-Za-z0-9]")
 _LIST_NUMBER = re.compile(r"[0-9]+[.)]")
+# OpenSSH's own commands look like a key type: "ssh-add -L" or "ssh-keygen -y -f ..." copied above a key is no key.
+_SSH_COMMANDS = frozenset("ssh-add ssh-agent ssh-copy-id ssh-keygen ssh-keyscan ssh-keysign".split())
+# How much of a stray line a refusal quotes: enough to recognise it, never a screenful.
+MAX_QUOTED_LINE = 60
 
 
 @dataclass(frozen=True)
@@ -287,8 +291,9 @@ def _is_private_der_body(text: str) -> bool:
 def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     """The one public key in `text`, or InvalidKey for the first refusal that applies, in this order:
 
-    private_key, too_long, malformed (empty), multiple_keys, options_prefix (a quote mark), malformed (stray
-    lines, unterminated block), malformed (control characters), options_prefix (words in front of the type),
+    private_key, too_long, malformed (empty), multiple_keys, options_prefix (a quote mark), options_prefix
+    (lines above a key that reads, after the key's own refusal), malformed (stray lines, unterminated block),
+    malformed (control characters), options_prefix (words in front of the type),
     unsupported_type, malformed (missing blob, non-strict base64), type_mismatch, malformed (blob does not
     parse completely), too_weak.
     """
@@ -324,6 +329,19 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     if blocks:
         _check_block_stands_alone(blocks[0], loose_lines)
     elif len(loose_lines) > 1:
+        start = next((i for i, line in enumerate(loose_lines) if _starts_a_key(line)), 0)
+        if start:
+            # A terminal or chat copy: the command or words above the key. The key below them is read first, so
+            # what is wrong with it is said first; then the lines above are named, never guessed away.
+            parse_public_key("\n".join(loose_lines[start:]), min_rsa_bits=min_rsa_bits)
+            raise InvalidKey(
+                "options_prefix",
+                gettext_noop(
+                    "There is other text above the key, starting with “%(line)s”. Delete it: paste only the "
+                    "contents of your .pub file, which starts with the key's type (for example ssh-ed25519)."
+                ),
+                {"line": quoted_line(loose_lines[0])},
+            )
         joined = _join_wrapped(loose_lines, min_rsa_bits)
         if joined is None:
             raise InvalidKey(
@@ -369,6 +387,18 @@ def _without_code_quotes(lines: list[str]) -> list[str]:
         lines[-1] = lines[-1][: -len(_CLOSING_QUOTES[opening.group()])]
         lines = [line for line in (_EDGE_SPACE.sub("", line) for line in lines) if line]
     return lines
+
+
+def _starts_a_key(line: str) -> bool:
+    """The line's first word is a key type (accepted or not), so a key starts on it."""
+    word = _ZERO_WIDTH.sub("", _FIELD_SEPARATOR.split(line, maxsplit=1)[0])
+    return _TYPE_LIKE.fullmatch(word) is not None and word not in _SSH_COMMANDS
+
+
+def quoted_line(line: str) -> str:
+    """A line of the member's paste as a refusal quotes it: without invisible characters, cut short."""
+    line = _ZERO_WIDTH.sub("", _FORBIDDEN_CHARACTER.sub("", line))
+    return line if len(line) <= MAX_QUOTED_LINE else line[: MAX_QUOTED_LINE - 1] + "…"
 
 
 def _join_wrapped(lines: list[str], min_rsa_bits: int) -> PublicKey | None:
@@ -431,7 +461,7 @@ def _count_keys(line: str) -> int:
     """
     words = _FIELD_SEPARATOR.split(line)
     blobs = sum(1 for word in words[1:] if _BLOB_LIKE.match(word))
-    return blobs or int(_TYPE_LIKE.fullmatch(words[0]) is not None)
+    return blobs or int(_TYPE_LIKE.fullmatch(words[0]) is not None and words[0] not in _SSH_COMMANDS)
 
 
 def _check_block_stands_alone(block: list[str], loose_lines: list[str]) -> None:

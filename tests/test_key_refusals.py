@@ -98,6 +98,11 @@ PREFIXED = {
     ),
     "quoted": (lambda: "> " + ed25519(), "quote mark (>)", "인용 표시(>)"),
     "bullet": (lambda: "- " + ed25519(), "other text in front", "다른 글자가 있습니다"),
+    "line-above": (
+        lambda: "$ cat ~/.ssh/id_ed25519.pub\n" + ed25519(),
+        "other text above the key, starting with “$ cat ~/.ssh/id_ed25519.pub”",
+        "키 위에 “$ cat ~/.ssh/id_ed25519.pub”(으)로 시작하는 다른 글자가 있습니다",
+    ),
 }
 
 
@@ -111,6 +116,16 @@ def test_text_in_front_of_the_key_is_named_in_the_members_language(member_client
     message = " ".join(response.context["form"].errors["key"])
     assert (korean if language == "ko" else english) in message
     assert "authorized_keys" not in message
+    assert nsml.requests_seen == []
+
+
+def test_a_line_above_the_key_is_kept_in_the_box_to_delete(member_client, nsml):
+    key = ed25519()
+
+    response = member_client.post(NEW, {"title": "laptop", "key": f"user@host:~$ cat id_ed25519.pub\n{key}"})
+
+    assert response.context["form"].errors.as_data()["key"][0].code == "options_prefix"
+    assert f"user@host:~$ cat id_ed25519.pub\n{key}</textarea>" in response.content.decode()
     assert nsml.requests_seen == []
 
 

@@ -294,7 +294,6 @@ def test_it_refuses_a_type_word_that_differs_from_the_blob(keys: Keys, make_text
 MALFORMED = [
     pytest.param(lambda k: "", id="empty"),
     pytest.param(lambda k: "  \r\n\t \n", id="whitespace-only"),
-    pytest.param(lambda k: "My key:\n" + k["ed25519"].public_line, id="text-before-the-key"),
     pytest.param(lambda k: without_last_line(keygen.rfc4716_block(k["ed25519"].blob, [])), id="rfc4716-without-end"),
     pytest.param(lambda k: without_last_line(keygen.pem_public(k["ed25519"].private_key)), id="pem-without-end"),
     pytest.param(lambda k: keygen.rfc4716_block(k["ed25519"].blob, []) + "\nthanks!", id="text-after-a-block"),
@@ -493,7 +492,8 @@ def test_it_refuses_several_keys(keys: Keys, make_text: Callable[[Keys], str]) -
         pytest.param(lambda k: relabel(k["ed25519"], "ssh-ed25519") + " ssh-laptop", "accepted", id="type-in-comment"),
         pytest.param(lambda k: f"{k['ed25519'].public_line} {b64(k['rsa2048'])}", "multiple_keys", id="second-blob"),
         pytest.param(lambda k: "ssh-ed25519\n" + b64(k["ed25519"]), "accepted", id="type-then-blob-is-one-wrapped-key"),
-        pytest.param(lambda k: "laptop\n" + k["ed25519"].public_line, "malformed", id="plain-words-are-no-key"),
+        pytest.param(lambda k: "laptop\n" + k["ed25519"].public_line, "options_prefix", id="plain-words-are-no-key"),
+        pytest.param(lambda k: "ssh-add -L\n" + k["ed25519"].public_line, "options_prefix", id="ssh-command-is-no-key"),
     ],
 )
 def test_it_counts_one_key_per_blob_like_word_or_lone_type_word(
@@ -592,6 +592,56 @@ def test_other_text_in_front_of_the_key_is_named_as_such(keys: Keys, make_text: 
     assert exc.code == "options_prefix"
     assert "other text in front" in exc.message
     assert "command=" not in exc.message and "known_hosts" not in exc.message
+
+
+@pytest.mark.parametrize(
+    ("above", "name"),
+    [
+        pytest.param("$ cat ~/.ssh/id_ed25519.pub", "ed25519", id="prompt-and-command"),
+        pytest.param("user@host:~$ cat id_rsa.pub", "rsa2048", id="bash-prompt"),
+        pytest.param("PS C:\\Users\\me> type .ssh\\id_ed25519.pub", "ed25519", id="powershell"),
+        pytest.param("C:\\Users\\me>type .ssh\\id_ed25519.pub", "ed25519", id="cmd"),
+        pytest.param("ssh-keygen -y -f ~/.ssh/id_ed25519", "ed25519", id="ssh-keygen-without-prompt"),
+        pytest.param("$ ssh-add -L", "ed25519", id="ssh-add"),
+        pytest.param("Here is my key:", "ed25519", id="words"),
+    ],
+)
+@pytest.mark.parametrize(
+    "dress",
+    [
+        pytest.param(lambda above, key: f"{above}\n{key}", id="newline"),
+        pytest.param(lambda above, key: f"{above}\r\n{key}\r\n", id="windows-line-endings"),
+        pytest.param(lambda above, key: f"  {above}\n\n\t{key}\n", id="indented-and-blank-line"),
+        pytest.param(
+            lambda above, key: above + "\n" + "\n".join(key[i : i + 64] for i in range(0, len(key), 64)),
+            id="key-wrapped",
+        ),
+    ],
+)
+def test_a_line_above_the_key_is_refused_naming_it(keys: Keys, above: str, name: str, dress) -> None:
+    exc = refusal(dress(above, keys[name].public_line))
+
+    assert exc.code == "options_prefix"
+    assert exc.params == {"line": above}
+    assert f"other text above the key, starting with “{above}”" in exc.message
+    assert "single line" not in exc.message
+
+
+def test_several_lines_above_the_key_are_named_by_the_first(keys: Keys) -> None:
+    exc = refusal(f"$ cd ~/.ssh\n$ cat id_ed25519.pub\n{keys['ed25519'].public_line}")
+
+    assert (exc.code, exc.params) == ("options_prefix", {"line": "$ cd ~/.ssh"})
+
+
+def test_a_long_line_above_the_key_is_quoted_cut_short(keys: Keys) -> None:
+    exc = refusal("x" * 500 + "\u202e\n" + keys["ed25519"].public_line)
+
+    assert exc.params["line"] == "x" * 59 + "…"
+
+
+def test_the_key_below_a_line_is_judged_first(keys: Keys) -> None:
+    assert refusal("$ cat ~/.ssh/id_rsa.pub\n" + keys["rsa1024"].public_line).code == "too_weak"
+    assert refusal("$ cat ~/.ssh/id_dsa.pub\n" + keygen.dsa_public_line()).code == "unsupported_type"
 
 
 def padded(line: str, size: int, filler: str = " ") -> str:
@@ -821,7 +871,6 @@ def test_a_key_wrapped_over_several_lines_is_joined_and_says_so(keys: Keys, make
 @pytest.mark.parametrize(
     "make_text",
     [
-        pytest.param(lambda k: "My key:\n" + k["ed25519"].public_line, id="text-before-the-key"),
         pytest.param(
             lambda k: k["ed25519"].public_line[:40] + "\nnot base64 at all\n" + k["ed25519"].public_line[40:],
             id="words-inside",
