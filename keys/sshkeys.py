@@ -36,6 +36,8 @@ MAX_INPUT_BYTES = 16 * 1024
 MAX_RSA_BITS = 16384
 # A 16384-bit RSA key wrapped at 64 columns is about 45 lines; more than this is not one wrapped key.
 MAX_WRAPPED_LINES = 64
+# A key's type and base64 are at most this long (RSA 16384: 2764 characters): its data ends within them.
+MAX_KEY_DATA_CHARS = 3072
 # The base64 of the largest private key body worth recognising (RSA 16384, PKCS#8, encrypted) and then some.
 MAX_PRIVATE_BODY_CHARS = 16 * 1024
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/]+=*")
@@ -53,6 +55,10 @@ PUTTY_PRIVATE_KEY_MESSAGE = gettext_noop(
 _PUTTY_KEY_FILE = re.compile(r"PuTTY-User-Key-File-", re.IGNORECASE)
 TOO_LONG_MESSAGE = gettext_noop(
     "This is longer than %(max_kib)d KiB, far more than any public key. Paste only the contents of your .pub file."
+)
+TEXT_AFTER_MESSAGE = gettext_noop(
+    "There is other text after the key, starting with “%(line)s”. Paste only the contents of your .pub file, "
+    "with nothing after it."
 )
 
 # Armour of any private key format (OpenSSH, PEM, PKCS#8, SSH2), PuTTY's .ppk fields, and the base64 of
@@ -292,7 +298,8 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
     """The one public key in `text`, or InvalidKey for the first refusal that applies, in this order:
 
     private_key, too_long, malformed (empty), multiple_keys, options_prefix (a quote mark), options_prefix
-    (lines above a key that reads, after the key's own refusal), malformed (stray lines, unterminated block),
+    (lines above a key that reads, after the key's own refusal), malformed (lines after a key, stray lines,
+    unterminated block),
     malformed (control characters), options_prefix (words in front of the type),
     unsupported_type, malformed (missing blob, non-strict base64), type_mismatch, malformed (blob does not
     parse completely), too_weak.
@@ -333,7 +340,19 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
         if start:
             # A terminal or chat copy: the command or words above the key. The key below them is read first, so
             # what is wrong with it is said first; then the lines above are named, never guessed away.
-            parse_public_key("\n".join(loose_lines[start:]), min_rsa_bits=min_rsa_bits)
+            try:
+                parse_public_key("\n".join(loose_lines[start:]), min_rsa_bits=min_rsa_bits)
+            except InvalidKey as below:
+                if below.template != TEXT_AFTER_MESSAGE:
+                    raise
+                raise InvalidKey(
+                    "options_prefix",
+                    gettext_noop(
+                        "There is other text above and after the key, starting with “%(line)s” and “%(after)s”. "
+                        "Delete both: paste only the contents of your .pub file."
+                    ),
+                    {"line": quoted_line(loose_lines[0]), "after": below.params["line"]},
+                ) from None
             raise InvalidKey(
                 "options_prefix",
                 gettext_noop(
@@ -342,16 +361,7 @@ def parse_public_key(text: str, *, min_rsa_bits: int = 2048) -> PublicKey:
                 ),
                 {"line": quoted_line(loose_lines[0])},
             )
-        joined = _join_wrapped(loose_lines, min_rsa_bits)
-        if joined is None:
-            raise InvalidKey(
-                "malformed",
-                gettext_noop(
-                    "Paste the key on a single line, exactly as it is in your .pub file: its type, the key "
-                    "data, then an optional comment."
-                ),
-            )
-        return joined
+        return _read_wrapped(loose_lines, min_rsa_bits)
     key_lines = blocks[0] if blocks else loose_lines
     if any(_FORBIDDEN_CHARACTER.search(line) for line in key_lines):
         raise InvalidKey(
@@ -387,6 +397,54 @@ def _without_code_quotes(lines: list[str]) -> list[str]:
         lines[-1] = lines[-1][: -len(_CLOSING_QUOTES[opening.group()])]
         lines = [line for line in (_EDGE_SPACE.sub("", line) for line in lines) if line]
     return lines
+
+
+def _read_wrapped(lines: list[str], min_rsa_bits: int) -> PublicKey:
+    """A key over several lines: joined when it was wrapped; refused, naming the first line after it, when the
+    lines after the key's comment began are not a wrap of it ("Thanks!", a prompt, a note)."""
+    end, key, before = 0, None, 0
+    while key is None and end < min(len(lines), MAX_WRAPPED_LINES) and before <= MAX_KEY_DATA_CHARS:
+        before += len(lines[end])
+        end += 1
+        key = _reads_as_key(lines[:end], min_rsa_bits)
+    if key is None:
+        raise InvalidKey(
+            "malformed",
+            gettext_noop(
+                "Paste the key on a single line, exactly as it is in your .pub file: its type, the key "
+                "data, then an optional comment."
+            ),
+        )
+    # The comment starts on the key's last line when that line has one, else on the line after it.
+    comment_line = end - 1 if key.comment else end
+    stray = next((j for j in range(comment_line + 1, len(lines)) if not _wraps_onto(lines, j)), None)
+    joined = _join_wrapped(lines, min_rsa_bits) if stray is None else None
+    if joined is None:
+        raise InvalidKey(
+            "malformed",
+            TEXT_AFTER_MESSAGE,
+            {"line": quoted_line(lines[stray if stray is not None else end])},
+        )
+    return joined
+
+
+def _reads_as_key(lines: list[str], min_rsa_bits: int) -> PublicKey | None:
+    if len(lines) > 1:
+        return _join_wrapped(lines, min_rsa_bits)
+    try:
+        return parse_public_key(lines[0], min_rsa_bits=min_rsa_bits)
+    except InvalidKey:
+        return None
+
+
+def _wraps_onto(lines: list[str], j: int) -> bool:
+    """Line j continues line j-1 as a wrap does: a terminal's (every line before it as long as the first) or an
+    email's (line j-1 fits in 80 columns, and line j's first word would not have fitted after it in 72)."""
+    before = lines[j - 1]
+    if j >= 2 and all(len(line) == len(lines[0]) for line in lines[:j]):
+        return True
+    first_word = _FIELD_SEPARATOR.split(lines[j], maxsplit=1)[0]
+    return len(before) <= 80 and len(before) + 1 + len(first_word) > 72
 
 
 def _starts_a_key(line: str) -> bool:

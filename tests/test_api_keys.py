@@ -111,6 +111,23 @@ def test_each_key_refusal_has_the_forms_code(api, nsml, code):
 
 
 @pytest.mark.parametrize(
+    ("paste", "code", "named"),
+    [
+        ("$ cat ~/.ssh/id_ed25519.pub\n{key}", "options_prefix", "“$ cat ~/.ssh/id_ed25519.pub”"),
+        ("{key}\nThanks!", "malformed", "“Thanks!”"),
+    ],
+)
+def test_a_line_around_the_key_is_named_in_the_refusal(api, nsml, new_public_key, paste, code, named):
+    key = new_public_key(comment="alice@laptop")
+
+    response = api("post", KEYS, {"title": "alice-laptop", "key": paste.format(key=key)})
+
+    assert error_of(response) == (422, code, "key")
+    assert named in response.json()["error"]["message"]
+    assert posts_seen(nsml) == []
+
+
+@pytest.mark.parametrize(
     ("title", "code"),
     [
         ("", "title_required"),

@@ -89,7 +89,7 @@ def test_refusals_are_explained_in_korean(member_client, nsml):
     assert any("\uac00" <= char <= "\ud7a3" for char in message)  # Hangul syllables
 
 
-# A paste with something in front of the key's type: each told what it pasted, in the member's language.
+# A paste with something in front of the key's type, or around it: each told what it pasted, in the member's language.
 PREFIXED = {
     "known_hosts": (
         lambda: "github.com,140.82.112.3 " + " ".join(ed25519().split()[:2]),
@@ -102,6 +102,11 @@ PREFIXED = {
         lambda: "$ cat ~/.ssh/id_ed25519.pub\n" + ed25519(),
         "other text above the key, starting with “$ cat ~/.ssh/id_ed25519.pub”",
         "키 위에 “$ cat ~/.ssh/id_ed25519.pub”(으)로 시작하는 다른 글자가 있습니다",
+    ),
+    "line-after": (
+        lambda: ed25519() + "\nThanks!",
+        "other text after the key, starting with “Thanks!”",
+        "키 뒤에 “Thanks!”(으)로 시작하는 다른 글자가 있습니다",
     ),
 }
 

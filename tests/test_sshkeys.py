@@ -644,6 +644,58 @@ def test_the_key_below_a_line_is_judged_first(keys: Keys) -> None:
     assert refusal("$ cat ~/.ssh/id_dsa.pub\n" + keygen.dsa_public_line()).code == "unsupported_type"
 
 
+@pytest.mark.parametrize(
+    ("dress", "after"),
+    [
+        pytest.param(lambda key: f"{key}\nThanks!", "Thanks!", id="thanks"),
+        pytest.param(lambda key: f"{key}\r\n\r\nthis is my laptop key\r\n", "this is my laptop key", id="note-crlf"),
+        pytest.param(lambda key: f"{key}\nme@host:~$", "me@host:~$", id="prompt-below"),
+        pytest.param(lambda key: f"{key}\n감사합니다!", "감사합니다!", id="korean"),
+        pytest.param(
+            lambda key: "\n".join(key[i : i + 76] for i in range(0, len(key), 76)) + "\nThanks!",
+            "Thanks!",
+            id="email-wrapped-key-then-thanks",
+        ),
+    ],
+)
+@pytest.mark.parametrize("name", ["ed25519", "rsa4096"])
+def test_a_line_after_the_key_is_refused_naming_it(keys: Keys, name: str, dress, after: str) -> None:
+    exc = refusal(dress(keys[name].public_line))
+
+    assert exc.code == "malformed"
+    assert exc.params == {"line": after}
+    assert f"other text after the key, starting with “{after}”" in exc.message
+
+
+def test_lines_above_and_after_the_key_are_both_named(keys: Keys) -> None:
+    exc = refusal(f"me@host:~$ cat ~/.ssh/id_ed25519.pub\n{keys['ed25519'].public_line}\nme@host:~$ ")
+
+    assert exc.code == "options_prefix"
+    assert exc.params == {"line": "me@host:~$ cat ~/.ssh/id_ed25519.pub", "after": "me@host:~$"}
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        # An email wraps at a space: the comment's second word did not fit in 76 columns.
+        pytest.param(lambda t, b: f"{t}\n{b} kim\nminsu@laptop", id="email-word-wrap"),
+        # A terminal wraps at its width, inside a word: every line but the last is as long.
+        pytest.param(lambda t, b: _hard_wrap(f"{t} {b} kim minsu@laptop", 44), id="terminal-wrap-in-the-comment"),
+    ],
+)
+def test_a_comment_wrapped_onto_the_next_line_is_still_joined(keys: Keys, wrap) -> None:
+    key_type, blob = keys["ed25519"].public_line.split()[:2]
+
+    key = parse_public_key(wrap(key_type, blob))
+
+    assert key.joined and key.normalized == f"{key_type} {blob}"
+    assert key.comment.replace(" ", "") == "kimminsu@laptop"
+
+
+def _hard_wrap(line: str, width: int) -> str:
+    return "\n".join(line[i : i + width] for i in range(0, len(line), width))
+
+
 def padded(line: str, size: int, filler: str = " ") -> str:
     """`line` followed by `filler` up to `size` UTF-8 bytes (or just past it, for a multi-byte filler)."""
     count = -(-(size - len(line.encode())) // len(filler.encode()))
