@@ -19,6 +19,11 @@ TITLE_MESSAGES = {
     "first_letter": _("The title must begin with an English letter."),
     "double_hyphen": _("The title cannot contain two hyphens in a row (--)."),
 }
+# Code title_characters, for a character the member cannot see (copied from a chat): "U+200B ZERO WIDTH SPACE".
+TITLE_HIDDEN_CHARACTER = _(
+    "The title contains an invisible character (%(character)s), often copied along from a chat or a web page. "
+    "Type the title again, using only English letters, digits and hyphens (-)."
+)
 TITLE_HELP = _("Up to %(max)d English letters, digits and hyphens; begins with a letter; no two hyphens in a row.")
 
 PENDING_MESSAGE = _(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 MAX_TITLE_LENGTH = 64
 
@@ -28,3 +29,27 @@ def title_problem(title: str) -> str | None:
     if "--" in title:
         return "double_hyphen"
     return None
+
+
+def trimmed_title(title: str) -> str:
+    """`title` without the spaces and invisible characters (zero-width space, byte order mark, direction marks...)
+    that a chat or a web page leaves around a copied word: at the edges they are no part of the title."""
+    start, end = 0, len(title)
+    while start < end and _is_blank(title[start]):
+        start += 1
+    while end > start and _is_blank(title[end - 1]):
+        end -= 1
+    return title[start:end]
+
+
+def hidden_character(title: str) -> str | None:
+    """The first character of `title` that a member cannot see, as "U+200B ZERO WIDTH SPACE"; None if none.
+    A plain space is not one: it shows."""
+    for character in title:
+        if character != " " and (_is_blank(character) or unicodedata.category(character) == "Cc"):
+            return f"U+{ord(character):04X} {unicodedata.name(character, '')}".rstrip()
+    return None
+
+
+def _is_blank(character: str) -> bool:
+    return character.isspace() or unicodedata.category(character) == "Cf"

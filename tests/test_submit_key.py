@@ -76,6 +76,9 @@ def test_it_audits_a_successful_registration(member_client, member, nsml, new_pu
         ("1laptop", "must begin with an English letter"),
         ("my--laptop", "two hyphens in a row"),
         ("a" * 65, "at most 64 characters"),
+        ("lap\u200btop", "an invisible character (U+200B ZERO WIDTH SPACE)"),
+        ("my\u00a0laptop", "an invisible character (U+00A0 NO-BREAK SPACE)"),
+        ("lap\u00adtop", "an invisible character (U+00AD SOFT HYPHEN)"),
     ],
 )
 def test_a_refused_title_never_reaches_nsml(member_client, nsml, new_public_key, title, message):
@@ -89,6 +92,14 @@ def test_a_refused_title_never_reaches_nsml(member_client, nsml, new_public_key,
     assert not RegisteredKey.objects.exists()
     # The member's input survives the refusal.
     assert line in response.content.decode()
+
+
+@pytest.mark.parametrize("title", ["\ufefflaptop", "laptop\u200b", "\u200flaptop\u00a0", " \u2060laptop\u200d\t"])
+def test_invisible_characters_around_a_copied_title_are_dropped(member_client, nsml, new_public_key, title):
+    member_client.post(NEW, {"title": title, "key": new_public_key()})
+
+    assert [item["title"] for item in nsml.held_keys()] == ["laptop"]
+    assert RegisteredKey.objects.get().title == "laptop"
 
 
 def test_it_audits_a_refusal_with_its_reason(member_client, member, nsml, new_public_key, event):

@@ -22,7 +22,7 @@ from keys.services.tokens import TOKEN_SECRET_MESSAGE, holds_token_secret
 from keys.sshkeys import InvalidKey, PublicKey, holds_private_key, parse_public_key, private_key_message
 from keys.upstream import lookup_time, nsml_client, wait_used_up
 from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
-from nsml.titles import MAX_TITLE_LENGTH, title_problem
+from nsml.titles import MAX_TITLE_LENGTH, hidden_character, title_problem, trimmed_title
 from portal import metrics
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def _register(
     quota: Quota | None,
     expires_on: date | str | None,
 ) -> RegisteredKey:
-    title = title.strip()
+    title = trimmed_title(title)
     try:
         key = validate_submission(title=title, key_text=key_text, expires_on=expires_on)
         expires_at = lifetimes.expiry_for_new_key(expires_on)
@@ -272,7 +272,11 @@ def validate_submission(*, title: str, key_text: str, expires_on: date | str | N
     problem = title_problem(title)
     if problem:
         message = member_messages.TITLE_MESSAGES[problem]
-        errors["title"] = ValidationError(str(message), code=f"title_{problem}", params={"max": MAX_TITLE_LENGTH})
+        params: dict[str, object] = {"max": MAX_TITLE_LENGTH}
+        hidden = hidden_character(title) if problem == "characters" else None
+        if hidden:  # "use only letters..." does not tell a member which character they cannot see
+            message, params["character"] = member_messages.TITLE_HIDDEN_CHARACTER, hidden
+        errors["title"] = ValidationError(str(message), code=f"title_{problem}", params=params)
     try:
         key = parse_public_key(key_text, min_rsa_bits=settings.KEYS_MIN_RSA_BITS)
     except InvalidKey as invalid:

@@ -20,11 +20,23 @@
     return PRIVATE_ARMOUR.test(value) || OPENSSH_MAGIC.test(value);
   }
 
-  // nsml/titles.py's title_problem, in the same order; the form strips the title before it applies. As on the
+  // nsml/titles.py's trimmed_title: the spaces and invisible characters (zero-width space, byte order mark,
+  // direction marks) that a chat leaves around a copied word are no part of the title.
+  var BLANK = /[\s\p{Cf}]/u;
+
+  function trimmedTitle(value) {
+    var start = 0;
+    var end = value.length;
+    while (start < end && BLANK.test(value[start])) start++;
+    while (end > start && BLANK.test(value[end - 1])) end--;
+    return value.slice(start, end);
+  }
+
+  // nsml/titles.py's title_problem, in the same order; the server trims the title before it applies. As on the
   // server, private-key material in the title is refused as a private key first, whatever else is wrong.
   function titleProblem(value) {
     if (holdsPrivateKey(value)) return "private-key";
-    value = value.trim();
+    value = trimmedTitle(value);
     if (!value) return "required";
     if (Array.from(value).length > maxLength) return "too-long";
     if (!/^[A-Za-z0-9-]*$/.test(value)) return "characters";
