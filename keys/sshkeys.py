@@ -469,18 +469,21 @@ def _join_wrapped(lines: list[str], min_rsa_bits: int) -> PublicKey | None:
     if len(lines) > MAX_WRAPPED_LINES:
         return None
     middle = "".join(lines[1:-1])
-    candidates = {
-        lines[0] + first + middle + (last if len(lines) > 2 else "") + lines[-1]
-        for first in ("", " ")
-        for last in ("", " ")
-    }
+    # When both joins read as the same key, the wrap fell inside the comment: a terminal (every line but the last
+    # as long) wraps at any character and eats nothing; an email client wraps at a space and eats it. Tried in
+    # that order, the first reading kept: the stored comment no longer depends on the order of a set.
+    terminal = len(lines) > 2 and len({len(line) for line in lines[:-1]}) == 1
+    joints = ("", " ") if terminal else (" ", "")
+    candidates = dict.fromkeys(
+        lines[0] + first + middle + (last if len(lines) > 2 else "") + lines[-1] for first in joints for last in joints
+    )
     found: dict[str, PublicKey] = {}
     for text in candidates:
         try:
             key = parse_public_key(text, min_rsa_bits=min_rsa_bits)
         except InvalidKey:
             continue
-        found[key.normalized] = key
+        found.setdefault(key.normalized, key)
     if len(found) != 1:
         return None
     (key,) = found.values()

@@ -689,7 +689,7 @@ def test_a_comment_wrapped_onto_the_next_line_is_still_joined(keys: Keys, wrap) 
     key = parse_public_key(wrap(key_type, blob))
 
     assert key.joined and key.normalized == f"{key_type} {blob}"
-    assert key.comment.replace(" ", "") == "kimminsu@laptop"
+    assert key.comment == "kim minsu@laptop"  # the space the email ate put back; none added inside a word
 
 
 def _hard_wrap(line: str, width: int) -> str:
