@@ -124,7 +124,8 @@ MIDDLEWARE = [
     # A query that waits past DATABASE_QUERY_TIMEOUT: the request answers 503 instead of holding its thread.
     "portal.query_deadline.QueryDeadlineMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # Django's LocaleMiddleware, with the languages a browser refuses (q=0) left out (portal/languages.py).
+    "portal.languages.AcceptLanguageMiddleware",
     # Under /api/, Django's and ninja's HTML errors (404, 405, CSRF's 403, 500) in the API's JSON form.
     "portal.api_errors.ApiErrorFormMiddleware",
     "django.middleware.common.CommonMiddleware",
