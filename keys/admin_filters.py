@@ -90,8 +90,12 @@ def audit_search(term: str) -> Q:
         | Q(subject_id__in=_users_starting_with(term))
         | Q(title__istartswith=term)
         | _starts_with_fingerprint("fingerprint", term)
-        | Q(trace_id=term)
-        | Q(request_id=term)
+        # NSML's trace ids are hex, so their case means nothing. A request id is kept as its client sent it: found
+        # as typed, or in one case (the portal's own are lower-case hex; a log may print a proxy's in capitals).
+        # Equality on the index, not UPPER(...) = UPPER(...), which no index answers; so a mixed-case id is found
+        # only as it was sent.
+        | Q(trace_id__in=_as_typed_or_in_one_case(term))
+        | Q(request_id__in=_as_typed_or_in_one_case(term))
     )
 
 
@@ -116,6 +120,10 @@ def _users_starting_with(term: str, *, email: bool = False) -> list[int] | Query
     users = get_user_model().objects.filter(matching).order_by().values_list("pk", flat=True)
     few = list(users[: MAX_MATCHING_USERS + 1])
     return few if len(few) <= MAX_MATCHING_USERS else users
+
+
+def _as_typed_or_in_one_case(term: str) -> list[str]:
+    return list(dict.fromkeys((term, term.lower(), term.upper())))
 
 
 # A SHA256 fingerprint as ssh-keygen writes it (unpadded base64), wherever it stands in what was pasted.
@@ -161,6 +169,8 @@ class IndexedSearchMixin:
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
+        if len(term) > 1 and term[0] in "'\"" and term[-1] == term[0]:
+            term = term[1:-1].strip()  # an id pasted between quotes, as a log line prints it
         if not term:
             return queryset, False
         return queryset.filter(self.indexed_search(term)), False

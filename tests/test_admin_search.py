@@ -7,6 +7,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
 from keys.admin_filters import MAX_MATCHING_USERS, audit_search, key_search
@@ -392,3 +393,35 @@ def test_a_quoted_phrase_is_still_one_term(admin_client, member, django_user_mod
     response = admin_client.get(reverse("admin:auth_user_changelist"), {"q": '"ann"'})
 
     assert [user.username for user in response.context["cl"].result_list] == ["ann", "lee"]
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "0F1E2D3C4B5A69788796A5B4C3D2E1F0",
+        " 0f1e2d3c4b5a69788796a5b4c3d2e1f0 ",
+        '"0F1E2D3C4B5A69788796A5B4C3D2E1F0"',
+        "'0f1e2d3c4b5a69788796a5b4c3d2e1f0'",
+    ],
+)
+def test_an_nsml_trace_id_is_found_in_capitals_or_between_quotes(admin_client, history, pasted):
+    """Found in the admin: a trace id pasted in capitals (or quoted, from a log line) found nothing, the lower-case
+    one the row. Trace ids are hex: their case means nothing."""
+    assert found(admin_client, pasted) == {history["revoked_by_admin"].pk}
+
+
+def test_a_request_id_is_found_as_sent_or_in_one_case(admin_client, member):
+    """A request id is kept as its client sent it: found as typed, in capitals or small letters alone (the portal's
+    own ids are lower-case hex; a log may print a proxy's in capitals), quoted or not."""
+    for offered in ("A1B2C3D4E5F6", "Proxy-Req-42"):
+        Client().post(
+            reverse("login"), {"username": "alice", "password": "alice-password-1"}, HTTP_X_REQUEST_ID=offered
+        )
+    capitals, mixed = (AuditEvent.objects.get(request_id=offered).pk for offered in ("A1B2C3D4E5F6", "Proxy-Req-42"))
+    Client().post(reverse("login"), {"username": "alice", "password": "wrong"})
+    made = AuditEvent.objects.get(action="login_failed")
+
+    for pasted in ("A1B2C3D4E5F6", "a1b2c3d4e5f6", ' "a1b2c3d4e5f6" '):
+        assert found(admin_client, pasted) == {capitals}, pasted
+    assert found(admin_client, "Proxy-Req-42") == {mixed}
+    assert found(admin_client, made.request_id.upper()) == {made.pk}
