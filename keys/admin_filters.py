@@ -9,6 +9,8 @@
   (keys/migrations/0012_audit_search_indexes.py) instead of a substring scan of every row.
 - `KeySearchMixin`: the key list's search the same way (an owner's user name or email, a title, a fingerprint,
   an NSML name; keys/migrations/0021_key_search_indexes.py).
+- Words: as in Django's own search, a row is found when each word matches one of its fields (`alice laptop`: alice's
+  rows about a key titled laptop…), or when the whole text does (what ssh-keygen printed). A quoted phrase is one word.
 
 - `LiteralQuoteSearchMixin`: Django's search on the other lists, with a quote typed alone searched for as itself.
 
@@ -20,12 +22,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import reduce
+from operator import and_
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Value
 from django.urls import reverse
-from django.utils.text import smart_split
+from django.utils.text import smart_split, unescape_string_literal
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from keys.login_names import unknown_name
@@ -34,6 +39,8 @@ from keys.sshkeys import ACCEPTED_TYPES
 # Up to this many accounts a prefix means are looked up first and passed as a list of ids, which the indexes on
 # the owner and the subject answer; a shorter term that means more is a subquery, so every one of them is found.
 MAX_MATCHING_USERS = 100
+# A search of more words than this is looked for as the whole text only (_search_terms).
+MAX_WORDS = 8
 
 
 class OwnerFilter(admin.SimpleListFilter):
@@ -81,13 +88,13 @@ def users_named(name: str) -> QuerySet:
     return (exact if exact.exists() else users.filter(username__iexact=name)).values("pk")
 
 
-def audit_search(term: str) -> Q:
+def audit_search(term: str, users: list[int] | QuerySet | None = None) -> Q:
     """Rows an admin means by `term`: a user name (actor or subject) or title starting with it, a fingerprint
-    starting with it, or exactly this NSML trace id or request id."""
+    starting with it, or exactly this NSML trace id or request id. `users`: those starting with `term`, when known."""
     return (
         Q(actor_username__istartswith=term)
         | Q(actor_username__istartswith=unknown_name(term))  # the prefix index: the digest is whole
-        | Q(subject_id__in=_users_starting_with(term))
+        | Q(subject_id__in=_users_starting_with(term) if users is None else users)
         | Q(title__istartswith=term)
         | _starts_with_fingerprint("fingerprint", term)
         # NSML's trace ids are hex, so their case means nothing. A request id is kept as its client sent it: found
@@ -99,13 +106,13 @@ def audit_search(term: str) -> Q:
     )
 
 
-def key_search(term: str) -> Q:
+def key_search(term: str, owners: list[int] | QuerySet | None = None) -> Q:
     """Keys an admin means by `term`: an owner's user name or email, or a title, starting with it; a fingerprint
-    (SHA256 or MD5) or an NSML name starting with it."""
+    (SHA256 or MD5) or an NSML name starting with it. `owners`: those starting with `term`, when known."""
     md5 = (_md5_fingerprint(term) or term).lower()
     nsml_name = md5.replace(":", "")
     return (
-        Q(owner_id__in=_users_starting_with(term, email=True))
+        Q(owner_id__in=_users_starting_with(term, email=True) if owners is None else owners)
         | Q(title__istartswith=term)
         | _starts_with_fingerprint("fingerprint_sha256", term)
         | Q(fingerprint_md5__startswith=md5)
@@ -122,8 +129,52 @@ def _users_starting_with(term: str, *, email: bool = False) -> list[int] | Query
     return few if len(few) <= MAX_MATCHING_USERS else users
 
 
+def _users_starting_with_each(terms: list[str], *, email: bool = False) -> list[list[int] | QuerySet]:
+    """`_users_starting_with` for each term, in one query however many words were typed: the page's query count
+    stays that of a one-word search."""
+    if len(terms) == 1:
+        return [_users_starting_with(terms[0], email=email)]
+    users = get_user_model().objects.order_by()
+    lookups = [
+        users.filter(Q(username__istartswith=term) | (Q(email__istartswith=term) if email else Q())) for term in terms
+    ]
+    # Each term's first few, as _users_starting_with reads them: a LIMIT inside IN, which SQLite takes in a UNION.
+    firsts = [
+        users.filter(pk__in=lookup.values("pk")[: MAX_MATCHING_USERS + 1]).annotate(term=Value(index))
+        for index, lookup in enumerate(lookups)
+    ]
+    found: list[list[int]] = [[] for _term in terms]
+    for index, pk in (
+        firsts[0].values_list("term", "pk").union(*(first.values_list("term", "pk") for first in firsts[1:]), all=True)
+    ):
+        found[index].append(pk)
+    return [
+        few if len(few) <= MAX_MATCHING_USERS else lookup.values_list("pk", flat=True)
+        for few, lookup in zip(found, lookups, strict=True)
+    ]
+
+
 def _as_typed_or_in_one_case(term: str) -> list[str]:
     return list(dict.fromkeys((term, term.lower(), term.upper())))
+
+
+def _search_terms(search_term: str) -> list[str]:
+    """What the search looks for: the text as typed, then each of its words when there are several. Words as
+    Django's search reads them: a quoted phrase is one, without its quotes (so is an id pasted between quotes)."""
+    words = []
+    for bit in smart_split(search_term):
+        if len(bit) > 1 and bit[0] in "'\"" and bit[-1] == bit[0]:
+            bit = unescape_string_literal(bit)
+        if (word := bit.strip()) and word not in words:
+            words.append(word)
+        if len(words) > MAX_WORDS:
+            break
+    whole = search_term.strip()
+    if len(words) == 1:
+        return words
+    # Past a few words no row matches every one (a row has fewer fields), and each costs its index reads: a pasted
+    # paragraph is the whole text alone.
+    return [whole, *words] if 1 < len(words) <= MAX_WORDS else ([whole] if whole else [])
 
 
 # A SHA256 fingerprint as ssh-keygen writes it (unpadded base64), wherever it stands in what was pasted.
@@ -162,18 +213,35 @@ def _starts_with_fingerprint(field: str, term: str) -> Q:
 
 
 class IndexedSearchMixin:
-    """The admin's search box as `indexed_search(term)`: a filter each part of which an index answers on
-    PostgreSQL, in place of Django's substring match over `search_fields`."""
+    """The admin's search box as `indexed_search(term, users)`: a filter each part of which an index answers on
+    PostgreSQL, in place of Django's substring match over `search_fields`. Several words: the whole text, or every
+    word (each answered by the indexes too, so PostgreSQL combines their bitmaps)."""
 
-    indexed_search: Callable[[str], Q]
+    indexed_search: Callable[[str, list[int] | QuerySet], Q]
+    search_emails = False  # whether a term may be the start of a user's email
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if len(term) > 1 and term[0] in "'\"" and term[-1] == term[0]:
-            term = term[1:-1].strip()  # an id pasted between quotes, as a log line prints it
-        if not term:
+        terms = _search_terms(search_term)
+        if not terms:
             return queryset, False
-        return queryset.filter(self.indexed_search(term)), False
+        users = _users_starting_with_each(terms, email=self.search_emails)
+        found = [self.indexed_search(term, matching) for term, matching in zip(terms, users, strict=True)]
+        search = found[0]
+        if len(terms) > 1:
+            # A word whose users are a list is answered by the indexes alone, and PostgreSQL finds the rows of every
+            # word from its rows. When each word starts the names of too many users for a list, the rows of all of
+            # them would be read through the whole table: the words are not looked for, and the admin is told.
+            if any(isinstance(matching, list) for matching in users[1:]):
+                search |= reduce(and_, found[1:])
+            else:
+                messages.warning(request, gettext(TOO_MANY_USERS_FOR_WORDS) % {"count": MAX_MATCHING_USERS})
+        return queryset.filter(search), False
+
+
+TOO_MANY_USERS_FOR_WORDS = _(
+    "Each word of the search starts the names of more than %(count)d users, so only the rows that match the whole "
+    "search are listed: type more of a user name."
+)
 
 
 class LiteralQuoteSearchMixin:
@@ -217,6 +285,7 @@ class KeySearchMixin(IndexedSearchMixin):
         "Starts with: an owner's user name or email, a title, a fingerprint (SHA256 or MD5) or an NSML name."
     )
     indexed_search = staticmethod(key_search)
+    search_emails = True
 
 
 class KeyTypeFilter(admin.SimpleListFilter):

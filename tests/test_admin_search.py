@@ -8,6 +8,7 @@ import time
 import pytest
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from keys.admin_filters import MAX_MATCHING_USERS, audit_search, key_search
@@ -425,3 +426,103 @@ def test_a_request_id_is_found_as_sent_or_in_one_case(admin_client, member):
         assert found(admin_client, pasted) == {capitals}, pasted
     assert found(admin_client, "Proxy-Req-42") == {mixed}
     assert found(admin_client, made.request_id.upper()) == {made.pk}
+
+
+@pytest.fixture
+def laptops(member, other_member):
+    """alice and bob each registered a laptop and a desktop key."""
+    return {
+        (user.username, title): record_event(
+            action="register", outcome="success", origin=Origin(), actor=user, title=title
+        )
+        for user in (member, other_member)
+        for title in ("laptop-home", "desktop")
+    }
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("alice laptop", {("alice", "laptop-home")}),  # a user name and a title's start: both, in one row
+        ("LAPTOP  Alice", {("alice", "laptop-home")}),  # in any order and case
+        ("alice", {("alice", "laptop-home"), ("alice", "desktop")}),
+        ("laptop bob desk", set()),  # every word must match
+        ('alice "laptop"', {("alice", "laptop-home")}),
+    ],
+)
+def test_the_audit_search_finds_the_rows_that_match_every_word(admin_client, laptops, term, expected):
+    """Found in the admin: `alice laptop` found nothing, where Django's own search finds the rows that match each
+    word in one of their fields."""
+    login_rows = set(AuditEvent.objects.filter(action="login").values_list("pk", flat=True))
+    assert found(admin_client, term) - login_rows == {laptops[name].pk for name in expected}
+
+
+def test_the_key_search_finds_the_keys_that_match_every_word(admin_client, member, other_member):
+    for owner, title in ((member, "laptop-home"), (member, "desktop"), (other_member, "laptop-work")):
+        RegisteredKey.objects.create(owner=owner, title=title, fingerprint_md5=title, nsml_name=title)
+
+    for term in ("alice laptop", "Laptop-h ALI"):
+        listed = admin_client.get(KEYS, {"q": term}).context["cl"].result_list
+        assert [(key.owner.username, key.title) for key in listed] == [("alice", "laptop-home")], term
+
+
+@pytest.mark.parametrize("url", [AUDIT, KEYS])
+def test_a_pasted_paragraph_is_searched_as_one_text_at_once(admin_client, member, url):
+    """Each word costs its index reads (and SQLite takes at most 500 in one query): past a few words, which no row
+    could all match, the text is searched as a whole, as one term was."""
+    started = time.perf_counter()
+
+    response = admin_client.get(url, {"q": " ".join(f"word{number}" for number in range(5000))})
+
+    assert response.status_code == 200 and response.context["cl"].result_count == 0
+    assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize(("url", "word"), [(AUDIT, "alice"), (KEYS, "alice")])
+def test_a_search_of_two_words_runs_as_many_queries_as_one_of_one(admin_client, member, url, word):
+    RegisteredKey.objects.create(owner=member, title="laptop-home", fingerprint_md5="aa", nsml_name="aa")
+    admin_client.get(url, {"q": word})  # first-use caches (the session, content types) are not the search
+
+    with CaptureQueriesContext(connection) as one_word:
+        admin_client.get(url, {"q": word})
+    with CaptureQueriesContext(connection) as two_words:
+        admin_client.get(url, {"q": f"{word} laptop"})
+
+    assert len(two_words) == len(one_word)
+
+
+def test_words_that_each_mean_too_many_users_are_not_looked_for_one_by_one(admin_client, django_user_model):
+    """Every word's users found by a subquery, no index could answer the words together: PostgreSQL would read the
+    whole audit table. The admin is told to type more of a name instead."""
+    crew = django_user_model.objects.bulk_create(
+        django_user_model(username=f"crew{number:03d}") for number in range(MAX_MATCHING_USERS + 20)
+    )
+    AuditEvent.objects.bulk_create(AuditEvent(action="revoke", outcome="success", subject=user) for user in crew)
+
+    response = admin_client.get(AUDIT, {"q": "crew cre"}, follow=True)
+
+    assert response.context["cl"].result_count == 0
+    assert "Each word of the search starts the names of more than 100 users" in response.content.decode()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the search indexes are PostgreSQL's")
+@pytest.mark.parametrize(
+    ("url", "table", "indexes"),
+    [
+        (AUDIT, "keys_auditevent", ("audit_actor_username_prefix", "audit_title_prefix", "audit_trace_id")),
+        (KEYS, "keys_registeredkey", ("key_title_prefix", "key_fingerprint_md5_prefix", "key_nsml_name_prefix")),
+    ],
+)
+def test_a_search_of_several_words_can_use_the_indexes(admin_client, laptops, url, table, indexes):
+    """Each word is the one-word search, which the indexes answer; PostgreSQL combines them (a BitmapAnd or the
+    rarer word's rows, filtered), never reading the whole table. Asked as the page's count asks, in no order."""
+    changelist = admin_client.get(url, {"q": "alice laptop 0A1B"}).context["cl"]
+    sql, params = changelist.queryset.order_by().select_related(None).values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert f"Seq Scan on {table}" not in plan, plan
+    for index in indexes:
+        assert index in plan, plan
