@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from keys.admin_filters import audit_search
 from keys.models import AuditEvent, RegisteredKey
 from keys.pagination import EstimatedCountPaginator
 
@@ -242,3 +245,51 @@ def test_a_list_within_reach_says_nothing_of_it(admin_client, reachable_four_pag
     # Past the end of a list within reach: Django's answer, the whole list and why.
     past = admin_client.get(reverse("admin:keys_auditevent_changelist"), {"action__exact": "logout", "p": 3})
     assert past.status_code == 302 and past["Location"].endswith("?e=1")
+
+
+# A short list (a search, a filter) is read in an order no index gives: found at 1,000,000 audit rows, a search for a
+# user name with a few old rows took a second, PostgreSQL walking the newest-first index of every row to meet them.
+
+
+def old_matches_among_new_rows() -> None:
+    now = timezone.now()
+    AuditEvent.objects.bulk_create(
+        AuditEvent(action="login", outcome="success", actor_username=f"member{number}", created_at=now)
+        for number in range(3000)
+    )
+    AuditEvent.objects.bulk_create(
+        AuditEvent(action="login", outcome="success", actor_username="carol", created_at=now - timedelta(days=day))
+        for day in (300, 200, 100)
+    )
+
+
+def test_a_short_list_is_shown_in_its_order():
+    old_matches_among_new_rows()
+    carol = AuditEvent.objects.filter(actor_username="carol").order_by("-created_at", "-id")
+
+    page = EstimatedCountPaginator(carol, per_page=2).page(1)
+
+    assert [event.created_at for event in page.object_list] == [event.created_at for event in carol[:2]]
+    assert page.object_list[0].created_at > page.object_list[1].created_at
+
+
+def test_a_few_old_matches_are_not_met_by_walking_every_newer_row():
+    if connection.vendor != "postgresql":
+        pytest.skip("the plan is PostgreSQL's")
+    old_matches_among_new_rows()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE keys_auditevent")
+    found = AuditEvent.objects.filter(audit_search("carol")).order_by("-created_at", "-id")
+
+    page = EstimatedCountPaginator(found, per_page=100).page(1)
+
+    sql, params = page.object_list.query.sql_with_params()
+    with connection.cursor() as cursor:
+        # What the planner chose at 1,000,000 rows, made its only choice here: no scan of the whole table, no bitmap
+        # of the matches, no sort. Only an order no index gives still leaves it none but sorting the matches.
+        for switch in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            cursor.execute(f"SET LOCAL {switch} = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Scan Backward" not in plan, plan
+    assert [event.actor_username for event in page.object_list] == ["carol"] * 3
