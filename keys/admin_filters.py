@@ -123,10 +123,14 @@ def key_search(term: str, owners: list[int] | QuerySet | None = None) -> Q:
 
 def _users_starting_with(term: str, *, email: bool = False) -> list[int] | QuerySet:
     """The ids of every user whose name (or email) starts with `term`: a list when there are few, else a subquery."""
-    matching = Q(username__istartswith=term) | (Q(email__istartswith=term) if email else Q())
-    users = get_user_model().objects.filter(matching).order_by().values_list("pk", flat=True)
+    users = get_user_model().objects.filter(_name_starts_with(term, email=email)).order_by()
+    users = users.values_list("pk", flat=True)
     few = list(users[: MAX_MATCHING_USERS + 1])
     return few if len(few) <= MAX_MATCHING_USERS else users
+
+
+def _name_starts_with(term: str, *, email: bool) -> Q:
+    return Q(username__istartswith=term) | (Q(email__istartswith=term) if email else Q())
 
 
 def _users_starting_with_each(terms: list[str], *, email: bool = False) -> list[list[int] | QuerySet]:
@@ -135,9 +139,7 @@ def _users_starting_with_each(terms: list[str], *, email: bool = False) -> list[
     if len(terms) == 1:
         return [_users_starting_with(terms[0], email=email)]
     users = get_user_model().objects.order_by()
-    lookups = [
-        users.filter(Q(username__istartswith=term) | (Q(email__istartswith=term) if email else Q())) for term in terms
-    ]
+    lookups = [users.filter(_name_starts_with(term, email=email)) for term in terms]
     # Each term's first few, as _users_starting_with reads them: a LIMIT inside IN, which SQLite takes in a UNION.
     firsts = [
         users.filter(pk__in=lookup.values("pk")[: MAX_MATCHING_USERS + 1]).annotate(term=Value(index))

@@ -418,7 +418,12 @@ def _read_wrapped(lines: list[str], min_rsa_bits: int) -> PublicKey:
     # The comment starts on the key's last line when that line has one, else on the line after it.
     comment_line = end - 1 if key.comment else end
     stray = next((j for j in range(comment_line + 1, len(lines)) if not _wraps_onto(lines, j)), None)
-    joined = _join_wrapped(lines, min_rsa_bits) if stray is None else None
+    if stray is not None:
+        joined = None
+    elif end == len(lines) > 1:
+        joined = key  # the key took every line: _reads_as_key joined them already
+    else:
+        joined = _join_wrapped(lines, min_rsa_bits)
     if joined is None:
         raise InvalidKey(
             "malformed",
