@@ -350,7 +350,10 @@ class MemorySampler(threading.Thread):
                     status = Path(f"/proc/{pid}/status").read_text()
                 except OSError:
                     continue
-                rss = int(re.search(r"VmRSS:\s+(\d+) kB", status)[1]) / 1024
+                rss_kib = re.search(r"VmRSS:\s+(\d+) kB", status)
+                if rss_kib is None:  # a worker exiting (a zombie has no memory): the next sample finds its successor
+                    continue
+                rss = int(rss_kib[1]) / 1024
                 threads = int(re.search(r"Threads:\s+(\d+)", status)[1])
                 phase_peaks = self.peaks.setdefault(self.phase, {})
                 phase_peaks[pid] = max(phase_peaks.get(pid, 0.0), rss)
@@ -360,8 +363,12 @@ class MemorySampler(threading.Thread):
     def high_water(self) -> dict[int, float]:
         marks = {}
         for pid in self.portal.workers():
-            status = Path(f"/proc/{pid}/status").read_text()
-            marks[pid] = int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024
+            try:
+                mark = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+            except OSError:
+                continue
+            if mark is not None:
+                marks[pid] = int(mark[1]) / 1024
         return marks
 
 
