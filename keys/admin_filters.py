@@ -277,14 +277,16 @@ class UnknownNameSearchMixin:
 
 class AuditSearchMixin(IndexedSearchMixin):
     search_help_text = _(
-        "Starts with: a user name, a title or a fingerprint. Exactly: an NSML trace id or a request id."
+        "Starts with, in any case: a user name or a title. Starts with: a fingerprint. Exactly: an NSML trace id or a "
+        "request id. Several words: the rows that match every word (a phrase in quotes is one word)."
     )
     indexed_search = staticmethod(audit_search)
 
 
 class KeySearchMixin(IndexedSearchMixin):
     search_help_text = _(
-        "Starts with: an owner's user name or email, a title, a fingerprint (SHA256 or MD5) or an NSML name."
+        "Starts with, in any case: an owner's user name or email, or a title. Starts with: a fingerprint (SHA256 or "
+        "MD5) or an NSML name. Several words: the keys that match every word (a phrase in quotes is one word)."
     )
     indexed_search = staticmethod(key_search)
     search_emails = True

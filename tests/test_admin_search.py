@@ -79,7 +79,10 @@ def test_it_matches_starts_not_middles(admin_client, history):
 def test_it_says_how_it_searches(admin_client, history):
     page = admin_client.get(AUDIT).content.decode()
 
-    assert "Starts with: a user name, a title or a fingerprint." in page
+    # What the search does that a substring box would not suggest: prefixes in any case, several words, exact ids.
+    assert "Starts with, in any case: a user name or a title." in page
+    assert "Exactly: an NSML trace id or a request id." in page
+    assert "Several words: the rows that match every word" in page
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the search indexes are PostgreSQL's")
@@ -203,7 +206,9 @@ def test_the_key_search_finds_what_an_admin_searches_for(admin_client, keys, ter
 def test_the_key_search_says_how_it_searches(admin_client, keys):
     page = admin_client.get(KEYS).content.decode()
 
-    assert "Starts with: an owner&#x27;s user name or email, a title, a fingerprint (SHA256 or MD5)" in page
+    assert "Starts with, in any case: an owner&#x27;s user name or email, or a title." in page
+    assert "Starts with: a fingerprint (SHA256 or MD5) or an NSML name." in page
+    assert "Several words: the keys that match every word" in page
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the search indexes are PostgreSQL's")
