@@ -18,12 +18,12 @@ from datetime import UTC, date, datetime
 from http import HTTPStatus
 
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext, gettext_noop, ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
-from ninja import Field, NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Query, Schema
 from ninja import Status as Answer
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as SchemaError
@@ -48,6 +48,11 @@ MAX_BODY_BYTES = 64 * 1024
 # NSML busy or away and not saying for how long: the minute the member's message names.
 BUSY_RETRY_AFTER_SECONDS = 60
 Status = RegisteredKey.Status
+# The key list's page when the client names none: a member's list is rarely longer (a few keys each, rotated by
+# hand), so a client that knows nothing of pages reads the whole list as before; a script that rotates keys daily
+# and keeps every failed and revoked row gets pages, and a Link to the next.
+KEYS_PAGE_SIZE = 100
+KEYS_PAGE_MAX = 500
 
 
 class ApiError(Exception):
@@ -259,6 +264,35 @@ class KeyOut(Schema):
     expires_at: datetime | None  # always sent; null when the key never expires
 
 
+def _not_null(schema: dict) -> None:
+    """An optional query parameter is left out, never sent as null: the schema says integer, not integer or null."""
+    schema.update(next(each for each in schema.pop("anyOf") if each.get("type") != "null"))
+
+
+class KeyListQuery(Schema):
+    """The key list's query parameters. A value out of bounds is refused (422, query_problem), never clamped: a
+    script that asked for 1,000 keys is told, rather than reading 500 as all there are."""
+
+    status: list[Status] = Field(
+        [], description=gettext_noop("Only keys in this state; repeat it for several: ?status=active&status=pending.")
+    )
+    limit: int = Field(
+        KEYS_PAGE_SIZE,
+        ge=1,
+        le=KEYS_PAGE_MAX,
+        description=gettext_noop("How many keys a page holds, 1 to 500; 100 when not sent."),
+    )
+    before: int | None = Field(
+        None,
+        ge=1,
+        json_schema_extra=lambda schema: _not_null(schema),
+        description=gettext_noop(
+            "The id of one of your keys: the page starts with the key listed after it. The Link header's next page "
+            "sets it to the last key of a page."
+        ),
+    )
+
+
 def errors(*statuses: int) -> dict:
     """The error answers an operation can give, for its schema: every call can be refused as unreadable (400: a
     NUL character, portal/bad_requests.py), a token (401), a body sent in chunks (411, portal/bad_requests.py) or
@@ -308,14 +342,46 @@ def read(path: str, *, response: dict, **options):
     return register
 
 
+NEXT_PAGE_HEADER = {
+    "description": gettext_noop(
+        'The next page, when more keys follow: <URL>; rel="next" (RFC 8288), the same call with before set to the '
+        "last key of this page. Absent on the last page."
+    ),
+    "schema": {"type": "string"},
+}
+
+
+def _next_page(request: HttpRequest, statuses: list[str], limit: int, last: RegisteredKey) -> str:
+    """The Link header's value: this call's filter and page size, after the page's last key. Built from what the call
+    read, not the query string as sent, so nothing else a client put in the URL is repeated."""
+    query = QueryDict(mutable=True)
+    query.setlist("status", statuses)
+    query["limit"] = str(limit)
+    query["before"] = str(last.pk)
+    return f'<{request.build_absolute_uri(f"{request.path}?{query.urlencode()}")}>; rel="next"'
+
+
 @read(
     "/keys",
-    response={200: list[KeyOut], **errors()},
+    response={200: list[KeyOut], **errors(422)},
     summary=gettext_noop("List your keys"),
-    description=gettext_noop("Your keys, newest first, in every state (pending, active, failed, revoking, revoked)."),
+    description=gettext_noop(
+        "Your keys, newest first, in every state (pending, active, failed, revoking, revoked), or in those named by "
+        "status; a page at a time, the next page's address in the Link header."
+    ),
+    openapi_extra={"responses": {200: {"headers": {"Link": NEXT_PAGE_HEADER}}}},
 )
-def list_keys(request: HttpRequest):
-    return [_out(key) for key in selectors.keys_of(request.user)]
+def list_keys(request: HttpRequest, response: HttpResponse, query: Query[KeyListQuery]):
+    statuses = list(dict.fromkeys(Status(each).value for each in query.status))
+    limit, position = query.limit, None
+    if query.before is not None:
+        position = selectors.key_position(request.user, query.before)
+        if position is None:
+            raise ApiError(422, "invalid", query_problem("before"), "before")
+    keys, more = selectors.page_of_keys(request.user, statuses=statuses, before=position, limit=limit)
+    if more:
+        response["Link"] = _next_page(request, statuses, limit, keys[-1])
+    return [_out(key) for key in keys]
 
 
 @api.post(
@@ -455,6 +521,17 @@ def unknown_field(name: str | None, value) -> ApiError:
     return ApiError(422, "unknown_field", message, named)
 
 
+def query_problem(name: str) -> str:
+    """What the key list's query parameter `name` takes, in the reader's language; never the value sent."""
+    if name == "status":
+        return gettext("status must be one of: %(states)s.") % {"states": ", ".join(Status.values)}
+    if name == "limit":
+        return gettext("limit must be a whole number from 1 to %(most)d.") % {"most": KEYS_PAGE_MAX}
+    return gettext(
+        "before must be the id of one of your keys: the last key of the page before, as the Link header gives it."
+    )
+
+
 @api.exception_handler(SchemaError)
 def on_schema_error(request: HttpRequest, error: SchemaError) -> HttpResponse:
     if not request.body and any(tuple(each.get("loc", ()))[:1] == ("body",) for each in error.errors):
@@ -465,6 +542,8 @@ def on_schema_error(request: HttpRequest, error: SchemaError) -> HttpResponse:
     first = error.errors[0] if error.errors else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "payload", "path", "query")]
     field = location[0] if location else None
+    if tuple(first.get("loc", ()))[:1] == ("query",) and field in ("status", "limit", "before"):
+        return error_response(request, ApiError(422, "invalid", query_problem(field), field))
     if first.get("type") == "extra_forbidden":
         # ninja drops the value from its errors; the body is a JSON object of at most 64 KiB (LimitedParser).
         return error_response(request, unknown_field(field, json.loads(request.body).get(field)))

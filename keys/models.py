@@ -136,6 +136,8 @@ class RegisteredKey(models.Model):
         ]
         indexes = [
             models.Index(fields=["owner", "status", "-created_at"], name="key_owner_status_created"),
+            # A member's key list in the API, newest first, a page at a time (selectors.page_of_keys).
+            models.Index(fields=["owner", "-created_at", "-id"], name="key_owner_created"),
             models.Index(fields=["status", "status_changed_at"], name="key_status_since"),
             models.Index(fields=["status", "expires_at"], name="key_status_expires"),
             # The admin's key list, newest first, a page at a time.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +17,31 @@ from keys.models import ApiToken, AuditEvent, MemberProfile, ReconcilePass, Regi
 def keys_of(user) -> QuerySet[RegisteredKey]:
     """A member's keys, newest first: the only keys a member's pages may show."""
     return RegisteredKey.objects.filter(owner=user)
+
+
+def key_position(user, key_id: int) -> tuple[datetime, int] | None:
+    """Where one of the member's keys stands in their list (its created_at and id); None when it is not theirs."""
+    created_at = keys_of(user).filter(pk=key_id).values_list("created_at", flat=True).first()
+    return None if created_at is None else (created_at, key_id)
+
+
+def page_of_keys(
+    user, *, statuses: Collection[str] = (), before: tuple[datetime, int] | None = None, limit: int
+) -> tuple[list[RegisteredKey], bool]:
+    """Up to `limit` of a member's keys, newest first, in `statuses` (any when empty), those listed after the key at
+    `before` (key_position); and whether more follow. One query on the owner's index, newest first: a cursor rather
+    than an offset, so a page reads no row it skips, and keys added meanwhile do not shift the pages."""
+    keys = keys_of(user).order_by("-created_at", "-id")
+    if statuses:
+        keys = keys.filter(status__in=statuses)
+    if before is not None:
+        created_at, key_id = before
+        # created_at__lte bounds the index scan; the Q breaks ties between keys created in the same microsecond.
+        keys = keys.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=key_id), created_at__lte=created_at
+        )
+    rows = list(keys[: limit + 1])  # one more than the page: whether another follows, without a COUNT
+    return rows[:limit], len(rows) > limit
 
 
 def keys_of_by_standing(user) -> tuple[list[RegisteredKey], list[RegisteredKey]]:

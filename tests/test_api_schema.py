@@ -64,7 +64,7 @@ def test_the_schema_lists_only_the_answers_each_operation_can_give(client):
     }
     every_call = {"400", "401", "411", "413", "503"}
     assert answers == {
-        ("GET", "/api/v1/keys"): {"200", *every_call},
+        ("GET", "/api/v1/keys"): {"200", "422", *every_call},  # 422: a state, page size or cursor it does not take
         ("POST", "/api/v1/keys"): {"201", "202", "422", "429", "502", *every_call},
         ("GET", "/api/v1/keys/{key_id}"): {"200", "404", *every_call},
         ("DELETE", "/api/v1/keys/{key_id}"): {"200", "202", "404", "409", "422", "502", *every_call},
@@ -110,6 +110,35 @@ def test_every_429_and_503_in_the_schema_carries_retry_after(client):
     korean_header = korean["paths"]["/api/v1/keys"]["post"]["responses"]["429"]["headers"]["Retry-After"]
     assert "메시지" in korean_header["description"]
     validate(schema)
+
+
+def test_the_schema_describes_the_key_lists_filter_pages_and_link_in_the_readers_language(client):
+    """A client generated from the schema knows the states it may filter by, the page size's bounds, the cursor, and
+    where the next page is: the Link header of the 200."""
+    english = client.get("/api/v1/openapi.json").json()
+    korean = client.get("/api/v1/openapi.json", HTTP_ACCEPT_LANGUAGE="ko").json()
+
+    listing = english["paths"]["/api/v1/keys"]["get"]
+    parameters = {parameter["name"]: parameter for parameter in listing["parameters"]}
+    assert set(parameters) == {"status", "limit", "before"}
+    assert all(parameter["in"] == "query" and not parameter["required"] for parameter in parameters.values())
+    assert parameters["status"]["schema"]["type"] == "array"  # repeated: ?status=active&status=pending
+    assert parameters["status"]["schema"]["items"]["enum"] == list(RegisteredKey.Status.values)
+    limit = parameters["limit"]["schema"]
+    assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == ("integer", 1, 500, 100)
+    assert (parameters["before"]["schema"]["type"], parameters["before"]["schema"]["minimum"]) == ("integer", 1)
+    link = listing["responses"]["200"]["headers"]["Link"]
+    assert link["schema"] == {"type": "string"}
+    assert 'rel="next"' in link["description"]
+    assert all(parameter["description"] for parameter in parameters.values())
+
+    korean_listing = korean["paths"]["/api/v1/keys"]["get"]
+    assert "Link 헤더" in korean_listing["description"]
+    assert "다음 페이지" in korean_listing["responses"]["200"]["headers"]["Link"]["description"]
+    korean_parameters = {parameter["name"]: parameter["description"] for parameter in korean_listing["parameters"]}
+    assert all(any("\uac00" <= ch <= "\ud7a3" for ch in text) for text in korean_parameters.values()), korean_parameters
+    validate(english)
+    validate(korean)
 
 
 def test_the_schema_says_every_field_of_an_error_always_comes_back(client, bearer_for_schema):
