@@ -56,4 +56,9 @@ class ApiErrorFormMiddleware:
                 answer[name] = response[name]
         # Measured here: CommonMiddleware, below, measured the page this replaces (a HEAD keeps the header only).
         answer["Content-Length"] = str(len(answer.content))
+        # Django logged the page this replaces (a 500 with its traceback, CSRF's 403) when it made it: the new
+        # answer is the same one, logged once. Unmarked, Django logged it again as it left, a second ERROR line
+        # "Internal Server Error" without the traceback for every 500 under /api/.
+        if getattr(response, "_has_been_logged", False):
+            answer._has_been_logged = True
         return answer

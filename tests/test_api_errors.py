@@ -153,3 +153,29 @@ def test_the_errors_made_outside_the_api_say_their_charset_as_the_apis_own_do(cl
     made_inside = client.get("/api/v1/keys/99999", **bearer)
 
     assert made_outside["Content-Type"] == made_inside["Content-Type"] == "application/json; charset=utf-8"
+
+
+def test_a_bug_under_the_api_is_logged_once_with_its_traceback(client, bearer, new_public_key, caplog):
+    """Found reading a live portal's JSON log: each 500 under /api/ wrote two ERROR lines "Internal Server Error",
+    the second without the traceback, so an alert on error lines counted every API bug twice."""
+    client.raise_request_exception = False
+    with override_settings(KEYS_SUBMIT_RATE="abc"), caplog.at_level("WARNING", logger="django.request"):
+        response = client.post(
+            KEYS, json.dumps({"title": "t", "key": new_public_key()}), content_type="application/json", **bearer
+        )
+
+    assert response.status_code == 500
+    logged = [record for record in caplog.records if record.name == "django.request"]
+    assert len(logged) == 1
+    assert logged[0].levelname == "ERROR" and logged[0].exc_info is not None
+
+
+def test_an_api_error_django_did_not_log_is_logged_once(client, bearer, caplog):
+    # A 404 for an address no route matches was not logged when made: it still is, once, as it leaves.
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = client.get("/api/v1/keys/abc", **bearer)
+
+    assert response.status_code == 404
+    assert [record.getMessage() for record in caplog.records if record.name == "django.request"] == [
+        "Not Found: /api/v1/keys/abc"
+    ]
