@@ -42,6 +42,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from whitenoise.middleware import WhiteNoiseFileResponse
 
 from nsml.client import OPERATIONS, Failure
 from portal import metrics_files
@@ -179,6 +180,8 @@ def _view_label(request: HttpRequest, response: HttpResponse) -> str:
         return _api_operation(match, request) or match.view_name or "unnamed"
     if _https_redirect(request, response):
         return "https_redirect"  # SecurityMiddleware sent a plain-HTTP request to https:// before any view
+    if isinstance(response, WhiteNoiseFileResponse):
+        return "static"  # WhiteNoise served a file of STATIC_ROOT (or its 304, its 405) before any view
     return "unmatched"
 
 

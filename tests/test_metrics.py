@@ -13,6 +13,7 @@ import pytest
 import requests
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -127,6 +128,31 @@ def test_the_https_redirect_is_labelled_as_one(client, settings, token):
     assert moved("https_redirect", "301") == 1
     assert moved("unmatched", "301") == 0
     assert moved("unmatched", "404") == 1  # no route stays unmatched
+
+
+def test_a_static_file_is_labelled_static_not_unmatched(settings, tmp_path, token):
+    """Found reading a live portal's scrape: every stylesheet and script WhiteNoise served (GET 200, a browser's
+    304) was counted as view="unmatched", with the scanners' 404s, as if no page had that address."""
+    (tmp_path / "portal").mkdir()
+    (tmp_path / "portal" / "site.css").write_text("body { margin: 0 }\n")
+    settings.STATIC_ROOT = tmp_path
+    client = Client()  # WhiteNoise reads STATIC_ROOT when the client's handler first loads the middleware
+    before = scrape(client)
+
+    served = client.get("/static/portal/site.css")
+    again = client.get("/static/portal/site.css", HTTP_IF_NONE_MATCH=served["ETag"])
+    missing = client.get("/static/portal/none.css")
+    after = scrape(client)
+
+    assert (served.status_code, again.status_code, missing.status_code) == (200, 304, 404)
+
+    def moved(view: str, status: str) -> float:
+        key = ("portal_http_requests_total", ("method", "GET"), ("status", status), ("view", view))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert (moved("static", "200"), moved("static", "304")) == (1, 1)
+    assert (moved("unmatched", "200"), moved("unmatched", "304")) == (0, 0)
+    assert moved("unmatched", "404") == 1  # a file that is not there matched nothing
 
 
 def test_api_requests_are_labelled_by_the_operation_that_served_them(
