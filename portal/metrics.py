@@ -166,18 +166,30 @@ class HttpMetricsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
-        response = self.get_response(request)
-        view = _view_label(request, response)
-        status = str(response.status_code)
-        HTTP_REQUESTS.labels(view=view, method=_method(request.method), status=status).inc()
-        HTTP_DURATION.labels(view=view, status=status).observe(time.perf_counter() - started)
+        try:
+            response = self.get_response(request)
+        except Exception:
+            # Django answers a view's exception with its 500 page; one that escapes (that page, or the 404 page,
+            # failed too: a static manifest without an asset the page names) gunicorn answers 500 itself. Counted
+            # as that, or an outage of every page left the 500s at 0.
+            _count(request, None, "500", started)
+            raise
+        _count(request, response, str(response.status_code), started)
         return response
 
 
-def _view_label(request: HttpRequest, response: HttpResponse) -> str:
+def _count(request: HttpRequest, response: HttpResponse | None, status: str, started: float) -> None:
+    view = _view_label(request, response)
+    HTTP_REQUESTS.labels(view=view, method=_method(request.method), status=status).inc()
+    HTTP_DURATION.labels(view=view, status=status).observe(time.perf_counter() - started)
+
+
+def _view_label(request: HttpRequest, response: HttpResponse | None) -> str:
     match = getattr(request, "resolver_match", None)
     if match is not None:
         return _api_operation(match, request) or match.view_name or "unnamed"
+    if response is None:
+        return "unmatched"
     if _https_redirect(request, response):
         return "https_redirect"  # SecurityMiddleware sent a plain-HTTP request to https:// before any view
     if isinstance(response, WhiteNoiseFileResponse):

@@ -77,22 +77,33 @@ class RequestIdMiddleware:
         token = _current.set(request)
         try:
             response = self.get_response(request)
-        except BaseException:
+        except Exception:
+            # Past Django's own handling (its 500 page failed too): gunicorn answers 500, and logs the traceback
+            # on a line of its own without the request's id. This line names the request, as for any other.
+            if settings.LOG_REQUESTS:
+                _log_request(request, 500, started)
+            _current.reset(token)
+            raise
+        except BaseException:  # the worker is stopping: no answer goes out
             _current.reset(token)
             raise
         response[HEADER] = request.request_id
         if settings.LOG_FORMAT == "json" and 400 <= response.status_code < 500:
             _load_user(request)
         if settings.LOG_REQUESTS:
-            duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            extra = {"status": response.status_code, "duration_ms": duration_ms}
-            if traces := getattr(request, "nsml_trace_ids", None):
-                extra["nsml_trace_id"] = " ".join(traces)
-            logger.info("%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms, extra=extra)
+            _log_request(request, response.status_code, started)
         # Django logs a 4xx or 5xx that a view returned (django.request) after the middleware has returned:
         # the request stays current, for that line's request id, until the server closes the response.
         response._resource_closers.append(partial(_forget, request))
         return response
+
+
+def _log_request(request: HttpRequest, status: int, started: float) -> None:
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    extra = {"status": status, "duration_ms": duration_ms}
+    if traces := getattr(request, "nsml_trace_ids", None):
+        extra["nsml_trace_id"] = " ".join(traces)
+    logger.info("%s %s %s %.1fms", request.method, request.path, status, duration_ms, extra=extra)
 
 
 def _load_user(request: HttpRequest) -> None:

@@ -155,6 +155,42 @@ def test_a_static_file_is_labelled_static_not_unmatched(settings, tmp_path, toke
     assert moved("unmatched", "404") == 1  # a file that is not there matched nothing
 
 
+def test_a_failure_past_django_s_500_page_is_counted_and_logged_as_the_500_gunicorn_answers(
+    settings, tmp_path, token, caplog
+):
+    """Found running the portal without `collectstatic`: every page, and the 404 and 500 pages themselves, failed
+    on the missing static manifest, so each error escaped Django and gunicorn answered its own 500. The scrape
+    showed no 500 at all (the request was never counted), and no line named the request or its id."""
+    client = Client(raise_request_exception=False)
+    before = scrape(client)
+    settings.LOG_REQUESTS = True
+    settings.STATIC_ROOT = tmp_path  # empty: no manifest, as before collectstatic
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
+
+    with caplog.at_level("INFO", logger="portal.request"), pytest.raises(ValueError, match="manifest"):
+        client.get("/no-such-page/", HTTP_X_REQUEST_ID="escaped-404")
+    with pytest.raises(ValueError, match="manifest"):
+        client.get(reverse("login"))
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    after = scrape(client)
+
+    def moved(view: str, status: str) -> float:
+        key = ("portal_http_requests_total", ("method", "GET"), ("status", status), ("view", view))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert (moved("unmatched", "500"), moved("login", "500")) == (1, 1)
+    assert moved("unmatched", "404") == 0
+    [line] = [record for record in caplog.records if getattr(record, "request_id", "") == "escaped-404"]
+    assert (line.status, line.getMessage()) == (500, f"GET /no-such-page/ 500 {line.duration_ms:.1f}ms")
+
+
 def test_api_requests_are_labelled_by_the_operation_that_served_them(
     client, member, nsml, new_public_key, token, token_for
 ):
