@@ -11,6 +11,7 @@ from django.contrib.auth.forms import (
     SetUnusablePasswordMixin,
 )
 from django.core.exceptions import ValidationError
+from django.forms.boundfield import BoundField
 from django.utils.html import format_html, format_html_join
 from django.utils.text import format_lazy
 from django.utils.translation import gettext
@@ -76,6 +77,27 @@ class RefusesPrivateKeys:
         return code in SECRETS
 
 
+class FirstErrorFocusedField(BoundField):
+    """A field rendered with `autofocus` when it is its form's first field in error."""
+
+    def build_widget_attrs(self, attrs, widget=None):
+        attrs = super().build_widget_attrs(attrs, widget)
+        if self.name == self.form.first_field_in_error:
+            attrs["autofocus"] = True
+        return attrs
+
+
+class FocusesFirstError:
+    """A form mixin: after a refusal the cursor starts in the first field in error, with JavaScript off too
+    (focus.js does the same where it runs); a keyboard user otherwise started from the top of the page."""
+
+    bound_field_class = FirstErrorFocusedField
+
+    @property
+    def first_field_in_error(self) -> str | None:
+        return next((name for name in self.fields if name in self.errors), None)
+
+
 class OneAttemptAtATime:
     """A log-in form whose password check waits for any other check of the same user name (keys.auth)."""
 
@@ -135,7 +157,7 @@ class PasswordSummaryWidget(ReadOnlyPasswordHashWidget):
         return format_html("<div><p>{}</p></div>", entries)
 
 
-class KeyForm(RefusesPrivateKeys, forms.Form):
+class KeyForm(FocusesFirstError, RefusesPrivateKeys, forms.Form):
     """No rules of its own: `services.register_key` checks everything (an empty field included, so that
     a private key pasted anywhere always wins) and audits refusals; this form places its errors."""
 
@@ -186,7 +208,7 @@ class KeyForm(RefusesPrivateKeys, forms.Form):
     accepted_types = ACCEPTED_TYPES
 
 
-class ExpiryForm(RefusesPrivateKeys, forms.Form):
+class ExpiryForm(FocusesFirstError, RefusesPrivateKeys, forms.Form):
     """A member's new expiry for one of their keys; `services.change_expiry` judges it."""
 
     expires_at = forms.CharField(label=_("Expires"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -234,7 +256,7 @@ class ConfirmPasswordForm(forms.Form):
         return password
 
 
-class TokenForm(RefusesPrivateKeys, forms.Form):
+class TokenForm(FocusesFirstError, RefusesPrivateKeys, forms.Form):
     """A new access token: a name and a lifetime; `services.tokens.create_token` checks both."""
 
     name = forms.CharField(
