@@ -54,6 +54,13 @@ DUPLICATE_MESSAGES = {
 }
 
 
+# The key pasted on a key's Rotate page is that key itself: "already registered as your key" did not say what to do.
+ROTATE_SAME_KEY = _(
+    "This is the key you are replacing. Paste the public key of your new key pair: make one with "
+    "ssh-keygen -t ed25519 and paste its .pub file."
+)
+
+
 # When a message asks the member to try again and NSML named no time (no Retry-After, or one it could not read).
 TRY_IN_A_MINUTE = pgettext_lazy("try again", "in a minute")
 TRY_LATER = pgettext_lazy("try again", "later")

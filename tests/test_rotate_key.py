@@ -87,6 +87,32 @@ def test_a_refused_new_key_leaves_the_old_one_alone(member_client, member, nsml,
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.ROTATE).exists()
 
 
+def test_the_key_being_replaced_pasted_again_is_named_as_such(member_client, member, nsml, register, event):
+    # Found in a browser pass: the Rotate page said "This key is already registered as your key “alice-laptop”"
+    # on alice-laptop's own page, true but no help; the member had pasted the old .pub file again.
+    old = register(member, "alice-laptop")
+    calls = len(nsml.requests_seen)
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": old.public_key})
+
+    page = response.content.decode()
+    assert "This is the key you are replacing. Paste the public key of your new key pair" in page
+    assert "already registered as your key" not in page
+    assert re.search(r'<textarea[^>]*name="key"[^>]*autofocus', page)  # the cursor is in the key box
+    old.refresh_from_db()
+    assert old.is_active and len(nsml.requests_seen) == calls
+    assert event(action=AuditEvent.Action.REGISTER).reason == "duplicate_key"  # the code stays
+
+
+def test_another_of_the_members_keys_pasted_is_still_named_by_its_title(member_client, member, nsml, register):
+    old = register(member, "alice-laptop")
+    other = register(member, "alice-desktop")
+
+    response = member_client.post(rotate_url(old), {"title": "alice-laptop-2", "key": other.public_key})
+
+    assert "This key is already registered as your key “alice-desktop”." in response.content.decode()
+
+
 def test_a_new_key_nsml_refuses_leaves_the_old_one_alone(member_client, member, nsml, register, new_public_key):
     old = register(member, "alice-laptop")
     nsml.set_faults(Faults(fail_status=400, fail_methods=frozenset({"POST"})))

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
+
+from keys import member_messages
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
 from keys.services.failures import RevocationFailed
@@ -52,15 +56,18 @@ def rotate_key(
     `revoking` for the reconciler, and `Rotation.revoke_failure` says why.
     """
     client = client or nsml_client()
-    new = register_key(
-        owner=old.owner,
-        title=title,
-        key_text=key_text,
-        origin=origin,
-        client=client,
-        expires_on=expires_on,
-        quota=quota,
-    )
+    try:
+        new = register_key(
+            owner=old.owner,
+            title=title,
+            key_text=key_text,
+            origin=origin,
+            client=client,
+            expires_on=expires_on,
+            quota=quota,
+        )
+    except ValidationError as refusal:
+        raise _as_rotation_refusal(refusal, old) from None
     rotation = Rotation(new=new, old=old)
     if new.is_active:
         try:
@@ -91,3 +98,12 @@ def rotate_key(
         f"now {old.status}",
     )
     return rotation
+
+
+def _as_rotation_refusal(refusal: ValidationError, old: RegisteredKey) -> ValidationError:
+    """The refusal as the Rotate page says it: the key being replaced, pasted again, is named as such (same code)."""
+    for error in refusal.error_dict.get("key", []):
+        if error.code == "duplicate_key" and (error.params or {}).get("title") == old.title:
+            message = gettext(member_messages.ROTATE_SAME_KEY)
+            return ValidationError({"key": ValidationError(message, code="duplicate_key")})
+    return refusal
