@@ -7,7 +7,9 @@ import time
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import translation
 
+from keys import audit_display
 from keys.models import RegisteredKey
 from nsml.simulator import Faults
 from tests.helpers import delete_answered_then_refused, nsml_sync
@@ -114,7 +116,10 @@ def test_a_404_to_the_retry_of_a_delete_whose_answer_was_lost_is_the_members_own
     key.refresh_from_db()
     assert key.status == RegisteredKey.Status.REVOKED
     assert key.revoked_note == ""
-    assert event(action="revoke", outcome="success").reason == ""
+    row = event(action="revoke", outcome="success")
+    # Not absent_upstream, nor a bare success beside the retry's 404: the list settled the DELETE whose answer was lost.
+    assert row.reason == "confirmed_absent"
+    assert row.detail.startswith("NSML answered 404 (")
 
 
 def test_a_refusal_of_the_retry_of_a_delete_whose_answer_was_lost_does_not_call_the_key_active(
@@ -297,17 +302,25 @@ def test_a_member_without_email_gets_no_mail_but_security_does(
 
 
 @pytest.mark.parametrize(
-    ("faults", "deletes"),
+    ("faults", "deletes", "answered"),
     [
         # Seeded: every DELETE attempt deletes (or finds nothing to delete) and loses its answer; the list is answered.
-        (Faults(fault_rate=0.5, fault_kinds=("drop-after",), seed=8), 3),
+        (
+            Faults(fault_rate=0.5, fault_kinds=("drop-after",), seed=8),
+            3,
+            "nothing (connection to NSML lost (ConnectionError))",
+        ),
         # Seeded: the DELETE is made, then something in between answers 200 with an HTML page; the list is answered.
-        (Faults(fault_rate=0.5, fault_kinds=("html-200",), seed=4), 1),
+        (
+            Faults(fault_rate=0.5, fault_kinds=("html-200",), seed=4),
+            1,
+            "200 (an HTML page where NSML answers 200 (HTTP 200: answer is not JSON (text/html, 75 bytes)))",
+        ),
     ],
     ids=["every-answer-lost", "html-page"],
 )
 def test_a_delete_whose_answer_was_lost_or_unreadable_is_the_members_own_revocation(
-    member_client, member, nsml, register, event, faults, deletes
+    member_client, member, nsml, register, event, faults, deletes, answered
 ):
     """Found with random faults on DELETE (late, drop-after, html-200): NSML deleted the key but no attempt's answer
     could be read, and the member's own revocation read "Revoked on ... (NSML no longer had this key)" on their key's
@@ -323,6 +336,14 @@ def test_a_delete_whose_answer_was_lost_or_unreadable_is_the_members_own_revocat
     key.refresh_from_db()
     assert key.status == RegisteredKey.Status.REVOKED
     assert key.revoked_note == ""
-    assert event(action="revoke", outcome="success", registered_key=key).reason == ""
     page = member_client.get(reverse("keys:detail", args=[key.pk])).content.decode()
     assert "NSML no longer had this key" not in page
+    # Found in fault QA: the row was a bare success with no reason and no detail beside NSML's status (500, or 200
+    # for a proxy's page, or none), as if NSML had answered the DELETE. It says what NSML answered and that NSML's
+    # list settled it, as a create's lookup does.
+    row = event(action="revoke", outcome="success", registered_key=key)
+    assert row.reason == "confirmed_absent"
+    assert row.detail == f"NSML answered {answered}"
+    with translation.override("ko"):
+        assert audit_display.reason_name(row.reason) == "NSML 목록에서 삭제가 확인됨"
+        assert audit_display.detail_shown(row.detail).startswith("NSML 응답 ")

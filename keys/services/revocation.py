@@ -104,8 +104,9 @@ def _delete(
         # retry after one: NSML may have deleted it for this DELETE, so a list that lacks it confirms this revocation,
         # not a key NSML had lost. Only a 404 to the first attempt says NSML no longer had it.
         deleted = error.failure.outcome_unknown or error.after_unknown
+        answered_ok = False
     else:
-        deleted = True
+        deleted = answered_ok = True
     confirm_revocation(
         key,
         actor=actor,
@@ -113,6 +114,7 @@ def _delete(
         reply=reply,
         client=client,
         deleted=deleted,
+        answered_ok=answered_ok,
         reason=reason,
         within=lookup_time(client, sent),
     )
@@ -126,11 +128,13 @@ def confirm_revocation(
     reply: Reply,
     client: NsmlClient,
     deleted: bool,
+    answered_ok: bool = True,
     reason: str = "",
     within: float | None = None,
 ) -> None:
     """One signed GET after the DELETE: only NSML's list proves the key is gone. `within`: the seconds the list
     may take (what the DELETE left of the member's wait, `keys.upstream.lookup_time`), or its own deadline.
+    `answered_ok`: False when `reply` is not NSML's 200 (the DELETE's answer was lost, an error or unreadable).
 
     A 404 that the list contradicts came from a wrong URL, not a missing key: the key is active again.
     Anything else unconfirmed leaves the key `revoking` for the reconciler.
@@ -145,8 +149,15 @@ def confirm_revocation(
         return
     if not any(item.title == key.title and item.name == key.nsml_name for item in held):
         note = "" if deleted else "NSML no longer had this key"
-        reason = reason or ("" if deleted else "absent_upstream")
-        if not states.mark_revoked(key, actor=actor, origin=origin, reason=reason, note=note, reply=reply):
+        # A DELETE without NSML's 200 (no answer, a 5xx, a proxy's page, a 404 to a retry) that the list shows
+        # worked: the row says what NSML answered and that the list settled it, as a create's lookup does; not a
+        # bare success beside a status of 500.
+        by_list = deleted and not answered_ok
+        answered = f"NSML answered {reply.status or 'nothing'} ({reply.detail})" if by_list else ""
+        reason = reason or ("confirmed_absent" if by_list else "" if deleted else "absent_upstream")
+        if not states.mark_revoked(
+            key, actor=actor, origin=origin, reason=reason, note=note, reply=reply, answered=answered
+        ):
             key.refresh_from_db()  # a reconcile pass confirmed it meanwhile, in this requester's name
         return
     if reply.status == 404:

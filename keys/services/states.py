@@ -204,10 +204,13 @@ def mark_revoked(
     reply: Reply | None,
     expected: tuple[str, ...] = (Status.REVOKING,),
     action: str = AuditEvent.Action.REVOKE,
+    answered: str = "",
 ) -> bool:
     """revoking (or active, when NSML lost it) -> revoked, kept for history, audited and notified.
 
-    The audit detail carries the reason an admin gave (`key.revoke_reason`), whoever finishes the revocation.
+    The audit detail carries the reason an admin gave (`key.revoke_reason`), whoever finishes the revocation;
+    `answered` goes first in it (what NSML answered the DELETE, when only the list showed it worked), and never
+    in the key's `revoked_note`, which tells the member NSML had lost the key.
     """
     event = move_audited(
         key,
@@ -219,7 +222,7 @@ def mark_revoked(
         actor=actor,
         origin=origin,
         reason=reason,
-        detail=revocation_detail(key, note),
+        detail="; ".join(part for part in (answered, revocation_detail(key, note)) if part),
         reply=reply,
     )
     if event is None:
