@@ -88,6 +88,45 @@ def test_a_report_names_the_active_keys_of_deactivated_members_that_a_pass_would
     assert (status, "In sync" in out) == (0, True)
 
 
+def test_a_report_does_not_call_keys_still_pending_or_being_revoked_in_sync(member, nsml, register, new_public_key):
+    """Found in fault QA: NSML stored a submission whose answer and lookup were both lost, so the key stayed
+    pending, and a revocation's DELETE was dropped, so that key stayed being revoked; the report without --apply
+    said "In sync: NSML and the portal hold the same keys." while the member's list showed *Checking with NSML* and
+    *Being revoked*, and the pass right after it activated and revoked them."""
+    revoking = register(member, "old-laptop")
+    nsml.set_faults(Faults(drop=True, fail_methods=frozenset({"DELETE"})))
+    services.revoke_key(key=revoking, actor=member, origin=Origin(ip="10.0.0.7"))
+    nsml.set_faults(Faults(fault_rate=1.0, fault_kinds=("drop-after",)))  # NSML stores it; the lookup is lost too
+    pending = register_key(owner=member, title="laptop", key_text=new_public_key(), origin=Origin(ip="10.0.0.7"))
+    nsml.set_faults(Faults())
+    assert (pending.status, RegisteredKey.objects.get(pk=revoking.pk).status) == ("pending", "revoking")
+
+    status, out = sync()
+
+    assert status == 0  # nothing to repair, as a pass that leaves keys unsettled says
+    assert "In sync" not in out
+    assert "Not settled yet: 2 key(s) pending or being revoked; a pass (nsml_sync --apply) settles them." in out
+    assert RegisteredKey.objects.get(pk=pending.pk).status == "pending"  # reporting changes nothing
+    sync("--apply")
+    assert RegisteredKey.objects.get(pk=pending.pk).status == "active"
+    assert RegisteredKey.objects.get(pk=revoking.pk).status == "revoked"
+    status, out = sync()
+    assert (status, "In sync" in out) == (0, True)
+
+
+def test_a_report_with_drift_counts_the_keys_still_pending_too(member, nsml, new_public_key):
+    nsml.set_faults(Faults(fault_rate=1.0, fault_kinds=("drop-after",)))
+    register_key(owner=member, title="laptop", key_text=new_public_key(), origin=Origin(ip="10.0.0.7"))
+    nsml.set_faults(Faults())
+    nsml.add_key("console-key", new_public_key())
+
+    status, out = sync()
+
+    assert status == 1
+    assert "Not settled yet: 1 key(s) pending or being revoked" in out
+    assert "Drift found: 1 unmanaged, 0 missing." in out
+
+
 def test_apply_repairs_drift_and_is_idempotent(member, nsml, register, new_public_key):
     gone = register(member, "gone")
     nsml.remove_key("gone", gone.nsml_name)

@@ -38,6 +38,8 @@ class Drift:
     missing: list[RegisteredKey] = field(default_factory=list)
     departed: list[RegisteredKey] = field(default_factory=list)
     attachable: list[RegisteredKey] = field(default_factory=list)
+    # Keys still pending or being revoked: no drift, but not settled either (a pass may activate or revoke them).
+    unsettled: int = 0
 
     def __bool__(self) -> bool:
         return bool(self.unmanaged or self.missing or self.departed or self.attachable)
@@ -60,6 +62,7 @@ def find_drift(client: NsmlClient | None = None) -> Drift:
             for pair, key in known.items()
             if settings.KEYS_REVOKE_ON_DEACTIVATE and pair in held and key.is_active and not key.owner.is_active
         ],
+        unsettled=sum(key.status in (RegisteredKey.Status.PENDING, RegisteredKey.Status.REVOKING) for key in live),
     )
 
 

@@ -207,8 +207,19 @@ class Command(PortalCommand):
             raise CommandError(
                 f"Could not list NSML's keys: {error.failure} ({error.reply.detail})", returncode=2
             ) from None
+        # The lists may agree, but a key still pending or being revoked is not settled: a pass may yet change it
+        # (a pending key NSML holds becomes active), so "in sync" would not be true; the apply pass says the same.
+        unsettled = (
+            f"Not settled yet: {drift.unsettled} key(s) pending or being revoked; "
+            "a pass (nsml_sync --apply) settles them."
+            if drift.unsettled
+            else ""
+        )
         if not drift:
-            self._say("In sync: NSML and the portal hold the same keys.", style=self.style.SUCCESS)
+            if unsettled:
+                self._say(unsettled)
+            else:
+                self._say("In sync: NSML and the portal hold the same keys.", style=self.style.SUCCESS)
             return
         rows = [("unmanaged", item.title, item.name, item.create_time, "-") for item in drift.unmanaged]
         rows += [
@@ -238,6 +249,8 @@ class Command(PortalCommand):
             )
         if drift.departed:
             counts += f", {len(drift.departed)} active for a deactivated member (a pass revokes them)"
+        if unsettled:
+            self._say(unsettled)
         raise CommandError(f"Drift found: {counts}.", returncode=1)
 
     def _table(self, header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
