@@ -143,6 +143,10 @@ PHRASES = [
     (r"a lookup found the key", _("a lookup found the key")),
     (r"the lookup that should settle it failed too", _("the lookup that should settle it failed too")),
     (
+        r"a lookup did not find it yet, and NSML may still be storing it",
+        _("a lookup did not find it yet, and NSML may still be storing it"),
+    ),
+    (
         r"the create used up the member's wait, and the lookup had (?P<seconds>[\d.]+) s",
         _("the create used up the member's wait, and the lookup had %(seconds)s s"),
     ),

@@ -169,3 +169,9 @@ def test_the_command_refuses_a_method_nsml_does_not_answer():
     requests, and hit none: every create went through."""
     with pytest.raises(CommandError, match=r"fail_methods are among DELETE, GET, POST \(NSML's\), not PSOT"):
         call_command("nsml_simulator", "--fail-status", "503", "--fail-methods", "PSOT,GET", "--port", "0")
+
+
+def test_a_latency_on_some_methods_slows_only_those():
+    assert Faults(latency=1, latency_methods=frozenset({"post"})).describe() == "latency 1s on POST"
+    with pytest.raises(ValueError, match=r"latency_methods are among DELETE, GET, POST \(NSML's\), not PSOT"):
+        Faults(latency=1, latency_methods=frozenset({"PSOT"}))

@@ -109,3 +109,54 @@ def test_an_nsml_slow_only_to_create_is_still_settled_by_the_lookup_in_its_grace
     assert response.status_code == 302
     assert RegisteredKey.objects.get().status == "active"
     assert event(action=AuditEvent.Action.REGISTER).reason == "settled_by_lookup"
+
+
+def test_a_create_nsml_is_still_storing_when_the_lookup_finds_nothing_stays_pending(
+    member_client, nsml, settings, new_public_key, event
+):
+    """Found with an NSML that stored a key seconds after the create timed out, while its list answered at once: the
+    lookup found nothing, and the member read "your key is not registered, you can try again" about a key NSML then
+    registered. A create that got no answer in time may still be stored: the key stays pending."""
+    settings.NSML_TIMEOUT = TIMEOUT
+    nsml.set_faults(Faults(latency=3 * TIMEOUT, latency_methods=frozenset({"POST"})))
+
+    response, waited = timed(
+        lambda: member_client.post(reverse("keys:new"), {"title": "laptop", "key": new_public_key()}, follow=True)
+    )
+
+    assert waited < MOST_A_MEMBER_WAITS
+    key = RegisteredKey.objects.get()
+    assert key.status == "pending"
+    page = response.content.decode()
+    assert "Checking with NSML" in page
+    assert "not registered" not in page
+    row = event(action=AuditEvent.Action.REGISTER)
+    assert (row.outcome, row.reason, row.registered_key) == ("unknown", "unsettled", key)
+    assert row.detail == (
+        "NSML did not answer within the read timeout; a lookup did not find it yet, and NSML may still be storing it"
+    )
+    with translation.override("ko"):
+        assert audit_display.detail_shown(row.detail).endswith("NSML이 아직 저장하는 중일 수 있음")
+
+    held_by_nsml_later(nsml, "laptop")
+    nsml.set_faults(Faults())
+    nsml_sync("--apply")
+    key.refresh_from_db()
+    assert key.status == "active"
+    assert len(posts_seen(nsml)) == 1  # one create, never sent again
+
+
+def test_a_slow_create_whose_title_nsml_already_holds_is_not_registered(member_client, nsml, settings, new_public_key):
+    """The create NSML is still working on cannot be stored when its title is another entry's there: that is no
+    unknown outcome, and the member is told at once."""
+    settings.NSML_TIMEOUT = TIMEOUT
+    nsml.add_key("laptop", new_public_key())  # added outside the portal
+    nsml.set_faults(Faults(latency=3 * TIMEOUT, latency_methods=frozenset({"POST"})))
+
+    response, waited = timed(
+        lambda: member_client.post(reverse("keys:new"), {"title": "laptop", "key": new_public_key()})
+    )
+
+    assert waited < MOST_A_MEMBER_WAITS
+    assert RegisteredKey.objects.get().status == "failed"
+    assert response.status_code == 200

@@ -21,7 +21,7 @@ from keys.services.failures import RegistrationFailed, SubmissionLimited
 from keys.services.tokens import TOKEN_SECRET_MESSAGE, holds_token_secret
 from keys.sshkeys import InvalidKey, PublicKey, holds_private_key, parse_public_key, private_key_message
 from keys.upstream import lookup_time, nsml_client, wait_used_up
-from nsml.client import Failure, NsmlClient, NsmlError, UpstreamKey
+from nsml.client import Cause, Failure, NsmlClient, NsmlError, UpstreamKey
 from nsml.titles import MAX_TITLE_LENGTH, hidden_character, title_problem, trimmed_title
 from portal import metrics
 
@@ -218,6 +218,23 @@ def _settle_failed_create(
             _settled_meanwhile(intent)
         return intent
 
+    if _may_still_store(error, intent, held):
+        # NSML had the create and was still at it when the wait ended: a list without the key is no proof that it
+        # will not store it a moment later ("not registered, try again" was then false). The key stays pending; the
+        # reconciler settles it, finding it or not after NSML_PENDING_GRACE_SECONDS.
+        states.audit_unsettled(
+            intent,
+            still=RegisteredKey.Status.PENDING,
+            action=Action.REGISTER,
+            outcome=Outcome.UNKNOWN,
+            actor=owner,
+            origin=origin,
+            reason="unsettled",
+            detail=f"{error.reply.detail}; {MAY_STILL_STORE}",
+            reply=error.reply,
+        )
+        return intent
+
     why, field = str(failure), None
     if failure is Failure.REJECTED:
         if any(item.title == intent.title for item in held):
@@ -226,6 +243,18 @@ def _settle_failed_create(
             why, field = "duplicate_key", "key"
     reason = str(failure) if failure is Failure.REJECTED else "settled_absent"
     return _fail_unless_settled(intent, error, origin=origin, reason=reason, why=why, field=field)
+
+
+# The audit detail of a create NSML may still be storing (keys.audit_display translates it).
+MAY_STILL_STORE = "a lookup did not find it yet, and NSML may still be storing it"
+
+
+def _may_still_store(error: NsmlError, intent: RegisteredKey, held: list[UpstreamKey]) -> bool:
+    """The create reached NSML and got no answer in time (not a dropped connection: NSML closed it, or it never
+    got there), and nothing NSML holds stands in its way (its title or key under another entry: refused)."""
+    return error.reply.cause == Cause.READ_TIMEOUT and not any(
+        item.title == intent.title or item.name == intent.nsml_name for item in held
+    )
 
 
 def _fail_unless_settled(

@@ -54,7 +54,9 @@ class Faults:
     `fail_methods`, `fail_rate` and `fail_count` choose which requests `fail_status` or `drop` hits.
     """
 
-    latency: float = 0.0  # seconds added before every answer
+    latency: float = 0.0  # seconds added before every answer (of `latency_methods`)
+    # The methods `latency` slows; empty means all (a slow create with a fast list: latency_methods={"POST"}).
+    latency_methods: frozenset[str] = frozenset()
     fail_status: int | None = None  # answer this gateway error instead of serving
     fail_code: str | None = None  # the errorCode, when the status has several (401, 429)
     fail_rate: float = 1.0  # probability that a matching request is hit
@@ -72,11 +74,13 @@ class Faults:
 
     def __post_init__(self) -> None:
         self.fail_methods = frozenset(method.upper() for method in self.fail_methods)
+        self.latency_methods = frozenset(method.upper() for method in self.latency_methods)
         # A misspelt method (PSOT) hit no request at all, and the simulator said nothing.
-        if unknown_methods := sorted(self.fail_methods - NSML_METHODS):
-            raise ValueError(
-                f"fail_methods are among {', '.join(sorted(NSML_METHODS))} (NSML's), not {', '.join(unknown_methods)}"
-            )
+        for name, methods in (("fail_methods", self.fail_methods), ("latency_methods", self.latency_methods)):
+            if unknown_methods := sorted(methods - NSML_METHODS):
+                raise ValueError(
+                    f"{name} are among {', '.join(sorted(NSML_METHODS))} (NSML's), not {', '.join(unknown_methods)}"
+                )
         if self.fail_status is not None:
             codes = [code for status, code in GATEWAY_ERRORS if status == self.fail_status]
             if not codes:
@@ -110,7 +114,8 @@ class Faults:
         """One line for an operator: which faults are on."""
         parts = []
         if self.latency:
-            parts.append(f"latency {self.latency:g}s")
+            on = f" on {','.join(sorted(self.latency_methods))}" if self.latency_methods else ""
+            parts.append(f"latency {self.latency:g}s{on}")
         if self.drop or self.fail_status is not None:
             hit = f"answer {self.fail_status}/{self.fail_code} ({self.fail_body} body)"
             if self.drop:

@@ -235,7 +235,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             simulator._log(f"{self.command} {self.path} dropped (random fault) trace={self.trace_id}")
             return
-        if faults.latency:  # time.sleep(0) still gives up the GIL and waits to get it back
+        # time.sleep(0) still gives up the GIL and waits to get it back
+        if faults.latency and (not faults.latency_methods or self.command in faults.latency_methods):
             time.sleep(faults.latency)
         body, problem = self._read_body()
         if hit:
