@@ -196,18 +196,7 @@ def _settle_failed_create(
         lookup = "the lookup that should settle it failed too" + wait_used_up(
             client, lookup_within, call="create", lookup="lookup"
         )
-        states.audit_unsettled(
-            intent,
-            still=RegisteredKey.Status.PENDING,
-            action=Action.REGISTER,
-            outcome=Outcome.UNKNOWN,
-            actor=owner,
-            origin=origin,
-            reason="unsettled",
-            detail=f"{error.reply.detail}; {lookup}",
-            reply=error.reply,
-        )
-        return intent
+        return _left_pending(intent, error, origin=origin, why=lookup)
 
     holds_ours = any(item.title == intent.title and item.name == intent.nsml_name for item in held)
     if holds_ours:
@@ -222,18 +211,7 @@ def _settle_failed_create(
         # NSML had the create and was still at it when the wait ended: a list without the key is no proof that it
         # will not store it a moment later ("not registered, try again" was then false). The key stays pending; the
         # reconciler settles it, finding it or not after NSML_PENDING_GRACE_SECONDS.
-        states.audit_unsettled(
-            intent,
-            still=RegisteredKey.Status.PENDING,
-            action=Action.REGISTER,
-            outcome=Outcome.UNKNOWN,
-            actor=owner,
-            origin=origin,
-            reason="unsettled",
-            detail=f"{error.reply.detail}; {MAY_STILL_STORE}",
-            reply=error.reply,
-        )
-        return intent
+        return _left_pending(intent, error, origin=origin, why=MAY_STILL_STORE)
 
     why, field = str(failure), None
     if failure is Failure.REJECTED:
@@ -243,6 +221,23 @@ def _settle_failed_create(
             why, field = "duplicate_key", "key"
     reason = str(failure) if failure is Failure.REJECTED else "settled_absent"
     return _fail_unless_settled(intent, error, origin=origin, reason=reason, why=why, field=field)
+
+
+def _left_pending(intent: RegisteredKey, error: NsmlError, *, origin: Origin, why: str) -> RegisteredKey:
+    """The key stays pending for the reconciler, audited as unsettled with NSML's answer and `why` (unless a pass
+    settled it meanwhile: then the key, read again, is the answer)."""
+    states.audit_unsettled(
+        intent,
+        still=RegisteredKey.Status.PENDING,
+        action=Action.REGISTER,
+        outcome=Outcome.UNKNOWN,
+        actor=intent.owner,
+        origin=origin,
+        reason="unsettled",
+        detail=f"{error.reply.detail}; {why}",
+        reply=error.reply,
+    )
+    return intent
 
 
 # The audit detail of a create NSML may still be storing (keys.audit_display translates it).
