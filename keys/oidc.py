@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
@@ -171,7 +172,8 @@ class LogoutView(auth_views.LogoutView):
     """Ends the portal's session; after an OIDC log-in (audited), the provider's session too where it can."""
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        oidc_session = is_oidc_session(request) and request.user.is_authenticated
+        signed_in = request.user.is_authenticated
+        oidc_session = is_oidc_session(request) and signed_in
         end_session = provider_logout_url(request) if oidc_session else ""
         if oidc_session:
             # The one log-out audit row is keys.auth.audit_logout's; this says what happened at the provider.
@@ -180,6 +182,8 @@ class LogoutView(auth_views.LogoutView):
             )
         response = super().post(request, *args, **kwargs)
         if not end_session:
+            if signed_in:  # the log-in page it lands on says so; a member left wondering clicked again
+                messages.info(request, gettext("You are logged out."))
             return response
         # A page, not a redirect: the form-action CSP would stop a form's redirect to another origin.
         context = {"end_session_url": end_session, "provider": settings.OIDC_PROVIDER_NAME}

@@ -39,6 +39,22 @@ def test_logout_ends_the_session(member_client):
     assert member_client.get("/keys/").status_code == 302
 
 
+@pytest.mark.parametrize(("language", "says"), [("en", "You are logged out."), ("ko", "로그아웃되었습니다.")])
+def test_the_log_in_page_after_logging_out_says_so(member_client, language, says):
+    """Found trying the portal as a member: the log-out button led to the log-in page and nothing on it said the
+    member was logged out."""
+    page = member_client.post(reverse("logout"), follow=True, HTTP_ACCEPT_LANGUAGE=language)
+
+    assert page.redirect_chain[-1][0] == reverse("login")
+    assert says in page.content.decode()
+
+
+def test_a_log_out_without_a_session_says_nothing(client):
+    page = client.post(reverse("logout"), follow=True)
+
+    assert "logged out" not in page.content.decode()
+
+
 def test_healthz_answers_without_login(client):
     response = client.get("/healthz")
 
