@@ -372,6 +372,11 @@ def _next_page(request: HttpRequest, statuses: list[str], limit: int, last: Regi
     openapi_extra={"responses": {200: {"headers": {"Link": NEXT_PAGE_HEADER}}}},
 )
 def list_keys(request: HttpRequest, response: HttpResponse, query: Query[KeyListQuery]):
+    # A misspelt filter (?statuses=active) would otherwise list every key, and a script acting on the list would
+    # act on all of them: refused, as a body's unknown field is.
+    if unknown := next((name for name in request.GET if name not in KeyListQuery.model_fields), None):
+        message = gettext("The key list takes no such parameter: it takes status, limit and before.")
+        raise ApiError(422, "unknown_field", message, _as_named(unknown))
     statuses = list(dict.fromkeys(Status(each).value for each in query.status))
     limit, position = query.limit, None
     if query.before is not None:
@@ -516,9 +521,13 @@ def unknown_field(name: str | None, value) -> ApiError:
     refused as one, as in title or key: a script that sent it as "private_key" is told what it sent."""
     if any(isinstance(text, str) and holds_private_key(text) for text in (name, value)):
         return ApiError(422, "private_key", gettext(PRIVATE_KEY_MESSAGE))
-    named = name if name and FIELD_NAME.fullmatch(name) and not tokens.holds_token_secret(name) else None
     message = gettext("This call takes no such field: send title and key, and expires_at if you want.")
-    return ApiError(422, "unknown_field", message, named)
+    return ApiError(422, "unknown_field", message, _as_named(name))
+
+
+def _as_named(name: str | None) -> str | None:
+    """A field or parameter a client sent, to name back: only when it reads as a name, never a secret."""
+    return name if name and FIELD_NAME.fullmatch(name) and not tokens.holds_token_secret(name) else None
 
 
 def query_problem(name: str) -> str:

@@ -308,3 +308,18 @@ def test_postgresql_reads_a_page_along_the_owners_index_without_sorting(api, mem
 
     assert "key_owner_created" in plan, plan
     assert "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("query", ["statuses=active", "state=revoked", "page=2", "status=active&offset=100"])
+def test_a_parameter_the_list_does_not_take_is_refused_not_ignored(api, member, query):
+    """A misspelt filter listed every key: a script acting on what `?statuses=active` returned acted on every key,
+    the failed and revoked ones too. Refused with the parameter named, as a body's unknown field is."""
+    keys_of(member, ["active", "revoked"])
+
+    response = api("get", f"{KEYS}?{query}")
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "unknown_field"
+    assert error["field"] == query.split("&")[-1].split("=")[0]
+    assert error["message"] == "The key list takes no such parameter: it takes status, limit and before."
