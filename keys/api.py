@@ -269,10 +269,10 @@ def _not_null(schema: dict) -> None:
     schema.update(next(each for each in schema.pop("anyOf") if each.get("type") != "null"))
 
 
+# The key list's query parameters. A value out of bounds is refused (422, query_problem), never clamped: a script
+# that asked for 1,000 keys is told, rather than reading 500 as all there are. A comment, not a docstring: pydantic
+# would publish a docstring in the OpenAPI document, and the image's python -OO drops it (test_image_interpreter).
 class KeyListQuery(Schema):
-    """The key list's query parameters. A value out of bounds is refused (422, query_problem), never clamped: a
-    script that asked for 1,000 keys is told, rather than reading 500 as all there are."""
-
     status: list[Status] = Field(
         [], description=gettext_noop("Only keys in this state; repeat it for several: ?status=active&status=pending.")
     )
