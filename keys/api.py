@@ -10,6 +10,7 @@ is `pending`), a revocation NSML has not confirmed yet answers 202 (the key is `
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -134,7 +135,9 @@ class PortalAPI(NinjaAPI):
     translated here, at each request for it (ninja builds the schema per request)."""
 
     def get_openapi_schema(self, **kwargs):
-        schema = super().get_openapi_schema(**kwargs)
+        # A copy: the schema holds the texts of openapi_extra (NEXT_PAGE_HEADER) by reference, and translating them in
+        # place left the Link header's description in the first reader's language for everyone after.
+        schema = copy.deepcopy(super().get_openapi_schema(**kwargs))
         schema["info"]["title"] = gettext(schema["info"]["title"])
         _say_when_to_retry(schema)
         _translate_texts(schema)

@@ -195,6 +195,16 @@ def test_the_docs_page_is_served_under_the_portals_csp(client):
         assert finders.find(name)
 
 
+def test_a_reader_in_one_language_leaves_the_schema_in_the_next_readers_language(client):
+    """Found by the image's test under gunicorn: after one request for the schema in Korean, the Link header's
+    description stayed Korean in every later document, English ones included (translated in place)."""
+    client.get("/api/v1/openapi.json", HTTP_ACCEPT_LANGUAGE="ko")
+    english = client.get("/api/v1/openapi.json", HTTP_ACCEPT_LANGUAGE="en").json()
+
+    link = english["paths"]["/api/v1/keys"]["get"]["responses"]["200"]["headers"]["Link"]
+    assert link["description"].startswith("The next page, when more keys follow")
+
+
 def test_the_schema_and_its_docs_page_read_in_the_readers_language(client):
     korean = client.get("/api/v1/openapi.json", HTTP_ACCEPT_LANGUAGE="ko").json()
     english = client.get("/api/v1/openapi.json", HTTP_ACCEPT_LANGUAGE="en").json()
