@@ -62,7 +62,7 @@ def find_drift(client: NsmlClient | None = None) -> Drift:
             for pair, key in known.items()
             if settings.KEYS_REVOKE_ON_DEACTIVATE and pair in held and key.is_active and not key.owner.is_active
         ],
-        unsettled=sum(key.status in (RegisteredKey.Status.PENDING, RegisteredKey.Status.REVOKING) for key in live),
+        unsettled=sum(key.is_settling for key in live),
     )
 
 
