@@ -21,6 +21,7 @@ from http import HTTPStatus
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
+from django.utils.log import log_response
 from django.utils.translation import gettext, gettext_noop, ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
@@ -61,6 +62,10 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
         self.headers = headers or {}
+
+
+class UpstreamError(ApiError):
+    """NSML did not do what was asked (`upstream_error`); the client is told why, and to try again when it may."""
 
 
 class BodyTooLarge(Exception):
@@ -462,7 +467,7 @@ def revoke_key(request: HttpRequest, key_id: int):
     return Answer(200 if key.status == Status.REVOKED else 202, _out(key))
 
 
-def upstream_error(failure: services.UpstreamFailed) -> ApiError:
+def upstream_error(failure: services.UpstreamFailed) -> UpstreamError:
     """NSML did not do it: 422 when it refused, 503 when busy or away, 502 otherwise.
 
     A 503 says when to try again, as a client's retry reads it (Retry-After): as NSML said it, rounded up,
@@ -472,7 +477,7 @@ def upstream_error(failure: services.UpstreamFailed) -> ApiError:
     if status == 503:
         advised = failure.retry_after
         headers["Retry-After"] = BUSY_RETRY_AFTER_SECONDS if advised is None else max(1, math.ceil(advised))
-    return ApiError(status, f"nsml_{failure.failure}", failure.message, failure.field, headers=headers)
+    return UpstreamError(status, f"nsml_{failure.failure}", failure.message, failure.field, headers=headers)
 
 
 def body_too_large() -> ApiError:
@@ -485,6 +490,18 @@ def error_response(request: HttpRequest, error: ApiError) -> HttpResponse:
     response = api.create_response(request, body, status=error.status)
     for name, value in error.headers.items():
         response[name] = str(value)
+    if isinstance(error, UpstreamError) and error.status >= 500:
+        # NSML's failure, which the client was told of: a WARNING, not the ERROR Django logs a 5xx at, which pages an
+        # operator. The audit row of it holds NSML's answer; a portal bug's 500 stays an ERROR with its traceback.
+        log_response(
+            "%s: %s (%s)",
+            response.reason_phrase,
+            request.path,
+            error.code,
+            response=response,
+            request=request,
+            level="warning",
+        )
     return response
 
 

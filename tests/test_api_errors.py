@@ -10,6 +10,8 @@ import pytest
 from django.test import Client, override_settings
 
 from keys.models import AuditEvent, RegisteredKey
+from nsml.simulator import Faults
+from tests.test_json_logs import json_lines_of
 
 pytestmark = pytest.mark.django_db
 
@@ -178,4 +180,49 @@ def test_an_api_error_django_did_not_log_is_logged_once(client, bearer, caplog):
     assert response.status_code == 404
     assert [record.getMessage() for record in caplog.records if record.name == "django.request"] == [
         "Not Found: /api/v1/keys/abc"
+    ]
+
+
+CREATES = frozenset({"POST"})
+NSML_BUSY_OR_AWAY = {
+    "throttled": (Faults(fail_status=429, fail_methods=CREATES), "Service Unavailable", "nsml_throttled"),
+    "unavailable": (Faults(fail_status=503, fail_methods=CREATES), "Service Unavailable", "nsml_unavailable"),
+    "dropped": (Faults(drop=True, fail_methods=CREATES), "Bad Gateway", "nsml_no_answer"),
+}
+
+
+@pytest.mark.parametrize("case", list(NSML_BUSY_OR_AWAY))
+def test_nsml_busy_or_away_is_logged_as_a_warning_not_an_error(client, member, token_for, nsml, new_public_key, case):
+    """Found in QA: NSML throttling a submission wrote Django's ERROR "Service Unavailable", and an operator who alerts
+    on errors was paged for an upstream hiccup the portal had handled (it told the client to try again)."""
+    faults, phrase, code = NSML_BUSY_OR_AWAY[case]
+    secret = token_for(member, name="script")
+    nsml.set_faults(faults)
+
+    with json_lines_of("django.request") as lines:
+        response = client.post(
+            KEYS,
+            json.dumps({"title": "laptop", "key": new_public_key()}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+            HTTP_X_REQUEST_ID="submission-7",
+        )
+
+    assert json_error(response, 503 if phrase == "Service Unavailable" else 502)["code"] == code
+    [line] = lines
+    assert (line["level"], line["message"]) == ("WARNING", f"{phrase}: /api/v1/keys ({code})")
+    assert line["request_id"] == "submission-7"
+    assert secret[6:] not in json.dumps(lines)
+
+
+def test_nsml_busy_when_revoking_is_logged_as_a_warning(client, member, bearer, register, nsml):
+    key = register(member)
+    nsml.set_faults(Faults(fail_status=429, fail_methods=frozenset({"DELETE"})))
+
+    with json_lines_of("django.request") as lines:
+        response = client.delete(f"{KEYS}/{key.pk}", **bearer)
+
+    assert json_error(response, 503)["code"] == "nsml_throttled"
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("WARNING", f"Service Unavailable: /api/v1/keys/{key.pk} (nsml_throttled)")
     ]
