@@ -50,6 +50,7 @@ REASON_NAMES = {
     "attached": _("NSML holds it after all"),
     "confirmed_absent": _("NSML's list confirms it is gone"),
     "unconfirmed": _("not confirmed by NSML yet"),
+    "delete_refused": _("the reconciler's DELETE did not go through"),
     "expired": _("expired"),
     "rotated": _("replaced by a new key"),
     "rate_limited": _("too many submissions"),
@@ -107,6 +108,14 @@ PHRASES = [
     (r"found in NSML by a reconcile pass", _("found in NSML by a reconcile pass")),
     (r"submitted from (?P<address>\S+)", _("submitted from %(address)s")),
     (r"NSML still lists the key after the DELETE", _("NSML still lists the key after the DELETE")),
+    (
+        r"NSML still lists the key after the DELETE \(list trace id (?P<trace>\S+)\)",
+        _("NSML still lists the key after the DELETE (list trace id %(trace)s)"),
+    ),
+    (
+        r"the reconciler sends the DELETE again after (?P<moment>[\d-]+ [\d:]+) UTC",
+        _("the reconciler sends the DELETE again after %(moment)s UTC"),
+    ),
     (
         r"not sent yet: the keys before it used up the wait for NSML, so the reconciler sends the DELETE",
         _("not sent yet: the keys before it used up the wait for NSML, so the reconciler sends the DELETE"),

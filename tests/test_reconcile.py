@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 import queue
+import re
 import signal
 import sqlite3
 import subprocess
@@ -31,7 +32,7 @@ from keys.offboarding import offboard
 from keys.services import RegistrationFailed, reconcile, register_key, revoke_key, states
 from keys.services.revocation import confirm_revocation
 from keys.upstream import nsml_client
-from nsml.client import Reply
+from nsml.client import Reply, http_session
 from nsml.simulator import Faults
 from tests.helpers import free_port, generate_private_key, nsml_sync, public_line
 from tests.live_portal import (
@@ -86,6 +87,13 @@ def left_revoking(nsml, register):
         return key
 
     return make
+
+
+READ_ONLY = re.compile(r'<div class="readonly">(.*?)</div>', re.S)
+
+
+def audit_row(row: AuditEvent) -> str:
+    return reverse("admin:keys_auditevent_change", args=[row.pk])
 
 
 def age(key: RegisteredKey, seconds: int) -> None:
@@ -253,6 +261,100 @@ def test_it_backs_off_when_nsml_refuses_the_delete(member, nsml, left_revoking):
     assert "In sync" not in out
     assert (key.status, key.revoke_attempts) == (Status.REVOKING, 1)
     assert [held["title"] for held in nsml.held_keys()] == ["laptop"]
+
+
+@pytest.fixture
+def nsml_answers():
+    """What NSML answered each call this process made to it, as it came over HTTP: (method, status, trace id)."""
+    answers: list[tuple[str, int, str]] = []
+
+    def note(response, *args, **kwargs):
+        answers.append((response.request.method, response.status_code, response.headers.get("x-ncp-trace-id", "")))
+
+    hooks = http_session().hooks["response"]
+    hooks.append(note)
+    yield answers
+    hooks.remove(note)
+
+
+def test_a_delete_nsml_refuses_is_audited_with_its_answer_once_per_attempt(
+    member, nsml, left_revoking, nsml_answers, admin_client
+):
+    """Found in QA: a DELETE a pass sent and NSML refused wrote no audit row, only a line in the pass's report, so the
+    audit log did not say what NSML answered, nor when the reconciler would try again."""
+    key = left_revoking(member)
+    nsml.set_faults(Faults(fail_status=429, fail_code="410", retry_after=60, fail_methods=frozenset({"DELETE"})))
+    newest = AuditEvent.objects.latest("id").id
+    nsml_answers.clear()
+
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert (key.status, key.revoke_attempts) == (Status.REVOKING, 1)
+    [(status, trace_id)] = [(status, trace) for method, status, trace in nsml_answers if method == "DELETE"]
+    [row] = AuditEvent.objects.filter(id__gt=newest)
+    assert (row.action, row.outcome, row.reason, row.registered_key, row.subject) == (
+        "revoke",
+        "failed",
+        "delete_refused",
+        key,
+        member,
+    )
+    assert (row.upstream_status, row.upstream_error_code, row.trace_id) == (429, "410", trace_id) != (429, "410", "")
+    assert (row.actor, row.actor_username) == (None, "manage.py nsml_sync")
+    again = f"the reconciler sends the DELETE again after {key.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+    assert row.detail.endswith(f"; {again}")
+    shown = READ_ONLY.findall(admin_client.get(audit_row(row), HTTP_ACCEPT_LANGUAGE="ko").content.decode())
+    assert "동기화 작업의 삭제 요청(DELETE)이 처리되지 않음 (delete_refused)" in shown
+    assert any(f"동기화 작업이 {key.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC 이후에" in text for text in shown)
+
+    nsml_sync("--apply")  # before the next attempt: no DELETE, and no second row
+
+    assert [method for method, _status, _trace in nsml_answers].count("DELETE") == 1
+    assert list(AuditEvent.objects.filter(id__gt=newest)) == [row]
+
+    nsml.set_faults(Faults())  # NSML takes DELETEs again, and the next attempt is due
+    RegisteredKey.objects.filter(pk=key.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.REVOKED
+    assert [row.reason for row in AuditEvent.objects.filter(id__gt=newest).order_by("id")] == [
+        "delete_refused",
+        "confirmed_absent",
+    ]
+
+
+def test_a_delete_the_confirming_list_contradicts_is_audited_with_both_answers(
+    member, nsml, left_revoking, nsml_answers
+):
+    """The DELETE answered (a 500 here: NSML may have done it), but the list after it still holds the key: the row
+    says what the DELETE got, which list said otherwise, and when the reconciler tries again."""
+    key = left_revoking(member)
+    nsml.set_faults(Faults(fail_status=500, fail_methods=frozenset({"DELETE"})))
+    newest = AuditEvent.objects.latest("id").id
+    nsml_answers.clear()
+
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert (key.status, key.revoke_attempts) == (Status.REVOKING, 1)
+    assert [(method, status) for method, status, _trace in nsml_answers] == [
+        ("GET", 200),
+        ("DELETE", 500),
+        ("GET", 200),
+    ]
+    delete_trace, confirming_trace = nsml_answers[1][2], nsml_answers[2][2]
+    [row] = AuditEvent.objects.filter(id__gt=newest)
+    assert (row.action, row.outcome, row.reason) == ("revoke", "unknown", "unconfirmed")
+    assert (row.upstream_status, row.upstream_error_code, row.trace_id) == (500, "900", delete_trace)
+    assert f"; NSML still lists the key after the DELETE (list trace id {confirming_trace}); " in row.detail
+    assert row.detail.endswith(f"again after {key.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC")
+
+    nsml_sync("--apply")  # before the next attempt
+
+    assert AuditEvent.objects.filter(id__gt=newest).count() == 1
 
 
 # Drift.

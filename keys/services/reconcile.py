@@ -3,8 +3,8 @@
 It lists NSML once, then settles `pending` keys (found: active; not found past the grace period:
 failed, and the member is told), finishes `revoking` keys (gone: revoked; still held: DELETE again,
 with backoff), marks active keys NSML lost, revokes those of deactivated members, attaches keys NSML
-holds to the member whose failed submission they match, and records the rest as unmanaged. Every change
-is audited with its reason.
+holds to the member whose failed submission they match, and records the rest as unmanaged. Every change,
+and every DELETE that left its key in NSML, is audited with its reason.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from portal import metrics
 logger = logging.getLogger("keys.reconcile")
 
 Status = RegisteredKey.Status
+Outcome = AuditEvent.Outcome
 BACKOFF_SECONDS = 30
 MAX_BACKOFF_SECONDS = 3600
 
@@ -262,7 +263,7 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait, accept_missing
             if (key.title, key.nsml_name) in held_pairs and _revoke_for_departed_member(key, origin):
                 departed.append(key)
 
-    deleted = []
+    deleted: list[tuple[RegisteredKey, Reply]] = []  # each key with NSML's answer to its DELETE
     for key in [*settled_before.filter(status=Status.REVOKING), *departed]:
         if (key.title, key.nsml_name) not in held_pairs:
             _confirm_revoked(key, origin, report, listing)
@@ -270,13 +271,15 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait, accept_missing
             continue  # still revoking: the next pass sends its DELETE
         elif key.next_attempt_at is None or key.next_attempt_at <= listed_at:
             try:
-                client.delete_key(key.title, key.nsml_name, within=wait.left())
+                answer = client.delete_key(key.title, key.nsml_name, within=wait.left())
             except NsmlError as error:
                 if not (error.failure is Failure.NOT_FOUND or error.failure.outcome_unknown):
-                    _back_off(key)
+                    refused = Outcome.REJECTED if error.failure is Failure.REJECTED else Outcome.FAILED
+                    _retry_later(key, origin, error.reply, reason="delete_refused", outcome=refused)
                     report.retrying.append(_label(key))
                     continue
-            deleted.append(key)
+                answer = error.reply
+            deleted.append((key, answer))
 
     # Active keys the list lacks: NSML lost them (deleted in the NCP console), unless the list itself is wrong. Found
     # by title and name alone, and only those read whole: every active key read as a model (with its owner) took
@@ -434,21 +437,28 @@ def _attach(submission: RegisteredKey, origin: Origin, listing: Reply) -> bool:
 
 
 def _confirm_deletions(
-    client: NsmlClient, deleted: list[RegisteredKey], origin: Origin, report: PassReport, wait: NsmlWait
+    client: NsmlClient,
+    deleted: list[tuple[RegisteredKey, Reply]],
+    origin: Origin,
+    report: PassReport,
+    wait: NsmlWait,
 ) -> None:
     """One list after this pass's DELETEs: a key is revoked only once NSML no longer lists it."""
     if wait.used_up():
-        report.retrying.extend(_label(key) for key in deleted)  # the next pass's list confirms them
+        report.retrying.extend(_label(key) for key, _answer in deleted)  # the next pass's list confirms them
         return
     try:
         held, listing = client.list_keys(within=wait.left())
     except NsmlError:
-        report.retrying.extend(_label(key) for key in deleted)
+        report.retrying.extend(_label(key) for key, _answer in deleted)
         return
     held_pairs = {(item.title, item.name) for item in held}
-    for key in deleted:
+    for key, answer in deleted:
         if (key.title, key.nsml_name) in held_pairs:
-            _back_off(key)
+            still_listed = "NSML still lists the key after the DELETE"
+            if listing.trace_id:
+                still_listed += f" (list trace id {listing.trace_id})"
+            _retry_later(key, origin, answer, reason="unconfirmed", outcome=Outcome.UNKNOWN, note=still_listed)
             report.retrying.append(_label(key))
         else:
             _confirm_revoked(key, origin, report, listing)
@@ -460,11 +470,26 @@ def _confirm_revoked(key: RegisteredKey, origin: Origin, report: PassReport, lis
         report.revoked.append(_label(key))
 
 
-def _back_off(key: RegisteredKey) -> None:
+def _retry_later(
+    key: RegisteredKey, origin: Origin, answer: Reply, *, reason: str, outcome: str, note: str = ""
+) -> None:
+    """A DELETE that did not revoke the key: it stays `revoking`, its next DELETE waits (30 s, doubling, at most an
+    hour), and one audit row says what NSML answered and when the next one goes: one row per attempt, not per pass."""
     attempts = key.revoke_attempts + 1
     delay = min(BACKOFF_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
-    RegisteredKey.objects.filter(pk=key.pk, status=Status.REVOKING).update(
-        revoke_attempts=attempts, next_attempt_at=timezone.now() + timedelta(seconds=delay)
+    next_attempt = timezone.now() + timedelta(seconds=delay)
+    again = f"the reconciler sends the DELETE again after {next_attempt:%Y-%m-%d %H:%M:%S} UTC"
+    states.audit_unsettled(
+        key,
+        still=Status.REVOKING,
+        fields={"revoke_attempts": attempts, "next_attempt_at": next_attempt},
+        action=AuditEvent.Action.REVOKE,
+        outcome=outcome,
+        actor=None,
+        origin=origin,
+        reason=reason,
+        detail="; ".join(part for part in (answer.detail, note, again) if part),
+        reply=answer,
     )
 
 

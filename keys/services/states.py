@@ -69,13 +69,16 @@ def audit_key(key: RegisteredKey, **audit) -> AuditEvent:
     return record_event(**_audit_fields(key, **audit))
 
 
-def audit_unsettled(key: RegisteredKey, *, still: str, **audit) -> bool:
+def audit_unsettled(key: RegisteredKey, *, still: str, fields: dict | None = None, **audit) -> bool:
     """The audit row of an outcome a request could not settle, written only while the key is still `still`
     (pending, revoking), as one step with that check. A reconcile pass that settled it meanwhile wrote the row
     that counts: then none is written, and the key is read again, so its member is told what is true now.
-    `audit` as for `audit_key`; True when the row was written."""
+    `fields`: the key's columns to set in the same step (a reconcile pass's next attempt); `audit` as for
+    `audit_key`; True when the row was written."""
     rows = RegisteredKey.objects.filter(pk=key.pk, status=still)
-    if record_change(rows, {"status": still}, **_audit_fields(key, **audit)) is not None:
+    values = {"status": still, **(fields or {})}
+    if record_change(rows, values, **_audit_fields(key, **audit)) is not None:
+        _apply(key, values)
         return True
     key.refresh_from_db()
     return False
