@@ -344,3 +344,21 @@ def test_the_header_switch_remembers_nothing_for_a_visitor_not_logged_in(client)
 
     assert response.status_code == 302
     assert not MemberProfile.objects.exists()
+
+
+def test_an_expired_key_nsml_refused_to_delete_is_audited_in_the_jobs_name(
+    member, nsml, register, event, django_capture_on_commit_callbacks
+):
+    # The refusal's row named nobody (an empty actor) while the same job's successful revocation names itself.
+    key = expire_in(register(member, "expired"), timedelta(minutes=-1))
+    nsml.set_faults(Faults(fail_status=403, fail_methods=frozenset({"DELETE"})))
+
+    sync(django_capture_on_commit_callbacks)
+
+    row = event(action="revoke", registered_key=key)
+    assert (row.outcome, row.reason, row.actor, row.actor_username) == (
+        "failed",
+        "permission",
+        None,
+        "manage.py nsml_sync",
+    )

@@ -41,12 +41,14 @@ class RevocationFailed(UpstreamFailed):
 def record_upstream_failure(
     action: str, actor, subject, origin: Origin, error: NsmlError, audit: dict, reason: str = "", note: str = ""
 ) -> AuditEvent:
-    """`note`: the portal's own words after NSML's, in the detail."""
+    """`note`: the portal's own words after NSML's, in the detail. With no `actor` (the portal itself: the expiry
+    job, a deactivation outside the admin), the row names what ran `origin`, as its successful rows do."""
     outcome = AuditEvent.Outcome.REJECTED if error.failure is Failure.REJECTED else AuditEvent.Outcome.FAILED
     return record_event(
         action=action,
         outcome=outcome,
         actor=actor,
+        actor_username="" if actor is not None else origin.runner,
         subject=subject,
         origin=origin,
         reason=reason or str(error.failure),
