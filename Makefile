@@ -6,6 +6,8 @@ PORTAL_ADDR ?= 127.0.0.1:8000
 SIMULATOR_PORT ?= 8001
 # The portal and the reconciler talk to the simulator this target starts, on whatever port it was given.
 NSML_API_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)/nsml/v1
+# The links in the emails (expiry reminders, sent by the reconciler) point at the address the portal is served on.
+PORTAL_URL ?= http://$(PORTAL_ADDR)
 
 .PHONY: install run test lint messages clean
 
@@ -32,8 +34,8 @@ run: install
 	@trap 'kill $$sim $$sync 2>/dev/null; wait $$sim $$sync 2>/dev/null' EXIT INT TERM; \
 	export PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR); \
 	$(PY) manage.py nsml_simulator --port $(SIMULATOR_PORT) --state-file var/nsml-simulator.json $(SIMULATOR_ARGS) & sim=$$!; \
-	NSML_API_URL=$(NSML_API_URL) $(PY) manage.py nsml_sync --apply --every $(RECONCILE_EVERY) & sync=$$!; \
-	NSML_API_URL=$(NSML_API_URL) $(PY) manage.py runserver $(PORTAL_ADDR)
+	NSML_API_URL=$(NSML_API_URL) PORTAL_URL=$(PORTAL_URL) $(PY) manage.py nsml_sync --apply --every $(RECONCILE_EVERY) & sync=$$!; \
+	NSML_API_URL=$(NSML_API_URL) PORTAL_URL=$(PORTAL_URL) $(PY) manage.py runserver $(PORTAL_ADDR)
 
 test: install
 	@test -x /usr/bin/chromium || echo "NOTE: Debian chromium is not installed, so the browser tests (tests/browser) will be SKIPPED. Install it with: apt-get install chromium"
