@@ -9,8 +9,9 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import translation
 
-from keys import audit_display
-from keys.models import RegisteredKey
+from keys import audit_display, services
+from keys.audit import Origin
+from keys.models import RegisteredKey, UnmanagedKey
 from nsml.simulator import Faults
 from tests.helpers import delete_answered_then_refused, nsml_sync
 
@@ -347,3 +348,20 @@ def test_a_delete_whose_answer_was_lost_or_unreadable_is_the_members_own_revocat
     with translation.override("ko"):
         assert audit_display.reason_name(row.reason) == "NSML 목록에서 삭제가 확인됨"
         assert audit_display.detail_shown(row.detail).startswith("NSML 응답 ")
+
+
+def test_a_refused_revocation_of_a_key_added_outside_the_portal_is_found_by_its_fingerprint(
+    member_client, member, admin_user, nsml, new_public_key, event
+):
+    # A key assigned from the unmanaged keys has only NSML's MD5 fingerprint: its refused revocation's row had an
+    # empty fingerprint, so the audit search by the fingerprint the member and NSML know did not find it.
+    nsml.add_key("console-key", new_public_key())
+    nsml_sync("--apply")
+    record = UnmanagedKey.objects.get()
+    key = services.assign_unmanaged_key(record=record, member=member, actor=admin_user, origin=Origin(ip="10.0.0.9"))
+    nsml.set_faults(Faults(fail_status=403, fail_methods=frozenset({"DELETE"})))
+
+    member_client.post(reverse("keys:revoke", args=[key.pk]))
+
+    row = event(action="revoke", outcome="failed")
+    assert (row.registered_key_id, row.fingerprint) == (key.pk, record.fingerprint_md5)
