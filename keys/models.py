@@ -145,8 +145,13 @@ class RegisteredKey(models.Model):
         ]
 
     def __str__(self) -> str:
-        # A key added outside the portal (assigned from the unmanaged keys) has only NSML's MD5 fingerprint.
-        return f"{self.title} ({self.fingerprint_sha256 or self.fingerprint_md5})"
+        return f"{self.title} ({self.fingerprint})"
+
+    @property
+    def fingerprint(self) -> str:
+        """The SHA-256 fingerprint; NSML's MD5 one for a key added outside the portal (assigned from the unmanaged
+        keys), which has no other: what its audit rows carry and an admin's search finds."""
+        return self.fingerprint_sha256 or self.fingerprint_md5
 
     @property
     def is_active(self) -> bool:

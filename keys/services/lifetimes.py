@@ -161,7 +161,7 @@ def _record_expiry(
         origin=origin,
         registered_key=key,
         title=key.title,
-        fingerprint=key.fingerprint_sha256 or key.fingerprint_md5,
+        fingerprint=key.fingerprint,
         detail=f"expiry {_describe(key.expires_at)} -> {_describe(expires_at)}",
     )
     if event is None:

@@ -170,7 +170,7 @@ def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, e
     """NSML refused the DELETE: the key is active again, and RevocationFailed says why. Not a deactivated member's
     key (offboarded, before or while NSML answered): a leaver keeps no working key, and no pass would revoke an
     active one, so it stays `revoking` for the reconciler's DELETEs; this returns, the refusal audited."""
-    audit = {"title": key.title, "fingerprint": key.fingerprint_sha256 or key.fingerprint_md5, "registered_key": key}
+    audit = {"title": key.title, "fingerprint": key.fingerprint, "registered_key": key}
     with transaction.atomic():
         moved = states.move(
             key,
@@ -197,7 +197,7 @@ def _left_revoking(key: RegisteredKey, *, actor: User | None, origin: Origin, er
         RegisteredKey.objects.filter(pk=key.pk, status=Status.REVOKING).update(revoke_attempts=1)
         audit = {
             "title": key.title,
-            "fingerprint": key.fingerprint_sha256 or key.fingerprint_md5,
+            "fingerprint": key.fingerprint,
             "registered_key": key,
         }
         event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)

@@ -94,8 +94,7 @@ def rotate_key(
         title=new.title,
         fingerprint=new.fingerprint_sha256,
         reason="" if rotation.complete else f"old_key_{old.status}",
-        detail=f"replaces key #{old.pk} “{old.title}” ({old.fingerprint_sha256 or old.fingerprint_md5}), "
-        f"now {old.status}",
+        detail=f"replaces key #{old.pk} “{old.title}” ({old.fingerprint}), now {old.status}",
     )
     return rotation
 

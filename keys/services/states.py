@@ -107,7 +107,7 @@ def _audit_fields(
         "origin": origin,
         "registered_key": key,
         "title": key.title,
-        "fingerprint": key.fingerprint_sha256 or key.fingerprint_md5,
+        "fingerprint": key.fingerprint,
         "reason": reason,
         "detail": detail,
         **(upstream_fields(reply) if reply is not None else {}),
