@@ -11,9 +11,12 @@ from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core import checks
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+
+from keys.readiness import static_finding
 
 # A period of 0 (10/0m) would divide by zero in django-ratelimit at the first submission.
 _RATE = re.compile(r"[0-9]+/(?:[1-9][0-9]*)?[smhd]")
@@ -298,6 +301,22 @@ def check_sso_header(app_configs, **kwargs) -> list[Error]:
             f"SSO_REMOTE_USER_HEADER must be a header's name as the proxy sends it, letters, digits and hyphens, "
             f"such as X-Forwarded-User, not {header!r}.",
             id="keys.E012",
+        )
+    ]
+
+
+@register(Tags.staticfiles, deploy=True)
+def check_static_manifest(app_configs, **kwargs) -> list[checks.Warning]:
+    # A warning, not a refusal at start-up: until collectstatic has run, there is none. /readyz says it too.
+    finding = static_finding()
+    if not finding:
+        return []
+    return [
+        checks.Warning(
+            f"The static files' manifest in STATIC_ROOT ({settings.STATIC_ROOT}) is missing or unreadable"
+            f"{f' ({finding.cause})' if finding.cause else ''}: with DJANGO_DEBUG off every page answers 500.",
+            hint="Run python manage.py collectstatic --noinput before starting the portal.",
+            id="keys.W001",
         )
     ]
 

@@ -1,5 +1,5 @@
-"""What /readyz checks: the database (and that it is migrated), the shared cache, and how long ago a reconcile
-pass succeeded.
+"""What /readyz checks: the database (and that it is migrated), the shared cache, how long ago a reconcile
+pass succeeded, and (with DJANGO_DEBUG off) that this process has the static files' manifest.
 
 Each check answers a `Finding`: no reason when its part is fine, else a short one an operator can act on, which
 the probe's answer shows; and where an error was raised, what it said, for the log alone.
@@ -8,6 +8,7 @@ the probe's answer shows; and where an error was raised, what it said, for the l
 from __future__ import annotations
 
 import functools
+import logging
 import pkgutil
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from importlib import import_module
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
 from django.core.cache import cache
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
@@ -25,6 +27,8 @@ from django.utils import timezone
 from keys import selectors
 from portal import query_deadline
 from portal.errors import URL_PASSWORD
+
+logger = logging.getLogger(__name__)
 
 # What the log keeps of an error's words: enough for a host, a port and the reason.
 CAUSE_LENGTH = 300
@@ -141,12 +145,52 @@ def check_reconcile() -> Finding:
     return FINE
 
 
+NO_MANIFEST = Finding("static: no manifest; run manage.py collectstatic, then restart")
+COLLECTED_LATE = Finding("static: collected after this process started; restart it")
+_static_told = False  # the line saying what to do is logged once per process, not at every probe
+
+
+def static_finding() -> Finding:
+    """With DJANGO_DEBUG off every page names its static files through the manifest `collectstatic` writes
+    (STATIC_ROOT/staticfiles.json): without it each one answers 500. The storage reads it once, when the process
+    first asks (portal/wsgi.py asks at start-up, when WhiteNoise lists STATIC_ROOT, also once), and keeps it: a
+    manifest loaded is never read again; one missing is looked for again at each call, to say so once it is there."""
+    if settings.DEBUG:
+        return FINE  # files come from the apps' folders, by their own names: no manifest is read
+    try:
+        if not isinstance(staticfiles_storage, ManifestFilesMixin) or staticfiles_storage.hashed_files:
+            return FINE
+        collected = staticfiles_storage.read_manifest() is not None
+    except Exception as error:  # not JSON, another version (ValueError), or not readable (an OSError)
+        return Finding(
+            f"static: manifest unreadable ({type(error).__name__}); run manage.py collectstatic, then restart",
+            what_it_said(error),
+        )
+    # Neither the storage nor WhiteNoise reads STATIC_ROOT again: pages stay 500 in this process until it restarts.
+    return COLLECTED_LATE if collected else NO_MANIFEST
+
+
+def check_static() -> Finding:
+    global _static_told
+    finding = static_finding()
+    if finding and not _static_told:
+        _static_told = True
+        if finding == COLLECTED_LATE:
+            what = "the manifest in %s was written after this process started"
+            todo = "restart the portal"
+        else:
+            what = "no readable manifest (staticfiles.json) in %s"
+            todo = "run `python manage.py collectstatic --noinput`, then restart the portal"
+        logger.error(f"static files: {what}: every page answers 500; {todo}", settings.STATIC_ROOT)
+    return finding
+
+
 def check_all() -> dict[str, Finding]:
     with database_deadline():
         database = check_database()
         answered = not database or database == READ_ONLY
         reconcile = check_reconcile() if answered else _reconcile_unchecked(database)
-    return {"database": database, "cache": check_cache(), "reconcile": reconcile}
+    return {"database": database, "cache": check_cache(), "reconcile": reconcile, "static": check_static()}
 
 
 def _reconcile_unchecked(database: Finding) -> Finding:

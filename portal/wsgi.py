@@ -55,3 +55,9 @@ except ImproperlyConfigured as refusal:
     raise SystemExit(WORKER_BOOT_ERROR) from None
 
 application = ReleasingWSGIHandler()
+
+# WhiteNoise has just listed STATIC_ROOT, for the process's life: the static files' manifest is read now too, so
+# that /readyz tells what this process can serve, and a missing one is logged once, at start-up.
+from keys.readiness import check_static  # noqa: E402 (needs the settings _setup loaded)
+
+check_static()

@@ -6,11 +6,13 @@ Plain helpers (key makers, free_port, posts_seen) are in tests/helpers.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from nsml.simulator import NsmlSimulator
 from tests.helpers import generate_private_key, public_line
+from tests.live_portal import collect_static
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +44,15 @@ def _no_language_left_active(request) -> Iterator[None]:
         from django.utils import translation
 
         translation.deactivate()
+
+
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory) -> Path:
+    """A STATIC_ROOT `collectstatic` has filled, once per run: for production portal processes (DJANGO_DEBUG=false),
+    which are not ready without its manifest (tests/live_portal.py, static_root_env)."""
+    root = tmp_path_factory.mktemp("collected") / "static"
+    collect_static(root)
+    return root
 
 
 @pytest.fixture

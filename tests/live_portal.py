@@ -96,6 +96,17 @@ def manage(database_url: str, *args: str, env: dict[str, str] | None = None, che
     return result
 
 
+def static_root_env(root: Path) -> dict[str, str]:
+    """What makes a portal process serve its static files from `root` (tests/static_root_settings.py)."""
+    return {"DJANGO_SETTINGS_MODULE": "tests.static_root_settings", "PORTAL_TEST_STATIC_ROOT": str(root)}
+
+
+def collect_static(root: Path) -> None:
+    """`manage.py collectstatic` into `root`, as an operator runs it before starting the portal."""
+    unused = f"sqlite:///{root.parent / 'collectstatic-needs-no-database.sqlite3'}"
+    manage(unused, "collectstatic", "--noinput", "-v", "0", env=portal_env(unused, **static_root_env(root)))
+
+
 def create_members(database_url: str, usernames: list[str]) -> None:
     """Members with PASSWORD, hashed once (PBKDF2 is slow on purpose)."""
     script = (

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from tests.helpers import PRODUCTION_REQUIRED
+from tests.live_portal import static_root_env
 
 pytestmark = pytest.mark.django_db
 
@@ -184,11 +185,21 @@ def deploy_check(**env) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_deploy_check_passes_with_production_settings():
-    result = deploy_check(**PRODUCTION)
+def test_the_deploy_check_passes_with_production_settings(collected_static):
+    result = deploy_check(**PRODUCTION, **static_root_env(collected_static))
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_deploy_check_says_to_run_collectstatic_before_it_has_run(tmp_path):
+    """Found starting gunicorn before collectstatic: every page answered 500, and `check --deploy` had said nothing."""
+    result = deploy_check(**PRODUCTION, **static_root_env(tmp_path / "static"))
+
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert f"(keys.W001) The static files' manifest in STATIC_ROOT ({tmp_path / 'static'}) is missing" in said
+    assert "HINT: Run python manage.py collectstatic --noinput before starting the portal." in said
 
 
 def test_the_deploy_check_refuses_a_cache_processes_do_not_share():

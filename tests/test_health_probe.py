@@ -11,7 +11,7 @@ import pytest
 
 from portal.probe import _address
 from tests.helpers import PRODUCTION_REQUIRED, free_port
-from tests.live_portal import BASE_DIR, Gunicorn, portal_database, portal_env
+from tests.live_portal import BASE_DIR, Gunicorn, portal_database, portal_env, static_root_env
 
 
 def probe(port: int, path: str, allowed_hosts: str) -> subprocess.CompletedProcess:
@@ -21,7 +21,9 @@ def probe(port: int, path: str, allowed_hosts: str) -> subprocess.CompletedProce
     )
 
 
-def test_it_passes_through_the_host_check_and_the_https_redirect_of_production_settings(tmp_path: Path):
+def test_it_passes_through_the_host_check_and_the_https_redirect_of_production_settings(
+    tmp_path: Path, collected_static: Path
+):
     hosts = "keys.example.internal,127.0.0.1"
     with portal_database(tmp_path) as database_url:
         env = portal_env(
@@ -31,6 +33,7 @@ def test_it_passes_through_the_host_check_and_the_https_redirect_of_production_s
             DJANGO_ALLOWED_HOSTS=hosts,
             CACHE_URL=os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/0"),
             **PRODUCTION_REQUIRED,
+            **static_root_env(collected_static),  # as after collectstatic: without it, not ready
         )
         portal = Gunicorn(env, tmp_path / "gunicorn.log", workers=1, threads=2)
         try:

@@ -4,19 +4,22 @@ succeeded lately; otherwise 503, naming each part that failed. /healthz stays th
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import socket
 import subprocess
 import sys
 from datetime import timedelta
 
 import pytest
+import requests
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
 from keys.models import ReconcilePass
-from tests.helpers import free_port, postgresql_only
-from tests.live_portal import BASE_DIR, portal_database
+from tests.helpers import PRODUCTION_REQUIRED, free_port, postgresql_only
+from tests.live_portal import BASE_DIR, Gunicorn, collect_static, portal_database, portal_env, static_root_env
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +41,7 @@ def test_it_is_ready_with_a_recent_pass(client, settings):
     assert response.json() == {
         "status": "ok",
         "failed": [],
-        "checks": {"database": "ok", "cache": "ok", "reconcile": "ok"},
+        "checks": {"database": "ok", "cache": "ok", "reconcile": "ok", "static": "ok"},
     }
     assert "no-cache" in response["Cache-Control"]
 
@@ -373,3 +376,93 @@ def asked_while_the_database_hangs(*paths: str) -> dict[str, list]:
     )
 
     return dict(json.loads(line) for line in result.stdout.strip().splitlines()[-len(paths) :])
+
+
+def production_env(database_url: str, static_root) -> dict[str, str]:
+    """A portal process as production runs it (DJANGO_DEBUG=false), its static files in `static_root`."""
+    return portal_env(
+        database_url,
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        DJANGO_HTTPS="false",
+        CACHE_URL=os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/0"),
+        READYZ_MAX_RECONCILE_AGE_SECONDS="0",
+        **PRODUCTION_REQUIRED,
+        **static_root_env(static_root),
+    )
+
+
+def test_an_instance_started_before_collectstatic_is_not_ready_until_restarted_after_it(tmp_path):
+    """Found starting gunicorn with DJANGO_DEBUG=false before `collectstatic`: every page answered 500 (the static
+    files' storage had no manifest) while /readyz answered 200, so a load balancer sent members to it. Running
+    collectstatic under it does not mend it: the storage and WhiteNoise read STATIC_ROOT once, at start-up."""
+    root = tmp_path / "static"
+    with portal_database(tmp_path) as database_url:
+        env = production_env(database_url, root)
+        portal = Gunicorn(env, tmp_path / "before.log", workers=1, threads=2)
+        try:
+            before = [requests.get(f"{portal.url}/readyz", timeout=10) for _ in range(3)]
+            page_before = requests.get(f"{portal.url}/accounts/login/", timeout=10)
+            collect_static(root)
+            collected = requests.get(f"{portal.url}/readyz", timeout=10)
+            page_collected = requests.get(f"{portal.url}/accounts/login/", timeout=10)
+        finally:
+            portal.stop()
+        portal = Gunicorn(env, tmp_path / "after.log", workers=1, threads=2)
+        try:
+            restarted = requests.get(f"{portal.url}/readyz", timeout=10)
+            page_restarted = requests.get(f"{portal.url}/accounts/login/", timeout=10)
+        finally:
+            portal.stop()
+
+    assert (page_before.status_code, page_collected.status_code, page_restarted.status_code) == (500, 500, 200)
+    for answer in before:
+        assert answer.status_code == 503
+        assert answer.json()["failed"] == ["static"]
+        assert answer.json()["checks"]["static"] == "static: no manifest; run manage.py collectstatic, then restart"
+    assert (collected.status_code, collected.json()["failed"]) == (503, ["static"])
+    assert collected.json()["checks"]["static"] == "static: collected after this process started; restart it"
+    assert restarted.status_code == 200
+    assert restarted.json()["checks"] == {"database": "ok", "cache": "ok", "reconcile": "ok", "static": "ok"}
+    # What to do, in one line, once: not at each of the four failing probes.
+    told = [line for line in (tmp_path / "before.log").read_text().splitlines() if "static files:" in line]
+    assert len(told) == 1, told
+    assert f"no readable manifest (staticfiles.json) in {root}" in told[0]
+    assert "run `python manage.py collectstatic --noinput`, then restart the portal" in told[0]
+    assert "static files:" not in (tmp_path / "after.log").read_text()
+
+
+def manifest_storage(settings, root) -> None:
+    settings.STATIC_ROOT = root
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
+
+
+def test_an_unreadable_manifest_is_named_and_its_error_logged(client, settings, tmp_path, caplog):
+    (tmp_path / "staticfiles.json").write_text('{"paths": {"portal/portal.css": ')  # a copy cut short
+    manifest_storage(settings, tmp_path)
+
+    with caplog.at_level("WARNING"):
+        response = client.get("/readyz")
+
+    assert response.status_code == 503 and response.json()["failed"] == ["static"]
+    assert response.json()["checks"]["static"] == (
+        "static: manifest unreadable (ValueError); run manage.py collectstatic, then restart"
+    )
+    said = [record.getMessage() for record in caplog.records if record.name == "keys.views"]
+    assert any("Couldn't load manifest 'staticfiles.json'" in line for line in said), said
+
+
+def test_development_serves_static_files_without_a_manifest(client, settings, tmp_path):
+    """`make run` (DJANGO_DEBUG on) serves the apps' static files by their own names: no manifest is needed."""
+    manifest_storage(settings, tmp_path)  # empty: collectstatic never ran
+    settings.DEBUG = True
+    settings.READYZ_MAX_RECONCILE_AGE_SECONDS = 0
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["checks"]["static"] == "ok"
