@@ -61,10 +61,11 @@ def timestamp(moment: datetime) -> str:
 
 
 def fingerprint_of(index: int) -> tuple[str, str, str]:
-    """(sha256 fingerprint, md5 fingerprint, nsml name) of made-up key number `index`."""
+    """(sha256 fingerprint, md5 fingerprint, nsml name) of made-up key number `index`, in the forms the portal
+    stores them (keys/sshkeys.py): `SHA256:` and unpadded base64, as ssh-keygen -l prints it; colon hex."""
     blob = hashlib.sha256(f"bench-key-{index}".encode()).digest()
     md5 = hashlib.md5(blob, usedforsecurity=False).hexdigest()
-    sha = base64.b64encode(blob).decode().rstrip("=")
+    sha = "SHA256:" + base64.b64encode(blob).decode().rstrip("=")
     return sha, ":".join(md5[i : i + 2] for i in range(0, 32, 2)), md5
 
 
@@ -106,7 +107,8 @@ def key_lines(keys: int, members: int, rng: random.Random):
         created = start + timedelta(seconds=index * step)
         revoked = index >= HEAVY_KEYS and rng.random() < 0.2
         status, revoked_at = ("revoked", timestamp(created + timedelta(days=30))) if revoked else ("active", "\\N")
-        blob = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00 " + sha.encode()[:32]).decode()
+        key_bytes = sha.removeprefix("SHA256:").encode()[:32]
+        blob = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00 " + key_bytes).decode()
         yield (
             f"{index + 1}\t{key_owner(index, members)}\tk{index + 1}\tssh-ed25519\t256\tssh-ed25519 {blob}\t"
             f"laptop-{index % 97}\t{sha}\t{md5}\t{name}\t{status}\t{timestamp(created)}\t{revoked_at}\t\t"

@@ -228,7 +228,8 @@ def scale_pages() -> list[dict]:
         trace, request_id = connection.execute(
             "SELECT trace_id, request_id FROM keys_auditevent WHERE trace_id <> '' ORDER BY id DESC LIMIT 1"
         ).fetchone()
-    fingerprint = fingerprint_of(4241)[0][:16]
+    # What an admin pastes: the start of what ssh-keygen -l prints, "SHA256:" and 16 of its characters.
+    fingerprint = fingerprint_of(4241)[0][: len("SHA256:") + 16]
     searches = [
         ("search: a user name", f"{audit}?q=member04242"),
         # The last member's rows are among the oldest: PostgreSQL walked the newest-first index of every row to meet

@@ -88,7 +88,16 @@ def test_it_says_how_it_searches(admin_client, history):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the search indexes are PostgreSQL's")
 @pytest.mark.parametrize(
     "term",
-    ["alice", "bob-lap", "AbCdEf01", "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "some-request-id", "MD5:0a:1b", "0A1B2C3D"],
+    [
+        "alice",
+        "bob-lap",
+        "AbCdEf01",
+        "SHA256:AbCdEf01",  # what an admin pastes: the start of what ssh-keygen -l prints
+        "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        "some-request-id",
+        "MD5:0a:1b",
+        "0A1B2C3D",
+    ],
 )
 def test_every_part_of_the_search_can_use_an_index(history, term):
     sql, params = AuditEvent.objects.filter(audit_search(term)).order_by("-created_at")[:100].query.sql_with_params()
