@@ -93,16 +93,37 @@
     }
   }
 
+  // A private key is taken out of its box as soon as it is seen, so that it is not left on screen (a shared
+  // screen, someone looking on); setting the value also drops the box's undo history, so Ctrl+Z cannot bring it back.
+  // The message saying so stays while the box is empty: an empty box is what the member was told to expect.
+  var emptied = {};
+
+  function removePrivateKey(field, code) {
+    field.value = "";
+    emptied[field.name] = true;
+    report(field, message(code));
+    return false;
+  }
+
+  function stillEmptied(field) {
+    if (field.value) delete emptied[field.name];
+    return Boolean(emptied[field.name]);
+  }
+
   // While typing, an empty field is not yet a mistake; on submit it is.
   function checkTitle(onSubmit) {
     var code = titleProblem(title.value);
+    if (code === "private-key") return removePrivateKey(title, code);
+    if (stillEmptied(title)) return false;
     if (code === "required" && !onSubmit) code = null;
-    report(title, code ? message(code === "private-key" ? code : "title-" + code) : "");
+    report(title, code ? message("title-" + code) : "");
     return !code;
   }
 
   function checkKey(onSubmit) {
     var code = keyProblem(key.value);
+    if (code === "private-key" || code === "private-key-putty") return removePrivateKey(key, code);
+    if (stillEmptied(key)) return false;
     if (code === "key-required" && !onSubmit) code = null;
     report(key, code ? message(code) : "");
     return !code;
@@ -131,9 +152,10 @@
   // A wrong title next to a key this page cannot judge (only an empty or private key, or a private key as the
   // title, is refused here) is sent all the same: the server checks both and names every mistake at once.
   form.addEventListener("submit", function (event) {
+    // Read before the check takes it out of the box; a title box a private key was taken out of is not sent empty.
+    var titleSecret = title ? holdsPrivateKey(title.value) || stillEmptied(title) : false;
     var keyOk = key ? checkKey(true) : true;
     var titleOk = title ? checkTitle(true) : true;
-    var titleSecret = title ? holdsPrivateKey(title.value) : false;
     if (!keyOk || titleSecret) {
       // A private key is not sent, whichever box it was pasted into.
       event.preventDefault();

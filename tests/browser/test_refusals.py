@@ -12,12 +12,21 @@ pytestmark = pytest.mark.browser
 
 NOT_A_KEY = "ssh-ed25519 this-is-not-base64 kim@laptop"
 PRIVATE_KEY_WARNING = "This is your private key, which must never leave your computer."
+PRIVATE_KEY_REMOVED = "That was your private key, which must never leave your computer: it was removed from the box"
 
 
 def fill_form(page, title: str, key: str) -> None:
     page.goto("/keys/new/")
     page.get_by_label("Title", exact=True).fill(title)
     page.get_by_label("Public key", exact=True).fill(key)
+
+
+def paste(page, context, portal, box, text: str) -> None:
+    """Paste `text` into `box` as a member does, Ctrl+V from the clipboard: one edit, in the box's undo history."""
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=portal)
+    page.evaluate("text => navigator.clipboard.writeText(text)", text)
+    box.focus()
+    page.keyboard.press("Control+v")
 
 
 def a_private_key() -> tuple[str, str]:
@@ -46,7 +55,7 @@ def test_the_page_stops_a_pasted_private_key_before_it_is_sent(page, log_in, nsm
     fill_form(page, "kim-minsu-laptop", private_key)
 
     warning = page.locator("#id_key_check")
-    expect(warning).to_contain_text(PRIVATE_KEY_WARNING)
+    expect(warning).to_contain_text(PRIVATE_KEY_REMOVED)
     sent: list[str] = []
     page.on("request", lambda request: sent.append(request.url) if request.method == "POST" else None)
     page.get_by_role("button", name="Register key").click()
@@ -169,3 +178,49 @@ def test_the_page_stops_a_putty_key_file_saying_where_puttygen_shows_the_public_
 
     expect(page.get_by_label("Public key", exact=True)).to_be_focused()
     assert sent == [] and posts_seen(nsml) == []
+
+
+@pytest.mark.parametrize("form", ["new", "rotate"])
+def test_a_pasted_private_key_is_taken_out_of_the_box_and_kept_nowhere(
+    page, context, portal, log_in, register, browser_member, form
+):
+    """Found in the browser: the page refused a pasted private key but left it in the box, on screen for anyone
+    watching or sharing the screen, and in the box's undo history (Ctrl+Z after deleting it brought it back)."""
+    private_key, secret_line = a_private_key()
+    log_in(page)
+    page.goto("/keys/new/" if form == "new" else f"/keys/{register(browser_member).pk}/rotate/")
+    paste(page, context, portal, page.locator('textarea[name="key"]'), private_key)
+    key = page.locator('textarea[name="key"]')
+
+    expect(key).to_have_value("")
+    expect(page.locator("#id_key_check")).to_contain_text("it was removed from the box and not sent")
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    assert secret_line not in key.input_value()
+    form_data = "() => new FormData(document.querySelector('form[data-key-form]')).get('key')"
+    assert secret_line not in page.evaluate(form_data)
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.post_data or "") if request.method == "POST" else None)
+    page.locator('form[data-key-form] button[type="submit"]').click()
+    expect(key).to_be_focused()
+    assert sent == []
+
+
+def test_a_private_key_pasted_as_the_title_is_taken_out_of_the_box(page, context, portal, log_in, browser_member):
+    private_key, _ = a_private_key()
+    log_in(page)
+    page.goto("/keys/new/")
+    title = page.get_by_label("Title", exact=True)
+    title.fill("")
+    paste(page, context, portal, title, private_key)
+
+    expect(title).to_have_value("")
+    expect(page.locator("#id_title_check")).to_contain_text("it was removed from the box and not sent")
+    # A good key next to it does not send the form with the emptied title: the member has a title to type first.
+    page.get_by_label("Public key", exact=True).fill(public_line(generate_private_key("ed25519")))
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(request.url) if request.method == "POST" else None)
+    page.get_by_role("button", name="Register key").click()
+    expect(title).to_be_focused()
+    expect(page.locator("#id_title_check")).to_contain_text("it was removed from the box and not sent")
+    assert sent == []
