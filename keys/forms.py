@@ -26,6 +26,8 @@ from nsml.titles import MAX_TITLE_LENGTH
 # Refusals of text the portal could not read as a public key: it is not shown back (it may be a private
 # key in a form no rule recognised).
 UNREADABLE_KEY = frozenset({"malformed", "unsupported_type", "too_long"})
+# The parameter of a refusal that quotes a line of the paste around a key that reads (keys.sshkeys.quoted_line).
+QUOTED_LINE = "line"
 # Refusals of a secret (a private key, an access token): the field that held it comes back empty.
 SECRETS = frozenset({"private_key", "access_token"})
 
@@ -63,9 +65,7 @@ class RefusesPrivateKeys:
         token) is sent back empty, whichever check found it."""
         if isinstance(error, ValidationError) and hasattr(error, "error_dict"):
             holding = [
-                name
-                for name, errors in error.error_dict.items()
-                if any(self.keeps_nothing_of(name, e.code) for e in errors)
+                name for name, errors in error.error_dict.items() if any(self.keeps_nothing_of(name, e) for e in errors)
             ]
             if holding:
                 self.data = self.data.copy()
@@ -73,8 +73,8 @@ class RefusesPrivateKeys:
                     self.data[name] = ""
         super().add_error(field, error)
 
-    def keeps_nothing_of(self, name: str, code: str) -> bool:
-        return code in SECRETS
+    def keeps_nothing_of(self, name: str, error: ValidationError) -> bool:
+        return error.code in SECRETS
 
 
 class FirstErrorFocusedField(BoundField):
@@ -185,9 +185,13 @@ class KeyForm(FocusesFirstError, RefusesPrivateKeys, forms.Form):
         self.fields["expires_at"].initial = lifetimes.default_expiry_day().isoformat()
         _limit_dates(self.fields["expires_at"], lifetimes.local_today(), lifetimes.latest_day_for_new_key())
 
-    def keeps_nothing_of(self, name: str, code: str) -> bool:
-        """A key the portal could not read as a public key is not shown back either: what it was is not known."""
-        return super().keeps_nothing_of(name, code) or (name == "key" and code in UNREADABLE_KEY)
+    def keeps_nothing_of(self, name: str, error: ValidationError) -> bool:
+        """A key the portal could not read as a public key is not shown back either: what it was is not known.
+        A key refused for the text after it did read, and the whole paste passed the private-key and token checks
+        first: it is shown back, so that the member deletes the line the refusal quotes rather than paste again."""
+        if super().keeps_nothing_of(name, error):
+            return True
+        return name == "key" and error.code in UNREADABLE_KEY and QUOTED_LINE not in (error.params or {})
 
     @property
     def title_rules(self) -> dict[str, str]:

@@ -134,6 +134,31 @@ def test_a_line_above_the_key_is_kept_in_the_box_to_delete(member_client, nsml):
     assert nsml.requests_seen == []
 
 
+def test_a_line_after_the_key_is_kept_in_the_box_to_delete(member_client, nsml):
+    """Found in the browser: a key refused for the "Thanks!" under it came back as an empty box, so the member had
+    to find and paste the key again rather than delete one line."""
+    pasted = f"{ed25519()}\nThanks!"
+
+    response = member_client.post(NEW, {"title": "laptop", "key": pasted})
+
+    assert "other text after the key" in " ".join(response.context["form"].errors["key"])
+    assert f"{pasted}</textarea>" in response.content.decode()
+    assert nsml.requests_seen == []
+
+
+def test_private_key_material_after_the_key_is_refused_as_a_private_key_and_not_shown_back(member_client, nsml):
+    """The line after a key is shown back only once it passed the private-key check: a private key after a
+    public one (cat id_ed25519.pub id_ed25519) is refused by that rule first, and its box comes back empty."""
+    private = private_text(generate_private_key("ed25519"))
+    body = private.splitlines()[1]
+
+    response = member_client.post(NEW, {"title": "laptop", "key": f"{ed25519()}\n{body}\nThanks!"})
+
+    assert response.context["form"].errors.as_data()["key"][0].code == "private_key"
+    assert body not in response.content.decode()
+    assert nsml.requests_seen == []
+
+
 @pytest.mark.parametrize(
     ("language", "hint"), [("en", "open it in PuTTYgen"), ("ko", "PuTTYgen에서 이 파일을 연 다음")]
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -224,3 +226,23 @@ def test_a_private_key_pasted_as_the_title_is_taken_out_of_the_box(page, context
     expect(title).to_be_focused()
     expect(page.locator("#id_title_check")).to_contain_text("it was removed from the box and not sent")
     assert sent == []
+
+
+def test_a_key_refused_for_the_text_after_it_stays_in_the_box_to_delete_that_text(page, log_in, nsml):
+    """Found in the browser: the refusal named the "Thanks!" under the key, and the box came back empty."""
+    key = public_line(generate_private_key("ed25519"), "kim@laptop")
+    log_in(page)
+    fill_form(page, "kim-minsu-laptop", f"{key}\nThanks!")
+    page.get_by_role("button", name="Register key").click()
+
+    expect(page.locator("#id_key_error")).to_contain_text("other text after the key")
+    box = page.get_by_label("Public key", exact=True)
+    expect(box).to_have_value(f"{key}\nThanks!")
+    expect(box).to_be_focused()
+    box.press("Control+End")
+    box.press("Shift+Home")
+    box.press("Backspace")
+    box.press("Backspace")
+    page.get_by_role("button", name="Register key").click()
+    page.wait_for_url(re.compile(r"/keys/\d+/$"))
+    assert [held["title"] for held in nsml.held_keys()] == ["kim-minsu-laptop"]
