@@ -304,13 +304,11 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
     else:
         outcome, reason = Outcome.FAILED, "bad_credentials"
     metrics.count_login("locked_out" if refused else "failed")
-    if outcome == Outcome.REFUSED and _counted_in_open_window(reason, typed, origin.ip):
-        return
     notes = [f"SSO via {settings.SSO_REMOTE_USER_HEADER}"] if sso else []
     if outcome == Outcome.REFUSED:
-        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-        notes.append(f"refusals like this for {minutes} minutes are counted in its refused log-ins window")
-    event = record_event(
+        _audit_refusal(reason, typed, origin, notes)
+        return
+    record_event(
         action=Action.LOGIN_FAILED,
         outcome=outcome,
         actor_username=typed,
@@ -318,15 +316,41 @@ def audit_login_failed(sender, credentials: dict, request: HttpRequest | None = 
         reason=reason,
         detail="; ".join(notes),
     )
-    if outcome == Outcome.REFUSED:
-        RefusalWindow.objects.create(
-            reason=reason,
-            username=typed[:150],
-            client_ip=origin.ip,
-            first_event=event,
-            started_at=event.created_at,
-            last_at=event.created_at,
-        )
+
+
+def audit_deactivated_log_in(request: HttpRequest, user) -> None:
+    """The right password of an inactive account at the log-in form, which refuses it saying so (keys.forms).
+
+    django-axes does not count it (no failure signal): the person knows the password, so it is no guess, and
+    counting it would lock them out, and everyone behind their address, for retrying what they were told to
+    ask an administrator about. A lock-out still answers first, so it cannot tell a right password."""
+    metrics.count_login("failed")
+    _audit_refusal(RefusalWindow.Reason.INACTIVE_USER, user.get_username(), Origin.from_request(request), [])
+
+
+def _audit_refusal(reason: str, username: str, origin: Origin, notes: list[str]) -> None:
+    """A refused log-in's audit row, or only a count in the open refusal window it belongs to: retrying a
+    refused log-in does not grow the append-only log."""
+    if _counted_in_open_window(reason, username, origin.ip):
+        return
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    notes = [*notes, f"refusals like this for {minutes} minutes are counted in its refused log-ins window"]
+    event = record_event(
+        action=Action.LOGIN_FAILED,
+        outcome=Outcome.REFUSED,
+        actor_username=username,
+        origin=origin,
+        reason=reason,
+        detail="; ".join(notes),
+    )
+    RefusalWindow.objects.create(
+        reason=reason,
+        username=username[:150],
+        client_ip=origin.ip,
+        first_event=event,
+        started_at=event.created_at,
+        last_at=event.created_at,
+    )
 
 
 def _is_staff_name(username: str) -> bool:
@@ -339,7 +363,7 @@ def _counted_in_open_window(reason: str, username: str, ip: str | None) -> bool:
 
     A lock-out holds a username or an address, so a refusal joins a window with either: an attacker
     cycling names from a locked address, or addresses against a locked name, stays in one window.
-    An inactive single sign-on user's window is that user's. A window lasts AXES_COOLOFF_TIME.
+    An inactive user's window (single sign-on, or a right password) is that user's. A window lasts AXES_COOLOFF_TIME.
     """
     match = Q(username=username[:150])
     if reason == RefusalWindow.Reason.LOCKED_OUT and ip:

@@ -18,7 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from keys import member_messages
-from keys.auth import one_attempt_at_a_time
+from keys.auth import audit_deactivated_log_in, one_attempt_at_a_time
 from keys.services import lifetimes
 from keys.sshkeys import ACCEPTED_TYPES, MAX_INPUT_BYTES, PRIVATE_KEY_MESSAGE, TOO_LONG_MESSAGE, holds_private_key
 from nsml.titles import MAX_TITLE_LENGTH
@@ -106,10 +106,39 @@ class OneAttemptAtATime:
             return super().clean()
 
 
-class PortalAuthenticationForm(OneAttemptAtATime, AuthenticationForm):
+class SaysWhenDeactivated:
+    """A log-in form that tells a deactivated member who typed their right password that their account is
+    deactivated; a wrong password gets the usual refusal, so nobody learns an account's state without it.
+    Django's AuthenticationForm.clean, with the password backend told to find inactive accounts too (for this
+    call only: keys.oidc.PasswordBackend); confirm_login_allowed refuses them."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "inactive": _("This account is deactivated, so it cannot log in. Ask an administrator to activate it."),
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            self.user_cache = authenticate(self.request, username=username, password=password, deactivated_too=True)
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+    def confirm_login_allowed(self, user) -> None:
+        if not user.is_active:
+            self.user_cache = None
+            audit_deactivated_log_in(self.request, user)
+            raise ValidationError(self.error_messages["inactive"], code="inactive")
+        super().confirm_login_allowed(user)
+
+
+class PortalAuthenticationForm(OneAttemptAtATime, SaysWhenDeactivated, AuthenticationForm):
     """Django's log-in form, except that private-key material typed or pasted as the user name is refused
     before anything looks it up: no failed log-in is recorded for it (the audit and the lock-out counts
-    would keep the name), and the field comes back empty."""
+    would keep the name), and the field comes back empty. A deactivated account's right password is told so."""
 
     def clean_username(self) -> str:
         username = self.cleaned_data.get("username", "")

@@ -282,6 +282,7 @@ class RefusalWindow(models.Model):
         LOCKED_OUT = "locked_out", _("Locked out")
         INACTIVE_SSO_USER = "inactive_sso_user", _("Inactive single sign-on user")
         STAFF_SSO_USER = "staff_sso_user", _("Staff account named by single sign-on")
+        INACTIVE_USER = "inactive_user", _("Inactive account, right password")
 
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
     username = models.CharField(_("username"), max_length=150, blank=True)

@@ -95,7 +95,17 @@ def is_oidc_session(request: HttpRequest) -> bool:
 
 
 class PasswordBackend(ModelBackend):
-    """Django's password log-in, for whom PASSWORD_LOGIN allows: all, staff-only or off."""
+    """Django's password log-in, for whom PASSWORD_LOGIN allows: all, staff-only or off.
+
+    `deactivated_too`: the log-in form's call only (keys.forms.PortalAuthenticationForm), which refuses the inactive
+    account this returns with the right password, saying it is deactivated. Every other call (the password asked
+    again, a session's user) finds active accounts only."""
+
+    deactivated_too = False
+
+    def authenticate(self, request, username=None, password=None, *, deactivated_too: bool = False, **kwargs):
+        self.deactivated_too = deactivated_too  # Django makes a backend for each authenticate() call
+        return super().authenticate(request, username, password, **kwargs)
 
     def user_can_authenticate(self, user) -> bool:
         policy = settings.PASSWORD_LOGIN
@@ -103,7 +113,7 @@ class PasswordBackend(ModelBackend):
             return False
         if policy == "staff-only" and not (user.is_staff or user.is_superuser):
             return False
-        return super().user_can_authenticate(user)
+        return self.deactivated_too or super().user_can_authenticate(user)
 
 
 class OidcBackend(ModelBackend):

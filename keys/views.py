@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -406,8 +406,10 @@ class PortalLoginView(oidc.LoginView):
         context["sso_account_inactive"] = getattr(self.request, SSO_ACCOUNT_INACTIVE, False)
         # The name as the form cleaned it (" alice" is alice), as the lock-out counts it; none when the form refused
         # it (a private key pasted as the name).
-        typed = context["form"].cleaned_data.get("username", "") if self.request.method == "POST" else ""
-        if typed:
+        form = context["form"]
+        typed = form.cleaned_data.get("username", "") if self.request.method == "POST" else ""
+        # A deactivated account's right password is not a failure: no tries are counted, none are left to tell.
+        if typed and not form.has_error(NON_FIELD_ERRORS, "inactive"):
             context["tries_left"] = tries_left(typed)
             context["lockout_minutes"] = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
         return context
