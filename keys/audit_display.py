@@ -117,6 +117,10 @@ PHRASES = [
         _("the reconciler sends the DELETE again after %(moment)s UTC"),
     ),
     (
+        r"the expiry job sends the DELETE again after (?P<moment>[\d-]+ [\d:]+) UTC",
+        _("the expiry job sends the DELETE again after %(moment)s UTC"),
+    ),
+    (
         r"not sent yet: the keys before it used up the wait for NSML, so the reconciler sends the DELETE",
         _("not sent yet: the keys before it used up the wait for NSML, so the reconciler sends the DELETE"),
     ),

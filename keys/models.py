@@ -72,7 +72,8 @@ class RegisteredKey(models.Model):
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.PORTAL)
     status_changed_at = models.DateTimeField(_("status since"), default=timezone.now)
-    # The reconciler's DELETE retries of a key stuck `revoking`: how many failed, and when to try next.
+    # DELETEs that did not revoke the key (the reconciler's of a key stuck `revoking`, the expiry job's of an expired
+    # key NSML refused): how many in a row, and when to try next (keys.services.states.backed_off).
     revoke_attempts = models.PositiveSmallIntegerField(_("revoke attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)

@@ -79,8 +79,15 @@ def active_keys(*, owners: QuerySet) -> QuerySet[RegisteredKey]:
 
 
 def expired_active_keys(now) -> QuerySet[RegisteredKey]:
-    """Active keys whose expiry has passed: the periodic job revokes them."""
-    return RegisteredKey.objects.filter(status=RegisteredKey.Status.ACTIVE, expires_at__lte=now).select_related("owner")
+    """Active keys whose expiry has passed and whose revocation NSML refused last no sooner than its backoff allows
+    (`attempt_due`): the periodic job revokes them."""
+    expired = RegisteredKey.objects.filter(attempt_due(now), status=RegisteredKey.Status.ACTIVE, expires_at__lte=now)
+    return expired.select_related("owner")
+
+
+def attempt_due(now) -> Q:
+    """Keys whose next DELETE may go at `now`: none was refused, or the wait after the last refusal is over."""
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
 
 
 def active_keys_expiring(*, after, before) -> QuerySet[RegisteredKey]:

@@ -14,6 +14,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from keys import selectors, services
+from keys.audit import Origin
 from keys.models import AuditEvent, ExpiryNotice, MemberProfile, RegisteredKey
 from nsml.simulator import Faults
 from tests.helpers import nsml_sync, postgresql_only
@@ -69,21 +71,130 @@ def test_it_revokes_only_the_keys_whose_expiry_has_passed(
     assert tomorrow.status == "active"
 
 
+def deletes_of(nsml, key: RegisteredKey) -> int:
+    return nsml.requests_seen.count(("DELETE", f"/nsml/v1/auth-keys/title/{key.title}/name/{key.nsml_name}"))
+
+
+def refusals_of(key: RegisteredKey) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(registered_key=key, action="revoke").exclude(outcome="success"))
+
+
 def test_an_expired_key_nsml_will_not_delete_stays_active_and_is_tried_again(
-    member, nsml, register, django_capture_on_commit_callbacks
+    member, admin_client, nsml, register, django_capture_on_commit_callbacks
 ):
+    """Found in QA: a key NSML refused was sent a DELETE and given an audit row every pass, 1,440 a day with
+    --every 60, and a throttling NSML was hit as often. It waits 30 s, doubling, as the reconciler's retries do."""
     key = expire_in(register(member, "expired"), timedelta(minutes=-1))
-    nsml.set_faults(Faults(fail_status=400, fail_methods=frozenset({"DELETE"})))
+    nsml.set_faults(Faults(fail_status=429, fail_methods=frozenset({"DELETE"})))
 
     _status, out = sync(django_capture_on_commit_callbacks)
 
     key.refresh_from_db()
     assert key.status == "active"
-    assert "expired keys NSML refused to revoke" in out
+    assert "expired keys NSML refused to revoke (tried again after a backoff): expired (alice)" in out
+    (refusal,) = refusals_of(key)
+    assert key.revoke_attempts == 1
+    assert timedelta(seconds=25) < key.next_attempt_at - timezone.now() <= timedelta(seconds=30)
+    assert refusal.detail.endswith(
+        f"the expiry job sends the DELETE again after {key.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    page = admin_client.get(reverse("admin:keys_auditevent_change", args=[refusal.pk]), HTTP_ACCEPT_LANGUAGE="ko")
+    assert (
+        f"만료 작업이 {key.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC 이후에 삭제 요청을 다시 보냄" in page.content.decode()
+    )
+    sent = deletes_of(nsml, key)
+
+    _status, out = sync(django_capture_on_commit_callbacks)  # within the backoff: NSML is not asked again
+
+    assert deletes_of(nsml, key) == sent
+    assert len(refusals_of(key)) == 1
+    assert "refused to revoke" not in out
+
+    RegisteredKey.objects.filter(pk=key.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    sync(django_capture_on_commit_callbacks)  # refused again: the wait doubles
+
+    key.refresh_from_db()
+    assert deletes_of(nsml, key) > sent
+    assert len(refusals_of(key)) == 2
+    assert key.revoke_attempts == 2
+    assert timedelta(seconds=55) < key.next_attempt_at - timezone.now() <= timedelta(seconds=60)
+
     nsml.set_faults(Faults())
+    RegisteredKey.objects.filter(pk=key.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    sync(django_capture_on_commit_callbacks)
+
+    key.refresh_from_db()
+    assert key.status == "revoked"
+    assert [held["title"] for held in nsml.held_keys()] == []
+
+
+def test_a_new_expiry_ends_the_wait_after_a_refusal(member, nsml, register, django_capture_on_commit_callbacks):
+    key = expire_in(register(member, "expired"), timedelta(minutes=-1))
+    nsml.set_faults(Faults(fail_status=403, fail_methods=frozenset({"DELETE"})))
+    sync(django_capture_on_commit_callbacks)
+    key.refresh_from_db()
+    assert key.next_attempt_at is not None
+
+    # Its member moves the expiry to today (still the same day, so it is past again within minutes): no wait is left.
+    services.change_expiry(key=key, value=timezone.localdate(), actor=member, origin=Origin())
+
+    key.refresh_from_db()
+    assert (key.revoke_attempts, key.next_attempt_at) == (0, None)
+    nsml.set_faults(Faults())
+    expire_in(key, timedelta(minutes=-1))
     sync(django_capture_on_commit_callbacks)
     key.refresh_from_db()
     assert key.status == "revoked"
+
+
+def test_an_admins_new_expiry_ends_the_wait_too(member, admin_user, nsml, register, django_capture_on_commit_callbacks):
+    key = expire_in(register(member, "expired"), timedelta(minutes=-1))
+    nsml.set_faults(Faults(fail_status=403, fail_methods=frozenset({"DELETE"})))
+    sync(django_capture_on_commit_callbacks)
+
+    key.refresh_from_db()
+    assert key.next_attempt_at is not None
+
+    services.set_expiry(keys=[key], day=timezone.localdate() + timedelta(days=3), actor=admin_user, origin=Origin())
+
+    key.refresh_from_db()
+    assert (key.revoke_attempts, key.next_attempt_at) == (0, None)
+
+
+@postgresql_only("PostgreSQL's plan")
+def test_the_expired_keys_are_found_without_reading_every_key():
+    """The expiry job's query at 100,000 keys: the (status, expires) index, not a scan, however many keys wait."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO auth_user (username, password, is_superuser, is_staff, is_active, first_name, "
+            "last_name, email, date_joined) VALUES ('bulk', '', false, false, true, '', '', '', now()) "
+            "RETURNING id"
+        )
+        (owner,) = cursor.fetchone()
+        # Active keys expiring over the next year, a few expired (one backing off), and revoked ones.
+        cursor.execute(
+            "INSERT INTO keys_registeredkey (owner_id, title, key_type, public_key, comment, fingerprint_sha256, "
+            "fingerprint_md5, nsml_name, status, source, status_changed_at, revoke_attempts, next_attempt_at, "
+            "created_at, revoked_note, failure, revoke_reason, revoke_requested_agent, submitted_agent, expires_at) "
+            "SELECT %s, 'k' || n, '', '', '', '', '', md5(n::text), CASE WHEN n %% 4 = 0 THEN 'revoked' ELSE "
+            "'active' END, 'portal', now(), CASE WHEN n <= 10 THEN 1 ELSE 0 END, CASE WHEN n <= 10 THEN now() + "
+            "interval '1 minute' END, now(), '', '', '', '', '', now() + (n - 20) * interval '5 minutes' "
+            "FROM generate_series(1, 100000) AS n",
+            [owner],
+        )
+        cursor.execute("ANALYZE keys_registeredkey")
+    now = timezone.now()
+    expired = selectors.expired_active_keys(now)
+
+    sql, params = expired.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "Seq Scan on keys_registeredkey" not in plan, plan
+    assert "key_status_expires" in plan, plan
+    # The 20 expired keys, 5 of them revoked: 15 active, of which those waiting out a refusal are left out.
+    assert len(list(expired)) == 15 - len([n for n in range(1, 11) if n % 4])
 
 
 def test_each_reminder_is_sent_once_across_runs(emailed_member, nsml, register, django_capture_on_commit_callbacks):

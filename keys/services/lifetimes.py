@@ -2,7 +2,8 @@
 
 A key expires at the end of its day in TIME_ZONE (expires 2026-12-31: 2026-12-31 23:59:59.999999 KST).
 `nsml_sync --apply` calls `apply_lifetimes` after its reconcile pass: keys past their expiry are revoked
-through the same path as any revoke (audit reason `expired`), and reminders go out 7 days and 1 day
+through the same path as any revoke (audit reason `expired`; one NSML refuses is tried again after a backoff, not
+every pass), and reminders go out 7 days and 1 day
 before, each recorded (`ExpiryNotice`) before it is sent, so a restarted job never sends one twice (one the
 mail server did not take is given back, and the next pass tries again).
 """
@@ -24,6 +25,7 @@ from keys import member_messages, selectors
 from keys.audit import Origin, record_change
 from keys.models import AuditEvent, ExpiryNotice, RegisteredKey
 from keys.notifications import notify_expiry_reminder
+from keys.services import states
 from keys.services.failures import RevocationFailed
 from keys.services.revocation import revoke_key
 from keys.upstream import nsml_client
@@ -151,9 +153,12 @@ def _record_expiry(
 ) -> bool:
     """The new expiry and its audit row, in one step, while the key is still in one of `statuses`: a key the
     expiry job or a revocation moved on since it was read keeps its expiry (False)."""
+    # A new expiry starts the expiry job afresh: a refused revocation of the old one waits no longer. Not a key
+    # being revoked, whose backoff is the reconciler's.
+    reset = states.NOT_BACKED_OFF if key.status in RegisteredKey.EXPIRY_STATUSES else {}
     event = record_change(
         RegisteredKey.objects.filter(pk=key.pk, status__in=statuses),
-        {"expires_at": expires_at},
+        {"expires_at": expires_at, **reset},
         action=AuditEvent.Action.SET_EXPIRY,
         outcome=AuditEvent.Outcome.SUCCESS,
         actor=actor,
@@ -167,6 +172,8 @@ def _record_expiry(
     if event is None:
         return False
     key.expires_at = expires_at
+    for name, value in reset.items():
+        setattr(key, name, value)
     return True
 
 
@@ -189,7 +196,7 @@ class LifetimeReport:
         labels = (
             ("expired", "expired keys revoked"),
             ("unconfirmed", "expired keys being revoked (NSML has not confirmed yet)"),
-            ("failed", "expired keys NSML refused to revoke (tried again next pass)"),
+            ("failed", "expired keys NSML refused to revoke (tried again after a backoff)"),
             ("reminded", "expiry reminders sent"),
             ("no_address", "expiry reminders not sent: the member has no email address"),
             ("unsent", "expiry reminders the mail server did not take (tried again next pass)"),

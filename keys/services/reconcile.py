@@ -35,8 +35,6 @@ logger = logging.getLogger("keys.reconcile")
 
 Status = RegisteredKey.Status
 Outcome = AuditEvent.Outcome
-BACKOFF_SECONDS = 30
-MAX_BACKOFF_SECONDS = 3600
 
 
 class ReconcileBusy(Exception):
@@ -475,14 +473,12 @@ def _retry_later(
 ) -> None:
     """A DELETE that did not revoke the key: it stays `revoking`, its next DELETE waits (30 s, doubling, at most an
     hour), and one audit row says what NSML answered and when the next one goes: one row per attempt, not per pass."""
-    attempts = key.revoke_attempts + 1
-    delay = min(BACKOFF_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
-    next_attempt = timezone.now() + timedelta(seconds=delay)
-    again = f"the reconciler sends the DELETE again after {next_attempt:%Y-%m-%d %H:%M:%S} UTC"
+    backoff = states.backed_off(key)
+    again = f"the reconciler sends the DELETE again after {backoff['next_attempt_at']:%Y-%m-%d %H:%M:%S} UTC"
     states.audit_unsettled(
         key,
         still=Status.REVOKING,
-        fields={"revoke_attempts": attempts, "next_attempt_at": next_attempt},
+        fields=backoff,
         action=AuditEvent.Action.REVOKE,
         outcome=outcome,
         actor=None,

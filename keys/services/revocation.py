@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.db.models import Q
 
-from keys import member_messages
+from keys import member_messages, selectors
 from keys.audit import Origin
 from keys.models import AuditEvent, RegisteredKey
 from keys.services import states
@@ -66,11 +66,13 @@ def revoke_key(
     have just moved it later; otherwise the key stays active. `send=False` records the revocation and leaves
     the DELETE to the reconciler (`revoke_keys` past the admin's wait).
     """
+    # The expiry job: only a key still expired, and not one waiting out NSML's last refusal (another copy's).
+    expired = Q(expires_at__lt=expired_by) & selectors.attempt_due(expired_by) if expired_by is not None else None
     if not states.move(
         key,
         to=Status.REVOKING,
         expected=(Status.ACTIVE,),
-        where=Q(expires_at__lt=expired_by) if expired_by is not None else None,
+        where=expired,
         next_attempt_at=None,
         revoke_reason=given_reason.strip(),
         **states.asked_to_revoke(actor, origin),
@@ -80,14 +82,30 @@ def revoke_key(
     if not send:
         _unconfirmed(key, actor=actor, origin=origin, reply=Reply(None), detail=NOT_SENT)
         return key
-    _delete(key, actor=actor, origin=origin, client=client or nsml_client(), reason=reason, keep_revoking=keep_revoking)
+    _delete(
+        key,
+        actor=actor,
+        origin=origin,
+        client=client or nsml_client(),
+        reason=reason,
+        keep_revoking=keep_revoking,
+        back_off=expired_by is not None,
+    )
     return key
 
 
 def _delete(
-    key: RegisteredKey, *, actor: User | None, origin: Origin, client: NsmlClient, reason: str, keep_revoking: bool
+    key: RegisteredKey,
+    *,
+    actor: User | None,
+    origin: Origin,
+    client: NsmlClient,
+    reason: str,
+    keep_revoking: bool,
+    back_off: bool = False,
 ) -> None:
-    """DELETE a key already `revoking` from NSML, and settle it as `revoke_key` says."""
+    """DELETE a key already `revoking` from NSML, and settle it as `revoke_key` says. `back_off`: a refusal puts the
+    next attempt off (`states.backed_off`), for the expiry job, which would otherwise send it every pass."""
     sent = time.monotonic()
     try:
         reply = client.delete_key(key.title, key.nsml_name)
@@ -97,7 +115,7 @@ def _delete(
         if refused and not error.after_unknown:
             if keep_revoking:
                 _left_revoking(key, actor=actor, origin=origin, error=error)
-            _back_to_active(key, actor=actor, origin=origin, error=error)
+            _back_to_active(key, actor=actor, origin=origin, error=error, back_off=back_off)
             return  # a deactivated member's: still revoking
         reply = error.reply
         # An answer lost or unreadable (a timeout, a dropped connection, a proxy's page), or a 404 or a refusal to a
@@ -166,11 +184,15 @@ def confirm_revocation(
     _unconfirmed(key, actor=actor, origin=origin, reply=reply, detail="NSML still lists the key after the DELETE")
 
 
-def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError) -> None:
+def _back_to_active(
+    key: RegisteredKey, *, actor: User | None, origin: Origin, error: NsmlError, back_off: bool = False
+) -> None:
     """NSML refused the DELETE: the key is active again, and RevocationFailed says why. Not a deactivated member's
     key (offboarded, before or while NSML answered): a leaver keeps no working key, and no pass would revoke an
-    active one, so it stays `revoking` for the reconciler's DELETEs; this returns, the refusal audited."""
+    active one, so it stays `revoking` for the reconciler's DELETEs; this returns, the refusal audited.
+    `back_off`: the key's next attempt waits (`states.backed_off`), and the audit row says until when."""
     audit = {"title": key.title, "fingerprint": key.fingerprint, "registered_key": key}
+    backoff = states.backed_off(key) if back_off else {}
     with transaction.atomic():
         moved = states.move(
             key,
@@ -179,13 +201,16 @@ def _back_to_active(key: RegisteredKey, *, actor: User | None, origin: Origin, e
             where=states.owner_is_active(),
             revoke_reason="",
             **states.NOT_ASKED_TO_REVOKE,
+            **backoff,
         )
         if not moved and RegisteredKey.objects.filter(pk=key.pk, status=Status.REVOKING).update(revoke_attempts=1):
             record_upstream_failure(
                 AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit, note=KEPT_FOR_DEPARTED_MEMBER
             )
             return
-        event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit)
+        when = f"{backoff['next_attempt_at']:%Y-%m-%d %H:%M:%S}" if moved and backoff else ""
+        note = f"the expiry job sends the DELETE again after {when} UTC" if when else ""
+        event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit, note=note)
     raise RevocationFailed(
         error.failure, revoke_failure_message(error), event, retry_after=error.reply.retry_after
     ) from error

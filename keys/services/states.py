@@ -6,6 +6,7 @@ and only that one audits and notifies.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
@@ -24,6 +25,21 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 Status = RegisteredKey.Status
+# A DELETE that did not revoke its key waits before the next: 30 s, doubling with each in a row, at most an hour.
+BACKOFF_SECONDS = 30
+MAX_BACKOFF_SECONDS = 3600
+
+
+def backed_off(key: RegisteredKey) -> dict:
+    """The key's fields after one more DELETE that did not revoke it (the reconciler's for a key `revoking`, the
+    expiry job's for an expired key): how many in a row, and when the next may go."""
+    attempts = key.revoke_attempts + 1
+    delay = min(BACKOFF_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
+    return {"revoke_attempts": attempts, "next_attempt_at": timezone.now() + timedelta(seconds=delay)}
+
+
+# A key no DELETE has to wait for: what a new expiry, or a new revocation, starts from.
+NOT_BACKED_OFF = {"revoke_attempts": 0, "next_attempt_at": None}
 
 
 def move(key: RegisteredKey, *, to: str, expected: tuple[str, ...], where: Q | None = None, **fields) -> bool:
