@@ -511,8 +511,9 @@ def test_its_help_lists_the_exit_statuses_as_the_readme_does():
     shown = command_help("nsml_sync")
 
     for status in (
-        "0 in sync, not settled yet",
-        "1 drift found",
+        "0 in sync (also after a pass that only settled the portal's own submissions and revocations",
+        "not settled yet",
+        "1 drift found: NSML lacks an active key",
         "2 NSML could not be listed",
         "3 the database could not be reached",
         "64 the command line could not be used",

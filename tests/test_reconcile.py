@@ -110,7 +110,7 @@ def test_it_activates_a_pending_key_nsml_holds(member, nsml, submit_unanswered, 
 
     key.refresh_from_db()
     assert key.status == Status.ACTIVE
-    assert status == 1
+    assert status == 0  # the portal's own submission, settled: no drift
     assert "pending keys found in NSML, now active: laptop (alice)" in out
     row = event(action="register", registered_key=key, outcome="success")
     assert row.reason == "found_upstream"
@@ -147,7 +147,7 @@ def test_it_fails_a_pending_key_nsml_lacks_after_the_grace_period_and_emails_the
 
     key.refresh_from_db()
     assert key.status == Status.FAILED
-    assert status == 1
+    assert status == 0  # settled as NSML's list answered; the member is told
     assert "now failed: laptop (alice)" in out
     row = event(action="register", registered_key=key, outcome="failed")
     assert row.reason == "not_found_after_grace"
@@ -203,6 +203,56 @@ def test_the_not_registered_email_does_not_say_nsml_was_silent_when_it_answered(
     [notice] = mail.outbox
     assert "did not answer" not in notice.body
     assert 'NSML did not confirm the SSH key "laptop" when you submitted it' in notice.body
+
+
+# Exit status: 1 for drift (NSML and the portal disagreed), 0 for a pass that only settled the portal's own work.
+
+
+def test_a_pass_that_only_settles_the_portals_own_work_exits_0(
+    member, nsml, submit_unanswered, left_revoking, settings
+):
+    """Found in QA: a pass that activated a submission NSML held, or confirmed a member's revocation, exited 1
+    ("Drift found"), which tells a cron or a supervisor to look: every busy minute looked like trouble."""
+    settings.NSML_PENDING_GRACE_SECONDS = 0
+    left_revoking(member, "revoking")
+    submit_unanswered(member, "found", reached=True)
+    age(submit_unanswered(member, "lost", reached=False), 60)
+
+    status, out = nsml_sync("--apply")
+
+    assert status == 0, out
+    assert "pending keys found in NSML, now active: found (alice)" in out
+    assert "pending keys not in NSML after the grace period, now failed: lost (alice)" in out
+    assert "revocations confirmed: revoking (alice)" in out
+    assert "In sync: NSML and the portal hold the same keys." in out
+    assert "Drift found" not in out
+    assert ReconcilePass.objects.get().changes == 3  # still recorded as what the pass changed
+
+
+@pytest.mark.parametrize("drift", ["missing", "unmanaged", "departed"])
+def test_a_pass_that_finds_drift_exits_1_whatever_else_it_settled(
+    member, other_member, nsml, register, submit_unanswered, new_public_key, drift
+):
+    submit_unanswered(member, "found", reached=True)  # routine, beside the drift
+    if drift == "missing":
+        lost = register(other_member, "bob-laptop")
+        nsml.remove_key(lost.title, lost.nsml_name)
+    elif drift == "unmanaged":
+        nsml.add_key("console-key", new_public_key())
+    else:
+        register(other_member, "bob-laptop")
+        type(other_member).objects.filter(pk=other_member.pk).update(is_active=False)  # no signal: no revocation
+
+    status, out = nsml_sync("--apply")
+
+    assert status == 1, out
+    assert "Drift found: 1 repair(s) made" in out
+    lines = {
+        "missing": "active keys NSML no longer holds, now revoked: bob-laptop (bob)",
+        "unmanaged": "new unmanaged keys: console-key",
+        "departed": "active keys of deactivated members, now being revoked: bob-laptop (bob)",
+    }
+    assert lines[drift] in out
 
 
 # Revoking keys.
@@ -371,7 +421,7 @@ def test_a_list_that_lacks_more_active_keys_than_the_limit_marks_none_revoked(me
     status, out = nsml_sync("--apply")
 
     assert status == 1  # drift, and nothing repaired
-    assert "Drift found: 0 change(s) made, 0 unmanaged key(s) open, 3 missing key(s) held back." in out
+    assert "Drift found: 0 repair(s) made, 0 unmanaged key(s) open, 3 missing key(s) held back." in out
     assert {key.status for key in RegisteredKey.objects.all()} == {Status.ACTIVE}
     assert not AuditEvent.objects.filter(reason="missing_upstream").exists()
     assert (
@@ -454,6 +504,7 @@ def test_it_attaches_a_key_nsml_holds_to_the_member_whose_submission_failed(memb
 
     key.refresh_from_db()
     assert key.status == Status.ACTIVE
+    assert status == 1  # the portal had recorded it as not registered: drift
     assert key.owner == member
     assert not UnmanagedKey.objects.exists()
     row = event(action="register", registered_key=key, outcome="success")

@@ -43,7 +43,12 @@ class ReconcileBusy(Exception):
 
 @dataclass
 class PassReport:
-    """What one pass changed, by kind: each entry is "title (owner)"."""
+    """What one pass changed, by kind: each entry is "title (owner)".
+
+    Settling the portal's own work (`activated`, `failed`: its submissions, as NSML's list answered them; `revoked`:
+    its revocations, confirmed) is routine. Drift is where NSML and the portal disagreed: `missing` (NSML lost an
+    active key), `attached` and `unmanaged` (NSML holds a key the portal had no live record of), `departed` (an
+    active key NSML holds for a member deactivated without its revocation: a directory sync, a queryset update)."""
 
     activated: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -51,6 +56,7 @@ class PassReport:
     missing: list[str] = field(default_factory=list)
     attached: list[str] = field(default_factory=list)
     unmanaged: list[str] = field(default_factory=list)
+    departed: list[str] = field(default_factory=list)
     retrying: list[str] = field(default_factory=list)
     open_unmanaged: int = 0
     # Keys still pending or being revoked when the pass ended: later passes settle them.
@@ -60,16 +66,20 @@ class PassReport:
 
     @property
     def changes(self) -> int:
-        return sum(
-            len(items)
-            for items in (self.activated, self.failed, self.revoked, self.missing, self.attached, self.unmanaged)
-        )
+        """Every key the pass changed, routine or drift (`ReconcilePass.changes`)."""
+        return len(self.activated) + len(self.failed) + len(self.revoked) + self.repairs
+
+    @property
+    def repairs(self) -> int:
+        """The keys the pass changed because NSML and the portal disagreed."""
+        return len(self.missing) + len(self.attached) + len(self.unmanaged) + len(self.departed)
 
     @property
     def drift(self) -> bool:
         """NSML and the portal disagreed: something was repaired, or an unmanaged key awaits an admin, or keys
-        missing from NSML were held back."""
-        return bool(self.changes or self.open_unmanaged or self.held_missing)
+        missing from NSML were held back. Not a pass that only settled the portal's own submissions and revocations:
+        that is what a pass is for, and `nsml_sync` exits 0 for it."""
+        return bool(self.repairs or self.open_unmanaged or self.held_missing)
 
     @property
     def outcome(self) -> str:
@@ -101,6 +111,7 @@ _LABELS = (
     ("missing", gettext_lazy("active keys NSML no longer holds, now revoked")),
     ("attached", gettext_lazy("keys NSML holds, attached to the member who submitted them")),
     ("unmanaged", gettext_lazy("new unmanaged keys")),
+    ("departed", gettext_lazy("active keys of deactivated members, now being revoked")),
     ("retrying", gettext_lazy("revocations NSML has not confirmed yet (tried again)")),
 )
 
@@ -260,6 +271,7 @@ def _run_pass(client: NsmlClient, origin: Origin, wait: NsmlWait, accept_missing
         for key in settled_before.filter(status=Status.ACTIVE, owner__is_active=False):
             if (key.title, key.nsml_name) in held_pairs and _revoke_for_departed_member(key, origin):
                 departed.append(key)
+                report.departed.append(_label(key))
 
     deleted: list[tuple[RegisteredKey, Reply]] = []  # each key with NSML's answer to its DELETE
     for key in [*settled_before.filter(status=Status.REVOKING), *departed]:

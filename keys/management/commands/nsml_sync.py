@@ -42,11 +42,13 @@ CACHE_UNREACHABLE = (
 )
 
 EXIT_STATUS = (
-    "Exit status: 0 in sync, not settled yet (keys still wait on NSML), or another pass was running (with "
-    "--every: once stopped); 1 drift found (with --apply, repaired as far as a pass can); 2 NSML could not be "
-    "listed (nothing changed); 3 the database could not be reached; 64 the command line could not be used (an "
-    "unknown option, a value out of range, options that do not go together: refused before anything runs, with "
-    "a line saying why)."
+    "Exit status: 0 in sync (also after a pass that only settled the portal's own submissions and revocations as "
+    "NSML's list answered them), not settled yet (keys still wait on NSML), or another pass was running (with "
+    "--every: once stopped); 1 drift found: NSML lacks an active key, holds a key the portal has no live record of "
+    "(unmanaged, or sent by a failed submission), or holds an active key of a deactivated member, or an unmanaged "
+    "key awaits an admin (with --apply, repaired as far as a pass can); 2 NSML could not be listed (nothing "
+    "changed); 3 the database could not be reached; 64 the command line could not be used (an unknown option, a "
+    "value out of range, options that do not go together: refused before anything runs, with a line saying why)."
 )
 
 
@@ -113,7 +115,7 @@ class Command(PortalCommand):
         if report is not None and report.drift:
             held = f", {report.held_missing} missing key(s) held back" if report.held_missing else ""
             raise CommandError(
-                f"Drift found: {report.changes} change(s) made, {report.open_unmanaged} unmanaged key(s) open{held}.",
+                f"Drift found: {report.repairs} repair(s) made, {report.open_unmanaged} unmanaged key(s) open{held}.",
                 returncode=1,
             )
 
