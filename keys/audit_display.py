@@ -15,11 +15,12 @@ from django.utils.translation import get_language, gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from keys.member_messages import FAILURE_NAMES
-from keys.models import RefusalWindow, RegisteredKey, UnmanagedKey
+from keys.models import ExpiryNotice, RefusalWindow, RegisteredKey, UnmanagedKey
 
 REASON_NAMES = {
     **{str(failure): name for failure, name in FAILURE_NAMES.items()},
     **{str(reason): reason.label for reason in RefusalWindow.Reason},
+    **{str(kind): kind.label for kind in ExpiryNotice.Kind},
     "password": _("password log-in"),
     "single_sign_on": _("single sign-on"),
     "oidc": _("OpenID Connect log-in"),
@@ -95,6 +96,7 @@ PHRASES = [
     (r"filters: none", _("filters: none")),
     (r"filters: (?P<filters>.+)", _("filters: %(filters)s")),
     (r"expires (?P<moment>[\d-]+ [\d:]+) UTC", _("expires %(moment)s UTC")),
+    (r"not sent: the member has no email address", _("not sent: the member has no email address")),
     (r"expiry (?P<before>\S+) -> (?P<after>\S+)", _("expiry %(before)s → %(after)s")),
     (r"reason given: (?P<reason>.*)", _("reason given: %(reason)s")),
     (r"deactivated", _("deactivated")),

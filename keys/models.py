@@ -207,6 +207,7 @@ class AuditEvent(models.Model):
         TOKEN_CREATE = "token_create", _("Create access token")
         TOKEN_FIRST_USE = "token_first_use", _("First use of access token")
         TOKEN_REVOKE = "token_revoke", _("Revoke access token")
+        EXPIRY_REMINDER = "expiry_reminder", _("Send expiry reminder")
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", _("Success")

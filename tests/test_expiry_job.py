@@ -218,6 +218,58 @@ def test_each_reminder_is_sent_once_across_runs(emailed_member, nsml, register, 
     assert sorted(ExpiryNotice.objects.values_list("kind", flat=True)) == ["1d", "7d"]
 
 
+def test_an_admin_sees_in_the_audit_log_that_the_member_was_warned_before_the_revocation(
+    emailed_member, admin_client, nsml, register, django_capture_on_commit_callbacks
+):
+    """Found in QA: the reminders were invisible to an admin, who could not tell whether a member whose key the
+    expiry job revoked had been warned. Each reminder sent is an audit row of the portal's, beside the revocation."""
+    key = expire_in(register(emailed_member, "laptop"), timedelta(days=6, hours=23))
+    expiry = f"{key.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+    sync(django_capture_on_commit_callbacks)
+    sync(django_capture_on_commit_callbacks)  # nothing new is due: no second row
+    expire_in(key, timedelta(hours=23))
+    sync(django_capture_on_commit_callbacks)
+    expire_in(key, timedelta(minutes=-1))
+    sync(django_capture_on_commit_callbacks)
+
+    rows = AuditEvent.objects.filter(registered_key=key).exclude(action="register").order_by("id")
+    assert [(row.action, row.outcome, row.reason) for row in rows] == [
+        ("expiry_reminder", "success", "7d"),
+        ("expiry_reminder", "success", "1d"),
+        ("revoke", "success", "expired"),
+    ]
+    week = rows[0]
+    assert (week.actor, week.actor_username, week.subject, week.title) == (
+        None,
+        "manage.py nsml_sync",
+        emailed_member,
+        "laptop",
+    )
+    assert week.detail == f"expires {expiry}"  # the expiry it warned of
+    listed = admin_client.get(
+        reverse("admin:keys_auditevent_changelist"), {"q": "laptop"}, HTTP_ACCEPT_LANGUAGE="ko"
+    ).content.decode()
+    assert listed.count("만료 알림 보내기") >= 2
+    page = admin_client.get(reverse("admin:keys_auditevent_change", args=[week.pk]), HTTP_ACCEPT_LANGUAGE="ko")
+    shown = page.content.decode()
+    assert "만료 알림 보내기" in shown and "7일 전" in shown and f"만료 {expiry}" in shown
+
+
+def test_a_reminder_a_member_has_no_address_for_is_an_audit_row_once(
+    member, admin_client, nsml, register, django_capture_on_commit_callbacks
+):
+    key = expire_in(register(member, "laptop"), timedelta(hours=5))
+
+    sync(django_capture_on_commit_callbacks)
+    sync(django_capture_on_commit_callbacks)
+
+    (row,) = AuditEvent.objects.filter(action="expiry_reminder")
+    assert (row.outcome, row.reason, row.registered_key, row.subject) == ("failed", "1d", key, member)
+    assert row.detail.startswith("not sent: the member has no email address; expires ")
+    page = admin_client.get(reverse("admin:keys_auditevent_change", args=[row.pk]), HTTP_ACCEPT_LANGUAGE="ko")
+    assert "보내지 않음: 구성원에게 이메일 주소가 없음" in page.content.decode()
+
+
 def test_a_key_first_seen_within_a_day_gets_only_the_last_reminder(
     emailed_member, nsml, register, django_capture_on_commit_callbacks
 ):
@@ -276,6 +328,7 @@ def test_a_reminder_the_mail_server_refused_is_sent_by_the_next_pass(
 
     monkeypatch.setattr(EmailBackend, "send_messages", refused)
     _status, out = sync(django_capture_on_commit_callbacks)
+    assert not AuditEvent.objects.filter(action="expiry_reminder").exists()  # not sent: no row, and no row per pass
     monkeypatch.setattr(EmailBackend, "send_messages", send_messages)
     _status, again = sync(django_capture_on_commit_callbacks)
     sync(django_capture_on_commit_callbacks)
@@ -285,6 +338,7 @@ def test_a_reminder_the_mail_server_refused_is_sent_by_the_next_pass(
     assert "expiry reminders sent: laptop (alice) (1d)" in again
     assert [m.subject for m in mail.outbox] == ["Your SSH key expires soon: rotate it"]
     assert ExpiryNotice.objects.count() == 1
+    assert AuditEvent.objects.filter(action="expiry_reminder", outcome="success").count() == 1
 
 
 def test_a_key_far_from_expiry_gets_no_reminder(emailed_member, nsml, register, django_capture_on_commit_callbacks):

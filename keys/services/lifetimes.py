@@ -220,11 +220,13 @@ def apply_lifetimes(*, origin: Origin, client: NsmlClient | None = None) -> Life
         if key.status == Status.ACTIVE:
             continue  # its member gave it a later expiry since the list was read
         (report.expired if key.status == Status.REVOKED else report.unconfirmed).append(_label(key))
-    _send_reminders(now, report)
+    _send_reminders(now, report, origin)
     return report
 
 
-def _send_reminders(now: datetime, report: LifetimeReport) -> None:
+def _send_reminders(now: datetime, report: LifetimeReport, origin: Origin) -> None:
+    """Each reminder due, once; one the member has no address for, or the mail server took, is an audit row, so an
+    admin reading a key's history sees whether its member was warned (one given back is not: it is tried again)."""
     for key in selectors.active_keys_expiring(after=now, before=now + REMINDERS[-1][1]):
         left = key.expires_at - now
         kind = next(kind for kind, within in REMINDERS if left <= within)
@@ -234,13 +236,32 @@ def _send_reminders(now: datetime, report: LifetimeReport) -> None:
         except IntegrityError:
             continue  # sent already, by this job before or by another copy of it
         label = f"{_label(key)} ({kind})"
+        expires = f"expires {key.expires_at:%Y-%m-%d %H:%M:%S} UTC"
         if not key.owner.email:
             report.no_address.append(label)  # recorded all the same: said once, not every pass
+            _audit_reminder(key, kind, origin, AuditEvent.Outcome.FAILED, f"{NO_ADDRESS}; {expires}")
         elif notify_expiry_reminder(key):
             report.reminded.append(label)
+            _audit_reminder(key, kind, origin, AuditEvent.Outcome.SUCCESS, expires)
         else:
             notice.delete()  # nothing went out: the next pass tries again
             report.unsent.append(label)
+
+
+# The audit's detail for a reminder not sent (keys.audit_display translates it).
+NO_ADDRESS = "not sent: the member has no email address"
+
+
+def _audit_reminder(key: RegisteredKey, kind: str, origin: Origin, outcome: str, detail: str) -> None:
+    states.audit_key(
+        key,
+        action=AuditEvent.Action.EXPIRY_REMINDER,
+        outcome=outcome,
+        actor=None,
+        origin=origin,
+        reason=kind,
+        detail=detail,
+    )
 
 
 def _label(key: RegisteredKey) -> str:
