@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('keys', '0024_key_owner_created_index'),
+        ('keys', '0025_refusalwindow_inactive_user'),
     ]
 
     operations = [
