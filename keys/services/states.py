@@ -38,7 +38,7 @@ def backed_off(key: RegisteredKey) -> dict:
     return {"revoke_attempts": attempts, "next_attempt_at": timezone.now() + timedelta(seconds=delay)}
 
 
-# A key no DELETE has to wait for: what a new expiry, or a new revocation, starts from.
+# A key no DELETE has to wait for: where a new expiry starts the expiry job from (keys.services.lifetimes).
 NOT_BACKED_OFF = {"revoke_attempts": 0, "next_attempt_at": None}
 
 
