@@ -64,7 +64,8 @@ from portal.logs import escape_unsafe
 User = get_user_model()
 
 admin.site.site_header = _("NSML Key Portal")
-# The admin's log-in refuses a private key typed as the user name, as the portal's does (keys/forms.py).
+# The admin's log-in refuses a private key typed as the user name, and tells a deactivated account's right password
+# so, as the portal's does (keys/forms.py).
 admin.site.login_form = PortalAdminAuthenticationForm
 admin.site.site_title = _("NSML Key Portal")
 admin.site.index_title = _("Administration")

@@ -149,8 +149,15 @@ class PortalAuthenticationForm(OneAttemptAtATime, SaysWhenDeactivated, Authentic
         return username
 
 
-class PortalAdminAuthenticationForm(OneAttemptAtATime, AdminAuthenticationForm):
-    """The admin's log-in form, with the same refusal of a private key as the user name."""
+class PortalAdminAuthenticationForm(OneAttemptAtATime, SaysWhenDeactivated, AdminAuthenticationForm):
+    """The admin's log-in form, with the same refusal of a private key as the user name, and a deactivated
+    account's right password told so, as the portal's log-in form does."""
+
+    # The admin's own wording of a wrong password ("...for a staff account"), with the deactivated account's.
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "inactive": SaysWhenDeactivated.error_messages["inactive"],
+    }
 
     clean_username = PortalAuthenticationForm.clean_username
 

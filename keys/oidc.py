@@ -97,9 +97,9 @@ def is_oidc_session(request: HttpRequest) -> bool:
 class PasswordBackend(ModelBackend):
     """Django's password log-in, for whom PASSWORD_LOGIN allows: all, staff-only or off.
 
-    `deactivated_too`: the log-in form's call only (keys.forms.PortalAuthenticationForm), which refuses the inactive
-    account this returns with the right password, saying it is deactivated. Every other call (the password asked
-    again, a session's user) finds active accounts only."""
+    `deactivated_too`: the log-in forms' call only (keys.forms.SaysWhenDeactivated: the portal's and the admin's),
+    which refuse the inactive account this returns with the right password, saying it is deactivated. Every other call
+    (the password asked again, a session's user) finds active accounts only."""
 
     deactivated_too = False
 
