@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from keys import member_messages
 from keys.auth import audit_deactivated_log_in, one_attempt_at_a_time
-from keys.services import lifetimes
+from keys.services import lifetimes, tokens
 from keys.sshkeys import ACCEPTED_TYPES, MAX_INPUT_BYTES, PRIVATE_KEY_MESSAGE, TOO_LONG_MESSAGE, holds_private_key
 from nsml.titles import MAX_TITLE_LENGTH
 
@@ -311,3 +311,14 @@ class TokenForm(FocusesFirstError, RefusesPrivateKeys, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["days"].widget.attrs.update({"min": 1, "max": max_days})
         self.fields["days"].help_text = gettext("From 1 to %(max)d days.") % {"max": max_days}
+
+    def clean(self):
+        """A lifetime this form refuses (empty, not a number) keeps the form from the service, which checks the
+        name: the name's refusal is asked here too, so both fields' errors show at once, not one per try."""
+        cleaned = super().clean()
+        if "days" in self._errors and "name" not in self._errors:
+            refusal = tokens.name_refusal(cleaned.get("name", "").strip())
+            if refusal is not None:
+                # As a service's dict, so that a secret typed as the name comes back empty (RefusesPrivateKeys).
+                raise ValidationError({"name": refusal})
+        return cleaned

@@ -62,6 +62,34 @@ def test_it_refuses_a_bad_name_or_lifetime(member_client, data, field, says):
     assert says in str(response.context["form"].errors[field])
 
 
+@pytest.mark.parametrize(
+    ("days", "days_says"), [("", "This field is required"), ("soon", "Enter a whole number"), ("0", "from 1 to 90")]
+)
+@pytest.mark.parametrize(("name", "name_says"), [("", "Enter a name"), ("x" * 65, "at most 64")])
+def test_a_bad_name_and_a_bad_lifetime_are_both_named_at_once(member_client, name, name_says, days, days_says):
+    """Found with JavaScript off: both boxes empty, and the page named the lifetime only; sent again, then the name."""
+    response = member_client.post(TOKENS, {"name": name, "days": days})
+
+    page = response.content.decode()
+    assert name_says in page and days_says in page
+    assert 'id="id_name_error"' in page and 'id="id_days_error"' in page
+    assert response.context["form"].first_field_in_error == "name"  # the cursor starts in the first box, with JS off
+    assert ApiToken.objects.count() == 0
+
+
+def test_a_tokens_secret_as_the_name_with_a_bad_lifetime_is_refused_and_not_shown_back(
+    member_client, member, token_for
+):
+    secret = token_for(member, name="ci")
+
+    response = member_client.post(TOKENS, {"name": secret, "days": ""})
+
+    page = response.content.decode()
+    assert secret[6:20] not in page
+    assert "This is an access token" in page and "This field is required" in page
+    assert list(ApiToken.objects.values_list("name", flat=True)) == ["ci"]
+
+
 def test_a_tokens_secret_is_refused_as_another_tokens_name(member_client, member, token_for):
     secret = token_for(member, name="ci")  # pasted into the name box of the next one by mistake
 

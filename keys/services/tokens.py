@@ -69,21 +69,29 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def name_refusal(name: str) -> ValidationError | None:
+    """Why a new token may not have this name (already stripped), or None; whether it is taken is checked
+    as the token is stored. Also asked by the token form when it refuses the lifetime before this module sees it."""
+    if not name:
+        return ValidationError(gettext("Enter a name for the token."), code="name_required")
+    if holds_private_key(name):
+        # A name is stored, audited and put in the origin of every call made with the token.
+        return ValidationError(gettext(PRIVATE_KEY_MESSAGE), code="private_key")
+    if holds_token_secret(name):
+        return ValidationError(gettext(TOKEN_SECRET_MESSAGE), code="access_token")
+    if len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        message = gettext("Use at most %(max)d printable characters for the name.") % {"max": MAX_NAME_LENGTH}
+        return ValidationError(message, code="name_invalid")
+    return None
+
+
 def create_token(*, user: User, name: str, days: int, origin: Origin, actor: User | None = None) -> NewToken:
     """A new token for `user`, valid `days` days (1 to API_TOKEN_MAX_DAYS). Raises ValidationError
     ({field: [error with code]}) for a name or a lifetime the portal refuses."""
     name = name.strip()
     errors = {}
-    if not name:
-        errors["name"] = ValidationError(gettext("Enter a name for the token."), code="name_required")
-    elif holds_private_key(name):
-        # A name is stored, audited and put in the origin of every call made with the token.
-        errors["name"] = ValidationError(gettext(PRIVATE_KEY_MESSAGE), code="private_key")
-    elif holds_token_secret(name):
-        errors["name"] = ValidationError(gettext(TOKEN_SECRET_MESSAGE), code="access_token")
-    elif len(name) > MAX_NAME_LENGTH or not name.isprintable():
-        message = gettext("Use at most %(max)d printable characters for the name.") % {"max": MAX_NAME_LENGTH}
-        errors["name"] = ValidationError(message, code="name_invalid")
+    if refusal := name_refusal(name):
+        errors["name"] = refusal
     if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
         message = gettext("A token can last from 1 to %(max)d days.") % {"max": settings.API_TOKEN_MAX_DAYS}
         errors["days"] = ValidationError(message, code="days_out_of_range")
