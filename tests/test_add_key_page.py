@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -27,13 +28,41 @@ def test_it_shows_how_to_make_a_key(member_client):
     assert "<code>ssh-keygen -t ed25519</code>" in page
 
 
-def test_it_shows_where_the_public_key_is_on_each_system(member_client):
-    page = page_of(member_client)
+def help_codes(page: str) -> list[str]:
+    """The paths and commands of the page's help, as they are marked up."""
+    help_ = page[page.index('id="key-help-heading"') :]
+    return re.findall(r"<dd><code>(.*?)</code></dd>", help_)
 
-    assert "~/.ssh/id_ed25519.pub" in page
-    assert r"C:\Users\&lt;" in page and r"&gt;\.ssh\id_ed25519.pub" in page
-    for command in ("cat ~/.ssh/id_ed25519.pub", "pbcopy &lt; ~/.ssh/id_ed25519.pub", "Get-Content ", "type "):
-        assert f"<code>{command}" in page
+
+def as_copied(markup: str) -> str:
+    """What a reader who selects and copies the text gets: no tags (a <wbr> is no character)."""
+    return html.unescape(re.sub(r"<[^>]*>", "", markup))
+
+
+def test_it_shows_where_the_public_key_is_on_each_system(member_client):
+    copied = [as_copied(code) for code in help_codes(page_of(member_client))]
+
+    assert copied == [
+        "~/.ssh/id_ed25519.pub",
+        r"C:\Users\<you>\.ssh\id_ed25519.pub",
+        "cat ~/.ssh/id_ed25519.pub",
+        "pbcopy < ~/.ssh/id_ed25519.pub",
+        r"Get-Content $env:USERPROFILE\.ssh\id_ed25519.pub",
+        r"type %USERPROFILE%\.ssh\id_ed25519.pub",
+    ]
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_a_narrow_screen_breaks_a_path_after_a_separator_not_mid_name(member_client, language):
+    """Found at 375 px: the PowerShell path broke as "...id_ed25519.pu" / "b". Each separator offers a break
+    (<wbr>, which adds nothing to copied text), and the <you> placeholder stays whole (forms.css)."""
+    codes = help_codes(member_client.get(NEW, HTTP_ACCEPT_LANGUAGE=language).content.decode())
+
+    assert len(codes) == 6
+    for code in codes:
+        text = re.sub(r"</?span[^>]*>", "", code)  # the placeholder's tags hold no separator
+        assert re.findall(r"[/\\](?!<wbr>)", text) == [], code
+    assert '<span class="placeholder">&lt;' in codes[1]
 
 
 def test_it_lists_every_accepted_key_type(member_client):

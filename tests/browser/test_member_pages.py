@@ -167,3 +167,46 @@ def test_the_date_and_days_boxes_are_as_easy_to_tap_as_the_text_boxes(localized_
             assert abs(height - page.locator(beside).bounding_box()["height"]) <= 3
         font = page.evaluate("selector => getComputedStyle(document.querySelector(selector)).fontSize", box)
         assert font == page.evaluate("getComputedStyle(document.body).fontSize"), (box, font)
+
+
+# Each line a code element is laid out in, as its characters' boxes fall (a <wbr> is no character).
+CODE_LINES_JS = """code => {
+  const lines = [];
+  let top = null;
+  const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const box = range.getClientRects()[0];
+      if (box && (top === null || box.top > top + 2)) { lines.push(""); top = box.top; }
+      lines[lines.length - 1] += node.data[i];
+    }
+  }
+  return lines;
+}"""
+SELECTED_JS = """code => {
+  const range = document.createRange();
+  range.selectNodeContents(code);
+  getSelection().removeAllRanges();
+  getSelection().addRange(range);
+  return getSelection().toString();
+}"""
+
+
+def test_the_add_key_pages_paths_break_after_a_separator_and_copy_as_typed(localized_page, browser_member):
+    """Found at 375 px: the PowerShell path broke as "...id_ed25519.pu" / "b", and in Korean the Windows one broke
+    inside its placeholder "<사용자명>"."""
+    page = localized_page
+    log_in_as(page)
+    page.goto("/keys/new/")
+
+    codes = page.locator(".key-help dd code")
+    assert codes.count() == 6
+    for code in codes.all():
+        lines = code.evaluate(CODE_LINES_JS)
+        for line, next_line in zip(lines, lines[1:], strict=False):
+            assert line[-1] in "\\/ " or next_line.startswith(" "), lines
+        assert code.evaluate(SELECTED_JS) == "".join(lines)
+    assert "USERPROFILE\\.ssh\\id_ed25519.pub" in page.locator(".key-help").inner_text()
