@@ -4,7 +4,8 @@ A stolen session could otherwise add the thief's own key and keep access to NSML
 session ends. Adding, rotating or revoking a key needs a password entered within KEYS_REAUTH_MINUTES
 (the log-in counts). Otherwise the submission waits in the server-side session while the member
 confirms their password on an interstitial page, then goes ahead as submitted: the pasted key is not
-lost and never goes into a URL.
+lost and never goes into a URL. A key form refused then is sent back to its own page, filled as sent
+(`keep_refused_form`), so the member is where they were, not at the password page's address.
 
 Members who log in through the trusted-header single sign-on or OpenID Connect have no password here,
 and the portal does not yet send them back to the provider to authenticate again, so the rule does not
@@ -17,10 +18,12 @@ import functools
 import time
 from collections.abc import Callable
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
@@ -33,6 +36,7 @@ from portal.logs import TOKEN_SECRET
 
 SESSION_CONFIRMED_AT = "keys.password_confirmed_at"
 SESSION_PENDING = "keys.pending_change"
+SESSION_REFUSED = "keys.refused_after_password"
 # OIDC sessions too: asking the provider again (prompt=login) is not built yet; README says so.
 SSO_BACKENDS = frozenset({"keys.auth.TrustedHeaderBackend", "keys.oidc.OidcBackend"})
 # What a waiting submission may carry: the add-key form's fields (no CSRF token: a new one comes).
@@ -131,7 +135,40 @@ def resume_pending_change(request: HttpRequest) -> HttpResponse | None:
     data._mutable = False
     request.POST = data
     request.path = request.path_info = pending["path"]
+    request.resumed_after_password = True
     return match.func(request, *match.args, **match.kwargs)
+
+
+def resumed_after_password(request: HttpRequest) -> bool:
+    """True in a submission run by `resume_pending_change`: the browser's address is the password page's."""
+    return getattr(request, "resumed_after_password", False)
+
+
+def keep_refused_form(request: HttpRequest, form: forms.Form) -> HttpResponse:
+    """A resumed submission's refusal, sent to the form's own page (POST/redirect/GET): shown under the password
+    page's address, a reload asked for the password again and the member was not where they had been. The fields
+    as the form shows them (one it empties, such as a key it cannot read, stays empty) and its errors wait in the
+    session for that page's next GET (`refused_form`)."""
+    request.session[SESSION_REFUSED] = {
+        "path": request.path,
+        "data": {name: form.data[name] for name in form.fields if name in form.data},
+        "errors": form.errors.get_json_data(),
+    }
+    return redirect(request.path)
+
+
+def refused_form(request: HttpRequest, form_class: type[forms.Form], **kwargs) -> forms.Form | None:
+    """The form `keep_refused_form` kept for this page, filled and with its errors, once; else None."""
+    kept = request.session.get(SESSION_REFUSED)
+    if request.method != "GET" or not kept or kept["path"] != request.path:
+        return None
+    del request.session[SESSION_REFUSED]
+    form = form_class(kept["data"], **kwargs)
+    for field, errors in kept["errors"].items():
+        for error in errors:
+            refusal = ValidationError(error["message"], code=error["code"] or None)
+            form.add_error(None if field == NON_FIELD_ERRORS else field, refusal)
+    return form
 
 
 @receiver(user_logged_in, dispatch_uid="keys-reauth-login")

@@ -28,11 +28,14 @@ from keys.lockouts import tries_left
 from keys.models import ApiToken, AuditEvent, RegisteredKey
 from keys.ratelimit import SubmissionQuota
 from keys.reauth import (
+    keep_refused_form,
     login_required_for_changes,
     mark_password_confirmed,
     pending_change,
+    refused_form,
     requires_recent_password,
     resume_pending_change,
+    resumed_after_password,
 )
 from keys.services import tokens
 from keys.sshkeys import usual_public_key_file
@@ -63,10 +66,12 @@ def key_list(request: HttpRequest) -> HttpResponse:
 def key_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = KeyForm(request.POST)
+    elif (kept := refused_form(request, KeyForm)) is not None:
+        form = kept
     else:
         suggestion = suggest_title(request.user.get_username(), taken=selectors.active_titles_of(request.user))
         form = KeyForm(initial={"title": suggestion})
-    if form.is_valid():
+    if request.method == "POST" and form.is_valid():
         _remember_language(request)
         try:
             key = services.register_key(
@@ -82,9 +87,10 @@ def key_new(request: HttpRequest) -> HttpResponse:
         except services.SubmissionLimited as limited:
             # The form stays filled; the member reads, next to it, how long to wait.
             form.add_error(None, member_messages.submission_limit_message(limited.retry_after))
-            response = render(request, "keys/key_form.html", {"form": form}, status=429)
-            response["Retry-After"] = str(limited.retry_after)
-            return response
+            if not resumed_after_password(request):
+                response = render(request, "keys/key_form.html", {"form": form}, status=429)
+                response["Retry-After"] = str(limited.retry_after)
+                return response
         except services.RegistrationFailed as failure:
             form.add_error(failure.field, failure.message)
         else:
@@ -98,6 +104,8 @@ def key_new(request: HttpRequest) -> HttpResponse:
             if key.joined_lines:
                 messages.info(request, gettext(member_messages.JOINED_NOTICE))
             return redirect("keys:detail", pk=key.pk)
+    if request.method == "POST" and resumed_after_password(request):
+        return keep_refused_form(request, form)
     return render(request, "keys/key_form.html", {"form": form})
 
 
@@ -172,10 +180,12 @@ def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "keys/key_rotate.html", context, status=409 if sent else 200)
     if request.method == "POST":
         form = KeyForm(request.POST)
+    elif (kept := refused_form(request, KeyForm)) is not None:
+        form = kept
     else:
         taken = selectors.live_titles(starting_with=title_stem(old.title))
         form = KeyForm(initial={"title": suggest_next_title(old.title, taken=taken)})
-    if form.is_valid():
+    if request.method == "POST" and form.is_valid():
         _remember_language(request)
         try:
             rotation = services.rotate_key(
@@ -193,12 +203,15 @@ def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(failure.field, failure.message)
         except services.SubmissionLimited as limited:
             form.add_error(None, member_messages.submission_limit_message(limited.retry_after))
-            response = render(request, "keys/key_rotate.html", {"key": old, "form": form}, status=429)
-            response["Retry-After"] = str(limited.retry_after)
-            return response
+            if not resumed_after_password(request):
+                response = render(request, "keys/key_rotate.html", {"key": old, "form": form}, status=429)
+                response["Retry-After"] = str(limited.retry_after)
+                return response
         else:
             _tell_rotation(request, rotation)
             return redirect("keys:detail", pk=rotation.new.pk)
+    if request.method == "POST" and resumed_after_password(request):
+        return keep_refused_form(request, form)
     return render(request, "keys/key_rotate.html", {"key": old, "form": form})
 
 

@@ -3,6 +3,7 @@ the member confirms it on an interstitial page and the change goes ahead as subm
 
 from __future__ import annotations
 
+import html
 import re
 import time
 
@@ -198,11 +199,13 @@ def _form_action(page: str) -> str:
 
 
 def test_a_submission_refused_after_the_password_is_sent_again_to_its_own_page(stale_client, nsml, new_public_key):
-    # NSML busy once: the resumed submission is refused, and its form comes back under the confirmation's address.
+    # NSML busy once: the resumed submission is refused, and the member is sent back to the add-key page with it.
     nsml.set_faults(Faults(fail_status=503, retry_after=20, fail_methods={"POST"}, fail_count=1))
     line = new_public_key()
     stale_client.post(NEW, {"title": "laptop", "key": line})
-    refused = stale_client.post(CONFIRM, {"password": PASSWORD}).content.decode()
+    resumed = stale_client.post(CONFIRM, {"password": PASSWORD})
+    assert resumed.status_code == 302 and resumed["Location"] == NEW
+    refused = stale_client.get(NEW).content.decode()
     assert "try again in 20 seconds" in refused
 
     # Sending it again as the browser would (the form's action) registers the key; it is not a password prompt.
@@ -212,14 +215,57 @@ def test_a_submission_refused_after_the_password_is_sent_again_to_its_own_page(s
     assert RegisteredKey.objects.get(status="active").title == "laptop"
 
 
+def _filled(page: str, field: str) -> str:
+    """What the page's add-key form shows in a box, as the member reads it."""
+    if field == "key":
+        return html.unescape(re.search(r'<textarea name="key"[^>]*>\n?(.*?)</textarea>', page, re.S).group(1))
+    return html.unescape(re.search(rf'<input type="text" name="{field}" value="([^"]*)"', page).group(1))
+
+
+@pytest.mark.parametrize(
+    ("title", "same_key", "field", "says"),
+    [
+        ("desktop", True, "key", "already registered"),  # the member's own key, sent again
+        ("laptop", False, "title", "already"),  # the title is taken
+    ],
+)
+def test_a_key_refused_after_the_password_is_shown_on_the_add_key_page_filled(
+    stale_client, member, nsml, register, new_public_key, title, same_key, field, says
+):
+    """Found in a browser: the refusal of a submission resumed after the password was shown under the password
+    page's address (/accounts/confirm-password/); the member is now back on /keys/new/, the form as they sent it."""
+    held = register(member, "laptop")
+    line = held.public_key if same_key else new_public_key()
+    stale_client.post(NEW, {"title": title, "key": line})
+
+    resumed = stale_client.post(CONFIRM, {"password": PASSWORD})
+    page = stale_client.get(resumed["Location"])
+
+    assert resumed.status_code == 302 and resumed["Location"] == NEW
+    text = page.content.decode()
+    assert page.status_code == 200 and says in str(page.context["form"].errors[field])
+    assert f'id="id_{field}_error"' in text
+    assert (_filled(text, "title"), _filled(text, "key").strip()) == (title, line.strip())
+    assert RegisteredKey.objects.count() == 1
+    # Shown once: the next visit is a new form, and the session keeps no key.
+    again = stale_client.get(NEW)
+    assert not again.context["form"].is_bound
+    assert all(line.split()[1][-40:] not in str(session.get_decoded()) for session in Session.objects.all())
+
+
 def test_a_rotation_or_a_token_refused_after_the_password_comes_back_to_its_own_page(
     stale_client, member, nsml, register, new_public_key
 ):
     old = register(member, "laptop")
     rotate = reverse("keys:rotate", args=[old.pk])
-    stale_client.post(rotate, {"title": "laptop", "key": new_public_key()})  # the title is taken: refused
-    refused = stale_client.post(CONFIRM, {"password": PASSWORD}).content.decode()
+    line = new_public_key()
+    stale_client.post(rotate, {"title": "laptop", "key": line})  # the title is taken: refused
+    resumed = stale_client.post(CONFIRM, {"password": PASSWORD})
+    assert resumed.status_code == 302 and resumed["Location"] == rotate
+    refused = stale_client.get(rotate).content.decode()
     assert _form_action(refused) == rotate
+    assert (_filled(refused, "title"), _filled(refused, "key").strip()) == ("laptop", line.strip())
+    assert 'id="id_title_error"' in refused
 
     tokens = reverse("tokens")
     session = stale_client.session
