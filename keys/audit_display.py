@@ -101,7 +101,19 @@ PHRASES = [
     (r"reason given: (?P<reason>.*)", _("reason given: %(reason)s")),
     (r"deactivated", _("deactivated")),
     (r"NSML no longer had this key", _("NSML no longer had this key")),
+    (
+        r"the list that confirms it failed: (?P<error>.*) \(list trace id (?P<trace>\S+)\)",
+        _("the list that confirms it failed: %(error)s (list trace id %(trace)s)"),
+    ),
     (r"the list that confirms it failed: (?P<error>.*)", _("the list that confirms it failed: %(error)s")),
+    (
+        r"the pass's wait for NSML ran out before the list that confirms it",
+        _("the pass's wait for NSML ran out before the list that confirms it"),
+    ),
+    (
+        r"the next reconcile pass lists NSML again, and sends the DELETE again if NSML still holds the key",
+        _("the next reconcile pass lists NSML again, and sends the DELETE again if NSML still holds the key"),
+    ),
     (
         r"confirmed by a reconcile pass: NSML no longer lists the key",
         _("confirmed by a reconcile pass: NSML no longer lists the key"),

@@ -407,6 +407,134 @@ def test_a_delete_the_confirming_list_contradicts_is_audited_with_both_answers(
     assert AuditEvent.objects.filter(id__gt=newest).count() == 1
 
 
+@pytest.fixture
+def after_the_delete(nsml):
+    """after_the_delete(faults): the simulator takes on `faults` once NSML has answered the next DELETE, so the list
+    that should confirm it meets them (the DELETE itself answered as the faults before had it). Once only."""
+    hooks = http_session().hooks["response"]
+    armed = []
+
+    def arm(faults: Faults) -> None:
+        fired = []
+
+        def switch(response, *args, **kwargs):
+            if response.request.method == "DELETE" and not fired:
+                fired.append(response)  # not removed here: requests is iterating over the hooks
+                nsml.set_faults(faults)
+
+        hooks.append(switch)
+        armed.append(switch)
+
+    yield arm
+    for switch in armed:
+        hooks.remove(switch)
+
+
+NEXT_PASS_DECIDES = "the next reconcile pass lists NSML again, and sends the DELETE again if NSML still holds the key"
+
+
+@pytest.mark.parametrize(
+    ("list_fault", "failed"),
+    [
+        (Faults(drop=True, fail_methods=frozenset({"GET"})), "NSML no_answer: connection to NSML lost ("),
+        (Faults(latency=1.0, latency_methods=frozenset({"GET"})), "NSML no_answer: NSML did not answer within"),
+        (
+            Faults(fail_status=503, fail_methods=frozenset({"GET"})),
+            "NSML unavailable: Endpoint Error: simulated fault (list trace id ",
+        ),
+    ],
+    ids=["dropped", "timed-out", "503"],
+)
+def test_a_delete_whose_confirming_list_fails_is_audited_and_left_to_the_next_pass(
+    member, nsml, left_revoking, nsml_answers, after_the_delete, admin_client, settings, list_fault, failed
+):
+    """Found in QA: NSML answered the pass's DELETE, then the list that should confirm it failed, and the audit log
+    said nothing: an admin could not see that a DELETE had gone out and its outcome was unknown."""
+    settings.NSML_SYNC_TIMEOUT = settings.NSML_CONNECT_TIMEOUT = 0.5
+    key = left_revoking(member)
+    newest = AuditEvent.objects.latest("id").id
+    nsml_answers.clear()
+    after_the_delete(list_fault)
+
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert nsml.held_keys() == []  # NSML did delete it
+    assert (key.status, key.revoke_attempts, key.next_attempt_at) == (Status.REVOKING, 0, None)  # nothing refused
+    [(delete_status, delete_trace)] = [(status, trace) for method, status, trace in nsml_answers if method == "DELETE"]
+    [row] = AuditEvent.objects.filter(id__gt=newest)
+    assert (row.action, row.outcome, row.reason, row.registered_key) == ("revoke", "unknown", "unconfirmed", key)
+    assert (row.upstream_status, row.trace_id) == (delete_status, delete_trace) == (200, delete_trace) != (200, "")
+    assert (row.actor, row.actor_username) == (None, "manage.py nsml_sync")
+    assert row.detail.startswith(f"the list that confirms it failed: {failed}"), row.detail
+    assert row.detail.endswith(f"; {NEXT_PASS_DECIDES}")
+    if list_fault.fail_status:
+        listed = [trace for method, status, trace in nsml_answers if method == "GET" and status == 503]
+        assert f"(list trace id {listed[-1]});" in row.detail
+    shown = READ_ONLY.findall(admin_client.get(audit_row(row), HTTP_ACCEPT_LANGUAGE="ko").content.decode())
+    assert "아직 NSML에서 확인되지 않음 (unconfirmed)" in shown
+    [detail] = [text.split("<br>")[0] for text in shown if text.startswith("확인용 목록 조회 실패: ")]
+    next_pass = "다음 동기화 작업이 NSML 목록을 다시 조회하고, NSML에 키가 남아 있으면 삭제 요청을 다시 보냄"
+    assert detail.endswith(f"; {next_pass}")
+    assert not re.search(r"NSML [a-z_]+:|did not|lost \(|list trace|next reconcile", detail), detail
+
+    nsml.set_faults(Faults())
+    nsml_sync("--apply")  # the next pass's list decides: NSML no longer holds it
+
+    key.refresh_from_db()
+    assert key.status == Status.REVOKED
+    assert [row.reason for row in AuditEvent.objects.filter(id__gt=newest).order_by("id")] == [
+        "unconfirmed",
+        "confirmed_absent",
+    ]
+
+
+def test_a_refused_delete_whose_confirming_list_fails_is_sent_again_by_the_next_pass(
+    member, nsml, left_revoking, nsml_answers, after_the_delete
+):
+    """NSML answered 500 to the DELETE (it may or may not have acted) and the list after it dropped: the row says
+    what the DELETE got, and the next pass, finding the key still held, sends the DELETE again without waiting."""
+    key = left_revoking(member)
+    nsml.set_faults(Faults(fail_status=500, fail_methods=frozenset({"DELETE"})))
+    after_the_delete(Faults(drop=True, fail_methods=frozenset({"GET"})))
+    newest = AuditEvent.objects.latest("id").id
+    nsml_answers.clear()
+
+    nsml_sync("--apply")
+
+    [(delete_trace)] = [trace for method, status, trace in nsml_answers if method == "DELETE"]
+    [row] = AuditEvent.objects.filter(id__gt=newest)
+    assert (row.outcome, row.reason) == ("unknown", "unconfirmed")
+    assert (row.upstream_status, row.upstream_error_code, row.trace_id) == (500, "900", delete_trace)
+    assert "; the list that confirms it failed: NSML no_answer: connection to NSML lost (" in row.detail
+    assert row.detail.endswith(f"; {NEXT_PASS_DECIDES}")
+
+    nsml.set_faults(Faults())
+    nsml_answers.clear()
+    nsml_sync("--apply")
+
+    key.refresh_from_db()
+    assert key.status == Status.REVOKED
+    assert [method for method, _status, _trace in nsml_answers] == ["GET", "DELETE", "GET"]
+
+
+def test_a_pass_inside_the_backoff_sends_nothing_and_writes_nothing(
+    member, nsml, left_revoking, nsml_answers, after_the_delete
+):
+    key = left_revoking(member)
+    RegisteredKey.objects.filter(pk=key.pk).update(
+        revoke_attempts=1, next_attempt_at=timezone.now() + timedelta(minutes=5)
+    )
+    after_the_delete(Faults(drop=True, fail_methods=frozenset({"GET"})))
+    newest = AuditEvent.objects.latest("id").id
+    nsml_answers.clear()
+
+    nsml_sync("--apply")
+
+    assert [method for method, _status, _trace in nsml_answers] == ["GET"]
+    assert not AuditEvent.objects.filter(id__gt=newest).exists()
+
+
 # Drift.
 
 
@@ -875,6 +1003,7 @@ def test_check_nsml_now_takes_about_one_nsml_timeout_and_leaves_the_rest_to_the_
         revoke_key(key=key, actor=member, origin=ORIGIN)
     settings.NSML_TIMEOUT = 1.0
     nsml.set_faults(Faults(latency=0.4))  # the list, three DELETEs and the confirming list: 2 s in all
+    newest, seen_before = AuditEvent.objects.latest("id").id, len(nsml.requests_seen)
 
     started = time.monotonic()
     page = admin_client.post(reverse("admin:keys_registeredkey_check_nsml"), follow=True).content.decode()
@@ -882,6 +1011,13 @@ def test_check_nsml_now_takes_about_one_nsml_timeout_and_leaves_the_rest_to_the_
 
     assert waited < 1.6
     assert "Not settled yet: 3 keys pending or being revoked; later passes settle them." in page
+    # Each DELETE the button sent is in the audit log, its outcome left to the next pass's list.
+    sent = {target for method, target in nsml.requests_seen[seen_before:] if method == "DELETE"}
+    rows = AuditEvent.objects.filter(id__gt=newest, action="revoke")
+    assert len(sent) == rows.count() >= 1
+    for row in rows:
+        assert (row.outcome, row.reason) == ("unknown", "unconfirmed")
+        assert "the pass's wait for NSML ran out before the list that confirms it; the next reconcile" in row.detail
     nsml.set_faults(Faults())
     time.sleep(0.5)  # a DELETE the button stopped waiting for still reaches NSML
     _status, said = nsml_sync("--apply")

@@ -4,7 +4,7 @@ It lists NSML once, then settles `pending` keys (found: active; not found past t
 failed, and the member is told), finishes `revoking` keys (gone: revoked; still held: DELETE again,
 with backoff), marks active keys NSML lost, revokes those of deactivated members, attaches keys NSML
 holds to the member whose failed submission they match, and records the rest as unmanaged. Every change,
-and every DELETE that left its key in NSML, is audited with its reason.
+and every DELETE no list showed to have worked (refused, still listed, no list to tell), is audited with its reason.
 """
 
 from __future__ import annotations
@@ -114,6 +114,11 @@ _LABELS = (
     ("departed", gettext_lazy("active keys of deactivated members, now being revoked")),
     ("retrying", gettext_lazy("revocations NSML has not confirmed yet (tried again)")),
 )
+
+
+# The audit's details of a DELETE a pass sent and no list confirmed (keys.audit_display translates them).
+NOT_LISTED_IN_TIME = "the pass's wait for NSML ran out before the list that confirms it"
+NEXT_PASS_DECIDES = "the next reconcile pass lists NSML again, and sends the DELETE again if NSML still holds the key"
 
 
 # Keys named per kind of change on a page (the admin's messages, its list of passes).
@@ -455,12 +460,15 @@ def _confirm_deletions(
 ) -> None:
     """One list after this pass's DELETEs: a key is revoked only once NSML no longer lists it."""
     if wait.used_up():
-        report.retrying.extend(_label(key) for key, _answer in deleted)  # the next pass's list confirms them
+        _left_to_next_pass(deleted, origin, report, NOT_LISTED_IN_TIME)
         return
     try:
         held, listing = client.list_keys(within=wait.left())
-    except NsmlError:
-        report.retrying.extend(_label(key) for key, _answer in deleted)
+    except NsmlError as error:
+        failed = f"the list that confirms it failed: {error}"
+        if error.reply.trace_id:
+            failed += f" (list trace id {error.reply.trace_id})"
+        _left_to_next_pass(deleted, origin, report, failed)
         return
     held_pairs = {(item.title, item.name) for item in held}
     for key, answer in deleted:
@@ -472,6 +480,27 @@ def _confirm_deletions(
             report.retrying.append(_label(key))
         else:
             _confirm_revoked(key, origin, report, listing)
+
+
+def _left_to_next_pass(
+    deleted: list[tuple[RegisteredKey, Reply]], origin: Origin, report: PassReport, why: str
+) -> None:
+    """DELETEs that went out (NSML may have acted) with no list after them to tell: each key stays `revoking`, not
+    backed off (NSML refused nothing), and one audit row per DELETE says what NSML answered to it and that the next
+    pass's list decides."""
+    for key, answer in deleted:
+        states.audit_unsettled(
+            key,
+            still=Status.REVOKING,
+            action=AuditEvent.Action.REVOKE,
+            outcome=Outcome.UNKNOWN,
+            actor=None,
+            origin=origin,
+            reason="unconfirmed",
+            detail="; ".join(part for part in (answer.detail, why, NEXT_PASS_DECIDES) if part),
+            reply=answer,
+        )
+        report.retrying.append(_label(key))
 
 
 def _confirm_revoked(key: RegisteredKey, origin: Origin, report: PassReport, listing: Reply) -> None:
