@@ -515,7 +515,7 @@ def _retry_later(
     """A DELETE that did not revoke the key: it stays `revoking`, its next DELETE waits (30 s, doubling, at most an
     hour), and one audit row says what NSML answered and when the next one goes: one row per attempt, not per pass."""
     backoff = states.backed_off(key)
-    again = f"the reconciler sends the DELETE again after {backoff['next_attempt_at']:%Y-%m-%d %H:%M:%S} UTC"
+    again = states.sends_again("the reconciler", backoff)
     states.audit_unsettled(
         key,
         still=Status.REVOKING,

@@ -208,8 +208,7 @@ def _back_to_active(
                 AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit, note=KEPT_FOR_DEPARTED_MEMBER
             )
             return
-        when = f"{backoff['next_attempt_at']:%Y-%m-%d %H:%M:%S}" if moved and backoff else ""
-        note = f"the expiry job sends the DELETE again after {when} UTC" if when else ""
+        note = states.sends_again("the expiry job", backoff) if moved and backoff else ""
         event = record_upstream_failure(AuditEvent.Action.REVOKE, actor, key.owner, origin, error, audit, note=note)
     raise RevocationFailed(
         error.failure, revoke_failure_message(error), event, retry_after=error.reply.retry_after

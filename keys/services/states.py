@@ -38,6 +38,12 @@ def backed_off(key: RegisteredKey) -> dict:
     return {"revoke_attempts": attempts, "next_attempt_at": timezone.now() + timedelta(seconds=delay)}
 
 
+def sends_again(sender: str, backoff: dict) -> str:
+    """The audit's phrase for when `sender` ("the reconciler", "the expiry job") sends the next DELETE of a key
+    `backed_off` put off; keys.audit_display translates each sender's sentence whole."""
+    return f"{sender} sends the DELETE again after {backoff['next_attempt_at']:%Y-%m-%d %H:%M:%S} UTC"
+
+
 # A key no DELETE has to wait for: where a new expiry starts the expiry job from (keys.services.lifetimes).
 NOT_BACKED_OFF = {"revoke_attempts": 0, "next_attempt_at": None}
 
