@@ -4,8 +4,9 @@ A stolen session could otherwise add the thief's own key and keep access to NSML
 session ends. Adding, rotating or revoking a key needs a password entered within KEYS_REAUTH_MINUTES
 (the log-in counts). Otherwise the submission waits in the server-side session while the member
 confirms their password on an interstitial page, then goes ahead as submitted: the pasted key is not
-lost and never goes into a URL. A key form refused then is sent back to its own page, filled as sent
-(`keep_refused_form`), so the member is where they were, not at the password page's address.
+lost and never goes into a URL. What it comes to is then shown on its own page, not at the password page's address
+(POST/redirect/GET): a form refused then comes back filled as sent (`keep_refused_form`), a new token's secret
+waits sealed for the Access tokens page (keys.views.token_list), so the member is where they were.
 
 Members who log in through the trusted-header single sign-on or OpenID Connect have no password here,
 and the portal does not yet send them back to the provider to authenticate again, so the rule does not
@@ -39,8 +40,9 @@ SESSION_PENDING = "keys.pending_change"
 SESSION_REFUSED = "keys.refused_after_password"
 # OIDC sessions too: asking the provider again (prompt=login) is not built yet; README says so.
 SSO_BACKENDS = frozenset({"keys.auth.TrustedHeaderBackend", "keys.oidc.OidcBackend"})
-# What a waiting submission may carry: the add-key form's fields (no CSRF token: a new one comes).
-KEPT_FIELDS = ("title", "key", "expires_at", "new_title", "new_key", "reason", "name", "days")
+# What a waiting submission may carry: the guarded forms' fields (no CSRF token: a new one comes). The token form's
+# form_id too, so that a token form sent again, whose token was made, makes no second one after the password.
+KEPT_FIELDS = ("title", "key", "expires_at", "new_title", "new_key", "reason", "name", "days", "form_id")
 
 SESSION_ENDED = _("Your session ended before the form was sent, so nothing was changed. Log in, then try again.")
 SESSION_ENDED_WITH_KEY = _(
@@ -144,30 +146,42 @@ def resumed_after_password(request: HttpRequest) -> bool:
     return getattr(request, "resumed_after_password", False)
 
 
-def keep_refused_form(request: HttpRequest, form: forms.Form) -> HttpResponse:
-    """A resumed submission's refusal, sent to the form's own page (POST/redirect/GET): shown under the password
-    page's address, a reload asked for the password again and the member was not where they had been. The fields
-    as the form shows them (one it empties, such as a key it cannot read, stays empty) and its errors wait in the
-    session for that page's next GET (`refused_form`)."""
+def keep_refused_form(request: HttpRequest, form: forms.Form | None, *, page: str | None = None) -> HttpResponse:
+    """A resumed submission's refusal, sent to the page that shows it (POST/redirect/GET; `page`, else the form's
+    own): shown under the password page's address, a reload asked for the password again and the member was not
+    where they had been. The fields as the form shows them (one it empties, such as a key it cannot read, stays
+    empty) and its errors wait in the session for that page's next GET (`refused_form`). No form: a refusal the page
+    says in its own words (`refused_here`)."""
+    page = page or request.path
     request.session[SESSION_REFUSED] = {
-        "path": request.path,
-        "data": {name: form.data[name] for name in form.fields if name in form.data},
-        "errors": form.errors.get_json_data(),
+        "path": page,
+        "data": {name: form.data[name] for name in form.fields if name in form.data} if form is not None else {},
+        "errors": form.errors.get_json_data() if form is not None else {},
     }
-    return redirect(request.path)
+    return redirect(page)
 
 
-def refused_form(request: HttpRequest, form_class: type[forms.Form], **kwargs) -> forms.Form | None:
-    """The form `keep_refused_form` kept for this page, filled and with its errors, once; else None."""
+def refused_here(request: HttpRequest) -> dict | None:
+    """What `keep_refused_form` kept for this page (its data and errors), once; else None."""
     kept = request.session.get(SESSION_REFUSED)
     if request.method != "GET" or not kept or kept["path"] != request.path:
         return None
     del request.session[SESSION_REFUSED]
+    return kept
+
+
+def refused_form(request: HttpRequest, form_class: type[forms.Form], **kwargs) -> forms.Form | None:
+    """The form `keep_refused_form` kept for this page, filled and with its errors, once; else None."""
+    kept = refused_here(request)
+    if kept is None:
+        return None
     form = form_class(kept["data"], **kwargs)
     for field, errors in kept["errors"].items():
+        shown = form.errors.get(field, [])  # the form's own checks ran again on the kept data: no error twice
         for error in errors:
-            refusal = ValidationError(error["message"], code=error["code"] or None)
-            form.add_error(None if field == NON_FIELD_ERRORS else field, refusal)
+            if error["message"] not in shown:
+                refusal = ValidationError(error["message"], code=error["code"] or None)
+                form.add_error(None if field == NON_FIELD_ERRORS else field, refusal)
     return form
 
 

@@ -33,6 +33,7 @@ from keys.reauth import (
     mark_password_confirmed,
     pending_change,
     refused_form,
+    refused_here,
     requires_recent_password,
     resume_pending_change,
     resumed_after_password,
@@ -152,7 +153,10 @@ def _submitted_expiry(form) -> str | None:
 @never_cache
 def key_detail(request: HttpRequest, pk: int) -> HttpResponse:
     key = get_object_or_404(selectors.keys_of(request.user), pk=pk)
-    expiry_form = ExpiryForm(key=key) if key.expiry_applies else None
+    expiry_form = None
+    if key.expiry_applies:
+        # A date refused after the password step (key_expiry) comes back here once, as typed, with its refusal.
+        expiry_form = refused_form(request, ExpiryForm, key=key) or ExpiryForm(key=key)
     context = {"key": key, "expiry_form": expiry_form, "pub_file": usual_public_key_file(key.key_type)}
     if key.is_settling:
         context["nsml_quiet_since"] = selectors.nsml_quiet_since(key.status_changed_at)
@@ -174,10 +178,13 @@ def key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     """Replace a key in one step: the new key is registered, then the old one revoked."""
     old = get_object_or_404(selectors.keys_of(request.user), pk=pk)
     if not old.is_active:
-        # Revoked or rotated in another tab meanwhile: a new key sent here was not registered, and the page says so.
-        sent = request.method == "POST"
+        # Revoked or rotated in another tab meanwhile: a new key sent here was not registered, and the page says so
+        # (after the password step, on this page's address: the refusal is kept for its next GET).
+        if request.method == "POST" and resumed_after_password(request):
+            return keep_refused_form(request, None)
+        sent = request.method == "POST" or refused_here(request) is not None
         context = {"key": old, "form": None, "sent": sent}
-        return render(request, "keys/key_rotate.html", context, status=409 if sent else 200)
+        return render(request, "keys/key_rotate.html", context, status=409 if request.method == "POST" else 200)
     if request.method == "POST":
         form = KeyForm(request.POST)
     elif (kept := refused_form(request, KeyForm)) is not None:
@@ -267,6 +274,8 @@ def key_expiry(request: HttpRequest, pk: int) -> HttpResponse:
                     request, gettext(member_messages.EXPIRY_CHANGED_MESSAGE) % {"title": key.title, "day": day}
                 )
             return redirect("keys:detail", pk=key.pk)
+    if resumed_after_password(request):
+        return keep_refused_form(request, form, page=reverse("keys:detail", args=[key.pk]))
     context = {"key": key, "expiry_form": form, "pub_file": usual_public_key_file(key.key_type)}
     return render(request, "keys/key_detail.html", context, status=400)
 
@@ -303,7 +312,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
     max_days = settings.API_TOKEN_MAX_DAYS
     new = None
     blank = TokenForm(max_days=max_days, initial={"days": min(30, max_days)})
-    form = blank
+    form = refused_form(request, TokenForm, max_days=max_days) or blank
     kept = request.session.pop(_TOKEN_SHOWN, None)
     if request.method != "POST" and kept:
         new = tokens.unseal_secret(kept, user=request.user)
@@ -313,6 +322,8 @@ def token_list(request: HttpRequest) -> HttpResponse:
             # The same page sent again (a reload after creating, or back then resend): not a second token, and
             # not "choose another name", which had the member make a second one while the first went unused.
             messages.warning(request, gettext(member_messages.TOKEN_FORM_SENT_AGAIN) % {"name": made.name})
+            if resumed_after_password(request):
+                return redirect("tokens")
         else:
             form = TokenForm(request.POST, max_days=max_days)
             if form.is_valid():
@@ -328,6 +339,13 @@ def token_list(request: HttpRequest) -> HttpResponse:
                 else:
                     _remember_token_form(request, new.token.pk)
                     form = blank
+                    if resumed_after_password(request):
+                        # Shown once on this page's address, not the password page's: the secret waits sealed (as
+                        # through the language switch), never in a URL; the next GET takes it out of the session.
+                        request.session[_TOKEN_SHOWN] = tokens.seal_secret(new)
+                        return redirect("tokens")
+            if resumed_after_password(request):
+                return keep_refused_form(request, form)
     context = {
         "form": form,
         "new": new,

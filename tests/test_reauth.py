@@ -11,9 +11,12 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.urls import reverse
 
-from keys.models import RegisteredKey
-from keys.reauth import SESSION_CONFIRMED_AT
+from keys.audit import Origin
+from keys.models import ApiToken, RegisteredKey
+from keys.reauth import SESSION_CONFIRMED_AT, SESSION_REFUSED
+from keys.services import revoke_key
 from nsml.simulator.faults import Faults
+from portal.urls import urlpatterns
 from tests.helpers import generate_private_key, private_text
 
 pytestmark = pytest.mark.django_db
@@ -253,7 +256,7 @@ def test_a_key_refused_after_the_password_is_shown_on_the_add_key_page_filled(
     assert all(line.split()[1][-40:] not in str(session.get_decoded()) for session in Session.objects.all())
 
 
-def test_a_rotation_or_a_token_refused_after_the_password_comes_back_to_its_own_page(
+def test_a_rotation_refused_after_the_password_comes_back_to_its_own_page(
     stale_client, member, nsml, register, new_public_key
 ):
     old = register(member, "laptop")
@@ -267,10 +270,160 @@ def test_a_rotation_or_a_token_refused_after_the_password_comes_back_to_its_own_
     assert (_filled(refused, "title"), _filled(refused, "key").strip()) == ("laptop", line.strip())
     assert 'id="id_title_error"' in refused
 
-    tokens = reverse("tokens")
-    session = stale_client.session
+
+TOKENS = reverse("tokens")
+
+
+def _stale_again(client) -> None:
+    session = client.session
     session[SESSION_CONFIRMED_AT] = time.time() - 16 * 60
     session.save()
-    stale_client.post(tokens, {"name": "", "days": "30"})
-    refused = stale_client.post(CONFIRM, {"password": PASSWORD}).content.decode()
-    assert _form_action(refused) == tokens
+
+
+def _sessions() -> str:
+    return " ".join(str(session.get_decoded()) for session in Session.objects.all())
+
+
+def _token_field(page: str, name: str) -> str:
+    """What the token form shows in a box: its value, or nothing when the input has none."""
+    tag = re.search(rf'<input type="(?:text|number)" name="{name}"[^>]*>', page).group(0)
+    found = re.search(r' value="([^"]*)"', tag)
+    return html.unescape(found.group(1)) if found else ""
+
+
+@pytest.mark.parametrize(
+    ("name", "days", "field", "says"),
+    [
+        ("provisioning", "30", "name", "You already have a token with this name."),  # refused by the service
+        ("ci", "0", "days", "A token can last from 1 to"),  # the lifetime, refused by the service
+        ("", "", "name", "Enter a name for the token."),  # both refused by the form: each said once
+    ],
+)
+def test_a_token_refused_after_the_password_is_shown_on_the_tokens_page_filled(
+    stale_client, member, token_for, caplog, name, days, field, says
+):
+    """Found in a browser: a token's name or lifetime refused after the password step was shown under
+    /accounts/confirm-password/, where a reload asked for the password again; the member is now back on /tokens/."""
+    token_for(member, name="provisioning")
+    stale_client.post(TOKENS, {"name": name, "days": days})
+
+    resumed = stale_client.post(CONFIRM, {"password": PASSWORD})
+    page = stale_client.get(TOKENS)
+
+    assert resumed.status_code == 302 and resumed["Location"] == TOKENS
+    text = page.content.decode()
+    assert page.status_code == 200 and says in str(page.context["form"].errors[field])
+    assert text.count(says) == 1 and f'id="id_{field}_error"' in text
+    assert (_token_field(text, "name"), _token_field(text, "days")) == (name, days)
+    assert _form_action(text) == TOKENS and page.context["new"] is None
+    assert ApiToken.objects.count() == 1
+    # Shown once: the next visit is a blank form.
+    assert not stale_client.get(TOKENS).context["form"].is_bound
+    assert SESSION_REFUSED not in stale_client.session
+
+
+def test_a_token_made_after_the_password_shows_its_secret_once_on_the_tokens_page(stale_client, member, caplog):
+    """Found in a browser: a token made after the password step showed its secret under /accounts/confirm-password/;
+    a reload there asked for the password again and the member could not tell whether a token had been made. The
+    secret now waits sealed for /tokens/, which shows it once; it is never in a URL, a log or the session in clear."""
+    form_id = stale_client.get(TOKENS).context["form_id"]
+    stale_client.post(TOKENS, {"name": "provisioning", "days": "30", "form_id": form_id})
+
+    resumed = stale_client.post(CONFIRM, {"password": PASSWORD})
+    waiting = _sessions()
+    page = stale_client.get(resumed["Location"])
+
+    assert resumed.status_code == 302 and resumed["Location"] == TOKENS
+    secret = page.context["new"].secret
+    token = ApiToken.objects.get()
+    assert (page.context["new"].token, token.name) == (token, "provisioning")
+    assert secret in page.content.decode() and "it is shown only this once" in page.content.decode()
+    assert secret not in waiting and secret not in _sessions()  # sealed while waiting; gone once shown
+    assert "keys.token_shown" not in stale_client.session
+    assert secret not in caplog.text
+    again = stale_client.get(TOKENS)
+    assert again.context["new"] is None and secret not in again.content.decode()
+    # The page the member sent, sent again after another password step: no second token.
+    _stale_again(stale_client)
+    stale_client.post(TOKENS, {"name": "provisioning", "days": "30", "form_id": form_id})
+    resent = stale_client.post(CONFIRM, {"password": PASSWORD})
+    assert resent.status_code == 302 and resent["Location"] == TOKENS
+    assert "so no second token was made" in stale_client.get(TOKENS).content.decode()
+    assert ApiToken.objects.count() == 1
+
+
+def test_an_expiry_refused_after_the_password_is_shown_on_the_keys_page(stale_client, member, nsml, register):
+    """Found in a browser: a key's new expiry refused after the password step was shown (status 400) under
+    /accounts/confirm-password/; the member is now back on the key's page, the date as typed and its refusal."""
+    key = register(member, "laptop")
+    detail = reverse("keys:detail", args=[key.pk])
+    stale_client.post(reverse("keys:expiry", args=[key.pk]), {"expires_at": "2001-02-03"})
+
+    resumed = stale_client.post(CONFIRM, {"password": PASSWORD})
+    page = stale_client.get(detail)
+
+    assert resumed.status_code == 302 and resumed["Location"] == detail
+    text = page.content.decode()
+    form = page.context["expiry_form"]
+    assert page.status_code == 200 and form.errors
+    assert 'value="2001-02-03"' in text and 'id="id_expires_at_error"' in text
+    before = key.expires_at
+    key.refresh_from_db()
+    assert key.expires_at == before
+    again = stale_client.get(detail)
+    assert not again.context["expiry_form"].is_bound and 'value="2001-02-03"' not in again.content.decode()
+
+
+def test_a_rotation_of_a_key_revoked_meanwhile_says_so_on_the_rotate_page(
+    stale_client, member, nsml, register, new_public_key
+):
+    """Found in a browser: rotating a key revoked in another tab while the password was asked answered 409 under
+    /accounts/confirm-password/; the rotate page now says, once, that the new key was not registered."""
+    old = register(member, "laptop")
+    rotate = reverse("keys:rotate", args=[old.pk])
+    line = new_public_key()
+    stale_client.post(rotate, {"title": "desktop", "key": line})
+    revoke_key(key=old, actor=member, origin=Origin(ip="10.0.0.7"))
+
+    resumed = stale_client.post(CONFIRM, {"password": PASSWORD})
+    page = stale_client.get(rotate)
+
+    assert resumed.status_code == 302 and resumed["Location"] == rotate
+    assert page.status_code == 200 and "the new key was not registered" in page.content.decode()
+    assert "the new key was not registered" not in stale_client.get(rotate).content.decode()
+    assert RegisteredKey.objects.count() == 1
+    assert line.split()[1][-40:] not in _sessions()
+
+
+def test_every_guarded_change_resumed_after_the_password_lands_on_a_page_of_its_own(
+    stale_client, member, nsml, register, token_for
+):
+    """Revoking a key or a token after the password step goes to the key's page or the tokens page, as it does
+    without the step; and no guarded view is left out of the tests of what a resumed submission lands on."""
+    key = register(member, "laptop")
+    token_for(member, name="provisioning")
+    token = ApiToken.objects.get()
+    landings = {
+        reverse("keys:revoke", args=[key.pk]): reverse("keys:detail", args=[key.pk]),
+        reverse("token_revoke", args=[token.pk]): TOKENS,
+    }
+    for path, landing in landings.items():
+        _stale_again(stale_client)
+        stale_client.post(path)
+        assert stale_client.post(CONFIRM, {"password": PASSWORD})["Location"] == landing
+    key.refresh_from_db()
+    token.refresh_from_db()
+    assert key.status == "revoked" and token.revoked_at is not None
+
+    guarded = {name for name in _view_names(urlpatterns) if name}
+    covered = {"keys:new", "keys:rotate", "keys:expiry", "keys:revoke", "tokens", "token_revoke"}
+    assert guarded == covered
+
+
+def _view_names(patterns, namespace=""):
+    for pattern in patterns:
+        if hasattr(pattern, "url_patterns"):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from _view_names(pattern.url_patterns, inner)
+        elif getattr(pattern.callback, "requires_recent_password", False):
+            yield f"{namespace}{pattern.name}"
