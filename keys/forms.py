@@ -309,8 +309,13 @@ class TokenForm(FocusesFirstError, RefusesPrivateKeys, forms.Form):
 
     def __init__(self, *args, max_days: int, **kwargs):
         super().__init__(*args, **kwargs)
+        # min and max stay for the keyboard and the arrows; the form has novalidate (the browser's own bubbles speak
+        # the browser's language, not the portal's), so an empty box, a fraction or letters (which a browser sends
+        # as empty) get the range, in the portal's language, from here.
         self.fields["days"].widget.attrs.update({"min": 1, "max": max_days})
         self.fields["days"].help_text = gettext("From 1 to %(max)d days.") % {"max": max_days}
+        out_of_range = gettext("A token can last from 1 to %(max)d days.") % {"max": max_days}
+        self.fields["days"].error_messages.update({"required": out_of_range, "invalid": out_of_range})
 
     def clean(self):
         """A lifetime this form refuses (empty, not a number) keeps the form from the service, which checks the

@@ -4,6 +4,7 @@ TIME_ZONE, and a member shortening (not lengthening past the maximum) their own 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -280,3 +281,18 @@ def test_an_expiry_change_that_loses_a_race_with_a_revocation_says_so_on_the_key
     assert '<span class="status revoking">Being revoked</span>' in page
     assert reverse("keys:expiry", args=[key.pk]) not in page
     assert RegisteredKey.objects.get(pk=key.pk).expires_at == before
+
+
+def test_the_keys_page_leaves_the_date_to_the_portal_in_its_language(member_client, member, nsml, register):
+    """Found in a browser set to English with the portal in Korean: a day out of the date box's min and max was
+    refused by the browser's own bubble, in English. The form has novalidate (as the add-key form), keeps min and
+    max for the date picker, and the portal names the range itself, in Korean."""
+    key = register(member)
+    member_client.cookies["django_language"] = "ko"
+    page = member_client.get(reverse("keys:detail", args=[key.pk])).content.decode()
+    assert " novalidate" in re.search(r'<form[^>]*class="card expiry-form"[^>]*>', page).group(0)
+    assert f'min="{day(0)}"' in re.search(r'<input type="date" name="expires_at"[^>]*>', page).group(0)
+
+    refused = member_client.post(reverse("keys:expiry", args=[key.pk]), {"expires_at": day(-1)})
+
+    assert "만료일은" in str(refused.context["expiry_form"].errors)
