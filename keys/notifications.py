@@ -25,13 +25,15 @@ def notify_key_added(key: RegisteredKey, *, actor, origin: Origin) -> None:
 
 
 def notify_key_revoked(key: RegisteredKey, *, actor, origin: Origin) -> None:
+    # A deactivated member (a leaver) is not written to, whatever revoked the key: they cannot log in to act on it
+    # (nor add a new key for an expired one); security still gets its copy.
+    to_member = key.owner.is_active
     if key.expires_at is not None and key.revoked_at is not None and key.expires_at <= key.revoked_at:
         subject = gettext_lazy("Your SSH key expired and was revoked")
-        # A leaver's key kept active (KEYS_REVOKE_ON_DEACTIVATE off) until its expiry: they are not told to add a
-        # new key to a portal they cannot log in to; security still gets its copy of the revocation.
-        _send(subject, "email/key_expired.txt", key, actor, origin, to_member=key.owner.is_active)
+        _send(subject, "email/key_expired.txt", key, actor, origin, to_member=to_member)
         return
-    _send(gettext_lazy("An SSH key was revoked from your NSML account"), "email/key_revoked.txt", key, actor, origin)
+    subject = gettext_lazy("An SSH key was revoked from your NSML account")
+    _send(subject, "email/key_revoked.txt", key, actor, origin, to_member=to_member)
 
 
 def notify_expiry_reminder(key: RegisteredKey) -> bool:

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from django.core import mail
 from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
@@ -140,13 +141,16 @@ def test_a_member_deactivated_without_the_signal_keeps_no_key_after_a_pass(membe
 
 
 def test_the_reason_a_pass_gives_for_a_deactivated_members_key_reads_in_korean(
-    admin_client, member, nsml, register, mailoutbox, django_capture_on_commit_callbacks
+    admin_client, member, nsml, register, mailoutbox, django_capture_on_commit_callbacks, settings
 ):
     """Found in the Korean admin: a key a reconcile pass revoked because its member was deactivated showed its
     revocation reason as "member deactivated" on its page and in its audit row ("입력한 사유: member deactivated"),
-    and the member's email, in Korean, gave it as "사유: member deactivated"."""
+    and the member's email, in Korean, gave it as "사유: member deactivated". (The email now goes to security's
+    copy alone, still in the member's language: a deactivated member is not written to.)"""
     from keys import services
     from keys.services.members import remember_language
+
+    settings.SECURITY_NOTIFY_EMAIL = "security@example.com"
 
     type(member).objects.filter(pk=member.pk).update(email="alice@example.com")
     member.refresh_from_db()
@@ -168,6 +172,7 @@ def test_the_reason_a_pass_gives_for_a_deactivated_members_key_reads_in_korean(
         reverse("admin:keys_auditevent_change", args=[row.pk]), HTTP_ACCEPT_LANGUAGE="ko"
     ).content.decode()
     [notice] = mailoutbox
+    assert notice.to == ["security@example.com"]
     assert '<div class="readonly">구성원이 비활성화됨</div>' in key_page
     assert "입력한 사유: 구성원이 비활성화됨" in audit_page
     assert "사유: 구성원이 비활성화됨" in notice.body
@@ -366,3 +371,23 @@ def test_a_pass_with_the_cache_gone_settles_the_keys_and_ends_the_sessions_once_
     assert "1 session(s) ended" in output
     User.objects.filter(pk=member.pk).update(is_active=True)
     assert leaver.get(reverse("keys:list")).status_code == 302
+
+
+def test_a_revocation_of_an_offboarded_members_key_goes_to_security_alone(
+    member, admin_user, nsml, register, settings, django_capture_on_commit_callbacks
+):
+    """Found reading the outbox after an offboarding: the departed member was sent the notice of each key an admin
+    revoked, as if they could still act on it; an expired key's notice already went to security alone."""
+    settings.SECURITY_NOTIFY_EMAIL = "security@example.com"
+    member.email = "alice@example.com"
+    member.save()
+    register(member, "alice-laptop")
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        offboard(member, actor=admin_user, origin=Origin(ip="10.0.0.8"), reason="left the team")
+
+    [notice] = mail.outbox
+    assert (notice.to, notice.bcc) == (["security@example.com"], [])
+    assert notice.subject == "An SSH key was revoked from your NSML account"
+    assert "Reason: left the team" in notice.body

@@ -1448,8 +1448,10 @@ def test_a_revocation_the_member_left_unconfirmed_is_recorded_as_theirs_when_a_p
 
 
 def test_an_offboarding_a_pass_confirms_is_recorded_as_the_admins_with_their_reason(
-    member, admin_user, nsml, register, django_capture_on_commit_callbacks
+    member, admin_user, nsml, register, django_capture_on_commit_callbacks, settings
 ):
+    """The notice goes to security's copy alone: the member has left (offboarded), and is not written to."""
+    settings.SECURITY_NOTIFY_EMAIL = "security@example.com"
     member.email = "alice@example.com"
     member.save()
     key = register(member)
@@ -1468,7 +1470,8 @@ def test_an_offboarding_a_pass_confirms_is_recorded_as_the_admins_with_their_rea
     assert row.detail == (
         "confirmed by a reconcile pass: NSML no longer lists the key; asked from 10.0.0.8; reason given: left the team"
     )
-    [notice] = [message for message in mail.outbox if member.email in message.to]
+    [notice] = mail.outbox
+    assert (notice.to, notice.bcc) == (["security@example.com"], [])
     assert f"Revoked by: {admin_user.username}" in notice.body
     assert "From: 10.0.0.8" in notice.body
     assert "someone other than you" in notice.body
