@@ -27,8 +27,9 @@ from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.urls import path, reverse
-from django.utils.html import format_html
-from django.utils.translation import gettext, ngettext
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from keys import audit_display, lockouts, login_names, member_messages, selectors, services
@@ -51,7 +52,15 @@ from keys.forms import (
     PortalAdminPasswordChangeForm,
     RefusesPrivateKeys,
 )
-from keys.models import ApiToken, AuditEvent, LoginLockout, RefusalWindow, RegisteredKey, UnmanagedKey
+from keys.models import (
+    ApiToken,
+    AuditEvent,
+    EmailNotice,
+    LoginLockout,
+    RefusalWindow,
+    RegisteredKey,
+    UnmanagedKey,
+)
 from keys.offboarding import deactivate_as, offboard
 from keys.pagination import LISTED_ON_A_CONFIRMATION, EstimatedCountPaginator
 from keys.reauth import SESSION_ENDED
@@ -127,6 +136,10 @@ MODEL_DESCRIPTIONS = {
         "than each written to the audit log."
     ),
     "keys.apitoken": _("Members' personal access tokens for the API; revoke one a script should no longer use."),
+    "keys.emailnotice": _(
+        "The emails to members and security: what waits for the mail server (nsml_sync tries again), what went, what "
+        "was given up on; read-only."
+    ),
     "auth.user": _("Members and admins; offboard a leaver here (revoke every key and deactivate)."),
     "auth.group": _("Sets of admin permissions to give staff accounts."),
 }
@@ -994,6 +1007,86 @@ class RefusalWindowAdmin(ChangeListInputMixin, UnknownNameSearchMixin, LiteralQu
     @admin.display(description=_("username"), ordering="username")
     def username_shown(self, obj: RefusalWindow) -> str:
         return escape_unsafe(login_names.shown_name(obj.username))
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+NOTICE_STATES = {
+    "waiting": pgettext_lazy("email notice", "waiting"),
+    "sent": pgettext_lazy("email notice", "sent"),
+    "given_up": pgettext_lazy("email notice", "given up"),
+}
+
+
+class EmailNoticeStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [(state, label) for state, label in NOTICE_STATES.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() == "waiting":
+            return queryset.filter(sent_at__isnull=True, gave_up_at__isnull=True)
+        if self.value() == "sent":
+            return queryset.filter(sent_at__isnull=False)
+        if self.value() == "given_up":
+            return queryset.filter(gave_up_at__isnull=False)
+        return queryset
+
+
+@admin.register(EmailNotice)
+class EmailNoticeAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
+    """The outbox (keys/outbox.py): what waits for the mail server, what went, what was given up on; read-only."""
+
+    list_display = ["created_at", "kind", "registered_key", "to_shown", "state", "attempts", "last_error"]
+    list_filter = [EmailNoticeStateFilter, "kind", "created_at"]
+    search_fields = ["registered_key__title", "registered_key__owner__username"]
+    list_select_related = ["registered_key"]
+    fields = readonly_fields = [
+        "kind",
+        "registered_key",
+        "state",
+        "to_shown",
+        "bcc_shown",
+        "subject",
+        "headers",
+        "body_shown",
+        "created_at",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "sent_at",
+        "gave_up_at",
+    ]
+
+    @admin.display(description=_("state"))
+    def state(self, obj: EmailNotice) -> str:
+        if obj.sent_at is not None:
+            return str(NOTICE_STATES["sent"])
+        if obj.gave_up_at is not None:
+            return str(NOTICE_STATES["given_up"])
+        return str(NOTICE_STATES["waiting"])
+
+    @admin.display(description=EmailNotice._meta.get_field("to").verbose_name)
+    def to_shown(self, obj: EmailNotice) -> str:
+        return escape_unsafe(", ".join(obj.to))
+
+    @admin.display(description=EmailNotice._meta.get_field("bcc").verbose_name)
+    def bcc_shown(self, obj: EmailNotice) -> str:
+        return escape_unsafe(", ".join(obj.bcc)) or self.get_empty_value_display()
+
+    @admin.display(description=EmailNotice._meta.get_field("body").verbose_name)
+    def body_shown(self, obj: EmailNotice) -> str:
+        # The key's title as its member typed it is in the body: each line escaped, as the other columns.
+        return format_html_join(mark_safe("<br>"), "{}", ((escape_unsafe(line),) for line in obj.body.splitlines()))
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -97,6 +97,14 @@ PHRASES = [
     (r"filters: (?P<filters>.+)", _("filters: %(filters)s")),
     (r"expires (?P<moment>[\d-]+ [\d:]+) UTC", _("expires %(moment)s UTC")),
     (r"not sent: the member has no email address", _("not sent: the member has no email address")),
+    (
+        r"sent from the outbox after the mail server refused it",
+        _("sent from the outbox after the mail server refused it"),
+    ),
+    (
+        r"not sent: the mail server did not take it within 2 days",
+        _("not sent: the mail server did not take it within 2 days"),
+    ),
     (r"expiry (?P<before>\S+) -> (?P<after>\S+)", _("expiry %(before)s → %(after)s")),
     (r"reason given: (?P<reason>.*)", _("reason given: %(reason)s")),
     (r"deactivated", _("deactivated")),

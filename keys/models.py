@@ -8,7 +8,7 @@ from django.contrib.sessions.models import Session
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_noop, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from keys.clock import format_moment
@@ -426,6 +426,60 @@ class ExpiryNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.registered_key_id} {self.kind} {self.expires_at:%Y-%m-%d}"
+
+
+class EmailNotice(models.Model):
+    """An email notice in the outbox (keys/outbox.py): rendered in its member's language when the change it tells of
+    commits, sent once the member's response has gone (at once outside a request), and kept when the mail server did
+    not take it, for `nsml_sync` to send again after a backoff, until it goes or the portal gives up on it."""
+
+    class Kind(models.TextChoices):
+        KEY_ADDED = "key_added", _("Key added")
+        KEY_REVOKED = "key_revoked", _("Key revoked")
+        KEY_EXPIRED = "key_expired", _("Key expired and revoked")
+        KEY_FAILED = "key_failed", _("Key not registered")
+        EXPIRY_REMINDER = "expiry_reminder", _("Expiry reminder")
+
+    kind = models.CharField(_("kind"), max_length=32, choices=Kind.choices)
+    registered_key = models.ForeignKey(
+        RegisteredKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("key")
+    )
+    # A reminder's own record: its audit row (`expiry_reminder`) is written when it goes out, or when given up.
+    expiry_notice = models.ForeignKey(
+        ExpiryNotice,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("expiry reminder"),
+    )
+    to = models.JSONField(_("to"), default=list)
+    bcc = models.JSONField(_("blind copy to"), default=list, blank=True)
+    subject = models.CharField(pgettext_lazy("email", "subject"), max_length=255)
+    body = models.TextField(_("body"))
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    gave_up_at = models.DateTimeField(_("given up"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("email notice")
+        verbose_name_plural = _("email notices")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # What each nsml_sync pass reads: the few notices still waiting, not the many sent.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(sent_at__isnull=True, gave_up_at__isnull=True),
+                name="email_notice_waiting",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{format_moment(self.created_at)} {choice_label(self.Kind, self.kind)}"
 
 
 class MemberProfile(models.Model):

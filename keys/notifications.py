@@ -1,27 +1,26 @@
 """Email notices to a member when one of their keys is added, revoked, expires soon or has expired (and a
-copy to security). Each goes out in the member's language: the one of their last visit (MemberProfile)."""
+copy to security). Each goes out in the member's language: the one of their last visit (MemberProfile), through the
+outbox (keys/outbox.py): after the member's response, and again later if the mail server did not take it."""
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from keys import selectors
+from keys import outbox, selectors
 from keys.audit import Origin
-from keys.models import RegisteredKey
+from keys.models import EmailNotice, ExpiryNotice, RegisteredKey
 
-logger = logging.getLogger("keys.notifications")
+Kind = EmailNotice.Kind
 
 
 def notify_key_added(key: RegisteredKey, *, actor, origin: Origin) -> None:
-    _send(gettext_lazy("An SSH key was added to your NSML account"), "email/key_added.txt", key, actor, origin)
+    subject = gettext_lazy("An SSH key was added to your NSML account")
+    _send(Kind.KEY_ADDED, subject, "email/key_added.txt", key, actor, origin)
 
 
 def notify_key_revoked(key: RegisteredKey, *, actor, origin: Origin) -> None:
@@ -30,28 +29,32 @@ def notify_key_revoked(key: RegisteredKey, *, actor, origin: Origin) -> None:
     to_member = key.owner.is_active
     if key.expires_at is not None and key.revoked_at is not None and key.expires_at <= key.revoked_at:
         subject = gettext_lazy("Your SSH key expired and was revoked")
-        _send(subject, "email/key_expired.txt", key, actor, origin, to_member=to_member)
+        _send(Kind.KEY_EXPIRED, subject, "email/key_expired.txt", key, actor, origin, to_member=to_member)
         return
     subject = gettext_lazy("An SSH key was revoked from your NSML account")
-    _send(subject, "email/key_revoked.txt", key, actor, origin, to_member=to_member)
+    _send(Kind.KEY_REVOKED, subject, "email/key_revoked.txt", key, actor, origin, to_member=to_member)
 
 
-def notify_expiry_reminder(key: RegisteredKey) -> bool:
-    """Sent by the periodic job 7 days and 1 day before the key expires. False: no email went out (the member
-    has no address, or the mail server refused it)."""
+def notify_expiry_reminder(key: RegisteredKey, *, reminder: ExpiryNotice, origin: Origin) -> bool:
+    """Sent by the periodic job 7 days and 1 day before the key expires (`reminder`: its record). True when it went
+    out now; False: the member has no address, or the mail server did not take it, and it waits in the outbox (its
+    audit row is written when it goes out, keys/outbox.py)."""
     return _send(
+        Kind.EXPIRY_REMINDER,
         gettext_lazy("Your SSH key expires soon: rotate it"),
         "email/key_expiring.txt",
         key,
         None,
-        Origin.command("nsml_sync"),
+        origin,
         copy_security=False,
+        reminder=reminder,
     )
 
 
 def notify_key_failed(key: RegisteredKey) -> None:
     """NSML never registered a key whose outcome was unknown: the member should submit it again."""
     _send(
+        Kind.KEY_FAILED,
         gettext_lazy("Your SSH key was not registered with NSML"),
         "email/key_failed.txt",
         key,
@@ -62,6 +65,7 @@ def notify_key_failed(key: RegisteredKey) -> None:
 
 
 def _send(
+    kind: str,
     subject,
     template: str,
     key: RegisteredKey,
@@ -69,8 +73,11 @@ def _send(
     origin: Origin,
     copy_security: bool = True,
     to_member: bool = True,
+    reminder: ExpiryNotice | None = None,
 ) -> bool:
-    """True once the notice is handed to the mail server; False when it has no recipient or could not be sent."""
+    """Render the notice now, in the member's language, and hand it to the outbox (keys/outbox.py), which sends it
+    after the response (at once outside a request). True when it went out now; False when it has no recipient or
+    waits in the outbox."""
     # The security team's copy is blind: members are not told its address. Without a member's address it is the
     # only recipient.
     copies = [settings.SECURITY_NOTIFY_EMAIL] if copy_security and settings.SECURITY_NOTIFY_EMAIL else []
@@ -93,11 +100,15 @@ def _send(
                 "new_key_url": settings.PORTAL_URL + reverse("keys:new"),
             },
         )
-        message = EmailMessage(str(subject), body, None, recipients, bcc=copies, headers={"Content-Language": language})
-    try:
-        message.send()
-    except Exception:
-        # A notice that cannot be sent must not undo a registration NSML already holds.
-        logger.exception("could not send '%s' about key %s", subject, key.pk)
-        return False
-    return True
+        subject = str(subject)
+    notice = EmailNotice(
+        kind=kind,
+        registered_key=key,
+        expiry_notice=reminder,
+        to=recipients,
+        bcc=copies,
+        subject=subject,
+        body=body,
+        headers={"Content-Language": language},
+    )
+    return outbox.queue(notice, origin=origin)

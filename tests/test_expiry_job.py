@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from keys import selectors, services
 from keys.audit import Origin
-from keys.models import AuditEvent, ExpiryNotice, MemberProfile, RegisteredKey
+from keys.models import AuditEvent, EmailNotice, ExpiryNotice, MemberProfile, RegisteredKey
 from nsml.simulator import Faults
 from tests.helpers import nsml_sync, postgresql_only
 
@@ -314,12 +314,12 @@ def test_a_member_without_an_email_address_is_not_said_to_be_reminded(
     assert "reminder" not in again  # said once, not every pass
 
 
-def test_a_reminder_the_mail_server_refused_is_sent_by_the_next_pass(
+def test_a_reminder_the_mail_server_refused_is_sent_by_a_pass_after_the_backoff(
     emailed_member, nsml, register, django_capture_on_commit_callbacks, monkeypatch
 ):
     from django.core.mail.backends.locmem import EmailBackend
 
-    expire_in(register(emailed_member, "laptop"), timedelta(hours=5))
+    key = expire_in(register(emailed_member, "laptop"), timedelta(hours=5))
     mail.outbox.clear()
     send_messages = EmailBackend.send_messages
 
@@ -330,15 +330,32 @@ def test_a_reminder_the_mail_server_refused_is_sent_by_the_next_pass(
     _status, out = sync(django_capture_on_commit_callbacks)
     assert not AuditEvent.objects.filter(action="expiry_reminder").exists()  # not sent: no row, and no row per pass
     monkeypatch.setattr(EmailBackend, "send_messages", send_messages)
+    _status, soon = sync(django_capture_on_commit_callbacks)  # within the minute's backoff: not tried again yet
+    assert mail.outbox == []
+    EmailNotice.objects.update(next_attempt_at=timezone.now())  # as if the minute had passed
     _status, again = sync(django_capture_on_commit_callbacks)
     sync(django_capture_on_commit_callbacks)
 
     assert "expiry reminders sent" not in out
-    assert "expiry reminders the mail server did not take (tried again next pass): laptop (alice) (1d)" in out
-    assert "expiry reminders sent: laptop (alice) (1d)" in again
+    assert (
+        "expiry reminders the mail server did not take (in the outbox: later passes send them): laptop (alice) (1d)"
+        in out
+    )
+    assert "reminder" not in soon  # one reminder, not a new one each pass
+    assert "email notices sent from the outbox: 1" in again
     assert [m.subject for m in mail.outbox] == ["Your SSH key expires soon: rotate it"]
     assert ExpiryNotice.objects.count() == 1
-    assert AuditEvent.objects.filter(action="expiry_reminder", outcome="success").count() == 1
+    row = AuditEvent.objects.get(action="expiry_reminder")  # written as it went out, not when it was queued
+    assert (row.outcome, row.reason, row.registered_key, row.actor_username) == (
+        "success",
+        "1d",
+        key,
+        "manage.py nsml_sync",
+    )
+    assert (
+        row.detail
+        == f"expires {key.expires_at:%Y-%m-%d %H:%M:%S} UTC; sent from the outbox after the mail server refused it"
+    )
 
 
 def test_a_key_far_from_expiry_gets_no_reminder(emailed_member, nsml, register, django_capture_on_commit_callbacks):

@@ -281,8 +281,9 @@ def test_the_probes_and_the_metrics_answer_in_their_own_form_while_the_database_
 def test_an_smtp_server_that_never_answers_holds_a_submission_only_email_timeout(
     member_client, member, nsml, new_public_key, silent_port, settings, django_capture_on_commit_callbacks
 ):
-    """Notices are sent inside the request: without a timeout (Django's default) a hung SMTP server held
-    the member's request, and a worker's thread, for as long as the connection lasted."""
+    """Without a timeout (Django's default) a hung SMTP server held the member's request, and a worker's thread, for
+    as long as the connection lasted. Notices now go after the response (tests/test_outbox.py); one sent at once, as
+    here where the commit's callbacks run after the test client's request, still waits EMAIL_TIMEOUT at most."""
     member.email = "alice@example.com"
     member.save()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

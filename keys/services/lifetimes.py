@@ -5,7 +5,7 @@ A key expires at the end of its day in TIME_ZONE (expires 2026-12-31: 2026-12-31
 through the same path as any revoke (audit reason `expired`; one NSML refuses is tried again after a backoff, not
 every pass), and reminders go out 7 days and 1 day
 before, each recorded (`ExpiryNotice`) before it is sent, so a restarted job never sends one twice (one the
-mail server did not take is given back, and the next pass tries again).
+mail server did not take waits in the outbox, keys/outbox.py, and later passes send it).
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ class LifetimeReport:
             ("failed", "expired keys NSML refused to revoke (tried again after a backoff)"),
             ("reminded", "expiry reminders sent"),
             ("no_address", "expiry reminders not sent: the member has no email address"),
-            ("unsent", "expiry reminders the mail server did not take (tried again next pass)"),
+            ("unsent", "expiry reminders the mail server did not take (in the outbox: later passes send them)"),
         )
         return [f"{label}: {', '.join(getattr(self, name))}" for name, label in labels if getattr(self, name)]
 
@@ -225,8 +225,9 @@ def apply_lifetimes(*, origin: Origin, client: NsmlClient | None = None) -> Life
 
 
 def _send_reminders(now: datetime, report: LifetimeReport, origin: Origin) -> None:
-    """Each reminder due, once; one the member has no address for, or the mail server took, is an audit row, so an
-    admin reading a key's history sees whether its member was warned (one given back is not: it is tried again)."""
+    """Each reminder due, once. One sent, or one its member has no address for, is an audit row, so an admin reading a
+    key's history sees whether its member was warned. One the mail server did not take waits in the outbox
+    (keys/outbox.py): later passes send it, and its audit row is written when it goes out."""
     for key in selectors.active_keys_expiring(after=now, before=now + REMINDERS[-1][1]):
         left = key.expires_at - now
         kind = next(kind for kind, within in REMINDERS if left <= within)
@@ -240,11 +241,9 @@ def _send_reminders(now: datetime, report: LifetimeReport, origin: Origin) -> No
         if not key.owner.email:
             report.no_address.append(label)  # recorded all the same: said once, not every pass
             _audit_reminder(key, kind, origin, AuditEvent.Outcome.FAILED, f"{NO_ADDRESS}; {expires}")
-        elif notify_expiry_reminder(key):
-            report.reminded.append(label)
-            _audit_reminder(key, kind, origin, AuditEvent.Outcome.SUCCESS, expires)
+        elif notify_expiry_reminder(key, reminder=notice, origin=origin):
+            report.reminded.append(label)  # its audit row written as it went out (keys/outbox.py)
         else:
-            notice.delete()  # nothing went out: the next pass tries again
             report.unsent.append(label)
 
 

@@ -1,6 +1,7 @@
 """The reconciler. Without --apply: report how NSML and the portal differ. With --apply: one pass that
 settles every unknown outcome and repairs drift, then revokes expired keys and sends expiry reminders
-(keys/services/lifetimes.py); with --every N, a pass every N seconds until SIGTERM.
+(keys/services/lifetimes.py); with --every N, a pass every N seconds until SIGTERM. Either way, the email notices
+the mail server did not take before are sent again once due (keys/outbox.py).
 
 Exit status: EXIT_STATUS below, which --help shows and README's Operating table repeats.
 """
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import DatabaseError, close_old_connections
 
-from keys import services
+from keys import outbox, services
 from keys.audit import Origin
 from keys.clock import format_moment
 from keys.management.database import database_failure
@@ -128,6 +129,7 @@ class Command(PortalCommand):
             return None
         except NsmlError as error:
             self._lifetimes(origin)  # reminders need no NSML; an expired key is tried, and again next pass
+            self._send_notices(origin)
             raise CommandError(
                 f"Could not list NSML's keys: {error.failure} ({error.reply.detail}). Nothing was changed.",
                 returncode=2,
@@ -135,6 +137,7 @@ class Command(PortalCommand):
         lifetimes = self._lifetimes(origin)
         for line in report.lines():
             self._say(line)
+        self._send_notices(origin)
         if report.open_unmanaged:
             self._say(f"{report.open_unmanaged} unmanaged key(s) await an admin under Admin > Unmanaged keys.")
         # A key NSML has not confirmed yet (a revocation backing off, a submission in its grace period, an
@@ -163,6 +166,11 @@ class Command(PortalCommand):
         if tokens or sessions:
             self._say(f"Deactivated users: {tokens} access token(s) revoked, {sessions} session(s) ended.")
         return report
+
+    def _send_notices(self, origin: Origin) -> None:
+        """The email notices the mail server did not take before, once their backoff is over (keys/outbox.py)."""
+        for line in outbox.send_due(origin=origin).lines():
+            self._say(line)
 
     def _loop(self, every: int) -> None:
         stop = threading.Event()
@@ -203,6 +211,8 @@ class Command(PortalCommand):
             (self.stderr if error else self.stdout).write(style(text) if style else text)
 
     def _report(self) -> None:
+        # Sending the notices waiting in the outbox changes nothing in NSML or the keys: a dry run sends them too.
+        self._send_notices(Origin.command("nsml_sync"))
         try:
             drift = services.find_drift()
         except NsmlError as error:
