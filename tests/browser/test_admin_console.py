@@ -28,7 +28,7 @@ def test_the_console_reads_as_the_portal_and_fits_1280_px(
     with admin_tab(browser, portal, lang) as page:
         expect(page.locator("html")).to_have_attribute("lang", lang)
         expect(page.locator("#site-name")).to_have_text("NSML Key Portal" if lang == "en" else "NSML 키 포털")
-        expect(page.locator(".model-description")).to_have_count(8)  # every model on the index has its line
+        expect(page.locator(".model-description")).to_have_count(9)  # every model on the index has its line
         assert fits_the_width(page)
         check_page(page, "admin-index")
 
@@ -37,6 +37,7 @@ def test_the_console_reads_as_the_portal_and_fits_1280_px(
             ("/admin/keys/auditevent/", "admin-audit"),
             ("/admin/keys/unmanagedkey/", "admin-unmanaged"),
             ("/admin/keys/loginlockout/", "admin-lockouts"),
+            ("/admin/keys/emailnotice/", "admin-email-notices"),
             (f"/admin/keys/registeredkey/{key.pk}/change/", "admin-key"),
         ):
             page.goto(path)
