@@ -30,6 +30,10 @@ UNREADABLE_KEY = frozenset({"malformed", "unsupported_type", "too_long"})
 QUOTED_LINE = "line"
 # Refusals of a secret (a private key, an access token): the field that held it comes back empty.
 SECRETS = frozenset({"private_key", "access_token"})
+# An empty box on the log-in and confirm-password forms, which have novalidate (the browser's own bubble spoke the
+# browser's language): named here, in the portal's. No password is checked, so nothing counts toward the lock-out.
+ENTER_USERNAME = _("Enter your username.")
+ENTER_PASSWORD = _("Enter your password.")
 
 
 class RefusesPrivateKeys:
@@ -138,7 +142,13 @@ class SaysWhenDeactivated:
 class PortalAuthenticationForm(OneAttemptAtATime, SaysWhenDeactivated, AuthenticationForm):
     """Django's log-in form, except that private-key material typed or pasted as the user name is refused
     before anything looks it up: no failed log-in is recorded for it (the audit and the lock-out counts
-    would keep the name), and the field comes back empty. A deactivated account's right password is told so."""
+    would keep the name), and the field comes back empty. A deactivated account's right password is told so.
+    An empty box is named in the portal's language (the page has novalidate)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].error_messages["required"] = ENTER_USERNAME
+        self.fields["password"].error_messages["required"] = ENTER_PASSWORD
 
     def clean_username(self) -> str:
         username = self.cleaned_data.get("username", "")
@@ -278,6 +288,7 @@ class ConfirmPasswordForm(forms.Form):
     password = forms.CharField(
         label=_("Password"),
         strip=False,
+        error_messages={"required": ENTER_PASSWORD},
         # The only field, and what the member came here to type: the cursor starts in it.
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )
