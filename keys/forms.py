@@ -102,6 +102,29 @@ class FocusesFirstError:
         return next((name for name in self.fields if name in self.errors), None)
 
 
+class LogInFocusField(BoundField):
+    """A log-in form's field, rendered with `autofocus` where the member acts next (`LogInFocus`): Django puts it on
+    the username always, so with JavaScript off a refused password left the cursor in the filled-in name."""
+
+    def build_widget_attrs(self, attrs, widget=None):
+        attrs = super().build_widget_attrs(attrs, widget)
+        attrs["autofocus"] = self.name == self.form.focus_field  # False overrides the widget's own autofocus
+        return attrs
+
+
+class LogInFocus:
+    """A log-in form mixin: the cursor starts in the username, or, once the form was sent and the name was not what
+    it refused, in the password (empty, or wrong: a log-in refused as a whole)."""
+
+    bound_field_class = LogInFocusField
+
+    @property
+    def focus_field(self) -> str:
+        if self.is_bound and self.errors and "username" not in self.errors:
+            return "password"
+        return "username"
+
+
 class OneAttemptAtATime:
     """A log-in form whose password check waits for any other check of the same user name (keys.auth)."""
 
@@ -139,7 +162,7 @@ class SaysWhenDeactivated:
         super().confirm_login_allowed(user)
 
 
-class PortalAuthenticationForm(OneAttemptAtATime, SaysWhenDeactivated, AuthenticationForm):
+class PortalAuthenticationForm(LogInFocus, OneAttemptAtATime, SaysWhenDeactivated, AuthenticationForm):
     """Django's log-in form, except that private-key material typed or pasted as the user name is refused
     before anything looks it up: no failed log-in is recorded for it (the audit and the lock-out counts
     would keep the name), and the field comes back empty. A deactivated account's right password is told so.

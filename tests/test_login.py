@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
+
+LOGIN = reverse("login")
 
 
 @pytest.mark.parametrize("url", ["/keys/", "/keys/new/", "/keys/1/"])
@@ -71,3 +75,26 @@ def test_a_signed_in_member_sent_back_to_the_log_in_page_lands_on_their_keys(mem
     response = getattr(member_client, method)(f"{login}?next={login}")
 
     assert response.status_code == 302 and response["Location"] == reverse("keys:list")
+
+
+def _focused_boxes(page: str) -> list[str]:
+    return re.findall(r'<input[^>]*\bname="(\w+)"[^>]*\bautofocus\b[^>]*>', page)
+
+
+@pytest.mark.parametrize(
+    ("data", "focused"),
+    [
+        (None, ["username"]),
+        ({"username": "", "password": ""}, ["username"]),
+        ({"username": "", "password": "alice-password-1"}, ["username"]),
+        ({"username": "alice", "password": ""}, ["password"]),
+        ({"username": "alice", "password": "wrong"}, ["password"]),
+    ],
+)
+def test_the_cursor_starts_where_the_member_acts_next_with_javascript_off_too(client, member, data, focused):
+    """Found with the keyboard and JavaScript off: after a wrong or an empty password the cursor was back in the
+    filled-in username (Django's autofocus), so the member typed their password into the name box; focus.js moved
+    it to the password only where JavaScript runs."""
+    page = (client.post(LOGIN, data) if data is not None else client.get(LOGIN)).content.decode()
+
+    assert _focused_boxes(page) == focused

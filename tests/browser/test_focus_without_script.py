@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import PASSWORD
 from tests.helpers import generate_private_key, public_line
 
 pytestmark = pytest.mark.browser
@@ -69,3 +70,18 @@ def test_a_form_not_yet_sent_takes_no_cursor(page_without_script, log_in):
     page.goto("/keys/new/")
 
     assert page.locator("[autofocus]").count() == 0  # the page is read from the top before anything is typed
+
+
+def test_a_refused_password_has_the_cursor_not_the_name_before_it(page_without_script, browser_member):
+    page = page_without_script
+    page.goto("/accounts/login/")
+    expect(page.get_by_label("Username")).to_be_focused()
+    page.get_by_label("Username").fill("kim.minsu")
+    page.get_by_label("Password").fill("not-my-password")
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("Please enter a correct username and password")
+    expect(page.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/keys/")
