@@ -1,5 +1,5 @@
-"""An empty box on the log-in or confirm-password page is named by the portal, in the portal's language: the
-browser's own "Please fill out this field" bubble (in the browser's language) stopped it before."""
+"""The log-in and confirm-password pages: an empty box is named by the portal, in the portal's language (the browser's
+own "Please fill out this field" bubble, in the browser's language, stopped it before); the pages' layout on a phone."""
 
 from __future__ import annotations
 
@@ -48,3 +48,20 @@ def test_an_empty_password_confirmation_is_named_in_the_portals_language(page, l
     page.get_by_role("button", name="Confirm").click()
     page.wait_for_url("**/tokens/")
     expect(page.get_by_label("Token", exact=True)).to_be_visible()
+
+
+def test_the_confirm_pages_cancel_is_apart_from_its_button_and_easy_to_tap_on_a_phone(page, log_in, settings):
+    """Found at 375 px: Cancel sat against the Confirm button, a space apart, and was a line of text high, where
+    every other form's Cancel is in its actions row (apart, and 44 px high on a phone)."""
+    settings.KEYS_REAUTH_MINUTES = 0
+    page.set_viewport_size({"width": 375, "height": 800})
+    log_in(page)
+    page.goto("/tokens/")
+    page.get_by_label("Token name").fill("provisioning")
+    page.get_by_role("button", name="Create token").click()
+    page.wait_for_url("**/accounts/confirm-password/")
+
+    button = page.get_by_role("button", name="Confirm").bounding_box()
+    cancel = page.get_by_role("link", name="Cancel").bounding_box()
+    assert cancel["x"] - (button["x"] + button["width"]) >= 16
+    assert cancel["height"] >= 44
