@@ -98,3 +98,14 @@ def test_the_cursor_starts_where_the_member_acts_next_with_javascript_off_too(cl
     page = (client.post(LOGIN, data) if data is not None else client.get(LOGIN)).content.decode()
 
     assert _focused_boxes(page) == focused
+
+
+@pytest.mark.parametrize(("language", "says"), [("en", "You are not logged in."), ("ko", "로그인되어 있지 않습니다.")])
+def test_the_log_out_address_opened_while_logged_out_says_so(client, language, says):
+    """Found opening a bookmarked /accounts/logout/ after the session ended: the page was a "Log out" heading and a
+    Log in button, and did not say whether the visitor was logged in."""
+    client.cookies["django_language"] = language
+
+    page = client.get(reverse("logout"))
+
+    assert page.status_code == 405 and says in page.content.decode()
