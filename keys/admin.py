@@ -32,7 +32,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from keys import audit_display, lockouts, login_names, member_messages, selectors, services
+from keys import audit_display, lockouts, login_names, member_messages, outbox, selectors, services
 from keys.admin_expiry import ExpiryFilter, SetExpiryMixin
 from keys.admin_export import AuditCsvExportMixin, export_audit_csv
 from keys.admin_filters import (
@@ -53,6 +53,7 @@ from keys.forms import (
     RefusesPrivateKeys,
 )
 from keys.models import (
+    EMAIL_NOTICE_WAITING,
     ApiToken,
     AuditEvent,
     EmailNotice,
@@ -1022,6 +1023,17 @@ NOTICE_STATES = {
     "waiting": pgettext_lazy("email notice", "waiting"),
     "sent": pgettext_lazy("email notice", "sent"),
     "given_up": pgettext_lazy("email notice", "given up"),
+    "dropped": pgettext_lazy("email notice", "dropped"),
+}
+# Why a reminder was dropped, as keys/outbox.py records it (in English), in the reader's language.
+DROPPED_REASONS = {
+    outbox.DROPPED_NOT_ACTIVE: _(
+        "dropped: the key is no longer active (revoked or rotated) since the reminder was written"
+    ),
+    outbox.DROPPED_EXPIRY_CHANGED: _(
+        "dropped: the key's expiry changed since the reminder was written (the new one has its own)"
+    ),
+    outbox.DROPPED_EXPIRED: _("dropped: the key's expiry passed before the reminder could go"),
 }
 
 
@@ -1034,19 +1046,22 @@ class EmailNoticeStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "waiting":
-            return queryset.filter(sent_at__isnull=True, gave_up_at__isnull=True)
+            return queryset.filter(EMAIL_NOTICE_WAITING)
         if self.value() == "sent":
             return queryset.filter(sent_at__isnull=False)
         if self.value() == "given_up":
             return queryset.filter(gave_up_at__isnull=False)
+        if self.value() == "dropped":
+            return queryset.filter(dropped_at__isnull=False)
         return queryset
 
 
 @admin.register(EmailNotice)
 class EmailNoticeAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
-    """The outbox (keys/outbox.py): what waits for the mail server, what went, what was given up on; read-only."""
+    """The outbox (keys/outbox.py): what waits for the mail server, what went, what was given up on or dropped;
+    read-only."""
 
-    list_display = ["created_at", "kind", "registered_key", "to_shown", "state", "attempts", "last_error"]
+    list_display = ["created_at", "kind", "registered_key", "to_shown", "state", "attempts", "last_error_shown"]
     list_filter = [EmailNoticeStateFilter, "kind", "created_at"]
     search_fields = ["registered_key__title", "registered_key__owner__username"]
     list_select_related = ["registered_key"]
@@ -1061,10 +1076,11 @@ class EmailNoticeAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin)
         "body_shown",
         "created_at",
         "attempts",
-        "last_error",
+        "last_error_shown",
         "next_attempt_at",
         "sent_at",
         "gave_up_at",
+        "dropped_at",
     ]
 
     @admin.display(description=_("state"))
@@ -1073,7 +1089,14 @@ class EmailNoticeAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin)
             return str(NOTICE_STATES["sent"])
         if obj.gave_up_at is not None:
             return str(NOTICE_STATES["given_up"])
+        if obj.dropped_at is not None:
+            return str(NOTICE_STATES["dropped"])
         return str(NOTICE_STATES["waiting"])
+
+    @admin.display(description=EmailNotice._meta.get_field("last_error").verbose_name)
+    def last_error_shown(self, obj: EmailNotice) -> str:
+        # The mail server's own words stay as it said them; the portal's own reasons are translated.
+        return str(DROPPED_REASONS.get(obj.last_error, obj.last_error)) or self.get_empty_value_display()
 
     @admin.display(description=EmailNotice._meta.get_field("to").verbose_name)
     def to_shown(self, obj: EmailNotice) -> str:

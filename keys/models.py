@@ -428,6 +428,10 @@ class ExpiryNotice(models.Model):
         return f"{self.registered_key_id} {self.kind} {self.expires_at:%Y-%m-%d}"
 
 
+# An email notice neither sent, given up on nor dropped: what the outbox still has to send (keys/outbox.py).
+EMAIL_NOTICE_WAITING = Q(sent_at__isnull=True, gave_up_at__isnull=True, dropped_at__isnull=True)
+
+
 class EmailNotice(models.Model):
     """An email notice in the outbox (keys/outbox.py): rendered in its member's language when the change it tells of
     commits, sent once the member's response has gone (at once outside a request), and kept when the mail server did
@@ -464,18 +468,18 @@ class EmailNotice(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     gave_up_at = models.DateTimeField(_("given up"), null=True, blank=True)
+    # A reminder whose key was revoked, or whose expiry changed, before it went: not sent (why: last_error).
+    dropped_at = models.DateTimeField(_("dropped"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("email notice")
         verbose_name_plural = _("email notices")
         ordering = ["-created_at", "-id"]
         indexes = [
-            # What each nsml_sync pass reads: the few notices still waiting, not the many sent.
-            models.Index(
-                fields=["next_attempt_at"],
-                condition=Q(sent_at__isnull=True, gave_up_at__isnull=True),
-                name="email_notice_waiting",
-            )
+            # What each nsml_sync pass and each /metrics scrape read: the few notices still waiting, not the many sent.
+            models.Index(fields=["next_attempt_at"], condition=EMAIL_NOTICE_WAITING, name="email_notice_waiting"),
+            # The given-up count a scrape reads: a few rows, not the whole outbox.
+            models.Index(fields=["gave_up_at"], condition=Q(gave_up_at__isnull=False), name="email_notice_given_up"),
         ]
 
     def __str__(self) -> str:

@@ -2,23 +2,27 @@
 member's response has gone (Django's `request_finished`, which gunicorn sends when it closes the response), or at
 once outside a request (a command). A mail server that is slow or hangs no longer holds the member's page; one that
 is down or refuses leaves the notice in the outbox, and each `nsml_sync` pass sends what is due again: after 1 minute,
-doubling with each failure up to an hour, until it goes or GIVE_UP_AFTER has passed since it was written."""
+doubling with each failure up to an hour, until it goes or GIVE_UP_AFTER has passed since it was written. An expiry
+reminder whose key was revoked, or whose expiry changed, before it could go is dropped, not sent. Each
+`nsml_sync --apply` pass deletes the notices done with past EMAIL_NOTICE_RETENTION_DAYS."""
 
 from __future__ import annotations
 
 import logging
 import smtplib
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
+from django.conf import settings
 from django.core import mail
 from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
 from keys.audit import Origin, record_event
-from keys.models import AuditEvent, EmailNotice
+from keys.models import EMAIL_NOTICE_WAITING, AuditEvent, EmailNotice, RegisteredKey
 
 logger = logging.getLogger("keys.outbox")
 
@@ -29,6 +33,9 @@ GIVE_UP_AFTER = timedelta(days=2)
 HOLD = timedelta(minutes=5)
 # Notices one pass sends at most: a pass stays short however long the mail server was away.
 BATCH = 500
+# Old notices one pass deletes at most, in batches of PRUNE_BATCH: short however many built up; the next pass goes on.
+PRUNE_BATCH = 1000
+PRUNE_BATCHES = 10
 # What the mail server refused about one message (an address, its content): the next may still go on that connection.
 MESSAGE_REFUSALS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
 
@@ -82,6 +89,7 @@ class Delivery:
     sent: int = 0
     failed: int = 0
     given_up: int = 0
+    dropped: int = 0
 
     def lines(self) -> list[str]:
         lines = []
@@ -94,25 +102,31 @@ class Delivery:
                 f"email notices given up on (not sent within {GIVE_UP_AFTER.days} days; in Admin > Email notices): "
                 f"{self.given_up}"
             )
+        if self.dropped:
+            lines.append(
+                f"expiry reminders dropped, not sent (their key was revoked or rotated, or its expiry changed, since): "
+                f"{self.dropped}"
+            )
         return lines
 
 
 def send_due(*, origin: Origin) -> Delivery:
     """nsml_sync's part: send the notices whose next attempt is due, oldest first, each taken by one pass only."""
-    now = timezone.now()
-    due = EmailNotice.objects.filter(waiting(), next_attempt_at__lte=now).order_by("next_attempt_at", "id")[:BATCH]
-    taken = [notice for notice in due if _take(notice, now)]
-    return send(taken, origin=origin) if taken else Delivery()
+    due = EmailNotice.objects.filter(waiting(), next_attempt_at__lte=timezone.now())
+    due = list(due.select_related("expiry_notice").order_by("next_attempt_at", "id")[:BATCH])
+    # Each is taken as its turn comes, not the batch at once: over a slow mail server a batch can outlast HOLD, and
+    # the notices held since it began would be free for another pass (a second loop) to send too.
+    return send((notice for notice in due if _take(notice)), origin=origin)
 
 
 def waiting() -> Q:
-    """A notice neither sent nor given up on."""
-    return Q(sent_at__isnull=True, gave_up_at__isnull=True)
+    """A notice neither sent, given up on nor dropped."""
+    return EMAIL_NOTICE_WAITING
 
 
-def _take(notice: EmailNotice, now: datetime) -> bool:
+def _take(notice: EmailNotice) -> bool:
     """Hold `notice` for this pass, unless another process took it first."""
-    hold = now + HOLD
+    hold = timezone.now() + HOLD
     taken = EmailNotice.objects.filter(waiting(), pk=notice.pk, next_attempt_at=notice.next_attempt_at).update(
         next_attempt_at=hold
     )
@@ -120,36 +134,66 @@ def _take(notice: EmailNotice, now: datetime) -> bool:
     return bool(taken)
 
 
-def send(notices: list[EmailNotice], *, origin: Origin | None = None) -> Delivery:
-    """Send `notices` on one connection to the mail server, marking each sent or failed. When the server cannot be
-    reached, or drops the connection, the rest fail with the same reason, without each waiting EMAIL_TIMEOUT again.
-    `origin`: the pass sending them, for a reminder's audit row (else what queued it, else nsml_sync)."""
+def send(notices: Iterable[EmailNotice], *, origin: Origin | None = None) -> Delivery:
+    """Send `notices` on one connection to the mail server (opened for the first one that is to go), marking each
+    sent, failed or dropped (a stale expiry reminder). When the server cannot be reached, or drops the connection,
+    the rest fail with the same reason, without each waiting EMAIL_TIMEOUT again. `origin`: the pass sending them,
+    for a reminder's audit row (else what queued it, else nsml_sync)."""
     delivery = Delivery()
-    connection = mail.get_connection()
+    connection = None
+    broken: Exception | None = None  # why the connection cannot be used: every notice after fails with it
     try:
-        connection.open()
-    except Exception as error:
         for notice in notices:
-            _failed(notice, error, delivery, origin)
-        return delivery
-    try:
-        for index, notice in enumerate(notices):
+            if (reason := stale_reminder(notice)) is not None:
+                _dropped(notice, reason, delivery)
+                continue
+            if broken is None and connection is None:
+                connection = mail.get_connection()
+                try:
+                    connection.open()
+                except Exception as error:
+                    broken = error
+            if broken is not None:
+                _failed(notice, broken, delivery, origin)
+                continue
             try:
                 connection.send_messages([_message(notice, connection)])
             except Exception as error:
                 _failed(notice, error, delivery, origin)
-                if isinstance(error, MESSAGE_REFUSALS):
-                    continue
-                for rest in notices[index + 1 :]:
-                    _failed(rest, error, delivery, origin)
-                break
+                if not isinstance(error, MESSAGE_REFUSALS):
+                    broken = error
+                continue
             _sent(notice, delivery, origin)
     finally:
-        try:
-            connection.close()
-        except Exception:  # the server went away after taking the messages: they are sent
-            pass
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # the server went away after taking the messages: they are sent
+                pass
     return delivery
+
+
+# Why a reminder was dropped (in its last_error; Admin > Email notices shows it translated, keys/admin.py).
+DROPPED_NOT_ACTIVE = "dropped: the key is no longer active (revoked or rotated) since the reminder was written"
+DROPPED_EXPIRY_CHANGED = "dropped: the key's expiry changed since the reminder was written (the new one has its own)"
+DROPPED_EXPIRED = "dropped: the key's expiry passed before the reminder could go"
+
+
+def stale_reminder(notice: EmailNotice) -> str | None:
+    """Why an expiry reminder must not go now (a DROPPED_ reason), or None: its key is no longer active, or no longer
+    expires when the reminder says, or already has. Read from the database at send time: a reminder may have waited
+    in the outbox for hours while its member revoked, rotated or extended the key."""
+    if notice.kind != EmailNotice.Kind.EXPIRY_REMINDER:
+        return None
+    key = RegisteredKey.objects.filter(pk=notice.registered_key_id).values("status", "expires_at").first()
+    if key is None or key["status"] != RegisteredKey.Status.ACTIVE:
+        return DROPPED_NOT_ACTIVE
+    reminder = notice.expiry_notice
+    if reminder is None or key["expires_at"] != reminder.expires_at:
+        return DROPPED_EXPIRY_CHANGED
+    if key["expires_at"] <= timezone.now():
+        return DROPPED_EXPIRED
+    return None
 
 
 def _message(notice: EmailNotice, connection) -> mail.EmailMessage:
@@ -178,6 +222,14 @@ def _sent(notice: EmailNotice, delivery: Delivery, origin: Origin | None) -> Non
             notice.attempts,
         )
     _audit_reminder(notice, origin, AuditEvent.Outcome.SUCCESS)
+
+
+def _dropped(notice: EmailNotice, reason: str, delivery: Delivery) -> None:
+    # No audit row: the key's own history says what happened to it (revoked, rotated, a new expiry with its reminders).
+    notice.dropped_at, notice.next_attempt_at, notice.last_error = timezone.now(), None, reason
+    _save(notice, "dropped_at", "next_attempt_at", "last_error")
+    delivery.dropped += 1
+    logger.info("dropped notice %s (%s, key %s): %s", notice.pk, notice.kind, notice.registered_key_id, reason)
 
 
 def _failed(notice: EmailNotice, error: Exception, delivery: Delivery, origin: Origin | None) -> None:
@@ -209,6 +261,23 @@ def _failed(notice: EmailNotice, error: Exception, delivery: Delivery, origin: O
             f"{notice.next_attempt_at:%Y-%m-%d %H:%M:%S}",
         )
     _save(notice, "attempts", "last_error", "next_attempt_at", "gave_up_at")
+
+
+def prune() -> int:
+    """Delete the notices done with (sent, given up on, dropped) written more than EMAIL_NOTICE_RETENTION_DAYS ago:
+    their bodies hold keys' titles, fingerprints and the addresses changes came from. By id in batches, at most
+    PRUNE_BATCHES of them, so a pass after a long pause stays short (the next pass goes on). How many went."""
+    cutoff = timezone.now() - timedelta(days=settings.EMAIL_NOTICE_RETENTION_DAYS)
+    # created_at's index finds the old ones; the few still waiting among them are left to send or give up on.
+    done = EmailNotice.objects.filter(created_at__lt=cutoff).exclude(waiting()).order_by("created_at", "id")
+    deleted = 0
+    for _batch in range(PRUNE_BATCHES):
+        ids = list(done.values_list("id", flat=True)[:PRUNE_BATCH])
+        if ids:
+            deleted += EmailNotice.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < PRUNE_BATCH:
+            break
+    return deleted
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -11,7 +11,16 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from keys.locks import reconcile_lock_held
-from keys.models import ApiToken, AuditEvent, MemberProfile, ReconcilePass, RegisteredKey, UnmanagedKey
+from keys.models import (
+    EMAIL_NOTICE_WAITING,
+    ApiToken,
+    AuditEvent,
+    EmailNotice,
+    MemberProfile,
+    ReconcilePass,
+    RegisteredKey,
+    UnmanagedKey,
+)
 
 
 def keys_of(user) -> QuerySet[RegisteredKey]:
@@ -167,6 +176,15 @@ def key_counts_by_status() -> dict[str, int]:
     rows = RegisteredKey.objects.order_by().values_list("status").annotate(count=Count("id"))
     counts.update(dict(rows))
     return counts
+
+
+def email_notice_counts() -> dict[str, int]:
+    """The outbox for /metrics: notices waiting for the mail server, and given up on. Two counts, each read from its
+    partial index (email_notice_waiting, email_notice_given_up), not the whole outbox."""
+    return {
+        "waiting": EmailNotice.objects.filter(EMAIL_NOTICE_WAITING).count(),
+        "given_up": EmailNotice.objects.filter(gave_up_at__isnull=False).count(),
+    }
 
 
 # How long a key may wait for a pass that lists NSML before its page stops saying "in a minute".

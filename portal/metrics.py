@@ -4,8 +4,8 @@ Counters and histograms live in prometheus-client's multiprocess mode when PROME
 is set (gunicorn.conf.py sets it), so every gunicorn worker writes its own file and a scrape, whichever
 worker answers it, adds them up. The reconciler and `nsml_check`, run with the same directory, count
 there too (`count_as_command`, portal/metrics_files.py), so their NSML calls are in the same scrape.
-Figures that are state rather than events (keys by status, the last successful reconcile pass) are read
-from the database at scrape time, so every instance tells the same.
+Figures that are state rather than events (keys by status, the email outbox, the last successful reconcile
+pass) are read from the database at scrape time, so every instance tells the same.
 
 /metrics is off (404) unless METRICS_TOKEN is set; then it wants `Authorization: Bearer <token>`. A scrape
 that accepts gzip (Prometheus does) gets the page compressed.
@@ -229,7 +229,8 @@ def _method(method: str | None) -> str:
 
 
 class DatabaseCollector(Collector):
-    """Keys by status and the last successful reconcile pass, read at scrape time (two cheap queries).
+    """Keys by status, the email outbox and the last successful reconcile pass, read at scrape time (four cheap
+    queries).
 
     With the database unreachable the scrape still answers, with the counters and `portal_database_up` 0
     in place of these gauges: an outage is when the counters matter most."""
@@ -244,6 +245,7 @@ class DatabaseCollector(Collector):
             with readiness.database_deadline():
                 counts = selectors.key_counts_by_status()
                 last = selectors.last_successful_reconcile()
+                notices = selectors.email_notice_counts()
         except DatabaseError as error:
             logger.warning("metrics: the database could not be read (%s); its gauges left out", type(error).__name__)
             yield GaugeMetricFamily("portal_database_up", "Whether the database answered this scrape.", value=0)
@@ -253,6 +255,15 @@ class DatabaseCollector(Collector):
         for status, count in counts.items():
             keys.add_metric([status], count)
         yield keys
+        outbox = GaugeMetricFamily(
+            "portal_email_notices",
+            "Email notices in the outbox: waiting (not sent yet: the mail server was down, refused or is being tried "
+            "again) and given_up (not sent within 2 days).",
+            labels=["state"],
+        )
+        for state, count in notices.items():
+            outbox.add_metric([state], count)
+        yield outbox
         if last is not None:
             yield GaugeMetricFamily(
                 "portal_reconcile_last_success_timestamp_seconds",

@@ -588,6 +588,9 @@ vars().update(EMAIL_CONFIG)
 # Notices are sent when the change commits, inside the request: an SMTP server that stops answering
 # holds a member's request this long at most (Django's default is no limit). The change stays made.
 EMAIL_TIMEOUT = _number(env.float, "EMAIL_TIMEOUT", default=10.0)
+# Notices sent, given up on or dropped are deleted this many days after they were written (keys/outbox.py): their
+# bodies hold keys' titles, fingerprints and the addresses changes came from. Checked at start-up (keys.E007).
+EMAIL_NOTICE_RETENTION_DAYS = _number(env.int, "EMAIL_NOTICE_RETENTION_DAYS", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="NSML Key Portal <nsml-keys@localhost>")
 SECURITY_NOTIFY_EMAIL = env.str("SECURITY_NOTIFY_EMAIL", default="")
 

@@ -13,15 +13,17 @@ import pytest
 import requests
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from keys import selectors
 from keys.checks import check_metrics_token
-from keys.models import ReconcilePass, RegisteredKey
+from keys.models import EMAIL_NOTICE_WAITING, EmailNotice, ReconcilePass, RegisteredKey
 from nsml.simulator import Faults
-from tests.helpers import nsml_sync
+from tests.helpers import nsml_sync, postgresql_only
 from tests.live_portal import Gunicorn, portal_database, portal_env
 
 pytestmark = pytest.mark.django_db
@@ -272,6 +274,53 @@ def test_it_reads_keys_by_status_and_the_last_pass_from_the_database(member_clie
     assert found[("portal_keys", ("status", "revoked"))] == 1
     assert found[("portal_keys", ("status", "pending"))] == 0
     assert found[("portal_reconcile_last_success_timestamp_seconds",)] == pytest.approx(finished.timestamp())
+
+
+def test_it_reads_the_email_outbox_from_the_database(client, token):
+    """An operator alerts on mail trouble: notices waiting for the mail server, and given up on."""
+    now = timezone.now()
+
+    def notice(**state) -> EmailNotice:
+        return EmailNotice.objects.create(kind="key_added", to=["a@example.com"], subject="s", body="b", **state)
+
+    for _ in range(3):
+        notice(next_attempt_at=now + timedelta(minutes=1), attempts=1, last_error="SMTP 451: try later")
+    notice(sent_at=now)
+    notice(gave_up_at=now, attempts=40)
+    notice(dropped_at=now, last_error="dropped")  # a reminder whose key changed: no mail trouble
+
+    found = scrape(client)
+
+    assert found[("portal_email_notices", ("state", "waiting"))] == 3
+    assert found[("portal_email_notices", ("state", "given_up"))] == 1
+
+
+@postgresql_only("PostgreSQL's plan")
+def test_the_outbox_gauges_read_their_partial_indexes_not_every_notice():
+    """A scrape at 100,000 notices sent: the two counts come from the waiting and given-up partial indexes."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'INSERT INTO keys_emailnotice (kind, "to", bcc, subject, body, headers, created_at, attempts, '
+            "last_error, next_attempt_at, sent_at, gave_up_at, dropped_at) "
+            "SELECT 'key_added', '[]', '[]', 's', 'b', '{}', now(), 1, '', "
+            "CASE WHEN n <= 5 THEN now() END, CASE WHEN n > 10 THEN now() END, "
+            "CASE WHEN n BETWEEN 6 AND 8 THEN now() END, CASE WHEN n BETWEEN 9 AND 10 THEN now() END "
+            "FROM generate_series(1, 100000) AS n"
+        )
+        cursor.execute("ANALYZE keys_emailnotice")
+    plans = {}
+    for state, query in (
+        ("waiting", EmailNotice.objects.filter(EMAIL_NOTICE_WAITING)),
+        ("given_up", EmailNotice.objects.filter(gave_up_at__isnull=False)),
+    ):
+        sql, params = query.values("id").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN SELECT count(*) FROM ({sql}) AS counted", params)
+            plans[state] = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "Seq Scan" not in plans["waiting"] and "email_notice_waiting" in plans["waiting"], plans["waiting"]
+    assert "Seq Scan" not in plans["given_up"] and "email_notice_given_up" in plans["given_up"], plans["given_up"]
+    assert selectors.email_notice_counts() == {"waiting": 5, "given_up": 3}
 
 
 def test_log_ins_count_by_outcome(client, member, token):

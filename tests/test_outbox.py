@@ -10,13 +10,14 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from email import message_from_bytes
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from django.core import mail
+from django.core.mail.backends import locmem
 from django.urls import reverse
 from django.utils import timezone
 
@@ -269,3 +270,198 @@ def test_the_admin_shows_the_outbox_read_only_in_the_readers_language(
     assert reverse("admin:keys_emailnotice_add") not in listed
     assert edit.status_code == 403
     assert EmailNotice.objects.get().subject == SUBJECT
+
+
+REMINDER = "Your SSH key expires soon: rotate it"
+
+
+def reminder_waiting(member, register) -> RegisteredKey:
+    """A key expiring in 5 hours whose 1-day reminder the mail server (down) did not take: it waits in the outbox."""
+    member.email = "alice@example.com"
+    member.save()
+    key = register(member, "laptop")
+    RegisteredKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() + timedelta(hours=5))
+    nsml_sync("--apply")
+    assert EmailNotice.objects.get(kind="expiry_reminder").sent_at is None
+    key.refresh_from_db()
+    return key
+
+
+def mail_server_back(settings) -> tuple[Controller, Received]:
+    """The mail server is up again at the port it was down on; every waiting notice is due."""
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""  # aiosmtpd offers no log-in
+    EmailNotice.objects.filter(outbox.waiting()).update(next_attempt_at=timezone.now())
+    return smtp_server(settings.EMAIL_PORT)
+
+
+def subjects(received: Received) -> list[str]:
+    return [message_from_bytes(content)["Subject"] for _recipients, content in received.messages]
+
+
+@pytest.mark.parametrize("change", ["revoke", "rotate"])
+def test_a_reminder_waiting_when_its_key_is_revoked_or_rotated_is_dropped_not_sent(
+    change, member, register, new_public_key, refusing_mail_server, settings, django_capture_on_commit_callbacks
+):
+    """Found with the mail server down for an hour: a member rotated the key a reminder was about, and once the
+    server was back the outbox sent "Your SSH key expires soon: rotate it" about the key already rotated away."""
+    from keys.services import revoke_key, rotate_key
+
+    key = reminder_waiting(member, register)
+    with django_capture_on_commit_callbacks(execute=True):
+        if change == "revoke":
+            revoke_key(key=key, actor=member, origin=Origin(ip="10.0.0.7"))
+        else:
+            rotate_key(old=key, title="laptop-2", key_text=new_public_key(), actor=member, origin=Origin(ip="10.0.0.7"))
+    controller, received = mail_server_back(settings)
+    try:
+        _status, out = nsml_sync()
+    finally:
+        controller.stop()
+
+    assert REMINDER not in subjects(received)
+    assert "An SSH key was revoked from your NSML account" in subjects(received)  # the change's own notice went
+    reminder = EmailNotice.objects.get(kind="expiry_reminder")
+    assert (reminder.sent_at, reminder.gave_up_at, reminder.next_attempt_at) == (None, None, None)
+    assert reminder.dropped_at is not None
+    assert reminder.last_error == outbox.DROPPED_NOT_ACTIVE
+    assert (
+        "expiry reminders dropped, not sent (their key was revoked or rotated, or its expiry changed, since): 1" in out
+    )
+    assert not AuditEvent.objects.filter(action="expiry_reminder").exists()  # no row: the key's history has the change
+    _status, again = nsml_sync()
+    assert "dropped" not in again  # once
+
+
+def test_a_reminder_of_an_expiry_since_changed_is_dropped_and_the_new_expirys_own_is_sent(
+    member, admin_user, register, refusing_mail_server, settings
+):
+    """Found with the mail server down while an admin gave a key three more days: the reminder "expires in a day"
+    waiting in the outbox went out once the server was back, about an expiry the key no longer had."""
+    from keys.services import set_expiry
+
+    key = reminder_waiting(member, register)
+    [changed] = set_expiry(keys=[key], day=timezone.localdate() + timedelta(days=3), actor=admin_user, origin=Origin())
+    controller, received = mail_server_back(settings)
+    try:
+        _status, out = nsml_sync("--apply")  # the new expiry's 7-day reminder is due, and goes at once
+    finally:
+        controller.stop()
+
+    assert subjects(received) == [REMINDER]
+    stale = EmailNotice.objects.get(kind="expiry_reminder", dropped_at__isnull=False)
+    assert stale.last_error == outbox.DROPPED_EXPIRY_CHANGED
+    [row] = AuditEvent.objects.filter(action="expiry_reminder")
+    assert (row.outcome, row.reason) == ("success", "7d")
+    assert row.detail == f"expires {changed.expires_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+class SlowMailServer(locmem.EmailBackend):
+    """A mail server taking two minutes a message (the clock moves on as it sends); five minutes into the first pass's
+    batch a second pass, another reconciler loop, runs."""
+
+    clock: list = []
+    second_pass: list = []
+
+    def send_messages(self, messages):
+        self.clock[0] += timedelta(minutes=2)
+        if self.clock[0] - self.clock[1] >= timedelta(minutes=5) and not self.second_pass:
+            self.second_pass.append(outbox.send_due(origin=Origin.command("nsml_sync")))
+        return super().send_messages(messages)
+
+
+def test_two_passes_over_a_slow_mail_server_never_send_a_notice_twice(settings, monkeypatch):
+    """Found with two reconciler loops (nsml_sync --apply --every 5) and a mail server slow after an outage: the first
+    pass held its whole batch for 5 minutes from its start, so the second, 5 minutes in, took the notices the first
+    had not reached yet, and both sent them: members got the same security notice twice."""
+    start = timezone.now()
+    monkeypatch.setattr(SlowMailServer, "clock", [start, start])
+    monkeypatch.setattr(SlowMailServer, "second_pass", [])
+    monkeypatch.setattr(timezone, "now", lambda: SlowMailServer.clock[0])
+    settings.EMAIL_BACKEND = "tests.test_outbox.SlowMailServer"
+    for number in range(3):
+        EmailNotice.objects.create(
+            kind="key_added", to=["alice@example.com"], subject=f"notice {number}", body="-", next_attempt_at=start
+        )
+
+    first = outbox.send_due(origin=Origin.command("nsml_sync"))
+
+    assert sorted(message.subject for message in mail.outbox) == ["notice 0", "notice 1", "notice 2"]
+    [second] = SlowMailServer.second_pass
+    assert (first.sent, second.sent) == (3, 0)
+    assert EmailNotice.objects.filter(sent_at__isnull=False).count() == 3
+
+
+def notice_written(days_ago: float, **state) -> EmailNotice:
+    return EmailNotice.objects.create(
+        kind="key_added",
+        to=["alice@example.com"],
+        subject="s",
+        body="laptop SHA256:abc from 10.0.0.7",
+        created_at=timezone.now() - timedelta(days=days_ago),
+        **state,
+    )
+
+
+def test_an_apply_pass_deletes_the_notices_done_with_past_the_retention_a_batch_at_a_time(nsml, settings, monkeypatch):
+    """Found reading the outbox a month on: every notice ever sent was kept, each body holding a key's title, its
+    fingerprint and the address the change came from."""
+    settings.EMAIL_NOTICE_RETENTION_DAYS = 30
+    monkeypatch.setattr(outbox, "PRUNE_BATCH", 2)
+    monkeypatch.setattr(outbox, "PRUNE_BATCHES", 1)
+    now = timezone.now()
+    old = [
+        notice_written(31, sent_at=now - timedelta(days=31)),
+        notice_written(33, gave_up_at=now - timedelta(days=31)),
+        notice_written(40, dropped_at=now - timedelta(days=39)),
+    ]
+    kept = [
+        notice_written(29, sent_at=now - timedelta(days=29)),
+        # Still waiting (written long ago, a backoff under way): sent or given up on first, deleted later.
+        notice_written(31, next_attempt_at=now + timedelta(hours=1)),
+    ]
+
+    _status, dry = nsml_sync()  # a dry run deletes nothing
+    after_dry = EmailNotice.objects.count()
+    _status, first = nsml_sync("--apply")
+    after_first = EmailNotice.objects.count()
+    _status, second = nsml_sync("--apply")
+
+    assert after_dry == 5 and "deleted" not in dry
+    assert after_first == 3  # one batch of 2 a pass here
+    assert "email notices deleted (sent, given up on or dropped, written more than 30 days ago): 2" in first
+    assert "email notices deleted (sent, given up on or dropped, written more than 30 days ago): 1" in second
+    assert set(EmailNotice.objects.values_list("pk", flat=True)) == {notice.pk for notice in kept}
+    assert not EmailNotice.objects.filter(pk__in=[notice.pk for notice in old]).exists()
+    _status, third = nsml_sync("--apply")
+    assert "deleted" not in third
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [(0, "EMAIL_NOTICE_RETENTION_DAYS must be at least 1, not 0."), (36_501, "must be at most 36,500, not 36,501.")],
+)
+def test_a_retention_that_cannot_work_stops_the_portal(settings, value, says):
+    from keys.checks import check_numbers
+
+    settings.EMAIL_NOTICE_RETENTION_DAYS = value
+
+    [error] = [error for error in check_numbers(None) if "EMAIL_NOTICE_RETENTION_DAYS" in error.msg]
+    assert says in error.msg and error.id == "keys.E007"
+
+
+def test_the_admin_lists_a_dropped_reminder_and_why_in_the_readers_language(admin_client):
+    EmailNotice.objects.create(
+        kind="expiry_reminder",
+        to=["alice@example.com"],
+        subject=REMINDER,
+        body="-",
+        dropped_at=timezone.now(),
+        last_error=outbox.DROPPED_EXPIRY_CHANGED,
+    )
+    changelist = reverse("admin:keys_emailnotice_changelist")
+
+    dropped = admin_client.get(changelist + "?state=dropped", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    waiting = admin_client.get(changelist + "?state=waiting").content.decode()
+
+    assert "취소됨" in dropped and "알림을 작성한 뒤 키의 만료일이 바뀌었습니다" in dropped
+    assert "0 email notices" in waiting

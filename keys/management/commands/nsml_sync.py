@@ -1,7 +1,8 @@
 """The reconciler. Without --apply: report how NSML and the portal differ. With --apply: one pass that
 settles every unknown outcome and repairs drift, then revokes expired keys and sends expiry reminders
 (keys/services/lifetimes.py); with --every N, a pass every N seconds until SIGTERM. Either way, the email notices
-the mail server did not take before are sent again once due (keys/outbox.py).
+the mail server did not take before are sent again once due (keys/outbox.py); with --apply, the notices done with
+are deleted once EMAIL_NOTICE_RETENTION_DAYS have passed.
 
 Exit status: EXIT_STATUS below, which --help shows and README's Operating table repeats.
 """
@@ -130,6 +131,7 @@ class Command(PortalCommand):
         except NsmlError as error:
             self._lifetimes(origin)  # reminders need no NSML; an expired key is tried, and again next pass
             self._send_notices(origin)
+            self._prune_notices()
             raise CommandError(
                 f"Could not list NSML's keys: {error.failure} ({error.reply.detail}). Nothing was changed.",
                 returncode=2,
@@ -138,6 +140,7 @@ class Command(PortalCommand):
         for line in report.lines():
             self._say(line)
         self._send_notices(origin)
+        self._prune_notices()
         if report.open_unmanaged:
             self._say(f"{report.open_unmanaged} unmanaged key(s) await an admin under Admin > Unmanaged keys.")
         # A key NSML has not confirmed yet (a revocation backing off, a submission in its grace period, an
@@ -171,6 +174,15 @@ class Command(PortalCommand):
         """The email notices the mail server did not take before, once their backoff is over (keys/outbox.py)."""
         for line in outbox.send_due(origin=origin).lines():
             self._say(line)
+
+    def _prune_notices(self) -> None:
+        """The notices done with past EMAIL_NOTICE_RETENTION_DAYS (keys/outbox.py); --apply only: a dry run deletes
+        nothing."""
+        if deleted := outbox.prune():
+            self._say(
+                f"email notices deleted (sent, given up on or dropped, written more than "
+                f"{settings.EMAIL_NOTICE_RETENTION_DAYS} days ago): {deleted}"
+            )
 
     def _loop(self, every: int) -> None:
         stop = threading.Event()
