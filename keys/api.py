@@ -72,23 +72,72 @@ class BodyTooLarge(Exception):
     pass
 
 
-class NotAnObject(Exception):
+class RefusedBody(Exception):
+    """A body the parser read and refuses; `sent` is all it held, the values a repeated name dropped included,
+    so a private key anywhere in it is refused as one."""
+
+    def __init__(self, sent: list) -> None:
+        super().__init__()
+        self.sent = sent
+
+
+class NotAnObject(RefusedBody):
     pass
+
+
+class RepeatedField(RefusedBody):
+    def __init__(self, name: str | None, sent: list) -> None:
+        super().__init__(sent)
+        self.name = name
 
 
 class LimitedParser(Parser):
     """JSON objects of at most 64 KiB (the gate refuses a declared larger one before anything is read).
 
     Anything else is refused here: ninja would read the fields of a string or a list as attributes of it
-    (`"abc def".title`, a method, as the title)."""
+    (`"abc def".title`, a method, as the title). So is a name sent twice: json keeps the last one without a word,
+    so `{"key": <private key>, "key": <public key>}` registered the public key and never said a private one came."""
 
     def parse_body(self, request: HttpRequest):
         if len(request.body) > MAX_BODY_BYTES:
             raise BodyTooLarge
-        body = json.loads(request.body)
+        repeated: list[tuple[str, dict]] = []  # each name sent twice, and the object it was sent twice in
+        dropped: list = []
+
+        def keep_every_pair(pairs: list[tuple[str, object]]) -> dict:
+            read: dict = {}
+            for name, value in pairs:
+                if name in read:
+                    repeated.append((name, read))
+                    dropped.append(read[name])
+                read[name] = value
+            return read
+
+        body = json.loads(request.body, object_pairs_hook=keep_every_pair)
         if not isinstance(body, dict):
-            raise NotAnObject
+            raise NotAnObject([body])
+        if repeated:
+            # A field is named only when the body's own object repeats it, not an object sent inside a field.
+            field = next((name for name, place in repeated if place is body), None)
+            raise RepeatedField(field, [body, *dropped])
         return body
+
+
+def holds_a_private_key(sent) -> bool:
+    """Whether any text in a parsed JSON body, its names included, at any depth, holds a private key. A loop, not
+    recursion: the body is at most 64 KiB, but may be nested as deep as json reads."""
+    pending = [sent]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if holds_private_key(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 class TokenAuth(HttpBearer):
@@ -523,24 +572,32 @@ def on_not_found(request: HttpRequest, error: Http404) -> HttpResponse:
     return error_response(request, ApiError(404, "not_found", gettext("There is no such key among yours.")))
 
 
+def private_key_sent() -> ApiError:
+    return ApiError(422, "private_key", gettext(PRIVATE_KEY_MESSAGE))
+
+
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
-    if isinstance(error.__cause__, BodyTooLarge):
+    cause = error.__cause__
+    if isinstance(cause, BodyTooLarge):
         return error_response(request, body_too_large())
-    if isinstance(error.__cause__, NotAnObject):
+    if isinstance(cause, RefusedBody) and holds_a_private_key(cause.sent):
+        return error_response(request, private_key_sent())
+    if isinstance(cause, NotAnObject):
         message = gettext("The request body must be one JSON object, with the fields title and key.")
         return error_response(request, ApiError(422, "invalid", message))
+    if isinstance(cause, RepeatedField):
+        message = gettext("A field is sent more than once in the request body: send each field once.")
+        return error_response(request, ApiError(422, "invalid", message, _as_named(cause.name)))
     if error.status_code == 400:
         message = gettext("The request body is not valid JSON.")
         return error_response(request, ApiError(400, "malformed_json", message))
     return error_response(request, ApiError(error.status_code, "error", str(error)))
 
 
-def unknown_field(name: str | None, value) -> ApiError:
-    """A field the call does not take, named back when it reads as a name. A private key sent in it is
-    refused as one, as in title or key: a script that sent it as "private_key" is told what it sent."""
-    if any(isinstance(text, str) and holds_private_key(text) for text in (name, value)):
-        return ApiError(422, "private_key", gettext(PRIVATE_KEY_MESSAGE))
+def unknown_field(name: str | None) -> ApiError:
+    """A field the call does not take, named back when it reads as a name (a private key in it, or in its value,
+    was refused as one before: on_schema_error)."""
     message = gettext("This call takes no such field: send title and key, and expires_at if you want.")
     return ApiError(422, "unknown_field", message, _as_named(name))
 
@@ -563,10 +620,16 @@ def query_problem(name: str) -> str:
 
 @api.exception_handler(SchemaError)
 def on_schema_error(request: HttpRequest, error: SchemaError) -> HttpResponse:
-    if not request.body and any(tuple(each.get("loc", ()))[:1] == ("body",) for each in error.errors):
+    about_the_body = any(tuple(each.get("loc", ()))[:1] == ("body",) for each in error.errors)
+    if about_the_body and not request.body:
         # ninja reads no body as no fields at all, which pydantic would call a missing payload.
         message = gettext("The request body is empty: send one JSON object, with the fields title and key.")
         return error_response(request, ApiError(400, "malformed_json", message))
+    # The body LimitedParser read (an object of at most 64 KiB), read again: ninja's errors keep no values.
+    if about_the_body and holds_a_private_key(json.loads(request.body)):
+        # Before any other rule, as the form does: a private key in a field of the wrong type (the key file's lines as
+        # a list), in a field the call does not take, or beside another field's mistake is refused as one.
+        return error_response(request, private_key_sent())
     # Pydantic's own errors quote the input, which may be a private key: only the place is told.
     first = error.errors[0] if error.errors else {}
     location = [str(part) for part in first.get("loc", ()) if part not in ("body", "payload", "path", "query")]
@@ -574,8 +637,7 @@ def on_schema_error(request: HttpRequest, error: SchemaError) -> HttpResponse:
     if tuple(first.get("loc", ()))[:1] == ("query",) and field in ("status", "limit", "before"):
         return error_response(request, ApiError(422, "invalid", query_problem(field), field))
     if first.get("type") == "extra_forbidden":
-        # ninja drops the value from its errors; the body is a JSON object of at most 64 KiB (LimitedParser).
-        return error_response(request, unknown_field(field, json.loads(request.body).get(field)))
+        return error_response(request, unknown_field(field))
     if first.get("type") == NOT_A_DAY:
         message = gettext("%(field)s must be a date written YYYY-MM-DD, with no time.") % {"field": field}
     elif field:

@@ -251,7 +251,8 @@ def test_a_private_key_is_refused_and_never_echoed_stored_or_logged(api, nsml, c
         api("post", KEYS, {"title": "x", "key": secret, "expires_at": "not a date"}),
     ]
 
-    assert [error_of(response)[:2] for response in responses[:3]] == [(422, "private_key")] * 3
+    # The last one too: a private key is refused before another field's mistake, as the form does.
+    assert [error_of(response)[:2] for response in responses] == [(422, "private_key")] * 4
     stored = "".join(
         serializers.serialize("json", model.objects.all()) for model in apps.get_models() if model._meta.managed
     )
@@ -348,6 +349,55 @@ def test_a_private_key_sent_in_a_field_the_call_does_not_take_is_refused_as_one(
     assert [error_of(response) for response in responses] == [(422, "private_key", None)] * 2
     assert not any(body_line in response.content.decode() for response in responses)
     assert body_line not in caplog.text
+    assert posts_seen(nsml) == []
+
+
+def test_a_private_key_anywhere_in_a_refused_body_is_refused_as_one(client, member, token_for, nsml, caplog):
+    """A private key in a field of the wrong type (the key file's lines as a list), inside an object or a list, or
+    in a body that is not an object was refused for its shape ("wrong type", "one JSON object"): the script was
+    never told a private key had been sent."""
+    secret = private_text(generate_private_key("ed25519"))
+    body_line = next(line for line in secret.splitlines() if line and "-----" not in line)
+    public = public_line(generate_private_key())
+    token = token_for(member, name="provisioning")
+    caplog.set_level(logging.DEBUG)
+    bodies = [
+        {"title": "alice-laptop", "key": secret.splitlines(keepends=True)},
+        {"title": {"name": secret}, "key": public},
+        {"title": "alice-laptop", "key": public, "other": [{"text": secret}]},
+        [secret],
+    ]
+
+    responses = [
+        client.post(KEYS, json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+        for body in bodies
+    ]
+
+    assert [error_of(response) for response in responses] == [(422, "private_key", None)] * len(bodies)
+    assert not any(body_line in response.content.decode() for response in responses)
+    assert body_line not in caplog.text
+    assert posts_seen(nsml) == []
+
+
+def test_a_field_sent_twice_is_refused_not_read_as_its_last_value(client, member, token_for, nsml, new_public_key):
+    """json keeps a repeated name's last value without a word: {"title": "a", "title": "b"} registered "b", and
+    a private key sent first under "key" was dropped unseen, the public key after it registered."""
+    secret = private_text(generate_private_key("ed25519"))
+    public = new_public_key()
+    token = token_for(member, name="provisioning")
+
+    def post(text: str):
+        return client.post(KEYS, text, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    twice = post(f'{{"title": "alice-a", "title": "alice-b", "key": {json.dumps(public)}}}')
+    inside = post(f'{{"title": {{"a": 1, "a": 2}}, "key": {json.dumps(public)}}}')
+    private_first = post(f'{{"title": "alice-c", "key": {json.dumps(secret)}, "key": {json.dumps(public)}}}')
+
+    assert error_of(twice) == (422, "invalid", "title")
+    assert "more than once" in twice.json()["error"]["message"]
+    assert error_of(inside) == (422, "invalid", None)  # not "a": that is no field of the call
+    assert error_of(private_first) == (422, "private_key", None)
+    assert not RegisteredKey.objects.exists()
     assert posts_seen(nsml) == []
 
 
