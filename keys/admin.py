@@ -625,6 +625,19 @@ class RowCheckboxMixin:
         )
 
 
+class ReadOnlyMixin:
+    """A record the portal writes and no one edits (the audit trail, refusal windows, the email outbox): viewed only."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class AuditHistoryMixin:
     """History lists the object's newest audit events, linked to the audit log: keys and users change through
     services, which write the audit log, so Django's admin log alone said they had no change history."""
@@ -919,7 +932,13 @@ ESCAPED_TEXT = ["actor_username", "title", "reason", "detail", "user_agent", "up
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(
-    ChangeListInputMixin, EstimatedCountMixin, RowCheckboxMixin, AuditSearchMixin, AuditCsvExportMixin, admin.ModelAdmin
+    ReadOnlyMixin,
+    ChangeListInputMixin,
+    EstimatedCountMixin,
+    RowCheckboxMixin,
+    AuditSearchMixin,
+    AuditCsvExportMixin,
+    admin.ModelAdmin,
 ):
     # Fits 1280 px; fingerprint, NSML's answer, the address and the rest are on the event's page.
     list_display = ["created_at", "actor_username_shown", "action", "outcome", "subject_shown", "title_shown"]
@@ -977,18 +996,11 @@ class AuditEventAdmin(
         count = RefusalWindow.objects.filter(first_event=obj).values_list("count", flat=True).first()
         return self.get_empty_value_display() if count is None else count  # "-", not "None"
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(RefusalWindow)
-class RefusalWindowAdmin(ChangeListInputMixin, UnknownNameSearchMixin, LiteralQuoteSearchMixin, admin.ModelAdmin):
+class RefusalWindowAdmin(
+    ReadOnlyMixin, ChangeListInputMixin, UnknownNameSearchMixin, LiteralQuoteSearchMixin, admin.ModelAdmin
+):
     """How many log-ins were refused in each lock-out (or for an inactive SSO user); read-only."""
 
     list_display = ["started_at", "last_at", "reason", "username_shown", "client_ip", "count", "first_event"]
@@ -1008,15 +1020,6 @@ class RefusalWindowAdmin(ChangeListInputMixin, UnknownNameSearchMixin, LiteralQu
     @admin.display(description=_("username"), ordering="username")
     def username_shown(self, obj: RefusalWindow) -> str:
         return escape_unsafe(login_names.shown_name(obj.username))
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 NOTICE_STATES = {
@@ -1057,7 +1060,7 @@ class EmailNoticeStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(EmailNotice)
-class EmailNoticeAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
+class EmailNoticeAdmin(ReadOnlyMixin, ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin):
     """The outbox (keys/outbox.py): what waits for the mail server, what went, what was given up on or dropped;
     read-only."""
 
@@ -1110,15 +1113,6 @@ class EmailNoticeAdmin(ChangeListInputMixin, RowCheckboxMixin, admin.ModelAdmin)
     def body_shown(self, obj: EmailNotice) -> str:
         # The key's title as its member typed it is in the body: each line escaped, as the other columns.
         return format_html_join(mark_safe("<br>"), "{}", ((escape_unsafe(line),) for line in obj.body.splitlines()))
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # The index shows what needs attention (templates/admin/portal_index.html, keys/templatetags/attention.py).
