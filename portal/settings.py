@@ -585,8 +585,9 @@ if EMAIL_CONFIG["EMAIL_BACKEND"] == _SMTP_BACKEND and not EMAIL_CONFIG.get("EMAI
 if LOG_FORMAT == "json" and EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
     EMAIL_CONFIG["EMAIL_BACKEND"] = "portal.console_mail.LoggedEmailBackend"
 vars().update(EMAIL_CONFIG)
-# Notices are sent when the change commits, inside the request: an SMTP server that stops answering
-# holds a member's request this long at most (Django's default is no limit). The change stays made.
+# Notices go out after the member's response (keys/outbox.py): an SMTP server that stops answering holds a worker's
+# thread this long at most per connection (Django's default is no limit), never the member's page; the notice waits
+# in the outbox for the next nsml_sync pass.
 EMAIL_TIMEOUT = _number(env.float, "EMAIL_TIMEOUT", default=10.0)
 # Notices sent, given up on or dropped are deleted this many days after they were written (keys/outbox.py): their
 # bodies hold keys' titles, fingerprints and the addresses changes came from. Checked at start-up (keys.E007).
