@@ -63,7 +63,7 @@ def test_a_wrong_password_on_the_confirmation_page_is_read_with_the_field(member
 def test_an_empty_password_on_the_log_in_page_is_read_with_the_field(client, member):
     response = client.post(reverse("login"), {"username": "alice", "password": ""})
 
-    assert_errors_described(response, "This field is required.")
+    assert_errors_described(response, "Enter your password.")
 
 
 def test_a_past_day_in_the_admins_set_expiry_is_read_with_the_field(admin_client, member, register):
