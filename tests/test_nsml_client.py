@@ -353,3 +353,46 @@ def test_an_answer_that_trickles_in_ends_by_the_deadline(trickling_gateway, call
     assert error.failure is Failure.NO_ANSWER  # the outcome is unknown: the caller looks it up
     assert error.reply.detail == "NSML did not answer within the read timeout"
     assert elapsed < 1.5 + 0.5  # the deadline: read timeout + connect timeout, and a little
+
+
+class RecordingGateway(BaseHTTPRequestHandler):
+    """Answers every create as NSML does, with a cookie as a load balancer might set; keeps each request's headers."""
+
+    seen: list[dict[str, str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        RecordingGateway.seen.append(dict(self.headers.items()))
+        body = b'{"title": "laptop"}'
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Set-Cookie", "route=abc; Path=/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_each_call_carries_the_portals_headers_and_no_cookie_from_an_earlier_answer():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RecordingGateway)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    RecordingGateway.seen = []
+    try:
+        client = NsmlClient(NsmlConfig(f"http://127.0.0.1:{server.server_port}/nsml/v1", "access", "secret", "api"))
+        client.create_key("laptop", "ssh-ed25519 AAAA")
+        client.create_key("desktop", "ssh-ed25519 BBBB")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    first, second = RecordingGateway.seen
+    for headers in (first, second):
+        assert headers["User-Agent"] == "nsml-key-portal/1"
+        assert headers["Content-Type"] == "application/json"
+        assert headers["x-ncp-iam-access-key"] == "access"
+        assert headers["x-ncp-apigw-api-key"] == "api"
+        assert headers["x-ncp-apigw-signature-v2"]
+    assert "Cookie" not in second  # a gateway's cookie is not NSML's business, nor sent back to it
