@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.db.models.sql import UpdateQuery
 from django.http import HttpRequest
 
+from keys import inserts
 from keys.models import AuditEvent
 from portal.logs import holds_private_key_text, redact_secrets
 from portal.request_id import current_request_id, note_nsml_trace_id
@@ -159,15 +160,13 @@ def _update_and_insert(connection, rows: QuerySet, values: dict, event: AuditEve
     update_sql, update_params = update.get_compiler(connection=connection).as_sql()
     quote = connection.ops.quote_name
     meta = AuditEvent._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
+    columns, placeholders, fields = inserts.columns(AuditEvent, connection.alias)
     sql = (
         f"WITH changed AS ({update_sql} RETURNING 1) "
         f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {placeholders} WHERE EXISTS (SELECT 1 FROM changed) "
         f"RETURNING {quote(meta.pk.column)}"
     )
-    params = (*update_params, *(field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields))
+    params = (*update_params, *inserts.values(event, fields, connection.alias))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

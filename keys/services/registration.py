@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils.translation import gettext
 
-from keys import member_messages, selectors
+from keys import inserts, member_messages, selectors
 from keys.audit import Origin, record_event
 from keys.models import AuditEvent, RegisteredKey
 from keys.services import lifetimes, states
@@ -155,7 +155,7 @@ def _record_intent(
     # inside one (an admin action, a test), a savepoint keeps a refused INSERT from spoiling it.
     try:
         with transaction.atomic() if connection.in_atomic_block else nullcontext():
-            return RegisteredKey.objects.create(
+            intent = RegisteredKey(
                 owner=owner,
                 title=title,
                 key_type=key.key_type,
@@ -170,6 +170,8 @@ def _record_intent(
                 submitted_ip=origin.ip,
                 submitted_agent=origin.user_agent[:512],
             )
+            inserts.insert(intent, using=RegisteredKey.objects.db)
+            return intent
     except IntegrityError:
         refusal = _uniqueness_refusal(owner=owner, title=title, key=key)
         if refusal is None:
