@@ -314,9 +314,11 @@ class NsmlClient:
         sent = time.perf_counter()
         try:
             # Prepared here and sent on the session (requests' "prepared requests"), not by `session.request`, which
-            # merges the session's settings, cookies and environment into each call (seven merges, 0.1 ms): the
-            # session's headers are the only ones it has, and NSML sets no cookie to send back.
-            prepared = requests.Request(method, url, data=data, headers={**self.session.headers, **headers}).prepare()
+            # merges the session's settings, cookies and environment into each call (seven merges, 0.1 ms): its
+            # headers and response hooks are all the session holds, and NSML sets no cookie to send back.
+            prepared = requests.Request(
+                method, url, data=data, headers={**self.session.headers, **headers}, hooks=self.session.hooks
+            ).prepare()
             response = self.session.send(
                 prepared,
                 timeout=timeout,
