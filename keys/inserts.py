@@ -32,13 +32,17 @@ def values(instance: Model, fields: tuple[Field, ...], alias: str) -> list:
 
 def insert(instance: Model, *, using: str = "default") -> None:
     """INSERT `instance` as a new row and give it the id the database assigned, as `save(force_insert=True)` does."""
-    model = type(instance)
-    meta = model._meta
-    names, placeholders, fields = columns(model, using)
-    quote = connections[using].ops.quote_name
-    sql = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({placeholders}) RETURNING {quote(meta.pk.column)}"
+    sql, fields = _statement(type(instance), using)
     with connections[using].cursor() as cursor:
         cursor.execute(sql, values(instance, fields, using))
         instance.pk = cursor.fetchone()[0]
     instance._state.adding = False
     instance._state.db = using
+
+
+@functools.cache
+def _statement(model: type[Model], alias: str) -> tuple[str, tuple[Field, ...]]:
+    meta, quote = model._meta, connections[alias].ops.quote_name
+    names, placeholders, fields = columns(model, alias)
+    sql = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({placeholders}) RETURNING {quote(meta.pk.column)}"
+    return sql, fields

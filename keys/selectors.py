@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -119,7 +120,7 @@ def user_by_id(user_id):
     user_model = get_user_model()
     database = user_model._default_manager.db
     connection = connections[database]
-    read = _user_read(connection, user_model)
+    read = _user_read(database)
     with connection.cursor() as cursor:
         cursor.execute(read.sql, [user_id])
         row = cursor.fetchone()
@@ -139,26 +140,22 @@ class _UserRead:
     converters: list[tuple[int, list, object]]  # (column's index, its converters, the column), as the ORM applies
 
 
-_USER_READS: dict[str, _UserRead] = {}
-
-
-def _user_read(connection, user_model) -> _UserRead:
-    if connection.alias not in _USER_READS:
-        meta = user_model._meta
-        quote = connection.ops.quote_name
-        columns = [field.get_col(meta.db_table) for field in meta.concrete_fields]
-        converters = []
-        for index, column in enumerate(columns):
-            found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-            if found:
-                converters.append((index, found, column))
-        _USER_READS[connection.alias] = _UserRead(
-            sql=f"SELECT {', '.join(quote(field.column) for field in meta.concrete_fields)} "
-            f"FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s",
-            names=[field.attname for field in meta.concrete_fields],
-            converters=converters,
-        )
-    return _USER_READS[connection.alias]
+@functools.cache
+def _user_read(alias: str) -> _UserRead:
+    connection, meta = connections[alias], get_user_model()._meta
+    quote = connection.ops.quote_name
+    converters = []
+    for index, field in enumerate(meta.concrete_fields):
+        column = field.get_col(meta.db_table)
+        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if found:
+            converters.append((index, found, column))
+    return _UserRead(
+        sql=f"SELECT {', '.join(quote(field.column) for field in meta.concrete_fields)} "
+        f"FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s",
+        names=[field.attname for field in meta.concrete_fields],
+        converters=converters,
+    )
 
 
 def member_language(user) -> str:
