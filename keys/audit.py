@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -9,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
 from django.db.models.sql import UpdateQuery
 from django.http import HttpRequest
 
@@ -85,8 +86,18 @@ def record_event(
     return event
 
 
+@dataclass(frozen=True)
+class PreparedUpdate:
+    """An UPDATE's SQL and parameters, written by its caller for PostgreSQL (keys.services.states writes a key's
+    state change once per shape), to stand for `rows.update(**values)` in `record_change`."""
+
+    sql: str
+    params: tuple
+    using: str
+
+
 def record_change(
-    rows: QuerySet,
+    rows: QuerySet | PreparedUpdate,
     values: dict,
     *,
     action: str,
@@ -102,12 +113,14 @@ def record_change(
     Returns the audit row, or None (and no row) when no row matched: a conditional change that another
     request or the reconciler made first. On PostgreSQL both writes are one statement (a data-modifying
     WITH) that commits by itself: a key's state change costs one round trip instead of four (BEGIN, UPDATE,
-    INSERT, COMMIT), the largest part of a submission's time in the database.
+    INSERT, COMMIT), the largest part of a submission's time in the database. There `rows` may also be the
+    UPDATE already written (PreparedUpdate), which saves compiling it.
     """
     event = _new_event(action, outcome, origin, actor, actor_username, subject, fields)
-    connection = connections[rows.db]
-    if connection.vendor == "postgresql":
-        changed = _update_and_insert(connection, rows, values, event)
+    if isinstance(rows, QuerySet) and connections[rows.db].vendor == "postgresql":
+        rows = _compiled(rows, values)
+    if isinstance(rows, PreparedUpdate):
+        changed = _update_and_insert(rows, event)
     else:
         with transaction.atomic(using=rows.db):
             changed = bool(rows.update(**values))
@@ -117,6 +130,14 @@ def record_change(
         return None
     _log(event)
     return event
+
+
+def _compiled(rows: QuerySet, values: dict) -> PreparedUpdate:
+    """`rows.update(**values)` as Django compiles it."""
+    update = rows.query.chain(UpdateQuery)
+    update.add_update_values(values)
+    sql, params = update.get_compiler(using=rows.db).as_sql()
+    return PreparedUpdate(sql, params, rows.db)
 
 
 def _new_event(action, outcome, origin: Origin, actor, actor_username: str, subject, fields: dict) -> AuditEvent:
@@ -153,20 +174,11 @@ def _escaped(match: re.Match) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def _update_and_insert(connection, rows: QuerySet, values: dict, event: AuditEvent) -> bool:
-    """The UPDATE as Django compiles it, and the audit INSERT only if the UPDATE changed a row; saves `event`."""
-    update = rows.query.chain(UpdateQuery)
-    update.add_update_values(values)
-    update_sql, update_params = update.get_compiler(connection=connection).as_sql()
-    quote = connection.ops.quote_name
-    meta = AuditEvent._meta
-    columns, placeholders, fields = inserts.columns(AuditEvent, connection.alias)
-    sql = (
-        f"WITH changed AS ({update_sql} RETURNING 1) "
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {placeholders} WHERE EXISTS (SELECT 1 FROM changed) "
-        f"RETURNING {quote(meta.pk.column)}"
-    )
-    params = (*update_params, *inserts.values(event, fields, connection.alias))
+def _update_and_insert(update: PreparedUpdate, event: AuditEvent) -> bool:
+    """The UPDATE, and the audit INSERT only if the UPDATE changed a row; saves `event`."""
+    connection = connections[update.using]
+    sql, fields = _with_audit_row(update.sql, update.using)
+    params = (*update.params, *inserts.values(event, fields, update.using))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -174,8 +186,21 @@ def _update_and_insert(connection, rows: QuerySet, values: dict, event: AuditEve
         return False
     event.pk = row[0]
     event._state.adding = False
-    event._state.db = rows.db
+    event._state.db = update.using
     return True
+
+
+@functools.lru_cache(maxsize=256)  # one per kind of change: the UPDATE's values are parameters
+def _with_audit_row(update_sql: str, using: str) -> tuple[str, tuple[Field, ...]]:
+    """`update_sql`, and an audit row's INSERT that runs only if it changed a row; the audit row's fields."""
+    quote, meta = connections[using].ops.quote_name, AuditEvent._meta
+    columns, placeholders, fields = inserts.columns(AuditEvent, using)
+    sql = (
+        f"WITH changed AS ({update_sql} RETURNING 1) "
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {placeholders} WHERE EXISTS (SELECT 1 FROM changed) "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    return sql, fields
 
 
 def _log(event: AuditEvent) -> None:

@@ -130,3 +130,52 @@ def test_on_postgresql_a_state_change_and_its_audit_row_take_one_statement(pendi
 
     with django_assert_num_queries(1):
         assert states.activate(pending, actor=member, origin=ORIGIN, reply=None)
+
+
+@pytest.mark.django_db
+def test_a_key_whose_member_was_deactivated_meanwhile_is_not_activated(pending, member):
+    type(member).objects.filter(pk=member.pk).update(is_active=False)  # offboarded while NSML answered
+
+    assert not states.activate(pending, actor=member, origin=ORIGIN, reply=None)
+
+    assert RegisteredKey.objects.get(pk=pending.pk).status == RegisteredKey.Status.PENDING
+    assert not AuditEvent.objects.filter(registered_key=pending).exists()
+
+
+@pytest.mark.django_db
+def test_a_state_change_stores_its_fields_as_the_orm_would(pending, member):
+    # On PostgreSQL the UPDATE is written from a statement kept per shape (states._key_row), not compiled by the
+    # ORM: a related row, an address, a time and an empty value land as the ORM's own UPDATE stores them.
+    from django.forms.models import model_to_dict
+
+    twin = RegisteredKey.objects.get(pk=pending.pk)
+    twin.pk, twin.title, twin.nsml_name, twin.fingerprint_sha256 = None, "twin", "1" * 32, "SHA256:twin"
+    twin.save(force_insert=True)
+    fields = {
+        "next_attempt_at": None,
+        "revoke_reason": RegisteredKey.MEMBER_DEACTIVATED,
+        **states.asked_to_revoke(member, Origin(ip="2001:db8::9", user_agent="Firefox/140")),
+        "revoked_at": timezone.now(),
+    }
+
+    event = states.move_audited(
+        pending,
+        to=RegisteredKey.Status.REVOKING,
+        expected=(RegisteredKey.Status.PENDING, RegisteredKey.Status.ACTIVE),
+        fields=fields,
+        action=AuditEvent.Action.REVOKE,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        actor=member,
+        origin=ORIGIN,
+    )
+    RegisteredKey.objects.filter(pk=twin.pk).update(
+        status=RegisteredKey.Status.REVOKING, status_changed_at=pending.status_changed_at, **fields
+    )
+
+    assert event is not None and event.registered_key_id == pending.pk
+    written, by_orm = (model_to_dict(RegisteredKey.objects.get(pk=pk)) for pk in (pending.pk, twin.pk))
+    for name in ("id", "title", "nsml_name", "fingerprint_sha256"):
+        written.pop(name), by_orm.pop(name)
+    assert written == by_orm
+    assert written["revoke_requested_by"] == member.pk and written["revoke_requested_ip"] == "2001:db8::9"
+    assert written["status"] == RegisteredKey.Status.REVOKING

@@ -11,12 +11,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
-from django.db.models import BooleanField, Q
+from django.db import connection, connections, router, transaction
+from django.db.models import BooleanField, Field, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from keys.audit import Origin, record_change, record_event
+from keys.audit import Origin, PreparedUpdate, record_change, record_event
 from keys.models import AuditEvent, RegisteredKey
 from keys.notifications import notify_key_added, notify_key_failed, notify_key_revoked
 from keys.services.failures import upstream_fields
@@ -65,16 +65,60 @@ def move_audited(
     expected: tuple[str, ...],
     fields: dict | None = None,
     where: Q | None = None,
+    owner_active: bool = False,
     **audit,
 ) -> AuditEvent | None:
     """`move`, and the audit row of it (`audit` as for `audit_key`) in the same atomic write; None if not moved.
-    `where`: a further condition the key must still meet at that moment."""
+    `where`: a further condition the key must still meet at that moment; `owner_active`: its owner must still be
+    active (`owner_is_active`)."""
     values = _values(to, fields or {})
-    rows = RegisteredKey.objects.filter(Q(pk=key.pk, status__in=expected) & (where or Q()))
+    rows = _key_row(key, expected, values, where=where, owner_active=owner_active)
     event = record_change(rows, values, **_audit_fields(key, **audit))
     if event is not None:
         _apply(key, values)
     return event
+
+
+def _key_row(
+    key: RegisteredKey, expected: tuple[str, ...], values: dict, *, where: Q | None, owner_active: bool
+) -> QuerySet | PreparedUpdate:
+    """The key's row while it is still in one of `expected` (and meets the conditions), to be given `values`.
+
+    On PostgreSQL, without a `where`, its UPDATE is written here from a statement kept per shape (the fields set,
+    how many states are expected, the owner condition): the ORM built and compiled it anew at each state change,
+    about 0.3 ms of a worker's CPU, a fortieth of a submission's. Values are prepared as the ORM's UPDATE prepares
+    them; an expression (F(), a function) is left to the ORM."""
+    using = router.db_for_write(RegisteredKey)
+    plain = not any(hasattr(value, "resolve_expression") for value in values.values())
+    if where is None and plain and connections[using].vendor == "postgresql":
+        sql, fields = _key_update(tuple(values), len(expected), owner_active, using)
+        prepare = functools.partial(_prepared, connection=connections[using])
+        params = [prepare(field, value) for field, value in zip(fields, values.values(), strict=True)]
+        return PreparedUpdate(sql, (*params, key.pk, *expected), using)
+    condition = Q(pk=key.pk, status__in=expected) & (where or Q())
+    return RegisteredKey.objects.filter(condition & owner_is_active() if owner_active else condition)
+
+
+def _prepared(field: Field, value, *, connection):
+    if hasattr(value, "prepare_database_save"):  # a related row is saved as its key
+        value = value.prepare_database_save(field)
+    return field.get_db_prep_save(value, connection=connection)
+
+
+@functools.cache
+def _key_update(names: tuple[str, ...], expected: int, owner_active: bool, using: str) -> tuple[str, tuple[Field, ...]]:
+    """UPDATE of the fields `names` of one key (by id), while its status is one of `expected` many (and its owner
+    is active); and those fields, in the order of their parameters."""
+    connection = connections[using]
+    quote, meta = connection.ops.quote_name, RegisteredKey._meta
+    fields = tuple(meta.get_field(name) for name in names)
+    table = quote(meta.db_table)
+    sets = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    status = f"{table}.{quote(meta.get_field('status').column)}"
+    where = f"{table}.{quote(meta.pk.column)} = %s AND {status} IN ({', '.join(['%s'] * expected)})"
+    if owner_active:
+        where += f" AND {_owner_is_active_sql(connection.vendor)}"
+    return f"UPDATE {table} SET {sets} WHERE {where}", fields
 
 
 def _values(to: str, fields: dict) -> dict:
@@ -98,8 +142,8 @@ def audit_unsettled(key: RegisteredKey, *, still: str, fields: dict | None = Non
     that counts: then none is written, and the key is read again, so its member is told what is true now.
     `fields`: the key's columns to set in the same step (a reconcile pass's next attempt); `audit` as for
     `audit_key`; True when the row was written."""
-    rows = RegisteredKey.objects.filter(pk=key.pk, status=still)
     values = {"status": still, **(fields or {})}
+    rows = _key_row(key, (still,), values, where=None, owner_active=False)
     if record_change(rows, values, **_audit_fields(key, **audit)) is not None:
         _apply(key, values)
         return True
@@ -157,7 +201,7 @@ def activate(
         key,
         to=Status.ACTIVE,
         expected=(Status.PENDING, Status.FAILED),
-        where=owner_is_active(),
+        owner_active=True,
         fields={"failure": ""},
         action=action,
         outcome=AuditEvent.Outcome.SUCCESS,
