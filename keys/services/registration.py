@@ -284,7 +284,14 @@ def validate_submission(*, title: str, key_text: str, expires_on: date | str | N
     Messages are translated here, in the language of the request that asked.
     """
     values = {"title": title, "key": key_text}
-    holding = [name for name, value in values.items() if holds_private_key(value)]
+    try:
+        key, invalid = parse_public_key(key_text, min_rsa_bits=settings.KEYS_MIN_RSA_BITS), None
+    except InvalidKey as refused:
+        key, invalid = None, refused
+    # The parser looks for private-key material before anything else: the key's text is scanned for it once.
+    holding = ["title"] if holds_private_key(title) else []
+    if invalid is not None and invalid.code == "private_key":
+        holding.append("key")
     if holding:
         raise ValidationError(
             {name: ValidationError(gettext(private_key_message(values[name])), code="private_key") for name in holding}
@@ -303,9 +310,7 @@ def validate_submission(*, title: str, key_text: str, expires_on: date | str | N
         if hidden:  # "use only letters..." does not tell a member which character they cannot see
             message, params["character"] = member_messages.TITLE_HIDDEN_CHARACTER, hidden
         errors["title"] = ValidationError(str(message), code=f"title_{problem}", params=params)
-    try:
-        key = parse_public_key(key_text, min_rsa_bits=settings.KEYS_MIN_RSA_BITS)
-    except InvalidKey as invalid:
+    if invalid is not None:
         errors["key"] = ValidationError(gettext(invalid.template), code=invalid.code, params=invalid.params)
     try:
         lifetimes.expiry_for_new_key(expires_on)
