@@ -173,9 +173,11 @@ def test_a_state_change_stores_its_fields_as_the_orm_would(pending, member):
     )
 
     assert event is not None and event.registered_key_id == pending.pk
-    written, by_orm = (model_to_dict(RegisteredKey.objects.get(pk=pk)) for pk in (pending.pk, twin.pk))
-    for name in ("id", "title", "nsml_name", "fingerprint_sha256"):
-        written.pop(name), by_orm.pop(name)
+    own = ("id", "title", "nsml_name", "fingerprint_sha256")
+    written, by_orm = (
+        {name: value for name, value in model_to_dict(RegisteredKey.objects.get(pk=pk)).items() if name not in own}
+        for pk in (pending.pk, twin.pk)
+    )
     assert written == by_orm
     assert written["revoke_requested_by"] == member.pk and written["revoke_requested_ip"] == "2001:db8::9"
     assert written["status"] == RegisteredKey.Status.REVOKING
