@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 import requests.adapters
+from requests.hooks import dispatch_hook
 from urllib3 import HTTPResponse
 from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import ProxyError as UrllibProxyError
@@ -314,13 +315,14 @@ class NsmlClient:
         sent = time.perf_counter()
         try:
             prepared = _prepared(method, url, data, {**self.session.headers, **headers}, self.session.hooks)
-            response = self.session.send(
-                prepared,
-                timeout=timeout,
-                allow_redirects=False,
-                stream=True,
-                **_environment(self.config.base_url),
+            # Sent by the session's transport adapter, as `session.send` sends it with redirects off and the body
+            # streamed (its response hooks called too), without what `session.send` adds for a browser's needs:
+            # keeping the cookies an answer sets (none is sent back) and looking for a redirect to follow (none is).
+            # 0.07 M instructions fewer a call, 0.7 % of a submission's (callgrind).
+            response = self.session.get_adapter(url).send(
+                prepared, stream=True, timeout=timeout, cert=None, **_environment(self.config.base_url)
             )
+            response = dispatch_hook("response", prepared.hooks, response)
             _read_body_by(response, deadline)
         except requests.RequestException as exc:
             failure = Failure.UNREACHABLE if _never_sent(exc) else Failure.NO_ANSWER
@@ -336,11 +338,11 @@ class NsmlClient:
 
 
 def _prepared(method: str, url: str, body: bytes | None, headers: dict, hooks: dict) -> requests.PreparedRequest:
-    """The call as requests prepares it, to be sent on the session (requests' "prepared requests"), not by
-    `session.request`, which merges the session's settings, cookies and environment into each call (seven merges,
-    0.1 ms): its headers and response hooks are all the session holds, and NSML sets no cookie to send back. So no
-    cookie is prepared either, and the URL is prepared once per URL: parsing and quoting it again was a tenth of the
-    call's own work. Otherwise the steps of `PreparedRequest.prepare`, in its order."""
+    """The call as requests prepares it, to be sent by the session's adapter (requests' "prepared requests"), not
+    by `session.request`, which merges the session's settings, cookies and environment into each call (seven
+    merges, 0.1 ms): its headers and response hooks are all the session holds, and NSML sets no cookie to send
+    back. So no cookie is prepared either, and the URL is prepared once per URL: parsing and quoting it again was
+    a tenth of the call's own work. Otherwise the steps of `PreparedRequest.prepare`, in its order."""
     prepared = requests.PreparedRequest()
     prepared.prepare_method(method)
     prepared.url = _prepared_url(url)
